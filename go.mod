@@ -1,0 +1,3 @@
+module github.com/tandemcall/tandem
+
+go 1.26.8

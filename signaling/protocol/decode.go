@@ -1,0 +1,202 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on fields of client messages.
+const (
+	MaxIDLen        = 128 // user, device, call and request ids
+	MaxTokenLen     = 4096
+	MaxCandidateLen = 1024
+)
+
+// DecodeError is a message that could not be accepted; Code is one of the
+// Code* constants and goes back to the client in an Error.
+type DecodeError struct {
+	Code string
+	Msg  string
+	// ID is the request id, when the header could be read.
+	ID string
+}
+
+func (e *DecodeError) Error() string { return e.Code + ": " + e.Msg }
+
+func decodeErr(id, code, format string, args ...any) *DecodeError {
+	return &DecodeError{Code: code, Msg: fmt.Sprintf(format, args...), ID: id}
+}
+
+// ErrEmpty is returned for an empty message.
+var ErrEmpty = errors.New("protocol: empty message")
+
+// Decode parses and validates one client message. It returns one of *Hello,
+// *Invite, *CallRef (ringing, decline, hangup), *Accept, *SDP, *ICE, *Media
+// or *Header (ping). Every failure is a *DecodeError.
+func Decode(b []byte) (any, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil, decodeErr("", CodeBadMessage, "empty message")
+	}
+	if b[0] != '{' {
+		return nil, decodeErr("", CodeBadMessage, "message must be a JSON object")
+	}
+	var h Header
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, decodeErr("", CodeBadMessage, "invalid JSON: %v", jsonErrText(err))
+	}
+	if err := checkID("id", h.ID, false); err != nil {
+		return nil, decodeErr("", CodeBadMessage, "%v", err)
+	}
+	if h.V != 0 && h.V != Version {
+		return nil, decodeErr(h.ID, CodeUnsupportedVersion, "protocol version %d is not supported; this server speaks %d", h.V, Version)
+	}
+	var m interface{ validate() error }
+	switch h.Type {
+	case TypeHello:
+		m = &Hello{}
+	case TypeInvite:
+		m = &Invite{}
+	case TypeRinging, TypeDecline, TypeHangup:
+		m = &CallRef{}
+	case TypeAccept:
+		m = &Accept{}
+	case TypeSDP:
+		m = &SDP{}
+	case TypeICE:
+		m = &ICE{}
+	case TypeMedia:
+		m = &Media{}
+	case TypePing:
+		m = &Header{}
+	case "":
+		return nil, decodeErr(h.ID, CodeBadMessage, "missing \"type\"")
+	default:
+		return nil, decodeErr(h.ID, CodeUnknownType, "unknown message type %q", truncate(h.Type, 40))
+	}
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, decodeErr(h.ID, CodeBadMessage, "%s: %v", h.Type, jsonErrText(err))
+	}
+	if err := m.validate(); err != nil {
+		return nil, decodeErr(h.ID, CodeBadMessage, "%s: %v", h.Type, err)
+	}
+	return m, nil
+}
+
+func jsonErrText(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q must be %s", te.Field, te.Type.String())
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	}
+	return "malformed"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// checkID accepts printable UTF-8 without spaces, up to MaxIDLen bytes.
+func checkID(field, s string, required bool) error {
+	if s == "" {
+		if required {
+			return fmt.Errorf("%q is required", field)
+		}
+		return nil
+	}
+	if len(s) > MaxIDLen {
+		return fmt.Errorf("%q is longer than %d bytes", field, MaxIDLen)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%q is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return fmt.Errorf("%q may not contain spaces or control characters", field)
+		}
+	}
+	return nil
+}
+
+// ValidID reports whether s is acceptable as a user, device or call id.
+func ValidID(s string) bool { return s != "" && checkID("id", s, true) == nil }
+
+func (h *Header) validate() error { return nil }
+
+func (m *Hello) validate() error {
+	if m.Token == "" {
+		return errors.New(`"token" is required`)
+	}
+	if len(m.Token) > MaxTokenLen {
+		return fmt.Errorf(`"token" is longer than %d bytes`, MaxTokenLen)
+	}
+	return nil
+}
+
+func (m *Invite) validate() error { return checkID("to", m.To, true) }
+
+func (m *CallRef) validate() error { return checkID("call_id", m.CallID, true) }
+
+func (m *Accept) validate() error { return checkID("call_id", m.CallID, true) }
+
+func checkPC(pc string) error {
+	if pc != PCPub && pc != PCSub {
+		return fmt.Errorf(`"pc" must be %q or %q`, PCPub, PCSub)
+	}
+	return nil
+}
+
+func (m *SDP) validate() error {
+	if err := checkID("call_id", m.CallID, true); err != nil {
+		return err
+	}
+	if err := checkPC(m.PC); err != nil {
+		return err
+	}
+	// The client offers on pub and answers on sub.
+	switch {
+	case m.PC == PCPub && m.Kind != SDPOffer:
+		return errors.New(`on "pub" the client sends "offer"`)
+	case m.PC == PCSub && m.Kind != SDPAnswer:
+		return errors.New(`on "sub" the client sends "answer"`)
+	}
+	if m.SDP == "" {
+		return errors.New(`"sdp" is required`)
+	}
+	if !utf8.ValidString(m.SDP) {
+		return errors.New(`"sdp" is not valid UTF-8`)
+	}
+	return nil
+}
+
+func (m *ICE) validate() error {
+	if err := checkID("call_id", m.CallID, true); err != nil {
+		return err
+	}
+	if err := checkPC(m.PC); err != nil {
+		return err
+	}
+	c := m.Candidate
+	if len(c.Candidate) > MaxCandidateLen {
+		return fmt.Errorf(`"candidate" is longer than %d bytes`, MaxCandidateLen)
+	}
+	if c.SDPMid != nil && len(*c.SDPMid) > MaxIDLen {
+		return errors.New(`"sdpMid" is too long`)
+	}
+	if c.UsernameFragment != nil && len(*c.UsernameFragment) > 256 {
+		return errors.New(`"usernameFragment" is too long`)
+	}
+	return nil
+}
+
+func (m *Media) validate() error { return checkID("call_id", m.CallID, true) }

@@ -1,0 +1,120 @@
+package protocol
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDecode(t *testing.T) {
+	long := strings.Repeat("x", MaxIDLen+1)
+	tests := []struct {
+		name string
+		in   string
+		code string // "" = ok
+		typ  string
+	}{
+		{"hello", `{"v":1,"type":"hello","token":"abc"}`, "", TypeHello},
+		{"no version is v1", `{"type":"invite","to":"bob","video":true}`, "", TypeInvite},
+		{"ringing", `{"type":"ringing","call_id":"c1"}`, "", TypeRinging},
+		{"accept", `{"type":"accept","call_id":"c1","end_current":true}`, "", TypeAccept},
+		{"sdp offer on pub", `{"type":"sdp","call_id":"c","pc":"pub","kind":"offer","sdp":"v=0"}`, "", TypeSDP},
+		{"ice end", `{"type":"ice","call_id":"c","pc":"sub","candidate":{"candidate":""}}`, "", TypeICE},
+		{"ping", `{"type":"ping","id":"7"}`, "", TypePing},
+		{"empty", ``, CodeBadMessage, ""},
+		{"array", `[1,2]`, CodeBadMessage, ""},
+		{"broken json", `{"type":"hello",`, CodeBadMessage, ""},
+		{"no type", `{"v":1}`, CodeBadMessage, ""},
+		{"unknown type", `{"type":"launch_missiles"}`, CodeUnknownType, ""},
+		{"future version", `{"v":2,"type":"hello","token":"t"}`, CodeUnsupportedVersion, ""},
+		{"hello without token", `{"type":"hello"}`, CodeBadMessage, ""},
+		{"invite without to", `{"type":"invite"}`, CodeBadMessage, ""},
+		{"invite to with space", `{"type":"invite","to":"a b"}`, CodeBadMessage, ""},
+		{"invite to too long", `{"type":"invite","to":"` + long + `"}`, CodeBadMessage, ""},
+		{"wrong field type", `{"type":"invite","to":5}`, CodeBadMessage, ""},
+		{"answer on pub", `{"type":"sdp","call_id":"c","pc":"pub","kind":"answer","sdp":"v=0"}`, CodeBadMessage, ""},
+		{"bad pc", `{"type":"sdp","call_id":"c","pc":"x","kind":"offer","sdp":"v=0"}`, CodeBadMessage, ""},
+		{"request id too long", `{"type":"ping","id":"` + long + `"}`, CodeBadMessage, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Decode([]byte(tt.in))
+			if tt.code == "" {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				if got := typeOf(m); got != tt.typ {
+					t.Fatalf("type = %q, want %q", got, tt.typ)
+				}
+				return
+			}
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("err = %v, want *DecodeError", err)
+			}
+			if de.Code != tt.code {
+				t.Fatalf("code = %q, want %q (%v)", de.Code, tt.code, de)
+			}
+		})
+	}
+}
+
+func TestDecodeKeepsRequestID(t *testing.T) {
+	_, err := Decode([]byte(`{"type":"invite","id":"r42"}`))
+	var de *DecodeError
+	if !errors.As(err, &de) || de.ID != "r42" {
+		t.Fatalf("err = %#v, want request id r42", err)
+	}
+}
+
+func typeOf(m any) string {
+	switch v := m.(type) {
+	case *Hello:
+		return v.Type
+	case *Invite:
+		return v.Type
+	case *CallRef:
+		return v.Type
+	case *Accept:
+		return v.Type
+	case *SDP:
+		return v.Type
+	case *ICE:
+		return v.Type
+	case *Media:
+		return v.Type
+	case *Header:
+		return v.Type
+	}
+	return "?"
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"v":1,"type":"hello","token":"abc"}`,
+		`{"type":"invite","to":"bob","video":true,"id":"1"}`,
+		`{"type":"sdp","call_id":"c","pc":"pub","kind":"offer","sdp":"v=0\r\n"}`,
+		`{"type":"ice","call_id":"c","pc":"sub","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
+		`{"type":"media","call_id":"c","audio":false,"video":true}`,
+		`{"type":"accept","call_id":"c","end_current":true}`,
+		`{"v":99}`, `[]`, `null`, `{"type":"\u0000"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error is %T, want *DecodeError", err)
+			}
+			if de.Code == "" || de.Msg == "" {
+				t.Fatalf("error without code or message: %#v", de)
+			}
+			return
+		}
+		if m == nil {
+			t.Fatal("nil message without error")
+		}
+	})
+}

@@ -1,0 +1,251 @@
+// Package protocol defines Tandem's signaling wire format: versioned JSON
+// messages carried one per WebSocket text frame. It decodes and validates
+// untrusted bytes and imports only the standard library.
+package protocol
+
+import "encoding/json"
+
+// Version is the protocol version this package speaks.
+const Version = 1
+
+// MaxMessageBytes is the default largest message a peer may send.
+const MaxMessageBytes = 64 << 10
+
+// Message types sent by clients.
+const (
+	TypeHello   = "hello"
+	TypeInvite  = "invite"
+	TypeRinging = "ringing"
+	TypeAccept  = "accept"
+	TypeDecline = "decline"
+	TypeHangup  = "hangup"
+	TypeSDP     = "sdp"
+	TypeICE     = "ice"
+	TypeMedia   = "media"
+	TypePing    = "ping"
+)
+
+// Message types sent by the server (TypeRinging, TypeSDP, TypeICE and
+// TypeMedia are used in both directions).
+const (
+	TypeWelcome  = "welcome"
+	TypeAck      = "ack"
+	TypeError    = "error"
+	TypeIncoming = "incoming"
+	TypeAccepted = "accepted"
+	TypeEnded    = "ended"
+	TypePong     = "pong"
+)
+
+// Peer connection names: every call leg has two PeerConnections with the
+// SFU. On "pub" the client offers and sends its media; on "sub" the server
+// offers and sends the other members' media.
+const (
+	PCPub = "pub"
+	PCSub = "sub"
+)
+
+// SDP kinds.
+const (
+	SDPOffer  = "offer"
+	SDPAnswer = "answer"
+)
+
+// End reasons (DESIGN.md, "Call model").
+const (
+	ReasonCompleted         = "completed"
+	ReasonDeclined          = "declined"
+	ReasonBusy              = "busy"
+	ReasonNoAnswer          = "no_answer"
+	ReasonCancelled         = "cancelled"
+	ReasonAnsweredElsewhere = "answered_elsewhere"
+	ReasonDeclinedElsewhere = "declined_elsewhere"
+	ReasonConnectionLost    = "connection_lost"
+	ReasonFailed            = "failed"
+	ReasonHandedOff         = "handed_off"
+)
+
+// Error codes carried in Error.Code.
+const (
+	CodeBadMessage         = "bad_message"         // not JSON, or a field has the wrong type or value
+	CodeUnknownType        = "unknown_type"        // "type" names no message this server knows
+	CodeUnsupportedVersion = "unsupported_version" // "v" is not a version this server speaks
+	CodeTooLarge           = "too_large"           // message over the size limit; the socket closes
+	CodeUnauthorized       = "unauthorized"        // missing, forged or malformed token; the socket closes
+	CodeTokenExpired       = "token_expired"       // token past its expiry; the socket closes
+	CodeHelloRequired      = "hello_required"      // first message was not hello, or hello came twice
+	CodeForbidden          = "forbidden"           // the token lacks the grant this action needs
+	CodeUserUnknown        = "user_unknown"        // the callee has never signed in on this server
+	CodeUserOffline        = "user_offline"        // the callee has no device online
+	CodeNotFound           = "call_not_found"      // no such call, or it has ended
+	CodeNotInCall          = "not_in_call"         // this device is not a member of that call
+	CodeInvalidState       = "invalid_state"       // the action does not fit the call's state now
+	CodeBusy               = "busy"                // you are already in a call
+	CodeRateLimited        = "rate_limited"        // too many messages
+	CodeMediaFailed        = "media_failed"        // the SFU rejected SDP or a candidate
+	CodeReplaced           = "replaced"            // the same device signed in again elsewhere
+	CodeShuttingDown       = "shutting_down"       // the server is draining
+	CodeInternal           = "internal"            // the server failed; the session carries on
+)
+
+// Header is present in every message.
+type Header struct {
+	V    int    `json:"v,omitempty"`
+	Type string `json:"type"`
+	// ID is an optional client-chosen request id, echoed as Re in the
+	// server's ack or error for that request.
+	ID string `json:"id,omitempty"`
+}
+
+// ---- client → server ----
+
+// Hello must be the first message on a socket.
+type Hello struct {
+	Header
+	Token string `json:"token"`
+}
+
+// Invite starts a call to another user; every online device of theirs rings.
+type Invite struct {
+	Header
+	To    string `json:"to"`
+	Video bool   `json:"video"`
+}
+
+// CallRef names a call; used by ringing, decline and hangup.
+type CallRef struct {
+	Header
+	CallID string `json:"call_id"`
+}
+
+// Accept answers an incoming call on this device. EndCurrent ends the call
+// this user is already in (call waiting) before accepting.
+type Accept struct {
+	Header
+	CallID     string `json:"call_id"`
+	EndCurrent bool   `json:"end_current,omitempty"`
+}
+
+// SDP carries an offer or an answer for one of the leg's PeerConnections.
+type SDP struct {
+	Header
+	CallID string `json:"call_id"`
+	PC     string `json:"pc"`
+	Kind   string `json:"kind"`
+	SDP    string `json:"sdp"`
+}
+
+// ICECandidate mirrors the browser's RTCIceCandidateInit. An empty
+// Candidate means end of candidates.
+type ICECandidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// ICE carries one trickled candidate.
+type ICE struct {
+	Header
+	CallID    string       `json:"call_id"`
+	PC        string       `json:"pc"`
+	Candidate ICECandidate `json:"candidate"`
+}
+
+// Media tells what a leg is sending: false means muted / camera off. From
+// the server it carries the User it describes.
+type Media struct {
+	Header
+	CallID string `json:"call_id"`
+	User   string `json:"user,omitempty"`
+	Audio  bool   `json:"audio"`
+	Video  bool   `json:"video"`
+}
+
+// ---- server → client ----
+
+// ICEServer mirrors the browser's RTCIceServer.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// Welcome answers a valid hello.
+type Welcome struct {
+	Header
+	Protocol      int         `json:"protocol"`
+	SessionID     string      `json:"session_id"`
+	User          string      `json:"user"`
+	Device        string      `json:"device"`
+	ICEServers    []ICEServer `json:"ice_servers"`
+	RingTimeoutMS int64       `json:"ring_timeout_ms"`
+}
+
+// Ack confirms a request; CallID is set for invite.
+type Ack struct {
+	Header
+	Re     string `json:"re,omitempty"`
+	CallID string `json:"call_id,omitempty"`
+}
+
+// Error reports a request that failed or a message that could not be read.
+type Error struct {
+	Header
+	Re      string `json:"re,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	CallID  string `json:"call_id,omitempty"`
+}
+
+// Party names a user and one of their devices.
+type Party struct {
+	User   string `json:"user"`
+	Device string `json:"device,omitempty"`
+}
+
+// Incoming rings a callee device. Waiting is true when the callee is already
+// in a call: accepting needs end_current, and declining gives the caller busy.
+type Incoming struct {
+	Header
+	CallID  string `json:"call_id"`
+	From    Party  `json:"from"`
+	Video   bool   `json:"video"`
+	Waiting bool   `json:"waiting,omitempty"`
+}
+
+// RingingEvent tells the caller that one of the callee's devices rings.
+type RingingEvent struct {
+	Header
+	CallID string `json:"call_id"`
+	Device string `json:"device"`
+}
+
+// Accepted tells the caller and the answering device that the call is up.
+type Accepted struct {
+	Header
+	CallID string `json:"call_id"`
+	By     Party  `json:"by"`
+	Peer   Party  `json:"peer"`
+}
+
+// Ended tells a device that the call has ended for it, and why.
+type Ended struct {
+	Header
+	CallID     string `json:"call_id"`
+	Reason     string `json:"reason"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// EncodedMessage is any message that can be sent.
+type EncodedMessage interface{ header() *Header }
+
+func (h *Header) header() *Header { return h }
+
+// Encode sets the version and type and marshals m.
+func Encode(typ string, m EncodedMessage) ([]byte, error) {
+	h := m.header()
+	h.V = Version
+	h.Type = typ
+	return json.Marshal(m)
+}
