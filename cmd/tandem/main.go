@@ -1,0 +1,161 @@
+// Command tandem runs a Tandem node (serve) and its operator tools (token).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/server"
+)
+
+const usage = `tandem — self-hosted calls, handoff and remote assistance
+
+Usage:
+  tandem serve [--dev] [--config FILE] [flags]   run a node
+  tandem token --user ID --device ID [--ttl 1h]  print an access token
+  tandem version
+
+Run "tandem serve --help" for the serve flags.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tandem:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("missing command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "token":
+		return token(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "tandem", server.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(fs, os.Environ())
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	srv.Start()
+	log.Info("tandem serving", "http", srv.Addr().String(), "media_udp", srv.MediaAddr().String(), "dev", cfg.Dev, "data_dir", cfg.DataDir)
+	if cfg.Dev {
+		fmt.Fprintf(stdout, "\n  Tandem is running (dev mode). Open %s in two browser windows and sign in as two people.\n\n", srv.URL())
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	select {
+	case err := <-srv.Done():
+		_ = srv.Shutdown(context.Background())
+		return err
+	case sig := <-sigs:
+		log.Info("draining; send the signal again to stop at once", "signal", sig.String(), "timeout", cfg.Shutdown.DrainTimeout.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.DrainTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			log.Warn("second signal: stopping now")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err = srv.Shutdown(ctx)
+	log.Info("stopped")
+	return err
+}
+
+func token(args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("token", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config.RegisterFlags(fs)
+	user := fs.String("user", "", "user id (required)")
+	device := fs.String("device", "", "device id (required)")
+	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	grants := fs.String("grants", strings.Join(auth.DefaultGrants(), ","), "comma-separated grants")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *user == "" || *device == "" {
+		return errors.New("token: --user and --device are required")
+	}
+	cfg, err := config.Load(fs, os.Environ())
+	if err != nil {
+		return err
+	}
+	secret := []byte(cfg.Auth.Secret)
+	if len(secret) == 0 {
+		if secret, err = auth.LoadOrCreateKey(cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	a, err := auth.New(secret, cfg.Auth.Issuer)
+	if err != nil {
+		return err
+	}
+	var gs []string
+	for _, g := range strings.Split(*grants, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			gs = append(gs, g)
+		}
+	}
+	tok, _, err := a.Mint(*user, *device, gs, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

@@ -1,0 +1,195 @@
+// Package auth mints and verifies Tandem access tokens: HS256 JWTs that carry
+// a user id, a device id, grants and an expiry (docs/protocol.md).
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Grants a token may carry.
+const (
+	GrantCall      = "call"
+	GrantPublish   = "publish"
+	GrantSubscribe = "subscribe"
+	GrantAssist    = "assist"
+	GrantAdmin     = "admin"
+)
+
+// DefaultGrants are what `tandem token` and the dev sign-in give.
+var defaultGrants = []string{GrantCall}
+
+// DefaultGrants returns the grants a token gets when none are named.
+func DefaultGrants() []string { return slices.Clone(defaultGrants) }
+
+// Errors returned by Verify.
+var (
+	ErrExpired = errors.New("auth: token expired")
+	ErrInvalid = errors.New("auth: invalid token")
+)
+
+// MaxIDLen bounds user and device ids.
+const MaxIDLen = 128
+
+// Claims are the token's payload.
+type Claims struct {
+	Device string   `json:"dev"`
+	Grants []string `json:"grants"`
+	jwt.RegisteredClaims
+}
+
+// Identity is what a verified token says.
+type Identity struct {
+	User      string
+	Device    string
+	Grants    []string
+	ExpiresAt time.Time
+}
+
+// Has reports whether the identity holds grant g.
+func (id Identity) Has(g string) bool { return slices.Contains(id.Grants, g) }
+
+// Authority mints and verifies tokens with one secret.
+type Authority struct {
+	secret []byte
+	issuer string
+	now    func() time.Time
+}
+
+// New returns an Authority for secret; issuer, when set, is required in
+// every token and written into minted ones.
+func New(secret []byte, issuer string) (*Authority, error) {
+	if len(secret) < 32 {
+		return nil, fmt.Errorf("auth: secret must be at least 32 bytes, got %d", len(secret))
+	}
+	return &Authority{secret: slices.Clone(secret), issuer: issuer, now: time.Now}, nil
+}
+
+// ValidID reports whether s is usable as a user or device id: 1–128 bytes
+// of printable characters without spaces.
+func ValidID(s string) bool {
+	if s == "" || len(s) > MaxIDLen {
+		return false
+	}
+	for _, r := range s {
+		if r == unicode.ReplacementChar || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Mint signs a token for user on device, valid for ttl.
+func (a *Authority) Mint(user, device string, grants []string, ttl time.Duration) (string, time.Time, error) {
+	if !ValidID(user) {
+		return "", time.Time{}, fmt.Errorf("auth: invalid user id %q", user)
+	}
+	if !ValidID(device) {
+		return "", time.Time{}, fmt.Errorf("auth: invalid device id %q", device)
+	}
+	if ttl <= 0 {
+		return "", time.Time{}, errors.New("auth: ttl must be positive")
+	}
+	if grants == nil {
+		grants = DefaultGrants()
+	}
+	now := a.now()
+	exp := now.Add(ttl).Truncate(time.Second)
+	c := Claims{
+		Device: device,
+		Grants: grants,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   user,
+			Issuer:    a.issuer,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+		},
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth: sign: %w", err)
+	}
+	return s, exp, nil
+}
+
+// Verify checks a token's signature, algorithm, expiry and ids. It returns
+// an error wrapping ErrExpired or ErrInvalid.
+func (a *Authority) Verify(token string) (Identity, error) {
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(a.now),
+		jwt.WithLeeway(5 * time.Second),
+	}
+	if a.issuer != "" {
+		opts = append(opts, jwt.WithIssuer(a.issuer))
+	}
+	var c Claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.secret, nil }, opts...)
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Identity{}, fmt.Errorf("%w", ErrExpired)
+	case err != nil:
+		return Identity{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if !ValidID(c.Subject) {
+		return Identity{}, fmt.Errorf("%w: sub must be a user id", ErrInvalid)
+	}
+	if !ValidID(c.Device) {
+		return Identity{}, fmt.Errorf("%w: dev must be a device id", ErrInvalid)
+	}
+	return Identity{User: c.Subject, Device: c.Device, Grants: c.Grants, ExpiresAt: c.ExpiresAt.Time}, nil
+}
+
+// BearerToken extracts the token from an "Authorization: Bearer …" value.
+func BearerToken(header string) (string, bool) {
+	scheme, tok, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// LoadOrCreateKey returns the signing key kept in dir/signing.key,
+// creating a random 32-byte key (mode 0600) the first time.
+func LoadOrCreateKey(dir string) ([]byte, error) {
+	p := filepath.Join(dir, "signing.key")
+	if b, err := os.ReadFile(p); err == nil {
+		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(key) < 32 {
+			return nil, fmt.Errorf("auth: %s is damaged; remove it to make a new key", p)
+		}
+		return key, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return nil, fmt.Errorf("auth: %w", werr)
+	}
+	return key, nil
+}

@@ -1,0 +1,243 @@
+// Package config loads Tandem's configuration: defaults, then a YAML file
+// (unknown keys rejected), then TANDEM_* environment variables, then flags,
+// then Validate. It is the only package that imports viper.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the whole server configuration. Field tags name the YAML keys.
+type Config struct {
+	Dev       bool            `mapstructure:"dev"`
+	DataDir   string          `mapstructure:"data_dir"`
+	HTTP      HTTPConfig      `mapstructure:"http"`
+	Auth      AuthConfig      `mapstructure:"auth"`
+	Media     MediaConfig     `mapstructure:"media"`
+	Calls     CallsConfig     `mapstructure:"calls"`
+	Signaling SignalingConfig `mapstructure:"signaling"`
+	ICE       ICEConfig       `mapstructure:"ice"`
+	Log       LogConfig       `mapstructure:"log"`
+	Shutdown  ShutdownConfig  `mapstructure:"shutdown"`
+}
+
+// HTTPConfig is the web, API and signaling listener.
+type HTTPConfig struct {
+	Listen         string   `mapstructure:"listen"`
+	TLSCert        string   `mapstructure:"tls_cert"`
+	TLSKey         string   `mapstructure:"tls_key"`
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
+}
+
+// AuthConfig is how access tokens are verified and, in dev mode, minted.
+type AuthConfig struct {
+	Secret      string        `mapstructure:"secret"`
+	Issuer      string        `mapstructure:"issuer"`
+	DevTokenTTL time.Duration `mapstructure:"dev_token_ttl"`
+}
+
+// MediaConfig is the SFU's network side.
+type MediaConfig struct {
+	UDPListen string   `mapstructure:"udp_listen"`
+	PublicIPs []string `mapstructure:"public_ips"`
+}
+
+// CallsConfig holds the call state machine's timers.
+type CallsConfig struct {
+	RingTimeout    time.Duration `mapstructure:"ring_timeout"`
+	WaitingTimeout time.Duration `mapstructure:"waiting_timeout"`
+	HistoryLimit   int           `mapstructure:"history_limit"`
+}
+
+// SignalingConfig bounds each WebSocket session.
+type SignalingConfig struct {
+	MaxMessageBytes int64         `mapstructure:"max_message_bytes"`
+	PingInterval    time.Duration `mapstructure:"ping_interval"`
+	PongTimeout     time.Duration `mapstructure:"pong_timeout"`
+	HelloTimeout    time.Duration `mapstructure:"hello_timeout"`
+	WriteTimeout    time.Duration `mapstructure:"write_timeout"`
+	SendQueue       int           `mapstructure:"send_queue"`
+	RateLimit       int           `mapstructure:"rate_limit"`
+}
+
+// ICEServer is one STUN or TURN server handed to clients.
+type ICEServer struct {
+	URLs       []string `mapstructure:"urls"`
+	Username   string   `mapstructure:"username"`
+	Credential string   `mapstructure:"credential"`
+}
+
+// ICEConfig lists the ICE servers clients are told to use.
+type ICEConfig struct {
+	Servers []ICEServer `mapstructure:"servers"`
+}
+
+// LogConfig selects the log level and format.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// ShutdownConfig bounds the drain on SIGTERM.
+type ShutdownConfig struct {
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+}
+
+// MinSecretBytes is the shortest signing secret Tandem accepts.
+const MinSecretBytes = 32
+
+// KeyError is a configuration value that is not acceptable; Key names it.
+type KeyError struct {
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("config: %s: %v", e.Key, e.Err) }
+func (e *KeyError) Unwrap() error { return e.Err }
+
+func keyErr(key, format string, args ...any) error {
+	return &KeyError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// DefaultDataDir is where state lives when data_dir is empty.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "tandem")
+	}
+	if h, err := os.UserHomeDir(); err == nil && h != "" {
+		return filepath.Join(h, ".local", "share", "tandem")
+	}
+	return "tandem-data"
+}
+
+// Validate checks every value and fills in derived ones. It returns a
+// *KeyError naming the first bad key.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir()
+	}
+	httpHost, err := checkHostPort("http.listen", c.HTTP.Listen)
+	if err != nil {
+		return err
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		return keyErr("http.tls_cert", "tls_cert and tls_key must be set together")
+	}
+	for _, o := range c.HTTP.AllowedOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return keyErr("http.allowed_origins", "%q must be an origin like https://example.com", o)
+		}
+	}
+	udpHost, err := checkHostPort("media.udp_listen", c.Media.UDPListen)
+	if err != nil {
+		return err
+	}
+	for _, ip := range c.Media.PublicIPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return keyErr("media.public_ips", "%q is not an IP address", ip)
+		}
+	}
+	if c.Dev {
+		if !isLoopbackHost(httpHost) {
+			return keyErr("http.listen", "dev mode binds to loopback only, not %q", c.HTTP.Listen)
+		}
+		if !isLoopbackHost(udpHost) {
+			return keyErr("media.udp_listen", "dev mode binds to loopback only, not %q", c.Media.UDPListen)
+		}
+	} else {
+		if len(c.Auth.Secret) < MinSecretBytes && !(isLoopbackHost(httpHost) && c.Auth.Secret == "") {
+			if c.Auth.Secret == "" {
+				return keyErr("auth.secret", "a signing secret of at least %d bytes is required to listen on %q (or use --dev on loopback)", MinSecretBytes, c.HTTP.Listen)
+			}
+			return keyErr("auth.secret", "must be at least %d bytes, got %d", MinSecretBytes, len(c.Auth.Secret))
+		}
+	}
+	if c.Auth.DevTokenTTL <= 0 {
+		return keyErr("auth.dev_token_ttl", "must be positive")
+	}
+	if c.Calls.RingTimeout <= 0 {
+		return keyErr("calls.ring_timeout", "must be positive")
+	}
+	if c.Calls.WaitingTimeout <= 0 {
+		return keyErr("calls.waiting_timeout", "must be positive")
+	}
+	if c.Calls.HistoryLimit <= 0 {
+		return keyErr("calls.history_limit", "must be positive")
+	}
+	s := c.Signaling
+	switch {
+	case s.MaxMessageBytes < 4096 || s.MaxMessageBytes > 16<<20:
+		return keyErr("signaling.max_message_bytes", "must be between 4096 and 16777216")
+	case s.PingInterval <= 0:
+		return keyErr("signaling.ping_interval", "must be positive")
+	case s.PongTimeout <= s.PingInterval:
+		return keyErr("signaling.pong_timeout", "must be longer than signaling.ping_interval")
+	case s.HelloTimeout <= 0:
+		return keyErr("signaling.hello_timeout", "must be positive")
+	case s.WriteTimeout <= 0:
+		return keyErr("signaling.write_timeout", "must be positive")
+	case s.SendQueue < 8:
+		return keyErr("signaling.send_queue", "must be at least 8")
+	case s.RateLimit <= 0:
+		return keyErr("signaling.rate_limit", "must be positive")
+	}
+	for _, srv := range c.ICE.Servers {
+		if len(srv.URLs) == 0 {
+			return keyErr("ice.servers", "every server needs urls")
+		}
+		for _, u := range srv.URLs {
+			if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+				return keyErr("ice.servers", "%q is not a stun:, turn: or turns: URL", u)
+			}
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return keyErr("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return keyErr("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	if c.Shutdown.DrainTimeout <= 0 {
+		return keyErr("shutdown.drain_timeout", "must be positive")
+	}
+	return nil
+}
+
+func checkHostPort(key, v string) (string, error) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", keyErr(key, "%q is not host:port", v)
+	}
+	var p int
+	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 || fmt.Sprint(p) != port {
+		return "", keyErr(key, "%q has no valid port", v)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return "", keyErr(key, "%q: host must be an IP address or localhost", v)
+		}
+	}
+	return host, nil
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
+}
+
+// ErrHelp is returned by Load when --help was asked for.
+var ErrHelp = errors.New("help requested")

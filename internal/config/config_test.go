@@ -1,0 +1,124 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func load(t *testing.T, yaml string, env []string, args ...string) (Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	RegisterFlags(fs)
+	if yaml != "" {
+		p := filepath.Join(t.TempDir(), "tandem.yaml")
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", p)
+	}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return Load(fs, env)
+}
+
+const secret = "0123456789abcdef0123456789abcdef"
+
+func TestLoadLayers(t *testing.T) {
+	c, err := load(t, "calls:\n  ring_timeout: 30s\nhttp:\n  listen: 127.0.0.1:9000\n",
+		[]string{"TANDEM_CALLS_RING_TIMEOUT=20s", "TANDEM_AUTH_SECRET=" + secret, "HOME=/x"},
+		"--listen", "127.0.0.1:9100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Calls.RingTimeout != 20*time.Second {
+		t.Errorf("env should override file: ring_timeout = %v", c.Calls.RingTimeout)
+	}
+	if c.HTTP.Listen != "127.0.0.1:9100" {
+		t.Errorf("flag should override file: listen = %v", c.HTTP.Listen)
+	}
+	if c.Calls.WaitingTimeout != 15*time.Second {
+		t.Errorf("default waiting_timeout = %v", c.Calls.WaitingTimeout)
+	}
+}
+
+func TestDevNeedsNothing(t *testing.T) {
+	c, err := load(t, "", nil, "--dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Listen != "127.0.0.1:7880" || c.Media.UDPListen != "127.0.0.1:7882" {
+		t.Errorf("dev listens on %s and %s", c.HTTP.Listen, c.Media.UDPListen)
+	}
+}
+
+func TestLoadErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		env        []string
+		args       []string
+		key        string
+	}{
+		{"unknown file key", "http:\n  lisen: x\n", nil, nil, "http.lisen"},
+		{"unknown top key", "colour: red\n", nil, nil, "colour"},
+		{"bad duration", "calls:\n  ring_timeout: soon\n", nil, nil, "(config)"},
+		{"negative timeout", "calls:\n  ring_timeout: -1s\n", nil, []string{"--dev"}, "calls.ring_timeout"},
+		{"bad listen", "", nil, []string{"--listen", "nowhere"}, "http.listen"},
+		{"unknown env", "", []string{"TANDEM_HTTP_LISTN=1"}, nil, "TANDEM_HTTP_LISTN"},
+		{"dev off loopback", "", nil, []string{"--dev", "--listen", "0.0.0.0:7880"}, "http.listen"},
+		{"public without secret", "", nil, []string{"--listen", "0.0.0.0:7880"}, "auth.secret"},
+		{"short secret", "", []string{"TANDEM_AUTH_SECRET=short"}, []string{"--listen", "0.0.0.0:7880"}, "auth.secret"},
+		{"bad log level", "log:\n  level: loud\n", nil, []string{"--dev"}, "log.level"},
+		{"bad ice url", "ice:\n  servers:\n    - urls: [\"http://x\"]\n", nil, []string{"--dev"}, "ice.servers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.yaml, tt.env, tt.args...)
+			var ke *KeyError
+			if !errors.As(err, &ke) {
+				t.Fatalf("err = %v, want *KeyError", err)
+			}
+			if ke.Key != tt.key {
+				t.Fatalf("key = %q, want %q (%v)", ke.Key, tt.key, err)
+			}
+			if !strings.Contains(err.Error(), tt.key) {
+				t.Fatalf("message %q does not name %q", err, tt.key)
+			}
+		})
+	}
+}
+
+func TestPublicWithSecret(t *testing.T) {
+	c, err := load(t, "", []string{"TANDEM_AUTH_SECRET=" + secret}, "--listen", "0.0.0.0:7880")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Media.UDPListen != ":7882" {
+		t.Errorf("udp = %q", c.Media.UDPListen)
+	}
+}
+
+// TestExampleConfigIsComplete keeps configs/tandem.yaml in step with the
+// defaults: it must load, and name every key.
+func TestExampleConfigIsComplete(t *testing.T) {
+	p := filepath.Join("..", "..", "configs", "tandem.yaml")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range defaults() {
+		leaf := k[strings.LastIndex(k, ".")+1:]
+		if !strings.Contains(string(b), leaf+":") {
+			t.Errorf("configs/tandem.yaml does not mention %s", k)
+		}
+	}
+	if _, err := load(t, string(b), []string{"TANDEM_AUTH_SECRET=" + secret}); err != nil {
+		t.Fatalf("configs/tandem.yaml does not load: %v", err)
+	}
+}

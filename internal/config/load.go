@@ -1,0 +1,201 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix starts every environment variable Tandem reads.
+const EnvPrefix = "TANDEM"
+
+// envConfigFile names the config file when --config is not given.
+const envConfigFile = "TANDEM_CONFIG"
+
+// defaults lists every key and its default; a key absent here is unknown.
+func defaults() map[string]any {
+	return map[string]any{
+		"dev":                         false,
+		"data_dir":                    "",
+		"http.listen":                 "",
+		"http.tls_cert":               "",
+		"http.tls_key":                "",
+		"http.allowed_origins":        []string{},
+		"auth.secret":                 "",
+		"auth.issuer":                 "",
+		"auth.dev_token_ttl":          12 * time.Hour,
+		"media.udp_listen":            "",
+		"media.public_ips":            []string{},
+		"calls.ring_timeout":          45 * time.Second,
+		"calls.waiting_timeout":       15 * time.Second,
+		"calls.history_limit":         1000,
+		"signaling.max_message_bytes": 64 << 10,
+		"signaling.ping_interval":     20 * time.Second,
+		"signaling.pong_timeout":      45 * time.Second,
+		"signaling.hello_timeout":     10 * time.Second,
+		"signaling.write_timeout":     10 * time.Second,
+		"signaling.send_queue":        256,
+		"signaling.rate_limit":        50,
+		"ice.servers":                 []map[string]any{},
+		"log.level":                   "info",
+		"log.format":                  "text",
+		"shutdown.drain_timeout":      30 * time.Second,
+	}
+}
+
+// Flag names bound to keys. Secrets have no flag: command lines are visible
+// to every user of the machine.
+var flagKeys = map[string]string{
+	"dev":       "dev",
+	"data-dir":  "data_dir",
+	"listen":    "http.listen",
+	"media-udp": "media.udp_listen",
+	"log-level": "log.level",
+}
+
+// RegisterFlags adds the serve flags to fs.
+func RegisterFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML config file (default $"+envConfigFile+")")
+	fs.Bool("dev", false, "development mode: loopback only, generated signing key, demo sign-in")
+	fs.String("data-dir", "", "directory for the signing key and call history (default "+DefaultDataDir()+")")
+	fs.String("listen", "", "HTTP listen address (default 127.0.0.1:7880 in dev mode, :7880 otherwise)")
+	fs.String("media-udp", "", "UDP address shared by all media (default 127.0.0.1:7882 in dev mode, :7882 otherwise)")
+	fs.String("log-level", "", "debug, info, warn or error")
+}
+
+// Load builds a Config from defaults, the config file, the environment
+// (environ, as from os.Environ) and the flags in fs (already parsed).
+func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
+	v := viper.New()
+	known := defaults()
+	for k, d := range known {
+		v.SetDefault(k, d)
+	}
+
+	path := os.Getenv(envConfigFile)
+	for _, kv := range environ {
+		if p, ok := strings.CutPrefix(kv, envConfigFile+"="); ok {
+			path = p
+		}
+	}
+	if fs != nil {
+		if f := fs.Lookup("config"); f != nil && f.Changed {
+			path = f.Value.String()
+		}
+	}
+	if path != "" {
+		if err := mergeFile(v, path, known); err != nil {
+			return Config{}, err
+		}
+	}
+
+	if err := applyEnv(v, environ, known); err != nil {
+		return Config{}, err
+	}
+
+	if fs != nil {
+		for name, key := range flagKeys {
+			if f := fs.Lookup(name); f != nil && f.Changed {
+				v.Set(key, f.Value.String())
+			}
+		}
+	}
+
+	var c Config
+	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	)))
+	if err != nil {
+		return Config{}, &KeyError{Key: "(config)", Err: err}
+	}
+	c.fillDerived()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func mergeFile(v *viper.Viper, path string, known map[string]any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	fv := viper.New()
+	fv.SetConfigType("yaml")
+	if err := fv.ReadConfig(bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	keys := fv.AllKeys()
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, ok := known[k]; !ok {
+			return &KeyError{Key: k, Err: fmt.Errorf("unknown key in %s", path)}
+		}
+	}
+	if err := v.MergeConfigMap(fv.AllSettings()); err != nil {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	return nil
+}
+
+// applyEnv sets keys from TANDEM_* variables; a variable that names no key
+// is an error, so a typo does not silently keep a default.
+func applyEnv(v *viper.Viper, environ []string, known map[string]any) error {
+	byEnv := make(map[string]string, len(known))
+	for k := range known {
+		byEnv[EnvPrefix+"_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = k
+	}
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix+"_") || name == envConfigFile {
+			continue
+		}
+		key, ok := byEnv[name]
+		if !ok {
+			return &KeyError{Key: name, Err: errors.New("unknown environment variable")}
+		}
+		if key == "ice.servers" {
+			return &KeyError{Key: name, Err: errors.New("ice.servers can only be set in the config file")}
+		}
+		v.Set(key, val)
+	}
+	return nil
+}
+
+func (c *Config) fillDerived() {
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = ":7880"
+		if c.Dev {
+			c.HTTP.Listen = "127.0.0.1:7880"
+		}
+	}
+	if c.Media.UDPListen == "" {
+		c.Media.UDPListen = ":7882"
+		if c.Dev {
+			c.Media.UDPListen = "127.0.0.1:7882"
+		}
+	}
+}
+
+// Default returns the defaults with derived values filled in, for tests
+// and tools; it is not validated.
+func Default(dev bool) Config {
+	v := viper.New()
+	for k, d := range defaults() {
+		v.SetDefault(k, d)
+	}
+	v.Set("dev", dev)
+	var c Config
+	_ = v.Unmarshal(&c)
+	c.fillDerived()
+	return c
+}

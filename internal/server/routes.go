@@ -1,0 +1,102 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/signaling/protocol"
+	"github.com/tandemcall/tandem/web"
+)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/ws", s.hub)
+	mux.Handle("/api/v1/calls", s.hub.HistoryHandler())
+	mux.HandleFunc("GET /api/v1/info", s.info)
+	if s.cfg.Dev {
+		mux.HandleFunc("/api/v1/dev/token", s.devToken)
+	}
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", s.ready)
+	static, _ := fs.Sub(web.Files, ".")
+	mux.Handle("/", securityHeaders(http.FileServerFS(static)))
+	return mux
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+		hd.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+		if strings.HasSuffix(r.URL.Path, ".js") || r.URL.Path == "/" || strings.HasSuffix(r.URL.Path, ".html") {
+			hd.Set("Cache-Control", "no-cache")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, map[string]any{"name": "tandem", "version": Version, "protocol": protocol.Version, "dev": s.cfg.Dev})
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.hub == nil {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "starting")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// devToken mints a token for any name: dev mode only, loopback only.
+func (s *Server) devToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		return
+	}
+	var req struct {
+		User   string `json:"user"`
+		Device string `json:"device"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, protocol.CodeBadMessage, "body must be JSON {\"user\":…,\"device\":…}")
+		return
+	}
+	if req.Device == "" {
+		req.Device = "web"
+	}
+	if !auth.ValidID(req.User) || !auth.ValidID(req.Device) {
+		writeError(w, http.StatusBadRequest, protocol.CodeBadMessage, "user and device must be 1–128 characters without spaces")
+		return
+	}
+	tok, exp, err := s.authority.Mint(req.User, req.Device, nil, s.cfg.Auth.DevTokenTTL)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, protocol.CodeInternal, "could not mint a token")
+		return
+	}
+	writeJSON(w, map[string]any{"token": tok, "expires_at": exp.UTC().Format(time.RFC3339), "user": req.User, "device": req.Device})
+}

@@ -1,0 +1,173 @@
+// Package server assembles a Tandem node from its parts: the SFU, the
+// signaling hub, the store, the HTTP API and the web client.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// Version is the server version reported by /api/v1/info.
+const Version = "0.1.0"
+
+// Server is one running Tandem node.
+type Server struct {
+	cfg       config.Config
+	log       *slog.Logger
+	authority *auth.Authority
+	store     *store.Local
+	sfu       *sfu.SFU
+	hub       *signaling.Hub
+	http      *http.Server
+	ln        net.Listener
+	serveErr  chan error
+}
+
+// New builds a node and binds its listeners (HTTP and the media UDP port),
+// so that Addr and MediaAddr are known before Serve.
+func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.closeParts()
+		}
+	}()
+
+	secret := []byte(cfg.Auth.Secret)
+	if len(secret) == 0 {
+		// Only possible on loopback (Validate): keep a generated key.
+		if secret, err = auth.LoadOrCreateKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	if s.authority, err = auth.New(secret, cfg.Auth.Issuer); err != nil {
+		return nil, err
+	}
+	if s.store, err = store.OpenLocal(cfg.DataDir, cfg.Calls.HistoryLimit); err != nil {
+		return nil, err
+	}
+	if s.sfu, err = sfu.New(sfu.Config{UDPListen: cfg.Media.UDPListen, PublicIPs: cfg.Media.PublicIPs}, log.With("part", "sfu")); err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+
+	ice := make([]protocol.ICEServer, 0, len(cfg.ICE.Servers))
+	for _, is := range cfg.ICE.Servers {
+		ice = append(ice, protocol.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
+	}
+	sc := cfg.Signaling
+	s.hub = signaling.NewHub(signaling.Config{
+		RingTimeout: cfg.Calls.RingTimeout, WaitingTimeout: cfg.Calls.WaitingTimeout,
+		MaxMessageBytes: sc.MaxMessageBytes, PingInterval: sc.PingInterval, PongTimeout: sc.PongTimeout,
+		HelloTimeout: sc.HelloTimeout, WriteTimeout: sc.WriteTimeout, SendQueue: sc.SendQueue,
+		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICEServers: ice,
+	}, s.authority, signaling.SFUMedia{SFU: s.sfu}, s.store, log.With("part", "signaling"))
+
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if s.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	if cfg.HTTP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
+		if err != nil {
+			s.ln.Close()
+			return nil, &config.KeyError{Key: "http.tls_cert", Err: err}
+		}
+		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	return s, nil
+}
+
+// Addr is the bound HTTP address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// MediaAddr is the bound media UDP address.
+func (s *Server) MediaAddr() *net.UDPAddr { return s.sfu.UDPAddr() }
+
+// URL is the base URL of the web client.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.cfg.HTTP.TLSCert != "" {
+		scheme = "https"
+	}
+	a := s.ln.Addr().(*net.TCPAddr)
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(host, fmt.Sprint(a.Port)))
+}
+
+// Authority mints and verifies this node's tokens.
+func (s *Server) Authority() *auth.Authority { return s.authority }
+
+// Start serves HTTP in the background; Done reports when serving stops.
+func (s *Server) Start() {
+	go func() {
+		err := s.http.Serve(s.ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.serveErr <- err
+	}()
+}
+
+// Done yields the error that stopped HTTP serving (nil after Shutdown).
+func (s *Server) Done() <-chan error { return s.serveErr }
+
+// Shutdown drains: new calls are refused, running calls may continue until
+// ctx ends, then every remaining call ends and every part closes.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.hub.Drain()
+	s.log.Info("draining", "calls", s.hub.ActiveCalls())
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for s.hub.ActiveCalls() > 0 {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-tick.C:
+		}
+	}
+	// Close the listener and idle connections; WebSockets are hijacked and
+	// are closed by the hub.
+	hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(hctx)
+	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ccancel()
+	err = errors.Join(err, s.hub.Close(cctx))
+	return errors.Join(err, s.closeParts())
+}
+
+func (s *Server) closeParts() error {
+	var errs []error
+	if s.sfu != nil {
+		errs = append(errs, s.sfu.Close())
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,74 @@
+package signaling
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// writeHTTPError answers with Tandem's JSON error shape.
+func writeHTTPError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// Authenticate checks the request's bearer token, answering 401 itself
+// when it is missing or bad.
+func (h *Hub) Authenticate(w http.ResponseWriter, r *http.Request) (auth.Identity, bool) {
+	tok, ok := auth.BearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "send Authorization: Bearer <token>")
+		return auth.Identity{}, false
+	}
+	id, err := h.verifier.Verify(tok)
+	switch {
+	case errors.Is(err, auth.ErrExpired):
+		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeTokenExpired, "the access token has expired")
+		return auth.Identity{}, false
+	case err != nil:
+		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "the access token is not valid")
+		return auth.Identity{}, false
+	}
+	return id, true
+}
+
+// HistoryHandler serves GET /api/v1/calls: the caller's call history.
+func (h *Hub) HistoryHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", "GET")
+			writeHTTPError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+			return
+		}
+		id, ok := h.Authenticate(w, r)
+		if !ok {
+			return
+		}
+		limit := 50
+		if v := r.URL.Query().Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				writeHTTPError(w, http.StatusBadRequest, protocol.CodeBadMessage, "limit must be 1 to 1000")
+				return
+			}
+			limit = n
+		}
+		calls, err := h.store.Calls(r.Context(), id.User, limit)
+		if err != nil {
+			writeHTTPError(w, http.StatusInternalServerError, protocol.CodeInternal, "history unavailable")
+			return
+		}
+		if calls == nil {
+			calls = []store.CallEntry{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(map[string]any{"calls": calls})
+	})
+}

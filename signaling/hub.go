@@ -1,0 +1,205 @@
+// Package signaling runs Tandem's WebSocket signaling: sessions (one reader,
+// one writer and one event loop each), the call state machine (invite, ring,
+// answer, decline, busy, timeout) and the wiring of call legs to the SFU.
+package signaling
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// Config holds the signaling settings, already validated.
+type Config struct {
+	RingTimeout     time.Duration
+	WaitingTimeout  time.Duration
+	MaxMessageBytes int64
+	PingInterval    time.Duration
+	PongTimeout     time.Duration
+	HelloTimeout    time.Duration
+	WriteTimeout    time.Duration
+	SendQueue       int
+	RateLimit       int
+	AllowedOrigins  []string
+	ICEServers      []protocol.ICEServer
+}
+
+// Verifier checks access tokens.
+type Verifier interface {
+	Verify(token string) (auth.Identity, error)
+}
+
+// Store is the state signaling keeps across restarts.
+type Store interface {
+	store.History
+	store.Users
+}
+
+// Hub owns every session and call on this node.
+type Hub struct {
+	cfg      Config
+	log      *slog.Logger
+	verifier Verifier
+	media    MediaServer
+	store    Store
+	now      func() time.Time
+
+	// wg tracks sessions and background work (history writes, media
+	// teardown) so Close can wait for them.
+	wg sync.WaitGroup
+
+	mu       sync.Mutex
+	devices  map[string]map[string]*Session // user → device → session
+	calls    map[string]*call
+	userCall map[string]*call // user → the call they are in (outgoing or answered)
+	draining bool
+	closed   bool
+}
+
+// ErrClosed is returned when the hub no longer accepts sessions.
+var ErrClosed = errors.New("signaling: closed")
+
+// NewHub returns a hub; it starts no goroutines until sessions arrive.
+func NewHub(cfg Config, v Verifier, media MediaServer, st Store, log *slog.Logger) *Hub {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{
+		cfg: cfg, log: log, verifier: v, media: media, store: st, now: time.Now,
+		devices:  map[string]map[string]*Session{},
+		calls:    map[string]*call{},
+		userCall: map[string]*call{},
+	}
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// register adds s as the user's device, replacing an older session of the
+// same device, and rings s for calls already ringing its user.
+func (h *Hub) register(s *Session) (old *Session, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	devs := h.devices[s.user]
+	if devs == nil {
+		devs = map[string]*Session{}
+		h.devices[s.user] = devs
+	}
+	old = devs[s.device]
+	devs[s.device] = s
+	return old, nil
+}
+
+// ringLate rings s for calls that started ringing its user before it came
+// online.
+func (h *Hub) ringLate(s *Session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.devices[s.user][s.device] != s {
+		return
+	}
+	for _, c := range h.calls {
+		if c.state == stateRinging && c.callee == s.user && !c.rung[s] {
+			c.rung[s] = true
+			s.send(protocol.TypeIncoming, c.incoming())
+		}
+	}
+}
+
+// unregister removes s and ends or updates the calls it took part in.
+func (h *Hub) unregister(s *Session) {
+	var ends []*endResult
+	h.mu.Lock()
+	if devs := h.devices[s.user]; devs[s.device] == s {
+		delete(devs, s.device)
+		if len(devs) == 0 {
+			delete(h.devices, s.user)
+		}
+	}
+	for _, c := range h.calls {
+		switch {
+		case c.state == stateRinging && c.callerDev == s:
+			ends = append(ends, h.endLocked(c, protocol.ReasonCancelled, nil))
+		case c.state == stateActive && (c.callerDev == s || c.calleeDev == s):
+			ends = append(ends, h.endLocked(c, protocol.ReasonConnectionLost, s))
+		case c.state == stateRinging && c.rung[s]:
+			delete(c.rung, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, e := range ends {
+		h.finish(e)
+	}
+}
+
+// online returns the user's sessions; the caller holds h.mu.
+func (h *Hub) onlineLocked(user string) []*Session {
+	devs := h.devices[user]
+	out := make([]*Session, 0, len(devs))
+	for _, s := range devs {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Drain stops new calls; calls already running go on.
+func (h *Hub) Drain() {
+	h.mu.Lock()
+	h.draining = true
+	h.mu.Unlock()
+}
+
+// ActiveCalls counts calls that are ringing or answered.
+func (h *Hub) ActiveCalls() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.calls)
+}
+
+// Close ends every remaining call with failed, closes every session and
+// waits for them, or for ctx.
+func (h *Hub) Close(ctx context.Context) error {
+	var ends []*endResult
+	var sessions []*Session
+	h.mu.Lock()
+	h.closed = true
+	h.draining = true
+	for _, c := range h.calls {
+		ends = append(ends, h.endLocked(c, protocol.ReasonFailed, nil))
+	}
+	for _, devs := range h.devices {
+		for _, s := range devs {
+			sessions = append(sessions, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, e := range ends {
+		h.finish(e)
+	}
+	for _, s := range sessions {
+		s.closeWith(protocol.CodeShuttingDown, "server shutting down", 1001)
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,212 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+func ctxTimeout() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	time.AfterFunc(5*time.Second, cancel)
+	return ctx
+}
+
+// loop is the session's event loop: every client message and every event
+// posted by pion callbacks is handled here, one at a time.
+func (s *Session) loop() {
+	for {
+		select {
+		case ev := <-s.inbox:
+			s.handle(ev)
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *Session) handle(ev any) {
+	h := s.hub
+	var re string
+	var err error
+	var ackCall string
+	ack := false
+	switch m := ev.(type) {
+	case *protocol.Hello:
+		re, err = m.ID, fail(protocol.CodeHelloRequired, "already signed in")
+	case *protocol.Header: // ping
+		s.send(protocol.TypePong, &protocol.Header{ID: m.ID})
+		return
+	case *protocol.Invite:
+		re, ack = m.ID, true
+		if !s.ident.Has(auth.GrantCall) {
+			err = fail(protocol.CodeForbidden, "the access token does not allow calls")
+			break
+		}
+		ackCall, err = h.invite(s, m.To, m.Video)
+	case *protocol.CallRef:
+		re, ack, ackCall = m.ID, true, m.CallID
+		switch m.Type {
+		case protocol.TypeRinging:
+			ack = false // fire and forget: errors only
+			err = h.ringing(s, m.CallID)
+		case protocol.TypeDecline:
+			err = h.decline(s, m.CallID)
+		case protocol.TypeHangup:
+			err = h.hangup(s, m.CallID)
+		}
+	case *protocol.Accept:
+		re, ack, ackCall = m.ID, true, m.CallID
+		if !s.ident.Has(auth.GrantCall) {
+			err = fail(protocol.CodeForbidden, "the access token does not allow calls")
+			break
+		}
+		err = h.accept(s, m.CallID, m.EndCurrent)
+	case *protocol.SDP:
+		re, ackCall = m.ID, m.CallID
+		err = s.handleSDP(m)
+	case *protocol.ICE:
+		re, ackCall = m.ID, m.CallID
+		err = s.handleICE(m)
+	case *protocol.Media:
+		re, ackCall = m.ID, m.CallID
+		err = h.relayMedia(s, m)
+	case mediaFailed:
+		h.mediaFailed(s, m.callID)
+		return
+	}
+	if err != nil {
+		var rerr *reqError
+		if errors.As(err, &rerr) {
+			s.sendError(re, rerr.code, rerr.msg, ackCall)
+		} else {
+			s.log.Error("request failed", "err", err)
+			s.sendError(re, protocol.CodeInternal, "the server failed on this request", ackCall)
+		}
+		return
+	}
+	if ack && (re != "" || ackCall != "") {
+		s.send(protocol.TypeAck, &protocol.Ack{Re: re, CallID: ackCall})
+	}
+}
+
+// handleSDP applies a pub offer (creating the leg on first use) or a sub
+// answer.
+func (s *Session) handleSDP(m *protocol.SDP) error {
+	h := s.hub
+	leg, err := h.legOf(s, m.CallID)
+	if err != nil {
+		return err
+	}
+	if m.PC == protocol.PCSub {
+		if leg == nil {
+			return fail(protocol.CodeInvalidState, "no subscriber offer was sent for that call")
+		}
+		if err := leg.HandleAnswer(m.SDP); err != nil {
+			return fail(protocol.CodeMediaFailed, "subscriber answer rejected: "+err.Error())
+		}
+		return nil
+	}
+	if leg == nil {
+		if h.media == nil {
+			return fail(protocol.CodeMediaFailed, "media is not available on this server")
+		}
+		leg, err = h.media.Join(m.CallID, s.id, s.user, legEvents{s: s, callID: m.CallID})
+		if err != nil {
+			return fail(protocol.CodeMediaFailed, "could not join the call's media: "+err.Error())
+		}
+		if !h.attachLeg(s, m.CallID, leg) {
+			_ = leg.Close()
+			return fail(protocol.CodeNotFound, "the call ended")
+		}
+	}
+	answer, err := leg.HandleOffer(m.SDP)
+	if err != nil {
+		return fail(protocol.CodeMediaFailed, "offer rejected: "+err.Error())
+	}
+	s.send(protocol.TypeSDP, &protocol.SDP{CallID: m.CallID, PC: protocol.PCPub, Kind: protocol.SDPAnswer, SDP: answer})
+	return nil
+}
+
+func (s *Session) handleICE(m *protocol.ICE) error {
+	leg, err := s.hub.legOf(s, m.CallID)
+	if err != nil {
+		return err
+	}
+	if leg == nil {
+		return fail(protocol.CodeInvalidState, "send the pub offer before candidates")
+	}
+	if m.Candidate.Candidate == "" {
+		return nil // end of candidates
+	}
+	c := webrtc.ICECandidateInit{
+		Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid,
+		SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment,
+	}
+	if err := leg.AddICECandidate(m.PC, c); err != nil {
+		return fail(protocol.CodeMediaFailed, "candidate rejected: "+err.Error())
+	}
+	return nil
+}
+
+// legOf returns s's media leg in the call (nil if not created yet), or an
+// error when s is not a leg of it.
+func (h *Hub) legOf(s *Session, callID string) (MediaLeg, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.calls[callID]
+	if c == nil {
+		return nil, fail(protocol.CodeNotFound, "no such call, or it has ended")
+	}
+	if !c.isLeg(s) {
+		return nil, fail(protocol.CodeNotInCall, "this device is not a leg of that call")
+	}
+	return c.legs[s], nil
+}
+
+// attachLeg records leg as s's media leg unless the call has ended.
+func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.calls[callID]
+	if c == nil || !c.isLeg(s) || c.legs[s] != nil {
+		return false
+	}
+	c.legs[s] = leg
+	return true
+}
+
+// relayMedia tells the other member what s is sending.
+func (h *Hub) relayMedia(s *Session, m *protocol.Media) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.calls[m.CallID]
+	if c == nil {
+		return fail(protocol.CodeNotFound, "no such call, or it has ended")
+	}
+	if !c.isLeg(s) {
+		return fail(protocol.CodeNotInCall, "this device is not a leg of that call")
+	}
+	if o := c.other(s); o != nil {
+		o.send(protocol.TypeMedia, &protocol.Media{CallID: c.id, User: s.user, Audio: m.Audio, Video: m.Video})
+	}
+	return nil
+}
+
+// mediaFailed ends a call whose leg on s lost its media path for good.
+func (h *Hub) mediaFailed(s *Session, callID string) {
+	h.mu.Lock()
+	c := h.calls[callID]
+	if c == nil || !c.isLeg(s) {
+		h.mu.Unlock()
+		return
+	}
+	e := h.endLocked(c, protocol.ReasonFailed, s)
+	h.mu.Unlock()
+	h.finish(e)
+}

@@ -1,0 +1,74 @@
+package signaling
+
+import (
+	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// MediaServer is what signaling needs from the SFU: a leg joins the room
+// of its call, and a room is closed when its call ends.
+type MediaServer interface {
+	Join(room, leg, streamID string, ev sfu.Events) (MediaLeg, error)
+	CloseRoom(room string)
+}
+
+// MediaLeg is one device's connection to a room.
+type MediaLeg interface {
+	HandleOffer(sdp string) (string, error)
+	HandleAnswer(sdp string) error
+	AddICECandidate(pc string, c webrtc.ICECandidateInit) error
+	Close() error
+}
+
+// SFUMedia adapts *sfu.SFU to MediaServer.
+type SFUMedia struct{ SFU *sfu.SFU }
+
+var _ MediaServer = SFUMedia{}
+
+// Join implements MediaServer.
+func (m SFUMedia) Join(room, leg, streamID string, ev sfu.Events) (MediaLeg, error) {
+	p, err := m.SFU.Room(room).Join(leg, streamID, ev)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// CloseRoom implements MediaServer.
+func (m SFUMedia) CloseRoom(room string) { m.SFU.CloseRoom(room) }
+
+// legEvents forwards a leg's SFU events to its device. Methods run on pion
+// goroutines and never block: sending only enqueues.
+type legEvents struct {
+	s      *Session
+	callID string
+}
+
+var _ sfu.Events = legEvents{}
+
+func (e legEvents) SubscriberOffer(sdp string) {
+	e.s.send(protocol.TypeSDP, &protocol.SDP{CallID: e.callID, PC: protocol.PCSub, Kind: protocol.SDPOffer, SDP: sdp})
+}
+
+func (e legEvents) ICECandidate(pc string, c *webrtc.ICECandidateInit) {
+	m := &protocol.ICE{CallID: e.callID, PC: pc}
+	if c != nil {
+		m.Candidate = protocol.ICECandidate{
+			Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment,
+		}
+	}
+	e.s.send(protocol.TypeICE, m)
+}
+
+func (e legEvents) ConnectionState(pc string, st webrtc.PeerConnectionState) {
+	e.s.log.Debug("media connection", "call", e.callID, "pc", pc, "state", st.String())
+	if st == webrtc.PeerConnectionStateFailed {
+		e.s.post(mediaFailed{callID: e.callID, pc: pc})
+	}
+}
+
+// mediaFailed is posted to the session loop when a leg's PeerConnection
+// fails for good.
+type mediaFailed struct{ callID, pc string }

@@ -1,0 +1,325 @@
+package signaling
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// WebSocket close codes Tandem uses besides the standard ones.
+const (
+	CloseUnauthorized = 4001
+	CloseReplaced     = 4009
+)
+
+// Session is one signed-in device's WebSocket. It has one reader (the HTTP
+// handler goroutine), one writer and one event loop.
+type Session struct {
+	hub    *Hub
+	id     string
+	user   string
+	device string
+	ident  auth.Identity
+	conn   *websocket.Conn
+	log    *slog.Logger
+
+	out   chan outFrame // to the writer; bounded, never blocks a sender
+	inbox chan any      // to the event loop
+	done  chan struct{} // closed when the session stops
+	stop  sync.Once
+}
+
+// outFrame is a message to write, optionally followed by a close frame.
+type outFrame struct {
+	data      []byte
+	closeCode int
+	closeText string
+}
+
+func (h *Hub) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return slices.Contains(h.cfg.AllowedOrigins, "*") || slices.Contains(h.cfg.AllowedOrigins, origin)
+}
+
+// ServeHTTP upgrades a request on /ws and runs the session until it ends.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		writeHTTPError(w, http.StatusServiceUnavailable, protocol.CodeShuttingDown, "server shutting down")
+		return
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+
+	up := websocket.Upgrader{
+		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		HandshakeTimeout: h.cfg.HelloTimeout,
+		CheckOrigin:      h.checkOrigin,
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered with an HTTP error
+	}
+	s := &Session{
+		hub: h, id: newID("s_"), conn: conn,
+		out:   make(chan outFrame, h.cfg.SendQueue),
+		inbox: make(chan any, 16),
+		done:  make(chan struct{}),
+	}
+	s.log = h.log.With("session", s.id)
+	s.run()
+}
+
+func (s *Session) run() {
+	h := s.hub
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.writer() }()
+	defer func() {
+		s.shutdown()
+		wg.Wait()
+		_ = s.conn.Close()
+	}()
+
+	s.conn.SetReadLimit(h.cfg.MaxMessageBytes)
+	if !s.hello() {
+		return
+	}
+	s.log = s.log.With("user", s.user, "device", s.device)
+
+	old, err := h.register(s)
+	if err != nil {
+		s.closeWith(protocol.CodeShuttingDown, "server shutting down", websocket.CloseGoingAway)
+		return
+	}
+	if old != nil {
+		old.closeWith(protocol.CodeReplaced, "this device signed in again on another connection", CloseReplaced)
+	}
+	defer h.unregister(s)
+	s.send(protocol.TypeWelcome, &protocol.Welcome{
+		Protocol: protocol.Version, SessionID: s.id, User: s.user, Device: s.device,
+		ICEServers: h.cfg.ICEServers, RingTimeoutMS: h.cfg.RingTimeout.Milliseconds(),
+	})
+	s.log.Info("session started")
+	h.ringLate(s)
+
+	wg.Add(1)
+	go func() { defer wg.Done(); s.loop() }()
+	s.read()
+	s.log.Info("session ended")
+}
+
+// hello reads and checks the first message.
+func (s *Session) hello() bool {
+	h := s.hub
+	_ = s.conn.SetReadDeadline(time.Now().Add(h.cfg.HelloTimeout))
+	_, data, err := s.conn.ReadMessage()
+	if err != nil {
+		if errors.Is(err, websocket.ErrReadLimit) {
+			s.shutdown() // gorilla has sent close 1009
+		}
+		return false
+	}
+	m, err := protocol.Decode(data)
+	if err != nil {
+		s.closeWith(protocol.CodeHelloRequired, "the first message must be a valid hello", CloseUnauthorized)
+		return false
+	}
+	hello, ok := m.(*protocol.Hello)
+	if !ok {
+		s.closeWith(protocol.CodeHelloRequired, "the first message must be hello", CloseUnauthorized)
+		return false
+	}
+	id, err := h.verifier.Verify(hello.Token)
+	switch {
+	case errors.Is(err, auth.ErrExpired):
+		s.closeWith(protocol.CodeTokenExpired, "the access token has expired; get a new one", CloseUnauthorized)
+		return false
+	case err != nil:
+		s.closeWith(protocol.CodeUnauthorized, "the access token is not valid", CloseUnauthorized)
+		return false
+	}
+	s.ident, s.user, s.device = id, id.User, id.Device
+	if err := h.store.TouchUser(ctxTimeout(), s.user); err != nil {
+		s.log.Warn("user not recorded", "err", err)
+	}
+	return true
+}
+
+// read is the reader: it decodes frames and posts them to the loop.
+func (s *Session) read() {
+	h := s.hub
+	alive := func() { _ = s.conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout)) }
+	alive()
+	s.conn.SetPongHandler(func(string) error { alive(); return nil })
+	bucket := newBucket(h.cfg.RateLimit)
+	for {
+		typ, data, err := s.conn.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				s.log.Warn("message over the size limit; closing")
+			}
+			return
+		}
+		alive()
+		if !bucket.take(time.Now()) {
+			s.sendError("", protocol.CodeRateLimited, "too many messages; slow down", "")
+			continue
+		}
+		if typ != websocket.TextMessage {
+			s.sendError("", protocol.CodeBadMessage, "messages are JSON text frames", "")
+			continue
+		}
+		m, err := protocol.Decode(data)
+		if err != nil {
+			var de *protocol.DecodeError
+			if errors.As(err, &de) {
+				s.sendError(de.ID, de.Code, de.Msg, "")
+			}
+			continue
+		}
+		if !s.post(m) {
+			return
+		}
+	}
+}
+
+// post hands an event to the loop; it blocks only while the loop is busy,
+// and gives up when the session stops.
+func (s *Session) post(ev any) bool {
+	select {
+	case s.inbox <- ev:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// writer owns all writes to the socket.
+func (s *Session) writer() {
+	h := s.hub
+	ping := time.NewTicker(h.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case f := <-s.out:
+			_ = s.conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+			if f.data != nil {
+				if err := s.conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
+					s.shutdown()
+					return
+				}
+			}
+			if f.closeCode != 0 {
+				msg := websocket.FormatCloseMessage(f.closeCode, f.closeText)
+				_ = s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(h.cfg.WriteTimeout))
+				s.shutdown()
+				return
+			}
+		case <-ping.C:
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+				s.shutdown()
+				return
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// shutdown stops the session: the socket closes, which ends the reader.
+func (s *Session) shutdown() {
+	s.stop.Do(func() {
+		close(s.done)
+		_ = s.conn.Close()
+	})
+}
+
+// enqueue hands a frame to the writer without blocking. A session whose
+// queue is full is too slow to keep: it is closed.
+func (s *Session) enqueue(f outFrame) bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	select {
+	case s.out <- f:
+		return true
+	default:
+		s.log.Warn("send queue full; closing slow session")
+		s.shutdown()
+		return false
+	}
+}
+
+// send encodes and queues a message.
+func (s *Session) send(typ string, m protocol.EncodedMessage) {
+	b, err := protocol.Encode(typ, m)
+	if err != nil {
+		s.log.Error("encode", "type", typ, "err", err)
+		return
+	}
+	s.enqueue(outFrame{data: b})
+}
+
+func (s *Session) sendError(re, code, msg, callID string) {
+	s.send(protocol.TypeError, &protocol.Error{Re: re, Code: code, Message: msg, CallID: callID})
+}
+
+// closeWith sends an error and then closes the socket with wsCode.
+func (s *Session) closeWith(code, msg string, wsCode int) {
+	b, _ := protocol.Encode(protocol.TypeError, &protocol.Error{Code: code, Message: msg})
+	if !s.enqueue(outFrame{data: b, closeCode: wsCode, closeText: code}) {
+		s.shutdown()
+		return
+	}
+	// A writer stuck on a dead peer is cut off by its write deadline; make
+	// sure the session ends even then.
+	time.AfterFunc(2*s.hub.cfg.WriteTimeout, s.shutdown)
+}
+
+// bucket is a token-bucket rate limiter owned by one reader.
+type bucket struct {
+	rate   float64
+	tokens float64
+	last   time.Time
+}
+
+func newBucket(perSecond int) *bucket {
+	return &bucket{rate: float64(perSecond), tokens: float64(2 * perSecond)}
+}
+
+func (b *bucket) take(now time.Time) bool {
+	if !b.last.IsZero() {
+		b.tokens = min(2*b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

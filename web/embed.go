@@ -1,0 +1,10 @@
+// Package web holds Tandem's browser client: plain ES modules, no build
+// step, embedded into the binary.
+package web
+
+import "embed"
+
+// Files is the client's static files.
+//
+//go:embed *.html *.js *.css
+var Files embed.FS
