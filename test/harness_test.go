@@ -1,0 +1,136 @@
+// Package test holds Tandem's integration tests: they start the real server
+// on port 0 and drive it with real clients (pion, headless Chromium).
+package test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/server"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+type testServer struct {
+	*server.Server
+	cfg config.Config
+}
+
+// startServer runs a dev-mode node on loopback ports chosen by the kernel.
+func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
+	t.Helper()
+	cfg := config.Default(true)
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Media.UDPListen = "127.0.0.1:0"
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return startWith(t, cfg)
+}
+
+func startWith(t *testing.T, cfg config.Config) *testServer {
+	t.Helper()
+	srv, err := server.New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	ts := &testServer{Server: srv, cfg: cfg}
+	t.Cleanup(func() { ts.stop(t) })
+	return ts
+}
+
+func (ts *testServer) stop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = ts.Shutdown(ctx)
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("TANDEM_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (ts *testServer) wsURL() string {
+	return "ws" + strings.TrimPrefix(ts.URL(), "http") + "/ws"
+}
+
+func (ts *testServer) token(t *testing.T, user, device string) string {
+	t.Helper()
+	tok, _, err := ts.Authority().Mint(user, device, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// dial signs a device in; it is closed at the end of the test.
+func (ts *testServer) dial(t *testing.T, user, device string) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: ts.token(t, user, device)})
+	if err != nil {
+		t.Fatalf("dial %s/%s: %v", user, device, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitType waits for the next message of type T on c (others are kept).
+func waitType[T any](t *testing.T, c *client.Client, match func(T) bool) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	m, err := c.WaitFor(ctx, func(m any) bool {
+		v, ok := m.(T)
+		return ok && (match == nil || match(v))
+	})
+	if err != nil {
+		var zero T
+		t.Fatalf("waiting for %T: %v", zero, err)
+	}
+	return m.(T)
+}
+
+func ended(t *testing.T, c *client.Client, callID string) *protocol.Ended {
+	t.Helper()
+	return waitType(t, c, func(e *protocol.Ended) bool { return e.CallID == callID })
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
