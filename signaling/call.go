@@ -22,7 +22,7 @@ type call struct {
 	caller    string
 	callee    string
 	callerDev *Session
-	calleeDev *Session         // set on accept
+	calleeDev *Session          // set on accept
 	rung      map[*Session]bool // callee devices that got incoming
 	video     bool
 	waiting   bool // the callee was in another call when invited

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -37,6 +38,8 @@ type Session struct {
 	inbox chan any      // to the event loop
 	done  chan struct{} // closed when the session stops
 	stop  sync.Once
+
+	closing atomic.Bool // an error and close frame are queued
 }
 
 // outFrame is a message to write, optionally followed by a close frame.
@@ -95,9 +98,19 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Session) run() {
 	h := s.hub
 	var wg sync.WaitGroup
+	writerDone := make(chan struct{})
 	wg.Add(1)
-	go func() { defer wg.Done(); s.writer() }()
+	go func() { defer wg.Done(); defer close(writerDone); s.writer() }()
 	defer func() {
+		if s.closing.Load() {
+			// Let the writer deliver the error and the close frame.
+			t := time.NewTimer(h.cfg.WriteTimeout)
+			select {
+			case <-writerDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		s.shutdown()
 		wg.Wait()
 		_ = s.conn.Close()
@@ -292,6 +305,7 @@ func (s *Session) sendError(re, code, msg, callID string) {
 // closeWith sends an error and then closes the socket with wsCode.
 func (s *Session) closeWith(code, msg string, wsCode int) {
 	b, _ := protocol.Encode(protocol.TypeError, &protocol.Error{Code: code, Message: msg})
+	s.closing.Store(true)
 	if !s.enqueue(outFrame{data: b, closeCode: wsCode, closeText: code}) {
 		s.shutdown()
 		return
