@@ -1,0 +1,178 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// Connection timing and sizes.
+const (
+	handshakeTimeout = 10 * time.Second
+	writeWait        = 10 * time.Second             // deadline for each write
+	readWait         = 60 * time.Second             // the server pings every 20 s
+	closeWait        = time.Second                  // for the close frame
+	sendQueueLen     = 256                          // outgoing messages
+	maxReadBytes     = 4 * protocol.MaxMessageBytes // server SDP may be large
+)
+
+// Client is one signed-in device: a WebSocket to Tandem with one reader and
+// one writer goroutine. Its methods are safe for concurrent use.
+type Client struct {
+	conn    *websocket.Conn
+	log     *slog.Logger
+	opts    Options
+	welcome *protocol.Welcome
+
+	in         *inbox
+	out        chan []byte
+	done       chan struct{} // closed by Close
+	writerDone chan struct{} // closed when the writer exits
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+	reqID      atomic.Uint64
+
+	mu    sync.Mutex
+	media map[string]*Media // by call id
+}
+
+// Dial connects to o.URL, sends hello and waits for welcome. An error reply
+// is returned as a *ServerError (e.g. code unauthorized).
+func Dial(ctx context.Context, o Options) (*Client, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout}
+	conn, resp, err := d.DialContext(ctx, o.URL, nil)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client: dial %s: %w", o.URL, err)
+	}
+	c := &Client{
+		conn:       conn,
+		log:        log,
+		opts:       o,
+		in:         newInbox(),
+		out:        make(chan []byte, sendQueueLen),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		media:      make(map[string]*Media),
+	}
+	c.start()
+
+	w, err := c.hello(ctx)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	c.welcome = w
+	return c, nil
+}
+
+// hello sends hello and waits for welcome or an error.
+func (c *Client) hello(ctx context.Context) (*protocol.Welcome, error) {
+	if err := c.Send(ctx, protocol.TypeHello, &protocol.Hello{Token: c.opts.Token}); err != nil {
+		return nil, fmt.Errorf("client: hello: %w", err)
+	}
+	m, err := c.WaitFor(ctx, func(m any) bool {
+		switch m.(type) {
+		case *protocol.Welcome, *protocol.Error:
+			return true
+		}
+		return false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client: waiting for welcome: %w", err)
+	}
+	if e, ok := m.(*protocol.Error); ok {
+		return nil, newServerError(e)
+	}
+	return m.(*protocol.Welcome), nil
+}
+
+// Welcome returns the server's welcome.
+func (c *Client) Welcome() *protocol.Welcome { return c.welcome }
+
+// Next returns the oldest unread server message: one of the types that
+// protocol.DecodeServer returns. Once the connection is gone and the buffer
+// is empty it returns ErrClosed or an error wrapping ErrDisconnected.
+func (c *Client) Next(ctx context.Context) (any, error) {
+	return c.in.take(ctx, nil)
+}
+
+// WaitFor returns the oldest unread message for which match is true. The
+// messages it passes over stay buffered, in order, for later calls. match
+// runs with the buffer locked and must not call methods of c.
+func (c *Client) WaitFor(ctx context.Context, match func(any) bool) (any, error) {
+	return c.in.take(ctx, match)
+}
+
+// Close stops all Media, closes the socket and waits for the reader and
+// writer to exit.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		// Closing done under mu keeps StartMedia from adding Media after
+		// the snapshot.
+		c.mu.Lock()
+		close(c.done)
+		media := make([]*Media, 0, len(c.media))
+		for _, m := range c.media {
+			media = append(media, m)
+		}
+		c.mu.Unlock()
+		for _, m := range media {
+			_ = m.Close()
+		}
+
+		<-c.writerDone // no write can race the close frame below
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			c.log.Debug("close frame not sent", "err", err)
+		}
+		_ = c.conn.Close()
+		c.wg.Wait()
+	})
+	return nil
+}
+
+// addMedia registers m for its call; there may be one Media per call. The
+// call's sdp and ice messages already buffered move to m's backlog, in order.
+func (c *Client) addMedia(m *Media) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.done:
+		return ErrClosed
+	default:
+	}
+	if _, ok := c.media[m.callID]; ok {
+		return ErrMediaActive
+	}
+	c.media[m.callID] = m
+	m.backlog = c.in.takeAll(func(msg any) bool {
+		callID, ok := signalCall(msg)
+		return ok && callID == m.callID
+	})
+	return nil
+}
+
+// removeMedia unregisters m if it is still the call's Media.
+func (c *Client) removeMedia(m *Media) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.media[m.callID] == m {
+		delete(c.media, m.callID)
+	}
+}

@@ -1,0 +1,203 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// mediaEventQueue bounds the sdp and ice messages waiting for a Media; the
+// client's reader waits when it is full.
+const mediaEventQueue = 64
+
+// Media is the media side of one call leg: a "pub" PeerConnection carrying
+// synthetic tracks to the SFU, and a "sub" PeerConnection receiving the other
+// members' tracks. It answers the server's sdp and ice messages by itself.
+type Media struct {
+	c      *Client
+	callID string
+	log    *slog.Logger
+
+	pub, sub     *webrtc.PeerConnection // pub is nil when nothing is published
+	pubTrickle   *trickle
+	subTrickle   *trickle
+	backlog      []any         // sdp and ice buffered before StartMedia; loop only
+	events       chan any      // *protocol.SDP and *protocol.ICE from the server
+	done         chan struct{} // closed by Close
+	pubConnected chan struct{} // closed when pub first connects
+	connOnce     sync.Once
+	forceKey     atomic.Bool // the next video frame is a keyframe
+	count        counters
+	wg           sync.WaitGroup
+	closeOnce    sync.Once
+
+	mu     sync.Mutex
+	closed bool
+	tracks []RemoteTrack
+	err    error
+}
+
+// StartMedia sets up media for a call: it builds both PeerConnections,
+// publishes the tracks o asks for and sends the "pub" offer. From then on
+// the call's sdp and ice messages go to the Media instead of Next; those
+// already buffered are taken from the buffer and handled first. The caller
+// may start media right after the invite's ack, the callee after accepted.
+func (c *Client) StartMedia(ctx context.Context, callID string, o MediaOptions) (*Media, error) {
+	m, err := c.newMedia(callID, o)
+	if err != nil {
+		return nil, fmt.Errorf("client: start media: %w", err)
+	}
+	if err := c.addMedia(m); err != nil {
+		_ = m.Close()
+		return nil, fmt.Errorf("client: start media: %w", err)
+	}
+	m.goTracked(m.loop)
+	if m.pub != nil {
+		if err := m.offer(ctx); err != nil {
+			_ = m.Close()
+			return nil, fmt.Errorf("client: start media: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// newMedia builds the PeerConnections and the publishing side.
+func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
+	m := &Media{
+		c:            c,
+		callID:       callID,
+		log:          c.log.With("user", c.welcome.User, "device", c.welcome.Device, "call", callID),
+		events:       make(chan any, mediaEventQueue),
+		done:         make(chan struct{}),
+		pubConnected: make(chan struct{}),
+	}
+	servers := m.iceServers()
+	var err error
+	if m.sub, err = newPeerConnection(m.log.With("pc", protocol.PCSub), servers); err != nil {
+		return nil, err
+	}
+	m.subTrickle = newTrickle(m, protocol.PCSub)
+	m.sub.OnICECandidate(m.subTrickle.onCandidate)
+	m.sub.OnTrack(m.onTrack)
+	m.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		m.log.Debug("sub connection state", "state", s.String())
+	})
+	if !o.Audio && !o.Video {
+		return m, nil
+	}
+
+	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), servers); err != nil {
+		_ = m.sub.Close()
+		return nil, err
+	}
+	m.pubTrickle = newTrickle(m, protocol.PCPub)
+	m.pub.OnICECandidate(m.pubTrickle.onCandidate)
+	m.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		m.log.Debug("pub connection state", "state", s.String())
+		if s == webrtc.PeerConnectionStateConnected {
+			m.connOnce.Do(func() { close(m.pubConnected) })
+		}
+	})
+	if err := m.publish(o); err != nil {
+		_ = m.pub.Close()
+		_ = m.sub.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// iceServers returns the welcome's servers when Options.UseICEServers is set.
+func (m *Media) iceServers() []webrtc.ICEServer {
+	w := m.c.welcome
+	if !m.c.opts.UseICEServers || w == nil {
+		return nil
+	}
+	out := make([]webrtc.ICEServer, 0, len(w.ICEServers))
+	for _, s := range w.ICEServers {
+		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}
+
+// offer creates and sends a "pub" offer.
+func (m *Media) offer(ctx context.Context) error {
+	offer, err := m.pub.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("create pub offer: %w", err)
+	}
+	if err := m.pub.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("set pub offer: %w", err)
+	}
+	msg := &protocol.SDP{CallID: m.callID, PC: protocol.PCPub, Kind: protocol.SDPOffer, SDP: offer.SDP}
+	if err := m.c.Send(ctx, protocol.TypeSDP, msg); err != nil {
+		return err
+	}
+	m.pubTrickle.release()
+	return nil
+}
+
+// CallID returns the call this Media belongs to.
+func (m *Media) CallID() string { return m.callID }
+
+// Err returns the first error met while handling the server's sdp and ice
+// messages, or nil.
+func (m *Media) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.err
+}
+
+// fail records err as the Media's error unless one is already recorded.
+func (m *Media) fail(err error) {
+	m.log.Warn("media signaling failed", "err", err)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err == nil {
+		m.err = err
+	}
+}
+
+// Close stops the pacers, closes both PeerConnections and waits for every
+// goroutine of the Media. Later sdp and ice messages of the call go to the
+// client's buffer again.
+func (m *Media) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+		close(m.done)
+		m.c.removeMedia(m)
+		if m.pub != nil {
+			err = m.pub.Close()
+		}
+		err = errors.Join(err, m.sub.Close())
+		m.wg.Wait()
+		if err != nil {
+			err = fmt.Errorf("client: close media: %w", err)
+		}
+	})
+	return err
+}
+
+// goTracked runs f on a goroutine that Close waits for, unless the Media is
+// already closed.
+func (m *Media) goTracked(f func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		f()
+	}()
+}

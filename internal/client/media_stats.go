@@ -1,0 +1,64 @@
+package client
+
+import (
+	"slices"
+	"sync/atomic"
+)
+
+// counters are a Media's packet counts, updated by its goroutines.
+type counters struct {
+	audioRecv, audioBytes, audioSent atomic.Uint64
+	videoRecv, videoBytes, videoSent atomic.Uint64
+	keyframesSent, keyframesRecv     atomic.Uint64
+	plis                             atomic.Uint64
+}
+
+// KindStats counts one kind of media (audio or video).
+type KindStats struct {
+	PacketsReceived uint64 // summed over all remote tracks of this kind
+	BytesReceived   uint64 // RTP payload bytes
+	PacketsSent     uint64 // one packet per synthetic frame
+}
+
+// MediaStats is a snapshot of a Media's counters.
+type MediaStats struct {
+	Audio KindStats
+	Video KindStats
+	// KeyframesSent counts the VP8 keyframes published.
+	KeyframesSent uint64
+	// KeyframesReceived counts packets starting a VP8 keyframe on "sub".
+	KeyframesReceived uint64
+	// PLIsReceived counts PLI and FIR packets received for our video.
+	PLIsReceived uint64
+	// RemoteTracks lists every track seen on "sub", in order of arrival.
+	RemoteTracks []RemoteTrack
+}
+
+// Stats returns the current counters.
+func (m *Media) Stats() MediaStats {
+	c := &m.count
+	s := MediaStats{
+		Audio:             KindStats{c.audioRecv.Load(), c.audioBytes.Load(), c.audioSent.Load()},
+		Video:             KindStats{c.videoRecv.Load(), c.videoBytes.Load(), c.videoSent.Load()},
+		KeyframesSent:     c.keyframesSent.Load(),
+		KeyframesReceived: c.keyframesRecv.Load(),
+		PLIsReceived:      c.plis.Load(),
+	}
+	m.mu.Lock()
+	s.RemoteTracks = slices.Clone(m.tracks)
+	m.mu.Unlock()
+	return s
+}
+
+// RemoteStreams returns the distinct stream ids (user ids) of the remote
+// tracks seen so far, sorted.
+func (m *Media) RemoteStreams() []string {
+	m.mu.Lock()
+	ids := make([]string, 0, len(m.tracks))
+	for _, t := range m.tracks {
+		ids = append(ids, t.StreamID)
+	}
+	m.mu.Unlock()
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}

@@ -1,0 +1,214 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// findChromium locates the browser. A missing browser fails the test: the
+// browser tests are never skipped silently (make test installs it).
+func findChromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("TANDEM_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium found: install the Debian package chromium (make test does this) or set TANDEM_CHROMIUM")
+	return ""
+}
+
+// browser is one headless Chromium with its own profile: one device.
+type browser struct {
+	t    *testing.T
+	name string
+	ctx  context.Context
+}
+
+func newBrowser(t *testing.T, name string) *browser {
+	t.Helper()
+	dir := t.TempDir()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(findChromium(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		// Media stays on loopback: no mDNS names, loopback candidates allowed.
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.UserDataDir(dir),
+		chromedp.WindowSize(1024, 700),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	// The first Run starts the browser; it lives as long as ctx.
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		cancelA()
+		t.Fatalf("start %s's browser: %v", name, err)
+	}
+	t.Cleanup(func() { cancel(); cancelA() })
+	return &browser{t: t, name: name, ctx: ctx}
+}
+
+func (b *browser) do(timeout time.Duration, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", b.name, err)
+	}
+}
+
+// eval runs JS (awaiting a promise) and decodes the result into T.
+func eval[T any](b *browser, js string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("%s: eval %q: %v", b.name, js, err)
+	}
+	return v
+}
+
+// waitJS polls a JS boolean expression until true.
+func (b *browser) waitJS(what, js string, d time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			st, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`JSON.stringify({state: window.tandem && window.tandem.state, status: document.querySelector('#status') && document.querySelector('#status').textContent, ended: window.tandem && window.tandem.lastEnded})`))
+			b.screenshot(what)
+			b.t.Fatalf("%s: timed out waiting for %s (err %v; page %s)", b.name, what, err, st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// screenshot saves what the page shows, for a person to look at when a
+// test fails.
+func (b *browser) screenshot(what string) {
+	dir := os.Getenv("TANDEM_TEST_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	if buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+		name := strings.NewReplacer(" ", "_", "/", "_").Replace(b.t.Name() + "-" + b.name + "-" + what)
+		_ = os.MkdirAll(dir, 0o755)
+		_ = os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
+	}
+}
+
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	b.waitJS("visible "+sel, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && !e.disabled && e.offsetParent !== null })()`, sel), 15*time.Second)
+	eval[bool](b, fmt.Sprintf(`(() => { document.querySelector(%q).click(); return true })()`, sel))
+}
+
+func (b *browser) setValue(sel, v string) {
+	b.t.Helper()
+	eval[bool](b, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q; e.dispatchEvent(new Event('input', {bubbles: true})); return true })()`, sel, v))
+}
+
+func (b *browser) signIn(url, user, device string) {
+	b.t.Helper()
+	b.do(20*time.Second, chromedp.Navigate(url))
+	b.waitJS("sign-in form", `!!document.querySelector('#signin-user') && document.querySelector('#signin-user').offsetParent !== null`, 15*time.Second)
+	b.setValue("#signin-user", user)
+	b.setValue("#signin-device", device)
+	b.click("#signin-submit")
+	b.waitJS("signed in", `window.tandem && window.tandem.state === 'idle'`, 15*time.Second)
+}
+
+func (b *browser) state(s string, d time.Duration) {
+	b.t.Helper()
+	b.waitJS("state "+s, fmt.Sprintf(`window.tandem && window.tandem.state === %q`, s), d)
+}
+
+type pageStats struct {
+	FramesDecoded        float64 `json:"framesDecoded"`
+	AudioPacketsReceived float64 `json:"audioPacketsReceived"`
+	AudioBytesReceived   float64 `json:"audioBytesReceived"`
+}
+
+func (b *browser) stats() pageStats {
+	b.t.Helper()
+	raw := eval[string](b, `window.tandem.stats().then(s => JSON.stringify(s))`)
+	var s pageStats
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		b.t.Fatalf("%s: stats %q: %v", b.name, raw, err)
+	}
+	return s
+}
+
+// TestBrowserVideoCall drives two real browsers through the web client:
+// Alice calls Bob, Bob answers, each side decodes the other's video and
+// receives audio, Alice hangs up, and the call shows in both histories.
+func TestBrowserVideoCall(t *testing.T) {
+	ts := startServer(t, nil)
+	url := ts.URL() + "/"
+	alice := newBrowser(t, "alice")
+	bob := newBrowser(t, "bob")
+	alice.signIn(url, "alice", "laptop")
+	bob.signIn(url, "bob", "phone")
+
+	alice.setValue("#call-to", "bob")
+	alice.click("#call-video")
+	alice.state("calling", 15*time.Second)
+	bob.state("ringing", 15*time.Second)
+	bob.waitJS("incoming screen", `document.querySelector('#incoming').offsetParent !== null || !document.querySelector('#incoming').hidden`, 5*time.Second)
+	bob.click("#accept")
+	alice.state("in-call", 15*time.Second)
+	bob.state("in-call", 15*time.Second)
+
+	for _, b := range []*browser{alice, bob} {
+		b.waitJS("decoded video and received audio", `window.tandem.stats().then(s => s.framesDecoded > 30 && s.audioPacketsReceived > 50)`, 40*time.Second)
+		s := b.stats()
+		t.Logf("%s: %.0f frames decoded, %.0f audio packets (%.0f bytes)", b.name, s.FramesDecoded, s.AudioPacketsReceived, s.AudioBytesReceived)
+		b.screenshot("in-call")
+	}
+
+	// Mute on Alice's side is shown on Bob's.
+	alice.click("#mute")
+	bob.waitJS("remote mute shown", `!!document.querySelector('[data-muted="true"], .muted-indicator:not([hidden]), .tile.muted, .tile[data-audio="false"]')`, 10*time.Second)
+
+	alice.click("#hangup")
+	for _, b := range []*browser{alice, bob} {
+		b.state("idle", 15*time.Second)
+		if r := eval[string](b, `window.tandem.lastEnded.reason`); r != "completed" {
+			t.Errorf("%s: call ended with %q, want completed", b.name, r)
+		}
+		b.waitJS("call in history", `document.querySelectorAll('#history li.call[data-reason="completed"]').length === 1`, 10*time.Second)
+	}
+}
