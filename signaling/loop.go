@@ -112,11 +112,13 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 		}
 		return nil
 	}
+	ev := s.events[m.CallID]
 	if leg == nil {
 		if h.media == nil {
 			return fail(protocol.CodeMediaFailed, "media is not available on this server")
 		}
-		leg, err = h.media.Join(m.CallID, s.id, s.user, legEvents{s: s, callID: m.CallID})
+		ev = &legEvents{s: s, callID: m.CallID, holding: true}
+		leg, err = h.media.Join(m.CallID, s.id, s.user, ev)
 		if err != nil {
 			return fail(protocol.CodeMediaFailed, "could not join the call's media: "+err.Error())
 		}
@@ -124,7 +126,10 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 			_ = leg.Close()
 			return fail(protocol.CodeNotFound, "the call ended")
 		}
+		s.events[m.CallID] = ev
 	}
+	ev.hold()
+	defer ev.release()
 	answer, err := leg.HandleOffer(m.SDP)
 	if err != nil {
 		return fail(protocol.CodeMediaFailed, "offer rejected: "+err.Error())

@@ -1,6 +1,8 @@
 package signaling
 
 import (
+	"sync"
+
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tandemcall/tandem/sfu"
@@ -40,29 +42,62 @@ func (m SFUMedia) Join(room, leg, streamID string, ev sfu.Events) (MediaLeg, err
 func (m SFUMedia) CloseRoom(room string) { m.SFU.CloseRoom(room) }
 
 // legEvents forwards a leg's SFU events to its device. Methods run on pion
-// goroutines and never block: sending only enqueues.
+// goroutines and never block: sending only enqueues. The SFU may gather pub
+// candidates before HandleOffer returns; they are held until the answer
+// has been queued, so the client never sees a candidate before the answer.
 type legEvents struct {
 	s      *Session
 	callID string
+
+	mu      sync.Mutex
+	holding bool
+	held    []*protocol.ICE
 }
 
-var _ sfu.Events = legEvents{}
+var _ sfu.Events = (*legEvents)(nil)
 
-func (e legEvents) SubscriberOffer(sdp string) {
+// hold starts holding pub candidates (before HandleOffer).
+func (e *legEvents) hold() {
+	e.mu.Lock()
+	e.holding = true
+	e.mu.Unlock()
+}
+
+// release sends the held candidates (after the answer was queued).
+func (e *legEvents) release() {
+	e.mu.Lock()
+	held := e.held
+	e.held, e.holding = nil, false
+	e.mu.Unlock()
+	for _, m := range held {
+		e.s.send(protocol.TypeICE, m)
+	}
+}
+
+func (e *legEvents) SubscriberOffer(sdp string) {
 	e.s.send(protocol.TypeSDP, &protocol.SDP{CallID: e.callID, PC: protocol.PCSub, Kind: protocol.SDPOffer, SDP: sdp})
 }
 
-func (e legEvents) ICECandidate(pc string, c *webrtc.ICECandidateInit) {
+func (e *legEvents) ICECandidate(pc string, c *webrtc.ICECandidateInit) {
 	m := &protocol.ICE{CallID: e.callID, PC: pc}
 	if c != nil {
 		m.Candidate = protocol.ICECandidate{
 			Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment,
 		}
 	}
+	if pc == protocol.PCPub {
+		e.mu.Lock()
+		if e.holding {
+			e.held = append(e.held, m)
+			e.mu.Unlock()
+			return
+		}
+		e.mu.Unlock()
+	}
 	e.s.send(protocol.TypeICE, m)
 }
 
-func (e legEvents) ConnectionState(pc string, st webrtc.PeerConnectionState) {
+func (e *legEvents) ConnectionState(pc string, st webrtc.PeerConnectionState) {
 	e.s.log.Debug("media connection", "call", e.callID, "pc", pc, "state", st.String())
 	if st == webrtc.PeerConnectionStateFailed {
 		e.s.post(mediaFailed{callID: e.callID, pc: pc})

@@ -40,6 +40,9 @@ type Session struct {
 	stop  sync.Once
 
 	closing atomic.Bool // an error and close frame are queued
+
+	// events holds each call's SFU event sink; owned by the loop.
+	events map[string]*legEvents
 }
 
 // outFrame is a message to write, optionally followed by a close frame.
@@ -90,6 +93,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out:   make(chan outFrame, h.cfg.SendQueue),
 		inbox: make(chan any, 16),
 		done:  make(chan struct{}),
+
+		events: map[string]*legEvents{},
 	}
 	s.log = h.log.With("session", s.id)
 	s.run()

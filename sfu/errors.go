@@ -1,0 +1,32 @@
+package sfu
+
+import "errors"
+
+// Errors returned by the package. They are wrapped with %w; check them with
+// errors.Is.
+var (
+	// ErrClosed is returned when the SFU, room or participant has been closed.
+	ErrClosed = errors.New("sfu: closed")
+	// ErrBadSDP is returned when a client's session description is malformed
+	// or cannot be applied.
+	ErrBadSDP = errors.New("sfu: bad session description")
+	// ErrBadCandidate is returned when a client's ICE candidate cannot be used.
+	ErrBadCandidate = errors.New("sfu: bad ICE candidate")
+	// ErrUnknownPC is returned when a peer connection name is neither "pub"
+	// nor "sub".
+	ErrUnknownPC = errors.New("sfu: unknown peer connection")
+	// ErrNoOffer is returned by HandleAnswer when no subscriber offer is
+	// outstanding.
+	ErrNoOffer = errors.New("sfu: no subscriber offer outstanding")
+	// ErrDuplicateParticipant is returned by Join when the leg id is taken.
+	ErrDuplicateParticipant = errors.New("sfu: participant already in room")
+	// ErrBadConfig is returned by New for an invalid Config.
+	ErrBadConfig = errors.New("sfu: bad config")
+)
+
+// Names of a participant's two peer connections, as used in Events and
+// AddICECandidate.
+const (
+	PCPub = "pub"
+	PCSub = "sub"
+)

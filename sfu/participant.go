@@ -1,0 +1,302 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Events is what the SFU needs from signaling. Methods are called from pion
+// goroutines and must not block (post to a queue).
+type Events interface {
+	// SubscriberOffer delivers a server-created offer on the "sub"
+	// PeerConnection; the client answers via HandleAnswer.
+	SubscriberOffer(sdp string)
+	// ICECandidate delivers a local candidate of pc ("pub" or "sub"); nil
+	// means gathering is complete.
+	ICECandidate(pc string, c *webrtc.ICECandidateInit)
+	// ConnectionState reports a state change of pc.
+	ConnectionState(pc string, s webrtc.PeerConnectionState)
+}
+
+// Participant is one call leg in a room, with its "pub" and "sub"
+// PeerConnections.
+type Participant struct {
+	id       string
+	streamID string
+	room     *Room
+	ev       Events
+	log      *slog.Logger
+	pub, sub *peer
+	stats    participantStats
+
+	kick chan struct{} // wakes subLoop; capacity 1
+	done chan struct{} // closed by Close
+	wg   sync.WaitGroup
+
+	// candMu orders sub candidates after the first sub offer: candidates
+	// gathered while the offer is being made are held until it is emitted.
+	// Events never block, so they may be called under it.
+	candMu       sync.Mutex
+	subOffered   bool
+	heldSubCands []*webrtc.ICECandidateInit
+
+	mu               sync.Mutex
+	closed           bool
+	downs            map[*downTrack]struct{} // tracks to forward to this participant
+	trackIDs         map[webrtc.RTPCodecType]int
+	offerOutstanding bool
+	subDirty         bool // sub's tracks changed since the last offer
+	subConnected     bool
+}
+
+func newParticipant(r *Room, id, streamID string, ev Events) (*Participant, error) {
+	p := &Participant{
+		id:       id,
+		streamID: streamID,
+		room:     r,
+		ev:       ev,
+		log:      r.log.With("participant", id),
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		downs:    make(map[*downTrack]struct{}),
+		trackIDs: make(map[webrtc.RTPCodecType]int),
+	}
+	pubPC, err := r.sfu.newPeerConnection()
+	if err != nil {
+		return nil, err
+	}
+	subPC, err := r.sfu.newPeerConnection()
+	if err != nil {
+		_ = pubPC.Close()
+		return nil, err
+	}
+	p.pub = &peer{name: PCPub, pc: pubPC, log: p.log}
+	p.sub = &peer{name: PCSub, pc: subPC, log: p.log}
+	return p, nil
+}
+
+// start registers the PeerConnection callbacks and the subscriber loop.
+func (p *Participant) start() {
+	for _, pr := range []*peer{p.pub, p.sub} {
+		name := pr.name
+		pr.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			var init *webrtc.ICECandidateInit
+			if c != nil {
+				j := c.ToJSON()
+				init = &j
+			}
+			if name == PCSub {
+				p.subCandidate(init)
+				return
+			}
+			p.ev.ICECandidate(name, init)
+		})
+		pr.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+			p.log.Debug("connection state", "pc", name, "state", s.String())
+			if name == PCSub {
+				p.mu.Lock()
+				p.subConnected = s == webrtc.PeerConnectionStateConnected
+				p.mu.Unlock()
+				p.wake()
+			}
+			p.ev.ConnectionState(name, s)
+		})
+	}
+	p.pub.pc.OnTrack(p.onTrack)
+	p.wg.Add(1)
+	go p.subLoop()
+}
+
+// ID returns the participant's leg id.
+func (p *Participant) ID() string { return p.id }
+
+// StreamID returns the MediaStream id of the participant's published tracks.
+func (p *Participant) StreamID() string { return p.streamID }
+
+// onTrack is pion's OnTrack callback on the pub PC. It only hands the track
+// to a goroutine owned by the participant.
+func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	kind := remote.Kind()
+	p.trackIDs[kind]++
+	id := kind.String()
+	if n := p.trackIDs[kind]; n > 1 {
+		id = fmt.Sprintf("%s-%d", kind, n)
+	}
+	ft := newForwardTrack(p, remote, receiver, id)
+	p.wg.Add(2)
+	p.mu.Unlock()
+
+	go func() {
+		defer p.wg.Done()
+		ft.rtcpLoop()
+	}()
+	go func() {
+		defer p.wg.Done()
+		if !p.room.publish(ft) {
+			return
+		}
+		ft.log.Info("track published")
+		ft.readLoop()
+		p.room.unpublish(ft)
+		ft.log.Info("track unpublished")
+	}()
+}
+
+// subCandidate emits a sub candidate, or holds it until the first sub offer
+// has been emitted, so signaling never sees a candidate before the offer.
+func (p *Participant) subCandidate(c *webrtc.ICECandidateInit) {
+	p.candMu.Lock()
+	defer p.candMu.Unlock()
+	if !p.subOffered {
+		p.heldSubCands = append(p.heldSubCands, c)
+		return
+	}
+	p.ev.ICECandidate(PCSub, c)
+}
+
+// emitSubOffer emits a sub offer and then any candidates held for it.
+func (p *Participant) emitSubOffer(sdp string) {
+	p.candMu.Lock()
+	defer p.candMu.Unlock()
+	p.ev.SubscriberOffer(sdp)
+	p.subOffered = true
+	for _, c := range p.heldSubCands {
+		p.ev.ICECandidate(PCSub, c)
+	}
+	p.heldSubCands = nil
+}
+
+// addDown schedules d to be sent on the sub PC.
+func (p *Participant) addDown(d *downTrack) {
+	p.mu.Lock()
+	if !p.closed {
+		p.downs[d] = struct{}{}
+	}
+	p.mu.Unlock()
+	p.wake()
+}
+
+// removeDown schedules d to be removed from the sub PC.
+func (p *Participant) removeDown(d *downTrack) {
+	p.mu.Lock()
+	delete(p.downs, d)
+	p.mu.Unlock()
+	p.wake()
+}
+
+// wake nudges subLoop without blocking.
+func (p *Participant) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// HandleOffer applies the client's offer on the pub PC (first offer,
+// renegotiation or ICE restart) and returns the SFU's answer. A bad offer
+// returns an error wrapping ErrBadSDP and leaves the PC as it was.
+//
+// The SFU's pub candidates may be reported through Events before HandleOffer
+// returns; signaling that posts Events to the queue it calls HandleOffer from
+// sends the answer first, as the client needs.
+func (p *Participant) HandleOffer(sdp string) (string, error) {
+	if p.isClosed() {
+		return "", fmt.Errorf("pub offer: %w", ErrClosed)
+	}
+	ans, err := p.pub.answer(sdp)
+	if err != nil {
+		p.log.Info("pub offer rejected", "err", err)
+		return "", err
+	}
+	return ans, nil
+}
+
+// HandleAnswer applies the client's answer to the outstanding sub offer. If
+// the tracks changed meanwhile, a new offer follows. A malformed answer
+// returns an error wrapping ErrBadSDP and the offer stays outstanding, so the
+// client may answer it again.
+func (p *Participant) HandleAnswer(sdp string) error {
+	p.mu.Lock()
+	closed, outstanding := p.closed, p.offerOutstanding
+	p.mu.Unlock()
+	if closed {
+		return fmt.Errorf("sub answer: %w", ErrClosed)
+	}
+	if !outstanding {
+		return fmt.Errorf("sub answer: %w", ErrNoOffer)
+	}
+	pending, err := p.sub.acceptAnswer(sdp)
+	p.mu.Lock()
+	p.offerOutstanding = pending
+	if err != nil && !pending {
+		// The answer was half-applied: renegotiate from a fresh offer.
+		p.subDirty = true
+	}
+	p.mu.Unlock()
+	p.wake()
+	if err != nil {
+		p.log.Info("sub answer rejected", "err", err)
+	}
+	return err
+}
+
+// AddICECandidate adds a client candidate to pc ("pub" or "sub"). An empty
+// Candidate means end of candidates.
+func (p *Participant) AddICECandidate(pc string, c webrtc.ICECandidateInit) error {
+	if p.isClosed() {
+		return fmt.Errorf("candidate: %w", ErrClosed)
+	}
+	switch pc {
+	case PCPub:
+		return p.pub.addCandidate(c)
+	case PCSub:
+		return p.sub.addCandidate(c)
+	default:
+		return fmt.Errorf("%w: %q", ErrUnknownPC, pc)
+	}
+}
+
+// Stats returns the participant's media counters.
+func (p *Participant) Stats() Stats {
+	return Stats{Audio: p.stats.audio.snapshot(), Video: p.stats.video.snapshot()}
+}
+
+func (p *Participant) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// Close leaves the room: the participant's tracks are removed from the other
+// participants' sub PCs, both PCs close and its goroutines finish before
+// Close returns. It must not be called from an Events method.
+func (p *Participant) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.downs = map[*downTrack]struct{}{}
+	p.mu.Unlock()
+
+	p.room.leave(p)
+	close(p.done)
+	err := p.closePeers()
+	p.wg.Wait()
+	p.log.Info("participant left")
+	return err
+}
+
+func (p *Participant) closePeers() error {
+	return errors.Join(p.pub.pc.Close(), p.sub.pc.Close())
+}

@@ -1,0 +1,165 @@
+// Package sfu is Tandem's selective forwarding unit: every call's media goes
+// through it. A Room holds Participants; each Participant has two
+// PeerConnections, "pub" (the client offers and sends its media) and "sub"
+// (the SFU offers and sends the other participants' media). All
+// PeerConnections share one UDP port through an ICE UDP mux.
+package sfu
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config configures an SFU.
+type Config struct {
+	// UDPListen is the one UDP address all PeerConnections share (ICE UDP
+	// mux), e.g. "0.0.0.0:7882"; "127.0.0.1:0" in tests.
+	UDPListen string
+	// PublicIPs, if set, are advertised in host candidates instead of the
+	// bound address (1:1 NAT).
+	PublicIPs []string
+}
+
+// SFU owns the shared UDP socket and the rooms.
+type SFU struct {
+	log      *slog.Logger
+	lf       slogFactory
+	conn     *net.UDPConn
+	mux      ice.UDPMux
+	rewrite  []webrtc.ICEAddressRewriteRule
+	loopback bool
+
+	mu     sync.Mutex
+	closed bool
+	rooms  map[string]*Room
+}
+
+// New binds the UDP socket and builds the shared ICE UDP mux.
+func New(cfg Config, log *slog.Logger) (*SFU, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var rewrite []webrtc.ICEAddressRewriteRule
+	if len(cfg.PublicIPs) > 0 {
+		for _, ip := range cfg.PublicIPs {
+			if net.ParseIP(ip) == nil {
+				return nil, fmt.Errorf("%w: public IP %q is not an IP address", ErrBadConfig, ip)
+			}
+		}
+		rewrite = []webrtc.ICEAddressRewriteRule{{
+			External:        append([]string(nil), cfg.PublicIPs...),
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		}}
+	}
+	addr, err := net.ResolveUDPAddr("udp", cfg.UDPListen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: udp listen %q: %w", ErrBadConfig, cfg.UDPListen, err)
+	}
+	conn, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: listen %s: %w", cfg.UDPListen, err)
+	}
+	lf := slogFactory{log: log}
+	s := &SFU{
+		log:      log,
+		lf:       lf,
+		conn:     conn,
+		mux:      webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn),
+		rewrite:  rewrite,
+		loopback: addr.IP != nil && addr.IP.IsLoopback(),
+		rooms:    make(map[string]*Room),
+	}
+	log.Info("sfu listening", "udp", conn.LocalAddr().String())
+	return s, nil
+}
+
+// UDPAddr returns the bound address of the shared media socket.
+func (s *SFU) UDPAddr() *net.UDPAddr {
+	addr, _ := s.conn.LocalAddr().(*net.UDPAddr)
+	return addr
+}
+
+// Room returns the room with the given id, creating it if needed. After
+// Close it returns a closed room whose Join fails with ErrClosed.
+func (s *SFU) Room(id string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		r := newRoom(s, id)
+		r.closed = true
+		return r
+	}
+	r, ok := s.rooms[id]
+	if !ok {
+		r = newRoom(s, id)
+		s.rooms[id] = r
+		r.log.Debug("room created")
+	}
+	return r
+}
+
+// CloseRoom closes every participant of the room and forgets it.
+func (s *SFU) CloseRoom(id string) {
+	s.mu.Lock()
+	r, ok := s.rooms[id]
+	delete(s.rooms, id)
+	s.mu.Unlock()
+	if ok {
+		r.close()
+	}
+}
+
+// Close closes every room and the shared socket, and waits for the
+// goroutines the rooms own.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.rooms = map[string]*Room{}
+	s.mu.Unlock()
+
+	for _, r := range rooms {
+		r.close()
+	}
+	err := s.mux.Close()
+	s.log.Info("sfu closed")
+	return err
+}
+
+// newPeerConnection builds one PeerConnection with its own API, media engine
+// and interceptor registry, sharing the SFU's UDP mux.
+func (s *SFU) newPeerConnection() (*webrtc.PeerConnection, error) {
+	m, ir, err := newMediaEngine(s.lf)
+	if err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{LoggerFactory: s.lf}
+	se.SetICEUDPMux(s.mux)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(s.loopback)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	if len(s.rewrite) > 0 {
+		if err := se.SetICEAddressRewriteRules(s.rewrite...); err != nil {
+			return nil, fmt.Errorf("%w: address rewrite: %w", ErrBadConfig, err)
+		}
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: new peer connection: %w", err)
+	}
+	return pc, nil
+}

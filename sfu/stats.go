@@ -1,0 +1,69 @@
+package sfu
+
+import (
+	"sync/atomic"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Stats are a participant's media counters.
+type Stats struct {
+	Audio MediaStats
+	Video MediaStats
+}
+
+// MediaStats are the counters for one kind of media.
+type MediaStats struct {
+	// PacketsReceived and BytesReceived count RTP received from this
+	// participant (bytes are SRTP-decrypted RTP packet sizes).
+	PacketsReceived uint64
+	BytesReceived   uint64
+	// PacketsForwarded and BytesForwarded count RTP forwarded to this
+	// participant from the others.
+	PacketsForwarded uint64
+	BytesForwarded   uint64
+	// PacketsDropped counts packets for this participant that failed to send.
+	PacketsDropped uint64
+	// KeyframeRequests counts PLIs the SFU sent to this participant.
+	KeyframeRequests uint64
+}
+
+// counters are the live, atomically updated form of MediaStats.
+type counters struct {
+	packetsReceived, bytesReceived   atomic.Uint64
+	packetsForwarded, bytesForwarded atomic.Uint64
+	dropped, keyframeRequests        atomic.Uint64
+}
+
+func (c *counters) received(n int) {
+	c.packetsReceived.Add(1)
+	c.bytesReceived.Add(uint64(n))
+}
+
+func (c *counters) forwarded(n int) {
+	c.packetsForwarded.Add(1)
+	c.bytesForwarded.Add(uint64(n))
+}
+
+func (c *counters) snapshot() MediaStats {
+	return MediaStats{
+		PacketsReceived:  c.packetsReceived.Load(),
+		BytesReceived:    c.bytesReceived.Load(),
+		PacketsForwarded: c.packetsForwarded.Load(),
+		BytesForwarded:   c.bytesForwarded.Load(),
+		PacketsDropped:   c.dropped.Load(),
+		KeyframeRequests: c.keyframeRequests.Load(),
+	}
+}
+
+// participantStats holds a participant's counters per kind.
+type participantStats struct {
+	audio, video counters
+}
+
+func (s *participantStats) kind(k webrtc.RTPCodecType) *counters {
+	if k == webrtc.RTPCodecTypeAudio {
+		return &s.audio
+	}
+	return &s.video
+}

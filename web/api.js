@@ -1,0 +1,68 @@
+// HTTP API (docs/protocol.md, "HTTP API"). Every function throws an
+// ApiError with a human-readable message on failure.
+
+export class ApiError extends Error {
+  constructor(message, { code = 'network', status = 0 } = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+async function request(path, { method = 'GET', token, body, timeoutMs = 10000 } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeoutMs);
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: ctl.signal,
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+  } catch (err) {
+    throw new ApiError(err && err.name === 'AbortError' ? 'Server did not answer in time' : 'Server unreachable');
+  } finally {
+    clearTimeout(timer);
+  }
+  let data = null;
+  const text = await res.text().catch(() => '');
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!res.ok) {
+    const e = data && data.error;
+    throw new ApiError((e && e.message) || `Server error (${res.status})`, {
+      code: (e && e.code) || 'http_' + res.status,
+      status: res.status,
+    });
+  }
+  if (data === null) throw new ApiError('Unexpected answer from server', { code: 'bad_response', status: res.status });
+  return data;
+}
+
+/** GET /api/v1/info → {name, version, protocol, dev} */
+export function getInfo() {
+  return request('/api/v1/info');
+}
+
+/** POST /api/v1/dev/token → {token, expires_at} (dev mode only). */
+export async function devToken(user, device) {
+  const data = await request('/api/v1/dev/token', { method: 'POST', body: { user, device } });
+  if (!data || typeof data.token !== 'string' || !data.token) {
+    throw new ApiError('The server did not return a token', { code: 'bad_response' });
+  }
+  return data;
+}
+
+/** GET /api/v1/calls → array of history entries, newest first. */
+export async function getCalls(token, limit = 50) {
+  const data = await request(`/api/v1/calls?limit=${encodeURIComponent(limit)}`, { token });
+  return Array.isArray(data.calls) ? data.calls : [];
+}

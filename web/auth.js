@@ -1,0 +1,139 @@
+// Credentials kept per tab (sessionStorage) with localStorage as the default
+// for new tabs. A Web Lock per identity stops a new tab from silently reusing
+// an identity another tab of the same profile is using (which would make the
+// server replace that tab's session).
+
+const KEY = 'tandem.auth';
+const NAMES = 'tandem.names';
+
+function read(storage, key) {
+  try {
+    const raw = storage.getItem(key);
+    return raw ? JSON.parse(raw) : null;
+  } catch {
+    return null;
+  }
+}
+
+function write(storage, key, value) {
+  try {
+    if (value === null) storage.removeItem(key);
+    else storage.setItem(key, JSON.stringify(value));
+  } catch {
+    /* storage may be disabled; stay signed in for this page only */
+  }
+}
+
+/** Decodes the JWT payload (no verification: only for display and expiry). */
+export function tokenClaims(token) {
+  try {
+    const part = token.split('.')[1];
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    const json = decodeURIComponent(
+      Array.from(atob(b64 + '==='.slice((b64.length + 3) % 4)), (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0')).join(''),
+    );
+    return JSON.parse(json);
+  } catch {
+    return {};
+  }
+}
+
+export function tokenExpired(token) {
+  const { exp } = tokenClaims(token);
+  return typeof exp === 'number' && exp * 1000 <= Date.now();
+}
+
+/** The stored credentials for this tab: {token, user, device, source}. */
+export function loadAuth() {
+  const own = read(sessionStorage, KEY);
+  if (own && own.token) return { ...own, source: 'tab' };
+  const shared = read(localStorage, KEY);
+  if (shared && shared.token) return { ...shared, source: 'default' };
+  return null;
+}
+
+export function saveAuth(auth) {
+  const value = { token: auth.token, user: auth.user, device: auth.device };
+  write(sessionStorage, KEY, value);
+  write(localStorage, KEY, value);
+  saveNames(auth.user, auth.device);
+}
+
+export function clearAuth(token) {
+  write(sessionStorage, KEY, null);
+  const shared = read(localStorage, KEY);
+  if (shared && (!token || shared.token === token)) write(localStorage, KEY, null);
+}
+
+export function loadNames() {
+  return read(sessionStorage, NAMES) || read(localStorage, NAMES) || {};
+}
+
+export function saveNames(user, device) {
+  write(sessionStorage, NAMES, { user, device });
+  write(localStorage, NAMES, { user, device });
+}
+
+/** A device name guessed from the user agent. */
+export function defaultDeviceName() {
+  const ua = navigator.userAgent || '';
+  if (/iPad|Tablet/i.test(ua) || (/Android/i.test(ua) && !/Mobile/i.test(ua))) return 'tablet';
+  if (/Mobi|iPhone|iPod|Android/i.test(ua)) return 'phone';
+  if (/CrOS|Macintosh|Windows|Linux/i.test(ua)) return 'laptop';
+  return 'browser';
+}
+
+/** Ids are 1–128 bytes of printable UTF-8 without spaces. */
+export function normalizeId(s) {
+  return String(s || '').trim().replace(/\s+/g, '-');
+}
+
+export function validId(s) {
+  if (!s) return false;
+  if (new TextEncoder().encode(s).length > 128) return false;
+  // eslint-disable-next-line no-control-regex
+  return !/[\s\u0000-\u001f\u007f-\u009f]/.test(s);
+}
+
+let heldLock = null; // {name, release}
+
+/**
+ * Holds a Web Lock for user/device while this tab uses that identity.
+ * With steal=false it returns false when another tab already holds it.
+ */
+export async function claimIdentity(user, device, { steal = false } = {}) {
+  releaseIdentity();
+  const locks = navigator.locks;
+  if (!locks || typeof locks.request !== 'function') return true;
+  const name = `tandem:identity:${user}/${device}`;
+  return new Promise((resolve) => {
+    let settled = false;
+    const opts = steal ? { steal: true } : { ifAvailable: true };
+    locks
+      .request(name, opts, (lock) => {
+        if (!lock) {
+          settled = true;
+          resolve(false);
+          return null;
+        }
+        return new Promise((release) => {
+          heldLock = { name, release };
+          settled = true;
+          resolve(true);
+        });
+      })
+      .catch(() => {
+        // Stolen by another tab, or locks unavailable: not fatal.
+        if (heldLock && heldLock.name === name) heldLock = null;
+        if (!settled) resolve(true);
+      });
+  });
+}
+
+export function releaseIdentity() {
+  if (heldLock) {
+    const { release } = heldLock;
+    heldLock = null;
+    release();
+  }
+}

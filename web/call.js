@@ -1,0 +1,215 @@
+// Media for one call leg (docs/protocol.md, "Media"): a `pub` PeerConnection
+// (client offers, sends local tracks) and a `sub` PeerConnection (server
+// offers, client answers, receives the other members' tracks), trickle ICE
+// both ways. Events:
+//   'track'       detail {user, track, stream}  a remote track arrived
+//   'trackended'  detail {user, track}          a remote track went away
+//   'connection'  detail {pc, state}            RTCPeerConnection.connectionState
+//   'mediaerror'  detail {message}              negotiation failed (call stays up)
+
+export class CallSession extends EventTarget {
+  constructor({ callId, signaling, iceServers, localStream }) {
+    super();
+    this.callId = callId;
+    this.signaling = signaling;
+    this.iceServers = Array.isArray(iceServers) ? iceServers : [];
+    this.localStream = localStream;
+    this.pcs = { pub: null, sub: null };
+    this.senders = { audio: null, video: null };
+    this.queued = { pub: [], sub: [] };
+    this.chain = { pub: Promise.resolve(), sub: Promise.resolve() };
+    this.awaitingPubAnswer = false;
+    this.pubAgain = null; // pending re-offer options while an offer is outstanding
+    this.closed = false;
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Creates both PeerConnections and sends the first pub offer. */
+  start() {
+    if (this.pcs.pub) return;
+    this.pcs.pub = this.createPc('pub');
+    this.pcs.sub = this.createPc('sub');
+    const stream = this.localStream;
+    if (stream) {
+      for (const track of stream.getTracks()) {
+        const tr = this.pcs.pub.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        this.senders[track.kind] = tr.sender;
+      }
+    }
+    this.pcs.sub.ontrack = (ev) => this.onRemoteTrack(ev);
+    this.offerPub();
+  }
+
+  createPc(name) {
+    let pc;
+    try {
+      pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    } catch (err) {
+      // Malformed ice_servers from the server: fall back to host candidates.
+      console.warn('tandem: iceServers rejected, using none', err);
+      pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    }
+    pc.onicecandidate = (ev) => {
+      if (this.closed) return;
+      const c = ev.candidate ? ev.candidate.toJSON() : { candidate: '' };
+      this.signaling.send({ type: 'ice', call_id: this.callId, pc: name, candidate: c });
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.closed) return;
+      this.emit('connection', { pc: name, state: pc.connectionState });
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (this.closed) return;
+      if (name === 'pub' && pc.iceConnectionState === 'failed') this.offerPub({ iceRestart: true });
+    };
+    return pc;
+  }
+
+  run(name, fn) {
+    const next = this.chain[name].then(fn).catch((err) => {
+      if (this.closed) return;
+      console.error(`tandem: ${name} negotiation failed`, err);
+      this.emit('mediaerror', { message: `Media setup failed (${name}): ${err && err.message ? err.message : err}` });
+    });
+    this.chain[name] = next;
+    return next;
+  }
+
+  /** Sends a (re-)offer on pub; called again at any time (renegotiation, ICE restart). */
+  offerPub(opts = {}) {
+    if (this.awaitingPubAnswer) {
+      this.pubAgain = { ...(this.pubAgain || {}), ...opts };
+      return;
+    }
+    this.awaitingPubAnswer = true;
+    this.run('pub', async () => {
+      const pc = this.pcs.pub;
+      if (!pc || this.closed) return;
+      const offer = await pc.createOffer(opts);
+      await pc.setLocalDescription(offer);
+      if (!this.signaling.send({ type: 'sdp', call_id: this.callId, pc: 'pub', kind: 'offer', sdp: pc.localDescription.sdp })) {
+        this.awaitingPubAnswer = false;
+        throw new Error('not connected');
+      }
+    }).then(() => {
+      if (this.awaitingPubAnswer && !this.pcs.pub) this.awaitingPubAnswer = false;
+    });
+  }
+
+  handleSdp(msg) {
+    const name = msg.pc;
+    if (this.closed || (name !== 'pub' && name !== 'sub') || typeof msg.sdp !== 'string') return;
+    if (name === 'pub' && msg.kind === 'answer') {
+      this.run('pub', async () => {
+        const pc = this.pcs.pub;
+        if (!pc || pc.signalingState !== 'have-local-offer') return;
+        try {
+          await pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+          await this.flush('pub');
+        } finally {
+          this.awaitingPubAnswer = false;
+        }
+        if (this.pubAgain) {
+          const again = this.pubAgain;
+          this.pubAgain = null;
+          this.offerPub(again);
+        }
+      });
+    } else if (name === 'sub' && msg.kind === 'offer') {
+      this.run('sub', async () => {
+        const pc = this.pcs.sub;
+        if (!pc) return;
+        await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+        await this.flush('sub');
+        const answer = await pc.createAnswer();
+        await pc.setLocalDescription(answer);
+        this.signaling.send({ type: 'sdp', call_id: this.callId, pc: 'sub', kind: 'answer', sdp: pc.localDescription.sdp });
+      });
+    } else {
+      console.warn('tandem: unexpected sdp', name, msg.kind);
+    }
+  }
+
+  handleIce(msg) {
+    const name = msg.pc;
+    if (this.closed || (name !== 'pub' && name !== 'sub')) return;
+    let cand = msg.candidate;
+    if (typeof cand === 'string') cand = { candidate: cand };
+    if (!cand || typeof cand !== 'object') return;
+    const pc = this.pcs[name];
+    if (!pc || !pc.remoteDescription) {
+      this.queued[name].push(cand);
+      return;
+    }
+    this.addCandidate(pc, cand);
+  }
+
+  async flush(name) {
+    const pc = this.pcs[name];
+    const list = this.queued[name];
+    this.queued[name] = [];
+    for (const c of list) await this.addCandidate(pc, c);
+  }
+
+  async addCandidate(pc, cand) {
+    try {
+      if (!cand.candidate) {
+        await pc.addIceCandidate(cand.sdpMid == null && cand.sdpMLineIndex == null ? undefined : cand);
+      } else {
+        await pc.addIceCandidate(cand);
+      }
+    } catch (err) {
+      if (cand.candidate) console.warn('tandem: remote candidate rejected', err);
+    }
+  }
+
+  onRemoteTrack(ev) {
+    const track = ev.track;
+    const stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([track]);
+    const user = ev.streams && ev.streams[0] ? ev.streams[0].id : 'remote';
+    this.emit('track', { user, track, stream });
+    const gone = () => this.emit('trackended', { user, track });
+    track.addEventListener('ended', gone);
+    stream.addEventListener('removetrack', (e) => {
+      if (e.track === track) gone();
+    });
+  }
+
+  /** Swaps the track sent on pub for kind 'audio'|'video' (no renegotiation). */
+  async replaceTrack(kind, track) {
+    const sender = this.senders[kind];
+    if (!sender) throw new Error(`no ${kind} sender`);
+    await sender.replaceTrack(track);
+  }
+
+  async stats() {
+    const out = { framesDecoded: 0, audioPacketsReceived: 0, audioBytesReceived: 0 };
+    const pc = this.pcs.sub;
+    if (!pc || this.closed) return out;
+    const report = await pc.getStats();
+    report.forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      const kind = s.kind || s.mediaType;
+      if (kind === 'video') out.framesDecoded += s.framesDecoded || 0;
+      else if (kind === 'audio') {
+        out.audioPacketsReceived += s.packetsReceived || 0;
+        out.audioBytesReceived += s.bytesReceived || 0;
+      }
+    });
+    return out;
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    for (const name of ['pub', 'sub']) {
+      const pc = this.pcs[name];
+      if (!pc) continue;
+      pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = pc.oniceconnectionstatechange = null;
+      try { pc.close(); } catch { /* ignore */ }
+    }
+  }
+}
