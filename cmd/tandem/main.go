@@ -87,15 +87,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Catch signals before announcing the node: a supervisor that stops it
+	// as soon as it reports ready must get a drain, not the default exit.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
 	srv.Start()
 	log.Info("tandem serving", "http", srv.Addr().String(), "media_udp", srv.MediaAddr().String(), "dev", cfg.Dev, "data_dir", cfg.DataDir)
 	if cfg.Dev {
 		fmt.Fprintf(stdout, "\n  Tandem is running (dev mode). Open %s in two browser windows and sign in as two people.\n\n", srv.URL())
 	}
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	select {
 	case err := <-srv.Done():
 		_ = srv.Shutdown(context.Background())

@@ -180,16 +180,29 @@ func LoadOrCreateKey(dir string) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Write a temporary file, then link it into place: the key appears
+	// whole or not at all, and a process that loses the race reads the
+	// winner's key.
+	f, err := os.CreateTemp(dir, ".signing.key.*")
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
 	_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
+	if werr == nil {
+		werr = f.Chmod(0o600)
+	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
 	if werr != nil {
 		return nil, fmt.Errorf("auth: %w", werr)
+	}
+	if err := os.Link(tmp, p); errors.Is(err, os.ErrExist) {
+		return LoadOrCreateKey(dir)
+	} else if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return key, nil
 }

@@ -67,7 +67,9 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 	}{
 		{"unknown file key", "http:\n  lisen: x\n", nil, nil, "http.lisen"},
 		{"unknown top key", "colour: red\n", nil, nil, "colour"},
-		{"bad duration", "calls:\n  ring_timeout: soon\n", nil, nil, "(config)"},
+		{"bad duration", "calls:\n  ring_timeout: soon\n", nil, nil, "calls.ring_timeout"},
+		{"bad env duration", "", []string{"TANDEM_CALLS_RING_TIMEOUT=forever"}, []string{"--dev"}, "calls.ring_timeout"},
+		{"bad env int", "", []string{"TANDEM_SIGNALING_SEND_QUEUE=lots"}, []string{"--dev"}, "signaling.send_queue"},
 		{"negative timeout", "calls:\n  ring_timeout: -1s\n", nil, []string{"--dev"}, "calls.ring_timeout"},
 		{"bad listen", "", nil, []string{"--listen", "nowhere"}, "http.listen"},
 		{"unknown env", "", []string{"TANDEM_HTTP_LISTN=1"}, nil, "TANDEM_HTTP_LISTN"},
@@ -91,6 +93,24 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 				t.Fatalf("message %q does not name %q", err, tt.key)
 			}
 		})
+	}
+}
+
+// TestDecodeErrorSaysWhereTheValueCameFrom: an operator who typed a bad value
+// sees it, and the variable, file or flag that set it.
+func TestDecodeErrorSaysWhereTheValueCameFrom(t *testing.T) {
+	_, err := load(t, "", []string{"TANDEM_CALLS_RING_TIMEOUT=forever"}, "--dev")
+	if err == nil {
+		t.Fatal("bad duration accepted")
+	}
+	for _, want := range []string{"calls.ring_timeout", `"forever"`, "TANDEM_CALLS_RING_TIMEOUT"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q does not mention %s", err, want)
+		}
+	}
+	_, err = load(t, "calls:\n  ring_timeout: soon\n", nil, "--dev")
+	if err == nil || !strings.Contains(err.Error(), `"soon"`) || !strings.Contains(err.Error(), "tandem.yaml") {
+		t.Errorf("file value: message %q should show the value and the file", err)
 	}
 }
 

@@ -80,7 +80,7 @@ func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 		v.SetDefault(k, d)
 	}
 
-	path := os.Getenv(envConfigFile)
+	path := ""
 	for _, kv := range environ {
 		if p, ok := strings.CutPrefix(kv, envConfigFile+"="); ok {
 			path = p
@@ -91,13 +91,19 @@ func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 			path = f.Value.String()
 		}
 	}
+	// origin says where each key's value came from, for error messages.
+	origin := map[string]string{}
 	if path != "" {
-		if err := mergeFile(v, path, known); err != nil {
+		keys, err := mergeFile(v, path, known)
+		if err != nil {
 			return Config{}, err
+		}
+		for _, k := range keys {
+			origin[k] = path
 		}
 	}
 
-	if err := applyEnv(v, environ, known); err != nil {
+	if err := applyEnv(v, environ, known, origin); err != nil {
 		return Config{}, err
 	}
 
@@ -105,6 +111,7 @@ func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 		for name, key := range flagKeys {
 			if f := fs.Lookup(name); f != nil && f.Changed {
 				v.Set(key, f.Value.String())
+				origin[key] = "--" + name
 			}
 		}
 	}
@@ -115,7 +122,7 @@ func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if err != nil {
-		return Config{}, &KeyError{Key: "(config)", Err: err}
+		return Config{}, decodeError(v, origin, err)
 	}
 	c.fillDerived()
 	if err := c.Validate(); err != nil {
@@ -124,32 +131,52 @@ func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 	return c, nil
 }
 
-func mergeFile(v *viper.Viper, path string, known map[string]any) error {
+// decodeError turns a failure to decode the merged settings into a
+// *KeyError naming the key, its value and where that value came from.
+func decodeError(v *viper.Viper, origin map[string]string, err error) error {
+	var de *mapstructure.DecodeError
+	if !errors.As(err, &de) || de.Name() == "" {
+		return &KeyError{Key: "(config)", Err: err}
+	}
+	key := de.Name()
+	from := ""
+	if o, ok := origin[key]; ok {
+		from = " (from " + o + ")"
+	}
+	if v.IsSet(key) && key != "auth.secret" { // never echo the secret
+		return &KeyError{Key: key, Err: fmt.Errorf("invalid value %q%s: %w", fmt.Sprint(v.Get(key)), from, de.Unwrap())}
+	}
+	return &KeyError{Key: key, Err: fmt.Errorf("invalid value%s: %w", from, de.Unwrap())}
+}
+
+// mergeFile merges the YAML file at path into v and returns the keys it set.
+func mergeFile(v *viper.Viper, path string, known map[string]any) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	fv := viper.New()
 	fv.SetConfigType("yaml")
 	if err := fv.ReadConfig(bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("config: %s: %w", path, err)
+		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
 	keys := fv.AllKeys()
 	sort.Strings(keys)
 	for _, k := range keys {
 		if _, ok := known[k]; !ok {
-			return &KeyError{Key: k, Err: fmt.Errorf("unknown key in %s", path)}
+			return nil, &KeyError{Key: k, Err: fmt.Errorf("unknown key in %s", path)}
 		}
 	}
 	if err := v.MergeConfigMap(fv.AllSettings()); err != nil {
-		return fmt.Errorf("config: %s: %w", path, err)
+		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
-	return nil
+	return keys, nil
 }
 
 // applyEnv sets keys from TANDEM_* variables; a variable that names no key
-// is an error, so a typo does not silently keep a default.
-func applyEnv(v *viper.Viper, environ []string, known map[string]any) error {
+// is an error, so a typo does not silently keep a default. origin records
+// the variable that set each key.
+func applyEnv(v *viper.Viper, environ []string, known map[string]any, origin map[string]string) error {
 	byEnv := make(map[string]string, len(known))
 	for k := range known {
 		byEnv[EnvPrefix+"_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = k
@@ -167,6 +194,7 @@ func applyEnv(v *viper.Viper, environ []string, known map[string]any) error {
 			return &KeyError{Key: name, Err: errors.New("ice.servers can only be set in the config file")}
 		}
 		v.Set(key, val)
+		origin[key] = name
 	}
 	return nil
 }

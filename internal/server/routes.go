@@ -63,8 +63,9 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	if s.hub == nil {
-		writeError(w, http.StatusServiceUnavailable, "not_ready", "starting")
+	if s.draining.Load() {
+		// New calls are refused: take this node out of rotation.
+		writeError(w, http.StatusServiceUnavailable, protocol.CodeShuttingDown, "draining: new calls are refused")
 		return
 	}
 	io.WriteString(w, "ok\n")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandemcall/tandem/internal/auth"
@@ -34,6 +35,7 @@ type Server struct {
 	http      *http.Server
 	ln        net.Listener
 	serveErr  chan error
+	draining  atomic.Bool // set once Shutdown has stopped new calls
 }
 
 // New builds a node and binds its listeners (HTTP and the media UDP port),
@@ -139,6 +141,7 @@ func (s *Server) Done() <-chan error { return s.serveErr }
 // ctx ends, then every remaining call ends and every part closes.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.Drain()
+	s.draining.Store(true)
 	s.log.Info("draining", "calls", s.hub.ActiveCalls())
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()

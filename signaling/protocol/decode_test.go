@@ -118,3 +118,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeServer: Go clients decode whatever a server sends them.
+func FuzzDecodeServer(f *testing.F) {
+	f.Add([]byte(`{"v":1,"type":"welcome","protocol":1,"session_id":"s","user":"a","device":"d","ice_servers":[]}`))
+	f.Add([]byte(`{"type":"ended","call_id":"c","reason":"completed","duration_ms":5}`))
+	f.Add([]byte(`{"type":"error","code":"busy","message":"x"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeServer(b)
+		if err == nil && m == nil {
+			t.Fatal("nil message without error")
+		}
+	})
+}

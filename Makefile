@@ -1,0 +1,50 @@
+# Tandem: `make run` starts a dev server, `make test` runs every test.
+
+GO      ?= go
+BIN     ?= bin/tandem
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w
+# Test time budget; the whole suite takes a few minutes on 2 cores.
+TEST_TIMEOUT ?= 20m
+FUZZTIME ?= 10s
+
+.PHONY: all build run test test-deps vet unit fuzz bench clean
+
+all: build
+
+## build: static binary in bin/tandem (the Dockerfile runs the same steps)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='$(LDFLAGS)' -o $(BIN) ./cmd/tandem
+
+## run: a dev server on http://127.0.0.1:7880 — open it in two browser windows
+run: build
+	./$(BIN) serve --dev
+
+## test: install test dependencies if missing, then vet, race-test everything
+## (including headless-Chromium tests) in a loopback-only network namespace,
+## and run each fuzz target briefly
+test: test-deps vet build
+	./scripts/loopback-only.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz
+
+test-deps:
+	./scripts/test-deps.sh
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## fuzz: run each native fuzz target for FUZZTIME
+fuzz:
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./signaling/protocol
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDecodeServer$$' -fuzztime=$(FUZZTIME) ./signaling/protocol
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/auth
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseSDP$$' -fuzztime=$(FUZZTIME) ./sfu
+
+## bench: hot-path benchmarks (see docs/benchmarks.md)
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./sfu ./signaling/protocol
+
+clean:
+	rm -rf bin

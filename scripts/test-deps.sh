@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs what Tandem's tests need on a Debian/Ubuntu machine, or says
+# which package is missing. Browser tests are never skipped silently.
+set -eu
+
+need=""
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	|| [ -n "${TANDEM_CHROMIUM:-}" ] || need="$need chromium"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+
+if [ -n "$need" ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "installing:$need"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		echo "installing:$need"
+		sudo apt-get update -qq
+		sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+	else
+		echo "missing packages:$need — install them (Debian/Ubuntu: apt-get install$need) and run make test again" >&2
+		exit 1
+	fi
+fi
+
+# Fetch Go modules now: the tests themselves may run without a network.
+go mod download
