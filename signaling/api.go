@@ -1,10 +1,12 @@
 package signaling
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/store"
@@ -59,6 +61,9 @@ func (h *Hub) HistoryHandler() http.Handler {
 			}
 			limit = n
 		}
+		wctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		h.pending.wait(wctx, id.User)
+		cancel()
 		calls, err := h.store.Calls(r.Context(), id.User, limit)
 		if err != nil {
 			writeHTTPError(w, http.StatusInternalServerError, protocol.CodeInternal, "history unavailable")

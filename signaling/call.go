@@ -102,6 +102,7 @@ func (h *Hub) invite(s *Session, to string, video bool) (string, error) {
 		h.mu.Unlock()
 		// The callee learns of the attempt as a missed call.
 		c.state = stateEnded
+		h.pending.add(c.caller, c.callee)
 		h.record(&endResult{call: c, reason: protocol.ReasonNoAnswer, entries: h.entries(c, protocol.ReasonNoAnswer, now)})
 		return "", fail(protocol.CodeUserOffline, to+" has no device online")
 	}
@@ -314,6 +315,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 		}
 	}
 	e := &endResult{call: c, reason: reason, entries: h.entries(c, reason, now)}
+	h.pending.add(c.caller, c.callee)
 	for _, l := range c.legs {
 		e.legs = append(e.legs, l)
 	}
@@ -353,6 +355,7 @@ func (h *Hub) finish(e *endResult) {
 func (h *Hub) record(e *endResult) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	defer h.pending.done(e.call.caller, e.call.callee)
 	for user, entry := range e.entries {
 		if err := h.store.AppendCall(ctx, user, entry); err != nil {
 			h.log.Error("call history not written", "call", e.call.id, "user", user, "err", err)

@@ -63,6 +63,8 @@ type Hub struct {
 	userCall map[string]*call // user → the call they are in (outgoing or answered)
 	draining bool
 	closed   bool
+
+	pending *pendingWrites
 }
 
 // ErrClosed is returned when the hub no longer accepts sessions.
@@ -78,6 +80,7 @@ func NewHub(cfg Config, v Verifier, media MediaServer, st Store, log *slog.Logge
 		devices:  map[string]map[string]*Session{},
 		calls:    map[string]*call{},
 		userCall: map[string]*call{},
+		pending:  newPendingWrites(),
 	}
 }
 

@@ -131,3 +131,14 @@ func FuzzDecodeServer(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkDecodeICE(b *testing.B) {
+	msg := []byte(`{"v":1,"type":"ice","call_id":"c_abcdefghijklmnop","pc":"pub","candidate":{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 7882 typ host","sdpMid":"0","sdpMLineIndex":0}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := Decode(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
