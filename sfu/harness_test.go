@@ -131,11 +131,17 @@ type client struct {
 	// SDP before the real answer; the error is kept in garbageErr.
 	garbageAnswer bool
 	garbageErr    error
+
+	// subSettings, if set, adjusts the setting engine of the sub PC.
+	subSettings func(*webrtc.SettingEngine)
 }
 
 var _ Events = (*client)(nil)
 
-func newClientPC(t *testing.T) *webrtc.PeerConnection {
+// newClientPC builds a loopback-only pion PeerConnection with pion's default
+// codecs and interceptors; the non-nil tune functions adjust its setting
+// engine.
+func newClientPC(t *testing.T, tune ...func(*webrtc.SettingEngine)) *webrtc.PeerConnection {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -150,6 +156,11 @@ func newClientPC(t *testing.T) *webrtc.PeerConnection {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	for _, f := range tune {
+		if f != nil {
+			f(&se)
+		}
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -167,7 +178,7 @@ func joinClient(t *testing.T, r *Room, name string, opts ...func(*client)) *clie
 		o(c)
 	}
 	c.pub = newClientPC(t)
-	c.sub = newClientPC(t)
+	c.sub = newClientPC(t, c.subSettings)
 	c.pub.OnICECandidate(func(ic *webrtc.ICECandidate) {
 		if ic != nil {
 			init := ic.ToJSON()
@@ -297,7 +308,15 @@ func (c *client) publish() {
 	c.videoSender = vt.Sender()
 	c.drainRTCP(at.Sender(), false)
 	c.drainRTCP(vt.Sender(), true)
+	c.negotiatePub()
+	c.wg.Go(c.sendMedia)
+}
 
+// negotiatePub offers the client's pub PC to the SFU and applies its answer,
+// failing the test on any signaling error.
+func (c *client) negotiatePub() {
+	t := c.t
+	t.Helper()
 	answered := make(chan struct{})
 	c.q.post(func() {
 		defer close(answered)
@@ -321,8 +340,6 @@ func (c *client) publish() {
 	if errs := c.errors(); len(errs) > 0 {
 		t.Fatalf("publish: %v", errs)
 	}
-
-	c.wg.Go(c.sendMedia)
 }
 
 // drainRTCP reads RTCP from a sender, counting PLIs for its SSRC if video.
