@@ -239,15 +239,7 @@ func TestHangupDuringCallIsCompletedAndHistorySurvivesRestart(t *testing.T) {
 	alice := ts.dial(t, "alice", "phone")
 	bob := ts.dial(t, "bob", "phone")
 	ctx := testCtx(t, 20*time.Second)
-	id, err := alice.Invite(ctx, "bob", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitType(t, bob, func(m *protocol.Incoming) bool { return m.CallID == id })
-	if err := bob.Accept(ctx, id, false); err != nil {
-		t.Fatal(err)
-	}
-	waitType(t, alice, func(m *protocol.Accepted) bool { return m.CallID == id })
+	id := answeredCall(t, alice, bob, true)
 	time.Sleep(50 * time.Millisecond) // a call of non-zero length
 	if err := bob.Hangup(ctx, id); err != nil {
 		t.Fatal(err)

@@ -107,15 +107,28 @@ func waitType[T any](t *testing.T, c *client.Client, match func(T) bool) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	m, err := c.WaitFor(ctx, func(m any) bool {
-		v, ok := m.(T)
-		return ok && (match == nil || match(v))
-	})
+	m, err := client.WaitForType(ctx, c, match)
 	if err != nil {
-		var zero T
-		t.Fatalf("waiting for %T: %v", zero, err)
+		t.Fatalf("waiting for %T: %v", m, err)
 	}
-	return m.(T)
+	return m
+}
+
+// answeredCall has caller call the callee's device and the callee answer;
+// it returns the call id once the caller has seen the answer.
+func answeredCall(t *testing.T, caller, callee *client.Client, video bool) string {
+	t.Helper()
+	ctx := testCtx(t, 20*time.Second)
+	id, err := caller.Invite(ctx, callee.Welcome().User, video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitType(t, callee, func(m *protocol.Incoming) bool { return m.CallID == id })
+	if err := callee.Accept(ctx, id, false); err != nil {
+		t.Fatal(err)
+	}
+	waitType(t, caller, func(m *protocol.Accepted) bool { return m.CallID == id })
+	return id
 }
 
 func ended(t *testing.T, c *client.Client, callID string) *protocol.Ended {

@@ -113,14 +113,7 @@ func TestPLIReachesPublisher(t *testing.T) {
 	alice := ts.dial(t, "alice", "phone")
 	bob := ts.dial(t, "bob", "laptop")
 	ctx := testCtx(t, 60*time.Second)
-	id, err := alice.Invite(ctx, "bob", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitType(t, bob, func(m *protocol.Incoming) bool { return m.CallID == id })
-	if err := bob.Accept(ctx, id, false); err != nil {
-		t.Fatal(err)
-	}
+	id := answeredCall(t, alice, bob, true)
 	am, err := alice.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true})
 	if err != nil {
 		t.Fatal(err)

@@ -277,15 +277,11 @@ func waitMsg[T any](t *testing.T, c *client.Client, match func(T) bool) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	m, err := c.WaitFor(ctx, func(m any) bool {
-		v, ok := m.(T)
-		return ok && (match == nil || match(v))
-	})
+	m, err := client.WaitForType(ctx, c, match)
 	if err != nil {
-		var zero T
-		t.Fatalf("waiting for %T: %v", zero, err)
+		t.Fatalf("waiting for %T: %v", m, err)
 	}
-	return m.(T)
+	return m
 }
 
 // hasEnded reports, without waiting, whether c has received ended for callID.
