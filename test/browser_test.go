@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tandemcall/tandem/internal/config"
 )
 
 // findChromium locates the browser. A missing browser fails the test: the
@@ -210,5 +212,28 @@ func TestBrowserVideoCall(t *testing.T) {
 			t.Errorf("%s: call ended with %q, want completed", b.name, r)
 		}
 		b.waitJS("call in history", `document.querySelectorAll('#history li.call[data-reason="completed"]').length === 1`, 10*time.Second)
+	}
+}
+
+// TestBrowserTokenFromApp: outside dev mode there is no demo sign-in; an
+// app backend hands the web client a token in the URL fragment, which the
+// client uses and then removes from the address bar.
+func TestBrowserTokenFromApp(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) {
+		c.Dev = false
+		c.Auth.Secret = "an-app-backend-secret-of-32-bytes!!"
+	})
+	b := newBrowser(t, "carol")
+	b.do(20*time.Second, chromedp.Navigate(ts.URL()+"/"))
+	b.waitJS("no dev sign-in", `window.tandem && window.tandem.state === 'signed-out' && document.querySelector('#signin-user').offsetParent === null`, 15*time.Second)
+
+	tok := ts.token(t, "carol", "tablet")
+	b.do(20*time.Second, chromedp.Navigate(ts.URL()+"/#token="+tok))
+	b.state("idle", 15*time.Second)
+	if u := eval[string](b, `location.href`); strings.Contains(u, tok) {
+		t.Errorf("token left in the address bar: %s", u)
+	}
+	if who := eval[string](b, `window.tandem.user`); who != "carol" {
+		t.Errorf("signed in as %q", who)
 	}
 }

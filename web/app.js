@@ -86,6 +86,7 @@ async function boot() {
   setState('signed-out');
 
   const fragToken = takeFragmentToken();
+  window.addEventListener('hashchange', onHashToken);
   const infoPromise = getInfo().then(
     (info) => {
       S.info = info;
@@ -127,6 +128,22 @@ async function boot() {
     return;
   }
   showSignedOut();
+}
+
+/**
+ * An app opening a new sign-in link in a tab that already shows Tandem
+ * changes only the fragment, which does not reload the page. Take the
+ * token then too, unless a call is under way.
+ */
+function onHashToken() {
+  if (S.state === 'calling' || S.state === 'ringing' || S.state === 'in-call') return;
+  const token = takeFragmentToken();
+  if (!token) return;
+  if (S.auth) signOut();
+  const claims = tokenClaims(token);
+  signIn({ token, user: claims.sub || '', device: claims.dev || '' }, { steal: true }).catch((err) => {
+    showSignedOut(`Could not sign in: ${errorText(err)}.`);
+  });
 }
 
 function takeFragmentToken() {
