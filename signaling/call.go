@@ -272,6 +272,9 @@ func (h *Hub) ringTimeout(callID string) {
 // own terms. by is the device whose action or loss ended the call, if any.
 // The caller holds h.mu; finish(result) must follow after unlocking.
 func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
+	// Count the history write as pending before any device can hear of
+	// the end: writers send without taking the hub lock.
+	h.pending.add(c.caller, c.callee)
 	now := h.now()
 	if c.timer != nil {
 		c.timer.Stop()
@@ -315,7 +318,6 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 		}
 	}
 	e := &endResult{call: c, reason: reason, entries: h.entries(c, reason, now)}
-	h.pending.add(c.caller, c.callee)
 	for _, l := range c.legs {
 		e.legs = append(e.legs, l)
 	}
