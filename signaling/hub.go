@@ -30,8 +30,14 @@ type Config struct {
 	SendQueue       int
 	RateLimit       int
 	AllowedOrigins  []string
-	ICEServers      []protocol.ICEServer
+	// ICE returns the ICE servers for a device of user that reached
+	// signaling at host (the request's Host), and how long until they must
+	// be refreshed (0: never). Nil means none.
+	ICE ICEProvider
 }
+
+// ICEProvider hands out ICE servers, such as TURN with fresh credentials.
+type ICEProvider func(user, host string) (servers []protocol.ICEServer, refreshIn time.Duration)
 
 // Verifier checks access tokens.
 type Verifier interface {

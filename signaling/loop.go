@@ -20,10 +20,27 @@ func ctxTimeout() context.Context {
 // loop is the session's event loop: every client message and every event
 // posted by pion callbacks is handled here, one at a time.
 func (s *Session) loop() {
+	var refresh <-chan time.Time
+	var timer *time.Timer
+	arm := func() {
+		if s.iceRefresh > 0 {
+			timer = time.NewTimer(s.iceRefresh)
+			refresh = timer.C
+		}
+	}
+	arm()
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		select {
 		case ev := <-s.inbox:
 			s.handle(ev)
+		case <-refresh:
+			s.send(protocol.TypeICEServers, &protocol.ICEServers{ICEServers: s.iceServers()})
+			arm()
 		case <-s.done:
 			return
 		}

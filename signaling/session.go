@@ -3,6 +3,7 @@ package signaling
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -43,6 +44,9 @@ type Session struct {
 
 	// events holds each call's SFU event sink; owned by the loop.
 	events map[string]*legEvents
+
+	host       string        // the Host the client reached signaling on
+	iceRefresh time.Duration // when to send fresh ICE servers; 0 never
 }
 
 // outFrame is a message to write, optionally followed by a close frame.
@@ -89,7 +93,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered with an HTTP error
 	}
 	s := &Session{
-		hub: h, id: newID("s_"), conn: conn,
+		hub: h, id: newID("s_"), conn: conn, host: requestHost(r),
 		out:   make(chan outFrame, h.cfg.SendQueue),
 		inbox: make(chan any, 16),
 		done:  make(chan struct{}),
@@ -136,9 +140,10 @@ func (s *Session) run() {
 		old.closeWith(protocol.CodeReplaced, "this device signed in again on another connection", CloseReplaced)
 	}
 	defer h.unregister(s)
+	ice := s.iceServers()
 	s.send(protocol.TypeWelcome, &protocol.Welcome{
 		Protocol: protocol.Version, SessionID: s.id, User: s.user, Device: s.device,
-		ICEServers: h.cfg.ICEServers, RingTimeoutMS: h.cfg.RingTimeout.Milliseconds(),
+		ICEServers: ice, RingTimeoutMS: h.cfg.RingTimeout.Milliseconds(),
 	})
 	s.log.Info("session started")
 	h.ringLate(s)
@@ -147,6 +152,28 @@ func (s *Session) run() {
 	go func() { defer wg.Done(); s.loop() }()
 	s.read()
 	s.log.Info("session ended")
+}
+
+// iceServers asks the provider for this device's servers and notes when
+// to refresh them.
+func (s *Session) iceServers() []protocol.ICEServer {
+	servers := []protocol.ICEServer{}
+	if s.hub.cfg.ICE != nil {
+		var refresh time.Duration
+		if got, r := s.hub.cfg.ICE(s.user, s.host); got != nil {
+			servers, refresh = got, r
+		}
+		s.iceRefresh = refresh
+	}
+	return servers
+}
+
+// requestHost is the host name (without port) the client used.
+func requestHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		return strings.Trim(h, "[]")
+	}
+	return strings.Trim(r.Host, "[]")
 }
 
 // hello reads and checks the first message.

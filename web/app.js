@@ -304,6 +304,10 @@ function startSignaling() {
     S.conn = e.detail.state;
     renderStatus();
   });
+  sig.addEventListener('ice_servers', (e) => {
+    if (S.sig !== sig) return;
+    if (S.call && S.call.session) S.call.session.updateIceServers(e.detail);
+  });
   sig.addEventListener('welcome', (e) => {
     if (S.sig !== sig) return;
     const w = e.detail;

@@ -43,6 +43,20 @@ export class CallSession extends EventTarget {
     this.offerPub();
   }
 
+  /** Uses fresh ICE servers (new TURN credentials) from now on, also for ICE restarts. */
+  updateIceServers(servers) {
+    if (!Array.isArray(servers)) return;
+    this.iceServers = servers;
+    for (const pc of Object.values(this.pcs || {})) {
+      if (!pc || pc.signalingState === 'closed') continue;
+      try {
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers: servers });
+      } catch (err) {
+        console.warn('tandem: could not apply new ICE servers', err);
+      }
+    }
+  }
+
   createPc(name) {
     let pc;
     try {

@@ -122,6 +122,11 @@ export class Signaling extends EventTarget {
         return;
       case 'pong':
         return;
+      case 'ice_servers':
+        // Fresh TURN credentials before the old ones expire.
+        if (this.welcome && Array.isArray(msg.ice_servers)) this.welcome.ice_servers = msg.ice_servers;
+        this.emit('ice_servers', msg.ice_servers || []);
+        return;
       case 'ack': {
         const p = msg.re && this.pending.get(msg.re);
         if (p) {

@@ -26,6 +26,123 @@ type Config struct {
 	ICE       ICEConfig       `mapstructure:"ice"`
 	Log       LogConfig       `mapstructure:"log"`
 	Shutdown  ShutdownConfig  `mapstructure:"shutdown"`
+	TURN      TURNConfig      `mapstructure:"turn"`
+}
+
+// TURNConfig is the embedded TURN server.
+type TURNConfig struct {
+	Enabled                     bool          `mapstructure:"enabled"`
+	Realm                       string        `mapstructure:"realm"`
+	UDPListen                   string        `mapstructure:"udp_listen"`
+	UDPSockets                  int           `mapstructure:"udp_sockets"`
+	TCPListen                   string        `mapstructure:"tcp_listen"`
+	TLSListen                   string        `mapstructure:"tls_listen"`
+	RelayIP                     string        `mapstructure:"relay_ip"`
+	PublicIP                    string        `mapstructure:"public_ip"`
+	PublicHost                  string        `mapstructure:"public_host"`
+	RelayPortMin                int           `mapstructure:"relay_port_min"`
+	RelayPortMax                int           `mapstructure:"relay_port_max"`
+	Secrets                     []string      `mapstructure:"secrets"`
+	CredentialTTL               time.Duration `mapstructure:"credential_ttl"`
+	AllowCIDRs                  []string      `mapstructure:"allow_cidrs"`
+	DenyCIDRs                   []string      `mapstructure:"deny_cidrs"`
+	MaxAllocationsPerUser       int           `mapstructure:"max_allocations_per_user"`
+	MaxAllocations              int           `mapstructure:"max_allocations"`
+	MaxPermissionsPerAllocation int           `mapstructure:"max_permissions_per_allocation"`
+	BandwidthPerAllocation      int64         `mapstructure:"bandwidth_per_allocation"`
+	PreAllocateTimeout          time.Duration `mapstructure:"pre_allocate_timeout"`
+	TLSHandshakeTimeout         time.Duration `mapstructure:"tls_handshake_timeout"`
+	AuthFailuresPerMinute       int           `mapstructure:"auth_failures_per_minute"`
+}
+
+// ParsedCIDRs parses a list of CIDRs (a bare address means a single host).
+func ParsedCIDRs(key string, list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, keyErr(key, "%q is not a CIDR or an IP address", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func (t *TURNConfig) validate(dev bool, tlsCert string) error {
+	if !t.Enabled {
+		return nil
+	}
+	if t.Realm == "" {
+		return keyErr("turn.realm", "must not be empty")
+	}
+	for key, v := range map[string]string{"turn.udp_listen": t.UDPListen, "turn.tcp_listen": t.TCPListen, "turn.tls_listen": t.TLSListen} {
+		if v == "" {
+			continue
+		}
+		host, err := checkHostPort(key, v)
+		if err != nil {
+			return err
+		}
+		if dev && !isLoopbackHost(host) {
+			return keyErr(key, "dev mode binds to loopback only, not %q", v)
+		}
+	}
+	if t.TLSListen != "" && tlsCert == "" {
+		return keyErr("turn.tls_listen", "needs http.tls_cert and http.tls_key")
+	}
+	if t.UDPSockets < 0 || t.UDPSockets > 256 {
+		return keyErr("turn.udp_sockets", "must be 0 (one per CPU) to 256")
+	}
+	relay, err := netip.ParseAddr(t.RelayIP)
+	if err != nil {
+		return keyErr("turn.relay_ip", "%q is not an IP address", t.RelayIP)
+	}
+	if dev && !relay.IsLoopback() {
+		return keyErr("turn.relay_ip", "dev mode relays on loopback only, not %q", t.RelayIP)
+	}
+	if t.PublicIP != "" {
+		if _, err := netip.ParseAddr(t.PublicIP); err != nil {
+			return keyErr("turn.public_ip", "%q is not an IP address", t.PublicIP)
+		}
+	}
+	if t.RelayPortMin < 1024 || t.RelayPortMax > 65535 || t.RelayPortMin > t.RelayPortMax {
+		return keyErr("turn.relay_port_min", "relay ports must satisfy 1024 ≤ min ≤ max ≤ 65535")
+	}
+	for _, s := range t.Secrets {
+		if len(s) < 16 {
+			return keyErr("turn.secrets", "every secret must be at least 16 bytes")
+		}
+	}
+	if t.CredentialTTL < time.Minute || t.CredentialTTL > 24*time.Hour {
+		return keyErr("turn.credential_ttl", "must be between 1m and 24h")
+	}
+	if _, err := ParsedCIDRs("turn.allow_cidrs", t.AllowCIDRs); err != nil {
+		return err
+	}
+	if _, err := ParsedCIDRs("turn.deny_cidrs", t.DenyCIDRs); err != nil {
+		return err
+	}
+	switch {
+	case t.MaxAllocationsPerUser < 1:
+		return keyErr("turn.max_allocations_per_user", "must be at least 1")
+	case t.MaxAllocations < 1:
+		return keyErr("turn.max_allocations", "must be at least 1")
+	case t.MaxPermissionsPerAllocation < 1:
+		return keyErr("turn.max_permissions_per_allocation", "must be at least 1")
+	case t.BandwidthPerAllocation < 0:
+		return keyErr("turn.bandwidth_per_allocation", "must be 0 (unlimited) or positive")
+	case t.PreAllocateTimeout <= 0:
+		return keyErr("turn.pre_allocate_timeout", "must be positive")
+	case t.TLSHandshakeTimeout <= 0:
+		return keyErr("turn.tls_handshake_timeout", "must be positive")
+	case t.AuthFailuresPerMinute < 1:
+		return keyErr("turn.auth_failures_per_minute", "must be at least 1")
+	}
+	return nil
 }
 
 // HTTPConfig is the web, API and signaling listener.
@@ -211,7 +328,7 @@ func (c *Config) Validate() error {
 	if c.Shutdown.DrainTimeout <= 0 {
 		return keyErr("shutdown.drain_timeout", "must be positive")
 	}
-	return nil
+	return c.TURN.validate(c.Dev, c.HTTP.TLSCert)
 }
 
 func checkHostPort(key, v string) (string, error) {

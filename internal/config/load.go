@@ -48,6 +48,29 @@ func defaults() map[string]any {
 		"log.level":                   "info",
 		"log.format":                  "text",
 		"shutdown.drain_timeout":      30 * time.Second,
+
+		"turn.enabled":                        true,
+		"turn.realm":                          "tandem",
+		"turn.udp_listen":                     "",
+		"turn.udp_sockets":                    0,
+		"turn.tcp_listen":                     "",
+		"turn.tls_listen":                     "",
+		"turn.relay_ip":                       "",
+		"turn.public_ip":                      "",
+		"turn.public_host":                    "",
+		"turn.relay_port_min":                 49152,
+		"turn.relay_port_max":                 65535,
+		"turn.secrets":                        []string{},
+		"turn.credential_ttl":                 10 * time.Minute,
+		"turn.allow_cidrs":                    []string{},
+		"turn.deny_cidrs":                     []string{},
+		"turn.max_allocations_per_user":       12,
+		"turn.max_allocations":                10000,
+		"turn.max_permissions_per_allocation": 32,
+		"turn.bandwidth_per_allocation":       1000000,
+		"turn.pre_allocate_timeout":           60 * time.Second,
+		"turn.tls_handshake_timeout":          10 * time.Second,
+		"turn.auth_failures_per_minute":       20,
 	}
 }
 
@@ -210,6 +233,18 @@ func (c *Config) fillDerived() {
 		c.Media.UDPListen = ":7882"
 		if c.Dev {
 			c.Media.UDPListen = "127.0.0.1:7882"
+		}
+	}
+	if c.TURN.UDPListen == "" && c.TURN.TCPListen == "" {
+		c.TURN.UDPListen, c.TURN.TCPListen = ":3478", ":3478"
+		if c.Dev {
+			c.TURN.UDPListen, c.TURN.TCPListen = "127.0.0.1:3478", "127.0.0.1:3478"
+		}
+	}
+	if c.TURN.RelayIP == "" {
+		c.TURN.RelayIP = "0.0.0.0"
+		if c.Dev {
+			c.TURN.RelayIP = "127.0.0.1"
 		}
 	}
 }

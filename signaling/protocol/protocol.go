@@ -35,6 +35,9 @@ const (
 	TypeAccepted = "accepted"
 	TypeEnded    = "ended"
 	TypePong     = "pong"
+	// TypeICEServers refreshes the ICE servers (new TURN credentials)
+	// before the ones in welcome expire.
+	TypeICEServers = "ice_servers"
 )
 
 // Peer connection names: every call leg has two PeerConnections with the
@@ -180,6 +183,12 @@ type Welcome struct {
 	Device        string      `json:"device"`
 	ICEServers    []ICEServer `json:"ice_servers"`
 	RingTimeoutMS int64       `json:"ring_timeout_ms"`
+}
+
+// ICEServers replaces the ICE servers a client uses from now on.
+type ICEServers struct {
+	Header
+	ICEServers []ICEServer `json:"ice_servers"`
 }
 
 // Ack confirms a request; CallID is set for invite.

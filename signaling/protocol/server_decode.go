@@ -7,7 +7,7 @@ import (
 
 // DecodeServer parses one server message, for Go clients (tests, loadtest).
 // It returns *Welcome, *Ack, *Error, *Incoming, *RingingEvent, *Accepted,
-// *Ended, *SDP, *ICE, *Media or *Header (pong).
+// *Ended, *SDP, *ICE, *Media, *ICEServers or *Header (pong).
 func DecodeServer(b []byte) (any, error) {
 	var h Header
 	if err := json.Unmarshal(b, &h); err != nil {
@@ -37,6 +37,8 @@ func DecodeServer(b []byte) (any, error) {
 		m = &Media{}
 	case TypePong:
 		m = &Header{}
+	case TypeICEServers:
+		m = &ICEServers{}
 	default:
 		return nil, fmt.Errorf("protocol: unknown server message type %q", truncate(h.Type, 40))
 	}
