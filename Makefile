@@ -41,6 +41,10 @@ fuzz:
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDecodeServer$$' -fuzztime=$(FUZZTIME) ./signaling/protocol
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/auth
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseSDP$$' -fuzztime=$(FUZZTIME) ./sfu
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseUsername$$' -fuzztime=$(FUZZTIME) ./internal/turncred
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzInspect$$' -fuzztime=$(FUZZTIME) ./turn
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzFrameReader$$' -fuzztime=$(FUZZTIME) ./turn
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzPeerAllowed$$' -fuzztime=$(FUZZTIME) ./turn
 
 ## bench: hot-path benchmarks (see docs/benchmarks.md)
 bench:

@@ -7,6 +7,7 @@ need=""
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
 	|| [ -n "${TANDEM_CHROMIUM:-}" ] || need="$need chromium"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v turnutils_uclient >/dev/null 2>&1 || need="$need coturn"
 
 if [ -n "$need" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -237,3 +237,51 @@ func TestBrowserTokenFromApp(t *testing.T) {
 		t.Errorf("signed in as %q", who)
 	}
 }
+
+// selectedPairJS reports the candidate types of the sub PeerConnection's
+// selected pair, e.g. "relay/host".
+const selectedPairJS = `(async () => {
+	const pc = window.tandem.pcs && window.tandem.pcs.sub;
+	if (!pc) return '';
+	const stats = await pc.getStats();
+	let pair = null;
+	stats.forEach(s => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId); });
+	if (!pair) stats.forEach(s => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
+	if (!pair) return '';
+	const l = stats.get(pair.localCandidateId), r = stats.get(pair.remoteCandidateId);
+	return (l ? l.candidateType : '?') + '/' + (r ? r.candidateType : '?');
+})()`
+
+// TestBrowserCallOverTURN: both browsers may only use relay candidates, so
+// every packet goes through Tandem's TURN server; media still flows and
+// getStats shows a relay pair.
+func TestBrowserCallOverTURN(t *testing.T) {
+	ts := startServer(t, nil)
+	url := ts.URL() + "/?ice=relay"
+	alice := newBrowser(t, "alice")
+	bob := newBrowser(t, "bob")
+	alice.signIn(url, "alice", "laptop")
+	bob.signIn(url, "bob", "phone")
+	alice.setValue("#call-to", "bob")
+	alice.click("#call-video")
+	bob.state("ringing", 15*time.Second)
+	bob.click("#accept")
+	for _, b := range []*browser{alice, bob} {
+		b.state("in-call", 15*time.Second)
+		b.waitJS("media over TURN", `window.tandem.stats().then(s => s.framesDecoded > 30 && s.audioPacketsReceived > 50)`, 40*time.Second)
+		pair := eval[string](b, selectedPairJS)
+		if !strings.HasPrefix(pair, "relay/") {
+			t.Errorf("%s: selected pair %q, want a local relay candidate", b.name, pair)
+		}
+		t.Logf("%s: selected pair %s", b.name, pair)
+	}
+	var relayed uint64
+	for _, n := range ts.TURN().Stats().RelayedPackets {
+		relayed += n
+	}
+	if st := ts.TURN().Stats(); relayed == 0 {
+		t.Errorf("TURN relayed nothing: %+v", st)
+	}
+	alice.click("#hangup")
+	bob.state("idle", 15*time.Second)
+}

@@ -28,6 +28,8 @@ func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Media.UDPListen = "127.0.0.1:0"
+	cfg.TURN.UDPListen = "127.0.0.1:0"
+	cfg.TURN.TCPListen = "127.0.0.1:0"
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -7,6 +7,14 @@
 //   'connection'  detail {pc, state}            RTCPeerConnection.connectionState
 //   'mediaerror'  detail {message}              negotiation failed (call stays up)
 
+function relayOnly() {
+  try {
+    return new URLSearchParams(location.search).get('ice') === 'relay';
+  } catch {
+    return false;
+  }
+}
+
 export class CallSession extends EventTarget {
   constructor({ callId, signaling, iceServers, localStream }) {
     super();
@@ -60,7 +68,13 @@ export class CallSession extends EventTarget {
   createPc(name) {
     let pc;
     try {
-      pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+      pc = new RTCPeerConnection({
+        iceServers: this.iceServers,
+        // ?ice=relay forces media through TURN: for checking a TURN setup.
+        iceTransportPolicy: relayOnly() ? 'relay' : 'all',
+        bundlePolicy: 'max-bundle',
+        rtcpMuxPolicy: 'require',
+      });
     } catch (err) {
       // Malformed ice_servers from the server: fall back to host candidates.
       console.warn('tandem: iceServers rejected, using none', err);

@@ -48,7 +48,8 @@ func TestMain(m *testing.M) {
 
 // childEnv is this process's environment without TANDEM_* variables (the
 // binary rejects unknown ones, and a developer's own settings must not leak
-// in), plus extra.
+// in), with the TURN listeners on ports the kernel picks so that tests
+// never contend for 3478, plus extra.
 func childEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -56,6 +57,7 @@ func childEnv(extra ...string) []string {
 			env = append(env, kv)
 		}
 	}
+	env = append(env, "TANDEM_TURN_UDP_LISTEN=127.0.0.1:0", "TANDEM_TURN_TCP_LISTEN=127.0.0.1:0")
 	return append(env, extra...)
 }
 

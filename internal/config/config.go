@@ -117,8 +117,8 @@ func (t *TURNConfig) validate(dev bool, tlsCert string) error {
 			return keyErr("turn.secrets", "every secret must be at least 16 bytes")
 		}
 	}
-	if t.CredentialTTL < time.Minute || t.CredentialTTL > 24*time.Hour {
-		return keyErr("turn.credential_ttl", "must be between 1m and 24h")
+	if t.CredentialTTL < time.Second || t.CredentialTTL > 24*time.Hour {
+		return keyErr("turn.credential_ttl", "must be between 1s and 24h (minutes in production)")
 	}
 	if _, err := ParsedCIDRs("turn.allow_cidrs", t.AllowCIDRs); err != nil {
 		return err

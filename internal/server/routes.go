@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/signaling/protocol"
 	"github.com/tandemcall/tandem/web"
@@ -26,6 +28,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	static, _ := fs.Sub(web.Files, ".")
 	mux.Handle("/", securityHeaders(http.FileServerFS(static)))
 	return mux

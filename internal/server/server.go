@@ -13,12 +13,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling"
 	"github.com/tandemcall/tandem/signaling/protocol"
+	"github.com/tandemcall/tandem/turn"
 )
 
 // Version is the server version reported by /api/v1/info.
@@ -31,6 +35,8 @@ type Server struct {
 	authority *auth.Authority
 	store     *store.Local
 	sfu       *sfu.SFU
+	turn      *turn.Server
+	metrics   *prometheus.Registry
 	hub       *signaling.Hub
 	http      *http.Server
 	ln        net.Listener
@@ -68,6 +74,13 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		return nil, fmt.Errorf("media: %w", err)
 	}
 
+	s.metrics = prometheus.NewRegistry()
+	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	turnEP, err := s.startTURN(cfg, secret, s.metrics)
+	if err != nil {
+		return nil, err
+	}
+
 	ice := make([]protocol.ICEServer, 0, len(cfg.ICE.Servers))
 	for _, is := range cfg.ICE.Servers {
 		ice = append(ice, protocol.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
@@ -77,7 +90,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		RingTimeout: cfg.Calls.RingTimeout, WaitingTimeout: cfg.Calls.WaitingTimeout,
 		MaxMessageBytes: sc.MaxMessageBytes, PingInterval: sc.PingInterval, PongTimeout: sc.PongTimeout,
 		HelloTimeout: sc.HelloTimeout, WriteTimeout: sc.WriteTimeout, SendQueue: sc.SendQueue,
-		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: iceProvider(ice, nil),
+		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: iceProvider(ice, turnEP),
 	}, s.authority, signaling.SFUMedia{SFU: s.sfu}, s.store, log.With("part", "signaling"))
 
 	s.http = &http.Server{
@@ -166,6 +179,9 @@ wait:
 
 func (s *Server) closeParts() error {
 	var errs []error
+	if s.turn != nil {
+		errs = append(errs, s.turn.Close())
+	}
 	if s.sfu != nil {
 		errs = append(errs, s.sfu.Close())
 	}

@@ -1,0 +1,177 @@
+package turn
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+
+	pionturn "github.com/pion/turn/v4"
+
+	"github.com/tandemcall/tandem/internal/turncred"
+)
+
+// allocKey identifies a client 5-tuple as pion does: the client transport
+// and the client's address (the server side is implied by the transport).
+type allocKey struct {
+	tr  transport
+	src string // srcKey of the client address
+}
+
+// registry tracks allocations, permissions and stream connections from
+// pion's events. Its lock is held only for map updates; nothing inside
+// calls back into pion or does I/O.
+type registry struct {
+	mu      sync.Mutex
+	allocs  map[allocKey]string // username of the allocation
+	perUser map[string]int      // user id → live allocations
+	perms   map[allocKey]map[netip.Addr]struct{}
+	conns   map[allocKey]*streamConn
+}
+
+func newRegistry() *registry {
+	return &registry{
+		allocs:  make(map[allocKey]string),
+		perUser: make(map[string]int),
+		perms:   make(map[allocKey]map[netip.Addr]struct{}),
+		conns:   make(map[allocKey]*streamConn),
+	}
+}
+
+// hasAllocation reports whether the client has an allocation made with username.
+func (r *registry) hasAllocation(tr transport, src, username string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u, ok := r.allocs[allocKey{tr, src}]
+	return ok && u == username
+}
+
+// hasAllocationFrom reports whether the client has any allocation.
+func (r *registry) hasAllocationFrom(tr transport, src string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.allocs[allocKey{tr, src}]
+	return ok
+}
+
+func userOf(username string) string {
+	if _, user, err := turncred.ParseUsername(username); err == nil {
+		return user
+	}
+	return username
+}
+
+// transportOf tells the client transport from the server side address of
+// an allocation's 5-tuple.
+func (s *Server) transportOf(dst net.Addr) transport {
+	if a, ok := dst.(*net.TCPAddr); ok {
+		if s.tlsPort != 0 && a.Port == s.tlsPort {
+			return transportTLS
+		}
+		return transportTCP
+	}
+	return transportUDP
+}
+
+// eventHandler returns pion's allocation lifecycle callbacks.
+func (s *Server) eventHandler() pionturn.EventHandler {
+	return pionturn.EventHandler{
+		OnAllocationCreated: func(src, dst net.Addr, _, username, _ string, _ net.Addr, _ int) {
+			tr := s.transportOf(dst)
+			k := allocKey{tr, srcKey(src)}
+			s.reg.mu.Lock()
+			s.reg.allocs[k] = username
+			s.reg.perUser[userOf(username)]++
+			c := s.reg.conns[k]
+			s.reg.mu.Unlock()
+			if c != nil {
+				c.allocated.Store(true)
+			}
+			s.metrics.allocations[tr].Add(1)
+			s.metrics.allocationsTotal[tr].Add(1)
+		},
+		OnAllocationDeleted: func(src, dst net.Addr, _, username, _ string) {
+			tr := s.transportOf(dst)
+			k := allocKey{tr, srcKey(src)}
+			s.reg.mu.Lock()
+			_, ok := s.reg.allocs[k]
+			if ok {
+				delete(s.reg.allocs, k)
+				delete(s.reg.perms, k)
+				u := userOf(username)
+				if s.reg.perUser[u]--; s.reg.perUser[u] <= 0 {
+					delete(s.reg.perUser, u)
+				}
+			}
+			s.reg.mu.Unlock()
+			if ok {
+				s.metrics.allocations[tr].Add(-1)
+			}
+		},
+		OnPermissionCreated: func(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+			k := allocKey{s.transportOf(dst), srcKey(src)}
+			ip, _ := netip.AddrFromSlice(peer)
+			s.reg.mu.Lock()
+			defer s.reg.mu.Unlock()
+			if _, ok := s.reg.allocs[k]; !ok {
+				return
+			}
+			set := s.reg.perms[k]
+			if set == nil {
+				set = make(map[netip.Addr]struct{})
+				s.reg.perms[k] = set
+			}
+			set[ip.Unmap()] = struct{}{}
+		},
+		OnPermissionDeleted: func(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+			k := allocKey{s.transportOf(dst), srcKey(src)}
+			ip, _ := netip.AddrFromSlice(peer)
+			s.reg.mu.Lock()
+			defer s.reg.mu.Unlock()
+			delete(s.reg.perms[k], ip.Unmap())
+		},
+	}
+}
+
+// quotaHandler is pion's QuotaHandler: it refuses an allocation (486) when
+// the user already has MaxAllocationsPerUser. The total is enforced by the
+// relay generator, which pion answers with 508.
+//
+// Two Allocate requests of one user racing on different UDP sockets can
+// both pass; the overshoot is bounded by the number of sockets.
+func (s *Server) quotaHandler(username, _ string, _ net.Addr) bool {
+	u := userOf(username)
+	s.reg.mu.Lock()
+	n := s.reg.perUser[u]
+	s.reg.mu.Unlock()
+	if n >= s.cfg.MaxAllocationsPerUser {
+		s.metrics.quotaRejected(quotaUserAllocations)
+		return false
+	}
+	return true
+}
+
+// permissionHandler returns pion's PermissionHandler for one listener. It
+// applies the peer policy (the inspector has already answered denied
+// peers with 403; this is the second line) and the per-allocation
+// permission cap, refreshes of existing permissions excepted.
+func (s *Server) permissionHandler(tr transport) func(net.Addr, net.IP) bool {
+	return func(client net.Addr, peer net.IP) bool {
+		ip, _ := netip.AddrFromSlice(peer)
+		ip = ip.Unmap()
+		if ok, reason := PeerAllowed(ip, s.cfg.AllowCIDRs, s.cfg.DenyCIDRs); !ok {
+			s.metrics.peerDeniedFor(reason)
+			return false
+		}
+		k := allocKey{tr, srcKey(client)}
+		s.reg.mu.Lock()
+		set := s.reg.perms[k]
+		_, exists := set[ip]
+		full := !exists && len(set) >= s.cfg.MaxPermissionsPerAllocation
+		s.reg.mu.Unlock()
+		if full {
+			s.metrics.quotaRejected(quotaPermissions)
+			return false
+		}
+		return true
+	}
+}
