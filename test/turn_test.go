@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/turncred"
+	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
 const turnSecret = "interop-secret-0123456789abcdef"
@@ -193,3 +195,56 @@ func TestTURNDeniesLoopbackPeers(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// TestCallOutlivesTURNCredentials: both legs may use relays only, the
+// credentials live three seconds, and media keeps flowing after they
+// expired; each device is handed fresh credentials before expiry.
+func TestCallOutlivesTURNCredentials(t *testing.T) {
+	const ttl = 3 * time.Second
+	ts := startServer(t, func(c *config.Config) { c.TURN.CredentialTTL = ttl })
+	dial := func(user, device string) *client.Client {
+		ctx := testCtx(t, 10*time.Second)
+		c, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: ts.token(t, user, device), UseICEServers: true, RelayOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	alice, bob := dial("alice", "phone"), dial("bob", "laptop")
+	ctx := testCtx(t, 60*time.Second)
+	id := answeredCall(t, alice, bob, true)
+	am, err := alice.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !(am.Stats().Audio.PacketsReceived > 20 && bm.Stats().Audio.PacketsReceived > 20) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no media over relays; TURN stats %+v", ts.TURN().Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	// Fresh credentials arrive before the first ones expire.
+	waitType(t, bob, func(m *protocol.ICEServers) bool { return len(m.ICEServers) > 0 })
+
+	expired := start.Add(2 * ttl)
+	eventually(t, 20*time.Second, "credentials to expire", func() bool { return time.Now().After(expired) })
+	a0, b0 := am.Stats().Audio.PacketsReceived, bm.Stats().Audio.PacketsReceived
+	eventually(t, 10*time.Second, "media after expiry", func() bool {
+		return am.Stats().Audio.PacketsReceived > a0+50 && bm.Stats().Audio.PacketsReceived > b0+50
+	})
+	var relayed uint64
+	for _, n := range ts.TURN().Stats().RelayedPackets {
+		relayed += n
+	}
+	if relayed < 200 {
+		t.Fatalf("only %d packets went through TURN: media did not use the relays", relayed)
+	}
+	t.Logf("%d packets relayed; media flowed %v past credential expiry", relayed, time.Since(expired).Round(100*time.Millisecond))
+}

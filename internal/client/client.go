@@ -41,7 +41,21 @@ type Client struct {
 	reqID      atomic.Uint64
 
 	mu    sync.Mutex
-	media map[string]*Media // by call id
+	media map[string]*Media    // by call id
+	ice   []protocol.ICEServer // newest ICE servers: welcome's, then each refresh
+}
+
+// iceServers returns the newest ICE servers the server handed out.
+func (c *Client) iceServers() []protocol.ICEServer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ice != nil {
+		return c.ice
+	}
+	if c.welcome != nil {
+		return c.welcome.ICEServers
+	}
+	return nil
 }
 
 // Dial connects to o.URL, sends hello and waits for welcome. An error reply

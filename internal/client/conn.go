@@ -64,6 +64,12 @@ func (c *Client) readError(err error) error {
 // buffers every other message. The lookup and the push happen under c.mu,
 // so that StartMedia sees each message either in the buffer or not at all.
 func (c *Client) dispatch(msg any) error {
+	if m, ok := msg.(*protocol.ICEServers); ok {
+		// Fresh TURN credentials: used by PeerConnections made from now on.
+		c.mu.Lock()
+		c.ice = m.ICEServers
+		c.mu.Unlock()
+	}
 	callID, ok := signalCall(msg)
 	c.mu.Lock()
 	var md *Media

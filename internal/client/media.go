@@ -80,7 +80,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 	}
 	servers := m.iceServers()
 	var err error
-	if m.sub, err = newPeerConnection(m.log.With("pc", protocol.PCSub), servers); err != nil {
+	if m.sub, err = newPeerConnection(m.log.With("pc", protocol.PCSub), m.pcConfig(servers)); err != nil {
 		return nil, err
 	}
 	m.subTrickle = newTrickle(m, protocol.PCSub)
@@ -93,7 +93,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		return m, nil
 	}
 
-	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), servers); err != nil {
+	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers)); err != nil {
 		_ = m.sub.Close()
 		return nil, err
 	}
@@ -113,14 +113,23 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 	return m, nil
 }
 
+// pcConfig is the PeerConnection configuration for this client's options.
+func (m *Media) pcConfig(servers []webrtc.ICEServer) webrtc.Configuration {
+	cfg := webrtc.Configuration{ICEServers: servers}
+	if m.c.opts.RelayOnly {
+		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	return cfg
+}
+
 // iceServers returns the welcome's servers when Options.UseICEServers is set.
 func (m *Media) iceServers() []webrtc.ICEServer {
-	w := m.c.welcome
-	if !m.c.opts.UseICEServers || w == nil {
+	if !m.c.opts.UseICEServers {
 		return nil
 	}
-	out := make([]webrtc.ICEServer, 0, len(w.ICEServers))
-	for _, s := range w.ICEServers {
+	servers := m.c.iceServers()
+	out := make([]webrtc.ICEServer, 0, len(servers))
+	for _, s := range servers {
 		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
 	return out

@@ -13,6 +13,9 @@ type Options struct {
 	// UseICEServers makes Media use the STUN/TURN servers from welcome.
 	// By default Media uses none and relies on loopback host candidates.
 	UseICEServers bool
+	// RelayOnly makes Media use relay (TURN) candidates only; it implies
+	// nothing about UseICEServers, which must be set too.
+	RelayOnly bool
 }
 
 // MediaOptions says which synthetic tracks Media publishes on "pub".

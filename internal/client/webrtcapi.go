@@ -64,12 +64,12 @@ func newAPI(log *slog.Logger) (*webrtc.API, error) {
 
 // newPeerConnection builds a PeerConnection on its own API, so that each
 // has its own interceptors.
-func newPeerConnection(log *slog.Logger, iceServers []webrtc.ICEServer) (*webrtc.PeerConnection, error) {
+func newPeerConnection(log *slog.Logger, cfg webrtc.Configuration) (*webrtc.PeerConnection, error) {
 	api, err := newAPI(log)
 	if err != nil {
 		return nil, err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: iceServers})
+	pc, err := api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}

@@ -35,9 +35,13 @@ func Password(secret []byte, username string) string {
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Mint returns a credential for user that expires at now+ttl.
+// Mint returns a credential for user that expires no sooner than now+ttl
+// (the username carries whole seconds, so the expiry is rounded up).
 func Mint(secret []byte, user string, now time.Time, ttl time.Duration) (username, password string, expiry time.Time) {
-	expiry = now.Add(ttl).Truncate(time.Second)
+	expiry = now.Add(ttl)
+	if t := expiry.Truncate(time.Second); !t.Equal(expiry) {
+		expiry = t.Add(time.Second)
+	}
 	username = Username(user, expiry)
 	return username, Password(secret, username), expiry
 }

@@ -25,7 +25,8 @@ func TestPasswordKnownValue(t *testing.T) {
 func TestMintParse(t *testing.T) {
 	now := time.Unix(1_800_000_000, 500)
 	u, p, exp := Mint([]byte("s"), "bob", now, 10*time.Minute)
-	if u != "1800000600:bob" || exp.Unix() != 1800000600 {
+	// 500 ns past the second: rounded up, never shortened.
+	if u != "1800000601:bob" || exp.Unix() != 1800000601 {
 		t.Fatalf("username %q expiry %v", u, exp)
 	}
 	if p != Password([]byte("s"), u) {
