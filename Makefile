@@ -8,7 +8,7 @@ LDFLAGS := -s -w
 TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-deps vet unit fuzz bench clean
+.PHONY: all build run test test-deps vet unit fuzz bench bench-turn clean
 
 all: build
 
@@ -49,6 +49,10 @@ fuzz:
 ## bench: hot-path benchmarks (see docs/benchmarks.md)
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./sfu ./signaling/protocol
+
+## bench-turn: Tandem's TURN and coturn side by side (needs coturn)
+bench-turn: build
+	./scripts/loopback-only.sh ./scripts/bench-turn.sh
 
 clean:
 	rm -rf bin
