@@ -65,7 +65,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sfu: listen %s: %w", cfg.UDPListen, err)
 	}
-	lf := slogFactory{log: log}
+	lf := newSlogFactory(log)
 	s := &SFU{
 		log:      log,
 		lf:       lf,

@@ -99,7 +99,7 @@ func startClient(t *testing.T, conn net.PacketConn, server, username, password s
 		Password:       password,
 		Realm:          "tandem",
 		RTO:            200 * time.Millisecond,
-		LoggerFactory:  slogFactory{log: testLogger(t)},
+		LoggerFactory:  newSlogFactory(testLogger(t)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -176,7 +176,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Server, erro
 		AuthHandler:   s.authHandler,
 		QuotaHandler:  s.quotaHandler,
 		EventHandler:  s.eventHandler(),
-		LoggerFactory: slogFactory{log: log},
+		LoggerFactory: newSlogFactory(log),
 		InboundMTU:    inboundMTU,
 	}
 	for _, c := range s.udp {

@@ -410,7 +410,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		user, pass := mint(secretA, "mia", clk, time.Minute)
 		c, err := pionturn.NewClient(&pionturn.ClientConfig{
 			TURNServerAddr: s.UDPAddr().String(), Conn: udp, Username: user, Password: pass,
-			LoggerFactory: slogFactory{log: testLogger(t)},
+			LoggerFactory: newSlogFactory(testLogger(t)),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -49,7 +49,7 @@ func newAPI(log *slog.Logger) (*webrtc.API, error) {
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
 
-	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log}}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs(log)}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
