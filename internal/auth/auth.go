@@ -41,6 +41,10 @@ var (
 // MaxIDLen bounds user and device ids.
 const MaxIDLen = 128
 
+// MaxTokenLen bounds the tokens Verify reads; real ones are a few hundred
+// bytes.
+const MaxTokenLen = 4096
+
 // Claims are the token's payload.
 type Claims struct {
 	Device string   `json:"dev"`
@@ -125,6 +129,9 @@ func (a *Authority) Mint(user, device string, grants []string, ttl time.Duration
 // Verify checks a token's signature, algorithm, expiry and ids. It returns
 // an error wrapping ErrExpired or ErrInvalid.
 func (a *Authority) Verify(token string) (Identity, error) {
+	if len(token) > MaxTokenLen {
+		return Identity{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxTokenLen)
+	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
