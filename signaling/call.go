@@ -124,7 +124,7 @@ func (h *Hub) invite(s *Session, to string, video bool) (string, error) {
 	return c.id, nil
 }
 
-func (h *Hub) lookupLocked(s *Session, callID string) (*call, error) {
+func (h *Hub) lookupLocked(callID string) (*call, error) {
 	c := h.calls[callID]
 	if c == nil {
 		return nil, fail(protocol.CodeNotFound, "no such call, or it has ended")
@@ -136,7 +136,7 @@ func (h *Hub) lookupLocked(s *Session, callID string) (*call, error) {
 func (h *Hub) ringing(s *Session, callID string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c, err := h.lookupLocked(s, callID)
+	c, err := h.lookupLocked(callID)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (h *Hub) ringing(s *Session, callID string) error {
 func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 	var ends []*endResult
 	h.mu.Lock()
-	c, err := h.lookupLocked(s, callID)
+	c, err := h.lookupLocked(callID)
 	if err != nil {
 		h.mu.Unlock()
 		return err
@@ -203,7 +203,7 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 // decline refuses the call for all of the callee's devices.
 func (h *Hub) decline(s *Session, callID string) error {
 	h.mu.Lock()
-	c, err := h.lookupLocked(s, callID)
+	c, err := h.lookupLocked(callID)
 	if err != nil {
 		h.mu.Unlock()
 		return err
@@ -229,7 +229,7 @@ func (h *Hub) decline(s *Session, callID string) error {
 // hangup ends the call: cancelled before an answer, completed after.
 func (h *Hub) hangup(s *Session, callID string) error {
 	h.mu.Lock()
-	c, err := h.lookupLocked(s, callID)
+	c, err := h.lookupLocked(callID)
 	if err != nil {
 		h.mu.Unlock()
 		return err

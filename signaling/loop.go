@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -10,12 +9,6 @@ import (
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
-
-func ctxTimeout() context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	time.AfterFunc(5*time.Second, cancel)
-	return ctx
-}
 
 // loop is the session's event loop: every client message and every event
 // posted by pion callbacks is handled here, one at a time.

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -207,7 +208,9 @@ func (s *Session) hello() bool {
 		return false
 	}
 	s.ident, s.user, s.device = id, id.User, id.Device
-	if err := h.store.TouchUser(ctxTimeout(), s.user); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.store.TouchUser(ctx, s.user); err != nil {
 		s.log.Warn("user not recorded", "err", err)
 	}
 	return true

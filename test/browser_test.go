@@ -174,17 +174,15 @@ func (b *browser) stats() pageStats {
 	return s
 }
 
-// TestBrowserVideoCall drives two real browsers through the web client:
-// Alice calls Bob, Bob answers, each side decodes the other's video and
-// receives audio, Alice hangs up, and the call shows in both histories.
-func TestBrowserVideoCall(t *testing.T) {
-	ts := startServer(t, nil)
-	url := ts.URL() + "/"
-	alice := newBrowser(t, "alice")
-	bob := newBrowser(t, "bob")
+// browserCall signs Alice and Bob in on two browsers at url, has Alice
+// video-call Bob and Bob answer from the incoming screen, and returns once
+// both are in the call.
+func browserCall(t *testing.T, url string) (alice, bob *browser) {
+	t.Helper()
+	alice = newBrowser(t, "alice")
+	bob = newBrowser(t, "bob")
 	alice.signIn(url, "alice", "laptop")
 	bob.signIn(url, "bob", "phone")
-
 	alice.setValue("#call-to", "bob")
 	alice.click("#call-video")
 	alice.state("calling", 15*time.Second)
@@ -193,6 +191,15 @@ func TestBrowserVideoCall(t *testing.T) {
 	bob.click("#accept")
 	alice.state("in-call", 15*time.Second)
 	bob.state("in-call", 15*time.Second)
+	return alice, bob
+}
+
+// TestBrowserVideoCall drives two real browsers through the web client:
+// Alice calls Bob, Bob answers, each side decodes the other's video and
+// receives audio, Alice hangs up, and the call shows in both histories.
+func TestBrowserVideoCall(t *testing.T) {
+	ts := startServer(t, nil)
+	alice, bob := browserCall(t, ts.URL()+"/")
 
 	for _, b := range []*browser{alice, bob} {
 		b.waitJS("decoded video and received audio", `window.tandem.stats().then(s => s.framesDecoded > 30 && s.audioPacketsReceived > 50)`, 40*time.Second)
@@ -257,17 +264,8 @@ const selectedPairJS = `(async () => {
 // getStats shows a relay pair.
 func TestBrowserCallOverTURN(t *testing.T) {
 	ts := startServer(t, nil)
-	url := ts.URL() + "/?ice=relay"
-	alice := newBrowser(t, "alice")
-	bob := newBrowser(t, "bob")
-	alice.signIn(url, "alice", "laptop")
-	bob.signIn(url, "bob", "phone")
-	alice.setValue("#call-to", "bob")
-	alice.click("#call-video")
-	bob.state("ringing", 15*time.Second)
-	bob.click("#accept")
+	alice, bob := browserCall(t, ts.URL()+"/?ice=relay")
 	for _, b := range []*browser{alice, bob} {
-		b.state("in-call", 15*time.Second)
 		b.waitJS("media over TURN", `window.tandem.stats().then(s => s.framesDecoded > 30 && s.audioPacketsReceived > 50)`, 40*time.Second)
 		pair := eval[string](b, selectedPairJS)
 		if !strings.HasPrefix(pair, "relay/") {

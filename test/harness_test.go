@@ -149,3 +149,16 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// startMedia publishes synthetic audio and video from both legs of a call.
+func startMedia(t *testing.T, ctx context.Context, callID string, a, b *client.Client) (am, bm *client.Media) {
+	t.Helper()
+	var err error
+	if am, err = a.StartMedia(ctx, callID, client.MediaOptions{Audio: true, Video: true}); err != nil {
+		t.Fatal(err)
+	}
+	if bm, err = b.StartMedia(ctx, callID, client.MediaOptions{Audio: true, Video: true}); err != nil {
+		t.Fatal(err)
+	}
+	return am, bm
+}

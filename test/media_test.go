@@ -114,14 +114,7 @@ func TestPLIReachesPublisher(t *testing.T) {
 	bob := ts.dial(t, "bob", "laptop")
 	ctx := testCtx(t, 60*time.Second)
 	id := answeredCall(t, alice, bob, true)
-	am, err := alice.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bm, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	am, bm := startMedia(t, ctx, id, alice, bob)
 	eventually(t, 20*time.Second, "video at bob", func() bool { return bm.Stats().Video.PacketsReceived > 10 })
 	before := am.Stats().PLIsReceived
 	eventually(t, 10*time.Second, "PLI at alice", func() bool {

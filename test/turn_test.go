@@ -214,14 +214,7 @@ func TestCallOutlivesTURNCredentials(t *testing.T) {
 	alice, bob := dial("alice", "phone"), dial("bob", "laptop")
 	ctx := testCtx(t, 60*time.Second)
 	id := answeredCall(t, alice, bob, true)
-	am, err := alice.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bm, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	am, bm := startMedia(t, ctx, id, alice, bob)
 	deadline := time.Now().Add(20 * time.Second)
 	for !(am.Stats().Audio.PacketsReceived > 20 && bm.Stats().Audio.PacketsReceived > 20) {
 		if time.Now().After(deadline) {
