@@ -19,6 +19,16 @@ import (
 // maxPendingHandshakes bounds TLS handshakes in progress at once.
 const maxPendingHandshakes = 1024
 
+// Batching of the UDP sockets: datagrams per recvmmsg and packets queued
+// behind a writer, for listener sockets (shared by many clients) and relay
+// sockets (one allocation each; kept small for memory).
+const (
+	listenerReadBatch  = 32
+	listenerWriteQueue = 64
+	relayReadBatch     = 4
+	relayWriteQueue    = 8
+)
+
 // udpSocketBuffer is the receive and send buffer asked for on each UDP
 // listener socket; the kernel caps it at net.core.{r,w}mem_max.
 const udpSocketBuffer = 4 << 20
@@ -36,7 +46,7 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 // listenUDP opens n UDP sockets on addr with SO_REUSEPORT so the kernel
 // spreads clients over n read loops. With port 0 the first socket picks
 // the port and the others share it.
-func listenUDP(addr string, n int) ([]net.PacketConn, error) {
+func listenUDP(addr string, n int, dropped *atomic.Uint64) ([]net.PacketConn, error) {
 	lc := net.ListenConfig{Control: reusePort}
 	conns := make([]net.PacketConn, 0, n)
 	for i := range n {
@@ -50,11 +60,18 @@ func listenUDP(addr string, n int) ([]net.PacketConn, error) {
 			}
 			return nil, fmt.Errorf("turn: listen udp %s: %w", addr, err)
 		}
-		if u, ok := c.(*net.UDPConn); ok {
-			_ = u.SetReadBuffer(udpSocketBuffer)
-			_ = u.SetWriteBuffer(udpSocketBuffer)
+		u := c.(*net.UDPConn) //nolint:forcetypeassert // "udp" listens give *net.UDPConn
+		_ = u.SetReadBuffer(udpSocketBuffer)
+		_ = u.SetWriteBuffer(udpSocketBuffer)
+		bc, err := newUDPConn(u, listenerReadBatch, listenerWriteQueue, dropped)
+		if err != nil {
+			_ = c.Close()
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return nil, fmt.Errorf("turn: listen udp %s: %w", addr, err)
 		}
-		conns = append(conns, c)
+		conns = append(conns, bc)
 	}
 	return conns, nil
 }

@@ -76,6 +76,7 @@ type metrics struct {
 	quota            [numQuotaReasons]atomic.Uint64
 	packets          [numDirections]atomic.Uint64
 	bytes            [numDirections]atomic.Uint64
+	sendDropped      atomic.Uint64 // packets a full UDP send queue dropped
 }
 
 func (m *metrics) authResult(r authResult)     { m.auth[r].Add(1) }
@@ -105,6 +106,7 @@ type Stats struct {
 	QuotaRejections  map[string]uint64 // by reason
 	RelayedPackets   map[string]uint64 // by direction (to_peer, from_peer)
 	RelayedBytes     map[string]uint64 // by direction
+	SendDropped      uint64            // packets dropped because a UDP socket's send queue was full
 }
 
 func (m *metrics) snapshot() Stats {
@@ -116,6 +118,7 @@ func (m *metrics) snapshot() Stats {
 		QuotaRejections:  map[string]uint64{},
 		RelayedPackets:   map[string]uint64{},
 		RelayedBytes:     map[string]uint64{},
+		SendDropped:      m.sendDropped.Load(),
 	}
 	for i, n := range transportNames {
 		s.Allocations[n] = m.allocations[i].Load()
@@ -141,7 +144,7 @@ func (m *metrics) snapshot() Stats {
 type collector struct {
 	m *metrics
 
-	allocations, allocationsTotal, auth, peerDenied, quota, packets, bytes *prometheus.Desc
+	allocations, allocationsTotal, auth, peerDenied, quota, packets, bytes, sendDropped *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -163,13 +166,15 @@ func newCollector(m *metrics) *collector {
 			"Packets relayed between clients and peers.", []string{"direction"}, nil),
 		bytes: prometheus.NewDesc("tandem_turn_relayed_bytes_total",
 			"Payload bytes relayed between clients and peers.", []string{"direction"}, nil),
+		sendDropped: prometheus.NewDesc("tandem_turn_send_dropped_total",
+			"Packets dropped because a UDP socket's send queue was full.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.allocations, c.allocationsTotal, c.auth, c.peerDenied, c.quota, c.packets, c.bytes,
+		c.allocations, c.allocationsTotal, c.auth, c.peerDenied, c.quota, c.packets, c.bytes, c.sendDropped,
 	} {
 		ch <- d
 	}
@@ -181,6 +186,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range s.Allocations {
 		ch <- prometheus.MustNewConstMetric(c.allocations, prometheus.GaugeValue, float64(v), k)
 	}
+	ch <- prometheus.MustNewConstMetric(c.sendDropped, prometheus.CounterValue, float64(s.SendDropped))
 	counters := []struct {
 		d *prometheus.Desc
 		v map[string]uint64

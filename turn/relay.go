@@ -114,7 +114,16 @@ func (g *relayGenerator) bind(network string, requestedPort int) (net.PacketConn
 	var lc net.ListenConfig
 	listen := func(port int) (net.PacketConn, error) {
 		addr := net.JoinHostPort(cfg.RelayIP.String(), strconv.Itoa(port))
-		return lc.ListenPacket(context.Background(), network, addr)
+		c, err := lc.ListenPacket(context.Background(), network, addr)
+		if err != nil {
+			return nil, err
+		}
+		bc, err := newUDPConn(c.(*net.UDPConn), relayReadBatch, relayWriteQueue, &g.s.metrics.sendDropped) //nolint:forcetypeassert // udp listens give *net.UDPConn
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		return bc, nil
 	}
 	if requestedPort != 0 {
 		if requestedPort < int(cfg.RelayPortMin) || requestedPort > int(cfg.RelayPortMax) {

@@ -2,7 +2,8 @@
 // It adds what an open relay on the internet needs: TURN REST credentials
 // with several secrets at once, a deny-by-default peer policy, quotas,
 // per-allocation bandwidth caps, authentication rate limiting, several
-// SO_REUSEPORT UDP sockets, TCP and TLS listeners, and metrics.
+// SO_REUSEPORT UDP sockets with batched I/O (udpconn_linux.go), TCP and
+// TLS listeners, and metrics.
 //
 // Every client message passes an inspector (inspect.go) before pion sees
 // it; pion's handlers then do the TURN protocol itself.
@@ -222,7 +223,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Server, erro
 
 func (s *Server) listen() error {
 	if s.cfg.UDPListen != "" {
-		conns, err := listenUDP(s.cfg.UDPListen, s.cfg.UDPSockets)
+		conns, err := listenUDP(s.cfg.UDPListen, s.cfg.UDPSockets, &s.metrics.sendDropped)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,386 @@
+//go:build linux
+
+package turn
+
+import (
+	"encoding/binary"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// udpConn is a UDP socket tuned for relaying. It reads with recvmmsg, up to
+// readBatch datagrams per system call, and hands them out one ReadFrom at a
+// time. Writers combine: the first writer sends, and packets written while
+// it is in the kernel are queued and sent after it with one sendmmsg, so a
+// busy listener makes fewer system calls than it relays packets. Nothing is
+// dropped for batching: a writer that finds the queue full sends itself.
+//
+// The socket is non-blocking, so its calls never block in the kernel: they
+// are made as raw system calls, without handing the P to the scheduler,
+// and wait for readiness through the runtime's poller on EAGAIN. That
+// removes the scheduler wake-ups a busy relay otherwise pays per packet.
+type udpConn struct {
+	*net.UDPConn
+	raw    syscall.RawConn
+	family uint16 // unix.AF_INET or unix.AF_INET6
+
+	rmu   sync.Mutex
+	rbuf  []byte
+	rname []unix.RawSockaddrInet6
+	riov  []unix.Iovec
+	rhdr  []mmsghdr
+	rn    int // datagrams in the batch
+	ri    int // next datagram to hand out
+	addrs map[[18]byte]*net.UDPAddr
+
+	wmu      sync.Mutex
+	flushing bool
+	queue    []outPacket
+	spare    []outPacket
+	maxQueue int
+	whdr     []mmsghdr
+	wiov     []unix.Iovec
+	dropped  *atomic.Uint64
+}
+
+// mmsghdr is struct mmsghdr; Go pads it as C does.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+}
+
+type outPacket struct {
+	buf     []byte
+	name    unix.RawSockaddrInet6
+	nameLen uint32
+}
+
+const (
+	slotLen        = inboundMTU
+	sockaddrLen    = uint32(unsafe.Sizeof(unix.RawSockaddrInet6{}))
+	addrCacheLimit = 4096
+)
+
+// newUDPConn wraps c. readBatch is the most datagrams one recvmmsg takes,
+// writeQueue the most packets queued behind a writer; dropped counts
+// packets that found the queue full.
+func newUDPConn(c *net.UDPConn, readBatch, writeQueue int, dropped *atomic.Uint64) (net.PacketConn, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var sa unix.Sockaddr
+	var saErr error
+	if err := raw.Control(func(fd uintptr) { sa, saErr = unix.Getsockname(int(fd)) }); err != nil {
+		return nil, err
+	}
+	if saErr != nil {
+		return nil, os.NewSyscallError("getsockname", saErr)
+	}
+	u := &udpConn{
+		UDPConn:  c,
+		raw:      raw,
+		family:   unix.AF_INET6,
+		rbuf:     make([]byte, readBatch*slotLen),
+		rname:    make([]unix.RawSockaddrInet6, readBatch),
+		riov:     make([]unix.Iovec, readBatch),
+		rhdr:     make([]mmsghdr, readBatch),
+		addrs:    make(map[[18]byte]*net.UDPAddr),
+		queue:    make([]outPacket, 0, writeQueue),
+		spare:    make([]outPacket, 0, writeQueue),
+		maxQueue: writeQueue,
+		dropped:  dropped,
+	}
+	if _, ok := sa.(*unix.SockaddrInet4); ok {
+		u.family = unix.AF_INET
+	}
+	for i := range u.rhdr {
+		u.riov[i].Base = &u.rbuf[i*slotLen]
+		u.riov[i].SetLen(slotLen)
+		u.rhdr[i].hdr.Name = (*byte)(unsafe.Pointer(&u.rname[i]))
+		u.rhdr[i].hdr.Iov = &u.riov[i]
+		u.rhdr[i].hdr.SetIovlen(1)
+	}
+	return u, nil
+}
+
+// ReadFrom returns the next datagram, receiving a new batch when the last
+// one is used up. Like a plain UDP socket it truncates a datagram longer
+// than p.
+func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.ri == c.rn {
+		if err := c.receive(); err != nil {
+			return 0, nil, err
+		}
+	}
+	i := c.ri
+	c.ri++
+	h := &c.rhdr[i].hdr
+	n := copy(p, c.rbuf[i*slotLen:i*slotLen+int(min(c.rhdr[i].n, slotLen))])
+	return n, c.addrOf(&c.rname[i], h.Namelen), nil
+}
+
+func (c *udpConn) receive() error {
+	for i := range c.rhdr {
+		c.rhdr[i].hdr.Namelen = sockaddrLen
+		c.rhdr[i].hdr.Flags = 0
+		c.rhdr[i].n = 0
+	}
+	var got int
+	var errno unix.Errno
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rhdr[0])),
+				uintptr(len(c.rhdr)), unix.MSG_DONTWAIT, 0, 0)
+			switch e {
+			case 0:
+				got = int(r)
+				return true
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			case unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.ENOBUFS, unix.ENOMEM:
+				continue // transient; a plain read loop would have died on these
+			}
+			errno = e
+			return true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if errno != 0 {
+		return &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: os.NewSyscallError("recvmmsg", errno)}
+	}
+	c.rn, c.ri = got, 0
+	return nil
+}
+
+// addrOf returns the source address as a *net.UDPAddr, shared between
+// datagrams from the same source; callers must not modify it.
+func (c *udpConn) addrOf(name *unix.RawSockaddrInet6, nameLen uint32) *net.UDPAddr {
+	var key [18]byte
+	var ip net.IP
+	var zone string
+	switch name.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(name))
+		copy(key[:4], sa.Addr[:])
+		ip = key[:4]
+		*(*uint16)(unsafe.Pointer(&key[16])) = sa.Port
+	case unix.AF_INET6:
+		if nameLen < sockaddrLen {
+			return &net.UDPAddr{}
+		}
+		copy(key[:], name.Addr[:])
+		ip = key[:16]
+		*(*uint16)(unsafe.Pointer(&key[16])) = name.Port
+		if name.Scope_id != 0 {
+			zone = strconv.FormatUint(uint64(name.Scope_id), 10)
+			// Scoped addresses are rare; do not cache them under a key
+			// that ignores the scope.
+			return &net.UDPAddr{IP: append(net.IP(nil), ip...), Port: int(binary.BigEndian.Uint16(key[16:])), Zone: zone}
+		}
+	default:
+		return &net.UDPAddr{}
+	}
+	if a, ok := c.addrs[key]; ok {
+		return a
+	}
+	if len(c.addrs) >= addrCacheLimit {
+		clear(c.addrs)
+	}
+	a := &net.UDPAddr{IP: append(net.IP(nil), ip...), Port: int(binary.BigEndian.Uint16(key[16:]))}
+	c.addrs[key] = a
+	return a
+}
+
+// WriteTo sends p to addr. When another writer is sending, p is queued and
+// sent by that writer; when the queue is full, p is sent at once.
+func (c *udpConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: net.InvalidAddrError("not a UDP address")}
+	}
+	var name unix.RawSockaddrInet6
+	nameLen, ok := c.sockaddr(ua, &name)
+	if !ok {
+		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: unix.EAFNOSUPPORT}
+	}
+	c.wmu.Lock()
+	if c.flushing && len(c.queue) < c.maxQueue {
+		c.queue = c.queue[:len(c.queue)+1] // reuses the slot's buffer
+		q := &c.queue[len(c.queue)-1]
+		q.buf = append(q.buf[:0], p...)
+		q.name, q.nameLen = name, nameLen
+		c.wmu.Unlock()
+		return len(p), nil
+	}
+	if c.flushing {
+		// The queue is full: send alongside the flusher rather than drop.
+		c.wmu.Unlock()
+		n, err := c.sendto(p, &name, nameLen)
+		if err != nil {
+			return n, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: err}
+		}
+		return n, nil
+	}
+	c.flushing = true
+	c.wmu.Unlock()
+	n, err := c.sendto(p, &name, nameLen)
+	c.flush()
+	if err != nil {
+		return n, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: err}
+	}
+	return n, nil
+}
+
+// flush sends what was queued while this writer was in the kernel, until
+// the queue stays empty.
+func (c *udpConn) flush() {
+	for {
+		c.wmu.Lock()
+		if len(c.queue) == 0 {
+			c.flushing = false
+			c.wmu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], batch
+		c.wmu.Unlock()
+		if err := c.sendBatch(batch); err != nil {
+			c.dropped.Add(uint64(len(batch)))
+		}
+	}
+}
+
+func (c *udpConn) sendto(p []byte, name *unix.RawSockaddrInet6, nameLen uint32) (int, error) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	var n int
+	var errno unix.Errno
+	err := c.raw.Write(func(fd uintptr) bool {
+		for {
+			r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(ptr), uintptr(len(p)), 0,
+				uintptr(unsafe.Pointer(name)), uintptr(nameLen))
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			n, errno = int(r), e
+			return true
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, os.NewSyscallError("sendto", errno)
+	}
+	return n, nil
+}
+
+// sendBatch sends batch with sendmmsg. A datagram the kernel refuses is
+// skipped and the rest are still sent; the first such error is returned.
+func (c *udpConn) sendBatch(batch []outPacket) error {
+	if len(batch) == 1 {
+		_, err := c.sendto(batch[0].buf, &batch[0].name, batch[0].nameLen)
+		return err
+	}
+	if cap(c.whdr) < len(batch) {
+		c.whdr = make([]mmsghdr, len(batch), c.maxQueue)
+		c.wiov = make([]unix.Iovec, len(batch), c.maxQueue)
+	}
+	hdr, iov := c.whdr[:len(batch)], c.wiov[:len(batch)]
+	for i := range batch {
+		b := &batch[i]
+		iov[i].Base = nil
+		if len(b.buf) > 0 {
+			iov[i].Base = &b.buf[0]
+		}
+		iov[i].SetLen(len(b.buf))
+		hdr[i] = mmsghdr{}
+		hdr[i].hdr.Name = (*byte)(unsafe.Pointer(&b.name))
+		hdr[i].hdr.Namelen = b.nameLen
+		hdr[i].hdr.Iov = &iov[i]
+		hdr[i].hdr.SetIovlen(1)
+	}
+	var firstErr error
+	for done := 0; done < len(hdr); {
+		var sent int
+		var errno unix.Errno
+		err := c.raw.Write(func(fd uintptr) bool {
+			for {
+				r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdr[done])),
+					uintptr(len(hdr)-done), 0, 0, 0)
+				switch e {
+				case unix.EINTR:
+					continue
+				case unix.EAGAIN:
+					return false
+				}
+				sent, errno = int(r), e
+				return true
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if errno != 0 {
+			// The datagram at done was refused; skip it.
+			if firstErr == nil {
+				firstErr = os.NewSyscallError("sendmmsg", errno)
+			}
+			c.dropped.Add(1)
+			sent = 1
+		}
+		done += sent
+	}
+	return firstErr
+}
+
+// sockaddr writes a's socket address for this socket's family into name.
+func (c *udpConn) sockaddr(a *net.UDPAddr, name *unix.RawSockaddrInet6) (uint32, bool) {
+	var port [2]byte
+	binary.BigEndian.PutUint16(port[:], uint16(a.Port)) //nolint:gosec // a port fits
+	if c.family == unix.AF_INET {
+		ip4 := a.IP.To4()
+		if ip4 == nil {
+			return 0, false
+		}
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(name))
+		sa.Family = unix.AF_INET
+		sa.Port = *(*uint16)(unsafe.Pointer(&port[0]))
+		copy(sa.Addr[:], ip4)
+		return uint32(unsafe.Sizeof(unix.RawSockaddrInet4{})), true
+	}
+	ip16 := a.IP.To16()
+	if ip16 == nil {
+		return 0, false
+	}
+	name.Family = unix.AF_INET6
+	name.Port = *(*uint16)(unsafe.Pointer(&port[0]))
+	copy(name.Addr[:], ip16)
+	if a.Zone != "" {
+		if id, err := strconv.ParseUint(a.Zone, 10, 32); err == nil {
+			name.Scope_id = uint32(id)
+		} else if ifi, err := net.InterfaceByName(a.Zone); err == nil {
+			name.Scope_id = uint32(ifi.Index) //nolint:gosec // interface indexes are small
+		}
+	}
+	return sockaddrLen, true
+}
