@@ -2,8 +2,8 @@ package test
 
 import (
 	"context"
-	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/loadtest"
 	"github.com/tandemcall/tandem/internal/turncred"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -194,7 +195,33 @@ func TestTURNDeniesLoopbackPeers(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+// TestTURNLoadtestHoldsAllocations: "tandem loadtest turn" creates and
+// holds allocations from separate sockets; the server counts each one,
+// and the per-user quota refuses the ones over it with 486.
+func TestTURNLoadtestHoldsAllocations(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) {
+		c.TURN.Secrets = []string{turnSecret}
+		c.TURN.MaxAllocationsPerUser = 250
+	})
+	tu := ts.TURN()
+	res, err := loadtest.TURNAllocations(context.Background(), loadtest.TURNConfig{
+		Server: tu.UDPAddr().String(), Secret: []byte(turnSecret), User: "many",
+		Allocations: 300, Workers: 8, PID: os.Getpid(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", res)
+	if res.Allocated != 250 || res.Failed != 50 || !strings.Contains(res.FirstError, "486") {
+		t.Fatalf("allocated %d, failed %d (first error %q); want 250 and 50 refused with 486", res.Allocated, res.Failed, res.FirstError)
+	}
+	if st := tu.Stats(); st.Allocations["udp"] != 250 || st.QuotaRejections["user_allocations"] < 50 {
+		t.Fatalf("server counts %d udp allocations and %d user-quota refusals", st.Allocations["udp"], st.QuotaRejections["user_allocations"])
+	}
+	if res.RSSAfter == 0 || res.FDsAfter < 250 {
+		t.Fatalf("memory not measured: %+v", res)
+	}
+}
 
 // TestCallOutlivesTURNCredentials: both legs may use relays only, the
 // credentials live three seconds, and media keeps flowing after they

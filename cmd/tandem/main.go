@@ -1,4 +1,5 @@
-// Command tandem runs a Tandem node (serve) and its operator tools (token).
+// Command tandem runs a Tandem node (serve) and its operator tools (token,
+// loadtest).
 package main
 
 import (
@@ -25,6 +26,7 @@ const usage = `tandem — self-hosted calls, handoff and remote assistance
 Usage:
   tandem serve [--dev] [--config FILE] [flags]   run a node
   tandem token --user ID --device ID [--ttl 1h]  print an access token
+  tandem loadtest turn --server ADDR --secret S  hold many TURN allocations
   tandem version
 
 Run "tandem serve --help" for the serve flags.
@@ -49,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
+	case "loadtest":
+		return loadtestCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tandem", server.Version)
 		return nil
