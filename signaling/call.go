@@ -1,7 +1,9 @@
 package signaling
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/tandemcall/tandem/internal/store"
@@ -11,52 +13,155 @@ import (
 type callState int
 
 const (
-	stateRinging callState = iota
+	stateRinging callState = iota // the first invitee has not answered yet
 	stateActive
 	stateEnded
 )
 
-// call is one call between two users. The hub's mutex guards it.
+// Limits on the size of a call or room.
+const (
+	maxCallMembers = 50  // members joined or ringing in a call
+	maxRoomMembers = 550 // members of a named room (most listen only)
+)
+
+type memberState int
+
+const (
+	memberRinging memberState = iota
+	memberJoined
+	memberGone
+)
+
+// member is one user's place in a call: their devices ringing, then the one
+// device (leg) that joined, then gone.
+type member struct {
+	user    string
+	dev     *Session          // the joined leg
+	rung    map[*Session]bool // devices that got incoming
+	state   memberState
+	waiting bool     // they were in another call when invited
+	inviter *Session // the device that invited them; nil for the caller and room members
+	timer   *time.Timer
+	joined  time.Time
+	left    time.Time
+	reason  string // why they left, for their history entry
+}
+
+func (m *member) party() protocol.Party {
+	p := protocol.Party{User: m.user}
+	if m.dev != nil {
+		p.Device = m.dev.device
+	}
+	return p
+}
+
+// call is a call between users (1:1, growing into a group by invites) or a
+// named room people join without ringing. The hub's mutex guards it.
 type call struct {
-	id        string
-	caller    string
-	callee    string
-	callerDev *Session
-	calleeDev *Session          // set on accept
-	rung      map[*Session]bool // callee devices that got incoming
-	video     bool
-	waiting   bool // the callee was in another call when invited
-	state     callState
-	started   time.Time
-	answered  time.Time
-	timer     *time.Timer
-	legs      map[*Session]MediaLeg
+	id       string
+	caller   string // who started it; "" for a room
+	callee   string // whom they first called; "" for a room
+	room     string // the room's name; "" for a call
+	video    bool
+	state    callState
+	started  time.Time
+	answered time.Time
+	members  map[string]*member // by user
+	legs     map[*Session]MediaLeg
 }
 
-func (c *call) incoming() *protocol.Incoming {
-	return &protocol.Incoming{
-		CallID: c.id, Video: c.video, Waiting: c.waiting,
-		From: protocol.Party{User: c.caller, Device: c.callerDev.device},
+// joinedBy returns the joined member whose leg is s.
+func (c *call) joinedBy(s *Session) *member {
+	if m := c.members[s.user]; m != nil && m.state == memberJoined && m.dev == s {
+		return m
+	}
+	return nil
+}
+
+// ringingFor returns the member s is ringing for.
+func (c *call) ringingFor(s *Session) *member {
+	if m := c.members[s.user]; m != nil && m.state == memberRinging && m.rung[s] {
+		return m
+	}
+	return nil
+}
+
+func (c *call) isLeg(s *Session) bool { return c.state != stateEnded && c.joinedBy(s) != nil }
+
+// joined returns the joined members in the order they joined.
+func (c *call) joined() []*member {
+	var out []*member
+	for _, m := range c.members {
+		if m.state == memberJoined {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b *member) int {
+		return cmp.Or(a.joined.Compare(b.joined), cmp.Compare(a.user, b.user))
+	})
+	return out
+}
+
+func (c *call) count(st memberState) int {
+	n := 0
+	for _, m := range c.members {
+		if m.state == st {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *call) parties() []protocol.Party {
+	js := c.joined()
+	out := make([]protocol.Party, len(js))
+	for i, m := range js {
+		out[i] = m.party()
+	}
+	return out
+}
+
+// tellMembers sends msg to every joined leg but except.
+func (c *call) tellMembers(except *Session, typ string, msg func() protocol.EncodedMessage) {
+	for _, m := range c.joined() {
+		if m.dev != except {
+			m.dev.send(typ, msg())
+		}
 	}
 }
 
-func (c *call) isLeg(s *Session) bool {
-	return c.state != stateEnded && (c.callerDev == s || (c.state == stateActive && c.calleeDev == s))
-}
-
-func (c *call) other(s *Session) *Session {
-	if s == c.callerDev {
-		return c.calleeDev
+func (c *call) incoming(m *member) *protocol.Incoming {
+	in := &protocol.Incoming{CallID: c.id, Video: c.video, Waiting: m.waiting}
+	if m.inviter != nil {
+		in.From = protocol.Party{User: m.inviter.user, Device: m.inviter.device}
 	}
-	return c.callerDev
+	if c.state == stateActive {
+		in.Members = c.parties()
+	}
+	return in
 }
 
-// endResult is what is left to do, outside the lock, after a call ended.
+// historyUsers are the users who get a history entry when c ends.
+func (c *call) historyUsers() []string {
+	if c.room != "" {
+		return nil
+	}
+	users := make([]string, 0, len(c.members))
+	for u := range c.members {
+		users = append(users, u)
+	}
+	return users
+}
+
+// endResult is what is left to do, outside the lock, after a call ended or
+// a member left it.
 type endResult struct {
 	call    *call
 	reason  string
 	entries map[string]store.CallEntry
+	users   []string // whose history writes are pending
 	legs    []MediaLeg
+	partial bool // a member left; the call goes on
 }
 
 // reqError is a failed request, reported back to the requesting device.
@@ -68,21 +173,49 @@ func (e *reqError) Error() string { return e.code + ": " + e.msg }
 
 func fail(code, msg string) error { return &reqError{code: code, msg: msg} }
 
-// invite starts a call from s to user `to`.
-func (h *Hub) invite(s *Session, to string, video bool) (string, error) {
+// checkCallee refuses calling oneself and users who never signed in.
+func (h *Hub) checkCallee(s *Session, to string) error {
+	if to == s.user {
+		return fail(protocol.CodeBadMessage, "you cannot call yourself")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if to == s.user {
-		return "", fail(protocol.CodeBadMessage, "you cannot call yourself")
-	}
 	known, err := h.store.KnownUser(ctx, to)
 	if err != nil {
-		return "", fail(protocol.CodeInternal, "user directory unavailable")
+		return fail(protocol.CodeInternal, "user directory unavailable")
 	}
 	if !known {
-		return "", fail(protocol.CodeUserUnknown, "no user "+to+" has signed in on this server")
+		return fail(protocol.CodeUserUnknown, "no user "+to+" has signed in on this server")
 	}
+	return nil
+}
 
+// ring adds a ringing member for user to, rung on devs.
+func (h *Hub) ringLocked(c *call, to string, inviter *Session, devs []*Session) *member {
+	m := &member{user: to, rung: map[*Session]bool{}, inviter: inviter, waiting: h.userCall[to] != nil}
+	c.members[to] = m
+	timeout := h.cfg.RingTimeout
+	if m.waiting {
+		timeout = h.cfg.WaitingTimeout
+	}
+	id := c.id
+	m.timer = time.AfterFunc(timeout, func() { h.ringTimeout(id, to) })
+	for _, d := range devs {
+		m.rung[d] = true
+		d.send(protocol.TypeIncoming, c.incoming(m))
+	}
+	return m
+}
+
+// invite starts a call from s to user `to`, or, with callID, rings `to`
+// into that running call.
+func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, error) {
+	if err := h.checkCallee(s, to); err != nil {
+		return "", err
+	}
+	if callID != "" {
+		return callID, h.inviteInto(s, to, callID)
+	}
 	h.mu.Lock()
 	if h.draining {
 		h.mu.Unlock()
@@ -94,33 +227,91 @@ func (h *Hub) invite(s *Session, to string, video bool) (string, error) {
 	}
 	now := h.now()
 	c := &call{
-		id: newID("c_"), caller: s.user, callee: to, callerDev: s, video: video,
-		rung: map[*Session]bool{}, started: now, legs: map[*Session]MediaLeg{},
+		id: newID("c_"), caller: s.user, callee: to, video: video, started: now,
+		members: map[string]*member{}, legs: map[*Session]MediaLeg{},
 	}
+	c.members[s.user] = &member{user: s.user, dev: s, state: memberJoined, joined: now}
 	devs := h.onlineLocked(to)
 	if len(devs) == 0 {
 		h.mu.Unlock()
 		// The callee learns of the attempt as a missed call.
 		c.state = stateEnded
-		h.pending.add(c.caller, c.callee)
-		h.record(&endResult{call: c, reason: protocol.ReasonNoAnswer, entries: h.entries(c, protocol.ReasonNoAnswer, now)})
+		c.members[to] = &member{user: to, inviter: s}
+		users := c.historyUsers()
+		h.pending.add(users...)
+		h.record(&endResult{call: c, reason: protocol.ReasonNoAnswer, users: users, entries: h.entries(c, protocol.ReasonNoAnswer, now)})
 		return "", fail(protocol.CodeUserOffline, to+" has no device online")
 	}
-	c.waiting = h.userCall[to] != nil
 	h.calls[c.id] = c
 	h.userCall[s.user] = c
-	timeout := h.cfg.RingTimeout
-	if c.waiting {
-		timeout = h.cfg.WaitingTimeout
-	}
-	id := c.id
-	c.timer = time.AfterFunc(timeout, func() { h.ringTimeout(id) })
-	for _, d := range devs {
-		c.rung[d] = true
-		d.send(protocol.TypeIncoming, c.incoming())
-	}
+	m := h.ringLocked(c, to, s, devs)
 	h.mu.Unlock()
-	s.log.Info("call invite", "call", c.id, "to", to, "devices", len(devs), "waiting", c.waiting)
+	s.log.Info("call invite", "call", c.id, "to", to, "devices", len(devs), "waiting", m.waiting)
+	return c.id, nil
+}
+
+// inviteInto rings `to` into the running call callID, of which s is a
+// member: a group call.
+func (h *Hub) inviteInto(s *Session, to, callID string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, err := h.lookupLocked(callID)
+	if err != nil {
+		return err
+	}
+	switch m := c.members[to]; {
+	case h.draining:
+		return fail(protocol.CodeShuttingDown, "the server is shutting down; try again shortly")
+	case c.joinedBy(s) == nil:
+		return fail(protocol.CodeNotInCall, "this device is not a member of that call")
+	case c.room != "":
+		return fail(protocol.CodeInvalidState, "a room is joined, not rung: share its name instead")
+	case c.state != stateActive:
+		return fail(protocol.CodeInvalidState, "the call has not been answered yet")
+	case m != nil && m.state != memberGone:
+		return fail(protocol.CodeInvalidState, to+" is already in the call or being rung")
+	case c.count(memberJoined)+c.count(memberRinging) >= maxCallMembers:
+		return fail(protocol.CodeCallFull, "the call is full")
+	}
+	devs := h.onlineLocked(to)
+	if len(devs) == 0 {
+		return fail(protocol.CodeUserOffline, to+" has no device online")
+	}
+	h.ringLocked(c, to, s, devs)
+	s.log.Info("call invite into group", "call", c.id, "to", to, "devices", len(devs))
+	return nil
+}
+
+// join puts s into the named room, creating it.
+func (h *Hub) join(s *Session, room string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining {
+		return "", fail(protocol.CodeShuttingDown, "the server is shutting down; try again shortly")
+	}
+	if h.userCall[s.user] != nil {
+		return "", fail(protocol.CodeBusy, "you are already in a call or room")
+	}
+	c := h.rooms[room]
+	if c == nil {
+		c = &call{
+			id: newID("r_"), room: room, state: stateActive, started: h.now(),
+			members: map[string]*member{}, legs: map[*Session]MediaLeg{},
+		}
+		h.calls[c.id] = c
+		h.rooms[room] = c
+	}
+	if c.count(memberJoined) >= maxRoomMembers {
+		return "", fail(protocol.CodeCallFull, "the room is full")
+	}
+	m := &member{user: s.user, dev: s, state: memberJoined, joined: h.now()}
+	c.members[s.user] = m
+	h.userCall[s.user] = c
+	s.send(protocol.TypeJoined, &protocol.Joined{CallID: c.id, Room: room, Members: c.parties()})
+	c.tellMembers(s, protocol.TypeMemberJoined, func() protocol.EncodedMessage {
+		return &protocol.MemberJoined{CallID: c.id, Member: m.party()}
+	})
+	s.log.Info("room joined", "room", room, "call", c.id, "members", c.count(memberJoined))
 	return c.id, nil
 }
 
@@ -140,13 +331,16 @@ func (h *Hub) ringing(s *Session, callID string) error {
 	if err != nil {
 		return err
 	}
-	if !c.rung[s] {
+	m := c.members[s.user]
+	if m == nil || !m.rung[s] {
 		return fail(protocol.CodeNotInCall, "this device is not ringing for that call")
 	}
-	if c.state != stateRinging {
+	if m.state != memberRinging {
 		return fail(protocol.CodeInvalidState, "the call is no longer ringing")
 	}
-	c.callerDev.send(protocol.TypeRinging, &protocol.RingingEvent{CallID: c.id, Device: s.device})
+	if inv := m.inviter; inv != nil && c.joinedBy(inv) != nil {
+		inv.send(protocol.TypeRinging, &protocol.RingingEvent{CallID: c.id, Device: s.device})
+	}
 	return nil
 }
 
@@ -159,14 +353,15 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 		h.mu.Unlock()
 		return err
 	}
+	m := c.members[s.user]
 	switch {
-	case c.callerDev == s || c.caller == s.user:
+	case s.user == c.caller && (m == nil || m.state != memberRinging):
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "you cannot accept your own call")
-	case !c.rung[s]:
+	case m == nil || !m.rung[s]:
 		h.mu.Unlock()
 		return fail(protocol.CodeNotInCall, "this device was not rung for that call")
-	case c.state != stateRinging:
+	case m.state != memberRinging:
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "the call was already answered")
 	}
@@ -175,32 +370,46 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 			h.mu.Unlock()
 			return fail(protocol.CodeInvalidState, "you are in another call; accept with end_current to end it")
 		}
-		ends = append(ends, h.endLocked(cur, protocol.ReasonCompleted, nil))
+		if cm := cur.members[s.user]; cm != nil && cm.state == memberJoined {
+			ends = append(ends, h.leaveLocked(cur, cm, protocol.ReasonCompleted, nil))
+		}
 	}
-	c.timer.Stop()
-	c.state = stateActive
-	c.calleeDev = s
-	c.answered = h.now()
+	now := h.now()
+	m.timer.Stop()
+	m.state, m.dev, m.joined = memberJoined, s, now
 	h.userCall[s.user] = c
-	for d := range c.rung {
+	for d := range m.rung {
 		if d != s {
 			d.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: protocol.ReasonAnsweredElsewhere})
 		}
 	}
-	c.rung = map[*Session]bool{s: true}
-	callerP := protocol.Party{User: c.caller, Device: c.callerDev.device}
-	calleeP := protocol.Party{User: s.user, Device: s.device}
-	c.callerDev.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: calleeP, Peer: calleeP})
-	s.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: calleeP, Peer: callerP})
+	m.rung = map[*Session]bool{s: true}
+	me := m.party()
+	if c.state == stateRinging {
+		c.state, c.answered = stateActive, now
+		caller := c.members[c.caller]
+		members := c.parties()
+		caller.dev.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: me, Peer: me, Members: members})
+		s.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: me, Peer: caller.party(), Members: members})
+	} else {
+		var inviter protocol.Party
+		if m.inviter != nil {
+			inviter = protocol.Party{User: m.inviter.user, Device: m.inviter.device}
+		}
+		s.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: me, Peer: inviter, Members: c.parties()})
+		c.tellMembers(s, protocol.TypeMemberJoined, func() protocol.EncodedMessage {
+			return &protocol.MemberJoined{CallID: c.id, Member: me}
+		})
+	}
 	h.mu.Unlock()
 	for _, e := range ends {
 		h.finish(e)
 	}
-	s.log.Info("call accepted", "call", c.id)
+	s.log.Info("call accepted", "call", c.id, "members", len(c.members))
 	return nil
 }
 
-// decline refuses the call for all of the callee's devices.
+// decline refuses the call for all of the user's devices.
 func (h *Hub) decline(s *Session, callID string) error {
 	h.mu.Lock()
 	c, err := h.lookupLocked(callID)
@@ -208,25 +417,56 @@ func (h *Hub) decline(s *Session, callID string) error {
 		h.mu.Unlock()
 		return err
 	}
-	if !c.rung[s] || c.callerDev == s {
+	m := c.members[s.user]
+	if m == nil || !m.rung[s] || s.user == c.caller && m.state != memberRinging {
 		h.mu.Unlock()
 		return fail(protocol.CodeNotInCall, "this device was not rung for that call")
 	}
-	if c.state != stateRinging {
+	if m.state != memberRinging {
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "the call was already answered; hang up instead")
 	}
 	reason := protocol.ReasonDeclined
-	if c.waiting {
+	if m.waiting {
 		reason = protocol.ReasonBusy
 	}
-	e := h.endLocked(c, reason, s)
+	var e *endResult
+	if c.state == stateRinging {
+		e = h.endLocked(c, reason, s)
+	} else {
+		h.dropInviteeLocked(c, m, reason, s)
+	}
 	h.mu.Unlock()
-	h.finish(e)
+	if e != nil {
+		h.finish(e)
+	}
 	return nil
 }
 
-// hangup ends the call: cancelled before an answer, completed after.
+// dropInviteeLocked ends the ringing of m, invited into a running call,
+// for reason; by is the device that declined, if any.
+func (h *Hub) dropInviteeLocked(c *call, m *member, reason string, by *Session) {
+	m.timer.Stop()
+	m.state, m.left, m.reason = memberGone, h.now(), reason
+	for d := range m.rung {
+		r := reason
+		switch {
+		case by == nil:
+		case d == by:
+			r = protocol.ReasonDeclined
+		default:
+			r = protocol.ReasonDeclinedElsewhere
+		}
+		d.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: r})
+	}
+	m.rung = nil
+	c.tellMembers(nil, protocol.TypeMemberLeft, func() protocol.EncodedMessage {
+		return &protocol.MemberLeft{CallID: c.id, User: m.user, Reason: reason}
+	})
+}
+
+// hangup ends the call for s: cancelled before an answer; after it, s
+// leaves, and the call ends when fewer than two members are left in it.
 func (h *Hub) hangup(s *Session, callID string) error {
 	h.mu.Lock()
 	c, err := h.lookupLocked(callID)
@@ -236,11 +476,11 @@ func (h *Hub) hangup(s *Session, callID string) error {
 	}
 	var e *endResult
 	switch {
-	case c.state == stateRinging && c.callerDev == s:
+	case c.state == stateRinging && c.joinedBy(s) != nil:
 		e = h.endLocked(c, protocol.ReasonCancelled, nil)
 	case c.state == stateActive && c.isLeg(s):
-		e = h.endLocked(c, protocol.ReasonCompleted, nil)
-	case c.state == stateRinging && c.rung[s]:
+		e = h.leaveLocked(c, c.joinedBy(s), protocol.ReasonCompleted, nil)
+	case c.ringingFor(s) != nil:
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "the call is ringing; decline it instead")
 	default:
@@ -252,72 +492,120 @@ func (h *Hub) hangup(s *Session, callID string) error {
 	return nil
 }
 
-func (h *Hub) ringTimeout(callID string) {
+// leaveLocked takes joined member m out of c for reason. by is the device
+// whose loss caused it, if any; it is told nothing. A call left with fewer
+// than two members, or a room left empty, ends.
+func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endResult {
+	left := c.count(memberJoined) - 1
+	if (c.room == "" && left < 2) || left < 1 {
+		return h.endLocked(c, reason, by)
+	}
+	now := h.now()
+	m.state, m.left, m.reason = memberGone, now, reason
+	if h.userCall[m.user] == c {
+		delete(h.userCall, m.user)
+	}
+	if !(reason == protocol.ReasonConnectionLost && m.dev == by) {
+		m.dev.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: now.Sub(m.joined).Milliseconds()})
+	}
+	c.tellMembers(nil, protocol.TypeMemberLeft, func() protocol.EncodedMessage {
+		return &protocol.MemberLeft{CallID: c.id, User: m.user, Reason: reason}
+	})
+	e := &endResult{call: c, reason: reason, partial: true}
+	if l := c.legs[m.dev]; l != nil {
+		e.legs = append(e.legs, l)
+		delete(c.legs, m.dev)
+	}
+	h.log.Info("member left", "call", c.id, "user", m.user, "reason", reason, "members", left)
+	return e
+}
+
+func (h *Hub) ringTimeout(callID, user string) {
 	h.mu.Lock()
 	c := h.calls[callID]
-	if c == nil || c.state != stateRinging {
+	var m *member
+	if c != nil {
+		m = c.members[user]
+	}
+	if m == nil || m.state != memberRinging || c.state == stateEnded {
 		h.mu.Unlock()
 		return
 	}
 	reason := protocol.ReasonNoAnswer
-	if c.waiting {
+	if m.waiting {
 		reason = protocol.ReasonBusy
 	}
-	e := h.endLocked(c, reason, nil)
+	var e *endResult
+	if c.state == stateRinging {
+		e = h.endLocked(c, reason, nil)
+	} else {
+		h.dropInviteeLocked(c, m, reason, nil)
+	}
 	h.mu.Unlock()
-	h.finish(e)
+	if e != nil {
+		h.finish(e)
+	}
 }
 
 // endLocked ends c with reason and tells every device involved, each in its
 // own terms. by is the device whose action or loss ended the call, if any.
 // The caller holds h.mu; finish(result) must follow after unlocking.
 func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
-	// Count the history write as pending before any device can hear of
+	// Count the history writes as pending before any device can hear of
 	// the end: writers send without taking the hub lock.
-	h.pending.add(c.caller, c.callee)
+	users := c.historyUsers()
+	h.pending.add(users...)
 	now := h.now()
-	if c.timer != nil {
-		c.timer.Stop()
-	}
+	wasActive := c.state == stateActive
 	c.state = stateEnded
 	delete(h.calls, c.id)
-	for _, u := range []string{c.caller, c.callee} {
-		if h.userCall[u] == c {
-			delete(h.userCall, u)
-		}
+	if c.room != "" && h.rooms[c.room] == c {
+		delete(h.rooms, c.room)
 	}
 	var dur int64
 	if !c.answered.IsZero() {
 		dur = now.Sub(c.answered).Milliseconds()
 	}
 	tell := func(s *Session, r string) {
-		if s != nil {
-			s.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: r, DurationMS: dur})
-		}
+		s.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: r, DurationMS: dur})
 	}
-	switch reason {
-	case protocol.ReasonDeclined, protocol.ReasonBusy:
-		tell(c.callerDev, reason)
-		for d := range c.rung {
-			switch {
-			case d == by:
-				tell(d, protocol.ReasonDeclined)
-			case by != nil:
-				tell(d, protocol.ReasonDeclinedElsewhere)
-			default:
-				tell(d, reason)
+	for _, m := range c.members {
+		if m.timer != nil {
+			m.timer.Stop()
+		}
+		if h.userCall[m.user] == c {
+			delete(h.userCall, m.user)
+		}
+		switch m.state {
+		case memberJoined:
+			// A device whose connection dropped gets nothing: its socket
+			// is gone.
+			if !(reason == protocol.ReasonConnectionLost && m.dev == by) {
+				tell(m.dev, reason)
+			}
+		case memberRinging:
+			for d := range m.rung {
+				switch {
+				case reason != protocol.ReasonDeclined && reason != protocol.ReasonBusy:
+					if wasActive {
+						// A running call ended while they were rung into it.
+						m.reason = protocol.ReasonCancelled
+					}
+					tell(d, cmp.Or(m.reason, reason))
+				case d == by:
+					tell(d, protocol.ReasonDeclined)
+				case by != nil:
+					tell(d, protocol.ReasonDeclinedElsewhere)
+				default:
+					tell(d, reason)
+				}
+			}
+			if wasActive && m.reason == "" {
+				m.reason = protocol.ReasonCancelled
 			}
 		}
-	case protocol.ReasonConnectionLost:
-		// The device that dropped gets nothing: its socket is gone.
-		tell(c.other(by), reason)
-	default:
-		tell(c.callerDev, reason)
-		for d := range c.rung {
-			tell(d, reason)
-		}
 	}
-	e := &endResult{call: c, reason: reason, entries: h.entries(c, reason, now)}
+	e := &endResult{call: c, reason: reason, users: users, entries: h.entries(c, reason, now)}
 	for _, l := range c.legs {
 		e.legs = append(e.legs, l)
 	}
@@ -326,27 +614,63 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	return e
 }
 
-// entries builds both users' history entries for an ended call.
+// entries builds every member's history entry for an ended call. Rooms
+// keep no history.
 func (h *Hub) entries(c *call, reason string, now time.Time) map[string]store.CallEntry {
-	base := store.CallEntry{CallID: c.id, Video: c.video, StartedAt: c.started, EndedAt: now, Reason: reason}
-	if !c.answered.IsZero() {
-		a := c.answered
-		base.AnsweredAt = &a
-		base.DurationMS = now.Sub(a).Milliseconds()
+	if c.room != "" {
+		return nil
 	}
-	out := base
-	out.Peer, out.Direction = c.callee, store.Outgoing
-	in := base
-	in.Peer, in.Direction = c.caller, store.Incoming
-	in.Missed = reason == protocol.ReasonNoAnswer || reason == protocol.ReasonCancelled
-	return map[string]store.CallEntry{c.caller: out, c.callee: in}
+	var everJoined []string
+	for _, m := range c.members {
+		if !m.joined.IsZero() {
+			everJoined = append(everJoined, m.user)
+		}
+	}
+	slices.Sort(everJoined)
+	out := make(map[string]store.CallEntry, len(c.members))
+	for u, m := range c.members {
+		e := store.CallEntry{CallID: c.id, Video: c.video, StartedAt: c.started, EndedAt: now, Reason: reason}
+		if m.reason != "" {
+			e.Reason = m.reason
+		}
+		if !m.left.IsZero() {
+			e.EndedAt = m.left
+		}
+		answered := m.joined
+		if u == c.caller {
+			e.Peer, e.Direction, answered = c.callee, store.Outgoing, c.answered
+		} else {
+			e.Peer, e.Direction = c.caller, store.Incoming
+			if m.inviter != nil {
+				e.Peer = m.inviter.user
+			}
+			e.Missed = answered.IsZero() && (e.Reason == protocol.ReasonNoAnswer || e.Reason == protocol.ReasonCancelled)
+		}
+		if !answered.IsZero() {
+			a := answered
+			e.AnsweredAt = &a
+			e.DurationMS = e.EndedAt.Sub(a).Milliseconds()
+		}
+		if len(c.members) > 2 {
+			for _, o := range everJoined {
+				if o != u {
+					e.Participants = append(e.Participants, o)
+				}
+			}
+		}
+		out[u] = e
+	}
+	return out
 }
 
-// finish does the slow part of ending a call, outside the lock: media
-// teardown and history.
+// finish does the slow part of ending a call or a member's leaving,
+// outside the lock: media teardown and history.
 func (h *Hub) finish(e *endResult) {
 	for _, l := range e.legs {
 		_ = l.Close()
+	}
+	if e.partial {
+		return
 	}
 	if h.media != nil {
 		h.media.CloseRoom(e.call.id)
@@ -357,7 +681,7 @@ func (h *Hub) finish(e *endResult) {
 func (h *Hub) record(e *endResult) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	defer h.pending.done(e.call.caller, e.call.callee)
+	defer h.pending.done(e.users...)
 	for user, entry := range e.entries {
 		if err := h.store.AppendCall(ctx, user, entry); err != nil {
 			h.log.Error("call history not written", "call", e.call.id, "user", user, "err", err)

@@ -66,7 +66,8 @@ type Hub struct {
 	mu       sync.Mutex
 	devices  map[string]map[string]*Session // user → device → session
 	calls    map[string]*call
-	userCall map[string]*call // user → the call they are in (outgoing or answered)
+	userCall map[string]*call // user → the call or room they are in (outgoing or answered)
+	rooms    map[string]*call // room name → its call
 	draining bool
 	closed   bool
 
@@ -86,6 +87,7 @@ func NewHub(cfg Config, v Verifier, media MediaServer, st Store, log *slog.Logge
 		devices:  map[string]map[string]*Session{},
 		calls:    map[string]*call{},
 		userCall: map[string]*call{},
+		rooms:    map[string]*call{},
 		pending:  newPendingWrites(),
 	}
 }
@@ -123,9 +125,9 @@ func (h *Hub) ringLate(s *Session) {
 		return
 	}
 	for _, c := range h.calls {
-		if c.state == stateRinging && c.callee == s.user && !c.rung[s] {
-			c.rung[s] = true
-			s.send(protocol.TypeIncoming, c.incoming())
+		if m := c.members[s.user]; m != nil && m.state == memberRinging && !m.rung[s] {
+			m.rung[s] = true
+			s.send(protocol.TypeIncoming, c.incoming(m))
 		}
 	}
 }
@@ -141,13 +143,14 @@ func (h *Hub) unregister(s *Session) {
 		}
 	}
 	for _, c := range h.calls {
-		switch {
-		case c.state == stateRinging && c.callerDev == s:
+		switch m := c.members[s.user]; {
+		case m == nil:
+		case c.state == stateRinging && c.joinedBy(s) != nil:
 			ends = append(ends, h.endLocked(c, protocol.ReasonCancelled, nil))
-		case c.state == stateActive && (c.callerDev == s || c.calleeDev == s):
-			ends = append(ends, h.endLocked(c, protocol.ReasonConnectionLost, s))
-		case c.state == stateRinging && c.rung[s]:
-			delete(c.rung, s)
+		case c.state == stateActive && c.joinedBy(s) != nil:
+			ends = append(ends, h.leaveLocked(c, m, protocol.ReasonConnectionLost, s))
+		case m.state == memberRinging:
+			delete(m.rung, s)
 		}
 	}
 	h.mu.Unlock()

@@ -58,7 +58,14 @@ func (s *Session) handle(ev any) {
 			err = fail(protocol.CodeForbidden, "the access token does not allow calls")
 			break
 		}
-		ackCall, err = h.invite(s, m.To, m.Video)
+		ackCall, err = h.invite(s, m.To, m.Video, m.CallID)
+	case *protocol.Join:
+		re, ack = m.ID, true
+		if !s.ident.Has(auth.GrantCall) {
+			err = fail(protocol.CodeForbidden, "the access token does not allow calls")
+			break
+		}
+		ackCall, err = h.join(s, m.Room)
 	case *protocol.CallRef:
 		re, ack, ackCall = m.ID, true, m.CallID
 		switch m.Type {
@@ -196,7 +203,7 @@ func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg) bool {
 	return true
 }
 
-// relayMedia tells the other member what s is sending.
+// relayMedia tells the other members what s is sending.
 func (h *Hub) relayMedia(s *Session, m *protocol.Media) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -207,13 +214,14 @@ func (h *Hub) relayMedia(s *Session, m *protocol.Media) error {
 	if !c.isLeg(s) {
 		return fail(protocol.CodeNotInCall, "this device is not a leg of that call")
 	}
-	if o := c.other(s); o != nil {
-		o.send(protocol.TypeMedia, &protocol.Media{CallID: c.id, User: s.user, Audio: m.Audio, Video: m.Video})
-	}
+	c.tellMembers(s, protocol.TypeMedia, func() protocol.EncodedMessage {
+		return &protocol.Media{CallID: c.id, User: s.user, Audio: m.Audio, Video: m.Video}
+	})
 	return nil
 }
 
-// mediaFailed ends a call whose leg on s lost its media path for good.
+// mediaFailed takes s out of a call whose media path it lost for good; a
+// 1:1 call ends.
 func (h *Hub) mediaFailed(s *Session, callID string) {
 	h.mu.Lock()
 	c := h.calls[callID]
@@ -221,7 +229,7 @@ func (h *Hub) mediaFailed(s *Session, callID string) {
 		h.mu.Unlock()
 		return
 	}
-	e := h.endLocked(c, protocol.ReasonFailed, s)
+	e := h.leaveLocked(c, c.joinedBy(s), protocol.ReasonFailed, s)
 	h.mu.Unlock()
 	h.finish(e)
 }

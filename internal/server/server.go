@@ -136,6 +136,9 @@ func (s *Server) URL() string {
 // Authority mints and verifies this node's tokens.
 func (s *Server) Authority() *auth.Authority { return s.authority }
 
+// Hub returns the signaling hub.
+func (s *Server) Hub() *signaling.Hub { return s.hub }
+
 // Start serves HTTP in the background; Done reports when serving stops.
 func (s *Server) Start() {
 	go func() {

@@ -28,6 +28,8 @@ type CallEntry struct {
 	DurationMS int64      `json:"duration_ms"`
 	Reason     string     `json:"reason"`
 	Missed     bool       `json:"missed"`
+	// Participants are the other users who took part in a group call.
+	Participants []string `json:"participants,omitempty"`
 }
 
 // History keeps each user's calls.

@@ -35,7 +35,7 @@ func decodeErr(id, code, format string, args ...any) *DecodeError {
 var ErrEmpty = errors.New("protocol: empty message")
 
 // Decode parses and validates one client message. It returns one of *Hello,
-// *Invite, *CallRef (ringing, decline, hangup), *Accept, *SDP, *ICE, *Media
+// *Invite, *Join, *CallRef (ringing, decline, hangup), *Accept, *SDP, *ICE, *Media
 // or *Header (ping). Every failure is a *DecodeError.
 func Decode(b []byte) (any, error) {
 	b = bytes.TrimSpace(b)
@@ -71,6 +71,8 @@ func Decode(b []byte) (any, error) {
 		m = &ICE{}
 	case TypeMedia:
 		m = &Media{}
+	case TypeJoin:
+		m = &Join{}
 	case TypePing:
 		m = &Header{}
 	case "":
@@ -143,7 +145,30 @@ func (m *Hello) validate() error {
 	return nil
 }
 
-func (m *Invite) validate() error { return checkID("to", m.To, true) }
+func (m *Invite) validate() error {
+	if err := checkID("to", m.To, true); err != nil {
+		return err
+	}
+	return checkID("call_id", m.CallID, false)
+}
+
+// MaxRoomLen is the longest room name.
+const MaxRoomLen = 64
+
+func (m *Join) validate() error {
+	if len(m.Room) > MaxRoomLen {
+		return fmt.Errorf("%q is longer than %d bytes", "room", MaxRoomLen)
+	}
+	if m.Room == "" {
+		return fmt.Errorf("%q is required", "room")
+	}
+	for _, r := range m.Room {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%q may hold only a-z, 0-9, '-', '_' and '.'", "room")
+		}
+	}
+	return nil
+}
 
 func (m *CallRef) validate() error { return checkID("call_id", m.CallID, true) }
 

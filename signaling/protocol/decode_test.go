@@ -29,6 +29,13 @@ func TestDecode(t *testing.T) {
 		{"future version", `{"v":2,"type":"hello","token":"t"}`, CodeUnsupportedVersion, ""},
 		{"hello without token", `{"type":"hello"}`, CodeBadMessage, ""},
 		{"invite without to", `{"type":"invite"}`, CodeBadMessage, ""},
+		{"invite into a call", `{"type":"invite","to":"carol","call_id":"c_1"}`, "", TypeInvite},
+		{"invite into a bad call id", `{"type":"invite","to":"carol","call_id":"c 1"}`, CodeBadMessage, ""},
+		{"join", `{"type":"join","room":"family-1"}`, "", TypeJoin},
+		{"join without room", `{"type":"join"}`, CodeBadMessage, ""},
+		{"join upper case", `{"type":"join","room":"Family"}`, CodeBadMessage, ""},
+		{"join with slash", `{"type":"join","room":"a/b"}`, CodeBadMessage, ""},
+		{"join too long", `{"type":"join","room":"` + long[:65] + `"}`, CodeBadMessage, ""},
 		{"invite to with space", `{"type":"invite","to":"a b"}`, CodeBadMessage, ""},
 		{"invite to too long", `{"type":"invite","to":"` + long + `"}`, CodeBadMessage, ""},
 		{"wrong field type", `{"type":"invite","to":5}`, CodeBadMessage, ""},
@@ -81,6 +88,8 @@ func typeOf(m any) string {
 		return v.Type
 	case *ICE:
 		return v.Type
+	case *Join:
+		return v.Type
 	case *Media:
 		return v.Type
 	case *Header:
@@ -93,6 +102,7 @@ func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"v":1,"type":"hello","token":"abc"}`,
 		`{"type":"invite","to":"bob","video":true,"id":"1"}`,
+		`{"type":"join","room":"family","id":"2"}`,
 		`{"type":"sdp","call_id":"c","pc":"pub","kind":"offer","sdp":"v=0\r\n"}`,
 		`{"type":"ice","call_id":"c","pc":"sub","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
 		`{"type":"media","call_id":"c","audio":false,"video":true}`,
@@ -123,6 +133,8 @@ func FuzzDecode(f *testing.F) {
 func FuzzDecodeServer(f *testing.F) {
 	f.Add([]byte(`{"v":1,"type":"welcome","protocol":1,"session_id":"s","user":"a","device":"d","ice_servers":[]}`))
 	f.Add([]byte(`{"type":"ended","call_id":"c","reason":"completed","duration_ms":5}`))
+	f.Add([]byte(`{"type":"member_left","call_id":"c","user":"bob","reason":"declined"}`))
+	f.Add([]byte(`{"type":"joined","call_id":"r","room":"x","members":[{"user":"a"}]}`))
 	f.Add([]byte(`{"type":"error","code":"busy","message":"x"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeServer(b)

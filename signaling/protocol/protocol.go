@@ -23,6 +23,8 @@ const (
 	TypeICE     = "ice"
 	TypeMedia   = "media"
 	TypePing    = "ping"
+	// TypeJoin enters a named room: no ringing, members come and go.
+	TypeJoin = "join"
 )
 
 // Message types sent by the server (TypeRinging, TypeSDP, TypeICE and
@@ -38,6 +40,12 @@ const (
 	// TypeICEServers refreshes the ICE servers (new TURN credentials)
 	// before the ones in welcome expire.
 	TypeICEServers = "ice_servers"
+	// TypeJoined answers join with the room's call id and members.
+	TypeJoined = "joined"
+	// TypeMemberJoined and TypeMemberLeft tell the members of a call or
+	// room that someone joined or left (or declined an invite into it).
+	TypeMemberJoined = "member_joined"
+	TypeMemberLeft   = "member_left"
 )
 
 // Peer connection names: every call leg has two PeerConnections with the
@@ -84,6 +92,7 @@ const (
 	CodeNotInCall          = "not_in_call"         // this device is not a member of that call
 	CodeInvalidState       = "invalid_state"       // the action does not fit the call's state now
 	CodeBusy               = "busy"                // you are already in a call
+	CodeCallFull           = "call_full"           // the call or room has as many members as it may
 	CodeRateLimited        = "rate_limited"        // too many messages
 	CodeMediaFailed        = "media_failed"        // the SFU rejected SDP or a candidate
 	CodeReplaced           = "replaced"            // the same device signed in again elsewhere
@@ -108,11 +117,21 @@ type Hello struct {
 	Token string `json:"token"`
 }
 
-// Invite starts a call to another user; every online device of theirs rings.
+// Invite starts a call to another user; every online device of theirs
+// rings. With CallID it invites them into that running call instead (a
+// group call); the sender must be a member of it.
 type Invite struct {
 	Header
-	To    string `json:"to"`
-	Video bool   `json:"video"`
+	To     string `json:"to"`
+	Video  bool   `json:"video"`
+	CallID string `json:"call_id,omitempty"`
+}
+
+// Join enters the named room, creating it if needed. Everyone in a room
+// receives everyone else's media; leave with hangup.
+type Join struct {
+	Header
+	Room string `json:"room"`
 }
 
 // CallRef names a call; used by ringing, decline and hangup.
@@ -221,6 +240,9 @@ type Incoming struct {
 	From    Party  `json:"from"`
 	Video   bool   `json:"video"`
 	Waiting bool   `json:"waiting,omitempty"`
+	// Members are the call's members when this is an invite into a
+	// running call (a group call); empty for a new call.
+	Members []Party `json:"members,omitempty"`
 }
 
 // RingingEvent tells the caller that one of the callee's devices rings.
@@ -231,11 +253,39 @@ type RingingEvent struct {
 }
 
 // Accepted tells the caller and the answering device that the call is up.
+// For someone who joined a running call, Peer is who invited them and
+// Members lists everyone in the call, them included.
 type Accepted struct {
 	Header
+	CallID  string  `json:"call_id"`
+	By      Party   `json:"by"`
+	Peer    Party   `json:"peer"`
+	Members []Party `json:"members,omitempty"`
+}
+
+// Joined answers join: the room's call id (for sdp, ice and hangup) and
+// its members, this device included.
+type Joined struct {
+	Header
+	CallID  string  `json:"call_id"`
+	Room    string  `json:"room"`
+	Members []Party `json:"members"`
+}
+
+// MemberJoined tells a call's members that someone joined.
+type MemberJoined struct {
+	Header
 	CallID string `json:"call_id"`
-	By     Party  `json:"by"`
-	Peer   Party  `json:"peer"`
+	Member Party  `json:"member"`
+}
+
+// MemberLeft tells a call's members that someone left, or declined or
+// missed an invite into it; Reason is an end reason.
+type MemberLeft struct {
+	Header
+	CallID string `json:"call_id"`
+	User   string `json:"user"`
+	Reason string `json:"reason"`
 }
 
 // Ended tells a device that the call has ended for it, and why.

@@ -39,6 +39,12 @@ func DecodeServer(b []byte) (any, error) {
 		m = &Header{}
 	case TypeICEServers:
 		m = &ICEServers{}
+	case TypeJoined:
+		m = &Joined{}
+	case TypeMemberJoined:
+		m = &MemberJoined{}
+	case TypeMemberLeft:
+		m = &MemberLeft{}
 	default:
 		return nil, fmt.Errorf("protocol: unknown server message type %q", truncate(h.Type, 40))
 	}
