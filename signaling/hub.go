@@ -176,6 +176,13 @@ func (h *Hub) Drain() {
 	h.mu.Unlock()
 }
 
+// Online counts the user's signed-in devices.
+func (h *Hub) Online(user string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.devices[user])
+}
+
 // ActiveCalls counts calls that are ringing or answered.
 func (h *Hub) ActiveCalls() int {
 	h.mu.Lock()
