@@ -101,6 +101,9 @@ func (ft *forwardTrack) readLoop() {
 			continue
 		}
 		ft.publisher.stats.kind(ft.kind).received(n)
+		if ft.kind == webrtc.RTPCodecTypeAudio && !ft.publisher.room.audioAllowed(ft.publisher.id) {
+			continue // push-to-talk: not the floor holder
+		}
 		ft.forward(&pkt, n)
 	}
 }

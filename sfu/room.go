@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 )
 
 // Room is a set of participants whose tracks are forwarded to each other.
@@ -18,6 +19,24 @@ type Room struct {
 	closed       bool
 	participants map[string]*Participant
 	tracks       []*forwardTrack
+
+	// floor, once set, makes the room push-to-talk: only the audio of the
+	// participant it names is forwarded ("" = nobody's).
+	floor atomic.Pointer[string]
+}
+
+// SetFloor makes the room push-to-talk, if it was not, and leg the one
+// participant whose audio is forwarded; "" silences everyone. It may name
+// a leg that has not joined yet. Video is not affected.
+func (r *Room) SetFloor(leg string) {
+	r.floor.Store(&leg)
+	r.log.Debug("floor", "leg", leg)
+}
+
+// audioAllowed reports whether audio from participant id is forwarded.
+func (r *Room) audioAllowed(id string) bool {
+	f := r.floor.Load()
+	return f == nil || *f == id
 }
 
 func newRoom(s *SFU, id string) *Room {

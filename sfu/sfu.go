@@ -104,6 +104,13 @@ func (s *SFU) Room(id string) *Room {
 	return r
 }
 
+// LookupRoom returns the room with id, or nil if there is none.
+func (s *SFU) LookupRoom(id string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[id]
+}
+
 // CloseRoom closes every participant of the room and forgets it.
 func (s *SFU) CloseRoom(id string) {
 	s.mu.Lock()

@@ -68,6 +68,7 @@ type call struct {
 	answered time.Time
 	members  map[string]*member // by user
 	legs     map[*Session]MediaLeg
+	floor    *floor // push-to-talk rooms only
 }
 
 // joinedBy returns the joined member whose leg is s.
@@ -161,7 +162,8 @@ type endResult struct {
 	entries map[string]store.CallEntry
 	users   []string // whose history writes are pending
 	legs    []MediaLeg
-	partial bool // a member left; the call goes on
+	partial bool   // a member left; the call goes on
+	after   func() // media update to make after the lock, if any
 }
 
 // reqError is a failed request, reported back to the requesting device.
@@ -282,8 +284,8 @@ func (h *Hub) inviteInto(s *Session, to, callID string) error {
 	return nil
 }
 
-// join puts s into the named room, creating it.
-func (h *Hub) join(s *Session, room string) (string, error) {
+// join puts s into the named room, creating it with mode ("" or "ptt").
+func (h *Hub) join(s *Session, room, mode string) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.draining {
@@ -298,8 +300,17 @@ func (h *Hub) join(s *Session, room string) (string, error) {
 			id: newID("r_"), room: room, state: stateActive, started: h.now(),
 			members: map[string]*member{}, legs: map[*Session]MediaLeg{},
 		}
+		if mode == protocol.ModePTT {
+			c.floor = &floor{}
+		}
 		h.calls[c.id] = c
 		h.rooms[room] = c
+	}
+	if (c.floor != nil) != (mode == protocol.ModePTT) {
+		if c.floor != nil {
+			return "", fail(protocol.CodeInvalidState, "room "+room+" is a push-to-talk room: join it with mode ptt")
+		}
+		return "", fail(protocol.CodeInvalidState, "room "+room+" is not a push-to-talk room")
 	}
 	if c.count(memberJoined) >= maxRoomMembers {
 		return "", fail(protocol.CodeCallFull, "the room is full")
@@ -307,7 +318,15 @@ func (h *Hub) join(s *Session, room string) (string, error) {
 	m := &member{user: s.user, dev: s, state: memberJoined, joined: h.now()}
 	c.members[s.user] = m
 	h.userCall[s.user] = c
-	s.send(protocol.TypeJoined, &protocol.Joined{CallID: c.id, Room: room, Members: c.parties()})
+	s.send(protocol.TypeJoined, &protocol.Joined{CallID: c.id, Room: room, Mode: mode, Members: c.parties()})
+	if f := c.floor; f != nil {
+		q := append([]string{}, f.queue...)
+		st := &protocol.FloorState{CallID: c.id, Holder: f.holder, Queue: q}
+		if f.holder != "" {
+			st.ExpiresMS = max(f.until.Sub(h.now()).Milliseconds(), 0)
+		}
+		s.send(protocol.TypeFloor, st)
+	}
 	c.tellMembers(s, protocol.TypeMemberJoined, func() protocol.EncodedMessage {
 		return &protocol.MemberJoined{CallID: c.id, Member: m.party()}
 	})
@@ -512,6 +531,9 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 		return &protocol.MemberLeft{CallID: c.id, User: m.user, Reason: reason}
 	})
 	e := &endResult{call: c, reason: reason, partial: true}
+	if h.releaseLocked(c, m.user) {
+		e.after = h.floorChangedLocked(c)
+	}
 	if l := c.legs[m.dev]; l != nil {
 		e.legs = append(e.legs, l)
 		delete(c.legs, m.dev)
@@ -558,6 +580,9 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	now := h.now()
 	wasActive := c.state == stateActive
 	c.state = stateEnded
+	if c.floor != nil && c.floor.timer != nil {
+		c.floor.timer.Stop()
+	}
 	delete(h.calls, c.id)
 	if c.room != "" && h.rooms[c.room] == c {
 		delete(h.rooms, c.room)
@@ -668,6 +693,9 @@ func (h *Hub) entries(c *call, reason string, now time.Time) map[string]store.Ca
 func (h *Hub) finish(e *endResult) {
 	for _, l := range e.legs {
 		_ = l.Close()
+	}
+	if e.after != nil {
+		e.after()
 	}
 	if e.partial {
 		return

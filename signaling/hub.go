@@ -22,6 +22,7 @@ import (
 type Config struct {
 	RingTimeout     time.Duration
 	WaitingTimeout  time.Duration
+	MaxTalk         time.Duration // longest a push-to-talk floor is held
 	MaxMessageBytes int64
 	PingInterval    time.Duration
 	PongTimeout     time.Duration

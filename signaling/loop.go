@@ -65,7 +65,10 @@ func (s *Session) handle(ev any) {
 			err = fail(protocol.CodeForbidden, "the access token does not allow calls")
 			break
 		}
-		ackCall, err = h.join(s, m.Room)
+		ackCall, err = h.join(s, m.Room, m.Mode)
+	case *protocol.Floor:
+		re, ack, ackCall = m.ID, true, m.CallID
+		err = h.floorRequest(s, m.CallID, m.Action)
 	case *protocol.CallRef:
 		re, ack, ackCall = m.ID, true, m.CallID
 		switch m.Type {
@@ -139,9 +142,14 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 		if err != nil {
 			return fail(protocol.CodeMediaFailed, "could not join the call's media: "+err.Error())
 		}
-		if !h.attachLeg(s, m.CallID, leg) {
+		ptt, floorLeg, ok := h.attachLeg(s, m.CallID, leg)
+		if !ok {
 			_ = leg.Close()
 			return fail(protocol.CodeNotFound, "the call ended")
+		}
+		if ptt {
+			// Gate the room's audio before any of this leg's can flow.
+			h.media.SetFloor(m.CallID, floorLeg)
 		}
 		s.events[m.CallID] = ev
 	}
@@ -191,16 +199,17 @@ func (h *Hub) legOf(s *Session, callID string) (MediaLeg, error) {
 	return c.legs[s], nil
 }
 
-// attachLeg records leg as s's media leg unless the call has ended.
-func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg) bool {
+// attachLeg records leg as s's media leg unless the call has ended. For a
+// push-to-talk room it also reports the floor holder's leg.
+func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg) (ptt bool, floorLeg string, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.calls[callID]
 	if c == nil || !c.isLeg(s) || c.legs[s] != nil {
-		return false
+		return false, "", false
 	}
 	c.legs[s] = leg
-	return true
+	return c.floor != nil, h.floorLegLocked(c), true
 }
 
 // relayMedia tells the other members what s is sending.

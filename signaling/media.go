@@ -14,6 +14,9 @@ import (
 type MediaServer interface {
 	Join(room, leg, streamID string, ev sfu.Events) (MediaLeg, error)
 	CloseRoom(room string)
+	// SetFloor makes room push-to-talk with leg the only one heard ("" =
+	// nobody). A room with no legs yet is left alone.
+	SetFloor(room, leg string)
 }
 
 // MediaLeg is one device's connection to a room.
@@ -40,6 +43,13 @@ func (m SFUMedia) Join(room, leg, streamID string, ev sfu.Events) (MediaLeg, err
 
 // CloseRoom implements MediaServer.
 func (m SFUMedia) CloseRoom(room string) { m.SFU.CloseRoom(room) }
+
+// SetFloor implements MediaServer.
+func (m SFUMedia) SetFloor(room, leg string) {
+	if r := m.SFU.LookupRoom(room); r != nil {
+		r.SetFloor(leg)
+	}
+}
 
 // legEvents forwards a leg's SFU events to its device. Methods run on pion
 // goroutines and never block: sending only enqueues. The SFU may gather pub

@@ -36,6 +36,7 @@ func defaults() map[string]any {
 		"media.public_ips":            []string{},
 		"calls.ring_timeout":          45 * time.Second,
 		"calls.waiting_timeout":       15 * time.Second,
+		"calls.ptt_max_talk":          60 * time.Second,
 		"calls.history_limit":         1000,
 		"signaling.max_message_bytes": 64 << 10,
 		"signaling.ping_interval":     20 * time.Second,

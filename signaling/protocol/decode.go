@@ -35,7 +35,7 @@ func decodeErr(id, code, format string, args ...any) *DecodeError {
 var ErrEmpty = errors.New("protocol: empty message")
 
 // Decode parses and validates one client message. It returns one of *Hello,
-// *Invite, *Join, *CallRef (ringing, decline, hangup), *Accept, *SDP, *ICE, *Media
+// *Invite, *Join, *Floor, *CallRef (ringing, decline, hangup), *Accept, *SDP, *ICE, *Media
 // or *Header (ping). Every failure is a *DecodeError.
 func Decode(b []byte) (any, error) {
 	b = bytes.TrimSpace(b)
@@ -73,6 +73,8 @@ func Decode(b []byte) (any, error) {
 		m = &Media{}
 	case TypeJoin:
 		m = &Join{}
+	case TypeFloor:
+		m = &Floor{}
 	case TypePing:
 		m = &Header{}
 	case "":
@@ -166,6 +168,19 @@ func (m *Join) validate() error {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
 			return fmt.Errorf("%q may hold only a-z, 0-9, '-', '_' and '.'", "room")
 		}
+	}
+	if m.Mode != "" && m.Mode != ModePTT {
+		return fmt.Errorf("%q must be empty or %q", "mode", ModePTT)
+	}
+	return nil
+}
+
+func (m *Floor) validate() error {
+	if err := checkID("call_id", m.CallID, true); err != nil {
+		return err
+	}
+	if m.Action != FloorRequest && m.Action != FloorRelease {
+		return fmt.Errorf("%q must be %q or %q", "action", FloorRequest, FloorRelease)
 	}
 	return nil
 }

@@ -33,6 +33,11 @@ func TestDecode(t *testing.T) {
 		{"invite into a bad call id", `{"type":"invite","to":"carol","call_id":"c 1"}`, CodeBadMessage, ""},
 		{"join", `{"type":"join","room":"family-1"}`, "", TypeJoin},
 		{"join without room", `{"type":"join"}`, CodeBadMessage, ""},
+		{"join ptt", `{"type":"join","room":"walkie","mode":"ptt"}`, "", TypeJoin},
+		{"join unknown mode", `{"type":"join","room":"walkie","mode":"party"}`, CodeBadMessage, ""},
+		{"floor request", `{"type":"floor","call_id":"r_1","action":"request"}`, "", TypeFloor},
+		{"floor bad action", `{"type":"floor","call_id":"r_1","action":"grab"}`, CodeBadMessage, ""},
+		{"floor without call", `{"type":"floor","action":"release"}`, CodeBadMessage, ""},
 		{"join upper case", `{"type":"join","room":"Family"}`, CodeBadMessage, ""},
 		{"join with slash", `{"type":"join","room":"a/b"}`, CodeBadMessage, ""},
 		{"join too long", `{"type":"join","room":"` + long[:65] + `"}`, CodeBadMessage, ""},
@@ -90,6 +95,8 @@ func typeOf(m any) string {
 		return v.Type
 	case *Join:
 		return v.Type
+	case *Floor:
+		return v.Type
 	case *Media:
 		return v.Type
 	case *Header:
@@ -103,6 +110,7 @@ func FuzzDecode(f *testing.F) {
 		`{"v":1,"type":"hello","token":"abc"}`,
 		`{"type":"invite","to":"bob","video":true,"id":"1"}`,
 		`{"type":"join","room":"family","id":"2"}`,
+		`{"type":"floor","call_id":"r_1","action":"request"}`,
 		`{"type":"sdp","call_id":"c","pc":"pub","kind":"offer","sdp":"v=0\r\n"}`,
 		`{"type":"ice","call_id":"c","pc":"sub","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
 		`{"type":"media","call_id":"c","audio":false,"video":true}`,
@@ -134,6 +142,7 @@ func FuzzDecodeServer(f *testing.F) {
 	f.Add([]byte(`{"v":1,"type":"welcome","protocol":1,"session_id":"s","user":"a","device":"d","ice_servers":[]}`))
 	f.Add([]byte(`{"type":"ended","call_id":"c","reason":"completed","duration_ms":5}`))
 	f.Add([]byte(`{"type":"member_left","call_id":"c","user":"bob","reason":"declined"}`))
+	f.Add([]byte(`{"type":"floor","call_id":"r","holder":"a","queue":["b"],"expires_ms":1000}`))
 	f.Add([]byte(`{"type":"joined","call_id":"r","room":"x","members":[{"user":"a"}]}`))
 	f.Add([]byte(`{"type":"error","code":"busy","message":"x"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -25,6 +25,20 @@ const (
 	TypePing    = "ping"
 	// TypeJoin enters a named room: no ringing, members come and go.
 	TypeJoin = "join"
+	// TypeFloor asks for or gives back the floor of a push-to-talk room;
+	// the server sends it to every member when the floor changes.
+	TypeFloor = "floor"
+)
+
+// Room modes.
+const (
+	ModePTT = "ptt" // push-to-talk: only the floor holder is heard
+)
+
+// Floor actions.
+const (
+	FloorRequest = "request"
+	FloorRelease = "release"
 )
 
 // Message types sent by the server (TypeRinging, TypeSDP, TypeICE and
@@ -132,6 +146,16 @@ type Invite struct {
 type Join struct {
 	Header
 	Room string `json:"room"`
+	// Mode is "" or "ptt"; the first join sets the room's mode.
+	Mode string `json:"mode,omitempty"`
+}
+
+// Floor requests (queueing behind the holder) or releases the floor of a
+// push-to-talk room.
+type Floor struct {
+	Header
+	CallID string `json:"call_id"`
+	Action string `json:"action"`
 }
 
 // CallRef names a call; used by ringing, decline and hangup.
@@ -269,7 +293,18 @@ type Joined struct {
 	Header
 	CallID  string  `json:"call_id"`
 	Room    string  `json:"room"`
+	Mode    string  `json:"mode,omitempty"`
 	Members []Party `json:"members"`
+}
+
+// FloorState tells a push-to-talk room's members who holds the floor
+// ("" = nobody), who waits for it, and how long the holder may still talk.
+type FloorState struct {
+	Header
+	CallID    string   `json:"call_id"`
+	Holder    string   `json:"holder"`
+	Queue     []string `json:"queue"`
+	ExpiresMS int64    `json:"expires_ms,omitempty"`
 }
 
 // MemberJoined tells a call's members that someone joined.

@@ -45,6 +45,8 @@ func DecodeServer(b []byte) (any, error) {
 		m = &MemberJoined{}
 	case TypeMemberLeft:
 		m = &MemberLeft{}
+	case TypeFloor:
+		m = &FloorState{}
 	default:
 		return nil, fmt.Errorf("protocol: unknown server message type %q", truncate(h.Type, 40))
 	}
