@@ -129,7 +129,9 @@ func TestPushToTalkRoom(t *testing.T) {
 	// The holder leaving frees the floor for the next in the queue.
 	floor("carol", protocol.FloorRequest)
 	floor("alice", protocol.FloorRequest)
-	floorState(t, cl["bob"], room, func(m *protocol.FloorState) bool { return m.Holder == "carol" && slices.Equal(m.Queue, []string{"alice"}) })
+	floorState(t, cl["bob"], room, func(m *protocol.FloorState) bool {
+		return m.Holder == "carol" && slices.Equal(m.Queue, []string{"alice"})
+	})
 	if err := cl["carol"].Hangup(ctx, room); err != nil {
 		t.Fatal(err)
 	}
