@@ -55,21 +55,34 @@ func TestUDPConnBatchedReads(t *testing.T) {
 				defer s.Close()
 				conns[i] = s
 			}
+			// Rounds of 4 messages per sender: each round arrives at once
+			// (several recvmmsg batches' worth), and the next is sent only
+			// once it was read, so a slow reader never overflows the
+			// socket buffer.
+			const round = 4
+			drained := make(chan struct{}, 1)
 			go func() {
 				for k := range each {
 					for i, s := range conns {
 						msg := fmt.Appendf(nil, "%d:%d:%s", i, k, bytes.Repeat([]byte{'x'}, k))
 						_, _ = s.WriteTo(msg, target)
 					}
-					if k%16 == 0 {
-						time.Sleep(time.Millisecond) // let the socket buffer drain
+					if (k+1)%round == 0 && k+1 < each {
+						select {
+						case <-drained:
+						case <-time.After(10 * time.Second):
+							return
+						}
 					}
 				}
 			}()
 			next := make([]int, senders)
 			buf := make([]byte, inboundMTU)
 			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			for range senders * each {
+			for r := range senders * each {
+				if r > 0 && r%(senders*round) == 0 {
+					drained <- struct{}{}
+				}
 				n, from, err := c.ReadFrom(buf)
 				if err != nil {
 					t.Fatalf("read: %v (next %v)", err, next)
