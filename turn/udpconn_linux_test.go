@@ -141,6 +141,10 @@ func TestUDPConnCombinedWrites(t *testing.T) {
 	_ = recv.SetReadBuffer(8 << 20)
 	const writers, each = 8, 500
 	seen := make(chan [2]int, writers*each)
+	// Writers stay at most inFlight packets ahead of the reader, so the
+	// receiving socket's buffer never overflows however slow the reader.
+	const inFlight = 100
+	var sent, read atomic.Int64
 	go func() {
 		buf := make([]byte, 2000)
 		for {
@@ -152,6 +156,7 @@ func TestUDPConnCombinedWrites(t *testing.T) {
 			if n != 1000 {
 				continue
 			}
+			read.Add(1)
 			seen <- [2]int{int(binary.BigEndian.Uint32(buf)), int(binary.BigEndian.Uint32(buf[4:]))}
 		}
 	}()
@@ -160,6 +165,10 @@ func TestUDPConnCombinedWrites(t *testing.T) {
 		wg.Go(func() {
 			msg := make([]byte, 1000)
 			for k := range each {
+				for deadline := time.Now().Add(10 * time.Second); sent.Load()-read.Load() > inFlight && time.Now().Before(deadline); {
+					time.Sleep(50 * time.Microsecond)
+				}
+				sent.Add(1)
 				binary.BigEndian.PutUint32(msg, uint32(w))
 				binary.BigEndian.PutUint32(msg[4:], uint32(k))
 				if _, err := c.WriteTo(msg, recv.LocalAddr()); err != nil {
