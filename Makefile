@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 20m
 # lands while the fuzzer minimizes an input is reported as a failure).
 FUZZTIME ?= 50000x
 
-.PHONY: all build run test test-deps vet unit fuzz bench bench-turn clean
+.PHONY: all build run test test-deps vet unit fuzz bench bench-turn bench-sfu clean
 
 all: build
 
@@ -55,6 +55,11 @@ bench:
 ## bench-turn: Tandem's TURN and coturn side by side (needs coturn)
 bench-turn: build
 	./scripts/loopback-only.sh ./scripts/bench-turn.sh
+
+## bench-sfu: server CPU per forwarded packet, loss and latency of the SFU
+## under synthetic publishers and subscribers (about 1.5 minutes)
+bench-sfu: build
+	./scripts/loopback-only.sh ./scripts/bench-sfu.sh
 
 clean:
 	rm -rf bin

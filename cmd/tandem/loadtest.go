@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,20 +13,31 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/loadtest"
 )
 
 const loadtestUsage = `Usage:
   tandem loadtest turn --server 127.0.0.1:3478 --secret S [--allocations 10000]
+  tandem loadtest media --url ws://127.0.0.1:7880/ws [--scenario fanout|meeting|audio] [--pid PID]
 
 Load tests run against servers on this machine only (loopback).
 `
 
 func loadtestCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "turn" {
-		fmt.Fprint(stderr, loadtestUsage)
-		return errors.New("loadtest: name a load: turn")
+	if len(args) > 0 {
+		switch args[0] {
+		case "turn":
+			return loadtestTURN(args[1:], stdout, stderr)
+		case "media":
+			return loadtestMedia(args[1:], stdout, stderr)
+		}
 	}
+	fmt.Fprint(stderr, loadtestUsage)
+	return errors.New("loadtest: name a load: turn or media")
+}
+
+func loadtestTURN(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("loadtest turn", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadtest.TURNConfig
@@ -38,7 +50,7 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Workers, "workers", 16, "allocations in flight at once")
 	fs.DurationVar(&cfg.Hold, "hold", 0, "how long to hold the allocations after the last one")
 	fs.IntVar(&cfg.PID, "pid", 0, "server process id whose memory to measure")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if secret == "" {
@@ -60,6 +72,79 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if res.Failed > 0 {
 		return fmt.Errorf("loadtest turn: %d allocations failed", res.Failed)
+	}
+	return nil
+}
+
+func loadtestMedia(args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("loadtest media", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadtest.MediaConfig
+	fs.StringVar(&cfg.URL, "url", "ws://127.0.0.1:7880/ws", "signaling WebSocket of the node (loopback)")
+	scenario := fs.String("scenario", "fanout", "preset: fanout (1 video+audio publisher, 20 subscribers), meeting (6 members publishing video+audio), audio (1 audio publisher, 100 subscribers)")
+	publishers := fs.Int("publishers", 0, "publishers, each also receiving every other (default: the scenario's)")
+	subscribers := fs.Int("subscribers", 0, "receive-only subscribers (default: the scenario's)")
+	audio := fs.Bool("audio", false, "publishers send Opus (default: the scenario's)")
+	video := fs.Bool("video", false, "publishers send VP8 (default: the scenario's)")
+	fs.IntVar(&cfg.VideoBitrate, "video-bitrate", loadtest.DefaultVideoBitrate, "bits per second per video publisher, 30 fps")
+	fs.IntVar(&cfg.AudioBytes, "audio-bytes", loadtest.DefaultAudioBytes, "bytes per 20 ms Opus packet")
+	fs.DurationVar(&cfg.Duration, "duration", loadtest.DefaultDuration, "measured window")
+	fs.DurationVar(&cfg.Warmup, "warmup", loadtest.DefaultWarmup, "wait after every track arrived, before measuring")
+	fs.DurationVar(&cfg.SetupTimeout, "setup-timeout", time.Minute, "for every member to join and receive every track")
+	fs.StringVar(&cfg.Room, "room", "", "room name (default: a fresh one per run)")
+	fs.IntVar(&cfg.PID, "pid", 0, "server process id whose CPU time to measure")
+	secret := fs.String("secret", "", "the node's auth secret, to mint tokens here (default: ask the dev-mode node's /api/v1/dev/token)")
+	issuer := fs.String("issuer", "", "token issuer, with --secret")
+	verbose := fs.Bool("verbose", false, "log the clients' warnings to stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sc, err := loadtest.ScenarioByName(*scenario)
+	if err != nil {
+		return err
+	}
+	if fs.Changed("publishers") {
+		sc.Publishers = *publishers
+	}
+	if fs.Changed("subscribers") {
+		sc.Subscribers = *subscribers
+	}
+	if fs.Changed("audio") {
+		sc.Audio = *audio
+	}
+	if fs.Changed("video") {
+		sc.Video = *video
+	}
+	cfg.Scenario = sc
+	if *secret != "" {
+		a, err := auth.New([]byte(*secret), *issuer)
+		if err != nil {
+			return err
+		}
+		cfg.Tokens = loadtest.AuthorityTokens{Authority: a, TTL: time.Hour}
+	} else {
+		dev, err := loadtest.NewDevTokens(cfg.URL)
+		if err != nil {
+			return err
+		}
+		cfg.Tokens = dev
+	}
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, cfg.SetupTimeout+cfg.Warmup+cfg.Duration+time.Minute)
+	defer cancel()
+	res, err := loadtest.Media(ctx, cfg)
+	if res.Window > 0 {
+		fmt.Fprint(stdout, res)
+	}
+	if err != nil {
+		return err
+	}
+	if res.TracksMissing > 0 || res.MediaErrors > 0 {
+		return fmt.Errorf("loadtest media: %d tracks missing, %d members with media errors", res.TracksMissing, res.MediaErrors)
 	}
 	return nil
 }

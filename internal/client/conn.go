@@ -87,7 +87,10 @@ func (c *Client) dispatch(msg any) error {
 }
 
 // signalCall returns the call of an sdp or ice message; ok is false for any
-// other message.
+// other message. Call and room events (accepted, joined, member_joined,
+// member_left, ended, media) carry a call id too, but they are for the
+// application, not the Media: they stay in the buffer even while the call
+// has Media.
 func signalCall(msg any) (callID string, ok bool) {
 	switch m := msg.(type) {
 	case *protocol.SDP:

@@ -28,6 +28,9 @@ var (
 	ErrMediaActive = errors.New("client: media already started for this call")
 	// ErrNoVideo means there is no remote video track to ask a keyframe of.
 	ErrNoVideo = errors.New("client: no remote video track")
+	// ErrMediaOptions means StartMedia was given options that do not fit
+	// together.
+	ErrMediaOptions = errors.New("client: invalid media options")
 )
 
 // ServerError is an error message from the server, returned by Dial and

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -34,6 +36,7 @@ type Media struct {
 	pubConnected chan struct{} // closed when pub first connects
 	connOnce     sync.Once
 	forceKey     atomic.Bool // the next video frame is a keyframe
+	onRTP        func(RemoteTrack, *rtp.Packet, time.Time)
 	count        counters
 	wg           sync.WaitGroup
 	closeOnce    sync.Once
@@ -70,6 +73,9 @@ func (c *Client) StartMedia(ctx context.Context, callID string, o MediaOptions) 
 
 // newMedia builds the PeerConnections and the publishing side.
 func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
+	if err := checkMediaOptions(o); err != nil {
+		return nil, err
+	}
 	m := &Media{
 		c:            c,
 		callID:       callID,
@@ -77,6 +83,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		events:       make(chan any, mediaEventQueue),
 		done:         make(chan struct{}),
 		pubConnected: make(chan struct{}),
+		onRTP:        o.OnRTP,
 	}
 	servers := m.iceServers()
 	var err error
@@ -89,7 +96,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 	m.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		m.log.Debug("sub connection state", "state", s.String())
 	})
-	if !o.Audio && !o.Video {
+	if !o.Audio && !o.Video && !o.ReceiveOnly {
 		return m, nil
 	}
 
@@ -105,7 +112,16 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 			m.connOnce.Do(func() { close(m.pubConnected) })
 		}
 	})
-	if err := m.publish(o); err != nil {
+	if o.ReceiveOnly {
+		_, err = m.pub.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
+			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+		if err != nil {
+			err = fmt.Errorf("add receive-only transceiver: %w", err)
+		}
+	} else {
+		err = m.publish(o)
+	}
+	if err != nil {
 		_ = m.pub.Close()
 		_ = m.sub.Close()
 		return nil, err

@@ -24,30 +24,52 @@ func (m *Media) publish(o MediaOptions) error {
 		stream = w.User
 	}
 	if o.Audio {
-		track, err := webrtc.NewTrackLocalStaticSample(
-			webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", stream)
-		if err != nil {
-			return fmt.Errorf("audio track: %w", err)
+		codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+		var track webrtc.TrackLocal
+		var pace func()
+		if o.AudioFrameBytes > 0 {
+			t, err := webrtc.NewTrackLocalStaticRTP(codec, "audio", stream)
+			if err != nil {
+				return fmt.Errorf("audio track: %w", err)
+			}
+			track, pace = t, func() { m.paceAudioLoad(t, o.AudioFrameBytes) }
+		} else {
+			t, err := webrtc.NewTrackLocalStaticSample(codec, "audio", stream)
+			if err != nil {
+				return fmt.Errorf("audio track: %w", err)
+			}
+			track, pace = t, func() { m.paceAudio(t) }
 		}
 		sender, err := m.addSendTrack(track)
 		if err != nil {
 			return err
 		}
 		m.goTracked(func() { m.readRTCP(sender, false) })
-		m.goTracked(func() { m.paceAudio(track) })
+		m.goTracked(pace)
 	}
 	if o.Video {
-		track, err := webrtc.NewTrackLocalStaticSample(
-			webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", stream)
-		if err != nil {
-			return fmt.Errorf("video track: %w", err)
+		codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+		var track webrtc.TrackLocal
+		var pace func()
+		if o.VideoBitrate > 0 {
+			t, err := webrtc.NewTrackLocalStaticRTP(codec, "video", stream)
+			if err != nil {
+				return fmt.Errorf("video track: %w", err)
+			}
+			track, pace = t, func() { m.paceVideoLoad(t, o.VideoBitrate) }
+		} else {
+			t, err := webrtc.NewTrackLocalStaticSample(codec, "video", stream)
+			if err != nil {
+				return fmt.Errorf("video track: %w", err)
+			}
+			track, pace = t, func() { m.paceVideo(t) }
 		}
 		sender, err := m.addSendTrack(track)
 		if err != nil {
 			return err
 		}
 		m.goTracked(func() { m.readRTCP(sender, true) })
-		m.goTracked(func() { m.paceVideo(track) })
+		m.goTracked(pace)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -23,12 +24,13 @@ func (m *Media) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	m.mu.Lock()
 	m.tracks = append(m.tracks, rt)
 	m.mu.Unlock()
-	m.goTracked(func() { m.readTrack(t) })
+	m.goTracked(func() { m.readTrack(t, rt) })
 }
 
-// readTrack counts a remote track's packets until "sub" closes. Padding-only
-// packets are not media and are not counted.
-func (m *Media) readTrack(t *webrtc.TrackRemote) {
+// readTrack counts a remote track's packets until "sub" closes and hands
+// them to MediaOptions.OnRTP. Padding-only packets are not media and are
+// not counted.
+func (m *Media) readTrack(t *webrtc.TrackRemote, rt RemoteTrack) {
 	video := t.Kind() == webrtc.RTPCodecTypeVideo
 	for {
 		p, _, err := t.ReadRTP()
@@ -37,6 +39,9 @@ func (m *Media) readTrack(t *webrtc.TrackRemote) {
 		}
 		if len(p.Payload) == 0 {
 			continue
+		}
+		if m.onRTP != nil {
+			m.onRTP(rt, p, time.Now())
 		}
 		if video {
 			m.count.videoRecv.Add(1)

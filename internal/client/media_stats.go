@@ -17,7 +17,7 @@ type counters struct {
 type KindStats struct {
 	PacketsReceived uint64 // summed over all remote tracks of this kind
 	BytesReceived   uint64 // RTP payload bytes
-	PacketsSent     uint64 // one packet per synthetic frame
+	PacketsSent     uint64 // RTP packets: one per frame unless a load source
 }
 
 // MediaStats is a snapshot of a Media's counters.

@@ -1,6 +1,11 @@
 package client
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+
+	"github.com/pion/rtp"
+)
 
 // Options configures Dial.
 type Options struct {
@@ -25,4 +30,24 @@ type MediaOptions struct {
 	// Video publishes a VP8 track: fake frames at 30 fps, a keyframe first,
 	// every 30th frame, and after each PLI or FIR.
 	Video bool
+	// ReceiveOnly publishes nothing but still offers on "pub", with one
+	// receive-only audio section: the server creates a member's media leg
+	// on its first pub offer and only then offers the others' tracks on
+	// "sub". Without Audio, Video or ReceiveOnly no pub offer is sent.
+	ReceiveOnly bool
+
+	// VideoBitrate, when positive, makes the video track a load source:
+	// frames of VideoBitrate/30 bits, split into RTP packets of at most
+	// MaxLoadPayload bytes, each carrying its send time (see SentAt).
+	VideoBitrate int
+	// AudioFrameBytes, when positive, makes the audio track a load source:
+	// 20 ms Opus packets of that many bytes (at least MinLoadAudioBytes),
+	// each carrying its send time.
+	AudioFrameBytes int
+
+	// OnRTP, when set, is called with every media packet received on
+	// "sub" and the time it was read, on the goroutine reading that track.
+	// It must return quickly and must not call methods of the Client or
+	// the Media.
+	OnRTP func(t RemoteTrack, p *rtp.Packet, at time.Time)
 }
