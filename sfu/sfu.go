@@ -13,6 +13,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/internal/udpx"
 )
 
 // Config configures an SFU.
@@ -24,6 +26,10 @@ type Config struct {
 	// bound address (1:1 NAT).
 	PublicIPs []string
 }
+
+// udpSocketBuffer is the receive and send buffer asked for on the shared
+// socket; the kernel caps it at net.core.{r,w}mem_max.
+const udpSocketBuffer = 4 << 20
 
 // SFU owns the shared UDP socket and the rooms.
 type SFU struct {
@@ -65,12 +71,21 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sfu: listen %s: %w", cfg.UDPListen, err)
 	}
+	_ = conn.SetReadBuffer(udpSocketBuffer)
+	_ = conn.SetWriteBuffer(udpSocketBuffer)
+	// Every leg's packets go through this one socket: batched reads, and
+	// writes from many forwarding goroutines combined into sendmmsg.
+	batched, err := udpx.New(conn, udpx.Options{ReadBatch: 32, WriteQueue: 256, MaxDatagram: 2048})
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("sfu: listen %s: %w", cfg.UDPListen, err)
+	}
 	lf := newSlogFactory(log)
 	s := &SFU{
 		log:      log,
 		lf:       lf,
 		conn:     conn,
-		mux:      webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn),
+		mux:      webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), batched),
 		rewrite:  rewrite,
 		loopback: addr.IP != nil && addr.IP.IsLoopback(),
 		rooms:    make(map[string]*Room),

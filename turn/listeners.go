@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tandemcall/tandem/internal/udpx"
 )
 
 // maxPendingHandshakes bounds TLS handshakes in progress at once.
@@ -63,7 +65,7 @@ func listenUDP(addr string, n int, dropped *atomic.Uint64) ([]net.PacketConn, er
 		u := c.(*net.UDPConn) //nolint:forcetypeassert // "udp" listens give *net.UDPConn
 		_ = u.SetReadBuffer(udpSocketBuffer)
 		_ = u.SetWriteBuffer(udpSocketBuffer)
-		bc, err := newUDPConn(u, listenerReadBatch, listenerWriteQueue, dropped)
+		bc, err := udpx.New(u, udpx.Options{ReadBatch: listenerReadBatch, WriteQueue: listenerWriteQueue, MaxDatagram: inboundMTU, Dropped: dropped})
 		if err != nil {
 			_ = c.Close()
 			for _, c := range conns {

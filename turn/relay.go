@@ -8,6 +8,8 @@ import (
 	"net"
 	"strconv"
 	"sync"
+
+	"github.com/tandemcall/tandem/internal/udpx"
 )
 
 // Relay allocation errors.
@@ -118,7 +120,9 @@ func (g *relayGenerator) bind(network string, requestedPort int) (net.PacketConn
 		if err != nil {
 			return nil, err
 		}
-		bc, err := newUDPConn(c.(*net.UDPConn), relayReadBatch, relayWriteQueue, &g.s.metrics.sendDropped) //nolint:forcetypeassert // udp listens give *net.UDPConn
+		bc, err := udpx.New(c.(*net.UDPConn), udpx.Options{ //nolint:forcetypeassert // udp listens give *net.UDPConn
+			ReadBatch: relayReadBatch, WriteQueue: relayWriteQueue, MaxDatagram: inboundMTU, Dropped: &g.s.metrics.sendDropped,
+		})
 		if err != nil {
 			_ = c.Close()
 			return nil, err

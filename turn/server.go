@@ -2,7 +2,7 @@
 // It adds what an open relay on the internet needs: TURN REST credentials
 // with several secrets at once, a deny-by-default peer policy, quotas,
 // per-allocation bandwidth caps, authentication rate limiting, several
-// SO_REUSEPORT UDP sockets with batched I/O (udpconn_linux.go), TCP and
+// SO_REUSEPORT UDP sockets with batched I/O (internal/udpx), TCP and
 // TLS listeners, and metrics.
 //
 // Every client message passes an inspector (inspect.go) before pion sees

@@ -1,8 +1,13 @@
 //go:build linux
 
-package turn
+// Package udpx is a UDP socket for relays and media servers: it reads
+// with recvmmsg, combines concurrent writes into sendmmsg, and makes its
+// system calls without the scheduler's involvement. Linux only; elsewhere
+// New returns the socket as it is.
+package udpx
 
 import (
+	"cmp"
 	"encoding/binary"
 	"net"
 	"os"
@@ -30,6 +35,7 @@ type udpConn struct {
 	*net.UDPConn
 	raw    syscall.RawConn
 	family uint16 // unix.AF_INET or unix.AF_INET6
+	slot   int    // bytes per datagram slot
 
 	rmu   sync.Mutex
 	rbuf  []byte
@@ -63,15 +69,25 @@ type outPacket struct {
 }
 
 const (
-	slotLen        = inboundMTU
 	sockaddrLen    = uint32(unsafe.Sizeof(unix.RawSockaddrInet6{}))
 	addrCacheLimit = 4096
 )
 
-// newUDPConn wraps c. readBatch is the most datagrams one recvmmsg takes,
-// writeQueue the most packets queued behind a writer; dropped counts
-// packets that found the queue full.
-func newUDPConn(c *net.UDPConn, readBatch, writeQueue int, dropped *atomic.Uint64) (net.PacketConn, error) {
+// Options size a socket's batches.
+type Options struct {
+	ReadBatch   int            // most datagrams one recvmmsg takes; default 8
+	WriteQueue  int            // most packets queued behind a writer; default 64
+	MaxDatagram int            // longest datagram read whole; default 1600
+	Dropped     *atomic.Uint64 // counts packets the kernel refused to send; may be nil
+}
+
+// New wraps c.
+func New(c *net.UDPConn, o Options) (net.PacketConn, error) {
+	readBatch, writeQueue, slotLen := cmp.Or(o.ReadBatch, 8), cmp.Or(o.WriteQueue, 64), cmp.Or(o.MaxDatagram, 1600)
+	dropped := o.Dropped
+	if dropped == nil {
+		dropped = new(atomic.Uint64)
+	}
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -88,6 +104,7 @@ func newUDPConn(c *net.UDPConn, readBatch, writeQueue int, dropped *atomic.Uint6
 		UDPConn:  c,
 		raw:      raw,
 		family:   unix.AF_INET6,
+		slot:     slotLen,
 		rbuf:     make([]byte, readBatch*slotLen),
 		rname:    make([]unix.RawSockaddrInet6, readBatch),
 		riov:     make([]unix.Iovec, readBatch),
@@ -125,7 +142,7 @@ func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	i := c.ri
 	c.ri++
 	h := &c.rhdr[i].hdr
-	n := copy(p, c.rbuf[i*slotLen:i*slotLen+int(min(c.rhdr[i].n, slotLen))])
+	n := copy(p, c.rbuf[i*c.slot:i*c.slot+min(int(c.rhdr[i].n), c.slot)])
 	return n, c.addrOf(&c.rname[i], h.Namelen), nil
 }
 

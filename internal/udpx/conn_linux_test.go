@@ -1,6 +1,6 @@
 //go:build linux
 
-package turn
+package udpx
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func newTestUDPConn(t *testing.T, network, addr string, batch, queue int) (*udpC
 		t.Skipf("listen %s %s: %v", network, addr, err)
 	}
 	var dropped atomic.Uint64
-	pc, err := newUDPConn(c.(*net.UDPConn), batch, queue, &dropped)
+	pc, err := New(c.(*net.UDPConn), Options{ReadBatch: batch, WriteQueue: queue, Dropped: &dropped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestUDPConnBatchedReads(t *testing.T) {
 				}
 			}()
 			next := make([]int, senders)
-			buf := make([]byte, inboundMTU)
+			buf := make([]byte, 1600)
 			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 			for r := range senders * each {
 				if r > 0 && r%(senders*round) == 0 {

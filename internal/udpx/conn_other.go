@@ -1,0 +1,21 @@
+//go:build !linux
+
+// Package udpx is a UDP socket for relays and media servers; batching is
+// Linux-only, so elsewhere New returns the socket as it is.
+package udpx
+
+import (
+	"net"
+	"sync/atomic"
+)
+
+// Options size a socket's batches.
+type Options struct {
+	ReadBatch   int
+	WriteQueue  int
+	MaxDatagram int
+	Dropped     *atomic.Uint64
+}
+
+// New returns c as it is.
+func New(c *net.UDPConn, _ Options) (net.PacketConn, error) { return c, nil }
