@@ -27,6 +27,7 @@ Usage:
   tandem serve [--dev] [--config FILE] [flags]   run a node
   tandem token --user ID --device ID [--ttl 1h]  print an access token
   tandem loadtest turn --server ADDR --secret S  hold many TURN allocations
+  tandem loadtest media --url WS --scenario S    synthetic media load on a room
   tandem version
 
 Run "tandem serve --help" for the serve flags.
