@@ -28,7 +28,11 @@ const S = {
   shownIncoming: null, // call_id shown in #incoming
   lastEnded: null,
   forgotten: new Set(), // call ids torn down locally whose `ended` is still to come
+  autoRoom: null, // {name, ptt} from a shared room link, joined once signed in
 };
+
+// Room names (docs/protocol.md, "Group calls and rooms").
+const ROOM_NAME = /^[a-z0-9._-]{1,64}$/;
 
 let tiles = null;
 
@@ -55,7 +59,8 @@ function renderStatus() {
       setStatus('Online', 'ok');
       break;
     case 'calling':
-      if (c && c.direction === 'incoming') setStatus(`Connecting to ${c.peer}…`, 'ok');
+      if (c && c.room) setStatus(`Joining ${c.room}…`, 'ok');
+      else if (c && c.direction === 'incoming') setStatus(`Connecting to ${c.peer}…`, 'ok');
       else setStatus(c && c.ringing ? 'Ringing' : `Calling ${c ? c.peer : ''}…`, 'ok');
       break;
     case 'ringing': {
@@ -64,7 +69,8 @@ function renderStatus() {
       break;
     }
     case 'in-call':
-      setStatus(c ? `In call with ${c.peer}` : 'In call', 'ok');
+      if (c && c.room) setStatus(`In room ${c.room}${c.mode === 'ptt' ? ' · walkie-talkie' : ''}`, 'ok');
+      else setStatus(c ? `In call with ${listNames(c.members.size ? [...c.members.keys()] : [c.peer])}` : 'In call', 'ok');
       break;
     default:
       setStatus(S.state);
@@ -85,6 +91,11 @@ async function boot() {
   exposeApi();
   setState('signed-out');
 
+  S.autoRoom = roomFromUrl();
+  if (S.autoRoom) {
+    el.roomName.value = S.autoRoom.name;
+    el.roomPtt.checked = S.autoRoom.ptt;
+  }
   const fragToken = takeFragmentToken();
   window.addEventListener('hashchange', onHashToken);
   const infoPromise = getInfo().then(
@@ -314,6 +325,7 @@ function startSignaling() {
     if (w.user && w.device) showMe(w.user, w.device);
     renderStatus();
     loadHistory();
+    maybeAutoJoin();
   });
   sig.addEventListener('dropped', () => {
     if (S.sig !== sig) return;
@@ -378,6 +390,18 @@ function onMessage(msg) {
       break;
     case 'media':
       onRemoteMedia(msg);
+      break;
+    case 'joined':
+      onJoined(msg);
+      break;
+    case 'member_joined':
+      onMemberJoined(msg);
+      break;
+    case 'member_left':
+      onMemberLeft(msg);
+      break;
+    case 'floor':
+      onFloor(msg);
       break;
     case 'error':
       onServerError(msg);
@@ -511,11 +535,25 @@ function newCall({ peer, video, direction, callId = null }) {
     timer: null,
     pending: [], // sdp/ice that arrived before the session existed
     mediaSent: { audio: true, video: !!video },
+    room: null, // the room's name when this is a room
+    mode: null, // 'ptt' in a push-to-talk room
+    joinedMsg: false, // a room's `joined` has arrived
+    members: new Map(), // user → party: everyone else in the call, in joining order
+    invited: new Set(), // users this device invited into the call who still ring
+    floor: { holder: '', queue: [] }, // push-to-talk floor
+    floorUntil: 0, // when the holder's talk time ends (local clock)
+    floorTimer: null,
+    pttPressed: false,
   };
 }
 
 function onRinging(msg) {
   const call = S.call;
+  if (call && call.callId === msg.call_id && call.phase === 'in-call') {
+    // Someone invited into the running call: `ringing` names only the device.
+    if (call.invited.size === 1) tiles.setStatusText([...call.invited][0], 'Ringing…');
+    return;
+  }
   if (!call || call.callId !== msg.call_id || call.phase !== 'calling' || call.direction !== 'outgoing') return;
   if (!call.ringing) {
     call.ringing = true;
@@ -544,7 +582,12 @@ function showIncoming(callId) {
   const waiting = !!inc.waiting || !!local;
   paintAvatar(el.incomingAvatar, who);
   el.incomingName.textContent = who;
-  el.incomingKind.textContent = `Incoming ${inc.video ? 'video' : 'audio'} call${inc.from.device ? ` · ${inc.from.device}` : ''}`;
+  const others = (Array.isArray(inc.members) ? inc.members : [])
+    .map((p) => p && p.user)
+    .filter((u) => u && u !== who && u !== myUser());
+  el.incomingKind.textContent = others.length
+    ? `${who} invites you to a call with ${listNames(others)}`
+    : `Incoming ${inc.video ? 'video' : 'audio'} call${inc.from.device ? ` · ${inc.from.device}` : ''}`;
   el.incoming.classList.toggle('waiting', waiting);
   el.incomingWaiting.hidden = !waiting;
   el.incomingWaiting.textContent = local
@@ -552,7 +595,12 @@ function showIncoming(callId) {
     : 'You are in a call on another device.';
   setIcon(el.acceptIcon, inc.video ? 'video' : 'phone');
   el.acceptText.textContent = waiting ? 'End current call and accept' : '';
-  el.accept.setAttribute('aria-label', waiting ? `End current call and accept ${who}` : `Accept ${inc.video ? 'video' : 'audio'} call from ${who}`);
+  el.accept.setAttribute(
+    'aria-label',
+    waiting
+      ? `End current call and accept ${who}`
+      : `Accept ${inc.video ? 'video' : 'audio'} call from ${who}${others.length ? ` with ${listNames(others)}` : ''}`,
+  );
   el.decline.setAttribute('aria-label', `Decline call from ${who}`);
   el.accept.disabled = false;
   el.decline.disabled = false;
@@ -683,14 +731,18 @@ function onAccepted(msg) {
     tiles.clear();
     call.peer = msg.peer.user;
   }
+  setMembers(call, msg.members);
+  if (call.members.size === 0) call.members.set(call.peer, msg.peer || { user: call.peer });
   call.phase = 'in-call';
   call.answeredAt = Date.now();
   stopRing();
   el.screenCall.dataset.mode = 'in-call';
-  el.callPeer.textContent = call.peer;
-  tiles.primary = call.peer;
-  tiles.setStatusText(call.peer, '');
+  for (const user of call.members.keys()) {
+    tiles.pin(user);
+    tiles.setStatusText(user, '');
+  }
   tiles.refreshAll();
+  renderCallTitle(call);
   el.hangup.setAttribute('aria-label', 'Hang up');
   if (call.direction === 'incoming') startMedia(call);
   else sendMediaState(call);
@@ -758,6 +810,7 @@ function onRemoteMedia(msg) {
   const call = S.call;
   if (!call || call.callId !== msg.call_id || !msg.user) return;
   if (S.auth && msg.user === S.auth.user) return;
+  if (call.members.size && !call.members.has(msg.user)) return; // someone who has left
   tiles.setMedia(msg.user, { audio: msg.audio, video: msg.video });
 }
 
@@ -797,6 +850,7 @@ function onEnded(msg) {
 function endedText(call, msg) {
   const peer = call.peer;
   const outgoing = call.direction === 'outgoing';
+  if (call.room && msg.reason === 'completed') return `You left ${call.room}`;
   switch (msg.reason) {
     case 'completed':
       return `Call ended · ${formatDuration(msg.duration_ms || (call.answeredAt ? Date.now() - call.answeredAt : 0))}`;
@@ -832,18 +886,19 @@ function hangup() {
     S.forgotten.delete(call.callId);
   }
   let text;
-  if (call.phase === 'in-call') text = `Call ended · ${formatDuration(Date.now() - call.answeredAt)}`;
+  if (call.room) text = `You left ${call.room}`;
+  else if (call.phase === 'in-call') text = `Call ended · ${formatDuration(Date.now() - call.answeredAt)}`;
   else text = call.direction === 'outgoing' ? 'Call cancelled' : 'Call ended';
   // Keep listening for this call's `ended` so lastEnded gets the server's reason.
   endCurrentCall(text, null);
 }
 
 /** A call that never got going (media or invite error). */
-function failCall(call, text) {
+function failCall(call, text, errorNode = el.callError) {
   teardownCall(call);
   if (S.call === call) S.call = null;
   afterCall();
-  setFormError(el.callError, text);
+  setFormError(errorNode, text);
   toast(text, 6000);
 }
 
@@ -861,6 +916,7 @@ function afterCall() {
   el.screenCall.hidden = true;
   el.devicesPanel.hidden = true;
   el.devices.setAttribute('aria-expanded', 'false');
+  closeAddPanel();
   if (S.state === 'signed-out') return;
   showScreen('home');
   if (S.incoming.size) {
@@ -876,6 +932,12 @@ function teardownCall(call) {
   stopRing();
   clearInterval(call.timer);
   call.timer = null;
+  clearInterval(call.floorTimer);
+  call.floorTimer = null;
+  call.pttPressed = false;
+  el.ptt.setAttribute('aria-pressed', 'false');
+  el.pttPanel.hidden = true;
+  el.screenCall.dataset.ptt = 'false';
   if (call.session) call.session.close();
   call.session = null;
   stopStream(call.stream);
@@ -886,20 +948,441 @@ function teardownCall(call) {
   el.callQuality.hidden = true;
 }
 
+// ---------- group calls ----------
+
+function myUser() {
+  return S.auth ? S.auth.user : '';
+}
+
+/** "bob", "bob and carol", "bob, carol and dan". */
+function listNames(names) {
+  if (names.length <= 1) return names.join('');
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+function callTitle(call) {
+  if (call.room) return call.room;
+  return call.members.size > 1 ? listNames([...call.members.keys()]) : call.peer;
+}
+
+function renderCallTitle(call) {
+  el.callPeer.textContent = callTitle(call);
+  el.add.hidden = !(call.phase === 'in-call' && !call.room);
+  if (el.add.hidden) closeAddPanel();
+  renderStatus();
+}
+
+/** Everyone in parties but this user becomes the call's member list. */
+function setMembers(call, parties) {
+  if (!Array.isArray(parties)) return;
+  call.members.clear();
+  for (const p of parties) {
+    if (p && typeof p.user === 'string' && p.user && p.user !== myUser()) call.members.set(p.user, p);
+  }
+}
+
+function onMemberJoined(msg) {
+  const call = S.call;
+  const p = msg.member;
+  if (!call || !msg.call_id || call.callId !== msg.call_id || !p || !p.user || p.user === myUser()) return;
+  const fresh = !call.members.has(p.user);
+  call.members.set(p.user, p);
+  call.invited.delete(p.user);
+  const t = tiles.pin(p.user);
+  t.node.classList.remove('invited');
+  if (!t.stream) tiles.setStatusText(p.user, 'Connecting…');
+  renderCallTitle(call);
+  if (fresh) toast(call.room ? `${p.user} joined ${call.room}` : `${p.user} joined the call`);
+  // Newcomers assume everyone sends audio and video until told otherwise.
+  if (!call.audioOn || (call.video && !call.videoOn)) sendMediaState(call, { force: true });
+  renderFloor(call);
+}
+
+function onMemberLeft(msg) {
+  const call = S.call;
+  const user = msg.user;
+  if (!call || !msg.call_id || call.callId !== msg.call_id || !user || user === myUser()) return;
+  call.members.delete(user);
+  call.invited.delete(user);
+  tiles.remove(user);
+  if (!call.room && call.peer === user && call.members.size) call.peer = call.members.keys().next().value;
+  renderCallTitle(call);
+  toast(memberLeftText(call, user, msg.reason));
+  renderFloor(call);
+}
+
+function memberLeftText(call, user, reason) {
+  switch (reason) {
+    case 'declined':
+    case 'declined_elsewhere':
+      return `${user} declined`;
+    case 'busy':
+      return `${user} is busy`;
+    case 'no_answer':
+      return `${user} did not answer`;
+    case 'connection_lost':
+      return `${user} lost the connection`;
+    case 'failed':
+      return `${user}'s connection failed`;
+    default:
+      return call.room ? `${user} left ${call.room}` : `${user} left the call`;
+  }
+}
+
+function toggleAddPanel() {
+  const open = el.addPanel.hidden;
+  if (open) {
+    el.devicesPanel.hidden = true;
+    el.devices.setAttribute('aria-expanded', 'false');
+    setFormError(el.addError, '');
+  }
+  el.addPanel.hidden = !open;
+  el.add.setAttribute('aria-expanded', String(open));
+  if (open) setTimeout(() => el.addTo.focus(), 0);
+}
+
+function closeAddPanel() {
+  el.addPanel.hidden = true;
+  el.add.setAttribute('aria-expanded', 'false');
+}
+
+/** Invites another user into the running call. */
+async function addPerson(toRaw) {
+  const call = S.call;
+  setFormError(el.addError, '');
+  if (!call || call.phase !== 'in-call' || call.room || !call.callId) return;
+  const to = normalizeId(toRaw);
+  el.addTo.value = to;
+  let problem = '';
+  if (!validId(to)) problem = 'Enter the user name of the person to add.';
+  else if (to === myUser()) problem = 'You are already in this call.';
+  else if (call.members.has(to)) problem = `${to} is already in this call.`;
+  else if (call.invited.has(to)) problem = `${to} is already being called.`;
+  else if (!S.sig || !S.sig.connected) problem = 'Not connected to the server — try again in a moment.';
+  if (problem) {
+    setFormError(el.addError, problem);
+    el.addTo.focus();
+    return;
+  }
+  el.addPerson.disabled = true;
+  try {
+    await S.sig.request({ type: 'invite', to, video: call.video, call_id: call.callId });
+  } catch (err) {
+    if (S.call === call) setFormError(el.addError, addErrorText(err, to));
+    return;
+  } finally {
+    el.addPerson.disabled = false;
+  }
+  if (S.call !== call) return;
+  if (!call.members.has(to)) {
+    call.invited.add(to);
+    const t = tiles.get(to);
+    t.node.classList.add('invited');
+    tiles.setStatusText(to, `Calling ${to}…`);
+  }
+  el.addTo.value = '';
+  closeAddPanel();
+  toast(`Calling ${to}…`);
+}
+
+function addErrorText(err, to) {
+  switch (err && err.code) {
+    case 'user_unknown':
+      return `There is no user “${to}” on this server.`;
+    case 'user_offline':
+      return `${to} is offline.`;
+    case 'invalid_state':
+      return `Can't add ${to}: ${err.message || 'not possible right now'}.`;
+    case 'call_full':
+      return 'This call is full.';
+    case 'not_in_call':
+    case 'call_not_found':
+      return 'This call has ended.';
+    case 'forbidden':
+      return 'Your account is not allowed to place calls.';
+    case 'bad_message':
+      return `Can't add “${to}”: ${err.message || 'invalid request'}.`;
+    case 'disconnected':
+    case 'closed':
+      return `Lost the connection to the server — ${to} was not called.`;
+    case 'timeout':
+      return `The server did not answer — ${to} was not called.`;
+    default:
+      return `Could not add ${to}: ${errorText(err)}`;
+  }
+}
+
+// ---------- rooms ----------
+
+/** {name, ptt} from ?room=NAME[&mode=ptt] or #room=NAME, for shared links. */
+function roomFromUrl() {
+  const pick = (params) => {
+    const name = (params.get('room') || '').trim().toLowerCase();
+    if (!ROOM_NAME.test(name)) return null;
+    return { name, ptt: params.get('mode') === 'ptt' };
+  };
+  try {
+    return pick(new URLSearchParams(location.search)) || pick(new URLSearchParams(location.hash.replace(/^#/, '')));
+  } catch {
+    return null;
+  }
+}
+
+function maybeAutoJoin() {
+  const r = S.autoRoom;
+  if (!r || S.state !== 'idle' || S.call || !S.sig || !S.sig.connected) return;
+  S.autoRoom = null;
+  joinRoom(r.name, { ptt: r.ptt }).catch((err) => toast(errorText(err)));
+}
+
+async function joinRoom(nameRaw, { ptt = false } = {}) {
+  unlockAudio();
+  setFormError(el.roomError, '');
+  if (!S.auth) return;
+  const room = String(nameRaw || '').trim().toLowerCase();
+  el.roomName.value = room;
+  el.roomPtt.checked = !!ptt;
+  if (!ROOM_NAME.test(room)) {
+    setFormError(el.roomError, 'Room names use letters a–z, digits, “-”, “_” and “.”, up to 64 characters.');
+    el.roomName.focus();
+    return;
+  }
+  if (S.call) {
+    setFormError(el.roomError, 'You are already in a call.');
+    return;
+  }
+  if (!S.sig || !S.sig.connected) {
+    setFormError(el.roomError, 'Not connected to the server yet — try again in a moment.');
+    return;
+  }
+
+  // A walkie-talkie room is voice only.
+  const call = newCall({ peer: room, video: !ptt, direction: 'room' });
+  call.room = room;
+  call.mode = ptt ? 'ptt' : null;
+  S.call = call;
+  showCallScreen(call);
+  setState('calling');
+
+  try {
+    call.stream = await openLocalMedia(call.video);
+  } catch (err) {
+    if (S.call === call) failCall(call, errorText(err), el.roomError);
+    return;
+  }
+  if (S.call !== call) {
+    stopStream(call.stream);
+    return;
+  }
+  attachLocal(call);
+
+  const req = { type: 'join', room };
+  if (ptt) req.mode = 'ptt';
+  let ack;
+  try {
+    ack = await S.sig.request(req);
+  } catch (err) {
+    if (S.call === call) failCall(call, joinErrorText(err, room, ptt), el.roomError);
+    return;
+  }
+  const callId = ack && ack.call_id;
+  if (!callId) {
+    if (S.call === call) failCall(call, 'The server did not let you in.', el.roomError);
+    return;
+  }
+  if (S.call !== call) {
+    // Left while the join was on its way.
+    sendSig({ type: 'hangup', call_id: callId });
+    S.forgotten.add(callId);
+    return;
+  }
+  call.callId = callId;
+  enterRoom(call);
+}
+
+function joinErrorText(err, room, ptt) {
+  switch (err && err.code) {
+    case 'invalid_state':
+      // The first to join a room chose whether it is a walkie-talkie room.
+      return ptt
+        ? `${room} is not a walkie-talkie room: join it without “Walkie-talkie”.`
+        : `${room} is a walkie-talkie room: tick “Walkie-talkie” to join it.`;
+    case 'busy':
+      return 'You are already in a call or room (perhaps on another device).';
+    case 'call_full':
+      return `${room} is full.`;
+    case 'bad_message':
+      return `Can't join “${room}”: ${err.message || 'invalid room name'}.`;
+    case 'forbidden':
+      return `Your account is not allowed to join ${room}.`;
+    case 'shutting_down':
+      return 'The server is restarting — try again in a moment.';
+    case 'disconnected':
+    case 'closed':
+      return 'Lost the connection to the server — you did not join.';
+    case 'timeout':
+      return 'The server did not answer — you did not join.';
+    default:
+      return `Could not join ${room}: ${errorText(err)}`;
+  }
+}
+
+/** `joined` (it comes just before the join's ack): the room's id and who is in it. */
+function onJoined(msg) {
+  const call = S.call;
+  if (!call || !call.room || msg.room !== call.room || !msg.call_id) return;
+  if (call.callId && call.callId !== msg.call_id) return;
+  call.callId = msg.call_id;
+  call.joinedMsg = true;
+  const wanted = call.mode;
+  call.mode = msg.mode === 'ptt' ? 'ptt' : null;
+  if (wanted === 'ptt' && !call.mode) toast(`${call.room} is not a walkie-talkie room: everyone can talk at once.`);
+  setMembers(call, msg.members);
+  for (const user of call.members.keys()) {
+    tiles.pin(user);
+    tiles.setStatusText(user, 'Connecting…');
+  }
+  enterRoom(call);
+}
+
+/** Starts a room's media once both its `joined` and the join's ack are in. */
+function enterRoom(call) {
+  if (S.call !== call || call.session || !call.callId || !call.joinedMsg || !call.stream) return;
+  if (call.mode === 'ptt' && call.video) {
+    // Joined a walkie-talkie room with the camera on: voice only there.
+    for (const t of call.stream.getVideoTracks()) {
+      call.stream.removeTrack(t);
+      t.stop();
+    }
+    call.video = false;
+    call.videoOn = false;
+    call.mediaSent = { audio: true, video: false };
+    el.localVideo.srcObject = null;
+  }
+  call.phase = 'in-call';
+  call.answeredAt = Date.now();
+  const s = el.screenCall;
+  s.dataset.mode = 'in-call';
+  s.dataset.video = String(call.video);
+  s.dataset.ptt = String(call.mode === 'ptt');
+  el.pttPanel.hidden = call.mode !== 'ptt';
+  tiles.refreshAll();
+  renderCallTitle(call);
+  renderFloor(call);
+  startMedia(call);
+  startTimer(call);
+  setState('in-call');
+  showNextIncomingIfAny();
+}
+
+// ---------- push-to-talk ----------
+
+function pttActive() {
+  const call = S.call;
+  return !!(call && call.mode === 'ptt' && call.phase === 'in-call' && call.callId);
+}
+
+function onFloor(msg) {
+  const call = S.call;
+  if (!call || !msg.call_id || call.callId !== msg.call_id) return;
+  call.floor = {
+    holder: typeof msg.holder === 'string' ? msg.holder : '',
+    queue: Array.isArray(msg.queue) ? msg.queue.filter((u) => typeof u === 'string' && u) : [],
+  };
+  call.floorUntil = call.floor.holder && msg.expires_ms > 0 ? Date.now() + msg.expires_ms : 0;
+  renderFloor(call);
+}
+
+function renderFloor(call) {
+  clearInterval(call.floorTimer);
+  call.floorTimer = null;
+  if (call.mode !== 'ptt') {
+    tiles.setTalking(null);
+    return;
+  }
+  const me = myUser();
+  const { holder, queue } = call.floor;
+  const mine = !!holder && holder === me;
+  const queued = queue.includes(me);
+  el.floorText.textContent = !holder ? 'Nobody is talking' : mine ? 'You are talking' : `${holder} is talking`;
+  el.floorQueue.hidden = queue.length === 0;
+  el.floorQueue.textContent = `Next: ${queue.map((u) => (u === me ? 'you' : u)).join(', ')}`;
+  el.ptt.dataset.floor = mine ? 'mine' : queued ? 'queued' : holder ? 'taken' : 'free';
+  const label = () => {
+    if (mine) {
+      const left = call.floorUntil ? Math.max(0, Math.ceil((call.floorUntil - Date.now()) / 1000)) : 0;
+      return left ? `Talking · ${left} s` : 'Talking';
+    }
+    if (call.pttPressed) return queued ? 'Waiting for your turn' : 'Asking…';
+    return 'Hold to talk';
+  };
+  el.pttLabel.textContent = label();
+  if (mine && call.floorUntil) call.floorTimer = setInterval(() => (el.pttLabel.textContent = label()), 1000);
+  tiles.setTalking(mine ? null : holder);
+}
+
+function pttDown() {
+  const call = S.call;
+  if (!pttActive() || call.pttPressed) return;
+  call.pttPressed = true;
+  el.ptt.setAttribute('aria-pressed', 'true');
+  renderFloor(call);
+  floorRequest(call, 'request');
+}
+
+function pttUp() {
+  const call = S.call;
+  if (!call || !call.pttPressed) return;
+  call.pttPressed = false;
+  el.ptt.setAttribute('aria-pressed', 'false');
+  renderFloor(call);
+  floorRequest(call, 'release');
+}
+
+function floorRequest(call, action) {
+  if (!S.sig || !call.callId) return;
+  S.sig.request({ type: 'floor', call_id: call.callId, action }).catch((err) => {
+    if (S.call !== call || action === 'release') return;
+    if (err && err.code === 'unknown_type') toast('This server does not support push-to-talk.');
+    else toast(`Could not ask to talk: ${errorText(err)}`);
+  });
+}
+
+/** Keys typed into a text field or list are not push-to-talk. */
+function typingIn(target) {
+  if (!target || !(target instanceof Element)) return false;
+  if (target.isContentEditable) return true;
+  const tag = target.tagName;
+  if (tag === 'TEXTAREA' || tag === 'SELECT') return true;
+  return tag === 'INPUT' && !['checkbox', 'radio', 'button', 'submit', 'range'].includes(target.type);
+}
+
+function isSpace(ev) {
+  return ev.code === 'Space' || ev.key === ' ';
+}
+
 // ---------- call screen ----------
 
 function showCallScreen(call) {
   const s = el.screenCall;
   s.dataset.mode = 'calling';
   s.dataset.video = String(call.video);
-  el.callPeer.textContent = call.peer;
-  el.callInfo.textContent = call.direction === 'outgoing' ? 'Calling…' : 'Connecting…';
+  s.dataset.ptt = 'false';
+  el.callPeer.textContent = callTitle(call);
+  el.callInfo.textContent = call.room ? 'Joining…' : call.direction === 'outgoing' ? 'Calling…' : 'Connecting…';
   el.callQuality.hidden = true;
   tiles.clear();
-  tiles.primary = call.peer;
-  tiles.get(call.peer);
-  tiles.setStatusText(call.peer, call.direction === 'outgoing' ? `Calling ${call.peer}…` : 'Connecting…');
-  el.hangup.setAttribute('aria-label', call.direction === 'outgoing' ? 'Cancel call' : 'Hang up');
+  if (!call.room) {
+    tiles.pin(call.peer);
+    tiles.setStatusText(call.peer, call.direction === 'outgoing' ? `Calling ${call.peer}…` : 'Connecting…');
+  }
+  el.hangup.setAttribute(
+    'aria-label',
+    call.room ? `Leave ${call.room}` : call.direction === 'outgoing' ? 'Cancel call' : 'Hang up',
+  );
+  el.add.hidden = true;
+  closeAddPanel();
+  el.pttPanel.hidden = true;
   updateMuteButtons(call);
   el.local.classList.remove('off');
   el.devicesPanel.hidden = true;
@@ -946,11 +1429,11 @@ function updateMuteButtons(call) {
   el.local.classList.toggle('off', !call.videoOn);
 }
 
-function sendMediaState(call) {
+function sendMediaState(call, { force = false } = {}) {
   if (!call.callId) return;
   const audio = call.audioOn;
   const video = call.video && call.videoOn;
-  if (call.mediaSent.audio === audio && call.mediaSent.video === video) return;
+  if (!force && call.mediaSent.audio === audio && call.mediaSent.video === video) return;
   if (sendSig({ type: 'media', call_id: call.callId, audio, video })) call.mediaSent = { audio, video };
 }
 
@@ -980,6 +1463,7 @@ function toggleCamera() {
 
 async function toggleDevices() {
   const open = el.devicesPanel.hidden;
+  if (open) closeAddPanel();
   el.devicesPanel.hidden = !open;
   el.devices.setAttribute('aria-expanded', String(open));
   if (open) {
@@ -1123,6 +1607,38 @@ function wire() {
     placeCall(el.callTo.value, false).catch((err) => toast(errorText(err)));
   });
   el.callTo.addEventListener('input', () => setFormError(el.callError, ''));
+  el.roomForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    joinRoom(el.roomName.value, { ptt: el.roomPtt.checked }).catch((err) => toast(errorText(err)));
+  });
+  el.roomName.addEventListener('input', () => setFormError(el.roomError, ''));
+
+  el.add.addEventListener('click', toggleAddPanel);
+  el.addPanel.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    addPerson(el.addTo.value).catch((err) => setFormError(el.addError, errorText(err)));
+  });
+  el.addTo.addEventListener('input', () => setFormError(el.addError, ''));
+
+  // Hold to talk: press = ask for the floor, let go (or slide off) = give it back.
+  el.ptt.addEventListener('pointerdown', (ev) => {
+    if (ev.pointerType === 'mouse' && ev.button !== 0) return;
+    ev.preventDefault();
+    pttDown();
+  });
+  for (const type of ['pointerup', 'pointercancel', 'pointerleave']) el.ptt.addEventListener(type, pttUp);
+  el.ptt.addEventListener('contextmenu', (ev) => ev.preventDefault()); // long press on touch screens
+  document.addEventListener('keydown', (ev) => {
+    if (!isSpace(ev) || !pttActive() || typingIn(ev.target)) return;
+    ev.preventDefault();
+    if (!ev.repeat) pttDown();
+  });
+  document.addEventListener('keyup', (ev) => {
+    if (!isSpace(ev) || !pttActive() || typingIn(ev.target)) return;
+    ev.preventDefault();
+    pttUp();
+  });
+  window.addEventListener('blur', pttUp);
   el.historyRefresh.addEventListener('click', loadHistory);
 
   el.accept.addEventListener('click', () => {
@@ -1150,6 +1666,9 @@ function wire() {
       el.devicesPanel.hidden = true;
       el.devices.setAttribute('aria-expanded', 'false');
       el.devices.focus();
+    } else if (ev.key === 'Escape' && !el.addPanel.hidden) {
+      closeAddPanel();
+      el.add.focus();
     }
   });
   el.tiles.addEventListener('click', () => {
@@ -1157,6 +1676,7 @@ function wire() {
       el.devicesPanel.hidden = true;
       el.devices.setAttribute('aria-expanded', 'false');
     }
+    closeAddPanel();
   });
   if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
     navigator.mediaDevices.addEventListener('devicechange', () => {
@@ -1211,10 +1731,32 @@ function exposeApi() {
       if (!s) return { framesDecoded: 0, audioPacketsReceived: 0, audioBytesReceived: 0 };
       return s.stats();
     },
+    /** {user: {framesDecoded, videoBytes, audioBytes, audioPackets}} for each remote user. */
+    async remoteStats() {
+      const s = S.call && S.call.session;
+      return s ? s.remoteStats() : {};
+    },
+    /** Everyone else in the current call or room, in joining order. */
+    get members() {
+      return S.call ? [...S.call.members.keys()] : [];
+    },
+    get room() {
+      return S.call ? S.call.room : null;
+    },
+    get mode() {
+      return S.call ? S.call.mode : null;
+    },
+    /** The push-to-talk floor: {holder, queue}; null outside a walkie-talkie room. */
+    get floor() {
+      const c = S.call;
+      return c && c.mode === 'ptt' ? { holder: c.floor.holder, queue: [...c.floor.queue] } : null;
+    },
     call: (to, video = true) => placeCall(to, video),
     accept: () => acceptIncoming(),
     decline: () => declineIncoming(),
     hangup: () => hangup(),
+    joinRoom: (room, opts) => joinRoom(room, opts),
+    addPerson: (user) => addPerson(user),
   };
   Object.defineProperty(window, 'tandem', { value: api, configurable: true });
 }

@@ -28,6 +28,9 @@ export class CallSession extends EventTarget {
     this.chain = { pub: Promise.resolve(), sub: Promise.resolve() };
     this.awaitingPubAnswer = false;
     this.pubAgain = null; // pending re-offer options while an offer is outstanding
+    // Remote track → user id (the stream id it arrived in). Keyed by the
+    // track itself: track ids are the same for every member ("audio", "video").
+    this.trackUsers = new Map();
     this.closed = false;
   }
 
@@ -198,6 +201,9 @@ export class CallSession extends EventTarget {
     const track = ev.track;
     const stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([track]);
     const user = ev.streams && ev.streams[0] ? ev.streams[0].id : 'remote';
+    // The SFU may reuse a receiver for someone else's track later on: the
+    // latest stream a track arrived in says whose it is.
+    this.trackUsers.set(track, user);
     this.emit('track', { user, track, stream });
     const gone = () => this.emit('trackended', { user, track });
     track.addEventListener('ended', gone);
@@ -225,6 +231,43 @@ export class CallSession extends EventTarget {
       else if (kind === 'audio') {
         out.audioPacketsReceived += s.packetsReceived || 0;
         out.audioBytesReceived += s.bytesReceived || 0;
+      }
+    });
+    return out;
+  }
+
+  /**
+   * What arrives from each remote user, from the sub PeerConnection's
+   * inbound-rtp statistics: {user: {framesDecoded, videoBytes, audioBytes,
+   * audioPackets}}. Users whose tracks were offered but who sent nothing
+   * yet show zeros.
+   */
+  async remoteStats() {
+    const out = {};
+    const pc = this.pcs.sub;
+    if (!pc || this.closed) return out;
+    const byMid = new Map(); // mid → user whose track that m-line carries now
+    for (const t of pc.getTransceivers()) {
+      if (t.mid == null || !t.receiver || !t.receiver.track) continue;
+      const user = this.trackUsers.get(t.receiver.track);
+      const live = t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv';
+      if (!user || !live) continue;
+      byMid.set(t.mid, user);
+      if (!out[user]) out[user] = { framesDecoded: 0, videoBytes: 0, audioBytes: 0, audioPackets: 0 };
+    }
+    const report = await pc.getStats();
+    report.forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      const user = byMid.get(s.mid);
+      if (!user) return;
+      const u = out[user] || (out[user] = { framesDecoded: 0, videoBytes: 0, audioBytes: 0, audioPackets: 0 });
+      const kind = s.kind || s.mediaType;
+      if (kind === 'video') {
+        u.framesDecoded += s.framesDecoded || 0;
+        u.videoBytes += s.bytesReceived || 0;
+      } else if (kind === 'audio') {
+        u.audioBytes += s.bytesReceived || 0;
+        u.audioPackets += s.packetsReceived || 0;
       }
     });
     return out;

@@ -53,17 +53,20 @@ function row(c, onCall) {
   btn.type = 'button';
   btn.className = 'call-row';
   const peer = c.peer || 'unknown';
+  // A group call shows everyone who took part; calling back calls the peer.
+  const others = Array.isArray(c.participants) ? c.participants.filter((u) => typeof u === 'string' && u) : [];
+  const title = others.length > 1 ? others.join(', ') : peer;
   const text = describe(c);
   const whenText = when(c.started_at);
   const full = c.started_at ? new Date(c.started_at).toLocaleString() : '';
-  btn.setAttribute('aria-label', `${text} with ${peer}${full ? ', ' + full : ''}. Call back with ${c.video ? 'video' : 'audio'}.`);
+  btn.setAttribute('aria-label', `${text} with ${title}${full ? ', ' + full : ''}. Call ${peer} with ${c.video ? 'video' : 'audio'}.`);
   btn.title = full;
 
   const main = document.createElement('span');
   main.className = 'call-main';
   const name = document.createElement('span');
   name.className = 'call-name';
-  name.textContent = peer;
+  name.textContent = title;
   const meta = document.createElement('span');
   meta.className = 'call-meta';
   const dirIcon = document.createElement('span');

@@ -53,8 +53,20 @@ function audioConstraints(deviceId) {
   return c;
 }
 
+// ?lite=1 asks for a small, slow camera picture: for weak devices, crowded
+// rooms and automated tests running many browsers on one machine.
+function lite() {
+  try {
+    return new URLSearchParams(location.search).get('lite') === '1';
+  } catch {
+    return false;
+  }
+}
+
 function videoConstraints(deviceId) {
-  const c = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
+  const c = lite()
+    ? { width: { ideal: 320 }, height: { ideal: 240 }, frameRate: { ideal: 15 } }
+    : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
   if (deviceId) c.deviceId = { ideal: deviceId };
   return c;
 }

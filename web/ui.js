@@ -118,6 +118,33 @@ export class Tiles {
     this.container = container;
     this.callScreen = callScreen;
     this.tiles = new Map(); // user → {node, video, stream, media:{audio,video}, statusNode}
+    this.pinned = new Set(); // users whose tile stays while they have no tracks (call members)
+  }
+
+  /** Keeps user's tile on screen while they are in the call, tracks or not. */
+  pin(user) {
+    this.pinned.add(user);
+    return this.get(user);
+  }
+
+  /** Takes user's tile off the screen (they left the call). */
+  remove(user) {
+    this.pinned.delete(user);
+    const t = this.tiles.get(user);
+    if (!t) return;
+    t.video.srcObject = null;
+    t.node.remove();
+    this.tiles.delete(user);
+    this.updateCount();
+  }
+
+  /** Marks the tile of the user who holds the floor in a push-to-talk room. */
+  setTalking(user) {
+    for (const t of this.tiles.values()) {
+      const on = !!user && t.user === user;
+      t.node.classList.toggle('talking', on);
+      t.talkNode.hidden = !on;
+    }
   }
 
   get(user) {
@@ -145,10 +172,14 @@ export class Tiles {
     micOff.setAttribute('role', 'img');
     const label = document.createElement('span');
     label.textContent = user;
-    badge.append(micOff, label);
+    const talkNode = document.createElement('span');
+    talkNode.className = 'tile-talking';
+    talkNode.textContent = 'talking';
+    talkNode.hidden = true;
+    badge.append(micOff, label, talkNode);
     node.append(video, av, badge);
     this.container.append(node);
-    t = { user, node, video, stream: null, media: { audio: true, video: true }, statusNode, listeners: [] };
+    t = { user, node, video, stream: null, media: { audio: true, video: true }, statusNode, talkNode, listeners: [] };
     this.tiles.set(user, t);
     this.updateCount();
     return t;
@@ -177,7 +208,7 @@ export class Tiles {
     const t = this.tiles.get(user);
     if (!t) return;
     const live = t.stream ? t.stream.getTracks().filter((x) => x.readyState === 'live') : [];
-    if (live.length === 0 && t.user !== this.primary) {
+    if (live.length === 0 && !this.pinned.has(user)) {
       t.node.remove();
       this.tiles.delete(user);
       this.updateCount();
@@ -223,7 +254,7 @@ export class Tiles {
       t.node.remove();
     }
     this.tiles.clear();
-    this.primary = null;
+    this.pinned.clear();
     this.updateCount();
   }
 }
