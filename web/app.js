@@ -482,19 +482,25 @@ async function placeCall(toRaw, video) {
     if (S.call === call) failCall(call, inviteErrorText(err, to));
     return;
   }
+  if (adoptCallId(call, ack, 'The server did not start the call.')) startMedia(call);
+}
+
+// adoptCallId takes the call id from an invite's or join's ack. It returns
+// false, tidying up, when there is none or the user gave up meanwhile.
+function adoptCallId(call, ack, failText, errorEl) {
   const callId = ack && ack.call_id;
   if (!callId) {
-    if (S.call === call) failCall(call, 'The server did not start the call.');
-    return;
+    if (S.call === call) failCall(call, failText, errorEl);
+    return false;
   }
   if (S.call !== call) {
-    // Cancelled while the invite was on its way.
+    // Abandoned while the request was on its way.
     sendSig({ type: 'hangup', call_id: callId });
     S.forgotten.add(callId);
-    return;
+    return false;
   }
   call.callId = callId;
-  startMedia(call);
+  return true;
 }
 
 function inviteErrorText(err, to) {
@@ -1185,19 +1191,7 @@ async function joinRoom(nameRaw, { ptt = false } = {}) {
     if (S.call === call) failCall(call, joinErrorText(err, room, ptt), el.roomError);
     return;
   }
-  const callId = ack && ack.call_id;
-  if (!callId) {
-    if (S.call === call) failCall(call, 'The server did not let you in.', el.roomError);
-    return;
-  }
-  if (S.call !== call) {
-    // Left while the join was on its way.
-    sendSig({ type: 'hangup', call_id: callId });
-    S.forgotten.add(callId);
-    return;
-  }
-  call.callId = callId;
-  enterRoom(call);
+  if (adoptCallId(call, ack, 'The server did not let you in.', el.roomError)) enterRoom(call);
 }
 
 function joinErrorText(err, room, ptt) {
