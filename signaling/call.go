@@ -445,16 +445,7 @@ func (h *Hub) decline(s *Session, callID string) error {
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "the call was already answered; hang up instead")
 	}
-	reason := protocol.ReasonDeclined
-	if m.waiting {
-		reason = protocol.ReasonBusy
-	}
-	var e *endResult
-	if c.state == stateRinging {
-		e = h.endLocked(c, reason, s)
-	} else {
-		h.dropInviteeLocked(c, m, reason, s)
-	}
+	e := h.unringLocked(c, m, protocol.ReasonDeclined, s)
 	h.mu.Unlock()
 	if e != nil {
 		h.finish(e)
@@ -462,26 +453,42 @@ func (h *Hub) decline(s *Session, callID string) error {
 	return nil
 }
 
-// dropInviteeLocked ends the ringing of m, invited into a running call,
-// for reason; by is the device that declined, if any.
-func (h *Hub) dropInviteeLocked(c *call, m *member, reason string, by *Session) {
+// unringLocked ends the ringing of m for reason, or busy if they were in
+// another call: the whole call while it is the first invite, otherwise
+// only m's invite into the running call. decliner is the device that
+// declined, if any.
+func (h *Hub) unringLocked(c *call, m *member, reason string, decliner *Session) *endResult {
+	if m.waiting {
+		reason = protocol.ReasonBusy
+	}
+	if c.state == stateRinging {
+		return h.endLocked(c, reason, decliner)
+	}
 	m.timer.Stop()
 	m.state, m.left, m.reason = memberGone, h.now(), reason
-	for d := range m.rung {
-		r := reason
-		switch {
-		case by == nil:
-		case d == by:
-			r = protocol.ReasonDeclined
-		default:
-			r = protocol.ReasonDeclinedElsewhere
-		}
-		d.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: r})
-	}
+	c.tellRung(m, reason, decliner)
 	m.rung = nil
 	c.tellMembers(nil, protocol.TypeMemberLeft, func() protocol.EncodedMessage {
 		return &protocol.MemberLeft{CallID: c.id, User: m.user, Reason: reason}
 	})
+	return nil
+}
+
+// tellRung tells every device that rang for m that the ringing ended for
+// reason; when one of them declined, it hears declined and the others
+// declined_elsewhere.
+func (c *call) tellRung(m *member, reason string, decliner *Session) {
+	declined := decliner != nil && m.rung[decliner]
+	for d := range m.rung {
+		r := reason
+		switch {
+		case declined && d == decliner:
+			r = protocol.ReasonDeclined
+		case declined:
+			r = protocol.ReasonDeclinedElsewhere
+		}
+		d.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: r})
+	}
 }
 
 // hangup ends the call for s: cancelled before an answer; after it, s
@@ -553,16 +560,7 @@ func (h *Hub) ringTimeout(callID, user string) {
 		h.mu.Unlock()
 		return
 	}
-	reason := protocol.ReasonNoAnswer
-	if m.waiting {
-		reason = protocol.ReasonBusy
-	}
-	var e *endResult
-	if c.state == stateRinging {
-		e = h.endLocked(c, reason, nil)
-	} else {
-		h.dropInviteeLocked(c, m, reason, nil)
-	}
+	e := h.unringLocked(c, m, protocol.ReasonNoAnswer, nil)
 	h.mu.Unlock()
 	if e != nil {
 		h.finish(e)
@@ -591,9 +589,6 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	if !c.answered.IsZero() {
 		dur = now.Sub(c.answered).Milliseconds()
 	}
-	tell := func(s *Session, r string) {
-		s.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: r, DurationMS: dur})
-	}
 	for _, m := range c.members {
 		if m.timer != nil {
 			m.timer.Stop()
@@ -606,28 +601,15 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 			// A device whose connection dropped gets nothing: its socket
 			// is gone.
 			if !(reason == protocol.ReasonConnectionLost && m.dev == by) {
-				tell(m.dev, reason)
+				m.dev.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: dur})
 			}
 		case memberRinging:
-			for d := range m.rung {
-				switch {
-				case reason != protocol.ReasonDeclined && reason != protocol.ReasonBusy:
-					if wasActive {
-						// A running call ended while they were rung into it.
-						m.reason = protocol.ReasonCancelled
-					}
-					tell(d, cmp.Or(m.reason, reason))
-				case d == by:
-					tell(d, protocol.ReasonDeclined)
-				case by != nil:
-					tell(d, protocol.ReasonDeclinedElsewhere)
-				default:
-					tell(d, reason)
-				}
+			r := reason
+			if wasActive {
+				// A running call ended while they were rung into it.
+				r, m.reason = protocol.ReasonCancelled, protocol.ReasonCancelled
 			}
-			if wasActive && m.reason == "" {
-				m.reason = protocol.ReasonCancelled
-			}
+			c.tellRung(m, r, by)
 		}
 	}
 	e := &endResult{call: c, reason: reason, users: users, entries: h.entries(c, reason, now)}
