@@ -51,17 +51,6 @@ func jsList(users []string) string {
 	return string(q)
 }
 
-// submitSignIn fills in and submits the sign-in form at url without
-// waiting for the home screen (a room link goes straight into the room).
-func (b *browser) submitSignIn(url, user, device string) {
-	b.t.Helper()
-	b.do(20*time.Second, chromedp.Navigate(url))
-	b.waitJS("sign-in form", `!!document.querySelector('#signin-user') && document.querySelector('#signin-user').offsetParent !== null`, 15*time.Second)
-	b.setValue("#signin-user", user)
-	b.setValue("#signin-device", device)
-	b.click("#signin-submit")
-}
-
 // joinRoom joins a room from the home screen.
 func (b *browser) joinRoom(room string, ptt bool) {
 	b.t.Helper()

@@ -143,13 +143,20 @@ func (b *browser) setValue(sel, v string) {
 	eval[bool](b, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q; e.dispatchEvent(new Event('input', {bubbles: true})); return true })()`, sel, v))
 }
 
-func (b *browser) signIn(url, user, device string) {
+// submitSignIn fills in and submits the sign-in form at url without
+// waiting for the home screen (a room link goes straight into the room).
+func (b *browser) submitSignIn(url, user, device string) {
 	b.t.Helper()
 	b.do(20*time.Second, chromedp.Navigate(url))
 	b.waitJS("sign-in form", `!!document.querySelector('#signin-user') && document.querySelector('#signin-user').offsetParent !== null`, 15*time.Second)
 	b.setValue("#signin-user", user)
 	b.setValue("#signin-device", device)
 	b.click("#signin-submit")
+}
+
+func (b *browser) signIn(url, user, device string) {
+	b.t.Helper()
+	b.submitSignIn(url, user, device)
 	b.waitJS("signed in", `window.tandem && window.tandem.state === 'idle'`, 15*time.Second)
 }
 

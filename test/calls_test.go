@@ -27,6 +27,8 @@ type historyEntry struct {
 	Reason     string `json:"reason"`
 	Missed     bool   `json:"missed"`
 	DurationMS int64  `json:"duration_ms"`
+	// Participants are the other users of a group call.
+	Participants []string `json:"participants"`
 }
 
 func TestDeclineOnOneDeviceDeclinesForAll(t *testing.T) {

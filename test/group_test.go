@@ -127,31 +127,12 @@ func TestOneToOneCallGrowsIntoAGroupCall(t *testing.T) {
 		"carol": {"alice", "incoming", []string{"alice", "bob"}},
 	}
 	for user, w := range want {
-		h := groupHistory(t, ts, user)
+		h := ts.history(t, user)
 		if len(h) == 0 || h[0].CallID != id || h[0].Peer != w.peer || h[0].Direction != w.dir ||
 			h[0].Reason != protocol.ReasonCompleted || !slices.Equal(h[0].Participants, w.participants) || h[0].DurationMS <= 0 {
 			t.Errorf("%s's history = %+v; want peer %s, %s, participants %v", user, h, w.peer, w.dir, w.participants)
 		}
 	}
-}
-
-type groupEntry struct {
-	CallID       string   `json:"call_id"`
-	Peer         string   `json:"peer"`
-	Direction    string   `json:"direction"`
-	Reason       string   `json:"reason"`
-	Missed       bool     `json:"missed"`
-	DurationMS   int64    `json:"duration_ms"`
-	Participants []string `json:"participants"`
-}
-
-func groupHistory(t *testing.T, ts *testServer, user string) []groupEntry {
-	t.Helper()
-	var out struct {
-		Calls []groupEntry `json:"calls"`
-	}
-	getJSON(t, ts.URL()+"/api/v1/calls", ts.token(t, user, "api"), 200, &out)
-	return out.Calls
 }
 
 // TestGroupInviteDeclinedAndRefused: a declined or unanswered invite into
@@ -205,7 +186,7 @@ func TestGroupInviteDeclinedAndRefused(t *testing.T) {
 		t.Fatalf("alice got %q", r)
 	}
 	// Dave's history shows the declined invite, from Bob.
-	if h := groupHistory(t, ts, "dave"); len(h) == 0 || h[0].Peer != "bob" || h[0].Reason != protocol.ReasonDeclined || h[0].Missed {
+	if h := ts.history(t, "dave"); len(h) == 0 || h[0].Peer != "bob" || h[0].Reason != protocol.ReasonDeclined || h[0].Missed {
 		t.Errorf("dave's history = %+v", h)
 	}
 }
