@@ -35,7 +35,7 @@ func decodeErr(id, code, format string, args ...any) *DecodeError {
 var ErrEmpty = errors.New("protocol: empty message")
 
 // Decode parses and validates one client message. It returns one of *Hello,
-// *Invite, *Join, *Floor, *CallRef (ringing, decline, hangup), *Accept, *SDP, *ICE, *Media
+// *Invite, *Join, *Floor, *View, *CallRef (ringing, decline, hangup), *Accept, *SDP, *ICE, *Media
 // or *Header (ping). Every failure is a *DecodeError.
 func Decode(b []byte) (any, error) {
 	b = bytes.TrimSpace(b)
@@ -75,6 +75,8 @@ func Decode(b []byte) (any, error) {
 		m = &Join{}
 	case TypeFloor:
 		m = &Floor{}
+	case TypeView:
+		m = &View{}
 	case TypePing:
 		m = &Header{}
 	case "":
@@ -181,6 +183,30 @@ func (m *Floor) validate() error {
 	}
 	if m.Action != FloorRequest && m.Action != FloorRelease {
 		return fmt.Errorf("%q must be %q or %q", "action", FloorRequest, FloorRelease)
+	}
+	return nil
+}
+
+// maxTileSide bounds a tile's width and height in pixels.
+const maxTileSide = 16384
+
+func (m *View) validate() error {
+	if err := checkID("call_id", m.CallID, true); err != nil {
+		return err
+	}
+	if len(m.Tiles) > MaxViewTiles {
+		return fmt.Errorf("%q has more than %d entries", "tiles", MaxViewTiles)
+	}
+	for i, t := range m.Tiles {
+		if err := checkID(fmt.Sprintf("tiles[%d].user", i), t.User, true); err != nil {
+			return err
+		}
+		if err := checkID(fmt.Sprintf("tiles[%d].track", i), t.Track, true); err != nil {
+			return err
+		}
+		if t.Width < 0 || t.Height < 0 || t.Width > maxTileSide || t.Height > maxTileSide {
+			return fmt.Errorf("tiles[%d]: width and height must be 0 to %d", i, maxTileSide)
+		}
 	}
 	return nil
 }

@@ -38,6 +38,11 @@ func TestDecode(t *testing.T) {
 		{"floor request", `{"type":"floor","call_id":"r_1","action":"request"}`, "", TypeFloor},
 		{"floor bad action", `{"type":"floor","call_id":"r_1","action":"grab"}`, CodeBadMessage, ""},
 		{"floor without call", `{"type":"floor","action":"release"}`, CodeBadMessage, ""},
+		{"view", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":640,"height":360},{"user":"ann","track":"video-2","width":0,"height":0}]}`, "", TypeView},
+		{"view negative size", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":-1,"height":360}]}`, CodeBadMessage, ""},
+		{"view huge size", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":99999,"height":360}]}`, CodeBadMessage, ""},
+		{"view without track", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","width":1,"height":1}]}`, CodeBadMessage, ""},
+		{"view without call", `{"type":"view","tiles":[]}`, CodeBadMessage, ""},
 		{"join upper case", `{"type":"join","room":"Family"}`, CodeBadMessage, ""},
 		{"join with slash", `{"type":"join","room":"a/b"}`, CodeBadMessage, ""},
 		{"join too long", `{"type":"join","room":"` + long[:65] + `"}`, CodeBadMessage, ""},
@@ -97,6 +102,8 @@ func typeOf(m any) string {
 		return v.Type
 	case *Floor:
 		return v.Type
+	case *View:
+		return v.Type
 	case *Media:
 		return v.Type
 	case *Header:
@@ -111,6 +118,7 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"invite","to":"bob","video":true,"id":"1"}`,
 		`{"type":"join","room":"family","id":"2"}`,
 		`{"type":"floor","call_id":"r_1","action":"request"}`,
+		`{"type":"view","call_id":"c","tiles":[{"user":"bob","track":"video","width":320,"height":180}]}`,
 		`{"type":"sdp","call_id":"c","pc":"pub","kind":"offer","sdp":"v=0\r\n"}`,
 		`{"type":"ice","call_id":"c","pc":"sub","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
 		`{"type":"media","call_id":"c","audio":false,"video":true}`,
@@ -143,6 +151,8 @@ func FuzzDecodeServer(f *testing.F) {
 	f.Add([]byte(`{"type":"ended","call_id":"c","reason":"completed","duration_ms":5}`))
 	f.Add([]byte(`{"type":"member_left","call_id":"c","user":"bob","reason":"declined"}`))
 	f.Add([]byte(`{"type":"floor","call_id":"r","holder":"a","queue":["b"],"expires_ms":1000}`))
+	f.Add([]byte(`{"type":"speakers","call_id":"c","speakers":[{"user":"a","level":80}]}`))
+	f.Add([]byte(`{"type":"layers","call_id":"c","track":"video","active":{"q":true,"h":false,"f":false}}`))
 	f.Add([]byte(`{"type":"joined","call_id":"r","room":"x","members":[{"user":"a"}]}`))
 	f.Add([]byte(`{"type":"error","code":"busy","message":"x"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

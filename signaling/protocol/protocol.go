@@ -28,6 +28,10 @@ const (
 	// TypeFloor asks for or gives back the floor of a push-to-talk room;
 	// the server sends it to every member when the floor changes.
 	TypeFloor = "floor"
+	// TypeView tells the server how large the client shows each remote
+	// video, so the SFU sends the simulcast layer that fits (and nothing
+	// for a hidden tile).
+	TypeView = "view"
 )
 
 // Room modes.
@@ -60,6 +64,11 @@ const (
 	// room that someone joined or left (or declined an invite into it).
 	TypeMemberJoined = "member_joined"
 	TypeMemberLeft   = "member_left"
+	// TypeSpeakers tells a call's members who is speaking, loudest first.
+	TypeSpeakers = "speakers"
+	// TypeLayers tells a publisher which of its simulcast layers anyone
+	// watches; the client pauses the others.
+	TypeLayers = "layers"
 )
 
 // Peer connection names: every call leg has two PeerConnections with the
@@ -156,6 +165,28 @@ type Floor struct {
 	Header
 	CallID string `json:"call_id"`
 	Action string `json:"action"`
+}
+
+// MaxViewTiles bounds the tiles one view message may describe.
+const MaxViewTiles = 64
+
+// Tile is how one remote video is shown: the user whose stream it is, the
+// track ("video" is the camera, "video-2" and on are further tracks such as
+// a screen share), and its size in CSS pixels times devicePixelRatio.
+// Width and height 0 mean hidden: nothing is sent for it.
+type Tile struct {
+	User   string `json:"user"`
+	Track  string `json:"track"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+// View replaces the sizes the client shows remote videos at. Videos not
+// listed get the largest layer their bandwidth allows.
+type View struct {
+	Header
+	CallID string `json:"call_id"`
+	Tiles  []Tile `json:"tiles"`
 }
 
 // CallRef names a call; used by ringing, decline and hangup.
@@ -305,6 +336,31 @@ type FloorState struct {
 	Holder    string   `json:"holder"`
 	Queue     []string `json:"queue"`
 	ExpiresMS int64    `json:"expires_ms,omitempty"`
+}
+
+// Speaker is one member heard in the last interval; Level is 0 (silence)
+// to 100 (loudest).
+type Speaker struct {
+	User  string `json:"user"`
+	Level int    `json:"level"`
+}
+
+// Speakers lists who is speaking now, loudest first; an empty list means
+// silence.
+type Speakers struct {
+	Header
+	CallID   string    `json:"call_id"`
+	Speakers []Speaker `json:"speakers"`
+}
+
+// Layers tells a publisher which simulcast layers (by rid) of its track
+// anybody receives. The client sets the others' encodings inactive, so
+// they cost neither its CPU nor its uplink.
+type Layers struct {
+	Header
+	CallID string          `json:"call_id"`
+	Track  string          `json:"track"`
+	Active map[string]bool `json:"active"`
 }
 
 // MemberJoined tells a call's members that someone joined.

@@ -7,7 +7,8 @@ import (
 
 // DecodeServer parses one server message, for Go clients (tests, loadtest).
 // It returns *Welcome, *Ack, *Error, *Incoming, *RingingEvent, *Accepted,
-// *Ended, *SDP, *ICE, *Media, *ICEServers or *Header (pong).
+// *Ended, *SDP, *ICE, *Media, *ICEServers, *Joined, *MemberJoined, *MemberLeft, *FloorState,
+// *Speakers, *Layers or *Header (pong).
 func DecodeServer(b []byte) (any, error) {
 	var h Header
 	if err := json.Unmarshal(b, &h); err != nil {
@@ -47,6 +48,10 @@ func DecodeServer(b []byte) (any, error) {
 		m = &MemberLeft{}
 	case TypeFloor:
 		m = &FloorState{}
+	case TypeSpeakers:
+		m = &Speakers{}
+	case TypeLayers:
+		m = &Layers{}
 	default:
 		return nil, fmt.Errorf("protocol: unknown server message type %q", truncate(h.Type, 40))
 	}
