@@ -35,6 +35,8 @@ func (e *nopEvents) ICECandidate(_ string, c *webrtc.ICECandidateInit) {
 }
 
 func (e *nopEvents) ConnectionState(string, webrtc.PeerConnectionState) {}
+func (e *nopEvents) Layers(string, map[string]bool)                     {}
+func (e *nopEvents) Speakers([]Speaker)                                 {}
 
 func (e *nopEvents) candidates() []webrtc.ICECandidateInit {
 	e.mu.Lock()

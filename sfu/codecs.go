@@ -55,12 +55,63 @@ func codecList() (audio, video []webrtc.RTPCodecParameters) {
 	return audio, video
 }
 
+// subscriberFeedback is the RTCP feedback offered on the sub PC, where the
+// SFU sends: NACK (answered from the SFU's cache), keyframe requests, and
+// REMB (the receiver's own estimate). Transport-wide CC is not offered on
+// sub: it would stamp a header extension on every forwarded packet, and
+// browsers send REMB instead when it is absent.
+func subscriberFeedback(kind webrtc.RTPCodecType) []webrtc.RTCPFeedback {
+	if kind == webrtc.RTPCodecTypeAudio {
+		return nil
+	}
+	return []webrtc.RTCPFeedback{
+		{Type: webrtc.TypeRTCPFBNACK},
+		{Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
+		{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"},
+		{Type: webrtc.TypeRTCPFBGoogREMB},
+	}
+}
+
+// Peer connection roles: a leg's pub PC receives, its sub PC sends.
+const (
+	rolePub = iota
+	roleSub
+)
+
 // newMediaEngine builds the media engine and interceptor registry for one
-// PeerConnection: Tandem's codecs plus pion's default interceptors (NACK
-// generator and responder, RTCP reports, stats, TWCC feedback).
-func newMediaEngine(lf slogFactory) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+// PeerConnection.
+//
+// pub: Tandem's codecs, simulcast header extensions (mid, rid, repaired
+// rid), the audio level for active speaker, and pion's default interceptors
+// (NACK generator, receiver reports, TWCC feedback for the publisher's
+// congestion control).
+//
+// sub: the same codecs with RTX for video, and no interceptors at all: the
+// SFU's forwarding path answers NACKs from one cache per published layer,
+// sends its own sender reports from its ticker and reads receiver reports
+// and REMB itself, so nothing runs per forwarded packet but SRTP and the
+// socket write.
+func newMediaEngine(lf slogFactory, role int) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	m := &webrtc.MediaEngine{}
 	audio, video := codecList()
+	ir := &interceptor.Registry{}
+	if role == roleSub {
+		for i := range audio {
+			audio[i].RTCPFeedback = subscriberFeedback(webrtc.RTPCodecTypeAudio)
+		}
+		var withRTX []webrtc.RTPCodecParameters
+		for _, c := range video {
+			c.RTCPFeedback = subscriberFeedback(webrtc.RTPCodecTypeVideo)
+			withRTX = append(withRTX, c, webrtc.RTPCodecParameters{
+				RTPCodecCapability: webrtc.RTPCodecCapability{
+					MimeType: webrtc.MimeTypeRTX, ClockRate: 90000,
+					SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType),
+				},
+				PayloadType: c.PayloadType + 1,
+			})
+		}
+		video = withRTX
+	}
 	for _, c := range audio {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
 			return nil, nil, fmt.Errorf("register %s: %w", c.MimeType, err)
@@ -71,7 +122,13 @@ func newMediaEngine(lf slogFactory) (*webrtc.MediaEngine, *interceptor.Registry,
 			return nil, nil, fmt.Errorf("register %s: %w", c.MimeType, err)
 		}
 	}
-	ir := &interceptor.Registry{}
+	if role == roleSub {
+		return m, ir, nil
+	}
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: audioLevelURI},
+		webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, nil, fmt.Errorf("register audio level: %w", err)
+	}
 	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
 		webrtc.WithInterceptorLoggerFactory(lf)); err != nil {
 		return nil, nil, fmt.Errorf("register interceptors: %w", err)

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,53 +13,180 @@ import (
 )
 
 // keyframeInterval is the minimum time between two keyframe requests sent to
-// a publisher for one track.
+// a publisher for one layer.
 const keyframeInterval = 500 * time.Millisecond
 
-// forwardTrack is one track a publisher sends to the SFU, with the
-// subscribers it is forwarded to.
+// audioLevelURI is the RFC 6464 header extension browsers put on audio.
+const audioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+// layer is one encoding of a published track: the only one, or one
+// simulcast layer (one RTP stream, named by its rid).
+type layer struct {
+	ft     *forwardTrack
+	idx    int8 // position in ft.layers, fixed for the track's life
+	rid    string
+	remote *webrtc.TrackRemote
+	ssrc   uint32
+	cache  *packetCache // video only: answers subscribers' NACKs
+
+	width, height atomic.Int32  // from the last VP8 keyframe; 0 = unknown
+	bytes         atomic.Uint64 // received; the ticker turns it into a rate
+	rate          atomic.Int64  // bit/s over the last measurement, 0 while paused
+	lastRate      atomic.Int64  // the last non-zero rate
+
+	lastKeyframeReq atomic.Int64 // unix nanoseconds
+}
+
+// nominalRate is what a layer is assumed to cost before it has been
+// measured (it may be paused at the publisher): browsers' usual simulcast
+// bitrates by rank, lowest first.
+func nominalRate(rank, layers int) int64 {
+	switch {
+	case layers == 1:
+		return 800_000
+	case rank == 0:
+		return 150_000
+	case rank == layers-1:
+		return 1_500_000
+	default:
+		return 500_000
+	}
+}
+
+// forwardTrack is one track a publisher sends to the SFU (with one layer,
+// or several when simulcast), with the subscribers it is forwarded to.
 type forwardTrack struct {
 	publisher *Participant
-	remote    *webrtc.TrackRemote
 	receiver  *webrtc.RTPReceiver
 	kind      webrtc.RTPCodecType
 	codec     webrtc.RTPCodecCapability
 	id        string // track id seen by subscribers
 	log       *slog.Logger
+	levelExt  uint8 // header extension id of the audio level, 0 = none
 
-	// downs is a copy-on-write snapshot read by the forwarding loop without
-	// locks; mu serializes writers.
-	mu    sync.Mutex
-	downs atomic.Pointer[[]*downTrack]
+	// downs and layers are copy-on-write snapshots read by the forwarding
+	// loops without locks; mu serializes writers.
+	mu     sync.Mutex
+	downs  atomic.Pointer[[]*downTrack]
+	layers atomic.Pointer[[]*layer]
+	// order is the layers from lowest to highest quality, recomputed by
+	// the ticker as sizes and rates become known.
+	order atomic.Pointer[[]*layer]
 
-	lastKeyframeReq atomic.Int64 // unix nanoseconds
+	// Audio level over the current speaker interval (see speaker.go).
+	levelPackets, levelActive, levelSum atomic.Uint64
+
+	// Publisher-side pausing, owned by the ticker.
+	active      map[string]bool      // what the publisher was last told
+	unwatchedAt map[string]time.Time // since when nobody receives a layer
 }
 
 func newForwardTrack(p *Participant, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver, id string) *forwardTrack {
 	ft := &forwardTrack{
 		publisher: p,
-		remote:    remote,
 		receiver:  receiver,
 		kind:      remote.Kind(),
 		codec:     remote.Codec().RTPCodecCapability,
 		id:        id,
-		log:       p.log.With("track", id, "ssrc", uint32(remote.SSRC()), "codec", remote.Codec().MimeType),
+		log:       p.log.With("track", id, "codec", remote.Codec().MimeType),
+	}
+	if ft.kind == webrtc.RTPCodecTypeAudio {
+		for _, e := range receiver.GetParameters().HeaderExtensions {
+			if e.URI == audioLevelURI {
+				ft.levelExt = uint8(e.ID)
+			}
+		}
 	}
 	ft.downs.Store(&[]*downTrack{})
+	ft.layers.Store(&[]*layer{})
+	ft.order.Store(&[]*layer{})
 	return ft
+}
+
+// addLayer adds one received RTP stream of the track.
+func (ft *forwardTrack) addLayer(remote *webrtc.TrackRemote) *layer {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	old := *ft.layers.Load()
+	l := &layer{ft: ft, idx: int8(len(old)), rid: remote.RID(), remote: remote, ssrc: uint32(remote.SSRC())}
+	if ft.kind == webrtc.RTPCodecTypeVideo {
+		l.cache = &packetCache{}
+	}
+	next := append(append(make([]*layer, 0, len(old)+1), old...), l)
+	ft.layers.Store(&next)
+	ft.reorderLocked()
+	// Subscribers waiting for a layer (the first one, or a track with one
+	// layer) aim at this one until the allocator decides.
+	for _, d := range *ft.downs.Load() {
+		if d.target.Load() == nil && !d.hidden.Load() {
+			d.setTarget(ft.lowest())
+		}
+	}
+	return l
+}
+
+// reorderLocked sorts the layers by known frame width, then by measured
+// rate, then by the usual rid names, lowest quality first.
+func (ft *forwardTrack) reorderLocked() {
+	ls := append([]*layer(nil), *ft.layers.Load()...)
+	sort.SliceStable(ls, func(i, j int) bool {
+		a, b := ls[i], ls[j]
+		if wa, wb := a.width.Load(), b.width.Load(); wa != 0 && wb != 0 && wa != wb {
+			return wa < wb
+		}
+		if ra, rb := a.lastRate.Load(), b.lastRate.Load(); ra != 0 && rb != 0 && (ra > 2*rb || rb > 2*ra) {
+			return ra < rb
+		}
+		return ridRank(a.rid) < ridRank(b.rid)
+	})
+	ft.order.Store(&ls)
+}
+
+// ridRank orders the rid names browsers and WHIP clients commonly use.
+func ridRank(rid string) int {
+	switch rid {
+	case "q", "l", "low", "0":
+		return 0
+	case "h", "m", "mid", "1":
+		return 1
+	case "f", "high", "2":
+		return 2
+	}
+	return 1
+}
+
+// lowest returns the lowest-quality layer, or nil before any arrived.
+func (ft *forwardTrack) lowest() *layer {
+	if o := *ft.order.Load(); len(o) > 0 {
+		return o[0]
+	}
+	return nil
+}
+
+// highest returns the highest-quality layer, or nil before any arrived.
+func (ft *forwardTrack) highest() *layer {
+	if o := *ft.order.Load(); len(o) > 0 {
+		return o[len(o)-1]
+	}
+	return nil
+}
+
+// isScreen reports whether the track is a further video track of its
+// publisher (a screen share): it is served first when bandwidth is short.
+func (ft *forwardTrack) isScreen() bool {
+	return ft.kind == webrtc.RTPCodecTypeVideo && ft.id != "video"
 }
 
 // addDown creates a forwarded copy of the track for sub and adds it to the
 // snapshot.
 func (ft *forwardTrack) addDown(sub *Participant) (*downTrack, error) {
-	local, err := webrtc.NewTrackLocalStaticRTP(ft.codec, ft.id, ft.publisher.streamID)
-	if err != nil {
-		return nil, err
-	}
-	d := &downTrack{TrackLocalStaticRTP: local, ft: ft, sub: sub}
-	d.needKeyframe.Store(ft.kind == webrtc.RTPCodecTypeVideo)
+	d := newDownTrack(ft, sub)
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
+	d.setTarget(ft.lowest())
+	if v := sub.viewFor(ft); v != nil {
+		d.applyView(*v)
+	}
 	old := *ft.downs.Load()
 	next := make([]*downTrack, 0, len(old)+1)
 	next = append(next, old...)
@@ -86,134 +214,98 @@ func (ft *forwardTrack) removeDowns(drop func(*downTrack) bool) []*downTrack {
 	return removed
 }
 
-// readLoop reads RTP from the publisher and fans it out until the track or
-// its PeerConnection ends.
-func (ft *forwardTrack) readLoop() {
+// readLoop reads RTP of one layer from the publisher and fans it out until
+// the stream or its PeerConnection ends.
+func (ft *forwardTrack) readLoop(l *layer) {
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
+	out := &rtp.Header{} // reused for every subscriber's header
+	video := ft.kind == webrtc.RTPCodecTypeVideo
+	mime := ft.codec.MimeType
+	st := ft.publisher.stats.kind(ft.kind)
 	for {
-		n, _, err := ft.remote.Read(buf)
+		n, _, err := l.remote.Read(buf)
 		if err != nil {
-			ft.log.Debug("track read ended", "err", err)
+			ft.log.Debug("layer read ended", "rid", l.rid, "err", err)
 			return
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
-		ft.publisher.stats.kind(ft.kind).received(n)
-		if ft.kind == webrtc.RTPCodecTypeAudio && !ft.publisher.room.audioAllowed(ft.publisher.id) {
-			continue // push-to-talk: not the floor holder
+		st.received(n)
+		l.bytes.Add(uint64(n))
+		key := !video // any audio packet is a place to start
+		if video {
+			l.cache.put(pkt.SequenceNumber, buf[:n])
+			var w, h int
+			if key, w, h = keyframeInfo(mime, pkt.Payload); key && w > 0 {
+				if int32(w) != l.width.Swap(int32(w)) {
+					l.height.Store(int32(h))
+					ft.mu.Lock()
+					ft.reorderLocked()
+					ft.mu.Unlock()
+				}
+			}
+		} else {
+			if !ft.publisher.room.audioAllowed(ft.publisher.id) {
+				continue // push-to-talk: not the floor holder
+			}
+			if ft.levelExt != 0 {
+				ft.noteLevel(&pkt)
+			}
 		}
-		ft.forward(&pkt, n)
+		ft.fanout(l, &pkt, key, n, out)
 	}
 }
 
-// forward writes one packet to every subscriber from the current snapshot.
-// The publisher's header extensions are dropped: their ids were negotiated on
-// the publisher's PeerConnection, not the subscriber's.
-func (ft *forwardTrack) forward(pkt *rtp.Packet, size int) {
-	pkt.Header.Extension = false
-	pkt.Header.ExtensionProfile = 0
-	pkt.Header.Extensions = nil
+// fanout writes one packet of layer l to every subscriber in the current
+// snapshot; out is the caller's scratch header.
+func (ft *forwardTrack) fanout(l *layer, pkt *rtp.Packet, key bool, size int, out *rtp.Header) {
+	now := monotime()
 	for _, d := range *ft.downs.Load() {
-		d.write(pkt, size)
+		d.write(l, pkt, key, size, now, out)
 	}
 }
 
-// rtcpLoop drains RTCP from the publisher (sender reports feed the receiver
-// report interceptor) until the receiver stops.
-func (ft *forwardTrack) rtcpLoop() {
+// rtcpLoop drains RTCP from the publisher for one layer (sender reports
+// feed the receiver report interceptor) until the receiver stops.
+func (ft *forwardTrack) rtcpLoop(l *layer) {
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := ft.receiver.Read(buf); err != nil {
+		var err error
+		if l.rid != "" {
+			_, _, err = ft.receiver.ReadSimulcast(buf, l.rid)
+		} else {
+			_, _, err = ft.receiver.Read(buf)
+		}
+		if err != nil {
 			return
 		}
 	}
 }
 
-// requestKeyframe sends a PLI for this track to its publisher, at most once
-// per keyframeInterval.
-func (ft *forwardTrack) requestKeyframe() {
-	if ft.kind != webrtc.RTPCodecTypeVideo {
+// requestKeyframe sends a PLI for one layer to its publisher, at most once
+// per keyframeInterval per layer.
+func (ft *forwardTrack) requestKeyframe(l *layer) {
+	if ft.kind != webrtc.RTPCodecTypeVideo || l == nil {
 		return
 	}
 	now := time.Now().UnixNano()
-	last := ft.lastKeyframeReq.Load()
-	if now-last < int64(keyframeInterval) || !ft.lastKeyframeReq.CompareAndSwap(last, now) {
+	last := l.lastKeyframeReq.Load()
+	if now-last < int64(keyframeInterval) || !l.lastKeyframeReq.CompareAndSwap(last, now) {
 		return
 	}
-	pli := &rtcp.PictureLossIndication{MediaSSRC: uint32(ft.remote.SSRC())}
+	pli := &rtcp.PictureLossIndication{MediaSSRC: l.ssrc}
 	if err := ft.publisher.pub.pc.WriteRTCP([]rtcp.Packet{pli}); err != nil {
 		ft.log.Debug("keyframe request failed", "err", err)
 		return
 	}
 	ft.publisher.stats.kind(ft.kind).keyframeRequests.Add(1)
-	ft.log.Debug("keyframe requested")
+	ft.log.Debug("keyframe requested", "rid", l.rid)
 }
 
-// downTrack is the copy of a forwardTrack sent to one subscriber. It wraps a
-// TrackLocalStaticRTP to know whether it is bound to a negotiated sender.
-type downTrack struct {
-	*webrtc.TrackLocalStaticRTP
-	ft           *forwardTrack
-	sub          *Participant
-	bound        atomic.Int32
-	needKeyframe atomic.Bool // request a keyframe once the subscriber can receive
-}
+// monoBase anchors monotime.
+var monoBase = time.Now()
 
-var _ webrtc.TrackLocal = (*downTrack)(nil)
-
-// Bind is called by pion when the track is negotiated on the subscriber's PC.
-func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	codec, err := d.TrackLocalStaticRTP.Bind(ctx)
-	if err == nil {
-		d.bound.Add(1)
-	}
-	return codec, err
-}
-
-// Unbind is called by pion when the track is removed or the PC closes.
-func (d *downTrack) Unbind(ctx webrtc.TrackLocalContext) error {
-	err := d.TrackLocalStaticRTP.Unbind(ctx)
-	if err == nil {
-		d.bound.Add(-1)
-	}
-	return err
-}
-
-// write forwards one packet; it never blocks on the subscriber beyond a UDP
-// send.
-func (d *downTrack) write(pkt *rtp.Packet, size int) {
-	if d.bound.Load() <= 0 {
-		return
-	}
-	st := d.sub.stats.kind(d.ft.kind)
-	if err := d.WriteRTP(pkt); err != nil {
-		st.dropped.Add(1)
-		return
-	}
-	st.forwarded(size)
-}
-
-// rtcpLoop reads RTCP from the subscriber for this track (the NACK responder
-// depends on it) and turns PLI and FIR into rate-limited keyframe requests.
-// It ends when the sender is removed or the PC closes.
-func (d *downTrack) rtcpLoop(sender *webrtc.RTPSender) {
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := sender.Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.ft.requestKeyframe()
-			}
-		}
-	}
-}
+// monotime returns monotonic nanoseconds, cheap enough for every packet.
+func monotime() int64 { return int64(time.Since(monoBase)) }

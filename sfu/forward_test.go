@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/pion/interceptor"
@@ -8,11 +9,19 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// discardWriter is a TrackLocalWriter that counts and drops packets.
-type discardWriter struct{ n int }
+// discardWriter is a TrackLocalWriter that keeps the last header and drops
+// packets.
+type discardWriter struct {
+	n    int
+	last rtp.Header
+}
 
-func (w *discardWriter) WriteRTP(*rtp.Header, []byte) (int, error) { w.n++; return 0, nil }
-func (w *discardWriter) Write(b []byte) (int, error)               { w.n++; return len(b), nil }
+func (w *discardWriter) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
+	w.n++
+	w.last = *h
+	return 0, nil
+}
+func (w *discardWriter) Write(b []byte) (int, error) { w.n++; return len(b), nil }
 
 // fakeBinding is a TrackLocalContext for binding a downTrack without a
 // PeerConnection.
@@ -33,48 +42,81 @@ func (f fakeBinding) WriteStream() webrtc.TrackLocalWriter                   { r
 func (f fakeBinding) ID() string                                             { return f.id }
 func (f fakeBinding) RTCPReader() interceptor.RTCPReader                     { return nil }
 
-// newBoundFanout builds a video forwardTrack with n bound subscribers.
-func newBoundFanout(tb testing.TB, n int) (*forwardTrack, []*Participant, []*discardWriter) {
+// newTestTrack builds a video forwardTrack with the given simulcast layers
+// ("" = one plain layer) and no PeerConnections.
+func newTestTrack(tb testing.TB, rids ...string) (*forwardTrack, []*layer) {
 	tb.Helper()
 	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
-	pub := &Participant{id: "pub", streamID: "user-pub"}
-	ft := &forwardTrack{publisher: pub, kind: webrtc.RTPCodecTypeVideo, codec: codec, id: "video"}
+	pub := &Participant{id: "pub", streamID: "user-pub", log: slog.New(slog.DiscardHandler)}
+	ft := &forwardTrack{publisher: pub, kind: webrtc.RTPCodecTypeVideo, codec: codec, id: "video", log: pub.log}
 	ft.downs.Store(&[]*downTrack{})
+	ft.layers.Store(&[]*layer{})
+	ft.order.Store(&[]*layer{})
+	var ls []*layer
+	for i, rid := range rids {
+		l := &layer{ft: ft, idx: int8(i), rid: rid, ssrc: uint32(100 + i), cache: &packetCache{}}
+		next := append(*ft.layers.Load(), l)
+		ft.layers.Store(&next)
+		ls = append(ls, l)
+	}
+	ft.reorderLocked()
+	return ft, ls
+}
+
+// addBound adds n bound subscribers to ft.
+func addBound(tb testing.TB, ft *forwardTrack, n int) ([]*Participant, []*downTrack, []*discardWriter) {
+	tb.Helper()
 	var subs []*Participant
+	var downs []*downTrack
 	var writers []*discardWriter
 	for i := range n {
-		sub := &Participant{id: "sub"}
-		local, err := webrtc.NewTrackLocalStaticRTP(codec, ft.id, pub.streamID)
+		sub := &Participant{id: "sub", bwe: newEstimator()}
+		d, err := ft.addDown(sub)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		d := &downTrack{TrackLocalStaticRTP: local, ft: ft, sub: sub}
 		w := &discardWriter{}
 		if _, err := d.Bind(fakeBinding{id: string(rune('a' + i)), w: w}); err != nil {
 			tb.Fatal(err)
 		}
-		next := append(*ft.downs.Load(), d)
-		ft.downs.Store(&next)
 		subs = append(subs, sub)
+		downs = append(downs, d)
 		writers = append(writers, w)
 	}
-	return ft, subs, writers
+	return subs, downs, writers
 }
 
-// TestForwardFanout checks that one packet reaches every bound subscriber,
-// is counted per subscriber, and that an unbound copy gets nothing.
+// vp8 returns a VP8 payload: a keyframe start (with a 640×360 frame
+// header) or an inter-frame packet.
+func vp8(key bool) []byte {
+	if key {
+		return []byte{0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01, 0, 0, 0}
+	}
+	return []byte{0x10, 0x01, 0x00, 0x00, 0, 0, 0, 0}
+}
+
+// TestForwardFanout checks that one packet reaches every bound subscriber
+// without the publisher's header extensions, is counted per subscriber,
+// and that an unbound copy gets nothing.
 func TestForwardFanout(t *testing.T) {
-	ft, subs, writers := newBoundFanout(t, 3)
+	ft, ls := newTestTrack(t, "")
+	subs, _, writers := addBound(t, ft, 3)
 	unbound := &Participant{id: "late"}
 	if _, err := ft.addDown(unbound); err != nil {
 		t.Fatal(err)
 	}
 	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: 7, SSRC: 99, Extension: true,
-		Extensions: []rtp.Extension{{}}}, Payload: []byte{0, 1, 2}}
-	ft.forward(pkt, 15)
+		Extensions: []rtp.Extension{{}}}, Payload: vp8(true)}
+	ft.fanout(ls[0], pkt, true, 15, &rtp.Header{})
 	for i, w := range writers {
 		if w.n != 1 {
 			t.Errorf("subscriber %d got %d packets, want 1", i, w.n)
+		}
+		if w.last.Extension || len(w.last.Extensions) != 0 {
+			t.Errorf("subscriber %d got the publisher's header extensions", i)
+		}
+		if w.last.SSRC != 1234 || w.last.PayloadType != 96 {
+			t.Errorf("subscriber %d got SSRC %d PT %d, want its own 1234 and 96", i, w.last.SSRC, w.last.PayloadType)
 		}
 		if st := subs[i].Stats().Video; st.PacketsForwarded != 1 || st.BytesForwarded != 15 {
 			t.Errorf("subscriber %d stats %+v", i, st)
@@ -82,9 +124,6 @@ func TestForwardFanout(t *testing.T) {
 	}
 	if st := unbound.Stats().Video; st.PacketsForwarded != 0 {
 		t.Errorf("unbound subscriber stats %+v", st)
-	}
-	if pkt.Header.Extension || len(pkt.Header.Extensions) != 0 {
-		t.Error("publisher header extensions were forwarded")
 	}
 	removed := ft.removeDowns(func(d *downTrack) bool { return d.sub == unbound })
 	if len(removed) != 1 || len(*ft.downs.Load()) != 3 {
@@ -94,12 +133,18 @@ func TestForwardFanout(t *testing.T) {
 
 // BenchmarkForward measures the per-packet fan-out to 8 subscribers.
 func BenchmarkForward(b *testing.B) {
-	ft, _, _ := newBoundFanout(b, 8)
-	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 99, Timestamp: 1}, Payload: make([]byte, 1100)}
+	ft, ls := newTestTrack(b, "")
+	addBound(b, ft, 8)
+	hdr := &rtp.Header{}
+	start := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 99, Timestamp: 1}, Payload: vp8(true)}
+	ft.fanout(ls[0], start, true, 20, hdr)
+	payload := make([]byte, 1100)
+	copy(payload, vp8(false))
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 99, Timestamp: 1}, Payload: payload}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		pkt.SequenceNumber = uint16(i)
-		ft.forward(pkt, 1112)
+		pkt.SequenceNumber = uint16(i + 1)
+		ft.fanout(ls[0], pkt, false, 1112, hdr)
 	}
 }

@@ -282,6 +282,8 @@ func (c *client) ICECandidate(pc string, ic *webrtc.ICECandidateInit) {
 
 // ConnectionState is not used by the tests.
 func (c *client) ConnectionState(string, webrtc.PeerConnectionState) {}
+func (c *client) Layers(string, map[string]bool)                     {}
+func (c *client) Speakers([]Speaker)                                 {}
 
 // publish adds an Opus and a VP8 track to the client's pub PC, negotiates it
 // and starts sending synthetic media.

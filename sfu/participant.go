@@ -20,6 +20,12 @@ type Events interface {
 	ICECandidate(pc string, c *webrtc.ICECandidateInit)
 	// ConnectionState reports a state change of pc.
 	ConnectionState(pc string, s webrtc.PeerConnectionState)
+	// Layers tells the publisher which simulcast layers (by rid) of its
+	// track anybody receives; it may stop encoding the others.
+	Layers(track string, active map[string]bool)
+	// Speakers tells who in the room speaks now, loudest first (empty:
+	// nobody).
+	Speakers(speakers []Speaker)
 }
 
 // Participant is one call leg in a room, with its "pub" and "sub"
@@ -32,6 +38,9 @@ type Participant struct {
 	log      *slog.Logger
 	pub, sub *peer
 	stats    participantStats
+	bwe      *estimator
+
+	lastOctets uint64 // sent to p as of the last tick; the ticker's own
 
 	kick chan struct{} // wakes subLoop; capacity 1
 	done chan struct{} // closed by Close
@@ -48,6 +57,8 @@ type Participant struct {
 	closed           bool
 	downs            map[*downTrack]struct{} // tracks to forward to this participant
 	trackIDs         map[webrtc.RTPCodecType]int
+	published        map[*webrtc.RTPReceiver]*forwardTrack
+	views            map[string]Tile // by stream id + "/" + track id
 	offerOutstanding bool
 	subDirty         bool // sub's tracks changed since the last offer
 	subConnected     bool
@@ -64,12 +75,13 @@ func newParticipant(r *Room, id, streamID string, ev Events) (*Participant, erro
 		done:     make(chan struct{}),
 		downs:    make(map[*downTrack]struct{}),
 		trackIDs: make(map[webrtc.RTPCodecType]int),
+		bwe:      newEstimator(),
 	}
-	pubPC, err := r.sfu.newPeerConnection()
+	pubPC, err := r.sfu.newPeerConnection(rolePub)
 	if err != nil {
 		return nil, err
 	}
-	subPC, err := r.sfu.newPeerConnection()
+	subPC, err := r.sfu.newPeerConnection(roleSub)
 	if err != nil {
 		_ = pubPC.Close()
 		return nil, err
@@ -117,37 +129,52 @@ func (p *Participant) ID() string { return p.id }
 // StreamID returns the MediaStream id of the participant's published tracks.
 func (p *Participant) StreamID() string { return p.streamID }
 
-// onTrack is pion's OnTrack callback on the pub PC. It only hands the track
-// to a goroutine owned by the participant.
+// onTrack is pion's OnTrack callback on the pub PC, called once per RTP
+// stream: once for a plain track, once per layer of a simulcast one. The
+// first stream of a receiver publishes the track; later ones add layers.
+// Reading is handed to goroutines owned by the participant.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
-	kind := remote.Kind()
-	p.trackIDs[kind]++
-	id := kind.String()
-	if n := p.trackIDs[kind]; n > 1 {
-		id = fmt.Sprintf("%s-%d", kind, n)
+	if p.published == nil {
+		p.published = make(map[*webrtc.RTPReceiver]*forwardTrack)
 	}
-	ft := newForwardTrack(p, remote, receiver, id)
+	ft, known := p.published[receiver]
+	if !known {
+		kind := remote.Kind()
+		p.trackIDs[kind]++
+		id := kind.String()
+		if n := p.trackIDs[kind]; n > 1 {
+			id = fmt.Sprintf("%s-%d", kind, n)
+		}
+		ft = newForwardTrack(p, remote, receiver, id)
+		p.published[receiver] = ft
+	}
+	l := ft.addLayer(remote)
 	p.wg.Add(2)
 	p.mu.Unlock()
 
 	go func() {
 		defer p.wg.Done()
-		ft.rtcpLoop()
+		ft.rtcpLoop(l)
 	}()
 	go func() {
 		defer p.wg.Done()
-		if !p.room.publish(ft) {
-			return
+		if !known {
+			if !p.room.publish(ft) {
+				return
+			}
+			ft.log.Info("track published")
+			defer func() {
+				p.room.unpublish(ft)
+				ft.log.Info("track unpublished")
+			}()
 		}
-		ft.log.Info("track published")
-		ft.readLoop()
-		p.room.unpublish(ft)
-		ft.log.Info("track unpublished")
+		ft.log.Debug("layer receiving", "rid", l.rid, "ssrc", l.ssrc)
+		ft.readLoop(l)
 	}()
 }
 
@@ -263,6 +290,43 @@ func (p *Participant) AddICECandidate(pc string, c webrtc.ICECandidateInit) erro
 	default:
 		return fmt.Errorf("%w: %q", ErrUnknownPC, pc)
 	}
+}
+
+// SetView replaces the sizes this participant shows the others' videos at;
+// videos not listed get the largest layer that fits the bandwidth.
+func (p *Participant) SetView(tiles []Tile) {
+	views := make(map[string]Tile, len(tiles))
+	for _, t := range tiles {
+		views[t.StreamID+"/"+t.TrackID] = t
+	}
+	p.mu.Lock()
+	p.views = views
+	downs := make([]*downTrack, 0, len(p.downs))
+	for d := range p.downs {
+		downs = append(downs, d)
+	}
+	p.mu.Unlock()
+	for _, d := range downs {
+		t, ok := views[d.StreamID()+"/"+d.ID()]
+		if !ok {
+			t = Tile{}
+			d.viewW.Store(0)
+			d.viewH.Store(0)
+			d.hidden.Store(false)
+			continue
+		}
+		d.applyView(t)
+	}
+}
+
+// viewFor returns how p shows ft, if it said.
+func (p *Participant) viewFor(ft *forwardTrack) *Tile {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t, ok := p.views[ft.publisher.streamID+"/"+ft.id]; ok {
+		return &t
+	}
+	return nil
 }
 
 // Stats returns the participant's media counters.

@@ -23,6 +23,9 @@ type Room struct {
 	// floor, once set, makes the room push-to-talk: only the audio of the
 	// participant it names is forwarded ("" = nobody's).
 	floor atomic.Pointer[string]
+
+	speakerMu    sync.Mutex
+	lastSpeakers []Speaker
 }
 
 // SetFloor makes the room push-to-talk, if it was not, and leg the one

@@ -43,6 +43,9 @@ type SFU struct {
 	mu     sync.Mutex
 	closed bool
 	rooms  map[string]*Room
+
+	done    chan struct{} // closed by Close; ends run
+	ranDone chan struct{} // closed when run has ended
 }
 
 // New binds the UDP socket and builds the shared ICE UDP mux.
@@ -89,7 +92,10 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		rewrite:  rewrite,
 		loopback: addr.IP != nil && addr.IP.IsLoopback(),
 		rooms:    make(map[string]*Room),
+		done:     make(chan struct{}),
+		ranDone:  make(chan struct{}),
 	}
+	go s.run()
 	log.Info("sfu listening", "udp", conn.LocalAddr().String())
 	return s, nil
 }
@@ -152,6 +158,8 @@ func (s *SFU) Close() error {
 	}
 	s.rooms = map[string]*Room{}
 	s.mu.Unlock()
+	close(s.done)
+	<-s.ranDone
 
 	for _, r := range rooms {
 		r.close()
@@ -163,8 +171,8 @@ func (s *SFU) Close() error {
 
 // newPeerConnection builds one PeerConnection with its own API, media engine
 // and interceptor registry, sharing the SFU's UDP mux.
-func (s *SFU) newPeerConnection() (*webrtc.PeerConnection, error) {
-	m, ir, err := newMediaEngine(s.lf)
+func (s *SFU) newPeerConnection(role int) (*webrtc.PeerConnection, error) {
+	m, ir, err := newMediaEngine(s.lf, role)
 	if err != nil {
 		return nil, err
 	}

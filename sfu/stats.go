@@ -26,6 +26,15 @@ type MediaStats struct {
 	PacketsDropped uint64
 	// KeyframeRequests counts PLIs the SFU sent to this participant.
 	KeyframeRequests uint64
+	// NACKsReceived counts NACK packets this participant sent the SFU;
+	// Retransmitted the packets resent from the cache in answer, and
+	// NACKMisses the asked-for packets no longer cached.
+	NACKsReceived uint64
+	Retransmitted uint64
+	NACKMisses    uint64
+	// LayerSwitches counts simulcast layer changes (and starts) of video
+	// forwarded to this participant.
+	LayerSwitches uint64
 }
 
 // counters are the live, atomically updated form of MediaStats.
@@ -33,6 +42,8 @@ type counters struct {
 	packetsReceived, bytesReceived   atomic.Uint64
 	packetsForwarded, bytesForwarded atomic.Uint64
 	dropped, keyframeRequests        atomic.Uint64
+	nacks, retransmitted, nackMisses atomic.Uint64
+	layerSwitches                    atomic.Uint64
 }
 
 func (c *counters) received(n int) {
@@ -53,6 +64,10 @@ func (c *counters) snapshot() MediaStats {
 		BytesForwarded:   c.bytesForwarded.Load(),
 		PacketsDropped:   c.dropped.Load(),
 		KeyframeRequests: c.keyframeRequests.Load(),
+		NACKsReceived:    c.nacks.Load(),
+		Retransmitted:    c.retransmitted.Load(),
+		NACKMisses:       c.nackMisses.Load(),
+		LayerSwitches:    c.layerSwitches.Load(),
 	}
 }
 

@@ -87,8 +87,8 @@ func (p *Participant) reconcile(attached map[*downTrack]*webrtc.RTPSender) {
 
 	if ready {
 		for d := range attached {
-			if d.bound.Load() > 0 && d.needKeyframe.CompareAndSwap(true, false) {
-				d.ft.requestKeyframe()
+			if d.b.Load() != nil && d.needKeyframe.CompareAndSwap(true, false) {
+				d.ft.requestKeyframe(d.target.Load())
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"errors"
+	"github.com/tandemcall/tandem/sfu"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -96,6 +97,9 @@ func (s *Session) handle(ev any) {
 	case *protocol.Media:
 		re, ackCall = m.ID, m.CallID
 		err = h.relayMedia(s, m)
+	case *protocol.View:
+		re, ackCall = m.ID, m.CallID
+		err = s.handleView(m)
 	case mediaFailed:
 		h.mediaFailed(s, m.callID)
 		return
@@ -181,6 +185,23 @@ func (s *Session) handleICE(m *protocol.ICE) error {
 	if err := leg.AddICECandidate(m.PC, c); err != nil {
 		return fail(protocol.CodeMediaFailed, "candidate rejected: "+err.Error())
 	}
+	return nil
+}
+
+// handleView passes the sizes the client shows remote videos at to its
+// leg, which picks simulcast layers by them. Before the leg exists there
+// is nothing to size; the client sends its view again as tiles appear.
+func (s *Session) handleView(m *protocol.View) error {
+	leg, err := s.hub.legOf(s, m.CallID)
+	if err != nil || leg == nil {
+		return err
+	}
+	tiles := make([]sfu.Tile, len(m.Tiles))
+	for i, t := range m.Tiles {
+		// A member's stream id is their user id.
+		tiles[i] = sfu.Tile{StreamID: t.User, TrackID: t.Track, Width: t.Width, Height: t.Height}
+	}
+	leg.SetView(tiles)
 	return nil
 }
 

@@ -24,6 +24,8 @@ type MediaLeg interface {
 	HandleOffer(sdp string) (string, error)
 	HandleAnswer(sdp string) error
 	AddICECandidate(pc string, c webrtc.ICECandidateInit) error
+	// SetView replaces the sizes the device shows the others' videos at.
+	SetView(tiles []sfu.Tile)
 	Close() error
 }
 
@@ -105,6 +107,18 @@ func (e *legEvents) ICECandidate(pc string, c *webrtc.ICECandidateInit) {
 		e.mu.Unlock()
 	}
 	e.s.send(protocol.TypeICE, m)
+}
+
+func (e *legEvents) Layers(track string, active map[string]bool) {
+	e.s.send(protocol.TypeLayers, &protocol.Layers{CallID: e.callID, Track: track, Active: active})
+}
+
+func (e *legEvents) Speakers(speakers []sfu.Speaker) {
+	m := &protocol.Speakers{CallID: e.callID, Speakers: make([]protocol.Speaker, len(speakers))}
+	for i, sp := range speakers {
+		m.Speakers[i] = protocol.Speaker{User: sp.StreamID, Level: sp.Level}
+	}
+	e.s.send(protocol.TypeSpeakers, m)
 }
 
 func (e *legEvents) ConnectionState(pc string, st webrtc.PeerConnectionState) {

@@ -1,0 +1,405 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// historySize is how many sent packets a video downTrack remembers, to map
+// a subscriber's NACK back to a cached packet of the right layer.
+const historySize = 512
+
+// sent is one packet a downTrack sent: its sequence number there, and the
+// layer packet it came from.
+type sent struct {
+	out, src uint16
+	tsOff    uint32
+	layer    int8
+	ok       bool
+}
+
+// binding is what pion negotiated for a downTrack on the subscriber's PC.
+type binding struct {
+	ssrc, rtxSSRC uint32
+	pt, rtxPT     uint8
+	clock         uint32
+	ws            webrtc.TrackLocalWriter
+}
+
+// downTrack is the copy of a forwardTrack sent to one subscriber. It is its
+// own TrackLocal: it writes straight to the negotiated stream with its own
+// SSRC, and rewrites sequence numbers and timestamps so that switching
+// between simulcast layers (always at a keyframe) looks to the subscriber's
+// decoder like one continuous stream.
+type downTrack struct {
+	ft  *forwardTrack
+	sub *Participant
+
+	b      atomic.Pointer[binding]
+	target atomic.Pointer[layer] // what the allocator wants; nil = nothing
+	cur    atomic.Pointer[layer] // what is being forwarded now
+	hidden atomic.Bool           // the subscriber shows no tile for it
+
+	needKeyframe atomic.Bool // request a keyframe once the subscriber can receive
+
+	// Tile size the subscriber shows this track at (0 = not told).
+	viewW, viewH atomic.Int32
+
+	// mu guards the rewriting state. It is held for a few assignments per
+	// packet, never while writing to the network.
+	mu       sync.Mutex
+	started  bool
+	seqOff   uint16
+	tsOff    uint32
+	lastSeq  uint16
+	lastTs   uint32
+	lastWall int64  // monotime of the packet that set lastTs
+	firstSrc uint16 // source sequence number of the current layer's first packet
+	rtxSeq   uint16
+	history  []sent // video only
+
+	packets, octets atomic.Uint64 // sent, for sender reports and rates
+
+	// From the subscriber's receiver reports and REMB.
+	fractionLost atomic.Uint32 // /256
+	jitter       atomic.Uint32 // in clock units
+	rttMicros    atomic.Int64
+	srSent       srLog
+}
+
+var _ webrtc.TrackLocal = (*downTrack)(nil)
+
+func newDownTrack(ft *forwardTrack, sub *Participant) *downTrack {
+	d := &downTrack{ft: ft, sub: sub}
+	if ft.kind == webrtc.RTPCodecTypeVideo {
+		d.history = make([]sent, historySize)
+		d.needKeyframe.Store(true)
+	}
+	return d
+}
+
+// ID implements webrtc.TrackLocal.
+func (d *downTrack) ID() string { return d.ft.id }
+
+// RID implements webrtc.TrackLocal: subscribers get one stream per track.
+func (d *downTrack) RID() string { return "" }
+
+// StreamID implements webrtc.TrackLocal.
+func (d *downTrack) StreamID() string { return d.ft.publisher.streamID }
+
+// Kind implements webrtc.TrackLocal.
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.ft.kind }
+
+var errNoCodec = errors.New("sfu: subscriber accepts none of the publisher's codec")
+
+// Bind is called by pion when the track is negotiated on the subscriber's
+// PC: it picks the payload types of the publisher's codec and its RTX.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	codecs := ctx.CodecParameters()
+	var codec *webrtc.RTPCodecParameters
+	for i := range codecs {
+		c := &codecs[i]
+		if !strings.EqualFold(c.MimeType, d.ft.codec.MimeType) {
+			continue
+		}
+		if codec == nil || c.SDPFmtpLine == d.ft.codec.SDPFmtpLine {
+			codec = c
+		}
+	}
+	if codec == nil {
+		return webrtc.RTPCodecParameters{}, errNoCodec
+	}
+	b := &binding{ssrc: uint32(ctx.SSRC()), pt: uint8(codec.PayloadType), clock: codec.ClockRate, ws: ctx.WriteStream()}
+	if rtx := uint32(ctx.SSRCRetransmission()); rtx != 0 {
+		apt := "apt=" + itoa(int(codec.PayloadType))
+		for _, c := range codecs {
+			if strings.EqualFold(c.MimeType, webrtc.MimeTypeRTX) && c.SDPFmtpLine == apt {
+				b.rtxSSRC, b.rtxPT = rtx, uint8(c.PayloadType)
+			}
+		}
+	}
+	if b.clock == 0 {
+		b.clock = 90000
+	}
+	d.b.Store(b)
+	return *codec, nil
+}
+
+// Unbind is called by pion when the track is removed or the PC closes.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.b.Store(nil)
+	return nil
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// setTarget sets the layer the allocator wants forwarded (nil = none). The
+// switch itself happens at the new layer's next keyframe, which is asked for
+// here.
+func (d *downTrack) setTarget(l *layer) {
+	if old := d.target.Swap(l); old != l && l != nil && d.cur.Load() != l && d.b.Load() != nil {
+		d.ft.requestKeyframe(l)
+	}
+}
+
+// write forwards one packet of layer l, if l is the layer being forwarded
+// or the target layer starting at a keyframe. hdr is scratch space owned by
+// the calling read loop. It never blocks beyond a UDP send.
+func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int64, hdr *rtp.Header) {
+	b := d.b.Load()
+	if b == nil {
+		return
+	}
+	target := d.target.Load()
+	if target == nil {
+		d.cur.Store(nil) // paused: the next start waits for a keyframe
+		return
+	}
+	if d.cur.Load() != l && (target != l || !key) {
+		return
+	}
+
+	d.mu.Lock()
+	if d.cur.Load() != l {
+		// Start or switch at this keyframe: continue the sequence and the
+		// timeline where the previous layer left them.
+		if d.started {
+			d.seqOff = d.lastSeq + 1 - pkt.SequenceNumber
+			step := uint32(max(1, (now-d.lastWall)*int64(b.clock)/int64(time.Second)))
+			d.tsOff = d.lastTs + step - pkt.Timestamp
+		}
+		d.firstSrc = pkt.SequenceNumber
+		d.cur.Store(l)
+		d.sub.stats.video.layerSwitches.Add(1)
+	} else if int16(pkt.SequenceNumber-d.firstSrc) < 0 {
+		d.mu.Unlock()
+		return // from before the switch: its number belongs to the old layer
+	}
+	seq := pkt.SequenceNumber + d.seqOff
+	ts := pkt.Timestamp + d.tsOff
+	if !d.started || int16(seq-d.lastSeq) > 0 {
+		d.started = true
+		d.lastSeq, d.lastTs, d.lastWall = seq, ts, now
+	}
+	if d.history != nil {
+		d.history[seq%historySize] = sent{out: seq, src: pkt.SequenceNumber, tsOff: d.tsOff, layer: l.idx, ok: true}
+	}
+	d.mu.Unlock()
+
+	*hdr = rtp.Header{
+		Version: 2, Padding: pkt.Padding, PaddingSize: pkt.PaddingSize, Marker: pkt.Marker,
+		PayloadType: b.pt, SequenceNumber: seq, Timestamp: ts, SSRC: b.ssrc, CSRC: pkt.CSRC,
+	}
+	st := d.sub.stats.kind(d.ft.kind)
+	if _, err := b.ws.WriteRTP(hdr, pkt.Payload); err != nil {
+		st.dropped.Add(1)
+		return
+	}
+	d.packets.Add(1)
+	d.octets.Add(uint64(len(pkt.Payload)))
+	st.forwarded(size)
+}
+
+// retransmit answers a NACK for the given sequence numbers (as the
+// subscriber knows them) from the layers' packet caches, on the RTX stream
+// when one was negotiated.
+func (d *downTrack) retransmit(seqs []uint16) {
+	b := d.b.Load()
+	if b == nil || d.history == nil {
+		return
+	}
+	layers := *d.ft.layers.Load()
+	buf := make([]byte, cacheSlotSize)
+	var pkt rtp.Packet
+	st := d.sub.stats.kind(d.ft.kind)
+	for _, seq := range seqs {
+		d.mu.Lock()
+		h := d.history[seq%historySize]
+		var rtxSeq uint16
+		if b.rtxSSRC != 0 {
+			rtxSeq = d.rtxSeq
+			d.rtxSeq++
+		}
+		d.mu.Unlock()
+		if !h.ok || h.out != seq || int(h.layer) >= len(layers) {
+			st.nackMisses.Add(1)
+			continue
+		}
+		raw := layers[h.layer].cache.get(h.src, buf)
+		if raw == nil || pkt.Unmarshal(raw) != nil {
+			st.nackMisses.Add(1)
+			continue
+		}
+		hdr := rtp.Header{
+			Version: 2, Marker: pkt.Marker, PayloadType: b.pt, SequenceNumber: seq,
+			Timestamp: pkt.Timestamp + h.tsOff, SSRC: b.ssrc, CSRC: pkt.CSRC,
+		}
+		payload := pkt.Payload
+		if b.rtxSSRC != 0 {
+			// RFC 4588: the original sequence number, then the payload.
+			rtx := make([]byte, 2+len(payload))
+			binary.BigEndian.PutUint16(rtx, seq)
+			copy(rtx[2:], payload)
+			payload = rtx
+			hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber = b.rtxSSRC, b.rtxPT, rtxSeq
+		}
+		if _, err := b.ws.WriteRTP(&hdr, payload); err != nil {
+			st.dropped.Add(1)
+			continue
+		}
+		st.retransmitted.Add(1)
+	}
+}
+
+// rtcpLoop reads RTCP from the subscriber for this track: NACKs are
+// answered from the cache, PLI and FIR become rate-limited keyframe
+// requests, receiver reports and REMB feed the subscriber's bandwidth
+// estimate. It ends when the sender is removed or the PC closes.
+func (d *downTrack) rtcpLoop(sender *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.ft.requestKeyframe(d.cur.Load())
+			case *rtcp.TransportLayerNack:
+				d.sub.stats.kind(d.ft.kind).nacks.Add(1)
+				var seqs []uint16
+				for _, pair := range p.Nacks {
+					seqs = append(seqs, pair.PacketList()...)
+				}
+				d.retransmit(seqs)
+			case *rtcp.ReceiverReport:
+				d.onReports(p.Reports)
+			case *rtcp.SenderReport:
+				d.onReports(p.Reports)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				d.sub.bwe.remb(int64(p.Bitrate))
+			}
+		}
+	}
+}
+
+// onReports takes the subscriber's reception reports about this track.
+func (d *downTrack) onReports(rs []rtcp.ReceptionReport) {
+	b := d.b.Load()
+	if b == nil {
+		return
+	}
+	for _, r := range rs {
+		if r.SSRC != b.ssrc {
+			continue
+		}
+		d.fractionLost.Store(uint32(r.FractionLost))
+		d.jitter.Store(r.Jitter)
+		if rtt, ok := d.srSent.rtt(r.LastSenderReport, r.Delay, time.Now()); ok {
+			d.rttMicros.Store(rtt.Microseconds())
+		}
+		if d.ft.kind == webrtc.RTPCodecTypeVideo {
+			d.sub.bwe.loss(float64(r.FractionLost) / 256)
+		}
+	}
+}
+
+// senderReport builds an RTCP sender report for this track, mapping now to
+// the RTP timeline of the last packet sent; nil before anything was sent.
+func (d *downTrack) senderReport(now time.Time, mono int64) *rtcp.SenderReport {
+	b := d.b.Load()
+	if b == nil {
+		return nil
+	}
+	d.mu.Lock()
+	started, lastTs, lastWall := d.started, d.lastTs, d.lastWall
+	d.mu.Unlock()
+	if !started {
+		return nil
+	}
+	ntp := toNTP(now)
+	d.srSent.add(ntp, now)
+	return &rtcp.SenderReport{
+		SSRC:        b.ssrc,
+		NTPTime:     ntp,
+		RTPTime:     lastTs + uint32((mono-lastWall)*int64(b.clock)/int64(time.Second)),
+		PacketCount: uint32(d.packets.Load()),
+		OctetCount:  uint32(d.octets.Load()),
+	}
+}
+
+// applyView sets the size the subscriber shows this track at.
+func (d *downTrack) applyView(t Tile) {
+	d.viewW.Store(int32(t.Width))
+	d.viewH.Store(int32(t.Height))
+	d.hidden.Store(t.Width == 0 || t.Height == 0)
+}
+
+// ntpEpochOffset is the seconds from 1900 (NTP) to 1970 (Unix).
+const ntpEpochOffset = 2208988800
+
+func toNTP(t time.Time) uint64 {
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
+	return secs<<32 | frac
+}
+
+// srLog remembers when the last few sender reports were sent, to turn the
+// LSR and DLSR of a reception report into a round-trip time.
+type srLog struct {
+	mu    sync.Mutex
+	mid   [4]uint32
+	at    [4]time.Time
+	count int
+}
+
+func (l *srLog) add(ntp uint64, at time.Time) {
+	l.mu.Lock()
+	i := l.count % len(l.mid)
+	l.mid[i], l.at[i] = uint32(ntp>>16), at
+	l.count++
+	l.mu.Unlock()
+}
+
+// rtt returns now − (time the report lsr names was sent) − dlsr.
+func (l *srLog) rtt(lsr, dlsr uint32, now time.Time) (time.Duration, bool) {
+	if lsr == 0 {
+		return 0, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range l.mid {
+		if l.mid[i] == lsr && !l.at[i].IsZero() {
+			delay := time.Duration(uint64(dlsr) * uint64(time.Second) >> 16)
+			if rtt := now.Sub(l.at[i]) - delay; rtt >= 0 {
+				return rtt, true
+			}
+			return 0, false
+		}
+	}
+	return 0, false
+}
