@@ -86,7 +86,7 @@ func (c *Client) dispatch(msg any) error {
 	return nil
 }
 
-// signalCall returns the call of an sdp or ice message; ok is false for any
+// signalCall returns the call of an sdp, ice or layers message; ok is false for any
 // other message. Call and room events (accepted, joined, member_joined,
 // member_left, ended, media) carry a call id too, but they are for the
 // application, not the Media: they stay in the buffer even while the call
@@ -96,6 +96,8 @@ func signalCall(msg any) (callID string, ok bool) {
 	case *protocol.SDP:
 		return m.CallID, true
 	case *protocol.ICE:
+		return m.CallID, true
+	case *protocol.Layers:
 		return m.CallID, true
 	}
 	return "", false

@@ -36,15 +36,18 @@ type Media struct {
 	pubConnected chan struct{} // closed when pub first connects
 	connOnce     sync.Once
 	forceKey     atomic.Bool // the next video frame is a keyframe
+	sim          *simulcast  // set by publish with MediaOptions.Simulcast
 	onRTP        func(RemoteTrack, *rtp.Packet, time.Time)
 	count        counters
+	nacks        *nackCounter // on "sub"
 	wg           sync.WaitGroup
 	closeOnce    sync.Once
 
-	mu     sync.Mutex
-	closed bool
-	tracks []RemoteTrack
-	err    error
+	mu      sync.Mutex
+	closed  bool
+	tracks  []RemoteTrack
+	quality []*trackQuality // one per track, same order
+	err     error
 }
 
 // StartMedia sets up media for a call: it builds both PeerConnections,
@@ -84,10 +87,12 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		done:         make(chan struct{}),
 		pubConnected: make(chan struct{}),
 		onRTP:        o.OnRTP,
+		nacks:        newNACKCounter(),
 	}
 	servers := m.iceServers()
 	var err error
-	if m.sub, err = newPeerConnection(m.log.With("pc", protocol.PCSub), m.pcConfig(servers)); err != nil {
+	subSettings := pcSettings{ports: o.ReceivePorts, noNACK: o.DisableNACK, nacks: m.nacks}
+	if m.sub, err = newPeerConnection(m.log.With("pc", protocol.PCSub), m.pcConfig(servers), subSettings); err != nil {
 		return nil, err
 	}
 	m.subTrickle = newTrickle(m, protocol.PCSub)
@@ -100,7 +105,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		return m, nil
 	}
 
-	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers)); err != nil {
+	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers), pcSettings{}); err != nil {
 		_ = m.sub.Close()
 		return nil, err
 	}

@@ -66,10 +66,12 @@ func checkMediaOptions(o MediaOptions) error {
 		return fmt.Errorf("%w: ReceiveOnly with Audio or Video", ErrMediaOptions)
 	case o.AudioFrameBytes != 0 && (o.AudioFrameBytes < MinLoadAudioBytes || o.AudioFrameBytes > MaxLoadPayload):
 		return fmt.Errorf("%w: AudioFrameBytes %d out of range %d–%d", ErrMediaOptions, o.AudioFrameBytes, MinLoadAudioBytes, MaxLoadPayload)
+	case o.Simulcast && o.VideoBitrate < 10*MinLoadVideoBitrate:
+		return fmt.Errorf("%w: Simulcast needs VideoBitrate of at least %d", ErrMediaOptions, 10*MinLoadVideoBitrate)
 	case o.VideoBitrate != 0 && o.VideoBitrate < MinLoadVideoBitrate:
 		return fmt.Errorf("%w: VideoBitrate %d below %d", ErrMediaOptions, o.VideoBitrate, MinLoadVideoBitrate)
 	}
-	return nil
+	return o.ReceivePorts.check()
 }
 
 // loadFrameSizes splits a frame of frameBytes into the fewest packets of at

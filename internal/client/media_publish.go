@@ -47,6 +47,9 @@ func (m *Media) publish(o MediaOptions) error {
 		m.goTracked(func() { m.readRTCP(sender, false) })
 		m.goTracked(pace)
 	}
+	if o.Video && o.Simulcast {
+		return m.publishSimulcast(stream, o.VideoBitrate)
+	}
 	if o.Video {
 		codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 		var track webrtc.TrackLocal

@@ -21,27 +21,32 @@ type RemoteTrack struct {
 func (m *Media) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	rt := RemoteTrack{StreamID: t.StreamID(), TrackID: t.ID(), Kind: t.Kind().String(), SSRC: uint32(t.SSRC())}
 	m.log.Debug("remote track", "stream", rt.StreamID, "kind", rt.Kind, "ssrc", rt.SSRC)
+	q := newTrackQuality(rt)
 	m.mu.Lock()
 	m.tracks = append(m.tracks, rt)
+	m.quality = append(m.quality, q)
 	m.mu.Unlock()
-	m.goTracked(func() { m.readTrack(t, rt) })
+	m.goTracked(func() { m.readTrack(t, rt, q) })
 }
 
-// readTrack counts a remote track's packets until "sub" closes and hands
-// them to MediaOptions.OnRTP. Padding-only packets are not media and are
-// not counted.
-func (m *Media) readTrack(t *webrtc.TrackRemote, rt RemoteTrack) {
+// readTrack counts a remote track's packets until "sub" closes, measures
+// its quality and hands the packets to MediaOptions.OnRTP. Padding-only
+// packets are not media: only the quality measure, which needs their
+// sequence numbers, sees them.
+func (m *Media) readTrack(t *webrtc.TrackRemote, rt RemoteTrack, q *trackQuality) {
 	video := t.Kind() == webrtc.RTPCodecTypeVideo
 	for {
 		p, _, err := t.ReadRTP()
 		if err != nil {
 			return
 		}
+		now := time.Now()
+		q.observe(p, now)
 		if len(p.Payload) == 0 {
 			continue
 		}
 		if m.onRTP != nil {
-			m.onRTP(rt, p, time.Now())
+			m.onRTP(rt, p, now)
 		}
 		if video {
 			m.count.videoRecv.Add(1)

@@ -50,6 +50,8 @@ func (m *Media) handle(ev any, pending map[string][]webrtc.ICECandidateInit) {
 		err = m.handleSDP(msg, pending)
 	case *protocol.ICE:
 		err = m.handleICE(msg, pending)
+	case *protocol.Layers:
+		m.setLayers(msg)
 	}
 	if err != nil {
 		m.fail(err)

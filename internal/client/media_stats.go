@@ -30,6 +30,12 @@ type MediaStats struct {
 	KeyframesReceived uint64
 	// PLIsReceived counts PLI and FIR packets received for our video.
 	PLIsReceived uint64
+	// NACKsSent counts the NACK messages "sub" sent, PacketsNACKed the
+	// distinct packets they asked for, and RetransmissionsReceived the
+	// asked-for packets that then arrived (within a few seconds).
+	NACKsSent               uint64
+	PacketsNACKed           uint64
+	RetransmissionsReceived uint64
 	// RemoteTracks lists every track seen on "sub", in order of arrival.
 	RemoteTracks []RemoteTrack
 }
@@ -43,6 +49,10 @@ func (m *Media) Stats() MediaStats {
 		KeyframesSent:     c.keyframesSent.Load(),
 		KeyframesReceived: c.keyframesRecv.Load(),
 		PLIsReceived:      c.plis.Load(),
+
+		NACKsSent:               m.nacks.nacks.Load(),
+		PacketsNACKed:           m.nacks.nacked.Load(),
+		RetransmissionsReceived: m.nacks.repaired.Load(),
 	}
 	m.mu.Lock()
 	s.RemoteTracks = slices.Clone(m.tracks)

@@ -60,7 +60,7 @@ func (s *echoSFU) handle(fc *fakeConn, msg any) {
 }
 
 func (s *echoSFU) newPC(fc *fakeConn, name string) *webrtc.PeerConnection {
-	pc, err := newPeerConnection(slog.New(slog.DiscardHandler), webrtc.Configuration{})
+	pc, err := newPeerConnection(slog.New(slog.DiscardHandler), webrtc.Configuration{}, pcSettings{})
 	if err != nil {
 		s.t.Fatalf("sfu: %v", err)
 	}

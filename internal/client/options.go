@@ -40,10 +40,27 @@ type MediaOptions struct {
 	// frames of VideoBitrate/30 bits, split into RTP packets of at most
 	// MaxLoadPayload bytes, each carrying its send time (see SentAt).
 	VideoBitrate int
+	// Simulcast, with VideoBitrate, publishes the video as three
+	// simulcast layers, rids "q", "h" and "f", of 320×180, 640×360 and
+	// 1280×720 (in their keyframe headers) at about a tenth, a third and
+	// all of VideoBitrate. The client stops sending a layer while the
+	// server's layers message says nobody receives it.
+	Simulcast bool
 	// AudioFrameBytes, when positive, makes the audio track a load source:
 	// 20 ms Opus packets of that many bytes (at least MinLoadAudioBytes),
 	// each carrying its send time.
 	AudioFrameBytes int
+
+	// ReceivePorts, when set, makes "sub" bind its ICE sockets to local
+	// UDP ports in this range, so that a test can impair what the SFU
+	// sends to this leg alone (tc or nftables matching the destination
+	// port). Pick a range outside the kernel's ephemeral ports
+	// (net.ipv4.ip_local_port_range, 32768–60999 by default) so that no
+	// other socket lands in it.
+	ReceivePorts PortRange
+	// DisableNACK makes "sub" never ask for retransmissions: lost video
+	// packets stay lost. For measuring what NACK recovers.
+	DisableNACK bool
 
 	// OnRTP, when set, is called with every media packet received on
 	// "sub" and the time it was read, on the goroutine reading that track.

@@ -16,9 +16,16 @@ const (
 	vp8PayloadType  = 96
 )
 
+// pcSettings are what one PeerConnection's API may differ in.
+type pcSettings struct {
+	ports  PortRange    // local ICE ports; zero for any
+	noNACK bool         // never ask for retransmissions
+	nacks  *nackCounter // counts NACKs and retransmissions; nil for none
+}
+
 // newAPI builds a pion API for one PeerConnection: Opus and VP8 only, NACK
 // and RTCP report interceptors, and ICE restricted to UDP over loopback.
-func newAPI(log *slog.Logger) (*webrtc.API, error) {
+func newAPI(log *slog.Logger, s pcSettings) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
@@ -40,10 +47,20 @@ func newAPI(log *slog.Logger) (*webrtc.API, error) {
 	}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("register vp8: %w", err)
 	}
+	// mid and rid header extensions, which simulcast publishing needs.
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return nil, fmt.Errorf("simulcast extensions: %w", err)
+	}
 
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
-		return nil, fmt.Errorf("configure nack: %w", err)
+	if s.nacks != nil {
+		// Before the NACK generator, which then writes through it.
+		ir.Add(nackCounterFactory{s.nacks})
+	}
+	if !s.noNACK {
+		if err := webrtc.ConfigureNack(me, ir); err != nil {
+			return nil, fmt.Errorf("configure nack: %w", err)
+		}
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
@@ -54,6 +71,9 @@ func newAPI(log *slog.Logger) (*webrtc.API, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	if err := s.ports.apply(&se); err != nil {
+		return nil, err
+	}
 
 	return webrtc.NewAPI(
 		webrtc.WithMediaEngine(me),
@@ -64,8 +84,8 @@ func newAPI(log *slog.Logger) (*webrtc.API, error) {
 
 // newPeerConnection builds a PeerConnection on its own API, so that each
 // has its own interceptors.
-func newPeerConnection(log *slog.Logger, cfg webrtc.Configuration) (*webrtc.PeerConnection, error) {
-	api, err := newAPI(log)
+func newPeerConnection(log *slog.Logger, cfg webrtc.Configuration, s pcSettings) (*webrtc.PeerConnection, error) {
+	api, err := newAPI(log, s)
 	if err != nil {
 		return nil, err
 	}
