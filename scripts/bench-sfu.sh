@@ -13,7 +13,7 @@
 # DURATION (default 20s) and WARMUP (default 3s) set each measured window.
 # Run it through scripts/loopback-only.sh (make bench-sfu does).
 set -eu
-BIN=${TANDEM_BIN:-bin/tandem}
+BIN=${BIN:-bin/tandem}
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-3s}
 SCENARIOS=${*:-fanout meeting audio}

@@ -39,6 +39,9 @@ type SFU struct {
 	mux      ice.UDPMux
 	rewrite  []webrtc.ICEAddressRewriteRule
 	loopback bool
+	// cork, when the socket supports it, holds the writes of one packet's
+	// fan-out so they leave in one sendmmsg.
+	cork corker
 
 	mu     sync.Mutex
 	closed bool
@@ -95,9 +98,16 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		done:     make(chan struct{}),
 		ranDone:  make(chan struct{}),
 	}
+	s.cork, _ = batched.(corker)
 	go s.run()
 	log.Info("sfu listening", "udp", conn.LocalAddr().String())
 	return s, nil
+}
+
+// corker is a socket that can hold writes and send them together.
+type corker interface {
+	Cork()
+	Uncork()
 }
 
 // UDPAddr returns the bound address of the shared media socket.

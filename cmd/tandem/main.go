@@ -99,6 +99,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(sigs)
 
 	srv.Start()
+	if cfg.Debug.PprofListen != "" {
+		stop, err := servePprof(cfg.Debug.PprofListen, log)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		defer stop()
+	}
 	log.Info("tandem serving", "http", srv.Addr().String(), "media_udp", srv.MediaAddr().String(), "dev", cfg.Dev, "data_dir", cfg.DataDir)
 	if cfg.Dev {
 		fmt.Fprintf(stdout, "\n  Tandem is running (dev mode). Open %s in two browser windows and sign in as two people.\n\n", srv.URL())

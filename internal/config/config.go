@@ -25,6 +25,7 @@ type Config struct {
 	Signaling SignalingConfig `mapstructure:"signaling"`
 	ICE       ICEConfig       `mapstructure:"ice"`
 	Log       LogConfig       `mapstructure:"log"`
+	Debug     DebugConfig     `mapstructure:"debug"`
 	Shutdown  ShutdownConfig  `mapstructure:"shutdown"`
 	TURN      TURNConfig      `mapstructure:"turn"`
 }
@@ -203,6 +204,13 @@ type LogConfig struct {
 	Format string `mapstructure:"format"`
 }
 
+// DebugConfig holds tools for operators investigating a node.
+type DebugConfig struct {
+	// PprofListen, when set, serves Go's net/http/pprof there; it must be
+	// a loopback address.
+	PprofListen string `mapstructure:"pprof_listen"`
+}
+
 // ShutdownConfig bounds the drain on SIGTERM.
 type ShutdownConfig struct {
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
@@ -328,6 +336,12 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return keyErr("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	if a := c.Debug.PprofListen; a != "" {
+		host, _, err := net.SplitHostPort(a)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return keyErr("debug.pprof_listen", "must be a loopback host:port, not %q", a)
+		}
 	}
 	if c.Shutdown.DrainTimeout <= 0 {
 		return keyErr("shutdown.drain_timeout", "must be positive")

@@ -48,6 +48,7 @@ func defaults() map[string]any {
 		"ice.servers":                 []map[string]any{},
 		"log.level":                   "info",
 		"log.format":                  "text",
+		"debug.pprof_listen":          "",
 		"shutdown.drain_timeout":      30 * time.Second,
 
 		"turn.enabled":                        true,

@@ -48,6 +48,7 @@ type udpConn struct {
 
 	wmu      sync.Mutex
 	flushing bool
+	corked   int // Cork calls not yet matched by Uncork
 	queue    []outPacket
 	spare    []outPacket
 	maxQueue int
@@ -235,7 +236,7 @@ func (c *udpConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: unix.EAFNOSUPPORT}
 	}
 	c.wmu.Lock()
-	if c.flushing && len(c.queue) < c.maxQueue {
+	if (c.flushing || c.corked > 0) && len(c.queue) < c.maxQueue {
 		c.queue = c.queue[:len(c.queue)+1] // reuses the slot's buffer
 		q := &c.queue[len(c.queue)-1]
 		q.buf = append(q.buf[:0], p...)
@@ -243,7 +244,7 @@ func (c *udpConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		c.wmu.Unlock()
 		return len(p), nil
 	}
-	if c.flushing {
+	if c.flushing || c.corked > 0 {
 		// The queue is full: send alongside the flusher rather than drop.
 		c.wmu.Unlock()
 		n, err := c.sendto(p, &name, nameLen)
@@ -262,12 +263,36 @@ func (c *udpConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return n, nil
 }
 
+// Cork holds every write, from any goroutine, in the queue until the
+// matching Uncork, which sends them all with sendmmsg. A media server
+// corks around one packet's fan-out to its subscribers: one system call
+// instead of one per subscriber. A full queue is still sent at once.
+func (c *udpConn) Cork() {
+	c.wmu.Lock()
+	c.corked++
+	c.wmu.Unlock()
+}
+
+// Uncork ends a Cork; the last one sends what was queued, unless a writer
+// already in the kernel will.
+func (c *udpConn) Uncork() {
+	c.wmu.Lock()
+	c.corked--
+	if c.corked > 0 || c.flushing || len(c.queue) == 0 {
+		c.wmu.Unlock()
+		return
+	}
+	c.flushing = true
+	c.wmu.Unlock()
+	c.flush()
+}
+
 // flush sends what was queued while this writer was in the kernel, until
 // the queue stays empty.
 func (c *udpConn) flush() {
 	for {
 		c.wmu.Lock()
-		if len(c.queue) == 0 {
+		if len(c.queue) == 0 || c.corked > 0 {
 			c.flushing = false
 			c.wmu.Unlock()
 			return

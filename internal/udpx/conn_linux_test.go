@@ -239,3 +239,67 @@ func TestUDPConnCloseAndDeadline(t *testing.T) {
 		t.Fatal("ReadFrom still blocked after Close")
 	}
 }
+
+// Corked writes wait for the matching Uncork and then all arrive, in order,
+// from one sendmmsg; nested corks send at the outermost Uncork; more than
+// the queue holds is sent at once rather than dropped.
+func TestUDPConnCork(t *testing.T) {
+	c, dropped := newTestUDPConn(t, "udp4", "127.0.0.1:0", 4, 8)
+	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	readAll := func(want int) []byte {
+		t.Helper()
+		var got []byte
+		buf := make([]byte, 100)
+		_ = recv.SetReadDeadline(time.Now().Add(2 * time.Second))
+		for len(got) < want {
+			n, err := recv.Read(buf)
+			if err != nil {
+				t.Fatalf("read after %d of %d: %v", len(got), want, err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		return got
+	}
+	nothingYet := func() {
+		t.Helper()
+		_ = recv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, err := recv.Read(make([]byte, 100)); err == nil {
+			t.Fatalf("received %d bytes while corked", n)
+		}
+	}
+
+	c.Cork()
+	c.Cork()
+	for i := range 5 {
+		if _, err := c.WriteTo([]byte{byte(i)}, recv.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nothingYet()
+	c.Uncork()
+	nothingYet()
+	c.Uncork()
+	if got := readAll(5); !bytes.Equal(got, []byte{0, 1, 2, 3, 4}) {
+		t.Fatalf("received %v, want 0..4 in order", got)
+	}
+
+	// Twelve writes into a queue of eight: the last four go out at once.
+	c.Cork()
+	for i := range 12 {
+		if _, err := c.WriteTo([]byte{byte(i)}, recv.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	early := readAll(4)
+	c.Uncork()
+	if got := append(early, readAll(8)...); len(got) != 12 {
+		t.Fatalf("received %d datagrams, want 12", len(got))
+	}
+	if d := dropped.Load(); d != 0 {
+		t.Fatalf("%d dropped", d)
+	}
+}
