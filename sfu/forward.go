@@ -300,8 +300,8 @@ func (ft *forwardTrack) rtcpLoop(l *layer) {
 // requestKeyframe sends a PLI for one layer to its publisher, at most once
 // per keyframeInterval per layer.
 func (ft *forwardTrack) requestKeyframe(l *layer) {
-	if ft.kind != webrtc.RTPCodecTypeVideo || l == nil {
-		return
+	if ft.kind != webrtc.RTPCodecTypeVideo || l == nil || ft.publisher.pub == nil {
+		return // audio, nothing to ask for, or no PeerConnection (unit tests)
 	}
 	now := time.Now().UnixNano()
 	last := l.lastKeyframeReq.Load()
