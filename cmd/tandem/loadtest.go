@@ -87,6 +87,7 @@ func loadtestMedia(args []string, stdout, stderr io.Writer) error {
 	audio := fs.Bool("audio", false, "publishers send Opus (default: the scenario's)")
 	video := fs.Bool("video", false, "publishers send VP8 (default: the scenario's)")
 	fs.IntVar(&cfg.VideoBitrate, "video-bitrate", loadtest.DefaultVideoBitrate, "bits per second per video publisher, 30 fps")
+	fs.BoolVar(&cfg.Simulcast, "simulcast", false, "publish video as three simulcast layers (q, h, f at a tenth, a third and all of --video-bitrate)")
 	fs.IntVar(&cfg.AudioBytes, "audio-bytes", loadtest.DefaultAudioBytes, "bytes per 20 ms Opus packet")
 	fs.DurationVar(&cfg.Duration, "duration", loadtest.DefaultDuration, "measured window")
 	fs.DurationVar(&cfg.Warmup, "warmup", loadtest.DefaultWarmup, "wait after every track arrived, before measuring")

@@ -102,6 +102,7 @@ type MediaConfig struct {
 	Scenario     Scenario
 	Room         string        // room name; empty = a fresh one per run
 	VideoBitrate int           // bits per second per video track; 0 = DefaultVideoBitrate
+	Simulcast    bool          // video as three simulcast layers, VideoBitrate the top one
 	AudioBytes   int           // bytes per Opus packet; 0 = DefaultAudioBytes
 	Warmup       time.Duration // after every member receives every track
 	Duration     time.Duration // the measured window
@@ -519,7 +520,8 @@ func (mb *member) start(ctx context.Context, cfg MediaConfig, room string) error
 		o = client.MediaOptions{
 			Audio: cfg.Scenario.Audio, Video: cfg.Scenario.Video,
 			VideoBitrate: cfg.VideoBitrate, AudioFrameBytes: cfg.AudioBytes,
-			OnRTP: mb.onRTP,
+			Simulcast: cfg.Simulcast && cfg.Scenario.Video,
+			OnRTP:     mb.onRTP,
 		}
 	}
 	if mb.m, err = c.StartMedia(ctx, mb.callID, o); err != nil {
