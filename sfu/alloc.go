@@ -252,7 +252,7 @@ func (p *Participant) sendReports(now time.Time, mono int64, downs []*downTrack)
 			pkts = append(pkts, sr)
 		}
 	}
-	if len(pkts) == 0 || p.isClosed() {
+	if len(pkts) == 0 || p.sub == nil || p.isClosed() {
 		return
 	}
 	if err := p.sub.pc.WriteRTCP(pkts); err != nil {

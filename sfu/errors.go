@@ -22,6 +22,15 @@ var (
 	ErrDuplicateParticipant = errors.New("sfu: participant already in room")
 	// ErrBadConfig is returned by New for an invalid Config.
 	ErrBadConfig = errors.New("sfu: bad config")
+	// ErrNothingPublished is returned by Room.View when the room has no
+	// track a WHEP viewer could be given.
+	ErrNothingPublished = errors.New("sfu: nothing published in the room")
+	// ErrBadFragment is returned by ParseICEFragment for a malformed
+	// trickle-ice-sdpfrag body.
+	ErrBadFragment = errors.New("sfu: bad ICE fragment")
+	// ErrICEMismatch is returned by Session.Patch for a fragment whose ICE
+	// credentials belong to another ICE session and do not restart ICE.
+	ErrICEMismatch = errors.New("sfu: ICE credentials do not match the session")
 )
 
 // Names of a participant's two peer connections, as used in Events and

@@ -28,11 +28,27 @@ type Events interface {
 	Speakers(speakers []Speaker)
 }
 
+// legKind says how a participant negotiates with its client.
+type legKind int
+
+const (
+	// kindLeg is a call leg: "pub" offered by the client, "sub" offered by
+	// the SFU with every other participant's tracks.
+	kindLeg legKind = iota
+	// kindPublisher is a WHIP publisher: "pub" only; it receives nothing.
+	kindPublisher
+	// kindViewer is a WHEP viewer: "sub" only, offered by the client and
+	// answered once with the tracks it was given (whip.go).
+	kindViewer
+)
+
 // Participant is one call leg in a room, with its "pub" and "sub"
-// PeerConnections.
+// PeerConnections. A WHIP publisher has only "pub" and a WHEP viewer only
+// "sub" (the other is nil).
 type Participant struct {
 	id       string
 	streamID string
+	kind     legKind
 	room     *Room
 	ev       Events
 	log      *slog.Logger
@@ -64,10 +80,11 @@ type Participant struct {
 	subConnected     bool
 }
 
-func newParticipant(r *Room, id, streamID string, ev Events) (*Participant, error) {
+func newParticipant(r *Room, id, streamID string, ev Events, kind legKind) (*Participant, error) {
 	p := &Participant{
 		id:       id,
 		streamID: streamID,
+		kind:     kind,
 		room:     r,
 		ev:       ev,
 		log:      r.log.With("participant", id),
@@ -77,23 +94,30 @@ func newParticipant(r *Room, id, streamID string, ev Events) (*Participant, erro
 		trackIDs: make(map[webrtc.RTPCodecType]int),
 		bwe:      newEstimator(),
 	}
-	pubPC, err := r.sfu.newPeerConnection(rolePub)
-	if err != nil {
-		return nil, err
+	if kind != kindViewer {
+		pubPC, err := r.sfu.newPeerConnection(rolePub)
+		if err != nil {
+			return nil, err
+		}
+		p.pub = &peer{name: PCPub, pc: pubPC, log: p.log}
 	}
-	subPC, err := r.sfu.newPeerConnection(roleSub)
-	if err != nil {
-		_ = pubPC.Close()
-		return nil, err
+	if kind != kindPublisher {
+		subPC, err := r.sfu.newPeerConnection(roleSub)
+		if err != nil {
+			_ = p.closePeers()
+			return nil, err
+		}
+		p.sub = &peer{name: PCSub, pc: subPC, log: p.log}
 	}
-	p.pub = &peer{name: PCPub, pc: pubPC, log: p.log}
-	p.sub = &peer{name: PCSub, pc: subPC, log: p.log}
 	return p, nil
 }
 
 // start registers the PeerConnection callbacks and the subscriber loop.
 func (p *Participant) start() {
 	for _, pr := range []*peer{p.pub, p.sub} {
+		if pr == nil {
+			continue
+		}
 		name := pr.name
 		pr.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 			var init *webrtc.ICECandidateInit
@@ -101,7 +125,7 @@ func (p *Participant) start() {
 				j := c.ToJSON()
 				init = &j
 			}
-			if name == PCSub {
+			if name == PCSub && p.kind == kindLeg {
 				p.subCandidate(init)
 				return
 			}
@@ -118,9 +142,17 @@ func (p *Participant) start() {
 			p.ev.ConnectionState(name, s)
 		})
 	}
-	p.pub.pc.OnTrack(p.onTrack)
-	p.wg.Add(1)
-	go p.subLoop()
+	switch p.kind {
+	case kindLeg:
+		p.pub.pc.OnTrack(p.onTrack)
+		p.wg.Add(1)
+		go p.subLoop()
+	case kindPublisher:
+		p.pub.pc.OnTrack(p.onTrack)
+	case kindViewer:
+		p.wg.Add(1)
+		go p.viewLoop()
+	}
 }
 
 // ID returns the participant's leg id.
@@ -239,6 +271,9 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 	if p.isClosed() {
 		return "", fmt.Errorf("pub offer: %w", ErrClosed)
 	}
+	if p.pub == nil {
+		return "", fmt.Errorf("pub offer: %w: %q", ErrUnknownPC, PCPub)
+	}
 	ans, err := p.pub.answer(sdp)
 	if err != nil {
 		p.log.Info("pub offer rejected", "err", err)
@@ -282,10 +317,10 @@ func (p *Participant) AddICECandidate(pc string, c webrtc.ICECandidateInit) erro
 	if p.isClosed() {
 		return fmt.Errorf("candidate: %w", ErrClosed)
 	}
-	switch pc {
-	case PCPub:
+	switch {
+	case pc == PCPub && p.pub != nil:
 		return p.pub.addCandidate(c)
-	case PCSub:
+	case pc == PCSub && p.sub != nil:
 		return p.sub.addCandidate(c)
 	default:
 		return fmt.Errorf("%w: %q", ErrUnknownPC, pc)
@@ -362,5 +397,11 @@ func (p *Participant) Close() error {
 }
 
 func (p *Participant) closePeers() error {
-	return errors.Join(p.pub.pc.Close(), p.sub.pc.Close())
+	var errs []error
+	for _, pr := range []*peer{p.pub, p.sub} {
+		if pr != nil {
+			errs = append(errs, pr.pc.Close())
+		}
+	}
+	return errors.Join(errs...)
 }

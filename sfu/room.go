@@ -69,7 +69,7 @@ func (r *Room) Join(id, streamID string, ev Events) (*Participant, error) {
 		return nil, fmt.Errorf("join room %s as %s: %w", r.id, id, ErrDuplicateParticipant)
 	}
 
-	p, err := newParticipant(r, id, streamID, ev)
+	p, err := newParticipant(r, id, streamID, ev, kindLeg)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,9 @@ func (r *Room) publish(ft *forwardTrack) bool {
 	}
 	r.tracks = append(r.tracks, ft)
 	for _, p := range r.participants {
-		if p != ft.publisher {
+		// WHIP publishers receive nothing; WHEP viewers keep the tracks
+		// they were answered with (whip.go).
+		if p != ft.publisher && p.kind == kindLeg {
 			r.subscribeLocked(ft, p)
 		}
 	}

@@ -184,6 +184,17 @@ func (h *Hub) Online(user string) int {
 	return len(h.devices[user])
 }
 
+// RoomCallID returns the call id of the running room with this name; the
+// call id is also the room's SFU room id.
+func (h *Hub) RoomCallID(name string) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c := h.rooms[name]; c != nil {
+		return c.id, true
+	}
+	return "", false
+}
+
 // ActiveCalls counts calls that are ringing or answered.
 func (h *Hub) ActiveCalls() int {
 	h.mu.Lock()

@@ -28,6 +28,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)
+	s.whipRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	static, _ := fs.Sub(web.Files, ".")
 	mux.Handle("/", securityHeaders(http.FileServerFS(static)))

@@ -38,6 +38,8 @@ type Server struct {
 	turn      *turn.Server
 	metrics   *prometheus.Registry
 	hub       *signaling.Hub
+	ice       signaling.ICEProvider
+	whip      *whipRegistry
 	http      *http.Server
 	ln        net.Listener
 	serveErr  chan error
@@ -85,12 +87,15 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	for _, is := range cfg.ICE.Servers {
 		ice = append(ice, protocol.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
 	}
+	s.ice = iceProvider(ice, turnEP)
+	s.whip = newWHIPRegistry()
+	s.registerWHIPMetrics(s.metrics)
 	sc := cfg.Signaling
 	s.hub = signaling.NewHub(signaling.Config{
 		RingTimeout: cfg.Calls.RingTimeout, WaitingTimeout: cfg.Calls.WaitingTimeout, MaxTalk: cfg.Calls.PTTMaxTalk,
 		MaxMessageBytes: sc.MaxMessageBytes, PingInterval: sc.PingInterval, PongTimeout: sc.PongTimeout,
 		HelloTimeout: sc.HelloTimeout, WriteTimeout: sc.WriteTimeout, SendQueue: sc.SendQueue,
-		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: iceProvider(ice, turnEP),
+		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: s.ice,
 	}, s.authority, signaling.SFUMedia{SFU: s.sfu}, s.store, log.With("part", "signaling"))
 
 	s.http = &http.Server{
@@ -187,6 +192,10 @@ func (s *Server) closeParts() error {
 	}
 	if s.sfu != nil {
 		errs = append(errs, s.sfu.Close())
+	}
+	if s.whip != nil {
+		// The SFU has closed every session: their watchers end.
+		s.whip.close()
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())

@@ -159,17 +159,27 @@ func (m *Invite) validate() error {
 // MaxRoomLen is the longest room name.
 const MaxRoomLen = 64
 
-func (m *Join) validate() error {
-	if len(m.Room) > MaxRoomLen {
+// CheckRoom reports whether name is a valid room name: 1–64 bytes of a-z,
+// 0-9, '-', '_' and '.'. Room names are shared by join and by the WHIP and
+// WHEP endpoints.
+func CheckRoom(name string) error {
+	if len(name) > MaxRoomLen {
 		return fmt.Errorf("%q is longer than %d bytes", "room", MaxRoomLen)
 	}
-	if m.Room == "" {
+	if name == "" {
 		return fmt.Errorf("%q is required", "room")
 	}
-	for _, r := range m.Room {
+	for _, r := range name {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
 			return fmt.Errorf("%q may hold only a-z, 0-9, '-', '_' and '.'", "room")
 		}
+	}
+	return nil
+}
+
+func (m *Join) validate() error {
+	if err := CheckRoom(m.Room); err != nil {
+		return err
 	}
 	if m.Mode != "" && m.Mode != ModePTT {
 		return fmt.Errorf("%q must be empty or %q", "mode", ModePTT)

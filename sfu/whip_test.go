@@ -1,0 +1,374 @@
+package sfu
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// gatheredOffer creates an offer on pc and returns it once every candidate
+// is in it (a WHIP client without trickle).
+func gatheredOffer(t *testing.T, pc *webrtc.PeerConnection, opts *webrtc.OfferOptions) string {
+	t.Helper()
+	offer, err := pc.CreateOffer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("client gathering did not complete")
+	}
+	return pc.LocalDescription().SDP
+}
+
+// whipPublisher is a pion client publishing Opus and VP8 over WHIP.
+type whipPublisher struct {
+	pc           *webrtc.PeerConnection
+	audio, video *webrtc.TrackLocalStaticSample
+	stop         chan struct{}
+	done         chan struct{}
+	started      bool
+}
+
+func newWHIPPublisher(t *testing.T) (*whipPublisher, string) {
+	t.Helper()
+	w := &whipPublisher{pc: newClientPC(t), stop: make(chan struct{}), done: make(chan struct{})}
+	var err error
+	if w.audio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "a", "obs"); err != nil {
+		t.Fatal(err)
+	}
+	if w.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "v", "obs"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []webrtc.TrackLocal{w.audio, w.video} {
+		if _, err := w.pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w, gatheredOffer(t, w.pc, nil)
+}
+
+// start sends 20 ms Opus and ~30 fps VP8 (a keyframe every 45 ticks)
+// until closed.
+func (w *whipPublisher) start() {
+	w.started = true
+	go w.send()
+}
+
+func (w *whipPublisher) send() {
+	defer close(w.done)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-w.stop:
+			return
+		case <-tick.C:
+		}
+		_ = w.audio.WriteSample(media.Sample{Data: []byte{0x78, 1, 2, 3}, Duration: 20 * time.Millisecond})
+		if n%3 != 2 {
+			vp8 := make([]byte, 200)
+			if n%45 != 0 {
+				vp8[0] = 0x01
+			}
+			_ = w.video.WriteSample(media.Sample{Data: vp8, Duration: 33 * time.Millisecond})
+		}
+	}
+}
+
+func (w *whipPublisher) close() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+		if w.started {
+			<-w.done
+		}
+	}
+	_ = w.pc.Close()
+}
+
+// whepViewer is a pion client receiving over WHEP, counting packets per kind.
+type whepViewer struct {
+	pc           *webrtc.PeerConnection
+	audio, video atomic.Int64
+	tracks       atomic.Int32
+}
+
+func newWHEPViewer(t *testing.T, kinds ...webrtc.RTPCodecType) (*whepViewer, string) {
+	t.Helper()
+	v := &whepViewer{pc: newClientPC(t)}
+	for _, k := range kinds {
+		if _, err := v.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		v.tracks.Add(1)
+		n := &v.audio
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			n = &v.video
+		}
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := tr.Read(buf); err != nil {
+				return
+			}
+			n.Add(1)
+		}
+	})
+	return v, gatheredOffer(t, v.pc, nil)
+}
+
+// TestWHIPWHEPSession publishes with a WHIP session and plays it with a
+// WHEP session in the same room: the viewer receives both kinds, a call
+// leg in the room receives the WHIP tracks too, an ICE restart of the
+// viewer keeps media flowing, the publisher's leaving stops the viewer's
+// tracks, and nothing leaks.
+func TestWHIPWHEPSession(t *testing.T) {
+	leakCheck := goroutineBaseline(t)
+	s, err := New(Config{UDPListen: "127.0.0.1:0"}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := s.Room("whip:r")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// Nothing published yet: a viewer is refused and leaves nothing.
+	early, earlyOffer := newWHEPViewer(t, webrtc.RTPCodecTypeVideo)
+	if _, _, err := room.View(ctx, "early", earlyOffer); !errors.Is(err, ErrNothingPublished) {
+		t.Fatalf("View with nothing published: %v", err)
+	}
+	_ = early.pc.Close()
+
+	pub, offer := newWHIPPublisher(t)
+	defer pub.close()
+	if _, _, err := room.Publish(ctx, "bad", "x", "v=0\r\nnonsense"); !errors.Is(err, ErrBadSDP) {
+		t.Fatalf("Publish bad SDP: %v", err)
+	}
+	ps, ans, err := room.Publish(ctx, "pub", "obs", offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ans, "a=candidate:") {
+		t.Fatalf("answer carries no candidates:\n%s", ans)
+	}
+	if err := pub.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
+		t.Fatal(err)
+	}
+	pub.start()
+
+	// A second publisher under the same stream id gets a distinct one.
+	pub2, offer2 := newWHIPPublisher(t)
+	ps2, ans2, err := room.Publish(ctx, "pub2", "obs", offer2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub2.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans2}); err != nil {
+		t.Fatal(err)
+	}
+	if id := ps2.Participant().StreamID(); id != "obs-2" {
+		t.Errorf("second publisher's stream id %q, want obs-2", id)
+	}
+	_ = ps2.Close()
+	pub2.close()
+
+	leg := joinClient(t, room, "leg")
+	waitFor(t, 10*time.Second, "the call leg to receive the WHIP video", func() bool {
+		rt := leg.trackFrom("obs", webrtc.RTPCodecTypeVideo)
+		return rt != nil && rt.packets.Load() > 10
+	})
+	if ps.Participant().Stats().Video.PacketsForwarded != 0 {
+		t.Error("a WHIP publisher was sent media")
+	}
+
+	var vs *Session
+	viewer, voffer := newWHEPViewer(t, webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo)
+	defer viewer.pc.Close()
+	waitFor(t, 10*time.Second, "the publisher's tracks", func() bool {
+		var err error
+		var vans string
+		vs, vans, err = room.View(ctx, "viewer", voffer)
+		if errors.Is(err, ErrNothingPublished) {
+			return false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := viewer.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: vans}); err != nil {
+			t.Fatal(err)
+		}
+		return true
+	})
+	waitFor(t, 10*time.Second, "the viewer to receive audio and video", func() bool {
+		return viewer.audio.Load() > 20 && viewer.video.Load() > 20
+	})
+	if st := vs.Participant().Stats(); st.Video.PacketsForwarded == 0 || st.Audio.PacketsForwarded == 0 {
+		t.Errorf("viewer stats: %+v", st)
+	}
+
+	// ICE restart: the client's new credentials, the SFU's new ones back.
+	restart := gatheredOffer(t, viewer.pc, &webrtc.OfferOptions{ICERestart: true})
+	ufrag, pwd := iceCredentials(restart)
+	f, err := ParseICEFragment("a=ice-ufrag:" + ufrag + "\r\na=ice-pwd:" + pwd + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frag, restarted, err := vs.Patch(ctx, f)
+	if err != nil || !restarted {
+		t.Fatalf("restart: %v %v", restarted, err)
+	}
+	back, err := ParseICEFragment(frag)
+	if err != nil {
+		t.Fatalf("restart answer %q: %v", frag, err)
+	}
+	oldUfrag, _ := iceCredentials(viewer.pc.RemoteDescription().SDP)
+	if back.Ufrag == oldUfrag || back.Pwd == "" || len(back.Candidates) == 0 {
+		t.Fatalf("restart answer: %+v (old ufrag %s)", back, oldUfrag)
+	}
+	newAns := withICECredentials(viewer.pc.RemoteDescription().SDP, back.Ufrag, back.Pwd)
+	if err := viewer.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: newAns}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range back.Candidates {
+		if err := viewer.pc.AddICECandidate(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := viewer.video.Load()
+	waitFor(t, 10*time.Second, "video after the ICE restart", func() bool { return viewer.video.Load() > before+30 })
+
+	// Stale credentials without a password are refused.
+	if _, _, err := vs.Patch(ctx, ICEFragment{Ufrag: ufrag + "x"}); !errors.Is(err, ErrICEMismatch) {
+		t.Errorf("mismatched ufrag: %v", err)
+	}
+
+	// The publisher leaves: the viewer's tracks stop, the viewer stays.
+	if err := ps.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ps.Done():
+	default:
+		t.Error("Done not closed after Close")
+	}
+	time.Sleep(300 * time.Millisecond)
+	stopped := viewer.video.Load()
+	time.Sleep(300 * time.Millisecond)
+	if viewer.video.Load() != stopped {
+		t.Error("viewer still receives video after the publisher left")
+	}
+	if len(vs.Participant().downTracks()) != 0 {
+		t.Error("viewer keeps down tracks of a publisher that left")
+	}
+
+	// The viewer's client goes away: its PC fails or is closed.
+	_ = viewer.pc.Close()
+	_ = vs.Close()
+	if s.CloseRoomIfEmpty("whip:r") {
+		t.Error("room closed while the call leg is in it")
+	}
+	leg.close()
+	if !s.CloseRoomIfEmpty("whip:r") {
+		t.Error("empty room not closed")
+	}
+	if _, _, err := room.Publish(ctx, "late", "x", offer); !errors.Is(err, ErrClosed) {
+		t.Errorf("Publish into a closed room: %v", err)
+	}
+	pub.close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	leakCheck()
+}
+
+func TestWHIPParseICEFragment(t *testing.T) {
+	good := "a=ice-options:trickle ice2\r\na=group:BUNDLE 0 1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n" +
+		"a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\n" +
+		"a=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host generation 0 ufrag EsAw network-id 1\r\n" +
+		"a=candidate:3471623853 1 udp 2122194687 198.51.100.2 61765 typ srflx raddr 10.0.0.1 rport 9 generation 0\r\n" +
+		"a=end-of-candidates\r\n"
+	f, err := ParseICEFragment(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Ufrag != "EsAw" || f.Pwd != "P2uYro0UCOQ4zxjKXaWCBui1" || len(f.Candidates) != 2 || !f.EndOfCandidates {
+		t.Fatalf("parsed %+v", f)
+	}
+	if c := f.Candidates[0]; c.SDPMid == nil || *c.SDPMid != "0" || c.SDPMLineIndex == nil || *c.SDPMLineIndex != 0 ||
+		!strings.HasPrefix(c.Candidate, "candidate:1387637174 ") {
+		t.Errorf("candidate %+v", c)
+	}
+	for name, body := range map[string]string{
+		"empty":          "",
+		"blank lines":    "\r\n\r\n",
+		"not sdp":        "hello world",
+		"short ufrag":    "a=ice-ufrag:ab\r\n",
+		"short pwd":      "a=ice-ufrag:abcd\r\na=ice-pwd:short\r\n",
+		"ufrag injects":  "a=ice-ufrag:abcd\r\nx\r\n",
+		"ufrag chars":    "a=ice-ufrag:ab cd\r\n",
+		"two ufrags":     "a=ice-ufrag:abcd\r\na=ice-ufrag:efgh\r\n",
+		"bad candidate":  "a=candidate:nonsense\r\n",
+		"bad address":    "a=candidate:1 1 udp 1 not-an-ip 9 typ host\r\n",
+		"bad mid":        "a=mid:a b\r\n",
+		"invalid utf8":   "a=ice-ufrag:\xff\xfe\xfd\xfc\r\n",
+		"too many lines": strings.Repeat("a=x\r\n", maxFragmentLines+1),
+		"too many cands": strings.Repeat("a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n", maxFragmentCandidates+1),
+	} {
+		if _, err := ParseICEFragment(body); !errors.Is(err, ErrBadFragment) {
+			t.Errorf("%s: err = %v, want ErrBadFragment", name, err)
+		}
+	}
+}
+
+func TestWHIPCredentialsRewrite(t *testing.T) {
+	in := "v=0\r\na=ice-ufrag:old1\r\nm=audio 9 X 0\r\na=ice-pwd:oldpasswordoldpassword\r\na=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\na=end-of-candidates\r\na=mid:0\r\n"
+	out := withICECredentials(in, "new1", "newpasswordnewpassword")
+	want := "v=0\r\na=ice-ufrag:new1\r\nm=audio 9 X 0\r\na=ice-pwd:newpasswordnewpassword\r\na=mid:0\r\n"
+	if out != want {
+		t.Errorf("got %q\nwant %q", out, want)
+	}
+}
+
+// FuzzParseICEFragment feeds arbitrary PATCH bodies to the fragment
+// parser: it must not panic, must reject with ErrBadFragment, and what it
+// accepts must be safe to splice into an SDP.
+func FuzzParseICEFragment(f *testing.F) {
+	f.Add("a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\na=candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host\r\na=end-of-candidates\r\n")
+	f.Add("a=candidate:1 1 tcp 1 ::1 9 typ host tcptype passive\n")
+	f.Add("m=video 9 X 0\na=mid:1\na=candidate:2 1 udp 1 abc.local 9 typ host\n")
+	f.Add("")
+	f.Add("a=ice-ufrag:\r\n")
+	f.Fuzz(func(t *testing.T, body string) {
+		fr, err := ParseICEFragment(body)
+		if err != nil {
+			if !errors.Is(err, ErrBadFragment) {
+				t.Fatalf("error %v does not wrap ErrBadFragment", err)
+			}
+			return
+		}
+		if fr.Ufrag != "" && !iceString(fr.Ufrag, 4) || fr.Pwd != "" && !iceString(fr.Pwd, 22) {
+			t.Fatalf("accepted credentials %q %q", fr.Ufrag, fr.Pwd)
+		}
+		if len(fr.Candidates) > maxFragmentCandidates {
+			t.Fatalf("%d candidates", len(fr.Candidates))
+		}
+		for _, c := range fr.Candidates {
+			if strings.ContainsAny(c.Candidate, "\r\n") {
+				t.Fatalf("candidate with a line break: %q", c.Candidate)
+			}
+		}
+	})
+}

@@ -1,0 +1,574 @@
+package test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/sfu"
+)
+
+// whipPC builds a pion PeerConnection the way a third-party WHIP client
+// would: pion's default codecs and interceptors, here restricted to UDP
+// over loopback.
+func whipPC(t *testing.T) *webrtc.PeerConnection {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)).
+		NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	return pc
+}
+
+// fullOffer creates an offer and returns it with every candidate in it
+// (no trickle).
+func fullOffer(t *testing.T, pc *webrtc.PeerConnection, opts *webrtc.OfferOptions) string {
+	t.Helper()
+	offer, err := pc.CreateOffer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("gathering did not complete")
+	}
+	return pc.LocalDescription().SDP
+}
+
+// whipSender publishes fake Opus and VP8 on a pion PeerConnection.
+type whipSender struct {
+	pc           *webrtc.PeerConnection
+	audio, video *webrtc.TrackLocalStaticSample
+	stop         chan struct{}
+	wg           sync.WaitGroup
+}
+
+func newWHIPSender(t *testing.T) *whipSender {
+	t.Helper()
+	s := &whipSender{pc: whipPC(t), stop: make(chan struct{})}
+	var err error
+	if s.audio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", "obs"); err != nil {
+		t.Fatal(err)
+	}
+	if s.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "obs"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []webrtc.TrackLocal{s.audio, s.video} {
+		tx, err := s.pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.wg.Go(func() {
+			for {
+				if _, _, err := tx.Sender().ReadRTCP(); err != nil {
+					return
+				}
+			}
+		})
+	}
+	t.Cleanup(s.close)
+	return s
+}
+
+// start sends 20 ms Opus frames and 25 fps VP8 with a keyframe a second.
+func (s *whipSender) start() {
+	s.wg.Go(func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+			_ = s.audio.WriteSample(media.Sample{Data: []byte{0x78, 1, 2, 3}, Duration: 20 * time.Millisecond})
+			if n%2 == 0 {
+				vp8 := make([]byte, 300)
+				if n%50 != 0 {
+					vp8[0] = 0x01 // interframe
+				}
+				_ = s.video.WriteSample(media.Sample{Data: vp8, Duration: 40 * time.Millisecond})
+			}
+		}
+	})
+}
+
+func (s *whipSender) close() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	_ = s.pc.Close()
+	s.wg.Wait()
+}
+
+// whepReceiver plays over WHEP on a pion PeerConnection and counts what
+// arrives.
+type whepReceiver struct {
+	pc           *webrtc.PeerConnection
+	audio, video atomic.Int64
+	streams      sync.Map // stream id → true
+	wg           sync.WaitGroup
+}
+
+func newWHEPReceiver(t *testing.T) *whepReceiver {
+	t.Helper()
+	r := &whepReceiver{pc: whipPC(t)}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if _, err := r.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		r.streams.Store(tr.StreamID(), true)
+		n := &r.audio
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			n = &r.video
+		}
+		r.wg.Go(func() {
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := tr.Read(buf); err != nil {
+					return
+				}
+				n.Add(1)
+			}
+		})
+	})
+	t.Cleanup(func() { _ = r.pc.Close(); r.wg.Wait() })
+	return r
+}
+
+// whipReq sends one request to a WHIP or WHEP URL and returns the response
+// with its body read.
+func whipReq(t *testing.T, method, url, token, ctype, body string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func wantStatus(t *testing.T, what string, resp *http.Response, body string, status int) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("%s: status %d, want %d: %s", what, resp.StatusCode, status, strings.TrimSpace(body))
+	}
+}
+
+func (ts *testServer) grantToken(t *testing.T, user string, grants ...string) string {
+	t.Helper()
+	tok, _, err := ts.Authority().Mint(user, "whip", grants, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// whipPublish publishes s into room and returns the session URL and ETag.
+func (ts *testServer) whipPublish(t *testing.T, s *whipSender, room, token string) (loc, etag string) {
+	t.Helper()
+	resp, body := whipReq(t, http.MethodPost, ts.URL()+"/whip/"+room, token, "application/sdp", fullOffer(t, s.pc, nil))
+	wantStatus(t, "WHIP POST", resp, body, http.StatusCreated)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/sdp" {
+		t.Errorf("WHIP answer Content-Type %q", ct)
+	}
+	loc, etag = resp.Header.Get("Location"), resp.Header.Get("ETag")
+	if !regexp.MustCompile(`^/whip/`+regexp.QuoteMeta(room)+`/[a-z2-7]{26}$`).MatchString(loc) || etag == "" {
+		t.Fatalf("Location %q, ETag %q", loc, etag)
+	}
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	return ts.URL() + loc, etag
+}
+
+// whepPlay plays room on r, retrying while nothing is published (409).
+func (ts *testServer) whepPlay(t *testing.T, r *whepReceiver, room, token string) (loc, etag string) {
+	t.Helper()
+	offer := fullOffer(t, r.pc, nil)
+	var resp *http.Response
+	var body string
+	eventually(t, 10*time.Second, "something published in "+room, func() bool {
+		resp, body = whipReq(t, http.MethodPost, ts.URL()+"/whep/"+room, token, "application/sdp", offer)
+		return resp.StatusCode != http.StatusConflict
+	})
+	wantStatus(t, "WHEP POST", resp, body, http.StatusCreated)
+	if err := r.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		t.Fatal(err)
+	}
+	return ts.URL() + resp.Header.Get("Location"), resp.Header.Get("ETag")
+}
+
+// whipSessions reads the tandem_whip_sessions gauge of kind from /metrics.
+func (ts *testServer) whipSessions(t *testing.T, kind string) string {
+	t.Helper()
+	resp, body := whipReq(t, http.MethodGet, ts.URL()+"/metrics", "", "", "")
+	wantStatus(t, "metrics", resp, body, http.StatusOK)
+	m := regexp.MustCompile(`(?m)^tandem_whip_sessions\{kind="` + kind + `"\} (\S+)$`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no tandem_whip_sessions for %s in metrics", kind)
+	}
+	return m[1]
+}
+
+// iceCreds returns the first ice-ufrag and ice-pwd of a description.
+func iceCreds(desc string) (ufrag, pwd string) {
+	if m := regexp.MustCompile(`a=ice-ufrag:(\S+)`).FindStringSubmatch(desc); m != nil {
+		ufrag = m[1]
+	}
+	if m := regexp.MustCompile(`a=ice-pwd:(\S+)`).FindStringSubmatch(desc); m != nil {
+		pwd = m[1]
+	}
+	return ufrag, pwd
+}
+
+// TestWHIPPublishWHEPPlay: a pion WHIP publisher and a pion WHEP viewer
+// through the real server: the viewer receives the publisher's audio and
+// video; the answer carries Location, ETag and TURN servers in Link; trickle
+// and ICE restart by PATCH follow RFC 9725 (If-Match, 204, 200 with new
+// credentials, media flowing on); DELETE ends a session; nothing leaks.
+func TestWHIPPublishWHEPPlay(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ts := startServer(t, nil)
+	pubTok := ts.grantToken(t, "studio", auth.GrantPublish)
+	subTok := ts.grantToken(t, "viewer", auth.GrantSubscribe)
+
+	pub := newWHIPSender(t)
+	pubURL, _ := ts.whipPublish(t, pub, "show", pubTok)
+
+	view := newWHEPReceiver(t)
+	offer := fullOffer(t, view.pc, nil)
+	var resp *http.Response
+	var answer string
+	eventually(t, 10*time.Second, "the WHIP tracks", func() bool {
+		resp, answer = whipReq(t, http.MethodPost, ts.URL()+"/whep/show", subTok, "application/sdp; charset=utf-8", offer)
+		return resp.StatusCode != http.StatusConflict
+	})
+	wantStatus(t, "WHEP POST", resp, answer, http.StatusCreated)
+	viewURL, etag := ts.URL()+resp.Header.Get("Location"), resp.Header.Get("ETag")
+	if !strings.HasPrefix(resp.Header.Get("Location"), "/whep/show/") {
+		t.Errorf("WHEP Location %q", resp.Header.Get("Location"))
+	}
+	if ap := resp.Header.Get("Accept-Patch"); ap != "application/trickle-ice-sdpfrag" {
+		t.Errorf("Accept-Patch %q", ap)
+	}
+	var turnLink bool
+	for _, l := range resp.Header.Values("Link") {
+		if strings.HasPrefix(l, "<turn:") && strings.Contains(l, `rel="ice-server"`) &&
+			strings.Contains(l, `username="`) && strings.Contains(l, `credential="`) && strings.Contains(l, `credential-type="password"`) {
+			turnLink = true
+		}
+	}
+	if !turnLink {
+		t.Errorf("no TURN server with credentials in Link: %q", resp.Header.Values("Link"))
+	}
+	if err := view.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the viewer to receive audio and video", func() bool {
+		return view.audio.Load() > 25 && view.video.Load() > 25
+	})
+	if _, ok := view.streams.Load("studio"); !ok {
+		t.Error("the viewer's tracks do not carry the publisher's stream id (its user id)")
+	}
+	if n := ts.whipSessions(t, "whep"); n != "1" {
+		t.Errorf("whep sessions = %s", n)
+	}
+
+	// Trickle: a candidate of the current ICE session.
+	ufrag, pwd := iceCreds(view.pc.LocalDescription().SDP)
+	cand := regexp.MustCompile(`a=candidate:[^\r\n]+`).FindString(view.pc.LocalDescription().SDP)
+	trickle := "a=ice-ufrag:" + ufrag + "\r\na=ice-pwd:" + pwd + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n" + cand + "\r\n"
+	const frag = "application/trickle-ice-sdpfrag"
+	r, b := whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle)
+	wantStatus(t, "PATCH without If-Match", r, b, http.StatusPreconditionRequired)
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle, "If-Match", `"not-the-tag"`)
+	wantStatus(t, "PATCH with another ETag", r, b, http.StatusPreconditionFailed)
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, "application/sdp", trickle, "If-Match", etag)
+	wantStatus(t, "PATCH as application/sdp", r, b, http.StatusUnsupportedMediaType)
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, "a=candidate:garbage\r\n", "If-Match", etag)
+	wantStatus(t, "PATCH with a bad candidate", r, b, http.StatusBadRequest)
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, "a=ice-ufrag:otherufrag\r\n", "If-Match", etag)
+	wantStatus(t, "PATCH with another ufrag and no password", r, b, http.StatusUnprocessableEntity)
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle+"a=end-of-candidates\r\n", "If-Match", etag)
+	wantStatus(t, "trickle PATCH", r, b, http.StatusNoContent)
+
+	// ICE restart: new client credentials, If-Match: *; the SFU's new
+	// credentials and candidates come back with a new ETag.
+	restart := fullOffer(t, view.pc, &webrtc.OfferOptions{ICERestart: true})
+	nu, np := iceCreds(restart)
+	if nu == ufrag {
+		t.Fatal("pion did not restart ICE")
+	}
+	body := "a=ice-ufrag:" + nu + "\r\na=ice-pwd:" + np + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n"
+	for _, c := range regexp.MustCompile(`a=candidate:[^\r\n]+`).FindAllString(restart, -1) {
+		body += c + "\r\n"
+	}
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, body, "If-Match", "*")
+	wantStatus(t, "ICE restart PATCH", r, b, http.StatusOK)
+	if ct := r.Header.Get("Content-Type"); ct != frag {
+		t.Errorf("restart answer Content-Type %q", ct)
+	}
+	if len(r.Header.Values("Link")) == 0 {
+		t.Error("no ICE servers in the restart answer")
+	}
+	newTag := r.Header.Get("ETag")
+	if newTag == "" || newTag == etag {
+		t.Errorf("ETag after restart %q (was %q)", newTag, etag)
+	}
+	back, err := sfu.ParseICEFragment(b)
+	if err != nil {
+		t.Fatalf("restart answer %q: %v", b, err)
+	}
+	oldServerUfrag, _ := iceCreds(answer)
+	if back.Ufrag == "" || back.Ufrag == oldServerUfrag || back.Pwd == "" || len(back.Candidates) == 0 {
+		t.Fatalf("restart answer %q (old server ufrag %s)", b, oldServerUfrag)
+	}
+	// The client's new answer: the old one with the new credentials and
+	// candidates.
+	newAnswer := regexp.MustCompile(`(?m)^a=(candidate:|end-of-candidates).*\r\n`).ReplaceAllString(answer, "")
+	newAnswer = regexp.MustCompile(`a=ice-ufrag:\S+`).ReplaceAllString(newAnswer, "a=ice-ufrag:"+back.Ufrag)
+	newAnswer = regexp.MustCompile(`a=ice-pwd:\S+`).ReplaceAllString(newAnswer, "a=ice-pwd:"+back.Pwd)
+	if err := view.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: newAnswer}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range back.Candidates {
+		if err := view.pc.AddICECandidate(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	videoBefore := view.video.Load()
+	eventually(t, 15*time.Second, "video after the ICE restart", func() bool { return view.video.Load() > videoBefore+50 })
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle, "If-Match", etag)
+	wantStatus(t, "PATCH with the old ICE session's ETag", r, b, http.StatusPreconditionFailed)
+
+	// Only the session's user may end it.
+	r, b = whipReq(t, http.MethodDelete, viewURL, pubTok, "", "")
+	wantStatus(t, "DELETE with another user's token", r, b, http.StatusForbidden)
+	r, b = whipReq(t, http.MethodDelete, viewURL, "", "", "")
+	wantStatus(t, "DELETE without a token", r, b, http.StatusUnauthorized)
+	r, b = whipReq(t, http.MethodDelete, viewURL, subTok, "", "")
+	wantStatus(t, "DELETE", r, b, http.StatusOK)
+	r, b = whipReq(t, http.MethodDelete, viewURL, subTok, "", "")
+	wantStatus(t, "DELETE again", r, b, http.StatusNotFound)
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle, "If-Match", "*")
+	wantStatus(t, "PATCH after DELETE", r, b, http.StatusNotFound)
+	if n := ts.whipSessions(t, "whep"); n != "0" {
+		t.Errorf("whep sessions after DELETE = %s", n)
+	}
+	stopped := view.video.Load()
+	time.Sleep(500 * time.Millisecond)
+	if got := view.video.Load(); got > stopped+5 {
+		t.Errorf("video still arrives after DELETE: %d → %d", stopped, got)
+	}
+
+	// The publisher's client closes its PeerConnection without DELETE
+	// (DTLS close_notify): the session ends on its own.
+	pub.close()
+	eventually(t, 10*time.Second, "the closed publisher's session to end", func() bool {
+		return ts.whipSessions(t, "whip") == "0"
+	})
+	r, b = whipReq(t, http.MethodDelete, pubURL, pubTok, "", "")
+	wantStatus(t, "DELETE of an ended session", r, b, http.StatusNotFound)
+	_ = view.pc.Close()
+	view.wg.Wait()
+	ts.stop(t)
+	http.DefaultClient.CloseIdleConnections()
+	eventually(t, 10*time.Second, "goroutines to exit", func() bool {
+		return runtime.NumGoroutine() <= before+2
+	})
+}
+
+// TestWHIPErrors: bad inputs get the right HTTP errors, with CORS headers
+// on every answer so that pages of other origins can read them.
+func TestWHIPErrors(t *testing.T) {
+	ts := startServer(t, nil)
+	pubTok := ts.grantToken(t, "studio", auth.GrantPublish)
+	subTok := ts.grantToken(t, "viewer", auth.GrantSubscribe)
+	callTok := ts.token(t, "alice", "phone") // the default grants: call only
+	const sdpType = "application/sdp"
+	u := ts.URL()
+	pc := whipPC(t)
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer := fullOffer(t, pc, nil)
+
+	for _, c := range []struct {
+		what, method, path, token, ctype, body string
+		status                                 int
+	}{
+		{"no token", "POST", "/whip/room1", "", sdpType, offer, 401},
+		{"forged token", "POST", "/whip/room1", "not.a.token", sdpType, offer, 401},
+		{"token without publish", "POST", "/whip/room1", callTok, sdpType, offer, 403},
+		{"token without subscribe", "POST", "/whep/room1", pubTok, sdpType, offer, 403},
+		{"wrong content type", "POST", "/whip/room1", pubTok, "text/plain", offer, 415},
+		{"no content type", "POST", "/whep/room1", subTok, "", offer, 415},
+		{"bad SDP", "POST", "/whip/room1", pubTok, sdpType, "v=0\r\nthis is not an offer\r\n", 400},
+		{"SDP without ICE", "POST", "/whip/room1", pubTok, sdpType, regexp.MustCompile(`a=ice-(ufrag|pwd):\S+\r\n`).ReplaceAllString(offer, ""), 400},
+		{"body too large", "POST", "/whip/room1", pubTok, sdpType, strings.Repeat("a", 65<<10), 413},
+		{"bad room name", "POST", "/whip/Room!", pubTok, sdpType, offer, 400},
+		{"nothing published", "POST", "/whep/empty", subTok, sdpType, offer, 409},
+		{"GET endpoint", "GET", "/whip/room1", pubTok, "", "", 405},
+		{"unknown session PATCH", "PATCH", "/whip/room1/aaaaaaaaaaaaaaaaaaaaaaaaaa", pubTok, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n", 404},
+		{"unknown session DELETE", "DELETE", "/whep/room1/aaaaaaaaaaaaaaaaaaaaaaaaaa", subTok, "", "", 404},
+		{"unknown session no token", "DELETE", "/whep/room1/aaaaaaaaaaaaaaaaaaaaaaaaaa", "", "", "", 401},
+		{"GET session", "GET", "/whep/room1/aaaaaaaaaaaaaaaaaaaaaaaaaa", subTok, "", "", 405},
+	} {
+		resp, body := whipReq(t, c.method, u+c.path, c.token, c.ctype, c.body)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: status %d, want %d: %s", c.what, resp.StatusCode, c.status, strings.TrimSpace(body))
+		}
+		if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("%s: no CORS header", c.what)
+		}
+		if c.status == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: WWW-Authenticate %q", c.what, resp.Header.Get("WWW-Authenticate"))
+		}
+		if c.status == 405 && resp.Header.Get("Allow") == "" {
+			t.Errorf("%s: no Allow header", c.what)
+		}
+	}
+	if n := ts.whipSessions(t, "whip"); n != "0" {
+		t.Errorf("whip sessions after refusals = %s", n)
+	}
+
+	// CORS preflight, as a browser on another origin sends it.
+	for _, path := range []string{"/whip/room1", "/whep/room1/aaaaaaaaaaaaaaaaaaaaaaaaaa"} {
+		resp, body := whipReq(t, http.MethodOptions, u+path, "", "", "",
+			"Origin", "http://127.0.0.1:1", "Access-Control-Request-Method", "POST",
+			"Access-Control-Request-Headers", "authorization,content-type")
+		wantStatus(t, "preflight "+path, resp, body, http.StatusNoContent)
+		h := resp.Header
+		if h.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("%s: Allow-Origin %q", path, h.Get("Access-Control-Allow-Origin"))
+		}
+		for _, m := range []string{"POST", "PATCH", "DELETE", "OPTIONS"} {
+			if !strings.Contains(h.Get("Access-Control-Allow-Methods"), m) {
+				t.Errorf("%s: Allow-Methods %q lacks %s", path, h.Get("Access-Control-Allow-Methods"), m)
+			}
+		}
+		for _, hd := range []string{"Authorization", "Content-Type", "If-Match"} {
+			if !strings.Contains(h.Get("Access-Control-Allow-Headers"), hd) {
+				t.Errorf("%s: Allow-Headers %q lacks %s", path, h.Get("Access-Control-Allow-Headers"), hd)
+			}
+		}
+		for _, hd := range []string{"Location", "Link", "ETag", "Accept-Patch"} {
+			if !strings.Contains(h.Get("Access-Control-Expose-Headers"), hd) {
+				t.Errorf("%s: Expose-Headers %q lacks %s", path, h.Get("Access-Control-Expose-Headers"), hd)
+			}
+		}
+	}
+
+	// A user holds at most 8 sessions at once: the ninth is refused.
+	var locs []string
+	for i := range 9 {
+		s := newWHIPSender(t)
+		resp, body := whipReq(t, http.MethodPost, u+"/whip/many", pubTok, sdpType, fullOffer(t, s.pc, nil))
+		if i < 8 {
+			wantStatus(t, "WHIP POST under the cap", resp, body, http.StatusCreated)
+			locs = append(locs, resp.Header.Get("Location"))
+			continue
+		}
+		wantStatus(t, "ninth WHIP POST", resp, body, http.StatusTooManyRequests)
+	}
+	for _, l := range locs {
+		resp, body := whipReq(t, http.MethodDelete, u+l, pubTok, "", "")
+		wantStatus(t, "DELETE", resp, body, http.StatusOK)
+	}
+}
+
+// TestWHIPIntoCallRoom: WHIP publishes into the running signaling room of
+// the same name: a member of the room receives the WHIP stream, and a WHEP
+// viewer of that room plays it; when the room's call ends, the WHIP and
+// WHEP sessions end with it.
+func TestWHIPIntoCallRoom(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := testCtx(t, 30*time.Second)
+	member := ts.dial(t, "bob", "laptop")
+	callID, err := member.Join(ctx, "studio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm, err := member.StartMedia(ctx, callID, client.MediaOptions{ReceiveOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mm.Close()
+
+	pub := newWHIPSender(t)
+	ts.whipPublish(t, pub, "studio", ts.grantToken(t, "obs", auth.GrantPublish))
+	eventually(t, 15*time.Second, "the room member to receive the WHIP stream", func() bool {
+		st := mm.Stats()
+		streams := mm.RemoteStreams()
+		return len(streams) == 1 && streams[0] == "obs" && st.Video.PacketsReceived > 25 && st.Audio.PacketsReceived > 25
+	})
+
+	view := newWHEPReceiver(t)
+	ts.whepPlay(t, view, "studio", ts.grantToken(t, "viewer", auth.GrantSubscribe))
+	eventually(t, 15*time.Second, "the WHEP viewer to receive the WHIP stream", func() bool {
+		return view.audio.Load() > 25 && view.video.Load() > 25
+	})
+
+	// The only member leaves: the room's call ends and takes the
+	// sessions with it.
+	if err := member.Hangup(ctx, callID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the sessions to end with the room", func() bool {
+		return ts.whipSessions(t, "whip") == "0" && ts.whipSessions(t, "whep") == "0"
+	})
+}
