@@ -175,6 +175,12 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 		return
 	}
 	if d.cur.Load() != l && (target != l || !key) {
+		if target == l && d.ft.kind == webrtc.RTPCodecTypeVideo {
+			// Waiting to start or switch: make sure a keyframe is
+			// coming (rate-limited per layer), whatever became of the
+			// request made when the layer was chosen.
+			d.ft.requestKeyframe(l)
+		}
 		return
 	}
 
