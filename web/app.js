@@ -7,13 +7,16 @@ import {
 } from './auth.js';
 import { Signaling } from './signaling.js';
 import { CallSession } from './call.js';
+import { QualityMonitor } from './quality.js';
+import { ViewReporter } from './view.js';
+import { SpeakerTracker } from './speakers.js';
 import { openLocalMedia, openTrack, listDevices, stopStream } from './media.js';
 import { startRing, stopRing, unlockAudio } from './ringtone.js';
 import { refreshHistory, clearHistory } from './history.js';
 import { pipSupported, popOut, popIn, isPoppedOut } from './pip.js';
 import {
   el, initUi, showScreen, setStatus, toast, showBanner, hideBanner, paintAvatar,
-  formatDuration, setIcon, safePlay, Tiles,
+  formatDuration, setIcon, safePlay, Tiles, setQualityIndicator,
 } from './ui.js';
 
 const S = {
@@ -403,6 +406,12 @@ function onMessage(msg) {
     case 'floor':
       onFloor(msg);
       break;
+    case 'speakers':
+      onSpeakers(msg);
+      break;
+    case 'layers':
+      onLayers(msg);
+      break;
     case 'error':
       onServerError(msg);
       break;
@@ -413,6 +422,13 @@ function onMessage(msg) {
 
 function onServerError(msg) {
   const text = msg.message || msg.code;
+  if (typeof msg.re === 'string' && msg.re.startsWith('view-')) {
+    // A view the server could not use changes nothing the user sees; a
+    // server without view support is not asked again during this call.
+    if (msg.code === 'unknown_type' && S.call) S.call.viewUnsupported = true;
+    console.warn('tandem: view not accepted:', msg.code, text);
+    return;
+  }
   switch (msg.code) {
     case 'media_failed':
       toast(`Media problem: ${text}`);
@@ -550,6 +566,11 @@ function newCall({ peer, video, direction, callId = null }) {
     floorUntil: 0, // when the holder's talk time ends (local clock)
     floorTimer: null,
     pttPressed: false,
+    quality: null, // QualityMonitor while media runs
+    view: null, // ViewReporter while media runs
+    viewUnsupported: false, // the server answered `view` with unknown_type
+    viewSeq: 0,
+    speakers: null, // SpeakerTracker
   };
 }
 
@@ -771,11 +792,14 @@ function startMedia(call) {
     if (S.call !== call) return;
     const { user, track, stream } = e.detail;
     tiles.addTrack(user, track, stream);
+    if (call.view) call.view.schedule();
   });
   session.addEventListener('trackended', (e) => {
     if (S.call !== call) return;
     tiles.removeTrack(e.detail.user);
+    if (call.view) call.view.schedule();
   });
+  startCallExtras(call, session);
   session.addEventListener('connection', (e) => {
     if (S.call !== call) return;
     const bad = ['disconnected', 'failed'].includes(e.detail.state);
@@ -934,8 +958,62 @@ function afterCall() {
   }
 }
 
+/** Quality indicator, view reporting and active speaker for a call's media session. */
+function startCallExtras(call, session) {
+  tiles.setLocal(el.local, myUser());
+  call.quality = new QualityMonitor(session, {
+    onUpdate: ({ local, remote }) => {
+      if (S.call !== call) return;
+      setQualityIndicator(el.netQuality, local, 'Your connection');
+      for (const [user, q] of Object.entries(remote)) tiles.setQuality(user, q);
+    },
+  });
+  call.quality.start();
+  call.view = new ViewReporter({
+    list: () => {
+      const shown = el.screenCall.dataset.video === 'true';
+      return tiles.videos().map((v) => ({ user: v.user, video: v.video, track: session.trackName(v.track), shown }));
+    },
+    send: (viewTiles) => {
+      if (S.call !== call || call.viewUnsupported || !call.callId) return false;
+      return sendSig({ type: 'view', id: `view-${++call.viewSeq}`, call_id: call.callId, tiles: viewTiles });
+    },
+  });
+  call.view.start();
+  call.speakers = new SpeakerTracker({
+    onHighlight: (user) => {
+      if (S.call === call) tiles.setSpeaking(user);
+    },
+    onPromote: (user) => {
+      if (S.call === call && user !== myUser()) tiles.promote(user);
+    },
+  });
+}
+
+function stopCallExtras(call) {
+  if (call.quality) call.quality.stop();
+  if (call.view) call.view.stop();
+  if (call.speakers) call.speakers.stop();
+  call.quality = call.view = call.speakers = null;
+  setQualityIndicator(el.netQuality, null);
+}
+
+function onSpeakers(msg) {
+  const call = S.call;
+  if (!call || !msg.call_id || call.callId !== msg.call_id || !call.speakers) return;
+  call.speakers.update(msg.speakers);
+}
+
+function onLayers(msg) {
+  const call = S.call;
+  if (!call || !msg.call_id || call.callId !== msg.call_id || !call.session) return;
+  if (typeof msg.track !== 'string' || !msg.active || typeof msg.active !== 'object') return;
+  call.session.setLayers(msg.track, msg.active);
+}
+
 function teardownCall(call) {
   stopRing();
+  stopCallExtras(call);
   clearInterval(call.timer);
   call.timer = null;
   clearInterval(call.floorTimer);
@@ -1550,12 +1628,14 @@ async function togglePopout() {
         el.popout.setAttribute('aria-label', 'Return call to the main window');
         tiles.playAll();
         safePlay(el.localVideo);
+        if (S.call && S.call.view) S.call.view.rewatch();
       },
       onReturn: () => {
         setIcon(el.popout.firstElementChild, 'popOut');
         el.popout.setAttribute('aria-label', 'Pop out call window');
         tiles.playAll();
         safePlay(el.localVideo);
+        if (S.call && S.call.view) S.call.view.rewatch();
       },
     });
   } catch (err) {
@@ -1744,6 +1824,40 @@ function exposeApi() {
     get floor() {
       const c = S.call;
       return c && c.mode === 'ptt' ? { holder: c.floor.holder, queue: [...c.floor.queue] } : null;
+    },
+    /**
+     * Connection quality: {local: {level, rttMs, lossPct, jitterMs}, remote:
+     * {user: {level, rttMs, lossPct, jitterMs, fps, freezes}}}; levels are
+     * 'good', 'poor' or 'bad'. local is null until the first sample.
+     */
+    quality() {
+      const q = S.call && S.call.quality;
+      const last = q ? q.last : { local: null, remote: {} };
+      return JSON.parse(JSON.stringify({ local: last.local, remote: last.remote }));
+    },
+    /** The last `view` sent: {call_id, tiles: [{user, track, width, height}], at}, or null. */
+    lastView() {
+      const c = S.call;
+      const v = c && c.view && c.view.last;
+      return v ? JSON.parse(JSON.stringify({ call_id: c.callId, tiles: v.tiles, at: v.at })) : null;
+    },
+    /** The highlighted active speaker's user id ('' = nobody). */
+    speaker() {
+      return tiles ? tiles.speaking : '';
+    },
+    /** The last `speakers` list: [{user, level}], loudest first. */
+    speakers() {
+      const c = S.call;
+      return c && c.speakers ? c.speakers.levels.map((x) => ({ ...x })) : [];
+    },
+    /** The camera's simulcast encodings as sent now: [{rid, active}]. */
+    layers() {
+      const s = S.call && S.call.session;
+      return s ? s.layers() : [];
+    },
+    /** Remote tiles in the order they are shown. */
+    get tileOrder() {
+      return tiles ? tiles.order() : [];
     },
     call: (to, video = true) => placeCall(to, video),
     accept: () => acceptIncoming(),

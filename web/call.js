@@ -6,6 +6,12 @@
 //   'trackended'  detail {user, track}          a remote track went away
 //   'connection'  detail {pc, state}            RTCPeerConnection.connectionState
 //   'mediaerror'  detail {message}              negotiation failed (call stays up)
+//
+// Remote tracks are named as the SFU names them (docs/protocol.md, "Media"):
+// the MediaStream id is the publishing user, and the msid track id is the
+// SFU's track name ("audio", "video", "video-2", …), which `view` uses.
+
+import { cameraEncodings, applyLayers } from './simulcast.js';
 
 function relayOnly() {
   try {
@@ -13,6 +19,24 @@ function relayOnly() {
   } catch {
     return false;
   }
+}
+
+/**
+ * The msid track id the SFU gave the track received on transceiver: the
+ * second field of that m-line's a=msid in the sub PC's remote description.
+ */
+export function msidTrackId(pc, transceiver) {
+  const sdp = pc && pc.remoteDescription && pc.remoteDescription.sdp;
+  const mid = transceiver && transceiver.mid;
+  if (!sdp || mid == null) return '';
+  for (const section of sdp.split(/\r?\n(?=m=)/)) {
+    const lines = section.split(/\r?\n/).map((l) => l.trim());
+    if (!lines.includes(`a=mid:${mid}`)) continue;
+    const msid = lines.find((l) => l.startsWith('a=msid:'));
+    const parts = msid ? msid.slice('a=msid:'.length).split(/\s+/) : [];
+    return parts[1] || '';
+  }
+  return '';
 }
 
 export class CallSession extends EventTarget {
@@ -31,6 +55,9 @@ export class CallSession extends EventTarget {
     // Remote track → user id (the stream id it arrived in). Keyed by the
     // track itself: track ids are the same for every member ("audio", "video").
     this.trackUsers = new Map();
+    // Remote track → the SFU's name for it (the msid track id).
+    this.trackNames = new Map();
+    this.layerChain = Promise.resolve();
     this.closed = false;
   }
 
@@ -46,7 +73,10 @@ export class CallSession extends EventTarget {
     const stream = this.localStream;
     if (stream) {
       for (const track of stream.getTracks()) {
-        const tr = this.pcs.pub.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        const init = { direction: 'sendonly', streams: [stream] };
+        const encodings = track.kind === 'video' ? cameraEncodings() : undefined;
+        if (encodings) init.sendEncodings = encodings;
+        const tr = this.pcs.pub.addTransceiver(track, init);
         this.senders[track.kind] = tr.sender;
       }
     }
@@ -204,12 +234,49 @@ export class CallSession extends EventTarget {
     // The SFU may reuse a receiver for someone else's track later on: the
     // latest stream a track arrived in says whose it is.
     this.trackUsers.set(track, user);
+    this.trackNames.set(track, msidTrackId(this.pcs.sub, ev.transceiver) || track.id);
     this.emit('track', { user, track, stream });
     const gone = () => this.emit('trackended', { user, track });
     track.addEventListener('ended', gone);
     stream.addEventListener('removetrack', (e) => {
       if (e.track === track) gone();
     });
+  }
+
+  /** The SFU's name for a remote track ("video", "video-2", …), '' if unknown. */
+  trackName(track) {
+    return this.trackNames.get(track) || '';
+  }
+
+  /**
+   * Applies the server's `layers` message for one of this leg's tracks:
+   * pauses the simulcast layers nobody receives and resumes the others.
+   * The camera is the SFU's "video"; this client publishes no other video.
+   */
+  setLayers(trackName, active) {
+    const sender = trackName === 'video' ? this.senders.video : null;
+    if (!sender || this.closed) return Promise.resolve(false);
+    // getParameters/setParameters pairs must not interleave. A layer left
+    // paused by mistake would leave its viewers without a picture: a
+    // failed change is tried once more (a renegotiation may have been under way).
+    const apply = () => (this.closed ? false : applyLayers(sender, active));
+    const next = this.layerChain.then(apply).catch(async (err) => {
+      console.warn('tandem: could not change simulcast layers, trying again', err);
+      await new Promise((r) => setTimeout(r, 500));
+      return apply();
+    });
+    this.layerChain = next.catch((err) => {
+      console.warn('tandem: could not change simulcast layers', err);
+      return false;
+    });
+    return this.layerChain;
+  }
+
+  /** The camera's encodings as sent now: [{rid, active}] ([] without a camera). */
+  layers() {
+    const sender = this.senders.video;
+    if (!sender) return [];
+    return (sender.getParameters().encodings || []).map((e) => ({ rid: e.rid || '', active: e.active !== false }));
   }
 
   /** Swaps the track sent on pub for kind 'audio'|'video' (no renegotiation). */

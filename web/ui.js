@@ -2,6 +2,7 @@
 // the remote video tiles of the call screen.
 
 import { icons } from './icons.js';
+import { describe } from './quality.js';
 
 /** Elements cached once: the call layer may move into a Picture-in-Picture window. */
 export const el = {};
@@ -107,6 +108,35 @@ export function safePlay(video) {
   }
 }
 
+// ---------- connection quality ----------
+
+const LEVEL_TEXT = { good: 'good', poor: 'poor', bad: 'bad' };
+
+/** A signal-bars indicator; paint it with setQualityIndicator. */
+export function makeQualityIndicator(cls = '') {
+  const q = document.createElement('span');
+  q.className = `qual ${cls}`.trim();
+  q.setAttribute('role', 'img');
+  q.hidden = true;
+  for (let i = 0; i < 3; i++) q.append(document.createElement('i'));
+  return q;
+}
+
+/**
+ * Shows q ({level, rttMs, lossPct, jitterMs, …}) on an indicator: bars by
+ * level, the figures in its tooltip. who names whose connection it is.
+ */
+export function setQualityIndicator(node, q, who) {
+  if (!node) return;
+  const level = q && LEVEL_TEXT[q.level];
+  node.hidden = !level;
+  if (!level) return;
+  const figures = describe(q);
+  node.dataset.level = q.level;
+  node.title = `${who}: ${level}${figures ? ` — ${figures}` : ''}`;
+  node.setAttribute('aria-label', `${who}: ${level} connection${figures ? ` (${figures})` : ''}`);
+}
+
 // ---------- remote tiles ----------
 
 /**
@@ -119,6 +149,17 @@ export class Tiles {
     this.callScreen = callScreen;
     this.tiles = new Map(); // user → {node, video, stream, media:{audio,video}, statusNode}
     this.pinned = new Set(); // users whose tile stays while they have no tracks (call members)
+    this.seq = 0; // joining order, for tiles nobody promoted
+    this.promoted = []; // users moved up for speaking, most recent first
+    this.speaking = ''; // highlighted user ('' = nobody)
+    this.localNode = null; // this device's own preview, highlighted when it is the speaker
+    this.me = '';
+  }
+
+  /** The local preview and this user's name, so the speaker highlight can mark it too. */
+  setLocal(node, user) {
+    this.localNode = node;
+    this.me = user || '';
   }
 
   /** Keeps user's tile on screen while they are in the call, tracks or not. */
@@ -135,7 +176,9 @@ export class Tiles {
     t.video.srcObject = null;
     t.node.remove();
     this.tiles.delete(user);
+    this.promoted = this.promoted.filter((u) => u !== user);
     this.updateCount();
+    this.applyOrder();
   }
 
   /** Marks the tile of the user who holds the floor in a push-to-talk room. */
@@ -176,13 +219,67 @@ export class Tiles {
     talkNode.className = 'tile-talking';
     talkNode.textContent = 'talking';
     talkNode.hidden = true;
-    badge.append(micOff, label, talkNode);
+    const qualNode = makeQualityIndicator();
+    badge.append(micOff, qualNode, label, talkNode);
     node.append(video, av, badge);
+    node.classList.toggle('speaking', !!user && user === this.speaking);
     this.container.append(node);
-    t = { user, node, video, stream: null, media: { audio: true, video: true }, statusNode, talkNode, listeners: [] };
+    t = { user, node, video, stream: null, media: { audio: true, video: true }, statusNode, talkNode, qualNode, seq: this.seq++, listeners: [] };
     this.tiles.set(user, t);
     this.updateCount();
+    this.applyOrder();
     return t;
+  }
+
+  /** Shows the quality of what arrives from user (see setQualityIndicator). */
+  setQuality(user, q) {
+    const t = this.tiles.get(user);
+    if (t) setQualityIndicator(t.qualNode, q, `${user}'s connection`);
+  }
+
+  /** Highlights the active speaker's tile (or the local preview); '' = nobody. */
+  setSpeaking(user) {
+    this.speaking = user || '';
+    for (const t of this.tiles.values()) t.node.classList.toggle('speaking', !!this.speaking && t.user === this.speaking);
+    if (this.localNode) this.localNode.classList.toggle('speaking', !!this.speaking && this.speaking === this.me);
+  }
+
+  /**
+   * Moves user's tile first (the SpeakerTracker calls this once they have
+   * been the loudest for a while); the others keep their order behind the
+   * recent speakers.
+   */
+  promote(user) {
+    const t = this.tiles.get(user);
+    if (!t || this.tiles.size < 2 || this.order()[0] === user) return false;
+    this.promoted = [user, ...this.promoted.filter((u) => u !== user)];
+    this.applyOrder();
+    return true;
+  }
+
+  /** Tiles in the order they are shown (users). */
+  order() {
+    return [...this.tiles.values()].sort((a, b) => this.rank(a) - this.rank(b)).map((t) => t.user);
+  }
+
+  rank(t) {
+    const i = this.promoted.indexOf(t.user);
+    return i >= 0 ? i : this.promoted.length + t.seq;
+  }
+
+  applyOrder() {
+    // CSS order, not DOM moves: a moved <video> would stall for a moment.
+    for (const t of this.tiles.values()) t.node.style.order = String(this.rank(t));
+  }
+
+  /** Remote videos as shown now: [{user, video, track}] (track = the live video track played). */
+  videos() {
+    const out = [];
+    for (const t of this.tiles.values()) {
+      const track = t.stream ? t.stream.getVideoTracks().find((x) => x.readyState === 'live') : null;
+      if (track) out.push({ user: t.user, video: t.video, track });
+    }
+    return out;
   }
 
   setStatusText(user, text) {
@@ -255,6 +352,9 @@ export class Tiles {
     }
     this.tiles.clear();
     this.pinned.clear();
+    this.promoted = [];
+    this.setSpeaking('');
     this.updateCount();
   }
 }
+
