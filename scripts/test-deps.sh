@@ -8,6 +8,9 @@ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>
 	|| [ -n "${TANDEM_CHROMIUM:-}" ] || need="$need chromium"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v turnutils_uclient >/dev/null 2>&1 || need="$need coturn"
+# The impaired-network tests shape loopback in their own namespaces: tc
+# (iproute2) for rate caps, nft for random loss.
+command -v nft >/dev/null 2>&1 || need="$need nftables"
 
 if [ -n "$need" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

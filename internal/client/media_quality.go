@@ -11,18 +11,20 @@ import (
 // What a person watching a remote track would notice, measured on the
 // receiving side: packets lost, gaps between packets (audio), and for VP8
 // video which frames a decoder could show. The synthetic payloads cannot
-// be decoded, so a small playout model stands in for the decoder: a frame
-// is shown when all its packets arrived within playoutDelay and every
-// frame since the last keyframe was shown; otherwise a real decoder would
-// conceal (freeze) until the next keyframe. The model sends no PLI of its
-// own, so what it shows is what retransmissions (NACK) recover.
+// be decoded, so a small playout model stands in for the decoder: frames
+// play in order; a frame is shown once all its packets are there, if every
+// frame since the last keyframe was shown; while packets are missing the
+// picture freezes. The model gives a frame up when a complete keyframe
+// after it has arrived, or after frameWait, and then conceals (freezes)
+// until the next keyframe. It sends no PLI of its own, so what it shows
+// is what retransmissions (NACK) recover.
 
-// playoutDelay is how long the model waits for a frame's missing packets
-// before giving up on it: long enough for pion's NACK generator (a NACK
-// every 100 ms until the packet arrives) to try about three times, about
-// what a browser's jitter buffer waits on a short-RTT link before it
-// freezes.
-const playoutDelay = 300 * time.Millisecond
+// frameWait is how long the model waits for a frame's missing packets
+// before giving it up: as long as "sub" keeps asking for a lost packet (a
+// NACK every 100 ms, maxNACKsPerPacket times). Browsers wait longer still
+// (libwebrtc up to 3 s) before asking for a keyframe; the wait shows as a
+// freeze either way.
+const frameWait = time.Second
 
 // TrackQuality is what arrived on one remote track since the Media started
 // or since ResetQuality.
@@ -30,30 +32,36 @@ type TrackQuality struct {
 	Track RemoteTrack
 
 	// PacketsReceived counts distinct packets (padding included); for
-	// video, only those that arrived before their frame was given up. PacketsExpected is
-	// the count the sequence numbers imply. Audio is never retransmitted,
-	// so its loss is the link's; video loss is what NACK did not repair
-	// in time.
+	// video, only those that arrived before their frame was given up.
+	// PacketsExpected is the count the sequence numbers imply. Audio is
+	// never retransmitted, so its loss is the link's; video loss is what
+	// NACK did not repair in time.
 	PacketsReceived uint64
 	PacketsExpected uint64
 	// PacketsLate counts video packets that arrived after their frame
 	// was given up, or twice.
 	PacketsLate uint64
 	// LongestGap is the longest time between two packets arriving in a
-	// row: for audio, the longest stretch that packet loss concealment
-	// (Opus PLC, FEC) had to fill.
+	// row. It includes stalls anywhere on the way (publisher, SFU, this
+	// machine's scheduler), not only the link's losses.
 	LongestGap time.Duration
+	// LongestMediaGap is the longest stretch of media time (by RTP
+	// timestamps) between two packets received in sequence: 20 ms for
+	// unbroken 20 ms audio, 20 ms more per packet lost in a row. For
+	// audio, less one packet, it is the longest stretch the decoder's
+	// loss concealment (Opus PLC, or FEC where the sender adds it) fills.
+	LongestMediaGap time.Duration
 
 	// Video only, counted by the playout model.
 	// FramesDecoded counts frames a decoder would show: complete in time,
 	// with every frame they depend on shown.
 	FramesDecoded uint64
-	// FramesDropped counts frames given up because packets were missing
-	// after playoutDelay (at least one per gap, more when packets of
-	// several frames were missing).
+	// FramesDropped counts frames never shown for missing packets: given
+	// up after frameWait, or skipped for a later keyframe that arrived
+	// complete. Frames of which nothing arrived count as one per gap.
 	FramesDropped uint64
 	// FramesUndecodable counts complete frames that depend on a dropped
-	// one: a decoder conceals them until the next keyframe.
+	// one and came before the next keyframe: a decoder conceals them.
 	FramesUndecodable uint64
 	// KeyframesDecoded counts the keyframes among FramesDecoded.
 	KeyframesDecoded uint64
@@ -111,19 +119,22 @@ func (m *Media) ResetQuality() {
 type trackQuality struct {
 	mu          sync.Mutex
 	video       bool
+	clockRate   uint32 // RTP timestamp units per second; 0 if unknown
 	q           TrackQuality
 	seq         seqUnwrapper
 	highest     uint64 // highest extended sequence number seen
+	highestTS   uint32 // RTP timestamp of that packet
 	lastArrival time.Time
 	lastDecoded time.Time // video: when the last frame was shown
 	playout     videoPlayout
 }
 
-func newTrackQuality(rt RemoteTrack) *trackQuality {
+func newTrackQuality(rt RemoteTrack, clockRate uint32) *trackQuality {
 	return &trackQuality{
-		video:   rt.Kind == "video",
-		q:       TrackQuality{Track: rt},
-		playout: videoPlayout{pending: make(map[uint64]videoPacket)},
+		video:     rt.Kind == "video",
+		clockRate: clockRate,
+		q:         TrackQuality{Track: rt},
+		playout:   videoPlayout{pending: make(map[uint64]videoPacket)},
 	}
 }
 
@@ -136,10 +147,14 @@ func (tq *trackQuality) observe(p *rtp.Packet, at time.Time) {
 	switch {
 	case first:
 		tq.q.PacketsExpected++
-		tq.highest = ext
+		tq.highest, tq.highestTS = ext, p.Timestamp
 	case ext > tq.highest:
 		tq.q.PacketsExpected += ext - tq.highest
-		tq.highest = ext
+		if d := int32(p.Timestamp - tq.highestTS); d > 0 && tq.clockRate > 0 {
+			gap := time.Duration(int64(d) * int64(time.Second) / int64(tq.clockRate))
+			tq.q.LongestMediaGap = max(tq.q.LongestMediaGap, gap)
+		}
+		tq.highest, tq.highestTS = ext, p.Timestamp
 	}
 	if !tq.lastArrival.IsZero() {
 		tq.q.LongestGap = max(tq.q.LongestGap, at.Sub(tq.lastArrival))
@@ -220,8 +235,8 @@ type videoPacket struct {
 }
 
 // videoPlayout is a minimal jitter buffer: packets wait in pending until
-// the frame at next is complete, or until playoutDelay passes and the
-// model gives the frame up.
+// the frame at next is complete, or until frameWait passes and the model
+// gives the frame up.
 type videoPlayout struct {
 	started bool
 	next    uint64                 // extended sequence number played out next
@@ -250,8 +265,37 @@ func (v *videoPlayout) add(tq *trackQuality, ext uint64, p *rtp.Packet, at time.
 		if v.playFrame(tq, at) {
 			continue
 		}
-		if at.Sub(v.oldest()) < playoutDelay || !v.dropHead(tq) {
+		// A decoder skips to a complete keyframe at once: it needs
+		// nothing before it.
+		if key, ok := v.completeKeyframe(); ok {
+			v.dropUntil(tq, key)
+			continue
+		}
+		if at.Sub(v.oldest()) < frameWait {
 			return
+		}
+		resume, ok := v.nextFrameStart()
+		if !ok {
+			return
+		}
+		v.dropUntil(tq, resume)
+	}
+}
+
+// frameEnd returns the last sequence number of the frame starting at s if
+// all its packets are there.
+func (v *videoPlayout) frameEnd(s uint64) (uint64, bool) {
+	head, ok := v.pending[s]
+	if !ok || !head.start {
+		return 0, false
+	}
+	for end := s; ; end++ {
+		p, ok := v.pending[end]
+		if !ok || p.ts != head.ts {
+			return 0, false
+		}
+		if p.marker {
+			return end, true
 		}
 	}
 }
@@ -264,19 +308,9 @@ func (v *videoPlayout) playFrame(tq *trackQuality, at time.Time) bool {
 		v.next++
 		return true
 	}
-	if !ok || !head.start {
+	end, ok := v.frameEnd(v.next)
+	if !ok {
 		return false
-	}
-	end := v.next
-	for {
-		p, ok := v.pending[end]
-		if !ok || p.ts != head.ts {
-			return false
-		}
-		if p.marker {
-			break
-		}
-		end++
 	}
 	for s := v.next; s <= end; s++ {
 		delete(v.pending, s)
@@ -293,6 +327,21 @@ func (v *videoPlayout) playFrame(tq *trackQuality, at time.Time) bool {
 	return true
 }
 
+// completeKeyframe returns the start of the first complete keyframe
+// waiting behind the head.
+func (v *videoPlayout) completeKeyframe() (uint64, bool) {
+	var first uint64
+	found := false
+	for s, p := range v.pending {
+		if s > v.next && p.key && (!found || s < first) {
+			if _, ok := v.frameEnd(s); ok {
+				first, found = s, true
+			}
+		}
+	}
+	return first, found
+}
+
 // oldest returns the earliest arrival among the waiting packets: how long
 // the head frame has held playout up.
 func (v *videoPlayout) oldest() time.Time {
@@ -305,10 +354,9 @@ func (v *videoPlayout) oldest() time.Time {
 	return t
 }
 
-// dropHead gives up the incomplete frame at next (and any other incomplete
-// frames before the next frame start) and breaks the reference chain. It
-// returns false while no later frame has begun to arrive.
-func (v *videoPlayout) dropHead(tq *trackQuality) bool {
+// nextFrameStart returns the start of the first frame after the head
+// frame that has begun to arrive.
+func (v *videoPlayout) nextFrameStart() (uint64, bool) {
 	head, headKnown := v.pending[v.next]
 	var resume uint64
 	found := false
@@ -317,9 +365,12 @@ func (v *videoPlayout) dropHead(tq *trackQuality) bool {
 			resume, found = s, true
 		}
 	}
-	if !found {
-		return false
-	}
+	return resume, found
+}
+
+// dropUntil gives up the incomplete frames before sequence number resume
+// and breaks the reference chain: a decoder conceals until a keyframe.
+func (v *videoPlayout) dropUntil(tq *trackQuality, resume uint64) {
 	frames := map[uint32]bool{}
 	for s, p := range v.pending {
 		if s < resume {
@@ -331,7 +382,13 @@ func (v *videoPlayout) dropHead(tq *trackQuality) bool {
 	}
 	tq.q.FramesDropped += uint64(max(1, len(frames)))
 	v.next, v.broken = resume, true
-	return true
+}
+
+// VP8KeyframeSize returns the picture size in a VP8 RTP payload that
+// starts a keyframe; ok is false for any other payload.
+func VP8KeyframeSize(payload []byte) (width, height int, ok bool) {
+	start, key, w, h := parseVP8(payload)
+	return w, h, start && key && w > 0
 }
 
 // parseVP8 reads a VP8 RTP payload: whether it starts a frame (S bit,

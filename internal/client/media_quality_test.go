@@ -45,7 +45,7 @@ func (s *videoStream) nextFrame() []sentPacket {
 }
 
 func newVideoQuality() *trackQuality {
-	return newTrackQuality(RemoteTrack{Kind: "video"})
+	return newTrackQuality(RemoteTrack{Kind: "video"}, 90000)
 }
 
 func TestPlayoutInOrder(t *testing.T) {
@@ -98,9 +98,9 @@ func TestPlayoutRetransmissionInTime(t *testing.T) {
 	}
 }
 
-// A packet that never comes drops its frame after the playout delay; the
-// frames after it cannot be decoded until the next keyframe.
-func TestPlayoutGivesUpAndWaitsForKeyframe(t *testing.T) {
+// A packet that never comes holds playout up until the next keyframe has
+// arrived complete; the model skips to it.
+func TestPlayoutSkipsToKeyframe(t *testing.T) {
 	tq := newVideoQuality()
 	s := &videoStream{perFrame: 2, keyEvery: 30, t0: time.Unix(100, 0)}
 	var lost sentPacket
@@ -113,17 +113,40 @@ func TestPlayoutGivesUpAndWaitsForKeyframe(t *testing.T) {
 			tq.observe(sp.p, sp.at)
 		}
 	}
-	tq.observe(lost.p, lost.at.Add(time.Second)) // too late
+	tq.observe(lost.p, lost.at.Add(2*frameWait)) // too late
 	q := tq.snapshot(s.t0.Add(2 * time.Second))
-	// Frames 0–9 and 30–59 decoded; 10 dropped; 11–29 undecodable.
-	if q.FramesDecoded != 40 || q.FramesDropped != 1 || q.FramesUndecodable != 19 || q.KeyframesDecoded != 2 {
-		t.Fatalf("quality = %+v, want 40 decoded, 1 dropped, 19 undecodable", q)
+	// Frames 0–9 and 30–59 decoded; 10–29 skipped.
+	if q.FramesDecoded != 40 || q.FramesDropped != 20 || q.FramesUndecodable != 0 || q.KeyframesDecoded != 2 {
+		t.Fatalf("quality = %+v, want 40 decoded, 20 dropped", q)
 	}
 	if q.PacketsLate != 1 || q.PacketsLost() != 1 {
 		t.Fatalf("late %d, lost %d; want the one packet late and lost", q.PacketsLate, q.PacketsLost())
 	}
-	if q.LongestFreeze < 600*time.Millisecond {
-		t.Fatalf("freeze %v, want the 20 frames until the keyframe", q.LongestFreeze)
+	if q.LongestFreeze != 700*time.Millisecond {
+		t.Fatalf("freeze %v, want 700 ms from frame 9 to the keyframe", q.LongestFreeze)
+	}
+}
+
+// Without a keyframe in sight, the model gives the frame up after
+// frameWait; the frames after it cannot be decoded until the next keyframe.
+func TestPlayoutGivesUpAfterWaiting(t *testing.T) {
+	tq := newVideoQuality()
+	s := &videoStream{perFrame: 2, keyEvery: 60, t0: time.Unix(100, 0)}
+	for f := range 90 {
+		for i, sp := range s.nextFrame() {
+			if f == 10 && i == 0 {
+				continue
+			}
+			tq.observe(sp.p, sp.at)
+		}
+	}
+	q := tq.snapshot(s.t0.Add(3 * time.Second))
+	// Frames 0–9 and 60–89 decoded; 10 dropped; 11–59 undecodable.
+	if q.FramesDecoded != 40 || q.FramesDropped != 1 || q.FramesUndecodable != 49 || q.KeyframesDecoded != 2 {
+		t.Fatalf("quality = %+v, want 40 decoded, 1 dropped, 49 undecodable", q)
+	}
+	if q.LongestFreeze < frameWait {
+		t.Fatalf("freeze %v, want the wait for the packet and then for the keyframe", q.LongestFreeze)
 	}
 }
 
@@ -131,7 +154,7 @@ func TestPlayoutGivesUpAndWaitsForKeyframe(t *testing.T) {
 func TestPlayoutWholeFramesAndPadding(t *testing.T) {
 	tq := newVideoQuality()
 	s := &videoStream{perFrame: 2, keyEvery: 10, t0: time.Unix(100, 0)}
-	for f := range 20 {
+	for f := range 60 {
 		frame := s.nextFrame()
 		if f == 3 || f == 4 {
 			continue // two frames lost whole
@@ -145,13 +168,16 @@ func TestPlayoutWholeFramesAndPadding(t *testing.T) {
 		}
 	}
 	q := tq.snapshot(s.t0.Add(time.Second))
-	// 0–2 and 10–19 decoded; 3 and 4 dropped (counted as one gap: nothing
-	// of them arrived); 5–9 undecodable.
-	if q.FramesDecoded != 13 || q.FramesDropped != 1 || q.FramesUndecodable != 5 {
+	// 0–2 and 10–59 decoded; 5–9 skipped for the keyframe at 10 (3 and 4,
+	// of which nothing arrived, are not counted).
+	if q.FramesDecoded != 53 || q.FramesDropped != 5 || q.FramesUndecodable != 0 {
 		t.Fatalf("quality = %+v", q)
 	}
-	if q.PacketsExpected != 41 || q.PacketsReceived != 37 {
-		t.Fatalf("packets = %d of %d expected, want 37 of 41", q.PacketsReceived, q.PacketsExpected)
+	if q.PacketsExpected != 121 || q.PacketsReceived != 117 {
+		t.Fatalf("packets = %d of %d expected, want 117 of 121", q.PacketsReceived, q.PacketsExpected)
+	}
+	if q.LongestMediaGap != 100*time.Millisecond {
+		t.Fatalf("longest media gap %v, want 100 ms (two frames lost)", q.LongestMediaGap)
 	}
 }
 
@@ -176,7 +202,7 @@ func TestResetQuality(t *testing.T) {
 }
 
 func TestAudioQuality(t *testing.T) {
-	tq := newTrackQuality(RemoteTrack{Kind: "audio"})
+	tq := newTrackQuality(RemoteTrack{Kind: "audio"}, 48000)
 	t0 := time.Unix(100, 0)
 	for i := range 100 {
 		if i >= 40 && i < 44 { // four in a row lost
@@ -185,15 +211,22 @@ func TestAudioQuality(t *testing.T) {
 		if i%10 == 5 {
 			continue
 		}
-		p := &rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(65530 + i)}, Payload: []byte{0xf8}}
-		tq.observe(p, t0.Add(time.Duration(i)*20*time.Millisecond))
+		p := &rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(65530 + i), Timestamp: uint32(4294960000 + 960*i)}, Payload: []byte{0xf8}}
+		at := t0.Add(time.Duration(i) * 20 * time.Millisecond)
+		if i == 70 {
+			at = at.Add(150 * time.Millisecond) // a stall on the way, not a loss
+		}
+		tq.observe(p, at)
 	}
 	q := tq.snapshot(t0.Add(2 * time.Second))
 	if q.PacketsExpected != 100 || q.PacketsReceived != 86 || q.PacketsLost() != 14 {
 		t.Fatalf("packets = %d of %d expected, want 86 of 100", q.PacketsReceived, q.PacketsExpected)
 	}
-	if q.LongestGap != 100*time.Millisecond {
-		t.Fatalf("longest gap %v, want 100 ms (four lost)", q.LongestGap)
+	if q.LongestMediaGap != 100*time.Millisecond {
+		t.Fatalf("longest media gap %v, want 100 ms (four lost)", q.LongestMediaGap)
+	}
+	if q.LongestGap != 170*time.Millisecond {
+		t.Fatalf("longest arrival gap %v, want 170 ms (the stall)", q.LongestGap)
 	}
 	if q.FramesDecoded != 0 || q.LongestFreeze != 0 {
 		t.Fatalf("audio has video counts: %+v", q)

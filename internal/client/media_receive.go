@@ -21,7 +21,7 @@ type RemoteTrack struct {
 func (m *Media) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	rt := RemoteTrack{StreamID: t.StreamID(), TrackID: t.ID(), Kind: t.Kind().String(), SSRC: uint32(t.SSRC())}
 	m.log.Debug("remote track", "stream", rt.StreamID, "kind", rt.Kind, "ssrc", rt.SSRC)
-	q := newTrackQuality(rt)
+	q := newTrackQuality(rt, t.Codec().ClockRate)
 	m.mu.Lock()
 	m.tracks = append(m.tracks, rt)
 	m.quality = append(m.quality, q)

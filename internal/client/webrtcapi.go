@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -15,6 +16,9 @@ const (
 	opusPayloadType = 111
 	vp8PayloadType  = 96
 )
+
+// maxNACKsPerPacket is how often "sub" asks for one lost packet.
+const maxNACKsPerPacket = 10
 
 // pcSettings are what one PeerConnection's API may differ in.
 type pcSettings struct {
@@ -58,7 +62,11 @@ func newAPI(log *slog.Logger, s pcSettings) (*webrtc.API, error) {
 		ir.Add(nackCounterFactory{s.nacks})
 	}
 	if !s.noNACK {
-		if err := webrtc.ConfigureNack(me, ir); err != nil {
+		// Like a browser, give a packet up after ten requests (libwebrtc's
+		// limit): by then the sender has no copy, and asking again only
+		// loads the link. pion asks until the packet leaves its window.
+		gen := []nack.GeneratorOption{nack.GeneratorMaxNacksPerPacket(maxNACKsPerPacket)}
+		if err := webrtc.ConfigureNackWithOptions(me, ir, gen); err != nil {
 			return nil, fmt.Errorf("configure nack: %w", err)
 		}
 	}
