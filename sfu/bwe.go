@@ -14,6 +14,11 @@ const (
 	bweMax   = 20_000_000
 )
 
+// decreaseInterval is the least time between two decreases: receiver
+// reports arrive about once a second, so the loss that follows a decrease
+// still describes the rate before it.
+const decreaseInterval = 2500 * time.Millisecond
+
 // estimator is one subscriber's downlink bandwidth estimate. It combines
 // the loss-based rule of Google congestion control (RFC draft
 // draft-ietf-rmcat-gcc §6) on the subscriber's receiver reports with the
@@ -54,6 +59,8 @@ func (e *estimator) tick(now time.Time, sentBps float64, dt time.Duration) {
 	defer e.mu.Unlock()
 	if e.lossSeen {
 		switch {
+		case e.maxLoss > 0.10 && now.Sub(e.lastDown) < decreaseInterval:
+			// Reports still describe the rate before the last decrease.
 		case e.maxLoss > 0.10:
 			// Over 10 % lost: the link carries about what arrived.
 			base := e.est
