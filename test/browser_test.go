@@ -39,7 +39,9 @@ type browser struct {
 	ctx  context.Context
 }
 
-func newBrowser(t *testing.T, name string) *browser {
+// newBrowser starts a headless Chromium; extra options (more flags) go
+// after the standard ones.
+func newBrowser(t *testing.T, name string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	dir := t.TempDir()
 	opts := []chromedp.ExecAllocatorOption{
@@ -63,6 +65,7 @@ func newBrowser(t *testing.T, name string) *browser {
 		chromedp.UserDataDir(dir),
 		chromedp.WindowSize(1024, 700),
 	}
+	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	// The first Run starts the browser; it lives as long as ctx.

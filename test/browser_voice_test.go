@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"encoding/binary"
 	"math"
 	"os"
@@ -61,39 +60,8 @@ func writeVoiceWAV(t *testing.T) string {
 	return path
 }
 
-// newTalkingBrowser is newBrowser whose microphone captures wav. The flags
-// are newBrowser's, plus the audio file.
+// newTalkingBrowser is newBrowser whose microphone captures wav.
 func newTalkingBrowser(t *testing.T, name, wav string) *browser {
 	t.Helper()
-	dir := t.TempDir()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(findChromium(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-file-for-fake-audio-capture", wav),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.UserDataDir(dir),
-		chromedp.WindowSize(1024, 700),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	if err := chromedp.Do(ctx); err != nil {
-		cancel()
-		cancelA()
-		t.Fatalf("start %s's browser: %v", name, err)
-	}
-	t.Cleanup(func() { cancel(); cancelA() })
-	return &browser{t: t, name: name, ctx: ctx}
+	return newBrowser(t, name, chromedp.Flag("use-file-for-fake-audio-capture", wav))
 }

@@ -1,5 +1,7 @@
 package client
 
+import "github.com/tandemcall/tandem/internal/rtpcodec"
+
 // Synthetic media. The SFU only forwards packets, so frames need to look
 // right to it (and to keyframe detection), not to a decoder. Every frame
 // fits in one RTP packet.
@@ -40,35 +42,6 @@ func vp8Delta() []byte {
 // descriptor marks the start of partition 0 and the frame tag's key bit is
 // clear.
 func isVP8Keyframe(payload []byte) bool {
-	if len(payload) < 1 {
-		return false
-	}
-	desc := payload[0]
-	start := desc&0x10 != 0
-	pid := desc & 0x07
-	i := 1
-	if desc&0x80 != 0 { // X: extension byte follows
-		if len(payload) < 2 {
-			return false
-		}
-		ext := payload[1]
-		i = 2
-		if ext&0x80 != 0 { // I: picture id, 7 or 15 bits
-			if len(payload) <= i {
-				return false
-			}
-			if payload[i]&0x80 != 0 {
-				i += 2
-			} else {
-				i++
-			}
-		}
-		if ext&0x40 != 0 { // L: TL0PICIDX
-			i++
-		}
-		if ext&0x30 != 0 { // T or K: TID/KEYIDX byte
-			i++
-		}
-	}
-	return start && pid == 0 && len(payload) > i && payload[i]&0x01 == 0
+	v := rtpcodec.ParseVP8(payload)
+	return v.Start && v.Key
 }

@@ -1,11 +1,12 @@
 package client
 
 import (
-	"encoding/binary"
 	"sync"
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/tandemcall/tandem/internal/rtpcodec"
 )
 
 // What a person watching a remote track would notice, measured on the
@@ -396,43 +397,6 @@ func VP8KeyframeSize(payload []byte) (width, height int, ok bool) {
 // (RFC 6386 §9.1: 3-byte frame tag, start code 9d 01 2a, 14-bit width and
 // height).
 func parseVP8(payload []byte) (start, key bool, width, height int) {
-	if len(payload) < 1 {
-		return false, false, 0, 0
-	}
-	desc := payload[0]
-	start = desc&0x10 != 0 && desc&0x07 == 0
-	i := 1
-	if desc&0x80 != 0 { // X: extension byte follows
-		if len(payload) < 2 {
-			return false, false, 0, 0
-		}
-		ext := payload[1]
-		i = 2
-		if ext&0x80 != 0 { // I: picture id, 7 or 15 bits
-			if len(payload) <= i {
-				return false, false, 0, 0
-			}
-			if payload[i]&0x80 != 0 {
-				i += 2
-			} else {
-				i++
-			}
-		}
-		if ext&0x40 != 0 { // L: TL0PICIDX
-			i++
-		}
-		if ext&0x30 != 0 { // T or K: TID/KEYIDX byte
-			i++
-		}
-	}
-	if !start || len(payload) <= i {
-		return start, false, 0, 0
-	}
-	hdr := payload[i:]
-	key = hdr[0]&0x01 == 0
-	if key && len(hdr) >= 10 && hdr[3] == 0x9d && hdr[4] == 0x01 && hdr[5] == 0x2a {
-		width = int(binary.LittleEndian.Uint16(hdr[6:]) & 0x3fff)
-		height = int(binary.LittleEndian.Uint16(hdr[8:]) & 0x3fff)
-	}
-	return start, key, width, height
+	v := rtpcodec.ParseVP8(payload)
+	return v.Start, v.Key, v.Width, v.Height
 }
