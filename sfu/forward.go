@@ -221,7 +221,7 @@ func (ft *forwardTrack) readLoop(l *layer) {
 	var pkt rtp.Packet
 	out := &rtp.Header{} // reused for every subscriber's header
 	video := ft.kind == webrtc.RTPCodecTypeVideo
-	mime := ft.codec.MimeType
+	isKeyframe := keyframeReader(ft.codec.MimeType)
 	st := ft.publisher.stats.kind(ft.kind)
 	for {
 		n, _, err := l.remote.Read(buf)
@@ -238,7 +238,7 @@ func (ft *forwardTrack) readLoop(l *layer) {
 		if video {
 			l.cache.put(pkt.SequenceNumber, buf[:n])
 			var w, h int
-			if key, w, h = keyframeInfo(mime, pkt.Payload); key && w > 0 {
+			if key, w, h = isKeyframe(pkt.Payload); key && w > 0 {
 				if int32(w) != l.width.Swap(int32(w)) {
 					l.height.Store(int32(h))
 					ft.mu.Lock()

@@ -343,8 +343,7 @@ func (p *Participant) SetView(tiles []Tile) {
 	p.mu.Unlock()
 	for _, d := range downs {
 		t, ok := views[d.StreamID()+"/"+d.ID()]
-		if !ok {
-			t = Tile{}
+		if !ok { // not listed: no size limit, not hidden
 			d.viewW.Store(0)
 			d.viewH.Store(0)
 			d.hidden.Store(false)
