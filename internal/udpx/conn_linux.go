@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,10 @@ import (
 // it is in the kernel are queued and sent after it with one sendmmsg, so a
 // busy listener makes fewer system calls than it relays packets. Nothing is
 // dropped for batching: a writer that finds the queue full sends itself.
+//
+// A batch with several datagrams to one destination sends them as one UDP
+// GSO message where the kernel supports it (see planGSO), and a Filter can
+// take datagrams off the read path before ReadFrom returns them.
 //
 // The socket is non-blocking, so its calls never block in the kernel: they
 // are made as raw system calls, without handing the P to the scheduler,
@@ -46,16 +51,35 @@ type udpConn struct {
 	ri    int // next datagram to hand out
 	addrs map[[18]byte]*net.UDPAddr
 
+	filter  atomic.Pointer[filterBox]
+	pending *filterBox // consumed datagrams since its last Flush; under rmu
+
 	wmu      sync.Mutex
 	flushing bool
 	corked   int // Cork calls not yet matched by Uncork
 	queue    []outPacket
 	spare    []outPacket
 	maxQueue int
+	dropped  *atomic.Uint64
+
+	// Used only by the one goroutine in flush (see flushing).
 	whdr     []mmsghdr
 	wiov     []unix.Iovec
-	dropped  *atomic.Uint64
+	wmsgs    []wmsg
+	wcmsg    []gsoCmsg
+	worder   []int32
+	wnext    []int32
+	wgroups  []chain
+	wgroupOf map[unix.RawSockaddrInet6]int32
+	gso      bool // UDP_SEGMENT works on this socket
+	gsoMax   int  // longest segment to try with GSO
+
+	gsoSent atomic.Uint64 // GSO messages the kernel took
 }
+
+// filterBox holds a Filter so that it can be stored atomically and told
+// apart from a later SetFilter of the same value.
+type filterBox struct{ f Filter }
 
 // mmsghdr is struct mmsghdr; Go pads it as C does.
 type mmsghdr struct {
@@ -80,6 +104,7 @@ type Options struct {
 	WriteQueue  int            // most packets queued behind a writer; default 64
 	MaxDatagram int            // longest datagram read whole; default 1600
 	Dropped     *atomic.Uint64 // counts packets the kernel refused to send; may be nil
+	DisableGSO  bool           // never combine datagrams with UDP_SEGMENT
 }
 
 // New wraps c.
@@ -94,8 +119,11 @@ func New(c *net.UDPConn, o Options) (net.PacketConn, error) {
 		return nil, err
 	}
 	var sa unix.Sockaddr
-	var saErr error
-	if err := raw.Control(func(fd uintptr) { sa, saErr = unix.Getsockname(int(fd)) }); err != nil {
+	var saErr, gsoErr error
+	if err := raw.Control(func(fd uintptr) {
+		sa, saErr = unix.Getsockname(int(fd))
+		_, gsoErr = unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+	}); err != nil {
 		return nil, err
 	}
 	if saErr != nil {
@@ -115,6 +143,8 @@ func New(c *net.UDPConn, o Options) (net.PacketConn, error) {
 		spare:    make([]outPacket, 0, writeQueue),
 		maxQueue: writeQueue,
 		dropped:  dropped,
+		gso:      gsoErr == nil && !o.DisableGSO,
+		gsoMax:   gsoMaxBytes,
 	}
 	if _, ok := sa.(*unix.SockaddrInet4); ok {
 		u.family = unix.AF_INET
@@ -129,22 +159,73 @@ func New(c *net.UDPConn, o Options) (net.PacketConn, error) {
 	return u, nil
 }
 
-// ReadFrom returns the next datagram, receiving a new batch when the last
-// one is used up. Like a plain UDP socket it truncates a datagram longer
-// than p.
+// SetFilter installs f (nil removes it) on a socket made by New; it reports
+// false when c is not one. It is safe while a reader is running: datagrams
+// handed out after it returns see f. A filter replaced or removed with
+// datagrams pending gets its Flush before the next one does, or before the
+// next ReadFrom blocks or returns.
+func SetFilter(c net.PacketConn, f Filter) bool {
+	u, ok := c.(*udpConn)
+	if !ok {
+		return false
+	}
+	if f == nil {
+		u.filter.Store(nil)
+	} else {
+		u.filter.Store(&filterBox{f})
+	}
+	return true
+}
+
+// ReadFrom returns the next datagram the filter declines, receiving a new
+// batch when the last one is used up. Like a plain UDP socket it truncates
+// a datagram longer than p.
 func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if c.ri == c.rn {
-		if err := c.receive(); err != nil {
-			return 0, nil, err
+	for {
+		if c.ri == c.rn {
+			c.flushFilter()
+			if err := c.receive(); err != nil {
+				return 0, nil, err
+			}
 		}
+		i := c.ri
+		c.ri++
+		b := c.rbuf[i*c.slot : i*c.slot+min(int(c.rhdr[i].n), c.slot)]
+		from := c.addrOf(&c.rname[i], c.rhdr[i].hdr.Namelen)
+		if c.consume(b, from) {
+			continue
+		}
+		c.flushFilter()
+		return copy(p, b), from, nil
 	}
-	i := c.ri
-	c.ri++
-	h := &c.rhdr[i].hdr
-	n := copy(p, c.rbuf[i*c.slot:i*c.slot+min(int(c.rhdr[i].n), c.slot)])
-	return n, c.addrOf(&c.rname[i], h.Namelen), nil
+}
+
+// consume offers a datagram to the filter, if any, and reports whether it
+// took it.
+func (c *udpConn) consume(b []byte, from *net.UDPAddr) bool {
+	box := c.filter.Load()
+	if box == nil {
+		return false
+	}
+	if c.pending != nil && c.pending != box {
+		c.flushFilter() // the filter changed: finish the old one's batch
+	}
+	if !box.f.Consume(b, from) {
+		return false
+	}
+	c.pending = box
+	return true
+}
+
+// flushFilter calls Flush on the filter that consumed datagrams since its
+// last Flush, if any.
+func (c *udpConn) flushFilter() {
+	if box := c.pending; box != nil {
+		c.pending = nil
+		box.f.Flush()
+	}
 }
 
 func (c *udpConn) receive() error {
@@ -300,9 +381,7 @@ func (c *udpConn) flush() {
 		batch := c.queue
 		c.queue, c.spare = c.spare[:0], batch
 		c.wmu.Unlock()
-		if err := c.sendBatch(batch); err != nil {
-			c.dropped.Add(uint64(len(batch)))
-		}
+		c.sendBatch(batch)
 	}
 }
 
@@ -313,10 +392,14 @@ func (c *udpConn) sendto(p []byte, name *unix.RawSockaddrInet6, nameLen uint32) 
 	}
 	var n int
 	var errno unix.Errno
+	// The closure takes the address as a number, so that name (on the
+	// caller's stack) does not escape and a queued write allocates
+	// nothing; KeepAlive keeps it alive across the call.
+	nameAddr := uintptr(unsafe.Pointer(name))
 	err := c.raw.Write(func(fd uintptr) bool {
 		for {
 			r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(ptr), uintptr(len(p)), 0,
-				uintptr(unsafe.Pointer(name)), uintptr(nameLen))
+				nameAddr, uintptr(nameLen))
 			switch e {
 			case unix.EINTR:
 				continue
@@ -330,69 +413,78 @@ func (c *udpConn) sendto(p []byte, name *unix.RawSockaddrInet6, nameLen uint32) 
 	if err != nil {
 		return 0, err
 	}
+	runtime.KeepAlive(name)
 	if errno != 0 {
 		return 0, os.NewSyscallError("sendto", errno)
 	}
 	return n, nil
 }
 
-// sendBatch sends batch with sendmmsg. A datagram the kernel refuses is
-// skipped and the rest are still sent; the first such error is returned.
-func (c *udpConn) sendBatch(batch []outPacket) error {
+// sendBatch sends batch with sendmmsg, several datagrams to one
+// destination as one GSO message where it can. A datagram the kernel
+// refuses is skipped, and the rest are still sent; every datagram not sent
+// is counted in dropped.
+func (c *udpConn) sendBatch(batch []outPacket) {
 	if len(batch) == 1 {
-		_, err := c.sendto(batch[0].buf, &batch[0].name, batch[0].nameLen)
-		return err
-	}
-	if cap(c.whdr) < len(batch) {
-		c.whdr = make([]mmsghdr, len(batch), c.maxQueue)
-		c.wiov = make([]unix.Iovec, len(batch), c.maxQueue)
-	}
-	hdr, iov := c.whdr[:len(batch)], c.wiov[:len(batch)]
-	for i := range batch {
-		b := &batch[i]
-		iov[i].Base = nil
-		if len(b.buf) > 0 {
-			iov[i].Base = &b.buf[0]
-		}
-		iov[i].SetLen(len(b.buf))
-		hdr[i] = mmsghdr{}
-		hdr[i].hdr.Name = (*byte)(unsafe.Pointer(&b.name))
-		hdr[i].hdr.Namelen = b.nameLen
-		hdr[i].hdr.Iov = &iov[i]
-		hdr[i].hdr.SetIovlen(1)
-	}
-	var firstErr error
-	for done := 0; done < len(hdr); {
-		var sent int
-		var errno unix.Errno
-		err := c.raw.Write(func(fd uintptr) bool {
-			for {
-				r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdr[done])),
-					uintptr(len(hdr)-done), 0, 0, 0)
-				switch e {
-				case unix.EINTR:
-					continue
-				case unix.EAGAIN:
-					return false
-				}
-				sent, errno = int(r), e
-				return true
-			}
-		})
-		if err != nil {
-			return err
-		}
-		if errno != 0 {
-			// The datagram at done was refused; skip it.
-			if firstErr == nil {
-				firstErr = os.NewSyscallError("sendmmsg", errno)
-			}
+		if _, err := c.sendto(batch[0].buf, &batch[0].name, batch[0].nameLen); err != nil {
 			c.dropped.Add(1)
-			sent = 1
+		}
+		return
+	}
+	c.reserve(len(batch))
+	if c.gso {
+		c.planGSO(batch)
+	} else {
+		c.planPlain(batch)
+	}
+	for done := 0; done < len(c.whdr); {
+		sent, errno, err := c.sendmmsg(c.whdr[done:])
+		if err != nil {
+			// The socket is closed or broken: nothing more goes out.
+			c.dropped.Add(uint64(len(batch) - int(c.wmsgs[done].first)))
+			return
+		}
+		for _, m := range c.wmsgs[done : done+sent] {
+			if m.segs > 1 {
+				c.gsoSent.Add(1)
+			}
 		}
 		done += sent
+		if errno == 0 {
+			continue
+		}
+		if m := c.wmsgs[done]; m.segs > 1 && c.gsoRefused(errno, m) {
+			// Resend this message's datagrams and the rest one by one.
+			c.replanPlain(batch, done)
+			continue
+		}
+		c.dropped.Add(uint64(c.wmsgs[done].segs))
+		done++ // skip the refused message
 	}
-	return firstErr
+}
+
+// sendmmsg sends hdr's messages. It returns how many the kernel took, or
+// the error with which it refused the first.
+func (c *udpConn) sendmmsg(hdr []mmsghdr) (int, unix.Errno, error) {
+	var sent int
+	var errno unix.Errno
+	err := c.raw.Write(func(fd uintptr) bool {
+		for {
+			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdr[0])),
+				uintptr(len(hdr)), 0, 0, 0)
+			switch e {
+			case 0:
+				sent = int(r)
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			errno = e
+			return true
+		}
+	})
+	return sent, errno, err
 }
 
 // sockaddr writes a's socket address for this socket's family into name.

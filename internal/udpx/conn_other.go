@@ -15,7 +15,11 @@ type Options struct {
 	WriteQueue  int
 	MaxDatagram int
 	Dropped     *atomic.Uint64
+	DisableGSO  bool
 }
 
 // New returns c as it is.
 func New(c *net.UDPConn, _ Options) (net.PacketConn, error) { return c, nil }
+
+// SetFilter reports false: filters need the Linux socket.
+func SetFilter(net.PacketConn, Filter) bool { return false }
