@@ -233,7 +233,9 @@ func TestTLSAllocationAndHandshakeTimeout(t *testing.T) {
 	s := newTestServer(t, clk, func(c *Config) {
 		c.TLSListen = "127.0.0.1:0"
 		c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		c.TLSHandshakeTimeout = 100 * time.Millisecond
+		// Long enough for a real handshake on a loaded machine under the
+		// race detector; the idle client below still waits it out.
+		c.TLSHandshakeTimeout = 2 * time.Second
 	})
 
 	// A client that connects and says nothing is cut off.
