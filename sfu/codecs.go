@@ -2,8 +2,13 @@ package sfu
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -82,16 +87,19 @@ const (
 // PeerConnection.
 //
 // pub: Tandem's codecs, simulcast header extensions (mid, rid, repaired
-// rid), the audio level for active speaker, and pion's default interceptors
-// (NACK generator, receiver reports, TWCC feedback for the publisher's
-// congestion control).
+// rid), the audio level for active speaker, and the receiving half of
+// pion's default interceptors (NACK generator, receiver reports, TWCC
+// feedback for the publisher's congestion control), each started only when
+// the PC receives its first stream. The sending half (NACK responder,
+// sender reports) and pion's statistics have nothing to do on a PC that
+// only receives, so they are left out.
 //
 // sub: the same codecs with RTX for video, and no interceptors at all: the
 // SFU's forwarding path answers NACKs from one cache per published layer,
 // sends its own sender reports from its ticker and reads receiver reports
 // and REMB itself, so nothing runs per forwarded packet but SRTP and the
 // socket write.
-func newMediaEngine(lf slogFactory, role int) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+func newMediaEngine(lf slogFactory, role int, mode *atomic.Int32) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	m := &webrtc.MediaEngine{}
 	audio, video := codecList()
 	ir := &interceptor.Registry{}
@@ -129,9 +137,41 @@ func newMediaEngine(lf slogFactory, role int) (*webrtc.MediaEngine, *interceptor
 		webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, nil, fmt.Errorf("register audio level: %w", err)
 	}
-	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
-		webrtc.WithInterceptorLoggerFactory(lf)); err != nil {
-		return nil, nil, fmt.Errorf("register interceptors: %w", err)
+	if err := registerPubInterceptors(m, ir, lf, mode); err != nil {
+		return nil, nil, err
 	}
 	return m, ir, nil
+}
+
+// registerPubInterceptors registers what a receiving PC needs: the
+// simulcast header extensions, transport-wide CC, and lazily started NACK
+// generator, receiver reports and TWCC feedback.
+func registerPubInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf slogFactory, mode *atomic.Int32) error {
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return fmt.Errorf("register simulcast extensions: %w", err)
+	}
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+			return fmt.Errorf("register transport-cc: %w", err)
+		}
+	}
+	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
+	if err != nil {
+		return fmt.Errorf("nack generator: %w", err)
+	}
+	rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(lf))
+	if err != nil {
+		return fmt.Errorf("receiver reports: %w", err)
+	}
+	tw, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(lf))
+	if err != nil {
+		return fmt.Errorf("twcc feedback: %w", err)
+	}
+	if mode == nil {
+		mode = new(atomic.Int32)
+	}
+	ir.Add(lazyFactory{gen, mode})
+	ir.Add(lazyFactory{rr, mode})
+	ir.Add(lazyFactory{tw, mode})
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -67,6 +68,14 @@ type downTrack struct {
 	history  []sent // video only
 
 	packets, octets atomic.Uint64 // sent, for sender reports and rates
+
+	// Direct SRTP output (srtpout.go); wmu serializes the forwarding loop
+	// and NACK answers on the context and the scratch buffers.
+	wmu    sync.Mutex
+	enc    *srtp.Context
+	encOut *srtpOut
+	plain  []byte
+	cipher []byte
 
 	// From the subscriber's receiver reports and REMB.
 	fractionLost atomic.Uint32 // /256
@@ -216,7 +225,7 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 		PayloadType: b.pt, SequenceNumber: seq, Timestamp: ts, SSRC: b.ssrc, CSRC: pkt.CSRC,
 	}
 	st := d.sub.stats.kind(d.ft.kind)
-	if _, err := b.ws.WriteRTP(hdr, pkt.Payload); err != nil {
+	if err := d.send(b, hdr, pkt.Payload); err != nil {
 		st.dropped.Add(1)
 		return
 	}
@@ -224,6 +233,56 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 	d.octets.Add(uint64(len(pkt.Payload)))
 	st.forwarded(size)
 }
+
+// maxDirect is the longest packet direct output encrypts; anything longer
+// (which no publisher with a sane MTU sends) takes pion's path.
+const maxDirect = 1600
+
+// send writes one RTP packet to the subscriber: encrypted here and written
+// to the shared socket when the sub PC has direct output, through pion
+// otherwise.
+func (d *downTrack) send(b *binding, hdr *rtp.Header, payload []byte) error {
+	out := d.sub.out.Load()
+	if out == nil {
+		_, err := b.ws.WriteRTP(hdr, payload)
+		return err
+	}
+	addr := out.addr.Load()
+	size := hdr.MarshalSize() + len(payload) + int(hdr.PaddingSize)
+	if addr == nil || size > maxDirect {
+		_, err := b.ws.WriteRTP(hdr, payload)
+		return err
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.encOut != out {
+		ctx, err := out.newContext()
+		if err != nil {
+			return err
+		}
+		d.enc, d.encOut = ctx, out
+		if d.plain == nil {
+			d.plain = make([]byte, maxDirect)
+			d.cipher = make([]byte, maxDirect+srtpOverhead)
+		}
+	}
+	pkt := rtp.Packet{Header: *hdr, Payload: payload}
+	n, err := pkt.MarshalTo(d.plain)
+	if err != nil {
+		return err
+	}
+	ct, err := d.enc.EncryptRTP(d.cipher[:0], d.plain[:n], &pkt.Header)
+	if err != nil {
+		return err
+	}
+	_, err = out.conn.WriteTo(ct, addr)
+	d.sub.stats.direct.Add(1)
+	return err
+}
+
+// srtpOverhead is the most SRTP adds to a packet (an 80-bit HMAC tag or a
+// 128-bit AEAD tag), with room to spare.
+const srtpOverhead = 32
 
 // retransmit answers a NACK for the given sequence numbers (as the
 // subscriber knows them) from the layers' packet caches, on the RTX stream
@@ -268,7 +327,7 @@ func (d *downTrack) retransmit(seqs []uint16) {
 			payload = rtx
 			hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber = b.rtxSSRC, b.rtxPT, rtxSeq
 		}
-		if _, err := b.ws.WriteRTP(&hdr, payload); err != nil {
+		if err := d.send(b, &hdr, payload); err != nil {
 			st.dropped.Add(1)
 			continue
 		}

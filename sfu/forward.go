@@ -28,6 +28,9 @@ type layer struct {
 	remote *webrtc.TrackRemote
 	ssrc   uint32
 	cache  *packetCache // video only: answers subscribers' NACKs
+	rx     rxStats      // reception, for receiver reports and NACKs
+
+	isKeyframe func(payload []byte) (key bool, width, height int)
 
 	width, height atomic.Int32  // from the last VP8 keyframe; 0 = unknown
 	bytes         atomic.Uint64 // received; the ticker turns it into a rate
@@ -108,7 +111,9 @@ func (ft *forwardTrack) addLayer(remote *webrtc.TrackRemote) *layer {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	old := *ft.layers.Load()
-	l := &layer{ft: ft, idx: int8(len(old)), rid: remote.RID(), remote: remote, ssrc: uint32(remote.SSRC())}
+	l := &layer{ft: ft, idx: int8(len(old)), rid: remote.RID(), remote: remote, ssrc: uint32(remote.SSRC()),
+		isKeyframe: keyframeReader(ft.codec.MimeType)}
+	l.rx.clock = remote.Codec().ClockRate
 	if ft.kind == webrtc.RTPCodecTypeVideo {
 		l.cache = &packetCache{}
 	}
@@ -215,14 +220,13 @@ func (ft *forwardTrack) removeDowns(drop func(*downTrack) bool) []*downTrack {
 }
 
 // readLoop reads RTP of one layer from the publisher and fans it out until
-// the stream or its PeerConnection ends.
+// the stream or its PeerConnection ends. With direct input (srtpin.go) most
+// packets skip it; it still gets what pion keeps: packets from before
+// direct input started and retransmissions unwrapped from RTX.
 func (ft *forwardTrack) readLoop(l *layer) {
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	out := &rtp.Header{} // reused for every subscriber's header
-	video := ft.kind == webrtc.RTPCodecTypeVideo
-	isKeyframe := keyframeReader(ft.codec.MimeType)
-	st := ft.publisher.stats.kind(ft.kind)
 	for {
 		n, _, err := l.remote.Read(buf)
 		if err != nil {
@@ -232,30 +236,45 @@ func (ft *forwardTrack) readLoop(l *layer) {
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
-		st.received(n)
-		l.bytes.Add(uint64(n))
-		key := !video // any audio packet is a place to start
-		if video {
-			l.cache.put(pkt.SequenceNumber, buf[:n])
-			var w, h int
-			if key, w, h = isKeyframe(pkt.Payload); key && w > 0 {
-				if int32(w) != l.width.Swap(int32(w)) {
-					l.height.Store(int32(h))
-					ft.mu.Lock()
-					ft.reorderLocked()
-					ft.mu.Unlock()
-				}
-			}
-		} else {
-			if !ft.publisher.room.audioAllowed(ft.publisher.id) {
-				continue // push-to-talk: not the floor holder
-			}
-			if ft.levelExt != 0 {
-				ft.noteLevel(&pkt)
+		now := monotime()
+		l.rx.note(pkt.SequenceNumber, pkt.Timestamp, now)
+		if fb := ft.publisher.fb; fb != nil {
+			// Direct input records transport-wide CC for what it leaves
+			// to pion; before it starts, or without it, this path does.
+			fb.onPacket(&pkt.Header, l, now, ft.publisher.in.Load() == nil)
+		}
+		ft.handle(l, &pkt, buf[:n], out)
+	}
+}
+
+// handle takes one received packet of layer l (raw is its plain RTP) and
+// fans it out; out is the caller's scratch header.
+func (ft *forwardTrack) handle(l *layer, pkt *rtp.Packet, raw []byte, out *rtp.Header) {
+	n := len(raw)
+	ft.publisher.stats.kind(ft.kind).received(n)
+	l.bytes.Add(uint64(n))
+	video := ft.kind == webrtc.RTPCodecTypeVideo
+	key := !video // any audio packet is a place to start
+	if video {
+		l.cache.put(pkt.SequenceNumber, raw)
+		var w, h int
+		if key, w, h = l.isKeyframe(pkt.Payload); key && w > 0 {
+			if int32(w) != l.width.Swap(int32(w)) {
+				l.height.Store(int32(h))
+				ft.mu.Lock()
+				ft.reorderLocked()
+				ft.mu.Unlock()
 			}
 		}
-		ft.fanout(l, &pkt, key, n, out)
+	} else {
+		if !ft.publisher.room.audioAllowed(ft.publisher.id) {
+			return // push-to-talk: not the floor holder
+		}
+		if ft.levelExt != 0 {
+			ft.noteLevel(pkt)
+		}
 	}
+	ft.fanout(l, pkt, key, n, out)
 }
 
 // fanout writes one packet of layer l to every subscriber in the current
@@ -281,18 +300,29 @@ func (ft *forwardTrack) fanout(l *layer, pkt *rtp.Packet, key bool, size int, ou
 }
 
 // rtcpLoop drains RTCP from the publisher for one layer (sender reports
-// feed the receiver report interceptor) until the receiver stops.
+// feed the receiver reports) until the receiver stops.
 func (ft *forwardTrack) rtcpLoop(l *layer) {
 	buf := make([]byte, 1500)
 	for {
+		var n int
 		var err error
 		if l.rid != "" {
-			_, _, err = ft.receiver.ReadSimulcast(buf, l.rid)
+			n, _, err = ft.receiver.ReadSimulcast(buf, l.rid)
 		} else {
-			_, _, err = ft.receiver.Read(buf)
+			n, _, err = ft.receiver.Read(buf)
 		}
 		if err != nil {
 			return
+		}
+		// Sender reports give direct input's receiver reports their LSR.
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == l.ssrc {
+				l.rx.senderReport(sr.NTPTime, monotime())
+			}
 		}
 	}
 }

@@ -54,7 +54,7 @@ func newTestTrack(tb testing.TB, rids ...string) (*forwardTrack, []*layer) {
 	ft.order.Store(&[]*layer{})
 	var ls []*layer
 	for i, rid := range rids {
-		l := &layer{ft: ft, idx: int8(i), rid: rid, ssrc: uint32(100 + i), cache: &packetCache{}}
+		l := &layer{ft: ft, idx: int8(i), rid: rid, ssrc: uint32(100 + i), cache: &packetCache{}, isKeyframe: keyframeReader(ft.codec.MimeType)}
 		next := append(*ft.layers.Load(), l)
 		ft.layers.Store(&next)
 		ls = append(ls, l)

@@ -134,6 +134,9 @@ type client struct {
 
 	// subSettings, if set, adjusts the setting engine of the sub PC.
 	subSettings func(*webrtc.SettingEngine)
+	// pubRegistry, if set, registers more on the pub PC's media engine
+	// and interceptor registry.
+	pubRegistry func(*webrtc.MediaEngine, *interceptor.Registry) error
 }
 
 var _ Events = (*client)(nil)
@@ -142,6 +145,14 @@ var _ Events = (*client)(nil)
 // codecs and interceptors; the non-nil tune functions adjust its setting
 // engine.
 func newClientPC(t *testing.T, tune ...func(*webrtc.SettingEngine)) *webrtc.PeerConnection {
+	return newClientPCWith(t, nil, tune...)
+}
+
+// newClientPCWith is newClientPC with reg, if not nil, registering more on
+// the media engine and interceptor registry.
+func newClientPCWith(t *testing.T, reg func(*webrtc.MediaEngine, *interceptor.Registry) error,
+	tune ...func(*webrtc.SettingEngine),
+) *webrtc.PeerConnection {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -150,6 +161,11 @@ func newClientPC(t *testing.T, tune ...func(*webrtc.SettingEngine)) *webrtc.Peer
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		t.Fatal(err)
+	}
+	if reg != nil {
+		if err := reg(m, ir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
@@ -177,7 +193,7 @@ func joinClient(t *testing.T, r *Room, name string, opts ...func(*client)) *clie
 	for _, o := range opts {
 		o(c)
 	}
-	c.pub = newClientPC(t)
+	c.pub = newClientPCWith(t, c.pubRegistry)
 	c.sub = newClientPC(t, c.subSettings)
 	c.pub.OnICECandidate(func(ic *webrtc.ICECandidate) {
 		if ic != nil {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -56,6 +58,20 @@ type Participant struct {
 	stats    participantStats
 	bwe      *estimator
 
+	// Direct SRTP output of the sub PC (srtpout.go): tap collects its DTLS
+	// secrets, out is set once they are known, subAddr follows the
+	// selected candidate pair.
+	tap     *dtlsTap
+	out     atomic.Pointer[srtpOut]
+	subAddr atomic.Pointer[net.UDPAddr]
+
+	// Direct input of the pub PC (srtpin.go), likewise.
+	pubTap  *dtlsTap
+	pubMode atomic.Int32
+	in      atomic.Pointer[srtpIn]
+	pubAddr atomic.Pointer[net.UDPAddr]
+	fb      *pubFeedback // when pion's receive interceptors are off
+
 	lastOctets uint64 // sent to p as of the last tick; the ticker's own
 
 	kick chan struct{} // wakes subLoop; capacity 1
@@ -95,19 +111,27 @@ func newParticipant(r *Room, id, streamID string, ev Events, kind legKind) (*Par
 		bwe:      newEstimator(),
 	}
 	if kind != kindViewer {
-		pubPC, err := r.sfu.newPeerConnection(rolePub)
+		if r.sfu.filtered {
+			// Direct input: pion's receive interceptors never start, and
+			// the SFU's own feedback replaces them.
+			p.pubMode.Store(modeDirect)
+			p.fb = newPubFeedback(p)
+		}
+		pubPC, tap, err := r.sfu.newPeerConnection(rolePub, &p.pubMode)
 		if err != nil {
 			return nil, err
 		}
+		p.pubTap = tap
 		p.pub = &peer{name: PCPub, pc: pubPC, log: p.log}
 	}
 	if kind != kindPublisher {
-		subPC, err := r.sfu.newPeerConnection(roleSub)
+		subPC, tap, err := r.sfu.newPeerConnection(roleSub, nil)
 		if err != nil {
 			_ = p.closePeers()
 			return nil, err
 		}
 		p.sub = &peer{name: PCSub, pc: subPC, log: p.log}
+		p.tap = tap
 	}
 	return p, nil
 }
@@ -133,13 +157,40 @@ func (p *Participant) start() {
 		})
 		pr.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 			p.log.Debug("connection state", "pc", name, "state", s.String())
+			if name == PCPub {
+				switch s {
+				case webrtc.PeerConnectionStateConnected:
+					p.startDirectInput()
+				case webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateFailed:
+					p.stopDirectInput()
+				}
+			}
 			if name == PCSub {
+				if s == webrtc.PeerConnectionStateConnected {
+					p.startDirectOutput()
+				}
 				p.mu.Lock()
 				p.subConnected = s == webrtc.PeerConnectionStateConnected
 				p.mu.Unlock()
 				p.wake()
 			}
 			p.ev.ConnectionState(name, s)
+		})
+	}
+	if p.sub != nil {
+		p.sub.pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
+			addr := pairAddr(pair)
+			p.subAddr.Store(addr)
+			if out := p.out.Load(); out != nil {
+				out.addr.Store(addr)
+			}
+		})
+	}
+	if p.pub != nil {
+		p.pub.pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
+			addr := pairAddr(pair)
+			p.pubAddr.Store(addr)
+			p.setInputAddr(addr)
 		})
 	}
 	switch p.kind {
@@ -153,6 +204,26 @@ func (p *Participant) start() {
 		p.wg.Add(1)
 		go p.viewLoop()
 	}
+}
+
+// startDirectOutput switches the sub PC's media to direct SRTP output once
+// DTLS is up, if its keys could be learned; otherwise media stays on pion's
+// path.
+func (p *Participant) startDirectOutput() {
+	if p.tap == nil || p.out.Load() != nil || p.room.sfu.media == nil {
+		return
+	}
+	k, err := p.tap.keys()
+	if err != nil {
+		p.log.Debug("sub media stays on pion's SRTP path", "err", err)
+		return
+	}
+	out := &srtpOut{conn: p.room.sfu.media, profile: k.profile, key: k.serverKey, salt: k.serverSalt}
+	out.addr.Store(p.subAddr.Load())
+	p.out.Store(out)
+	// A pair change between the two loads above stored its address before
+	// it looked for out; read it again now that out is visible.
+	out.addr.Store(p.subAddr.Load())
 }
 
 // ID returns the participant's leg id.
@@ -186,6 +257,9 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 		p.published[receiver] = ft
 	}
 	l := ft.addLayer(remote)
+	if in := p.in.Load(); in != nil {
+		in.addLayer(l)
+	}
 	p.wg.Add(2)
 	p.mu.Unlock()
 
@@ -387,6 +461,7 @@ func (p *Participant) Close() error {
 	p.downs = map[*downTrack]struct{}{}
 	p.mu.Unlock()
 
+	p.stopDirectInput()
 	p.room.leave(p)
 	close(p.done)
 	err := p.closePeers()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -25,6 +26,11 @@ type Config struct {
 	// PublicIPs, if set, are advertised in host candidates instead of the
 	// bound address (1:1 NAT).
 	PublicIPs []string
+	// PionInput takes publishers' media through pion's receive path (its
+	// goroutines and interceptors) instead of direct input at the shared
+	// socket (srtpin.go). Direct input costs less CPU per packet; this is
+	// for comparison, and a way out should a publisher need it.
+	PionInput bool
 }
 
 // udpSocketBuffer is the receive and send buffer asked for on the shared
@@ -36,12 +42,17 @@ type SFU struct {
 	log      *slog.Logger
 	lf       slogFactory
 	conn     *net.UDPConn
+	media    net.PacketConn // conn, batched; what direct SRTP output writes to
 	mux      ice.UDPMux
 	rewrite  []webrtc.ICEAddressRewriteRule
 	loopback bool
 	// cork, when the socket supports it, holds the writes of one packet's
 	// fan-out so they leave in one sendmmsg.
 	cork corker
+	// inputs routes publishers' SRTP to direct input (srtpin.go) through
+	// the socket's read filter; filtered says whether it is installed.
+	inputs   inputs
+	filtered bool
 
 	mu     sync.Mutex
 	closed bool
@@ -91,6 +102,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		log:      log,
 		lf:       lf,
 		conn:     conn,
+		media:    batched,
 		mux:      webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), batched),
 		rewrite:  rewrite,
 		loopback: addr.IP != nil && addr.IP.IsLoopback(),
@@ -99,6 +111,9 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		ranDone:  make(chan struct{}),
 	}
 	s.cork, _ = batched.(corker)
+	if !cfg.PionInput {
+		s.filtered = udpx.SetFilter(batched, &filter{s: s})
+	}
 	go s.run()
 	log.Info("sfu listening", "udp", conn.LocalAddr().String())
 	return s, nil
@@ -180,11 +195,15 @@ func (s *SFU) Close() error {
 }
 
 // newPeerConnection builds one PeerConnection with its own API, media engine
-// and interceptor registry, sharing the SFU's UDP mux.
-func (s *SFU) newPeerConnection(role int) (*webrtc.PeerConnection, error) {
-	m, ir, err := newMediaEngine(s.lf, role)
+// and interceptor registry, sharing the SFU's UDP mux. It also gets a DTLS
+// tap for direct SRTP output and input (srtpout.go, srtpin.go), and asks to
+// be the DTLS server when it answers, as the tap needs.
+//
+// mode, for a pub PC, is where its receive path is decided (srtpin.go).
+func (s *SFU) newPeerConnection(role int, mode *atomic.Int32) (*webrtc.PeerConnection, *dtlsTap, error) {
+	m, ir, err := newMediaEngine(s.lf, role, mode)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	se := webrtc.SettingEngine{LoggerFactory: s.lf}
 	se.SetICEUDPMux(s.mux)
@@ -193,13 +212,21 @@ func (s *SFU) newPeerConnection(role int) (*webrtc.PeerConnection, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	if len(s.rewrite) > 0 {
 		if err := se.SetICEAddressRewriteRules(s.rewrite...); err != nil {
-			return nil, fmt.Errorf("%w: address rewrite: %w", ErrBadConfig, err)
+			return nil, nil, fmt.Errorf("%w: address rewrite: %w", ErrBadConfig, err)
+		}
+	}
+	tap := &dtlsTap{}
+	{
+		se.SetDTLSKeyLogWriter(tap)
+		se.SetDTLSServerHelloMessageHook(tap.serverHello)
+		if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+			return nil, nil, fmt.Errorf("sfu: dtls role: %w", err)
 		}
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
-		return nil, fmt.Errorf("sfu: new peer connection: %w", err)
+		return nil, nil, fmt.Errorf("sfu: new peer connection: %w", err)
 	}
-	return pc, nil
+	return pc, tap, nil
 }

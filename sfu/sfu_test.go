@@ -105,6 +105,11 @@ func TestForwarding(t *testing.T) {
 	if bs.Audio.PacketsForwarded == 0 || bs.Video.PacketsForwarded == 0 {
 		t.Errorf("B stats: %+v", bs)
 	}
+	// B's media left by direct SRTP output, and B could decrypt it: the
+	// packets B counted above got through B's SRTP session.
+	if n := b.p.stats.direct.Load(); n == 0 || b.p.out.Load() == nil {
+		t.Errorf("B's media went through pion's SRTP path (direct packets %d)", n)
+	}
 
 	// The SFU asked A for a keyframe when B subscribed.
 	waitFor(t, 5*time.Second, "initial keyframe request to A", func() bool { return a.plis.Load() > 0 })

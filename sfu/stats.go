@@ -74,6 +74,7 @@ func (c *counters) snapshot() MediaStats {
 // participantStats holds a participant's counters per kind.
 type participantStats struct {
 	audio, video counters
+	direct       atomic.Uint64 // packets sent to it by direct SRTP output
 }
 
 func (s *participantStats) kind(k webrtc.RTPCodecType) *counters {

@@ -30,6 +30,9 @@ func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
 	cfg.Media.UDPListen = "127.0.0.1:0"
 	cfg.TURN.UDPListen = "127.0.0.1:0"
 	cfg.TURN.TCPListen = "127.0.0.1:0"
+	if os.Getenv("TANDEM_TEST_PION_INPUT") != "" {
+		cfg.Media.DirectInput = false // the whole suite on pion's receive path
+	}
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -165,6 +165,9 @@ type AuthConfig struct {
 type MediaConfig struct {
 	UDPListen string   `mapstructure:"udp_listen"`
 	PublicIPs []string `mapstructure:"public_ips"`
+	// DirectInput takes publishers' SRTP at the shared socket instead of
+	// through pion's receive path (false: sfu.Config.PionInput).
+	DirectInput bool `mapstructure:"direct_input"`
 }
 
 // CallsConfig holds the call state machine's timers.

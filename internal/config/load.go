@@ -34,6 +34,7 @@ func defaults() map[string]any {
 		"auth.dev_token_ttl":          12 * time.Hour,
 		"media.udp_listen":            "",
 		"media.public_ips":            []string{},
+		"media.direct_input":          true,
 		"calls.ring_timeout":          45 * time.Second,
 		"calls.waiting_timeout":       15 * time.Second,
 		"calls.ptt_max_talk":          60 * time.Second,

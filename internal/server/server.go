@@ -72,7 +72,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	if s.store, err = store.OpenLocal(cfg.DataDir, cfg.Calls.HistoryLimit); err != nil {
 		return nil, err
 	}
-	if s.sfu, err = sfu.New(sfu.Config{UDPListen: cfg.Media.UDPListen, PublicIPs: cfg.Media.PublicIPs}, log.With("part", "sfu")); err != nil {
+	if s.sfu, err = sfu.New(sfu.Config{UDPListen: cfg.Media.UDPListen, PublicIPs: cfg.Media.PublicIPs, PionInput: !cfg.Media.DirectInput}, log.With("part", "sfu")); err != nil {
 		return nil, fmt.Errorf("media: %w", err)
 	}
 
