@@ -10,10 +10,14 @@
 # forwarded packet, loss by RTP sequence numbers, and one-way latency
 # publisher -> SFU -> subscriber from send times stamped in the packets.
 # Usage: scripts/bench-sfu.sh [scenario ...]   (default: all three)
-# DURATION (default 20s) and WARMUP (default 3s) set each measured window.
+# DURATION (default 20s) and WARMUP (default 3s) set each measured window;
+# BIN (default bin/tandem) is the node, LOADTEST the load generator.
 # Run it through scripts/loopback-only.sh (make bench-sfu does).
 set -eu
 BIN=${BIN:-bin/tandem}
+# LOADTEST is the binary whose load generator runs (default BIN), so that
+# two servers can be compared under the same load.
+LOADTEST=${LOADTEST:-$BIN}
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-3s}
 SCENARIOS=${*:-fanout meeting audio}
@@ -63,7 +67,7 @@ printf '%-8s %10s %11s %14s %17s %8s %8s %8s %9s\n' \
 status=0
 for sc in $SCENARIOS; do
 	before=$(udp_errors)
-	if ! "$BIN" loadtest media --url "$WS" --scenario "$sc" --pid "$TANDEM" \
+	if ! "$LOADTEST" loadtest media --url "$WS" --scenario "$sc" --pid "$TANDEM" \
 		--duration "$DURATION" --warmup "$WARMUP" >"$WORK/$sc.txt" 2>&1; then
 		echo "bench-sfu: scenario $sc failed:" >&2
 		cat "$WORK/$sc.txt" >&2

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
 	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
 )
 
 // TestDTLSTapKeys runs real DTLS handshakes over loopback UDP, the server
@@ -121,5 +122,30 @@ func TestDTLSTapIncomplete(t *testing.T) {
 	}
 	if _, err := tap.keys(); err == nil {
 		t.Fatal("keys from a tap that saw no handshake")
+	}
+}
+
+// TestDirectOutputFallback: a subscriber that answers the SFU's offer as
+// the DTLS server leaves the SFU without the secrets direct output needs
+// (only the server's side of the handshake shows them); its media takes
+// pion's path and still arrives.
+func TestDirectOutputFallback(t *testing.T) {
+	room := newTestSFU(t).Room("fallback")
+	a := joinClient(t, room, "A")
+	b := joinClient(t, room, "B", func(c *client) {
+		c.subSettings = func(se *webrtc.SettingEngine) {
+			if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	a.publish()
+	waitFor(t, 10*time.Second, "B to receive A's audio and video", func() bool {
+		au := b.trackFrom("user-A", webrtc.RTPCodecTypeAudio)
+		v := b.trackFrom("user-A", webrtc.RTPCodecTypeVideo)
+		return au != nil && v != nil && au.packets.Load() > 25 && v.packets.Load() > 25
+	})
+	if n := b.p.stats.direct.Load(); n != 0 || b.p.out.Load() != nil {
+		t.Errorf("B's media used direct output (%d packets) without the DTLS server's secrets", n)
 	}
 }
