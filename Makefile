@@ -45,6 +45,7 @@ fuzz:
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseSDP$$' -fuzztime=$(FUZZTIME) ./sfu
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzKeyframeInfo$$' -fuzztime=$(FUZZTIME) ./sfu
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseICEFragment$$' -fuzztime=$(FUZZTIME) ./sfu
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDirectInput$$' -fuzztime=$(FUZZTIME) ./sfu
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseUsername$$' -fuzztime=$(FUZZTIME) ./internal/turncred
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzInspect$$' -fuzztime=$(FUZZTIME) ./turn
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzFrameReader$$' -fuzztime=$(FUZZTIME) ./turn

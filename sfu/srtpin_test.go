@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"slices"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -122,4 +124,60 @@ func testReceivePath(t *testing.T, pionInput bool) {
 			t.Errorf("NACK for %d, which was sent", n)
 		}
 	}
+}
+
+// FuzzDirectInput feeds direct input what a publisher, or anyone sending
+// from its address, could: any bytes as they arrive, and any RTP packet
+// encrypted with the publisher's keys, forwarded to two subscribers.
+// Nothing may panic; what does not decrypt goes on to pion; what does is
+// taken and counted.
+func FuzzDirectInput(f *testing.F) {
+	f.Add([]byte{0x80, 0x60, 0x03, 0xe8, 0, 0, 0x0b, 0xb8, 0, 0, 0, 100, 0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00})
+	f.Add([]byte{0x90, 0x60, 0x00, 0x01, 0, 0, 0, 1, 0, 0, 0, 100, 0xbe, 0xde, 0x00, 0x01, 0x10, 0xff, 0, 0, 0x00})
+	f.Add([]byte{0xa0, 0x60, 0xff, 0xff, 0, 0, 0, 1, 0, 0, 0, 100, 0x00, 0x00, 0x03})
+	key, salt := bytes.Repeat([]byte{7}, 16), bytes.Repeat([]byte{9}, 14)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ft, ls := newTestTrack(t, "")
+		ls[0].rx.clock = 90000
+		addBound(t, ft, 2)
+		enc, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAes128CmHmacSha1_80)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAes128CmHmacSha1_80)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := &srtpIn{p: ft.publisher, ctx: dec, buf: make([]byte, 0, 2048)}
+		in.layers.Store(&map[uint32]*layer{ls[0].ssrc: ls[0]})
+		fl := &filter{s: &SFU{}}
+
+		// As it arrived: unencrypted bytes fail authentication.
+		if len(data) >= 12 && in.consume(data, fl) {
+			t.Fatalf("unauthenticated bytes taken: % x", data)
+		}
+
+		// Encrypted by the publisher, for the layer's SSRC.
+		var pkt rtp.Packet
+		if pkt.Unmarshal(data) != nil {
+			return
+		}
+		pkt.SSRC = ls[0].ssrc
+		plain, err := pkt.Marshal()
+		if err != nil {
+			return
+		}
+		srtpPkt, err := enc.EncryptRTP(nil, plain, nil)
+		if err != nil {
+			return
+		}
+		before := ft.publisher.stats.video.packetsReceived.Load()
+		if !in.consume(srtpPkt, fl) {
+			t.Fatalf("the publisher's packet went to pion: % x", plain)
+		}
+		fl.Flush()
+		if ft.publisher.stats.video.packetsReceived.Load() != before+1 {
+			t.Fatal("the packet was taken but not counted as received")
+		}
+	})
 }
