@@ -9,94 +9,16 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/tandemcall/tandem/internal/whiptest"
 )
 
-// gatheredOffer creates an offer on pc and returns it once every candidate
-// is in it (a WHIP client without trickle).
-func gatheredOffer(t *testing.T, pc *webrtc.PeerConnection, opts *webrtc.OfferOptions) string {
+// newWHIPPublisher returns a WHIP publisher on a test client PC and its
+// offer.
+func newWHIPPublisher(t *testing.T) (*whiptest.Publisher, string) {
 	t.Helper()
-	offer, err := pc.CreateOffer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("client gathering did not complete")
-	}
-	return pc.LocalDescription().SDP
-}
-
-// whipPublisher is a pion client publishing Opus and VP8 over WHIP.
-type whipPublisher struct {
-	pc           *webrtc.PeerConnection
-	audio, video *webrtc.TrackLocalStaticSample
-	stop         chan struct{}
-	done         chan struct{}
-	started      bool
-}
-
-func newWHIPPublisher(t *testing.T) (*whipPublisher, string) {
-	t.Helper()
-	w := &whipPublisher{pc: newClientPC(t), stop: make(chan struct{}), done: make(chan struct{})}
-	var err error
-	if w.audio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "a", "obs"); err != nil {
-		t.Fatal(err)
-	}
-	if w.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "v", "obs"); err != nil {
-		t.Fatal(err)
-	}
-	for _, tr := range []webrtc.TrackLocal{w.audio, w.video} {
-		if _, err := w.pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return w, gatheredOffer(t, w.pc, nil)
-}
-
-// start sends 20 ms Opus and ~30 fps VP8 (a keyframe every 45 ticks)
-// until closed.
-func (w *whipPublisher) start() {
-	w.started = true
-	go w.send()
-}
-
-func (w *whipPublisher) send() {
-	defer close(w.done)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for n := 0; ; n++ {
-		select {
-		case <-w.stop:
-			return
-		case <-tick.C:
-		}
-		_ = w.audio.WriteSample(media.Sample{Data: []byte{0x78, 1, 2, 3}, Duration: 20 * time.Millisecond})
-		if n%3 != 2 {
-			vp8 := make([]byte, 200)
-			if n%45 != 0 {
-				vp8[0] = 0x01
-			}
-			_ = w.video.WriteSample(media.Sample{Data: vp8, Duration: 33 * time.Millisecond})
-		}
-	}
-}
-
-func (w *whipPublisher) close() {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-		if w.started {
-			<-w.done
-		}
-	}
-	_ = w.pc.Close()
+	w := whiptest.NewPublisher(t, newClientPC(t))
+	return w, whiptest.Offer(t, w.PC, nil)
 }
 
 // whepViewer is a pion client receiving over WHEP, counting packets per kind.
@@ -128,7 +50,7 @@ func newWHEPViewer(t *testing.T, kinds ...webrtc.RTPCodecType) (*whepViewer, str
 			n.Add(1)
 		}
 	})
-	return v, gatheredOffer(t, v.pc, nil)
+	return v, whiptest.Offer(t, v.pc, nil)
 }
 
 // TestWHIPWHEPSession publishes with a WHIP session and plays it with a
@@ -154,7 +76,7 @@ func TestWHIPWHEPSession(t *testing.T) {
 	_ = early.pc.Close()
 
 	pub, offer := newWHIPPublisher(t)
-	defer pub.close()
+	defer pub.Close()
 	if _, _, err := room.Publish(ctx, "bad", "x", "v=0\r\nnonsense"); !errors.Is(err, ErrBadSDP) {
 		t.Fatalf("Publish bad SDP: %v", err)
 	}
@@ -165,10 +87,10 @@ func TestWHIPWHEPSession(t *testing.T) {
 	if !strings.Contains(ans, "a=candidate:") {
 		t.Fatalf("answer carries no candidates:\n%s", ans)
 	}
-	if err := pub.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
+	if err := pub.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
 		t.Fatal(err)
 	}
-	pub.start()
+	pub.Start()
 
 	// A second publisher under the same stream id gets a distinct one.
 	pub2, offer2 := newWHIPPublisher(t)
@@ -176,14 +98,14 @@ func TestWHIPWHEPSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pub2.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans2}); err != nil {
+	if err := pub2.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans2}); err != nil {
 		t.Fatal(err)
 	}
 	if id := ps2.Participant().StreamID(); id != "obs-2" {
 		t.Errorf("second publisher's stream id %q, want obs-2", id)
 	}
 	_ = ps2.Close()
-	pub2.close()
+	pub2.Close()
 
 	leg := joinClient(t, room, "leg")
 	waitFor(t, 10*time.Second, "the call leg to receive the WHIP video", func() bool {
@@ -220,7 +142,7 @@ func TestWHIPWHEPSession(t *testing.T) {
 	}
 
 	// ICE restart: the client's new credentials, the SFU's new ones back.
-	restart := gatheredOffer(t, viewer.pc, &webrtc.OfferOptions{ICERestart: true})
+	restart := whiptest.Offer(t, viewer.pc, &webrtc.OfferOptions{ICERestart: true})
 	ufrag, pwd := iceCredentials(restart)
 	f, err := ParseICEFragment("a=ice-ufrag:" + ufrag + "\r\na=ice-pwd:" + pwd + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n")
 	if err != nil {
@@ -287,7 +209,7 @@ func TestWHIPWHEPSession(t *testing.T) {
 	if _, _, err := room.Publish(ctx, "late", "x", offer); !errors.Is(err, ErrClosed) {
 		t.Errorf("Publish into a closed room: %v", err)
 	}
-	pub.close()
+	pub.Close()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/tandemcall/tandem/internal/whiptest"
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
@@ -49,92 +50,10 @@ func whipPC(t *testing.T) *webrtc.PeerConnection {
 	return pc
 }
 
-// fullOffer creates an offer and returns it with every candidate in it
-// (no trickle).
-func fullOffer(t *testing.T, pc *webrtc.PeerConnection, opts *webrtc.OfferOptions) string {
+// newWHIPSender returns a WHIP publisher on its own pion PeerConnection.
+func newWHIPSender(t *testing.T) *whiptest.Publisher {
 	t.Helper()
-	offer, err := pc.CreateOffer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("gathering did not complete")
-	}
-	return pc.LocalDescription().SDP
-}
-
-// whipSender publishes fake Opus and VP8 on a pion PeerConnection.
-type whipSender struct {
-	pc           *webrtc.PeerConnection
-	audio, video *webrtc.TrackLocalStaticSample
-	stop         chan struct{}
-	wg           sync.WaitGroup
-}
-
-func newWHIPSender(t *testing.T) *whipSender {
-	t.Helper()
-	s := &whipSender{pc: whipPC(t), stop: make(chan struct{})}
-	var err error
-	if s.audio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", "obs"); err != nil {
-		t.Fatal(err)
-	}
-	if s.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "obs"); err != nil {
-		t.Fatal(err)
-	}
-	for _, tr := range []webrtc.TrackLocal{s.audio, s.video} {
-		tx, err := s.pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.wg.Go(func() {
-			for {
-				if _, _, err := tx.Sender().ReadRTCP(); err != nil {
-					return
-				}
-			}
-		})
-	}
-	t.Cleanup(s.close)
-	return s
-}
-
-// start sends 20 ms Opus frames and 25 fps VP8 with a keyframe a second.
-func (s *whipSender) start() {
-	s.wg.Go(func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-			_ = s.audio.WriteSample(media.Sample{Data: []byte{0x78, 1, 2, 3}, Duration: 20 * time.Millisecond})
-			if n%2 == 0 {
-				vp8 := make([]byte, 300)
-				if n%50 != 0 {
-					vp8[0] = 0x01 // interframe
-				}
-				_ = s.video.WriteSample(media.Sample{Data: vp8, Duration: 40 * time.Millisecond})
-			}
-		}
-	})
-}
-
-func (s *whipSender) close() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	_ = s.pc.Close()
-	s.wg.Wait()
+	return whiptest.NewPublisher(t, whipPC(t))
 }
 
 // whepReceiver plays over WHEP on a pion PeerConnection and counts what
@@ -217,9 +136,9 @@ func (ts *testServer) grantToken(t *testing.T, user string, grants ...string) st
 }
 
 // whipPublish publishes s into room and returns the session URL and ETag.
-func (ts *testServer) whipPublish(t *testing.T, s *whipSender, room, token string) (loc, etag string) {
+func (ts *testServer) whipPublish(t *testing.T, s *whiptest.Publisher, room, token string) (loc, etag string) {
 	t.Helper()
-	resp, body := whipReq(t, http.MethodPost, ts.URL()+"/whip/"+room, token, "application/sdp", fullOffer(t, s.pc, nil))
+	resp, body := whipReq(t, http.MethodPost, ts.URL()+"/whip/"+room, token, "application/sdp", whiptest.Offer(t, s.PC, nil))
 	wantStatus(t, "WHIP POST", resp, body, http.StatusCreated)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/sdp" {
 		t.Errorf("WHIP answer Content-Type %q", ct)
@@ -228,17 +147,17 @@ func (ts *testServer) whipPublish(t *testing.T, s *whipSender, room, token strin
 	if !regexp.MustCompile(`^/whip/`+regexp.QuoteMeta(room)+`/[a-z2-7]{26}$`).MatchString(loc) || etag == "" {
 		t.Fatalf("Location %q, ETag %q", loc, etag)
 	}
-	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+	if err := s.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
 		t.Fatal(err)
 	}
-	s.start()
+	s.Start()
 	return ts.URL() + loc, etag
 }
 
 // whepPlay plays room on r, retrying while nothing is published (409).
 func (ts *testServer) whepPlay(t *testing.T, r *whepReceiver, room, token string) (loc, etag string) {
 	t.Helper()
-	offer := fullOffer(t, r.pc, nil)
+	offer := whiptest.Offer(t, r.pc, nil)
 	var resp *http.Response
 	var body string
 	eventually(t, 10*time.Second, "something published in "+room, func() bool {
@@ -290,7 +209,7 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	pubURL, _ := ts.whipPublish(t, pub, "show", pubTok)
 
 	view := newWHEPReceiver(t)
-	offer := fullOffer(t, view.pc, nil)
+	offer := whiptest.Offer(t, view.pc, nil)
 	var resp *http.Response
 	var answer string
 	eventually(t, 10*time.Second, "the WHIP tracks", func() bool {
@@ -348,7 +267,7 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 
 	// ICE restart: new client credentials, If-Match: *; the SFU's new
 	// credentials and candidates come back with a new ETag.
-	restart := fullOffer(t, view.pc, &webrtc.OfferOptions{ICERestart: true})
+	restart := whiptest.Offer(t, view.pc, &webrtc.OfferOptions{ICERestart: true})
 	nu, np := iceCreds(restart)
 	if nu == ufrag {
 		t.Fatal("pion did not restart ICE")
@@ -417,7 +336,7 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 
 	// The publisher's client closes its PeerConnection without DELETE
 	// (DTLS close_notify): the session ends on its own.
-	pub.close()
+	pub.Close()
 	eventually(t, 10*time.Second, "the closed publisher's session to end", func() bool {
 		return ts.whipSessions(t, "whip") == "0"
 	})
@@ -445,7 +364,7 @@ func TestWHIPErrors(t *testing.T) {
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		t.Fatal(err)
 	}
-	offer := fullOffer(t, pc, nil)
+	offer := whiptest.Offer(t, pc, nil)
 
 	for _, c := range []struct {
 		what, method, path, token, ctype, body string
@@ -517,7 +436,7 @@ func TestWHIPErrors(t *testing.T) {
 	var locs []string
 	for i := range 9 {
 		s := newWHIPSender(t)
-		resp, body := whipReq(t, http.MethodPost, u+"/whip/many", pubTok, sdpType, fullOffer(t, s.pc, nil))
+		resp, body := whipReq(t, http.MethodPost, u+"/whip/many", pubTok, sdpType, whiptest.Offer(t, s.PC, nil))
 		if i < 8 {
 			wantStatus(t, "WHIP POST under the cap", resp, body, http.StatusCreated)
 			locs = append(locs, resp.Header.Get("Location"))
