@@ -76,6 +76,7 @@ type downTrack struct {
 	encOut *srtpOut
 	plain  []byte
 	cipher []byte
+	pkt    rtp.Packet // scratch, so that encrypting a packet allocates nothing
 
 	// From the subscriber's receiver reports and REMB.
 	fractionLost atomic.Uint32 // /256
@@ -205,9 +206,14 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 		d.firstSrc = pkt.SequenceNumber
 		d.cur.Store(l)
 		d.sub.stats.video.layerSwitches.Add(1)
-	} else if int16(pkt.SequenceNumber-d.firstSrc) < 0 {
+	} else if since := int16(pkt.SequenceNumber - d.firstSrc); since < 0 {
 		d.mu.Unlock()
 		return // from before the switch: its number belongs to the old layer
+	} else if since > switchWindow {
+		// Well past the switch: keep the mark a window behind, so that it
+		// still tells late packets of the old layer apart once sequence
+		// numbers have gone half way round.
+		d.firstSrc = pkt.SequenceNumber - switchWindow
 	}
 	seq := pkt.SequenceNumber + d.seqOff
 	ts := pkt.Timestamp + d.tsOff
@@ -233,6 +239,11 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 	d.octets.Add(uint64(len(pkt.Payload)))
 	st.forwarded(size)
 }
+
+// switchWindow is how far behind the newest packet a packet of the current
+// layer may arrive and still be sent; anything older is taken for one of
+// the layer before the switch. Far beyond any reordering a network does.
+const switchWindow = 4096
 
 // maxDirect is the longest packet direct output encrypts; anything longer
 // (which no publisher with a sane MTU sends) takes pion's path.
@@ -266,8 +277,10 @@ func (d *downTrack) send(b *binding, hdr *rtp.Header, payload []byte) error {
 			d.cipher = make([]byte, maxDirect+srtpOverhead)
 		}
 	}
-	pkt := rtp.Packet{Header: *hdr, Payload: payload}
+	pkt := &d.pkt
+	pkt.Header, pkt.Payload = *hdr, payload
 	n, err := pkt.MarshalTo(d.plain)
+	pkt.Payload = nil // not kept past this packet
 	if err != nil {
 		return err
 	}

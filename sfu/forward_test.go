@@ -2,10 +2,12 @@ package sfu
 
 import (
 	"log/slog"
+	"net"
 	"testing"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -146,5 +148,97 @@ func BenchmarkForward(b *testing.B) {
 	for i := range b.N {
 		pkt.SequenceNumber = uint16(i + 1)
 		ft.fanout(ls[0], pkt, false, 1112, hdr)
+	}
+}
+
+// discardConn is a PacketConn whose writes go nowhere.
+type discardConn struct{ net.PacketConn }
+
+func (discardConn) WriteTo(b []byte, _ net.Addr) (int, error) { return len(b), nil }
+
+// BenchmarkForwardDirect is BenchmarkForward with direct SRTP output: each
+// subscriber's copy is rewritten, encrypted with its own AES-GCM context and
+// handed to a socket that discards it. ns per packet covers 8 subscribers.
+func BenchmarkForwardDirect(b *testing.B) {
+	ft, ls := newTestTrack(b, "")
+	subs, _, writers := addBound(b, ft, 8)
+	for _, sub := range subs {
+		out := &srtpOut{conn: discardConn{}, profile: srtp.ProtectionProfileAeadAes128Gcm,
+			key: make([]byte, 16), salt: make([]byte, 12)}
+		out.addr.Store(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+		sub.out.Store(out)
+	}
+	hdr := &rtp.Header{}
+	start := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 99, Timestamp: 1}, Payload: vp8(true)}
+	ft.fanout(ls[0], start, true, 20, hdr)
+	payload := make([]byte, 1100)
+	copy(payload, vp8(false))
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 99, Timestamp: 1}, Payload: payload}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		pkt.SequenceNumber = uint16(i + 1)
+		ft.fanout(ls[0], pkt, false, 1112, hdr)
+	}
+	b.StopTimer()
+	for i, w := range writers {
+		if w.n != 0 {
+			b.Fatalf("subscriber %d: %d packets took pion's path", i, w.n)
+		}
+	}
+	if got := subs[0].Stats().Video.PacketsForwarded; got < uint64(b.N) {
+		b.Fatalf("forwarded %d of %d", got, b.N)
+	}
+}
+
+// TestForwardLongStream sends a layer's packets through several wraps of
+// the 16-bit sequence number, with some reordering: every packet reaches
+// the subscriber (a call must not go silent after 32,768 packets). Midway it
+// switches to another layer at a keyframe: a packet of the new layer from
+// before the keyframe, arriving late, is not sent, and the new layer then
+// flows through more wraps with the outgoing numbers continuing.
+func TestForwardLongStream(t *testing.T) {
+	ft, ls := newTestTrack(t, "q", "h")
+	_, downs, writers := addBound(t, ft, 1)
+	d, w := downs[0], writers[0]
+	d.target.Store(ls[0])
+	hdr := &rtp.Header{}
+	send := func(l *layer, seq uint16, key bool) {
+		ft.fanout(l, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: l.ssrc, SequenceNumber: seq,
+			Timestamp: uint32(seq) * 3000}, Payload: vp8(key)}, key, 20, hdr)
+	}
+	const n = 3*65536 + 100
+	stream := func(l *layer, first uint16) {
+		t.Helper()
+		for i := 1; i < n; i++ {
+			s := first + uint16(i)
+			if i%1000 == 1 {
+				s++ // swap this packet with the next
+			} else if i%1000 == 2 {
+				s--
+			}
+			sent := w.n
+			send(l, s, false)
+			if w.n != sent+1 {
+				t.Fatalf("layer %q packet %d (seq %d) was not forwarded", l.rid, i, s)
+			}
+		}
+	}
+	send(ls[0], 60000, true)
+	first := w.last.SequenceNumber
+	stream(ls[0], 60000)
+
+	d.target.Store(ls[1])
+	send(ls[1], 1000, true)
+	if w.n != n+1 || d.cur.Load() != ls[1] {
+		t.Fatalf("no switch at the keyframe: %d packets, current layer %v", w.n, d.cur.Load())
+	}
+	send(ls[1], 999, false)
+	if w.n != n+1 {
+		t.Fatalf("a packet from before the switch was forwarded")
+	}
+	stream(ls[1], 1000)
+	if got, want := w.last.SequenceNumber-first, uint16((2*n-1)%65536); got != want {
+		t.Errorf("outgoing sequence advanced by %d, want %d", got, want)
 	}
 }
