@@ -62,8 +62,8 @@ udp_errors() { awk '$1 == "Udp:" && $2 ~ /^[0-9]+$/ {print $4}' /proc/net/snmp; 
 
 echo "# $(nproc) CPUs; node $WS (pid $TANDEM); window $DURATION after $WARMUP warm-up per scenario"
 echo "# subscribers: members receiving media (in meeting every publisher receives the other five)"
-printf '%-8s %10s %11s %14s %17s %8s %8s %8s %9s\n' \
-	scenario publishers subscribers forwarded_pps server_us_per_pkt loss_% p50_ms p95_ms udp_drops
+printf '%-8s %10s %11s %14s %17s %8s %8s %8s %9s %7s\n' \
+	scenario publishers subscribers forwarded_pps server_us_per_pkt loss_% p50_ms p95_ms udp_drops rss_mb
 status=0
 for sc in $SCENARIOS; do
 	before=$(udp_errors)
@@ -74,10 +74,12 @@ for sc in $SCENARIOS; do
 		status=1
 	fi
 	drops=$(($(udp_errors) - before))
-	sed -n 's/^result //p' "$WORK/$sc.txt" | awk -v drops="$drops" '{
+	# The node's resident memory just after the scenario's members left.
+	rss=$(awk '$1 == "VmRSS:" {printf "%d", $2 / 1024}' "/proc/$TANDEM/status")
+	sed -n 's/^result //p' "$WORK/$sc.txt" | awk -v drops="$drops" -v rss="$rss" '{
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "%-8s %10s %11s %14s %17s %8s %8s %8s %9s\n", v["scenario"], v["publishers"], v["receivers"],
-			v["forwarded_pps"], v["cpu_us_per_packet"], v["loss_pct"], v["latency_p50_ms"], v["latency_p95_ms"], drops
+		printf "%-8s %10s %11s %14s %17s %8s %8s %8s %9s %7s\n", v["scenario"], v["publishers"], v["receivers"],
+			v["forwarded_pps"], v["cpu_us_per_packet"], v["loss_pct"], v["latency_p50_ms"], v["latency_p95_ms"], drops, rss
 	}'
 	sleep 2 # the node settles after the members leave
 done

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/hugepage"
 	"github.com/tandemcall/tandem/internal/server"
 )
 
@@ -87,6 +88,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	if cfg.Media.HugePages {
+		// Each second, so that heap mapped for a burst of joins is huge
+		// before the media of those joins flows for long.
+		stop := make(chan struct{})
+		defer close(stop)
+		go hugepage.Keep(time.Second, stop)
+	}
 
 	srv, err := server.New(cfg, log)
 	if err != nil {

@@ -168,6 +168,9 @@ type MediaConfig struct {
 	// DirectInput takes publishers' SRTP at the shared socket instead of
 	// through pion's receive path (false: sfu.Config.PionInput).
 	DirectInput bool `mapstructure:"direct_input"`
+	// HugePages asks for transparent huge pages for the process's memory
+	// where the system's THP mode is "madvise" (internal/hugepage).
+	HugePages bool `mapstructure:"huge_pages"`
 }
 
 // CallsConfig holds the call state machine's timers.

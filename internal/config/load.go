@@ -35,6 +35,7 @@ func defaults() map[string]any {
 		"media.udp_listen":            "",
 		"media.public_ips":            []string{},
 		"media.direct_input":          true,
+		"media.huge_pages":            true,
 		"calls.ring_timeout":          45 * time.Second,
 		"calls.waiting_timeout":       15 * time.Second,
 		"calls.ptt_max_talk":          60 * time.Second,
