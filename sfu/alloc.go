@@ -136,7 +136,7 @@ func (p *Participant) allocate(now time.Time, dt time.Duration, downs []*downTra
 
 	video := downs[:0:0]
 	for _, d := range downs {
-		if d.ft.kind == webrtc.RTPCodecTypeAudio {
+		if d.kind == webrtc.RTPCodecTypeAudio {
 			budget -= audioReserve
 			continue
 		}
@@ -144,8 +144,8 @@ func (p *Participant) allocate(now time.Time, dt time.Duration, downs []*downTra
 	}
 	sort.SliceStable(video, func(i, j int) bool {
 		a, b := video[i], video[j]
-		if a.ft.isScreen() != b.ft.isScreen() {
-			return a.ft.isScreen()
+		if a.track().isScreen() != b.track().isScreen() {
+			return a.track().isScreen()
 		}
 		return a.viewW.Load()*a.viewH.Load() > b.viewW.Load()*b.viewH.Load()
 	})
@@ -154,7 +154,7 @@ func (p *Participant) allocate(now time.Time, dt time.Duration, downs []*downTra
 			d.setTarget(nil)
 			continue
 		}
-		order := *d.ft.order.Load()
+		order := *d.track().order.Load()
 		if len(order) == 0 {
 			continue
 		}

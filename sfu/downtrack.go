@@ -21,10 +21,9 @@ const historySize = 512
 // sent is one packet a downTrack sent: its sequence number there, and the
 // layer packet it came from.
 type sent struct {
+	layer    *layer // nil: nothing sent under this number yet
 	out, src uint16
 	tsOff    uint32
-	layer    int8
-	ok       bool
 }
 
 // binding is what pion negotiated for a downTrack on the subscriber's PC.
@@ -41,8 +40,14 @@ type binding struct {
 // between simulcast layers (always at a keyframe) looks to the subscriber's
 // decoder like one continuous stream.
 type downTrack struct {
-	ft  *forwardTrack
-	sub *Participant
+	// ft is the track forwarded, which a handoff changes to the same
+	// track published by the user's new device (handoff.go); id, streamID
+	// and kind are what the subscriber was told and never change.
+	ft       atomic.Pointer[forwardTrack]
+	id       string
+	streamID string
+	kind     webrtc.RTPCodecType
+	sub      *Participant
 
 	b      atomic.Pointer[binding]
 	target atomic.Pointer[layer] // what the allocator wants; nil = nothing
@@ -88,7 +93,8 @@ type downTrack struct {
 var _ webrtc.TrackLocal = (*downTrack)(nil)
 
 func newDownTrack(ft *forwardTrack, sub *Participant) *downTrack {
-	d := &downTrack{ft: ft, sub: sub}
+	d := &downTrack{id: ft.id, streamID: ft.publisher.streamID, kind: ft.kind, sub: sub}
+	d.ft.Store(ft)
 	if ft.kind == webrtc.RTPCodecTypeVideo {
 		d.history = make([]sent, historySize)
 		d.needKeyframe.Store(true)
@@ -97,16 +103,19 @@ func newDownTrack(ft *forwardTrack, sub *Participant) *downTrack {
 }
 
 // ID implements webrtc.TrackLocal.
-func (d *downTrack) ID() string { return d.ft.id }
+func (d *downTrack) ID() string { return d.id }
+
+// track returns the forwardTrack d copies now.
+func (d *downTrack) track() *forwardTrack { return d.ft.Load() }
 
 // RID implements webrtc.TrackLocal: subscribers get one stream per track.
 func (d *downTrack) RID() string { return "" }
 
 // StreamID implements webrtc.TrackLocal.
-func (d *downTrack) StreamID() string { return d.ft.publisher.streamID }
+func (d *downTrack) StreamID() string { return d.streamID }
 
 // Kind implements webrtc.TrackLocal.
-func (d *downTrack) Kind() webrtc.RTPCodecType { return d.ft.kind }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
 
 var errNoCodec = errors.New("sfu: subscriber accepts none of the publisher's codec")
 
@@ -114,13 +123,14 @@ var errNoCodec = errors.New("sfu: subscriber accepts none of the publisher's cod
 // PC: it picks the payload types of the publisher's codec and its RTX.
 func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	codecs := ctx.CodecParameters()
+	ft := d.track()
 	var codec *webrtc.RTPCodecParameters
 	for i := range codecs {
 		c := &codecs[i]
-		if !strings.EqualFold(c.MimeType, d.ft.codec.MimeType) {
+		if !strings.EqualFold(c.MimeType, ft.codec.MimeType) {
 			continue
 		}
-		if codec == nil || c.SDPFmtpLine == d.ft.codec.SDPFmtpLine {
+		if codec == nil || c.SDPFmtpLine == ft.codec.SDPFmtpLine {
 			codec = c
 		}
 	}
@@ -167,7 +177,7 @@ func itoa(n int) string {
 // here.
 func (d *downTrack) setTarget(l *layer) {
 	if old := d.target.Swap(l); old != l && l != nil && d.cur.Load() != l && d.b.Load() != nil {
-		d.ft.requestKeyframe(l)
+		l.ft.requestKeyframe(l)
 	}
 }
 
@@ -185,11 +195,11 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 		return
 	}
 	if d.cur.Load() != l && (target != l || !key) {
-		if target == l && d.ft.kind == webrtc.RTPCodecTypeVideo {
+		if target == l && d.kind == webrtc.RTPCodecTypeVideo {
 			// Waiting to start or switch: make sure a keyframe is
 			// coming (rate-limited per layer), whatever became of the
 			// request made when the layer was chosen.
-			d.ft.requestKeyframe(l)
+			l.ft.requestKeyframe(l)
 		}
 		return
 	}
@@ -222,7 +232,7 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 		d.lastSeq, d.lastTs, d.lastWall = seq, ts, now
 	}
 	if d.history != nil {
-		d.history[seq%historySize] = sent{out: seq, src: pkt.SequenceNumber, tsOff: d.tsOff, layer: l.idx, ok: true}
+		d.history[seq%historySize] = sent{layer: l, out: seq, src: pkt.SequenceNumber, tsOff: d.tsOff}
 	}
 	d.mu.Unlock()
 
@@ -230,7 +240,7 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 		Version: 2, Padding: pkt.Padding, PaddingSize: pkt.PaddingSize, Marker: pkt.Marker,
 		PayloadType: b.pt, SequenceNumber: seq, Timestamp: ts, SSRC: b.ssrc, CSRC: pkt.CSRC,
 	}
-	st := d.sub.stats.kind(d.ft.kind)
+	st := d.sub.stats.kind(d.kind)
 	if err := d.send(b, hdr, pkt.Payload); err != nil {
 		st.dropped.Add(1)
 		return
@@ -305,10 +315,9 @@ func (d *downTrack) retransmit(seqs []uint16) {
 	if b == nil || d.history == nil {
 		return
 	}
-	layers := *d.ft.layers.Load()
 	buf := make([]byte, cacheSlotSize)
 	var pkt rtp.Packet
-	st := d.sub.stats.kind(d.ft.kind)
+	st := d.sub.stats.kind(d.kind)
 	for _, seq := range seqs {
 		d.mu.Lock()
 		h := d.history[seq%historySize]
@@ -318,11 +327,11 @@ func (d *downTrack) retransmit(seqs []uint16) {
 			d.rtxSeq++
 		}
 		d.mu.Unlock()
-		if !h.ok || h.out != seq || int(h.layer) >= len(layers) {
+		if h.layer == nil || h.out != seq || h.layer.cache == nil {
 			st.nackMisses.Add(1)
 			continue
 		}
-		raw := layers[h.layer].cache.get(h.src, buf)
+		raw := h.layer.cache.get(h.src, buf)
 		if raw == nil || pkt.Unmarshal(raw) != nil {
 			st.nackMisses.Add(1)
 			continue
@@ -366,9 +375,11 @@ func (d *downTrack) rtcpLoop(sender *webrtc.RTPSender) {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.ft.requestKeyframe(d.cur.Load())
+				if c := d.cur.Load(); c != nil {
+					c.ft.requestKeyframe(c)
+				}
 			case *rtcp.TransportLayerNack:
-				d.sub.stats.kind(d.ft.kind).nacks.Add(1)
+				d.sub.stats.kind(d.kind).nacks.Add(1)
 				var seqs []uint16
 				for _, pair := range p.Nacks {
 					seqs = append(seqs, pair.PacketList()...)
@@ -400,7 +411,7 @@ func (d *downTrack) onReports(rs []rtcp.ReceptionReport) {
 		if rtt, ok := d.srSent.rtt(r.LastSenderReport, r.Delay, time.Now()); ok {
 			d.rttMicros.Store(rtt.Microseconds())
 		}
-		if d.ft.kind == webrtc.RTPCodecTypeVideo {
+		if d.kind == webrtc.RTPCodecTypeVideo {
 			d.sub.bwe.loss(float64(r.FractionLost) / 256)
 		}
 	}

@@ -31,6 +31,12 @@ var (
 	// ErrICEMismatch is returned by Session.Patch for a fragment whose ICE
 	// credentials belong to another ICE session and do not restart ICE.
 	ErrICEMismatch = errors.New("sfu: ICE credentials do not match the session")
+	// ErrNoLeg is returned by JoinReplacing when the leg to replace is not
+	// in the room, or belongs to another user.
+	ErrNoLeg = errors.New("sfu: no such leg of this user in the room")
+	// ErrHandoff is returned by Takeover when the new leg did not take
+	// over in time; the old leg carries on.
+	ErrHandoff = errors.New("sfu: handoff did not complete")
 )
 
 // Names of a participant's two peer connections, as used in Events and

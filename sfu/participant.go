@@ -85,6 +85,12 @@ type Participant struct {
 	subOffered   bool
 	heldSubCands []*webrtc.ICECandidateInit
 
+	// replaces is the leg this one takes over from (handoff.go); adopted
+	// lists the tracks taken over so far, under mu.
+	replaces *Participant
+	adopted  []*adoption
+	tookOver bool
+
 	mu               sync.Mutex
 	closed           bool
 	downs            map[*downTrack]struct{} // tracks to forward to this participant
@@ -461,6 +467,7 @@ func (p *Participant) Close() error {
 	p.downs = map[*downTrack]struct{}{}
 	p.mu.Unlock()
 
+	p.revert()
 	p.stopDirectInput()
 	p.room.leave(p)
 	close(p.done)

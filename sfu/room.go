@@ -59,6 +59,11 @@ func (r *Room) ID() string { return r.id }
 // this participant publishes. The participant's sub PeerConnection is offered
 // (via ev.SubscriberOffer) as soon as there are tracks to forward to it.
 func (r *Room) Join(id, streamID string, ev Events) (*Participant, error) {
+	return r.join(id, streamID, ev, nil)
+}
+
+// join is Join, for a leg that takes over from replaces if that is not nil.
+func (r *Room) join(id, streamID string, ev Events, replaces *Participant) (*Participant, error) {
 	r.mu.Lock()
 	closed, taken := r.closed, r.participants[id] != nil
 	r.mu.Unlock()
@@ -73,6 +78,7 @@ func (r *Room) Join(id, streamID string, ev Events) (*Participant, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.replaces = replaces
 
 	r.mu.Lock()
 	if r.closed || r.participants[id] != nil {
@@ -86,7 +92,8 @@ func (r *Room) Join(id, streamID string, ev Events) (*Participant, error) {
 	}
 	r.participants[id] = p
 	for _, ft := range r.tracks {
-		if ft.publisher != p {
+		// Not the user's own tracks from another of their devices.
+		if ft.publisher != p && ft.publisher.streamID != streamID {
 			r.subscribeLocked(ft, p)
 		}
 	}
@@ -116,10 +123,15 @@ func (r *Room) publish(ft *forwardTrack) bool {
 		return false
 	}
 	r.tracks = append(r.tracks, ft)
+	var have map[*Participant]bool // moved over from the replaced leg's track
+	if old := ft.publisher.replaces; old != nil {
+		have = r.adoptLocked(ft, old)
+	}
 	for _, p := range r.participants {
 		// WHIP publishers receive nothing; WHEP viewers keep the tracks
-		// they were answered with (whip.go).
-		if p != ft.publisher && p.kind == kindLeg {
+		// they were answered with (whip.go). Nobody receives their own
+		// user's tracks from another device.
+		if p != ft.publisher && p.kind == kindLeg && p.streamID != ft.publisher.streamID && !have[p] {
 			r.subscribeLocked(ft, p)
 		}
 	}
@@ -141,7 +153,9 @@ func (r *Room) unpublishLocked(ft *forwardTrack) {
 		}
 	}
 	for _, d := range ft.removeDowns(func(*downTrack) bool { return true }) {
-		d.sub.removeDown(d)
+		if d.track() == ft { // not one a handoff moved to another track
+			d.sub.removeDown(d)
+		}
 	}
 }
 

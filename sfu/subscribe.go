@@ -50,7 +50,7 @@ func (p *Participant) reconcile(attached map[*downTrack]*webrtc.RTPSender) {
 		}
 		s, err := p.sub.pc.AddTrack(d)
 		if err != nil {
-			p.log.Warn("add track", "track", d.ID(), "from", d.ft.publisher.id, "err", err)
+			p.log.Warn("add track", "track", d.ID(), "from", d.track().publisher.id, "err", err)
 			continue
 		}
 		attached[d] = s
@@ -88,7 +88,9 @@ func (p *Participant) reconcile(attached map[*downTrack]*webrtc.RTPSender) {
 	if ready {
 		for d := range attached {
 			if d.b.Load() != nil && d.needKeyframe.CompareAndSwap(true, false) {
-				d.ft.requestKeyframe(d.target.Load())
+				if t := d.target.Load(); t != nil {
+					t.ft.requestKeyframe(t)
+				}
 			}
 		}
 	}

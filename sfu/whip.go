@@ -263,7 +263,9 @@ func (p *Participant) viewLoop() {
 		}
 		for _, d := range p.downTracks() {
 			if d.b.Load() != nil && d.needKeyframe.CompareAndSwap(true, false) {
-				d.ft.requestKeyframe(d.target.Load())
+				if t := d.target.Load(); t != nil {
+					t.ft.requestKeyframe(t)
+				}
 			}
 		}
 	}

@@ -44,7 +44,8 @@ type member struct {
 	timer   *time.Timer
 	joined  time.Time
 	left    time.Time
-	reason  string // why they left, for their history entry
+	reason  string   // why they left, for their history entry
+	handoff *handoff // the call moving to another of their devices
 }
 
 func (m *member) party() protocol.Party {
@@ -330,6 +331,7 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 	c.tellMembers(s, protocol.TypeMemberJoined, func() protocol.EncodedMessage {
 		return &protocol.MemberJoined{CallID: c.id, Member: m.party()}
 	})
+	h.announceLocked(s.user)
 	s.log.Info("room joined", "room", room, "call", c.id, "members", c.count(memberJoined))
 	return c.id, nil
 }
@@ -419,6 +421,11 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 		c.tellMembers(s, protocol.TypeMemberJoined, func() protocol.EncodedMessage {
 			return &protocol.MemberJoined{CallID: c.id, Member: me}
 		})
+	}
+	for _, jm := range c.joined() {
+		if jm == m || c.state == stateActive && jm.user == c.caller {
+			h.announceLocked(jm.user)
+		}
 	}
 	h.mu.Unlock()
 	for _, e := range ends {
@@ -538,6 +545,10 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 		return &protocol.MemberLeft{CallID: c.id, User: m.user, Reason: reason}
 	})
 	e := &endResult{call: c, reason: reason, partial: true}
+	if leg := h.dropHandoffLocked(c, m, nil, "the call ended on the other device"); leg != nil {
+		e.legs = append(e.legs, leg)
+	}
+	h.announceLocked(m.user)
 	if h.releaseLocked(c, m.user) {
 		e.after = h.floorChangedLocked(c)
 	}
@@ -596,6 +607,12 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 		if h.userCall[m.user] == c {
 			delete(h.userCall, m.user)
 		}
+		if ho := m.handoff; ho != nil {
+			ho.timer.Stop()
+			ho.cancel()
+			m.handoff = nil
+			ho.to.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: dur})
+		}
 		switch m.state {
 		case memberJoined:
 			// A device whose connection dropped gets nothing: its socket
@@ -610,6 +627,11 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 				r, m.reason = protocol.ReasonCancelled, protocol.ReasonCancelled
 			}
 			c.tellRung(m, r, by)
+		}
+	}
+	for u := range c.members {
+		if h.userCall[u] == nil {
+			h.announceLocked(u)
 		}
 	}
 	e := &endResult{call: c, reason: reason, users: users, entries: h.entries(c, reason, now)}

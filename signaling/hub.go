@@ -22,6 +22,7 @@ import (
 type Config struct {
 	RingTimeout     time.Duration
 	WaitingTimeout  time.Duration
+	HandoffTimeout  time.Duration // how long a handoff may take; default 15 s
 	MaxTalk         time.Duration // longest a push-to-talk floor is held
 	MaxMessageBytes int64
 	PingInterval    time.Duration
@@ -131,11 +132,18 @@ func (h *Hub) ringLate(s *Session) {
 			s.send(protocol.TypeIncoming, c.incoming(m))
 		}
 	}
+	// Tell it of a call the user holds on another device, to move here.
+	if c := h.userCall[s.user]; c != nil && c.state == stateActive {
+		if m := c.members[s.user]; m != nil && m.state == memberJoined && m.dev != nil {
+			s.send(protocol.TypeActiveCall, &protocol.ActiveCall{CallID: c.id, Device: m.dev.device, Video: c.video, Members: c.parties()})
+		}
+	}
 }
 
 // unregister removes s and ends or updates the calls it took part in.
 func (h *Hub) unregister(s *Session) {
 	var ends []*endResult
+	var standbyLegs []MediaLeg
 	h.mu.Lock()
 	if devs := h.devices[s.user]; devs[s.device] == s {
 		delete(devs, s.device)
@@ -152,9 +160,16 @@ func (h *Hub) unregister(s *Session) {
 			ends = append(ends, h.leaveLocked(c, m, protocol.ReasonConnectionLost, s))
 		case m.state == memberRinging:
 			delete(m.rung, s)
+		case c.standby(s) != nil:
+			if leg := h.dropHandoffLocked(c, m, s, "the new device went offline"); leg != nil {
+				standbyLegs = append(standbyLegs, leg)
+			}
 		}
 	}
 	h.mu.Unlock()
+	for _, l := range standbyLegs {
+		_ = l.Close()
+	}
 	for _, e := range ends {
 		h.finish(e)
 	}

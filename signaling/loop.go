@@ -100,6 +100,13 @@ func (s *Session) handle(ev any) {
 	case *protocol.View:
 		re, ackCall = m.ID, m.CallID
 		err = s.handleView(m)
+	case *protocol.Handoff:
+		re, ack, ackCall = m.ID, true, m.CallID
+		if !s.ident.Has(auth.GrantCall) {
+			err = fail(protocol.CodeForbidden, "the access token does not allow calls")
+			break
+		}
+		err = h.requestHandoff(s, m.CallID, m.Device)
 	case mediaFailed:
 		h.mediaFailed(s, m.callID)
 		return
@@ -142,6 +149,14 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 			return fail(protocol.CodeMediaFailed, "media is not available on this server")
 		}
 		ev = &legEvents{s: s, callID: m.CallID, holding: true}
+		var standby bool
+		if leg, standby, err = h.joinStandby(s, m.CallID, ev); err != nil {
+			return fail(protocol.CodeMediaFailed, "could not take over the call's media: "+err.Error())
+		}
+		if standby {
+			s.events[m.CallID] = ev
+			return s.answerPub(m, leg, ev)
+		}
 		leg, err = h.media.Join(m.CallID, s.id, s.user, ev)
 		if err != nil {
 			return fail(protocol.CodeMediaFailed, "could not join the call's media: "+err.Error())
@@ -157,6 +172,12 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 		}
 		s.events[m.CallID] = ev
 	}
+	return s.answerPub(m, leg, ev)
+}
+
+// answerPub applies a pub offer to leg and sends the answer; candidates the
+// leg gathers meanwhile wait until the answer is queued.
+func (s *Session) answerPub(m *protocol.SDP, leg MediaLeg, ev *legEvents) error {
 	ev.hold()
 	defer ev.release()
 	answer, err := leg.HandleOffer(m.SDP)
@@ -214,7 +235,7 @@ func (h *Hub) legOf(s *Session, callID string) (MediaLeg, error) {
 	if c == nil {
 		return nil, fail(protocol.CodeNotFound, "no such call, or it has ended")
 	}
-	if !c.isLeg(s) {
+	if !c.canSignal(s) {
 		return nil, fail(protocol.CodeNotInCall, "this device is not a leg of that call")
 	}
 	return c.legs[s], nil

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -13,6 +14,9 @@ import (
 // of its call, and a room is closed when its call ends.
 type MediaServer interface {
 	Join(room, leg, streamID string, ev sfu.Events) (MediaLeg, error)
+	// JoinReplacing adds a leg that takes over the tracks of leg old of
+	// the same user (a handoff); its Takeover says when it has.
+	JoinReplacing(room, leg, streamID, old string, ev sfu.Events) (MediaLeg, error)
 	CloseRoom(room string)
 	// SetFloor makes room push-to-talk with leg the only one heard ("" =
 	// nobody). A room with no legs yet is left alone.
@@ -26,6 +30,10 @@ type MediaLeg interface {
 	AddICECandidate(pc string, c webrtc.ICECandidateInit) error
 	// SetView replaces the sizes the device shows the others' videos at.
 	SetView(tiles []sfu.Tile)
+	// Takeover waits until a leg made by JoinReplacing carries the media
+	// of the leg it replaces, or ctx ends (then everything stays with the
+	// old leg and it returns an error).
+	Takeover(ctx context.Context) error
 	Close() error
 }
 
@@ -37,6 +45,15 @@ var _ MediaServer = SFUMedia{}
 // Join implements MediaServer.
 func (m SFUMedia) Join(room, leg, streamID string, ev sfu.Events) (MediaLeg, error) {
 	p, err := m.SFU.Room(room).Join(leg, streamID, ev)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// JoinReplacing implements MediaServer.
+func (m SFUMedia) JoinReplacing(room, leg, streamID, old string, ev sfu.Events) (MediaLeg, error) {
+	p, err := m.SFU.Room(room).JoinReplacing(leg, streamID, ev, old)
 	if err != nil {
 		return nil, err
 	}

@@ -43,3 +43,13 @@ func (c *Client) Hangup(ctx context.Context, callID string) error {
 	_, err := c.Request(ctx, protocol.TypeHangup, &protocol.CallRef{CallID: callID})
 	return err
 }
+
+// Handoff pulls the call to this device (device "") or pushes it from this
+// device to the user's device named device, and waits for the server's
+// reply. After a pull, the server's handoff message with state "started"
+// follows: start media for the call then, and the call moves here once its
+// media flows (state "done"), or stays where it was ("failed").
+func (c *Client) Handoff(ctx context.Context, callID, device string) error {
+	_, err := c.Request(ctx, protocol.TypeHandoff, &protocol.Handoff{CallID: callID, Device: device})
+	return err
+}

@@ -38,7 +38,7 @@ func (m *Media) publish(o MediaOptions) error {
 			if err != nil {
 				return fmt.Errorf("audio track: %w", err)
 			}
-			track, pace = t, func() { m.paceAudio(t) }
+			track, pace = t, func() { m.paceAudio(t, o.Tag) }
 		}
 		sender, err := m.addSendTrack(track)
 		if err != nil {
@@ -65,7 +65,7 @@ func (m *Media) publish(o MediaOptions) error {
 			if err != nil {
 				return fmt.Errorf("video track: %w", err)
 			}
-			track, pace = t, func() { m.paceVideo(t) }
+			track, pace = t, func() { m.paceVideo(t, o.Tag) }
 		}
 		sender, err := m.addSendTrack(track)
 		if err != nil {
@@ -120,14 +120,15 @@ func (m *Media) waitConnected() bool {
 }
 
 // paceAudio writes one Opus frame every 20 ms.
-func (m *Media) paceAudio(track *webrtc.TrackLocalStaticSample) {
+func (m *Media) paceAudio(track *webrtc.TrackLocalStaticSample, tag byte) {
 	if !m.waitConnected() {
 		return
 	}
+	frame := tagged(opusFrame, tag)
 	t := time.NewTicker(audioFrameInterval)
 	defer t.Stop()
 	for {
-		err := track.WriteSample(media.Sample{Data: opusFrame, Duration: audioFrameInterval})
+		err := track.WriteSample(media.Sample{Data: frame, Duration: audioFrameInterval})
 		if err == nil {
 			m.count.audioSent.Add(1)
 		}
@@ -141,11 +142,11 @@ func (m *Media) paceAudio(track *webrtc.TrackLocalStaticSample) {
 
 // paceVideo writes 30 VP8 frames a second: a keyframe first, then every
 // 30th frame and after each keyframe request.
-func (m *Media) paceVideo(track *webrtc.TrackLocalStaticSample) {
+func (m *Media) paceVideo(track *webrtc.TrackLocalStaticSample, tag byte) {
 	if !m.waitConnected() {
 		return
 	}
-	key, delta := vp8Keyframe(), vp8Delta()
+	key, delta := tagged(vp8Keyframe(), tag), tagged(vp8Delta(), tag)
 	t := time.NewTicker(videoFrameInterval)
 	defer t.Stop()
 	sinceKey := keyframeEvery
@@ -169,4 +170,15 @@ func (m *Media) paceVideo(track *webrtc.TrackLocalStaticSample) {
 		case <-t.C:
 		}
 	}
+}
+
+// tagged returns frame with its last byte set to tag (a copy), or frame
+// itself for tag 0.
+func tagged(frame []byte, tag byte) []byte {
+	if tag == 0 {
+		return frame
+	}
+	out := append([]byte(nil), frame...)
+	out[len(out)-1] = tag
+	return out
 }

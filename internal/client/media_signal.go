@@ -82,6 +82,7 @@ func (m *Media) handleSDP(msg *protocol.SDP, pending map[string][]webrtc.ICECand
 		}
 		return m.flushCandidates(msg.PC, pc, pending)
 	case msg.PC == protocol.PCSub && msg.Kind == protocol.SDPOffer:
+		m.count.subOffers.Add(1)
 		return m.answerSub(msg, pending)
 	default:
 		return fmt.Errorf("%w: %s %s", errUnexpectedSDP, msg.PC, msg.Kind)

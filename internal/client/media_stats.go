@@ -11,6 +11,7 @@ type counters struct {
 	videoRecv, videoBytes, videoSent atomic.Uint64
 	keyframesSent, keyframesRecv     atomic.Uint64
 	plis                             atomic.Uint64
+	subOffers                        atomic.Uint64
 }
 
 // KindStats counts one kind of media (audio or video).
@@ -36,6 +37,9 @@ type MediaStats struct {
 	NACKsSent               uint64
 	PacketsNACKed           uint64
 	RetransmissionsReceived uint64
+	// SubOffers counts the server's offers on "sub": one per
+	// (re)negotiation of what this leg receives.
+	SubOffers uint64
 	// RemoteTracks lists every track seen on "sub", in order of arrival.
 	RemoteTracks []RemoteTrack
 }
@@ -49,6 +53,7 @@ func (m *Media) Stats() MediaStats {
 		KeyframesSent:     c.keyframesSent.Load(),
 		KeyframesReceived: c.keyframesRecv.Load(),
 		PLIsReceived:      c.plis.Load(),
+		SubOffers:         c.subOffers.Load(),
 
 		NACKsSent:               m.nacks.nacks.Load(),
 		PacketsNACKed:           m.nacks.nacked.Load(),

@@ -67,4 +67,9 @@ type MediaOptions struct {
 	// It must return quickly and must not call methods of the Client or
 	// the Media.
 	OnRTP func(t RemoteTrack, p *rtp.Packet, at time.Time)
+	// Tag, when not 0, ends every published audio and video frame (not
+	// load sources): a receiver tells this leg's media from another's by
+	// the last payload byte of a frame's last packet, as a handoff test
+	// needs.
+	Tag byte
 }

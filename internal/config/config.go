@@ -177,6 +177,7 @@ type MediaConfig struct {
 type CallsConfig struct {
 	RingTimeout    time.Duration `mapstructure:"ring_timeout"`
 	WaitingTimeout time.Duration `mapstructure:"waiting_timeout"`
+	HandoffTimeout time.Duration `mapstructure:"handoff_timeout"`
 	PTTMaxTalk     time.Duration `mapstructure:"ptt_max_talk"`
 	HistoryLimit   int           `mapstructure:"history_limit"`
 }
@@ -299,6 +300,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Calls.WaitingTimeout <= 0 {
 		return keyErr("calls.waiting_timeout", "must be positive")
+	}
+	if c.Calls.HandoffTimeout <= 0 {
+		return keyErr("calls.handoff_timeout", "must be positive")
 	}
 	if c.Calls.PTTMaxTalk <= 0 {
 		return keyErr("calls.ptt_max_talk", "must be positive")

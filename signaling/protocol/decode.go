@@ -77,6 +77,8 @@ func Decode(b []byte) (any, error) {
 		m = &Floor{}
 	case TypeView:
 		m = &View{}
+	case TypeHandoff:
+		m = &Handoff{}
 	case TypePing:
 		m = &Header{}
 	case "":
@@ -276,3 +278,13 @@ func (m *ICE) validate() error {
 }
 
 func (m *Media) validate() error { return checkID("call_id", m.CallID, true) }
+
+func (m *Handoff) validate() error {
+	if err := checkID("call_id", m.CallID, true); err != nil {
+		return err
+	}
+	if m.State != "" {
+		return errors.New(`"state" is set only by the server`)
+	}
+	return checkID("device", m.Device, false)
+}

@@ -32,6 +32,25 @@ const (
 	// video, so the SFU sends the simulcast layer that fits (and nothing
 	// for a hidden tile).
 	TypeView = "view"
+	// TypeHandoff moves a call between a user's devices. From a client
+	// it pulls the call to the sending device, or, with Device, pushes it
+	// from the sending device to that one. From the server it reports
+	// the handoff's progress (Handoff.State).
+	TypeHandoff = "handoff"
+)
+
+// Handoff states, in server messages.
+const (
+	// HandoffOffer asks the named device to take the call (a push): it
+	// answers with a handoff of its own, as for a pull.
+	HandoffOffer = "offer"
+	// HandoffStarted tells the device taking the call to connect its
+	// media for the call now; Members and Video describe the call.
+	HandoffStarted = "started"
+	// HandoffDone tells the device that took the call that it has it.
+	HandoffDone = "done"
+	// HandoffFailed tells both devices that the call stays where it was.
+	HandoffFailed = "failed"
 )
 
 // Room modes.
@@ -69,6 +88,10 @@ const (
 	// TypeLayers tells a publisher which of its simulcast layers anyone
 	// watches; the client pauses the others.
 	TypeLayers = "layers"
+	// TypeActiveCall tells each of a user's devices which of them holds
+	// the user's call ("on a call with Bob on your phone — move it here"),
+	// and again, with an empty CallID, when it ends.
+	TypeActiveCall = "active_call"
 )
 
 // Peer connection names: every call leg has two PeerConnections with the
@@ -239,7 +262,30 @@ type Media struct {
 	Video  bool   `json:"video"`
 }
 
+// Handoff, from a client, pulls the call to this device (Device empty) or
+// pushes it from this device to Device. From the server, State says how
+// the handoff goes; Device is the other device involved.
+type Handoff struct {
+	Header
+	CallID  string  `json:"call_id"`
+	Device  string  `json:"device,omitempty"`
+	State   string  `json:"state,omitempty"`
+	Video   bool    `json:"video,omitempty"`
+	Members []Party `json:"members,omitempty"`
+	Message string  `json:"message,omitempty"`
+}
+
 // ---- server → client ----
+
+// ActiveCall names the device holding the user's call and who is in it;
+// an empty CallID means the user is in no call.
+type ActiveCall struct {
+	Header
+	CallID  string  `json:"call_id"`
+	Device  string  `json:"device,omitempty"`
+	Video   bool    `json:"video,omitempty"`
+	Members []Party `json:"members,omitempty"`
+}
 
 // ICEServer mirrors the browser's RTCIceServer.
 type ICEServer struct {

@@ -52,6 +52,10 @@ func DecodeServer(b []byte) (any, error) {
 		m = &Speakers{}
 	case TypeLayers:
 		m = &Layers{}
+	case TypeHandoff:
+		m = &Handoff{}
+	case TypeActiveCall:
+		m = &ActiveCall{}
 	default:
 		return nil, fmt.Errorf("protocol: unknown server message type %q", truncate(h.Type, 40))
 	}

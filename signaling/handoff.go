@@ -1,0 +1,211 @@
+package signaling
+
+import (
+	"cmp"
+	"context"
+	"time"
+
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// defaultHandoffTimeout is how long a device that takes over a call has,
+// from its request, to carry the call's media, unless Config says; after it
+// the call stays where it was.
+const defaultHandoffTimeout = 15 * time.Second
+
+// handoff is a call moving from one of a member's devices to another
+// (DESIGN.md, "Handoff"): make before break. The new device connects a leg
+// that takes over the old one's tracks in the SFU; once every other member
+// receives the new leg's media, the new device becomes the member's leg
+// and the old one is released with handed_off.
+type handoff struct {
+	from, to *Session
+	leg      MediaLeg // the new device's leg, once its first offer came
+	timer    *time.Timer
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+// requestHandoff is a handoff message from s: a pull of the call to s
+// (device empty) or a push from s to the user's device named device.
+func (h *Hub) requestHandoff(s *Session, callID, device string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, err := h.lookupLocked(callID)
+	if err != nil {
+		return err
+	}
+	m := c.members[s.user]
+	switch {
+	case m == nil || m.state != memberJoined:
+		return fail(protocol.CodeNotInCall, "you are not in that call")
+	case c.state != stateActive:
+		return fail(protocol.CodeInvalidState, "the call has not been answered yet")
+	case c.floor != nil:
+		return fail(protocol.CodeInvalidState, "a push-to-talk room cannot be moved to another device")
+	case m.handoff != nil:
+		return fail(protocol.CodeInvalidState, "the call is already moving to another device")
+	}
+	if device != "" {
+		// A push: the sender holds the call and names the device to take it.
+		if m.dev != s {
+			return fail(protocol.CodeInvalidState, "only the device holding the call can send it elsewhere")
+		}
+		to := h.devices[s.user][device]
+		if to == nil || to == s {
+			return fail(protocol.CodeUserOffline, "no other device of yours named "+device+" is online")
+		}
+		to.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffOffer,
+			Device: s.device, Video: c.video, Members: c.parties()})
+		return nil
+	}
+	if m.dev == s {
+		return fail(protocol.CodeInvalidState, "this device already holds the call")
+	}
+	timeout := cmp.Or(h.cfg.HandoffTimeout, defaultHandoffTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ho := &handoff{from: m.dev, to: s, ctx: ctx, cancel: cancel}
+	user := s.user
+	ho.timer = time.AfterFunc(timeout, func() {
+		h.endHandoff(callID, user, s, "the new device did not connect in time")
+	})
+	m.handoff = ho
+	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffStarted,
+		Device: m.dev.device, Video: c.video, Members: c.parties()})
+	s.log.Info("handoff started", "call", c.id, "from", m.dev.device)
+	return nil
+}
+
+// standbyLocked returns the handoff whose new device is s in c, if any.
+func (c *call) standby(s *Session) *handoff {
+	if m := c.members[s.user]; m != nil && m.state == memberJoined && m.handoff != nil && m.handoff.to == s {
+		return m.handoff
+	}
+	return nil
+}
+
+// canSignal reports whether s may negotiate media in c: the member's leg,
+// or the device a handoff moves it to.
+func (c *call) canSignal(s *Session) bool {
+	return c.state != stateEnded && (c.joinedBy(s) != nil || c.standby(s) != nil)
+}
+
+// joinStandby creates the media leg of a handoff's new device, taking over
+// from the member's current leg, and waits in the background for the
+// takeover. It reports false if s is not a handoff's new device.
+func (h *Hub) joinStandby(s *Session, callID string, ev *legEvents) (MediaLeg, bool, error) {
+	h.mu.Lock()
+	c := h.calls[callID]
+	var ho *handoff
+	if c != nil {
+		ho = c.standby(s)
+	}
+	h.mu.Unlock()
+	if ho == nil {
+		return nil, false, nil
+	}
+	leg, err := h.media.JoinReplacing(callID, s.id, s.user, ho.from.id, ev)
+	if err != nil {
+		return nil, true, err
+	}
+	h.mu.Lock()
+	if c.standby(s) != ho || c.legs[s] != nil {
+		h.mu.Unlock()
+		_ = leg.Close()
+		return nil, true, fail(protocol.CodeInvalidState, "the handoff has ended")
+	}
+	ho.leg = leg
+	c.legs[s] = leg
+	h.mu.Unlock()
+	h.wg.Go(func() {
+		err := leg.Takeover(ho.ctx)
+		if err != nil {
+			h.endHandoff(callID, s.user, s, "the new device did not take over the media in time")
+			return
+		}
+		h.completeHandoff(callID, s)
+	})
+	return leg, true, nil
+}
+
+// completeHandoff makes s, whose leg now carries the member's media, the
+// member's device and releases the old one with handed_off.
+func (h *Hub) completeHandoff(callID string, s *Session) {
+	h.mu.Lock()
+	c := h.calls[callID]
+	if c == nil || c.standby(s) == nil {
+		h.mu.Unlock()
+		return
+	}
+	m := c.members[s.user]
+	ho := m.handoff
+	ho.timer.Stop()
+	ho.cancel()
+	m.handoff = nil
+	old := m.dev
+	oldLeg := c.legs[old]
+	delete(c.legs, old)
+	m.dev = s
+	m.rung = map[*Session]bool{s: true}
+	old.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: protocol.ReasonHandedOff,
+		DurationMS: h.now().Sub(m.joined).Milliseconds()})
+	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffDone, Device: old.device})
+	h.announceLocked(s.user)
+	h.mu.Unlock()
+	s.log.Info("handoff complete", "call", callID, "from", old.device)
+	if oldLeg != nil {
+		_ = oldLeg.Close()
+	}
+}
+
+// endHandoff gives up the handoff to s, if it is still under way: the new
+// device's leg is closed and both devices are told; the call stays with
+// the old one.
+func (h *Hub) endHandoff(callID, user string, s *Session, why string) {
+	h.mu.Lock()
+	c := h.calls[callID]
+	var leg MediaLeg
+	if c != nil {
+		leg = h.dropHandoffLocked(c, c.members[user], s, why)
+	}
+	h.mu.Unlock()
+	if leg != nil {
+		_ = leg.Close()
+	}
+}
+
+// dropHandoffLocked ends m's handoff to s (any handoff if s is nil) and
+// returns the new leg to close after unlocking.
+func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) MediaLeg {
+	if m == nil || m.handoff == nil || (s != nil && m.handoff.to != s) {
+		return nil
+	}
+	ho := m.handoff
+	m.handoff = nil
+	ho.timer.Stop()
+	ho.cancel()
+	leg := c.legs[ho.to]
+	delete(c.legs, ho.to)
+	msg := &protocol.Handoff{CallID: c.id, State: protocol.HandoffFailed, Message: why}
+	ho.to.send(protocol.TypeHandoff, msg)
+	if m.dev != nil && m.dev != ho.to {
+		ho.from.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffFailed,
+			Device: ho.to.device, Message: why})
+	}
+	h.log.Info("handoff failed", "call", c.id, "user", m.user, "to", ho.to.device, "why", why)
+	return leg
+}
+
+// announceLocked tells each of user's devices which device holds their call
+// now, or that they are in none.
+func (h *Hub) announceLocked(user string) {
+	msg := &protocol.ActiveCall{}
+	if c := h.userCall[user]; c != nil && c.state == stateActive {
+		if m := c.members[user]; m != nil && m.state == memberJoined && m.dev != nil {
+			msg = &protocol.ActiveCall{CallID: c.id, Device: m.dev.device, Video: c.video, Members: c.parties()}
+		}
+	}
+	for _, d := range h.devices[user] {
+		d.send(protocol.TypeActiveCall, msg)
+	}
+}
