@@ -38,6 +38,11 @@ func TestDecode(t *testing.T) {
 		{"floor request", `{"type":"floor","call_id":"r_1","action":"request"}`, "", TypeFloor},
 		{"floor bad action", `{"type":"floor","call_id":"r_1","action":"grab"}`, CodeBadMessage, ""},
 		{"floor without call", `{"type":"floor","action":"release"}`, CodeBadMessage, ""},
+		{"handoff pull", `{"type":"handoff","call_id":"c_1"}`, "", TypeHandoff},
+		{"handoff push", `{"type":"handoff","call_id":"c_1","device":"laptop"}`, "", TypeHandoff},
+		{"handoff without call", `{"type":"handoff"}`, CodeBadMessage, ""},
+		{"handoff with a state", `{"type":"handoff","call_id":"c_1","state":"done"}`, CodeBadMessage, ""},
+		{"handoff to a bad device", `{"type":"handoff","call_id":"c_1","device":"my tv"}`, CodeBadMessage, ""},
 		{"view", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":640,"height":360},{"user":"ann","track":"video-2","width":0,"height":0}]}`, "", TypeView},
 		{"view negative size", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":-1,"height":360}]}`, CodeBadMessage, ""},
 		{"view huge size", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":99999,"height":360}]}`, CodeBadMessage, ""},
@@ -104,6 +109,8 @@ func typeOf(m any) string {
 		return v.Type
 	case *View:
 		return v.Type
+	case *Handoff:
+		return v.Type
 	case *Media:
 		return v.Type
 	case *Header:
@@ -123,6 +130,9 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"ice","call_id":"c","pc":"sub","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
 		`{"type":"media","call_id":"c","audio":false,"video":true}`,
 		`{"type":"accept","call_id":"c","end_current":true}`,
+		`{"type":"handoff","call_id":"c","id":"3"}`,
+		`{"type":"handoff","call_id":"c","device":"laptop"}`,
+		`{"type":"handoff","call_id":"c","state":"done"}`,
 		`{"v":99}`, `[]`, `null`, `{"type":"\u0000"}`,
 	} {
 		f.Add([]byte(s))
@@ -155,6 +165,8 @@ func FuzzDecodeServer(f *testing.F) {
 	f.Add([]byte(`{"type":"layers","call_id":"c","track":"video","active":{"q":true,"h":false,"f":false}}`))
 	f.Add([]byte(`{"type":"joined","call_id":"r","room":"x","members":[{"user":"a"}]}`))
 	f.Add([]byte(`{"type":"error","code":"busy","message":"x"}`))
+	f.Add([]byte(`{"type":"handoff","call_id":"c","state":"started","device":"phone","video":true,"members":[{"user":"a","device":"phone"}]}`))
+	f.Add([]byte(`{"type":"active_call","call_id":"c","device":"phone","members":[{"user":"a"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeServer(b)
 		if err == nil && m == nil {
