@@ -55,15 +55,13 @@ func (s *Session) handle(ev any) {
 		return
 	case *protocol.Invite:
 		re, ack = m.ID, true
-		if !s.ident.Has(auth.GrantCall) {
-			err = fail(protocol.CodeForbidden, "the access token does not allow calls")
+		if err = s.callGrant(); err != nil {
 			break
 		}
 		ackCall, err = h.invite(s, m.To, m.Video, m.CallID)
 	case *protocol.Join:
 		re, ack = m.ID, true
-		if !s.ident.Has(auth.GrantCall) {
-			err = fail(protocol.CodeForbidden, "the access token does not allow calls")
+		if err = s.callGrant(); err != nil {
 			break
 		}
 		ackCall, err = h.join(s, m.Room, m.Mode)
@@ -83,8 +81,7 @@ func (s *Session) handle(ev any) {
 		}
 	case *protocol.Accept:
 		re, ack, ackCall = m.ID, true, m.CallID
-		if !s.ident.Has(auth.GrantCall) {
-			err = fail(protocol.CodeForbidden, "the access token does not allow calls")
+		if err = s.callGrant(); err != nil {
 			break
 		}
 		err = h.accept(s, m.CallID, m.EndCurrent)
@@ -102,8 +99,7 @@ func (s *Session) handle(ev any) {
 		err = s.handleView(m)
 	case *protocol.Handoff:
 		re, ack, ackCall = m.ID, true, m.CallID
-		if !s.ident.Has(auth.GrantCall) {
-			err = fail(protocol.CodeForbidden, "the access token does not allow calls")
+		if err = s.callGrant(); err != nil {
 			break
 		}
 		err = h.requestHandoff(s, m.CallID, m.Device)
@@ -124,6 +120,14 @@ func (s *Session) handle(ev any) {
 	if ack && (re != "" || ackCall != "") {
 		s.send(protocol.TypeAck, &protocol.Ack{Re: re, CallID: ackCall})
 	}
+}
+
+// callGrant refuses call actions to a token without the call grant.
+func (s *Session) callGrant() error {
+	if !s.ident.Has(auth.GrantCall) {
+		return fail(protocol.CodeForbidden, "the access token does not allow calls")
+	}
+	return nil
 }
 
 // handleSDP applies a pub offer (creating the leg on first use) or a sub
