@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -62,17 +63,18 @@ func (r *Room) adoptLocked(ft *forwardTrack, old *Participant) map[*Participant]
 	a := &adoption{from: from, to: ft}
 	have := map[*Participant]bool{}
 	for _, d := range *from.downs.Load() {
-		if d.track() != from {
-			continue
+		if d.track() == from {
+			a.downs = append(a.downs, d)
+			have[d.sub] = true
 		}
-		ft.mu.Lock()
-		next := append(append(make([]*downTrack, 0, len(*ft.downs.Load())+1), *ft.downs.Load()...), d)
-		ft.downs.Store(&next)
-		ft.mu.Unlock()
+	}
+	ft.mu.Lock()
+	next := append(slices.Clone(*ft.downs.Load()), a.downs...)
+	ft.downs.Store(&next)
+	ft.mu.Unlock()
+	for _, d := range a.downs {
 		d.ft.Store(ft)
 		d.setTarget(ft.lowest())
-		a.downs = append(a.downs, d)
-		have[d.sub] = true
 	}
 	p.adopted = append(p.adopted, a)
 	ft.log.Info("track taken over", "from", old.id, "subscribers", len(a.downs))

@@ -412,6 +412,7 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 		members := c.parties()
 		caller.dev.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: me, Peer: me, Members: members})
 		s.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: me, Peer: caller.party(), Members: members})
+		h.announceLocked(c.caller)
 	} else {
 		var inviter protocol.Party
 		if m.inviter != nil {
@@ -422,11 +423,7 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 			return &protocol.MemberJoined{CallID: c.id, Member: me}
 		})
 	}
-	for _, jm := range c.joined() {
-		if jm == m || c.state == stateActive && jm.user == c.caller {
-			h.announceLocked(jm.user)
-		}
-	}
+	h.announceLocked(s.user)
 	h.mu.Unlock()
 	for _, e := range ends {
 		h.finish(e)
@@ -608,8 +605,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 			delete(h.userCall, m.user)
 		}
 		if ho := m.handoff; ho != nil {
-			ho.timer.Stop()
-			ho.cancel()
+			ho.stop()
 			m.handoff = nil
 			ho.to.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: dur})
 		}

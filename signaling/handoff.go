@@ -26,6 +26,12 @@ type handoff struct {
 	cancel   context.CancelFunc
 }
 
+// stop stops the handoff's clock and the wait for its takeover.
+func (ho *handoff) stop() {
+	ho.timer.Stop()
+	ho.cancel()
+}
+
 // requestHandoff is a handoff message from s: a pull of the call to s
 // (device empty) or a push from s to the user's device named device.
 func (h *Hub) requestHandoff(s *Session, callID, device string) error {
@@ -76,7 +82,8 @@ func (h *Hub) requestHandoff(s *Session, callID, device string) error {
 	return nil
 }
 
-// standbyLocked returns the handoff whose new device is s in c, if any.
+// standby returns the handoff whose new device is s in c, if any. The
+// caller holds the hub's mutex.
 func (c *call) standby(s *Session) *handoff {
 	if m := c.members[s.user]; m != nil && m.state == memberJoined && m.handoff != nil && m.handoff.to == s {
 		return m.handoff
@@ -138,9 +145,7 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 		return
 	}
 	m := c.members[s.user]
-	ho := m.handoff
-	ho.timer.Stop()
-	ho.cancel()
+	m.handoff.stop()
 	m.handoff = nil
 	old := m.dev
 	oldLeg := c.legs[old]
@@ -182,8 +187,7 @@ func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) Medi
 	}
 	ho := m.handoff
 	m.handoff = nil
-	ho.timer.Stop()
-	ho.cancel()
+	ho.stop()
 	leg := c.legs[ho.to]
 	delete(c.legs, ho.to)
 	msg := &protocol.Handoff{CallID: c.id, State: protocol.HandoffFailed, Message: why}
