@@ -46,6 +46,9 @@ type member struct {
 	left    time.Time
 	reason  string   // why they left, for their history entry
 	handoff *handoff // the call moving to another of their devices
+	// detached runs while the leg's device is offline: when it fires, the
+	// member leaves with connection_lost (resume.go).
+	detached *time.Timer
 }
 
 func (m *member) party() protocol.Party {
@@ -69,7 +72,8 @@ type call struct {
 	answered time.Time
 	members  map[string]*member // by user
 	legs     map[*Session]MediaLeg
-	floor    *floor // push-to-talk rooms only
+	events   map[*Session]*legEvents // each leg's event sink, moved to a resumed session
+	floor    *floor                  // push-to-talk rooms only
 }
 
 // joinedBy returns the joined member whose leg is s.
@@ -231,7 +235,7 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 	now := h.now()
 	c := &call{
 		id: newID("c_"), caller: s.user, callee: to, video: video, started: now,
-		members: map[string]*member{}, legs: map[*Session]MediaLeg{},
+		members: map[string]*member{}, legs: map[*Session]MediaLeg{}, events: map[*Session]*legEvents{},
 	}
 	c.members[s.user] = &member{user: s.user, dev: s, state: memberJoined, joined: now}
 	devs := h.onlineLocked(to)
@@ -299,7 +303,7 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 	if c == nil {
 		c = &call{
 			id: newID("r_"), room: room, state: stateActive, started: h.now(),
-			members: map[string]*member{}, legs: map[*Session]MediaLeg{},
+			members: map[string]*member{}, legs: map[*Session]MediaLeg{}, events: map[*Session]*legEvents{},
 		}
 		if mode == protocol.ModePTT {
 			c.floor = &floor{}
@@ -552,6 +556,7 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 	if l := c.legs[m.dev]; l != nil {
 		e.legs = append(e.legs, l)
 		delete(c.legs, m.dev)
+		delete(c.events, m.dev)
 	}
 	h.log.Info("member left", "call", c.id, "user", m.user, "reason", reason, "members", left)
 	return e

@@ -123,6 +123,7 @@ func (h *Hub) joinStandby(s *Session, callID string, ev *legEvents) (MediaLeg, b
 	}
 	ho.leg = leg
 	c.legs[s] = leg
+	c.events[s] = ev
 	h.mu.Unlock()
 	h.wg.Go(func() {
 		err := leg.Takeover(ho.ctx)
@@ -150,6 +151,7 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	old := m.dev
 	oldLeg := c.legs[old]
 	delete(c.legs, old)
+	delete(c.events, old)
 	m.dev = s
 	m.rung = map[*Session]bool{s: true}
 	old.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: protocol.ReasonHandedOff,
@@ -190,6 +192,7 @@ func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) Medi
 	ho.stop()
 	leg := c.legs[ho.to]
 	delete(c.legs, ho.to)
+	delete(c.events, ho.to)
 	msg := &protocol.Handoff{CallID: c.id, State: protocol.HandoffFailed, Message: why}
 	ho.to.send(protocol.TypeHandoff, msg)
 	if m.dev != nil && m.dev != ho.to {

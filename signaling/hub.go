@@ -23,6 +23,7 @@ type Config struct {
 	RingTimeout     time.Duration
 	WaitingTimeout  time.Duration
 	HandoffTimeout  time.Duration // how long a handoff may take; default 15 s
+	ReconnectGrace  time.Duration // how long a lost leg keeps its place; default 20 s
 	MaxTalk         time.Duration // longest a push-to-talk floor is held
 	MaxMessageBytes int64
 	PingInterval    time.Duration
@@ -132,6 +133,8 @@ func (h *Hub) ringLate(s *Session) {
 			s.send(protocol.TypeIncoming, c.incoming(m))
 		}
 	}
+	// Give it back the calls its device's lost session was in.
+	h.resumeLocked(s)
 	// Tell it of a call the user holds on another device, to move here.
 	if c := h.userCall[s.user]; c != nil && c.state == stateActive {
 		if m := c.members[s.user]; m != nil && m.state == memberJoined && m.dev != nil {
@@ -157,7 +160,14 @@ func (h *Hub) unregister(s *Session) {
 		case c.state == stateRinging && c.joinedBy(s) != nil:
 			ends = append(ends, h.endLocked(c, protocol.ReasonCancelled, nil))
 		case c.state == stateActive && c.joinedBy(s) != nil:
-			ends = append(ends, h.leaveLocked(c, m, protocol.ReasonConnectionLost, s))
+			switch nd := h.devices[s.user][s.device]; {
+			case nd != nil:
+				h.reattachLocked(c, m, nd) // already signed in again
+			case s.lost.Load() && !h.closed:
+				h.detachLocked(c, m, s)
+			default:
+				ends = append(ends, h.leaveLocked(c, m, protocol.ReasonConnectionLost, s))
+			}
 		case m.state == memberRinging:
 			delete(m.rung, s)
 		case c.standby(s) != nil:

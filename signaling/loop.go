@@ -106,6 +106,9 @@ func (s *Session) handle(ev any) {
 	case mediaFailed:
 		h.mediaFailed(s, m.callID)
 		return
+	case resumedLeg:
+		s.events[m.callID] = m.ev
+		return
 	}
 	if err != nil {
 		var rerr *reqError
@@ -152,7 +155,7 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 		if h.media == nil {
 			return fail(protocol.CodeMediaFailed, "media is not available on this server")
 		}
-		ev = &legEvents{s: s, callID: m.CallID, holding: true}
+		ev = newLegEvents(s, m.CallID)
 		var standby bool
 		if leg, standby, err = h.joinStandby(s, m.CallID, ev); err != nil {
 			return fail(protocol.CodeMediaFailed, "could not take over the call's media: "+err.Error())
@@ -165,7 +168,7 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 		if err != nil {
 			return fail(protocol.CodeMediaFailed, "could not join the call's media: "+err.Error())
 		}
-		ptt, floorLeg, ok := h.attachLeg(s, m.CallID, leg)
+		ptt, floorLeg, ok := h.attachLeg(s, m.CallID, leg, ev)
 		if !ok {
 			_ = leg.Close()
 			return fail(protocol.CodeNotFound, "the call ended")
@@ -247,7 +250,7 @@ func (h *Hub) legOf(s *Session, callID string) (MediaLeg, error) {
 
 // attachLeg records leg as s's media leg unless the call has ended. For a
 // push-to-talk room it also reports the floor holder's leg.
-func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg) (ptt bool, floorLeg string, ok bool) {
+func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg, ev *legEvents) (ptt bool, floorLeg string, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.calls[callID]
@@ -255,6 +258,7 @@ func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg) (ptt bool, floo
 		return false, "", false
 	}
 	c.legs[s] = leg
+	c.events[s] = ev
 	return c.floor != nil, h.floorLegLocked(c), true
 }
 

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/webrtc/v4"
 
@@ -75,7 +76,7 @@ func (m SFUMedia) SetFloor(room, leg string) {
 // candidates before HandleOffer returns; they are held until the answer
 // has been queued, so the client never sees a candidate before the answer.
 type legEvents struct {
-	s      *Session
+	sess   atomic.Pointer[Session] // the device's session; a resumed one replaces it
 	callID string
 
 	mu      sync.Mutex
@@ -84,6 +85,17 @@ type legEvents struct {
 }
 
 var _ sfu.Events = (*legEvents)(nil)
+
+// newLegEvents returns the event sink of s's leg in a call; it holds pub
+// candidates until release.
+func newLegEvents(s *Session, callID string) *legEvents {
+	e := &legEvents{callID: callID, holding: true}
+	e.sess.Store(s)
+	return e
+}
+
+// session is the session the leg's events go to.
+func (e *legEvents) session() *Session { return e.sess.Load() }
 
 // hold starts holding pub candidates (before HandleOffer).
 func (e *legEvents) hold() {
@@ -99,12 +111,12 @@ func (e *legEvents) release() {
 	e.held, e.holding = nil, false
 	e.mu.Unlock()
 	for _, m := range held {
-		e.s.send(protocol.TypeICE, m)
+		e.session().send(protocol.TypeICE, m)
 	}
 }
 
 func (e *legEvents) SubscriberOffer(sdp string) {
-	e.s.send(protocol.TypeSDP, &protocol.SDP{CallID: e.callID, PC: protocol.PCSub, Kind: protocol.SDPOffer, SDP: sdp})
+	e.session().send(protocol.TypeSDP, &protocol.SDP{CallID: e.callID, PC: protocol.PCSub, Kind: protocol.SDPOffer, SDP: sdp})
 }
 
 func (e *legEvents) ICECandidate(pc string, c *webrtc.ICECandidateInit) {
@@ -123,11 +135,11 @@ func (e *legEvents) ICECandidate(pc string, c *webrtc.ICECandidateInit) {
 		}
 		e.mu.Unlock()
 	}
-	e.s.send(protocol.TypeICE, m)
+	e.session().send(protocol.TypeICE, m)
 }
 
 func (e *legEvents) Layers(track string, active map[string]bool) {
-	e.s.send(protocol.TypeLayers, &protocol.Layers{CallID: e.callID, Track: track, Active: active})
+	e.session().send(protocol.TypeLayers, &protocol.Layers{CallID: e.callID, Track: track, Active: active})
 }
 
 func (e *legEvents) Speakers(speakers []sfu.Speaker) {
@@ -135,13 +147,13 @@ func (e *legEvents) Speakers(speakers []sfu.Speaker) {
 	for i, sp := range speakers {
 		m.Speakers[i] = protocol.Speaker{User: sp.StreamID, Level: sp.Level}
 	}
-	e.s.send(protocol.TypeSpeakers, m)
+	e.session().send(protocol.TypeSpeakers, m)
 }
 
 func (e *legEvents) ConnectionState(pc string, st webrtc.PeerConnectionState) {
-	e.s.log.Debug("media connection", "call", e.callID, "pc", pc, "state", st.String())
+	e.session().log.Debug("media connection", "call", e.callID, "pc", pc, "state", st.String())
 	if st == webrtc.PeerConnectionStateFailed {
-		e.s.post(mediaFailed{callID: e.callID, pc: pc})
+		e.session().post(mediaFailed{callID: e.callID, pc: pc})
 	}
 }
 

@@ -42,6 +42,9 @@ type Session struct {
 	stop  sync.Once
 
 	closing atomic.Bool // an error and close frame are queued
+	// lost is set when the socket failed without the client closing it
+	// (no close frame): its calls wait for the device to come back.
+	lost atomic.Bool
 
 	// events holds each call's SFU event sink; owned by the loop.
 	events map[string]*legEvents
@@ -229,6 +232,11 @@ func (s *Session) read() {
 			if errors.Is(err, websocket.ErrReadLimit) {
 				s.log.Warn("message over the size limit; closing")
 			}
+			// A close frame from the client means it left; anything else
+			// (gorilla reports a bare EOF as 1006) is a lost connection.
+			var ce *websocket.CloseError
+			closed := errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure
+			s.lost.Store(!closed && !s.closing.Load())
 			return
 		}
 		alive()

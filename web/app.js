@@ -415,6 +415,12 @@ function onMessage(msg) {
     case 'error':
       onServerError(msg);
       break;
+    case 'resumed':
+      // The server kept a call this device lost its socket in. This client
+      // ended it locally when the socket dropped, so leave it for good
+      // rather than leave the others listening to nothing.
+      if (!S.call || S.call.callId !== msg.call_id) sendSig({ type: 'hangup', call_id: msg.call_id });
+      break;
     default:
       break;
   }

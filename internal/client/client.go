@@ -161,6 +161,15 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// Drop cuts the socket the way a lost network does, without a close
+// frame, and leaves every Media running: the server holds the device's
+// calls for its reconnect grace window, for a new Client of the same
+// device to resume. The Client is of no further use but must still be
+// closed.
+func (c *Client) Drop() {
+	_ = c.conn.UnderlyingConn().Close()
+}
+
 // addMedia registers m for its call; there may be one Media per call. The
 // call's sdp and ice messages already buffered move to m's backlog, in order.
 func (c *Client) addMedia(m *Media) error {

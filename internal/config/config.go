@@ -178,6 +178,7 @@ type CallsConfig struct {
 	RingTimeout    time.Duration `mapstructure:"ring_timeout"`
 	WaitingTimeout time.Duration `mapstructure:"waiting_timeout"`
 	HandoffTimeout time.Duration `mapstructure:"handoff_timeout"`
+	ReconnectGrace time.Duration `mapstructure:"reconnect_grace"`
 	PTTMaxTalk     time.Duration `mapstructure:"ptt_max_talk"`
 	HistoryLimit   int           `mapstructure:"history_limit"`
 }
@@ -303,6 +304,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Calls.HandoffTimeout <= 0 {
 		return keyErr("calls.handoff_timeout", "must be positive")
+	}
+	if c.Calls.ReconnectGrace <= 0 {
+		return keyErr("calls.reconnect_grace", "must be positive")
 	}
 	if c.Calls.PTTMaxTalk <= 0 {
 		return keyErr("calls.ptt_max_talk", "must be positive")

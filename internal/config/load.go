@@ -39,6 +39,7 @@ func defaults() map[string]any {
 		"calls.ring_timeout":          45 * time.Second,
 		"calls.waiting_timeout":       15 * time.Second,
 		"calls.handoff_timeout":       15 * time.Second,
+		"calls.reconnect_grace":       20 * time.Second,
 		"calls.ptt_max_talk":          60 * time.Second,
 		"calls.history_limit":         1000,
 		"signaling.max_message_bytes": 64 << 10,

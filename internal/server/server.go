@@ -92,7 +92,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s.registerWHIPMetrics(s.metrics)
 	sc := cfg.Signaling
 	s.hub = signaling.NewHub(signaling.Config{
-		RingTimeout: cfg.Calls.RingTimeout, WaitingTimeout: cfg.Calls.WaitingTimeout, HandoffTimeout: cfg.Calls.HandoffTimeout, MaxTalk: cfg.Calls.PTTMaxTalk,
+		RingTimeout: cfg.Calls.RingTimeout, WaitingTimeout: cfg.Calls.WaitingTimeout, HandoffTimeout: cfg.Calls.HandoffTimeout, ReconnectGrace: cfg.Calls.ReconnectGrace, MaxTalk: cfg.Calls.PTTMaxTalk,
 		MaxMessageBytes: sc.MaxMessageBytes, PingInterval: sc.PingInterval, PongTimeout: sc.PongTimeout,
 		HelloTimeout: sc.HelloTimeout, WriteTimeout: sc.WriteTimeout, SendQueue: sc.SendQueue,
 		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: s.ice,

@@ -167,6 +167,7 @@ func FuzzDecodeServer(f *testing.F) {
 	f.Add([]byte(`{"type":"error","code":"busy","message":"x"}`))
 	f.Add([]byte(`{"type":"handoff","call_id":"c","state":"started","device":"phone","video":true,"members":[{"user":"a","device":"phone"}]}`))
 	f.Add([]byte(`{"type":"active_call","call_id":"c","device":"phone","members":[{"user":"a"}]}`))
+	f.Add([]byte(`{"type":"resumed","call_id":"c","video":true,"members":[{"user":"a","device":"phone"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeServer(b)
 		if err == nil && m == nil {

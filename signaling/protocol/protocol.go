@@ -92,6 +92,9 @@ const (
 	// the user's call ("on a call with Bob on your phone — move it here"),
 	// and again, with an empty CallID, when it ends.
 	TypeActiveCall = "active_call"
+	// TypeResumed tells a device that signed in again within the grace
+	// window that its call went on: the session took over the call's leg.
+	TypeResumed = "resumed"
 )
 
 // Peer connection names: every call leg has two PeerConnections with the
@@ -276,6 +279,17 @@ type Handoff struct {
 }
 
 // ---- server → client ----
+
+// Resumed names a call a device's new session took over from its lost one;
+// the media connections of the call carry on (restart ICE if the network
+// changed).
+type Resumed struct {
+	Header
+	CallID  string  `json:"call_id"`
+	Room    string  `json:"room,omitempty"`
+	Video   bool    `json:"video,omitempty"`
+	Members []Party `json:"members"`
+}
 
 // ActiveCall names the device holding the user's call and who is in it;
 // an empty CallID means the user is in no call.

@@ -56,6 +56,8 @@ func DecodeServer(b []byte) (any, error) {
 		m = &Handoff{}
 	case TypeActiveCall:
 		m = &ActiveCall{}
+	case TypeResumed:
+		m = &Resumed{}
 	default:
 		return nil, fmt.Errorf("protocol: unknown server message type %q", truncate(h.Type, 40))
 	}

@@ -1,0 +1,92 @@
+package signaling
+
+import (
+	"cmp"
+	"time"
+
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// defaultReconnectGrace is how long a call leg whose signaling socket was
+// lost keeps its place, unless Config says (DESIGN.md, "Reconnect").
+const defaultReconnectGrace = 20 * time.Second
+
+// A leg whose socket fails (no close frame: the network went, the phone
+// slept) is not ended at once. Its media connections carry on, and the
+// member stays in the call for the grace window; when the same device
+// signs in again, its new session takes over the leg and hears resumed.
+// After the window the member leaves with connection_lost. A client that
+// closes its socket on purpose leaves at once, as before.
+
+// detachLocked holds m's place in c while s, its leg's lost session, is
+// gone.
+func (h *Hub) detachLocked(c *call, m *member, s *Session) {
+	grace := cmp.Or(h.cfg.ReconnectGrace, defaultReconnectGrace)
+	id, user := c.id, m.user
+	if m.detached != nil {
+		m.detached.Stop()
+	}
+	m.detached = time.AfterFunc(grace, func() { h.graceOver(id, user, s) })
+	h.log.Info("leg offline; holding its place", "call", c.id, "user", m.user, "device", s.device, "grace", grace)
+}
+
+// graceOver ends the leg of s in the call if its device has not come back.
+func (h *Hub) graceOver(callID, user string, s *Session) {
+	var e *endResult
+	h.mu.Lock()
+	if c := h.calls[callID]; c != nil {
+		if m := c.members[user]; m != nil && m.state == memberJoined && m.dev == s && m.detached != nil {
+			m.detached = nil
+			e = h.leaveLocked(c, m, protocol.ReasonConnectionLost, s)
+		}
+	}
+	h.mu.Unlock()
+	if e != nil {
+		h.finish(e)
+	}
+}
+
+// resumeLocked gives s the legs its device's lost session left behind.
+func (h *Hub) resumeLocked(s *Session) {
+	for _, c := range h.calls {
+		m := c.members[s.user]
+		if m != nil && m.state == memberJoined && m.detached != nil && m.dev != s && m.dev.device == s.device {
+			h.reattachLocked(c, m, s)
+		}
+	}
+}
+
+// reattachLocked makes s, a new session of the device whose leg m had, the
+// member's leg: the media leg and its events move to it.
+func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
+	if m.detached != nil {
+		m.detached.Stop()
+		m.detached = nil
+	}
+	old := m.dev
+	m.dev = s
+	m.rung = map[*Session]bool{s: true}
+	if leg := c.legs[old]; leg != nil {
+		delete(c.legs, old)
+		c.legs[s] = leg
+	}
+	if ev := c.events[old]; ev != nil {
+		delete(c.events, old)
+		c.events[s] = ev
+		ev.sess.Store(s)
+		// The new session's loop owns its event map: hand it over there.
+		select {
+		case s.inbox <- resumedLeg{callID: c.id, ev: ev}:
+		default:
+			s.log.Warn("resumed leg's events not handed over: inbox full", "call", c.id)
+		}
+	}
+	s.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.id, Room: c.room, Video: c.video, Members: c.parties()})
+	s.log.Info("call resumed", "call", c.id)
+}
+
+// resumedLeg is posted to a session's loop when it takes over a leg.
+type resumedLeg struct {
+	callID string
+	ev     *legEvents
+}
