@@ -99,6 +99,7 @@ type Participant struct {
 	views            map[string]Tile // by stream id + "/" + track id
 	offerOutstanding bool
 	subDirty         bool // sub's tracks changed since the last offer
+	subRestart       bool // the next sub offer restarts ICE
 	subConnected     bool
 }
 
@@ -354,10 +355,19 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 	if p.pub == nil {
 		return "", fmt.Errorf("pub offer: %w: %q", ErrUnknownPC, PCPub)
 	}
-	ans, err := p.pub.answer(sdp)
+	ans, restarted, err := p.pub.answer(sdp)
 	if err != nil {
 		p.log.Info("pub offer rejected", "err", err)
 		return "", err
+	}
+	if restarted && p.kind == kindLeg {
+		// The client's network changed: its sub path is as stale as its
+		// pub path, and only the SFU can offer on sub.
+		p.log.Info("ice restart")
+		p.mu.Lock()
+		p.subDirty, p.subRestart = true, true
+		p.mu.Unlock()
+		p.wake()
 	}
 	return ans, nil
 }

@@ -21,44 +21,46 @@ type peer struct {
 	pc   *webrtc.PeerConnection
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	pending []webrtc.ICECandidateInit
+	mu          sync.Mutex
+	pending     []webrtc.ICECandidateInit
+	remoteUfrag string // of the last remote description applied
 }
 
 // parseSDP checks that s is a session description pion can apply without
 // failing half-way: it parses, every media section has a mid, and ICE
 // credentials and a DTLS fingerprint are present. pion cannot roll back a
-// remote offer, so these checks must come before SetRemoteDescription.
-func parseSDP(s string) error {
+// remote offer, so these checks must come before SetRemoteDescription. It
+// returns the description's ICE username fragment.
+func parseSDP(s string) (ufrag string, err error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(s); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadSDP, err)
+		return "", fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
 	if len(d.MediaDescriptions) == 0 {
-		return fmt.Errorf("%w: no media sections", ErrBadSDP)
+		return "", fmt.Errorf("%w: no media sections", ErrBadSDP)
 	}
-	has := func(key string) bool {
+	attr := func(key string) string {
 		if v, ok := d.Attribute(key); ok && v != "" {
-			return true
+			return v
 		}
 		for _, m := range d.MediaDescriptions {
 			if v, ok := m.Attribute(key); ok && v != "" {
-				return true
+				return v
 			}
 		}
-		return false
+		return ""
 	}
 	for _, m := range d.MediaDescriptions {
 		if mid, ok := m.Attribute("mid"); !ok || mid == "" {
-			return fmt.Errorf("%w: media section without mid", ErrBadSDP)
+			return "", fmt.Errorf("%w: media section without mid", ErrBadSDP)
 		}
 	}
 	for _, key := range []string{"ice-ufrag", "ice-pwd", "fingerprint"} {
-		if !has(key) {
-			return fmt.Errorf("%w: no %s", ErrBadSDP, key)
+		if attr(key) == "" {
+			return "", fmt.Errorf("%w: no %s", ErrBadSDP, key)
 		}
 	}
-	return nil
+	return attr("ice-ufrag"), nil
 }
 
 // setRemote applies a remote description and then any buffered candidates.
@@ -77,28 +79,33 @@ func (p *peer) setRemoteLocked(desc webrtc.SessionDescription) error {
 	return nil
 }
 
-// answer applies a client offer and returns the SFU's answer. On failure it
-// rolls the PC back to stable, so a later good offer still works.
-func (p *peer) answer(offer string) (string, error) {
-	if err := parseSDP(offer); err != nil {
-		return "", err
+// answer applies a client offer and returns the SFU's answer. restarted
+// reports that the offer restarted ICE: it carries other credentials than
+// the last one. On failure it rolls the PC back to stable, so a later good
+// offer still works.
+func (p *peer) answer(offer string) (ans string, restarted bool, err error) {
+	ufrag, err := parseSDP(offer)
+	if err != nil {
+		return "", false, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.setRemoteLocked(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		p.rollbackLocked()
-		return "", err
+		return "", false, err
 	}
-	ans, err := p.pc.CreateAnswer(nil)
+	a, err := p.pc.CreateAnswer(nil)
 	if err != nil {
 		p.rollbackLocked()
-		return "", fmt.Errorf("%w: create answer: %w", ErrBadSDP, err)
+		return "", false, fmt.Errorf("%w: create answer: %w", ErrBadSDP, err)
 	}
-	if err := p.pc.SetLocalDescription(ans); err != nil {
+	if err := p.pc.SetLocalDescription(a); err != nil {
 		p.rollbackLocked()
-		return "", fmt.Errorf("%w: set answer: %w", ErrBadSDP, err)
+		return "", false, fmt.Errorf("%w: set answer: %w", ErrBadSDP, err)
 	}
-	return ans.SDP, nil
+	restarted = p.remoteUfrag != "" && p.remoteUfrag != ufrag
+	p.remoteUfrag = ufrag
+	return a.SDP, restarted, nil
 }
 
 // rollbackLocked returns the PC to the stable state after a failed offer.
@@ -117,11 +124,12 @@ func (p *peer) rollbackLocked() {
 	}
 }
 
-// offer creates and applies a local offer.
-func (p *peer) offer() (string, error) {
+// offer creates and applies a local offer; with restart it carries new ICE
+// credentials and candidates.
+func (p *peer) offer(restart bool) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	o, err := p.pc.CreateOffer(nil)
+	o, err := p.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err != nil {
 		return "", fmt.Errorf("sfu: create offer: %w", err)
 	}
@@ -136,12 +144,16 @@ func (p *peer) offer() (string, error) {
 // rejected before it changes anything (pion cannot roll back a local offer),
 // so the client may answer the same offer again.
 func (p *peer) acceptAnswer(answer string) (pending bool, err error) {
-	if err := parseSDP(answer); err != nil {
+	ufrag, err := parseSDP(answer)
+	if err != nil {
 		return true, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	err = p.setRemoteLocked(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
+	if err == nil {
+		p.remoteUfrag = ufrag
+	}
 	return err != nil && p.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer, err
 }
 

@@ -14,7 +14,7 @@ func FuzzParseSDP(f *testing.F) {
 	f.Add("")
 	f.Add("m=video 9 RTP/AVP 96\r\na=mid:\r\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		if err := parseSDP(s); err != nil && !errors.Is(err, ErrBadSDP) {
+		if _, err := parseSDP(s); err != nil && !errors.Is(err, ErrBadSDP) {
 			t.Fatalf("error %v does not wrap ErrBadSDP", err)
 		}
 	})

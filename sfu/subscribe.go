@@ -65,23 +65,32 @@ func (p *Participant) reconcile(attached map[*downTrack]*webrtc.RTPSender) {
 		p.subDirty = true
 	}
 	doOffer := p.subDirty && !p.offerOutstanding && !p.closed
+	restart := doOffer && p.subRestart
 	if doOffer {
 		p.offerOutstanding = true
-		p.subDirty = false
+		p.subDirty, p.subRestart = false, false
 	}
 	ready := p.subConnected && !p.offerOutstanding
 	p.mu.Unlock()
 
 	if doOffer {
-		sdp, err := p.sub.offer()
+		if restart {
+			// The restart gathers new candidates: hold them until the
+			// offer they belong to is out.
+			p.candMu.Lock()
+			p.subOffered = false
+			p.candMu.Unlock()
+		}
+		sdp, err := p.sub.offer(restart)
 		if err != nil {
 			p.log.Warn("sub offer failed", "err", err)
 			p.mu.Lock()
 			p.offerOutstanding = false
+			p.subRestart = p.subRestart || restart
 			p.mu.Unlock()
 			return
 		}
-		p.log.Debug("sub offer", "tracks", len(attached))
+		p.log.Debug("sub offer", "tracks", len(attached), "ice_restart", restart)
 		p.emitSubOffer(sdp)
 	}
 

@@ -71,7 +71,7 @@ func (e *sessionEvents) ConnectionState(_ string, s webrtc.PeerConnectionState) 
 // from the server); ctx bounds the wait for them. A bad offer returns an
 // error wrapping ErrBadSDP and leaves nothing behind.
 func (r *Room) Publish(ctx context.Context, id, streamID, offer string) (*Session, string, error) {
-	if err := parseSDP(offer); err != nil {
+	if _, err := parseSDP(offer); err != nil {
 		return nil, "", err
 	}
 	ev := newSessionEvents()
@@ -110,7 +110,7 @@ func (r *Room) Publish(ctx context.Context, id, streamID, offer string) (*Sessio
 // them. With nothing published it returns ErrNothingPublished; a bad offer
 // returns an error wrapping ErrBadSDP.
 func (r *Room) View(ctx context.Context, id, offer string) (*Session, string, error) {
-	if err := parseSDP(offer); err != nil {
+	if _, err := parseSDP(offer); err != nil {
 		return nil, "", err
 	}
 	wantAudio, wantVideo := receivingKinds(offer)
@@ -276,7 +276,7 @@ func (p *Participant) viewLoop() {
 func (s *Session) negotiate(ctx context.Context, offer string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.pr.answer(offer); err != nil {
+	if _, _, err := s.pr.answer(offer); err != nil {
 		return "", err
 	}
 	s.offer = offer
@@ -341,7 +341,7 @@ func (s *Session) Patch(ctx context.Context, f ICEFragment) (frag string, restar
 	default:
 		restarted = true
 		offer := withICECredentials(s.offer, f.Ufrag, f.Pwd)
-		if _, err := s.pr.answer(offer); err != nil {
+		if _, _, err := s.pr.answer(offer); err != nil {
 			return "", false, err
 		}
 		s.offer, s.ufrag, s.pwd = offer, f.Ufrag, f.Pwd

@@ -93,7 +93,7 @@ func (ts *testServer) dial(t *testing.T, user, device string) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: ts.token(t, user, device)})
+	c, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: ts.token(t, user, device), Logger: clientLogger(t)})
 	if err != nil {
 		t.Fatalf("dial %s/%s: %v", user, device, err)
 	}
@@ -164,4 +164,13 @@ func startMedia(t *testing.T, ctx context.Context, callID string, a, b *client.C
 		t.Fatal(err)
 	}
 	return am, bm
+}
+
+// clientLogger is a client's logger: its own and pion's debug logs with
+// TANDEM_TEST_LOG set, nothing otherwise.
+func clientLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("TANDEM_TEST_LOG") == "" {
+		return nil
+	}
+	return testLogger(t).With("side", "client")
 }

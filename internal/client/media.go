@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v4/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -27,21 +28,23 @@ type Media struct {
 	callID string
 	log    *slog.Logger
 
-	pub, sub     *webrtc.PeerConnection // pub is nil when nothing is published
-	pubTrickle   *trickle
-	subTrickle   *trickle
-	backlog      []any         // sdp and ice buffered before StartMedia; loop only
-	events       chan any      // *protocol.SDP and *protocol.ICE from the server
-	done         chan struct{} // closed by Close
-	pubConnected chan struct{} // closed when pub first connects
-	connOnce     sync.Once
-	forceKey     atomic.Bool // the next video frame is a keyframe
-	sim          *simulcast  // set by publish with MediaOptions.Simulcast
-	onRTP        func(RemoteTrack, *rtp.Packet, time.Time)
-	count        counters
-	nacks        *nackCounter // on "sub"
-	wg           sync.WaitGroup
-	closeOnce    sync.Once
+	pub, sub       *webrtc.PeerConnection // pub is nil when nothing is published
+	pubTrickle     *trickle
+	subTrickle     *trickle
+	backlog        []any         // sdp and ice buffered before StartMedia; loop only
+	restartPending bool          // restart ICE when the pub answer comes; loop only
+	hostNet        *stdnet.Net   // interfaces ICE gathers on, with MediaOptions.Network
+	events         chan any      // *protocol.SDP and *protocol.ICE from the server
+	done           chan struct{} // closed by Close
+	pubConnected   chan struct{} // closed when pub first connects
+	connOnce       sync.Once
+	forceKey       atomic.Bool // the next video frame is a keyframe
+	sim            *simulcast  // set by publish with MediaOptions.Simulcast
+	onRTP          func(RemoteTrack, *rtp.Packet, time.Time)
+	count          counters
+	nacks          *nackCounter // on "sub"
+	wg             sync.WaitGroup
+	closeOnce      sync.Once
 
 	mu      sync.Mutex
 	closed  bool
@@ -71,6 +74,9 @@ func (c *Client) StartMedia(ctx context.Context, callID string, o MediaOptions) 
 			return nil, fmt.Errorf("client: start media: %w", err)
 		}
 	}
+	if o.Network != nil && m.pub != nil {
+		m.goTracked(func() { m.watchNetwork(o.Network) })
+	}
 	return m, nil
 }
 
@@ -91,7 +97,12 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 	}
 	servers := m.iceServers()
 	var err error
-	subSettings := pcSettings{ports: o.ReceivePorts, noNACK: o.DisableNACK, nacks: m.nacks}
+	if o.Network != nil {
+		if m.hostNet, err = stdnet.NewNet(); err != nil {
+			return nil, fmt.Errorf("list network interfaces: %w", err)
+		}
+	}
+	subSettings := pcSettings{ports: o.ReceivePorts, noNACK: o.DisableNACK, nacks: m.nacks, net: o.Network, hostNet: m.hostNet}
 	if m.sub, err = newPeerConnection(m.log.With("pc", protocol.PCSub), m.pcConfig(servers), subSettings); err != nil {
 		return nil, err
 	}
@@ -105,7 +116,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		return m, nil
 	}
 
-	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers), pcSettings{}); err != nil {
+	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers), pcSettings{net: o.Network, hostNet: m.hostNet}); err != nil {
 		_ = m.sub.Close()
 		return nil, err
 	}

@@ -52,6 +52,8 @@ func (m *Media) handle(ev any, pending map[string][]webrtc.ICECandidateInit) {
 		err = m.handleICE(msg, pending)
 	case *protocol.Layers:
 		m.setLayers(msg)
+	case restartICE:
+		msg.done <- m.restartPub()
 	}
 	if err != nil {
 		m.fail(err)
@@ -80,7 +82,13 @@ func (m *Media) handleSDP(msg *protocol.SDP, pending map[string][]webrtc.ICECand
 		if err := pc.SetRemoteDescription(desc); err != nil {
 			return fmt.Errorf("set pub answer: %w", err)
 		}
-		return m.flushCandidates(msg.PC, pc, pending)
+		if err := m.flushCandidates(msg.PC, pc, pending); err != nil {
+			return err
+		}
+		if m.restartPending {
+			return m.restartPub()
+		}
+		return nil
 	case msg.PC == protocol.PCSub && msg.Kind == protocol.SDPOffer:
 		m.count.subOffers.Add(1)
 		return m.answerSub(msg, pending)
@@ -102,6 +110,9 @@ func (m *Media) answerSub(msg *protocol.SDP, pending map[string][]webrtc.ICECand
 	if err != nil {
 		return fmt.Errorf("create sub answer: %w", err)
 	}
+	// After an ICE restart the answer starts gathering anew; its
+	// candidates must follow it.
+	m.subTrickle.hold()
 	if err := m.sub.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("set sub answer: %w", err)
 	}

@@ -12,6 +12,7 @@ type counters struct {
 	keyframesSent, keyframesRecv     atomic.Uint64
 	plis                             atomic.Uint64
 	subOffers                        atomic.Uint64
+	iceRestarts                      atomic.Uint64
 }
 
 // KindStats counts one kind of media (audio or video).
@@ -40,6 +41,8 @@ type MediaStats struct {
 	// SubOffers counts the server's offers on "sub": one per
 	// (re)negotiation of what this leg receives.
 	SubOffers uint64
+	// ICERestarts counts the ICE restarts this leg started on "pub".
+	ICERestarts uint64
 	// RemoteTracks lists every track seen on "sub", in order of arrival.
 	RemoteTracks []RemoteTrack
 }
@@ -54,6 +57,7 @@ func (m *Media) Stats() MediaStats {
 		KeyframesReceived: c.keyframesRecv.Load(),
 		PLIsReceived:      c.plis.Load(),
 		SubOffers:         c.subOffers.Load(),
+		ICERestarts:       c.iceRestarts.Load(),
 
 		NACKsSent:               m.nacks.nacks.Load(),
 		PacketsNACKed:           m.nacks.nacked.Load(),

@@ -43,6 +43,14 @@ func (t *trickle) onCandidate(c *webrtc.ICECandidate) {
 	t.sendLocked(cand)
 }
 
+// hold keeps later candidates back until release: a new description (an
+// ICE restart) is about to be made and must reach the server first.
+func (t *trickle) hold() {
+	t.mu.Lock()
+	t.ready = false
+	t.mu.Unlock()
+}
+
 // release sends the held candidates and lets later ones through at once.
 func (t *trickle) release() {
 	t.mu.Lock()

@@ -2,6 +2,7 @@ package client
 
 import (
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/pion/rtp"
@@ -58,6 +59,13 @@ type MediaOptions struct {
 	// (net.ipv4.ip_local_port_range, 32768–60999 by default) so that no
 	// other socket lands in it.
 	ReceivePorts PortRange
+	// Network, when set, makes both PeerConnections gather candidates on
+	// the local addresses inside it instead of loopback, and the Media
+	// watches those addresses: when they change, as on a phone moving
+	// from Wi-Fi to cellular, it restarts ICE by itself (see RestartICE).
+	// For tests that give the client an address in a network namespace
+	// of their own and then change it.
+	Network *net.IPNet
 	// DisableNACK makes "sub" never ask for retransmissions: lost video
 	// packets stay lost. For measuring what NACK recovers.
 	DisableNACK bool

@@ -8,6 +8,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/transport/v4/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -25,6 +26,10 @@ type pcSettings struct {
 	ports  PortRange    // local ICE ports; zero for any
 	noNACK bool         // never ask for retransmissions
 	nacks  *nackCounter // counts NACKs and retransmissions; nil for none
+	net    *net.IPNet   // local addresses to gather on; nil for loopback
+	// hostNet, with net, is the host's interfaces as ICE sees them; pion
+	// lists them once, so a network change needs UpdateInterfaces.
+	hostNet *stdnet.Net
 }
 
 // newAPI builds a pion API for one PeerConnection: Opus and VP8 only, NACK
@@ -78,7 +83,12 @@ func newAPI(log *slog.Logger, s pcSettings) (*webrtc.API, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	if s.net != nil {
+		se.SetIPFilter(s.net.Contains)
+		se.SetNet(s.hostNet)
+	} else {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
 	if err := s.ports.apply(&se); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,137 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// networkPoll is how often Media looks at the local addresses of
+// MediaOptions.Network; a phone's connectivity callback comes about as
+// soon.
+const networkPoll = 100 * time.Millisecond
+
+// restartICE asks the Media's loop for an ICE restart; done gets its
+// result.
+type restartICE struct{ done chan error }
+
+// RestartICE restarts ICE, as a client does when its network changes: it
+// sends a pub offer with new ICE credentials and candidates gathered on
+// the addresses the host has now. The server answers it and, seeing the
+// new credentials, offers sub again with an ICE restart of its own, which
+// the Media answers. DTLS and SRTP carry on, so the tracks continue
+// without renegotiation. It returns once the offer is queued; while a
+// pub offer awaits its answer, the restart follows that answer.
+func (m *Media) RestartICE(ctx context.Context) error {
+	if m.pub == nil {
+		return fmt.Errorf("client: restart ice: %w: this leg has no pub PeerConnection", ErrMediaOptions)
+	}
+	req := restartICE{done: make(chan error, 1)}
+	select {
+	case m.events <- req:
+	case <-m.done:
+		return fmt.Errorf("client: restart ice: %w", ErrClosed)
+	case <-ctx.Done():
+		return fmt.Errorf("client: restart ice: %w", ctx.Err())
+	}
+	select {
+	case err := <-req.done:
+		if err != nil {
+			return fmt.Errorf("client: restart ice: %w", err)
+		}
+		return nil
+	case <-m.done:
+		return fmt.Errorf("client: restart ice: %w", ErrClosed)
+	case <-ctx.Done():
+		return fmt.Errorf("client: restart ice: %w", ctx.Err())
+	}
+}
+
+// restartPub sends a pub offer that restarts ICE, or marks the restart
+// pending while an earlier offer awaits its answer. Loop only.
+func (m *Media) restartPub() error {
+	if m.pub.SignalingState() != webrtc.SignalingStateStable {
+		m.restartPending = true
+		return nil
+	}
+	m.restartPending = false
+	if m.hostNet != nil {
+		// Gather on the addresses the host has now.
+		if err := m.hostNet.UpdateInterfaces(); err != nil {
+			return fmt.Errorf("list network interfaces: %w", err)
+		}
+	}
+	offer, err := m.pub.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		return fmt.Errorf("create pub restart offer: %w", err)
+	}
+	m.pubTrickle.hold()
+	if err := m.pub.SetLocalDescription(offer); err != nil {
+		m.pubTrickle.release()
+		return fmt.Errorf("set pub restart offer: %w", err)
+	}
+	b, err := protocol.Encode(protocol.TypeSDP, &protocol.SDP{
+		CallID: m.callID, PC: protocol.PCPub, Kind: protocol.SDPOffer, SDP: offer.SDP,
+	})
+	if err != nil {
+		return fmt.Errorf("encode pub restart offer: %w", err)
+	}
+	if err := m.c.enqueue(m.done, b); err != nil {
+		return fmt.Errorf("send pub restart offer: %w", err)
+	}
+	m.pubTrickle.release()
+	m.count.iceRestarts.Add(1)
+	m.log.Info("ice restart")
+	return nil
+}
+
+// watchNetwork restarts ICE whenever the host's addresses inside n change
+// and at least one is left to gather on.
+func (m *Media) watchNetwork(n *net.IPNet) {
+	t := time.NewTicker(networkPoll)
+	defer t.Stop()
+	last := addrsIn(n)
+	for {
+		select {
+		case <-m.done:
+			return
+		case <-t.C:
+		}
+		now := addrsIn(n)
+		if slices.Equal(now, last) {
+			continue
+		}
+		last = now
+		if len(now) == 0 {
+			continue // nothing to gather on yet; wait for an address
+		}
+		m.log.Info("network changed", "addrs", now)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.RestartICE(ctx); err != nil {
+			m.log.Warn("ice restart after a network change failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// addrsIn lists the host's addresses inside n, sorted.
+func addrsIn(n *net.IPNet) []string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var in []string
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && n.Contains(ip.IP) {
+			in = append(in, ip.IP.String())
+		}
+	}
+	slices.Sort(in)
+	return in
+}
