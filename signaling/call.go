@@ -46,6 +46,8 @@ type member struct {
 	left    time.Time
 	reason  string   // why they left, for their history entry
 	handoff *handoff // the call moving to another of their devices
+	// listeners are their other devices listening along (listen.go).
+	listeners map[*Session]bool
 	// detached runs while the leg's device is offline: when it fires, the
 	// member leaves with connection_lost (resume.go).
 	detached *time.Timer
@@ -514,6 +516,13 @@ func (h *Hub) hangup(s *Session, callID string) error {
 		e = h.endLocked(c, protocol.ReasonCancelled, nil)
 	case c.state == stateActive && c.isLeg(s):
 		e = h.leaveLocked(c, c.joinedBy(s), protocol.ReasonCompleted, nil)
+	case c.listenerOf(s) != nil:
+		leg := h.dropListenerLocked(c, c.listenerOf(s), s, protocol.ReasonCompleted)
+		h.mu.Unlock()
+		if leg != nil {
+			_ = leg.Close()
+		}
+		return nil
 	case c.ringingFor(s) != nil:
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "the call is ringing; decline it instead")
@@ -548,6 +557,11 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 	e := &endResult{call: c, reason: reason, partial: true}
 	if leg := h.dropHandoffLocked(c, m, nil, "the call ended on the other device"); leg != nil {
 		e.legs = append(e.legs, leg)
+	}
+	for l := range m.listeners {
+		if leg := h.dropListenerLocked(c, m, l, reason); leg != nil {
+			e.legs = append(e.legs, leg)
+		}
 	}
 	h.announceLocked(m.user)
 	if h.releaseLocked(c, m.user) {
@@ -614,6 +628,10 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 			m.handoff = nil
 			ho.to.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: dur})
 		}
+		for l := range m.listeners {
+			l.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: dur})
+		}
+		m.listeners = nil
 		switch m.state {
 		case memberJoined:
 			// A device whose connection dropped gets nothing: its socket

@@ -68,6 +68,16 @@ func (h *Hub) requestHandoff(s *Session, callID, device string) error {
 	if m.dev == s {
 		return fail(protocol.CodeInvalidState, "this device already holds the call")
 	}
+	if m.listeners[s] {
+		// A device listening along takes the whole call: its receive-only
+		// leg gives way to the one it connects now.
+		delete(m.listeners, s)
+		if leg := c.legs[s]; leg != nil {
+			delete(c.legs, s)
+			delete(c.events, s)
+			h.wg.Go(func() { _ = leg.Close() })
+		}
+	}
 	timeout := cmp.Or(h.cfg.HandoffTimeout, defaultHandoffTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	ho := &handoff{from: m.dev, to: s, ctx: ctx, cancel: cancel}
@@ -92,9 +102,9 @@ func (c *call) standby(s *Session) *handoff {
 }
 
 // canSignal reports whether s may negotiate media in c: the member's leg,
-// or the device a handoff moves it to.
+// the device a handoff moves it to, or one listening along.
 func (c *call) canSignal(s *Session) bool {
-	return c.state != stateEnded && (c.joinedBy(s) != nil || c.standby(s) != nil)
+	return c.state != stateEnded && (c.joinedBy(s) != nil || c.standby(s) != nil || c.listenerOf(s) != nil)
 }
 
 // joinStandby creates the media leg of a handoff's new device, taking over
@@ -209,7 +219,8 @@ func (h *Hub) announceLocked(user string) {
 	msg := &protocol.ActiveCall{}
 	if c := h.userCall[user]; c != nil && c.state == stateActive {
 		if m := c.members[user]; m != nil && m.state == memberJoined && m.dev != nil {
-			msg = &protocol.ActiveCall{CallID: c.id, Device: m.dev.device, Video: c.video, Members: c.parties()}
+			msg = &protocol.ActiveCall{CallID: c.id, Device: m.dev.device, Video: c.video, Members: c.parties(),
+				Listening: m.listening()}
 		}
 	}
 	for _, d := range h.devices[user] {

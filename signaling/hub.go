@@ -174,6 +174,10 @@ func (h *Hub) unregister(s *Session) {
 			if leg := h.dropHandoffLocked(c, m, s, "the new device went offline"); leg != nil {
 				standbyLegs = append(standbyLegs, leg)
 			}
+		case c.listenerOf(s) != nil:
+			if leg := h.dropListenerLocked(c, m, s, protocol.ReasonConnectionLost); leg != nil {
+				standbyLegs = append(standbyLegs, leg)
+			}
 		}
 	}
 	h.mu.Unlock()

@@ -102,7 +102,11 @@ func (s *Session) handle(ev any) {
 		if err = s.callGrant(); err != nil {
 			break
 		}
-		err = h.requestHandoff(s, m.CallID, m.Device)
+		if m.Listen {
+			err = h.requestListen(s, m.CallID)
+		} else {
+			err = h.requestHandoff(s, m.CallID, m.Device)
+		}
 	case mediaFailed:
 		h.mediaFailed(s, m.callID)
 		return
@@ -151,6 +155,9 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 		return nil
 	}
 	ev := s.events[m.CallID]
+	if leg == nil && h.isListener(s, m.CallID) && sendsMedia(m.SDP) {
+		return fail(protocol.CodeInvalidState, "a device listening along receives only: offer no media to send")
+	}
 	if leg == nil {
 		if h.media == nil {
 			return fail(protocol.CodeMediaFailed, "media is not available on this server")
@@ -173,6 +180,7 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 			_ = leg.Close()
 			return fail(protocol.CodeNotFound, "the call ended")
 		}
+		defer h.listening(s, m.CallID)
 		if ptt {
 			// Gate the room's audio before any of this leg's can flow.
 			h.media.SetFloor(m.CallID, floorLeg)
@@ -254,7 +262,7 @@ func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg, ev *legEvents) 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.calls[callID]
-	if c == nil || !c.isLeg(s) || c.legs[s] != nil {
+	if c == nil || !c.canSignal(s) || c.legs[s] != nil {
 		return false, "", false
 	}
 	c.legs[s] = leg
@@ -284,6 +292,14 @@ func (h *Hub) relayMedia(s *Session, m *protocol.Media) error {
 func (h *Hub) mediaFailed(s *Session, callID string) {
 	h.mu.Lock()
 	c := h.calls[callID]
+	if c != nil && c.listenerOf(s) != nil {
+		leg := h.dropListenerLocked(c, c.listenerOf(s), s, protocol.ReasonFailed)
+		h.mu.Unlock()
+		if leg != nil {
+			_ = leg.Close()
+		}
+		return
+	}
 	if c == nil || !c.isLeg(s) {
 		h.mu.Unlock()
 		return

@@ -44,6 +44,15 @@ func (c *Client) Hangup(ctx context.Context, callID string) error {
 	return err
 }
 
+// Listen adds this device to the user's call as a second, receive-only
+// leg while the call stays where it is, and waits for the server's reply.
+// A handoff message with state "started" and Listen follows: start media
+// with MediaOptions.ReceiveOnly then. Hangup stops listening.
+func (c *Client) Listen(ctx context.Context, callID string) error {
+	_, err := c.Request(ctx, protocol.TypeHandoff, &protocol.Handoff{CallID: callID, Listen: true})
+	return err
+}
+
 // Handoff pulls the call to this device (device "") or pushes it from this
 // device to the user's device named device, and waits for the server's
 // reply. After a pull, the server's handoff message with state "started"

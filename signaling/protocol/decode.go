@@ -286,5 +286,8 @@ func (m *Handoff) validate() error {
 	if m.State != "" {
 		return errors.New(`"state" is set only by the server`)
 	}
+	if m.Listen && m.Device != "" {
+		return errors.New(`"listen" adds the sending device; it takes no "device"`)
+	}
 	return checkID("device", m.Device, false)
 }

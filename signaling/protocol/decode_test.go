@@ -20,6 +20,8 @@ func TestDecode(t *testing.T) {
 		{"accept", `{"type":"accept","call_id":"c1","end_current":true}`, "", TypeAccept},
 		{"sdp offer on pub", `{"type":"sdp","call_id":"c","pc":"pub","kind":"offer","sdp":"v=0"}`, "", TypeSDP},
 		{"ice end", `{"type":"ice","call_id":"c","pc":"sub","candidate":{"candidate":""}}`, "", TypeICE},
+		{"handoff listen", `{"type":"handoff","call_id":"c","listen":true}`, "", TypeHandoff},
+		{"handoff listen with device", `{"type":"handoff","call_id":"c","listen":true,"device":"tv"}`, CodeBadMessage, ""},
 		{"ping", `{"type":"ping","id":"7"}`, "", TypePing},
 		{"empty", ``, CodeBadMessage, ""},
 		{"array", `[1,2]`, CodeBadMessage, ""},

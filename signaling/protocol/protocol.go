@@ -270,8 +270,13 @@ type Media struct {
 // the handoff goes; Device is the other device involved.
 type Handoff struct {
 	Header
-	CallID  string  `json:"call_id"`
-	Device  string  `json:"device,omitempty"`
+	CallID string `json:"call_id"`
+	Device string `json:"device,omitempty"`
+	// Listen, from a device, adds it to the call as a second, receive-only
+	// leg of its user while the call stays where it is (listen on the TV
+	// while the phone stays in); the server's started and done for it
+	// carry Listen too.
+	Listen  bool    `json:"listen,omitempty"`
 	State   string  `json:"state,omitempty"`
 	Video   bool    `json:"video,omitempty"`
 	Members []Party `json:"members,omitempty"`
@@ -295,10 +300,12 @@ type Resumed struct {
 // an empty CallID means the user is in no call.
 type ActiveCall struct {
 	Header
-	CallID  string  `json:"call_id"`
-	Device  string  `json:"device,omitempty"`
-	Video   bool    `json:"video,omitempty"`
-	Members []Party `json:"members,omitempty"`
+	CallID string `json:"call_id"`
+	Device string `json:"device,omitempty"`
+	// Listening names the user's devices that listen along (Handoff.Listen).
+	Listening []string `json:"listening,omitempty"`
+	Video     bool     `json:"video,omitempty"`
+	Members   []Party  `json:"members,omitempty"`
 }
 
 // ICEServer mirrors the browser's RTCIceServer.

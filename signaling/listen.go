@@ -1,0 +1,135 @@
+package signaling
+
+import (
+	"slices"
+
+	"github.com/pion/sdp/v3"
+
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// A device may join its user's call as a second leg that only receives,
+// while the call stays on the device holding it: listen on the TV while
+// the phone stays in. The listener gets every other member's media and
+// sends nothing; the others never see it. It leaves by hanging up, and
+// ends with the member's part in the call.
+
+// requestListen is a handoff message with listen set: s asks to listen
+// along to its user's call.
+func (h *Hub) requestListen(s *Session, callID string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, err := h.lookupLocked(callID)
+	if err != nil {
+		return err
+	}
+	m := c.members[s.user]
+	switch {
+	case m == nil || m.state != memberJoined:
+		return fail(protocol.CodeNotInCall, "you are not in that call")
+	case c.state != stateActive:
+		return fail(protocol.CodeInvalidState, "the call has not been answered yet")
+	case m.dev == s:
+		return fail(protocol.CodeInvalidState, "this device already holds the call")
+	case m.listeners[s]:
+		return fail(protocol.CodeInvalidState, "this device already listens to the call")
+	case m.handoff != nil && m.handoff.to == s:
+		return fail(protocol.CodeInvalidState, "the call is moving to this device")
+	}
+	if m.listeners == nil {
+		m.listeners = make(map[*Session]bool)
+	}
+	m.listeners[s] = true
+	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffStarted, Listen: true,
+		Device: m.dev.device, Video: c.video, Members: c.parties()})
+	s.log.Info("listening along", "call", c.id, "holder", m.dev.device)
+	return nil
+}
+
+// listenerOf returns the member s listens along for in c.
+func (c *call) listenerOf(s *Session) *member {
+	if m := c.members[s.user]; m != nil && m.state == memberJoined && m.listeners[s] {
+		return m
+	}
+	return nil
+}
+
+// isListener reports whether s listens along in the call.
+func (h *Hub) isListener(s *Session, callID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.calls[callID]
+	return c != nil && c.listenerOf(s) != nil
+}
+
+// listening tells a listener whose leg was just attached that it is in,
+// and the user's devices that it listens.
+func (h *Hub) listening(s *Session, callID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.calls[callID]
+	if c == nil || c.listenerOf(s) == nil {
+		return
+	}
+	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffDone, Listen: true})
+	h.announceLocked(s.user)
+}
+
+// dropListenerLocked takes listener s out of m's call, telling it why
+// unless its connection is gone, and returns its leg to close after
+// unlocking.
+func (h *Hub) dropListenerLocked(c *call, m *member, s *Session, reason string) MediaLeg {
+	if !m.listeners[s] {
+		return nil
+	}
+	delete(m.listeners, s)
+	if reason != protocol.ReasonConnectionLost {
+		s.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason})
+	}
+	leg := c.legs[s]
+	delete(c.legs, s)
+	delete(c.events, s)
+	h.announceLocked(m.user)
+	return leg
+}
+
+// listening lists the devices listening along to m's part in the call.
+func (m *member) listening() []string {
+	var out []string
+	for s := range m.listeners {
+		out = append(out, s.device)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sendsMedia reports whether an offer would send media: a section that is
+// sendrecv or sendonly, said or by default. An offer that does not parse
+// counts as sending; the SFU rejects it anyway.
+func sendsMedia(offer string) bool {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		return true
+	}
+	session := direction(d.Attributes, "sendrecv")
+	for _, md := range d.MediaDescriptions {
+		if md.MediaName.Port.Value == 0 {
+			continue // rejected section
+		}
+		if dir := direction(md.Attributes, session); dir == "sendrecv" || dir == "sendonly" {
+			return true
+		}
+	}
+	return false
+}
+
+// direction returns the direction attribute among attrs, or def.
+func direction(attrs []sdp.Attribute, def string) string {
+	for _, a := range attrs {
+		switch a.Key {
+		case "sendrecv", "sendonly", "recvonly", "inactive":
+			return a.Key
+		}
+	}
+	return def
+}
