@@ -116,7 +116,9 @@ func TestListenAlong(t *testing.T) {
 	if err := tv.Handoff(ctx, id, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitType(t, tv, func(m *protocol.Handoff) bool { return m.CallID == id && m.State == protocol.HandoffStarted && !m.Listen })
+	waitType(t, tv, func(m *protocol.Handoff) bool {
+		return m.CallID == id && m.State == protocol.HandoffStarted && !m.Listen
+	})
 	_ = tvMedia.Close()
 	moved := time.Now()
 	if _, err := tv.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true, Tag: 0xa3}); err != nil {
