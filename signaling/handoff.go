@@ -3,6 +3,7 @@ package signaling
 import (
 	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -216,14 +217,29 @@ func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) Medi
 // announceLocked tells each of user's devices which device holds their call
 // now, or that they are in none.
 func (h *Hub) announceLocked(user string) {
-	msg := &protocol.ActiveCall{}
-	if c := h.userCall[user]; c != nil && c.state == stateActive {
-		if m := c.members[user]; m != nil && m.state == memberJoined && m.dev != nil {
-			msg = &protocol.ActiveCall{CallID: c.id, Device: m.dev.device, Video: c.video, Members: c.parties(),
-				Listening: m.listening()}
-		}
-	}
+	msg := h.activeCallLocked(user)
 	for _, d := range h.devices[user] {
 		d.send(protocol.TypeActiveCall, msg)
 	}
+}
+
+// activeCallLocked describes user's active call for their devices: where
+// it is, who is in it, which devices listen along and which are online
+// to take it. No call gives an empty message.
+func (h *Hub) activeCallLocked(user string) *protocol.ActiveCall {
+	c := h.userCall[user]
+	if c == nil || c.state != stateActive {
+		return &protocol.ActiveCall{}
+	}
+	m := c.members[user]
+	if m == nil || m.state != memberJoined || m.dev == nil {
+		return &protocol.ActiveCall{}
+	}
+	online := make([]string, 0, len(h.devices[user]))
+	for name := range h.devices[user] {
+		online = append(online, name)
+	}
+	slices.Sort(online)
+	return &protocol.ActiveCall{CallID: c.id, Device: m.dev.device, Video: c.video, Members: c.parties(),
+		Listening: m.listening(), Online: online}
 }

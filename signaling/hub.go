@@ -135,11 +135,10 @@ func (h *Hub) ringLate(s *Session) {
 	}
 	// Give it back the calls its device's lost session was in.
 	h.resumeLocked(s)
-	// Tell it of a call the user holds on another device, to move here.
-	if c := h.userCall[s.user]; c != nil && c.state == stateActive {
-		if m := c.members[s.user]; m != nil && m.state == memberJoined && m.dev != nil {
-			s.send(protocol.TypeActiveCall, &protocol.ActiveCall{CallID: c.id, Device: m.dev.device, Video: c.video, Members: c.parties()})
-		}
+	// Tell it of a call the user holds on another device, to move here,
+	// and the device holding it that one more device could take it.
+	if h.userCall[s.user] != nil {
+		h.announceLocked(s.user)
 	}
 }
 
@@ -179,6 +178,9 @@ func (h *Hub) unregister(s *Session) {
 				standbyLegs = append(standbyLegs, leg)
 			}
 		}
+	}
+	if h.userCall[s.user] != nil {
+		h.announceLocked(s.user) // one device fewer to move the call to
 	}
 	h.mu.Unlock()
 	for _, l := range standbyLegs {

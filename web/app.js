@@ -32,12 +32,16 @@ const S = {
   lastEnded: null,
   forgotten: new Set(), // call ids torn down locally whose `ended` is still to come
   autoRoom: null, // {name, ptt} from a shared room link, joined once signed in
+  activeCall: null, // the user's call as the server last described it (active_call), or null
+  pushOffer: null, // a handoff offer: another device of the user sends its call here
+  moving: false, // a pull or listen request is under way
 };
 
 // Room names (docs/protocol.md, "Group calls and rooms").
 const ROOM_NAME = /^[a-z0-9._-]{1,64}$/;
 
 let tiles = null;
+let tracksReceived = 0;
 
 // ---------- state and status ----------
 
@@ -72,7 +76,9 @@ function renderStatus() {
       break;
     }
     case 'in-call':
-      if (c && c.room) setStatus(`In room ${c.room}${c.mode === 'ptt' ? ' · walkie-talkie' : ''}`, 'ok');
+      if (c && c.listening) setStatus(`Listening along with your ${c.from}`, 'ok');
+      else if (c && c.moving) setStatus(`Moving the call from your ${c.from}…`, 'ok');
+      else if (c && c.room) setStatus(`In room ${c.room}${c.mode === 'ptt' ? ' · walkie-talkie' : ''}`, 'ok');
       else setStatus(c ? `In call with ${listNames(c.members.size ? [...c.members.keys()] : [c.peer])}` : 'In call', 'ok');
       break;
     default:
@@ -299,6 +305,9 @@ function signOut(message, { keepNames = true } = {}) {
   }
   S.conn = 'closed';
   S.auth = null;
+  S.activeCall = S.pushOffer = null;
+  S.moving = false;
+  el.activeCall.hidden = true;
   clearAuth(token);
   releaseIdentity();
   clearHistory();
@@ -326,13 +335,36 @@ function startSignaling() {
     if (S.sig !== sig) return;
     const w = e.detail;
     if (w.user && w.device) showMe(w.user, w.device);
+    const call = S.call;
+    if (call && call.offline) {
+      // `resumed` follows at once if the server still holds the call.
+      clearTimeout(call.resumeTimer);
+      call.resumeTimer = setTimeout(() => {
+        if (S.call !== call || !call.offline) return;
+        S.lastEnded = { call_id: call.callId, reason: 'connection_lost', duration_ms: call.answeredAt ? Date.now() - call.answeredAt : 0 };
+        endCurrentCall('The call ended while you were offline.', null);
+      }, 3000);
+    }
     renderStatus();
     loadHistory();
     maybeAutoJoin();
   });
   sig.addEventListener('dropped', () => {
     if (S.sig !== sig) return;
-    // Calls live on the socket: a dropped socket ends them for this device.
+    // The server keeps an answered call for a while (the reconnect grace
+    // window): media goes on, and the call resumes when the socket is back.
+    const call = S.call;
+    if (call && call.phase === 'in-call' && call.callId) {
+      call.offline = true;
+      clearTimeout(call.resumeTimer);
+      sig.urgent = true;
+      el.callQuality.hidden = false;
+      el.callQuality.textContent = 'Reconnecting to the server…';
+      renderStatus();
+      if (S.incoming.size) dismissAllIncoming();
+      return;
+    }
+    // A call still being set up lives on the socket: a drop ends it here.
     if (S.call) {
       if (S.call.callId) {
         S.lastEnded = { call_id: S.call.callId, reason: 'connection_lost', duration_ms: S.call.answeredAt ? Date.now() - S.call.answeredAt : 0 };
@@ -416,10 +448,13 @@ function onMessage(msg) {
       onServerError(msg);
       break;
     case 'resumed':
-      // The server kept a call this device lost its socket in. This client
-      // ended it locally when the socket dropped, so leave it for good
-      // rather than leave the others listening to nothing.
-      if (!S.call || S.call.callId !== msg.call_id) sendSig({ type: 'hangup', call_id: msg.call_id });
+      onResumed(msg);
+      break;
+    case 'active_call':
+      onActiveCall(msg);
+      break;
+    case 'handoff':
+      onHandoff(msg);
       break;
     default:
       break;
@@ -787,6 +822,7 @@ function onAccepted(msg) {
 /** Creates the PeerConnections for call (caller after ack, callee after accepted). */
 function startMedia(call) {
   if (call.session || !call.callId) return;
+  if (call.listening) el.screenCall.dataset.listening = 'true';
   const session = new CallSession({
     callId: call.callId,
     signaling: S.sig,
@@ -795,6 +831,7 @@ function startMedia(call) {
   });
   call.session = session;
   session.addEventListener('track', (e) => {
+    tracksReceived += 1;
     if (S.call !== call) return;
     const { user, track, stream } = e.detail;
     tiles.addTrack(user, track, stream);
@@ -907,7 +944,7 @@ function endedText(call, msg) {
     case 'failed':
       return 'Call failed';
     case 'handed_off':
-      return 'Call moved to another device';
+      return 'Call moved to your other device';
     default:
       return 'Call ended';
   }
@@ -922,7 +959,8 @@ function hangup() {
     S.forgotten.delete(call.callId);
   }
   let text;
-  if (call.room) text = `You left ${call.room}`;
+  if (call.listening) text = 'You stopped listening';
+  else if (call.room) text = `You left ${call.room}`;
   else if (call.phase === 'in-call') text = `Call ended · ${formatDuration(Date.now() - call.answeredAt)}`;
   else text = call.direction === 'outgoing' ? 'Call cancelled' : 'Call ended';
   // Keep listening for this call's `ended` so lastEnded gets the server's reason.
@@ -955,6 +993,7 @@ function afterCall() {
   closeAddPanel();
   if (S.state === 'signed-out') return;
   showScreen('home');
+  renderActiveCall();
   if (S.incoming.size) {
     const id = S.shownIncoming || S.incoming.keys().next().value;
     S.shownIncoming = null;
@@ -1036,6 +1075,243 @@ function teardownCall(call) {
   tiles.clear();
   el.localVideo.srcObject = null;
   el.callQuality.hidden = true;
+  clearTimeout(call.resumeTimer);
+  if (S.sig) S.sig.urgent = false;
+  el.screenCall.dataset.listening = 'false';
+  el.takeCall.hidden = true;
+  el.moveTo.hidden = true;
+  closeMovePanel();
+}
+
+// ---------- moving a call between devices ----------
+
+function onResumed(msg) {
+  const call = S.call;
+  if (!call || call.callId !== msg.call_id) {
+    // The server kept a call this device no longer has (the page was
+    // reloaded): leave it rather than leave the others talking to nobody.
+    sendSig({ type: 'hangup', call_id: msg.call_id });
+    return;
+  }
+  const wasOffline = call.offline;
+  call.offline = false;
+  clearTimeout(call.resumeTimer);
+  if (S.sig) S.sig.urgent = false;
+  el.callQuality.hidden = true;
+  setMembers(call, msg.members);
+  renderCallTitle(call);
+  sendMediaState(call, { force: true });
+  if (call.view) call.view.schedule();
+  // The network that dropped the socket may have moved the media path too.
+  if (call.session) call.session.restartIce();
+  if (wasOffline) toast('Reconnected');
+}
+
+function onActiveCall(msg) {
+  S.activeCall = msg.call_id ? msg : null;
+  if (!S.activeCall || (S.pushOffer && S.pushOffer.call_id !== msg.call_id)) S.pushOffer = null;
+  renderActiveCall();
+  if (S.call) renderMoveMenu();
+}
+
+/** Others in the user's call, by name, for the "move here" card. */
+function activeCallPeers(a) {
+  const names = (a.members || []).map((p) => p && p.user).filter((u) => u && u !== myUser());
+  return names.length ? listNames(names) : 'someone';
+}
+
+/** Shows, on the home screen, the call the user holds on another device. */
+function renderActiveCall() {
+  const a = S.activeCall;
+  const show = !!a && !S.call && S.state !== 'signed-out' && !!S.auth && a.device !== S.auth.device;
+  el.activeCall.hidden = !show;
+  if (!show) return;
+  const offer = S.pushOffer && S.pushOffer.call_id === a.call_id ? S.pushOffer : null;
+  el.activeCallText.textContent = offer
+    ? `Your ${offer.device} is sending you the call with ${activeCallPeers(a)}`
+    : `On a call with ${activeCallPeers(a)} on your ${a.device}`;
+  el.moveHere.querySelector('.btn-text').textContent = offer ? 'Take the call' : 'Move here';
+  el.listenHere.hidden = !!offer;
+  el.activeCallDismiss.hidden = !offer;
+  el.moveHere.disabled = el.listenHere.disabled = S.moving;
+}
+
+/** Pulls the user's call to this device, or (listen) joins it as a listener. */
+async function pullCall(listen) {
+  const a = S.activeCall;
+  if (!a || !S.sig || !S.sig.connected || S.moving) return;
+  unlockAudio();
+  const callId = a.call_id;
+  const current = S.call;
+  if (current) {
+    // Only a device listening along may take the call it listens to.
+    if (listen || !current.listening || current.callId !== callId) return;
+    teardownCall(current); // the server closes the listening leg itself
+    S.call = null;
+  }
+  S.moving = true;
+  S.pushOffer = null;
+  renderActiveCall();
+  const req = { type: 'handoff', call_id: callId };
+  if (listen) req.listen = true;
+  try {
+    await S.sig.request(req);
+  } catch (err) {
+    S.moving = false;
+    if (current) afterCall();
+    renderActiveCall();
+    toast(`Could not ${listen ? 'listen here' : 'move the call here'}: ${errorText(err)}`, 6000);
+  }
+  // `handoff` started follows.
+}
+
+/** Sends this device's call to the user's device named device. */
+async function pushCall(device) {
+  const call = S.call;
+  closeMovePanel();
+  if (!call || !call.callId || !S.sig) return;
+  try {
+    await S.sig.request({ type: 'handoff', call_id: call.callId, device });
+    toast(`Sending the call to your ${device}…`);
+  } catch (err) {
+    toast(`Could not send the call to your ${device}: ${errorText(err)}`, 6000);
+  }
+}
+
+function onHandoff(msg) {
+  if (!msg.call_id) return;
+  switch (msg.state) {
+    case 'offer':
+      if (S.call) {
+        toast(`Your ${msg.device} wants to send you its call: end this call first.`, 6000);
+        return;
+      }
+      S.pushOffer = msg;
+      if (!S.activeCall || S.activeCall.call_id !== msg.call_id) {
+        S.activeCall = { call_id: msg.call_id, device: msg.device, video: msg.video, members: msg.members || [] };
+      }
+      renderActiveCall();
+      startRing('incoming');
+      setTimeout(() => {
+        if (!S.incoming.size) stopRing();
+      }, 3000);
+      return;
+    case 'started':
+      S.moving = false;
+      startMovedCall(msg).catch((err) => toast(errorText(err)));
+      return;
+    case 'done': {
+      const call = S.call;
+      if (!call || call.callId !== msg.call_id) return;
+      call.moving = false;
+      el.callInfo.textContent = call.listening ? `Listening · the call stays on your ${call.from}` : '';
+      if (!call.listening) toast(`The call is on this ${S.auth ? S.auth.device : 'device'} now`);
+      renderCallTitle(call);
+      return;
+    }
+    case 'failed': {
+      S.moving = false;
+      const call = S.call;
+      const why = msg.message ? `: ${msg.message}` : '';
+      if (call && call.callId === msg.call_id && call.moving) {
+        // This device was to take the call; it stays where it was.
+        teardownCall(call);
+        S.call = null;
+        afterCall();
+        toast(`The call stayed on your ${call.from}${why}`, 6000);
+      } else if (msg.device) {
+        toast(`The call could not move to your ${msg.device}${why}. It stays here.`, 6000);
+      }
+      renderActiveCall();
+      return;
+    }
+  }
+}
+
+/** The server lets this device take (or listen to) the user's call: connect its media. */
+async function startMovedCall(msg) {
+  if (S.call) return;
+  const listen = !!msg.listen;
+  const others = (msg.members || []).filter((p) => p && p.user && p.user !== myUser());
+  const call = newCall({ peer: others.length ? others[0].user : '', video: !!msg.video, direction: 'incoming', callId: msg.call_id });
+  call.listening = listen;
+  call.moving = !listen;
+  call.from = msg.device || 'other device';
+  setMembers(call, msg.members);
+  S.call = call;
+  el.activeCall.hidden = true;
+  showCallScreen(call);
+  setState('calling');
+  if (!listen) {
+    try {
+      call.stream = await openLocalMedia(call.video);
+    } catch (err) {
+      // The server gives up on this device after its timeout; the call
+      // stays where it is.
+      if (S.call === call) failCall(call, `${errorText(err)} The call stays on your ${call.from}.`);
+      return;
+    }
+    if (S.call !== call) {
+      stopStream(call.stream);
+      return;
+    }
+    attachLocal(call);
+  }
+  call.phase = 'in-call';
+  call.answeredAt = Date.now();
+  el.screenCall.dataset.mode = 'in-call';
+  el.screenCall.dataset.listening = String(listen);
+  el.takeCall.hidden = !listen;
+  for (const user of call.members.keys()) {
+    tiles.pin(user);
+    tiles.setStatusText(user, '');
+  }
+  tiles.refreshAll();
+  renderCallTitle(call);
+  el.callInfo.textContent = listen ? `Listening · the call stays on your ${call.from}` : `Moving the call from your ${call.from}…`;
+  startMedia(call);
+  startTimer(call);
+  setState('in-call');
+}
+
+/** The "move to" control: shown on the device holding the call when it has somewhere to go. */
+function renderMoveMenu() {
+  const call = S.call;
+  const a = S.activeCall;
+  const holds = !!call && !call.listening && !call.moving && call.phase === 'in-call' && !call.room &&
+    !!a && a.call_id === call.callId && !!S.auth && a.device === S.auth.device;
+  el.moveTo.hidden = !holds;
+  if (!holds) {
+    closeMovePanel();
+    return;
+  }
+  const others = (a.online || []).filter((d) => d !== S.auth.device);
+  el.moveList.replaceChildren(
+    ...others.map((d) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'btn';
+      b.dataset.device = d;
+      b.textContent = (a.listening || []).includes(d) ? `${d} (listening)` : d;
+      b.addEventListener('click', () => pushCall(d));
+      return b;
+    }),
+  );
+}
+
+function toggleMovePanel() {
+  const open = el.movePanel.hidden;
+  el.movePanel.hidden = !open;
+  el.moveTo.setAttribute('aria-expanded', String(open));
+  if (open) {
+    closeAddPanel();
+    el.devicesPanel.hidden = true;
+  }
+}
+
+function closeMovePanel() {
+  el.movePanel.hidden = true;
+  el.moveTo.setAttribute('aria-expanded', 'false');
 }
 
 // ---------- group calls ----------
@@ -1057,8 +1333,9 @@ function callTitle(call) {
 
 function renderCallTitle(call) {
   el.callPeer.textContent = callTitle(call);
-  el.add.hidden = !(call.phase === 'in-call' && !call.room);
+  el.add.hidden = !(call.phase === 'in-call' && !call.room) || !!call.listening;
   if (el.add.hidden) closeAddPanel();
+  renderMoveMenu();
   renderStatus();
 }
 
@@ -1508,7 +1785,7 @@ function updateMuteButtons(call) {
 }
 
 function sendMediaState(call, { force = false } = {}) {
-  if (!call.callId) return;
+  if (!call.callId || call.listening) return;
   const audio = call.audioOn;
   const video = call.video && call.videoOn;
   if (!force && call.mediaSent.audio === audio && call.mediaSent.video === video) return;
@@ -1694,6 +1971,14 @@ function wire() {
   el.roomName.addEventListener('input', () => setFormError(el.roomError, ''));
 
   el.add.addEventListener('click', toggleAddPanel);
+  el.moveHere.addEventListener('click', () => pullCall(false));
+  el.listenHere.addEventListener('click', () => pullCall(true));
+  el.takeCall.addEventListener('click', () => pullCall(false));
+  el.activeCallDismiss.addEventListener('click', () => {
+    S.pushOffer = null;
+    renderActiveCall();
+  });
+  el.moveTo.addEventListener('click', toggleMovePanel);
   el.addPanel.addEventListener('submit', (ev) => {
     ev.preventDefault();
     addPerson(el.addTo.value).catch((err) => setFormError(el.addError, errorText(err)));
@@ -1764,7 +2049,11 @@ function wire() {
     });
   }
 
-  window.addEventListener('online', () => S.sig && S.sig.retryNow());
+  window.addEventListener('online', () => {
+    if (S.sig) S.sig.retryNow();
+    // A new network: media needs new paths too.
+    if (S.call && S.call.session) S.call.session.restartIce();
+  });
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible' && S.state === 'idle') loadHistory();
   });
@@ -1865,6 +2154,20 @@ function exposeApi() {
     get tileOrder() {
       return tiles ? tiles.order() : [];
     },
+    /** The user's call as the server describes it: {call_id, device, online, listening}, or null. */
+    get activeCall() {
+      return S.activeCall ? JSON.parse(JSON.stringify(S.activeCall)) : null;
+    },
+    get listening() {
+      return !!(S.call && S.call.listening);
+    },
+    /** Remote tracks received since the page loaded: a handoff elsewhere must not add one. */
+    get tracksReceived() {
+      return tracksReceived;
+    },
+    moveHere: () => pullCall(false),
+    listenHere: () => pullCall(true),
+    moveTo: (device) => pushCall(device),
     call: (to, video = true) => placeCall(to, video),
     accept: () => acceptIncoming(),
     decline: () => declineIncoming(),

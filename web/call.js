@@ -58,6 +58,8 @@ export class CallSession extends EventTarget {
     // Remote track → the SFU's name for it (the msid track id).
     this.trackNames = new Map();
     this.layerChain = Promise.resolve();
+    this.lastRestart = 0;
+    this.iceTimers = { pub: null, sub: null };
     this.closed = false;
   }
 
@@ -80,8 +82,26 @@ export class CallSession extends EventTarget {
         this.senders[track.kind] = tr.sender;
       }
     }
+    if (!stream) {
+      // A device listening along sends nothing, but the server creates a
+      // leg on its first pub offer, which needs a media section.
+      this.pcs.pub.addTransceiver('audio', { direction: 'recvonly' });
+    }
     this.pcs.sub.ontrack = (ev) => this.onRemoteTrack(ev);
     this.offerPub();
+  }
+
+  /**
+   * Restarts ICE after a network change: a pub offer with new credentials,
+   * which the server answers and follows with a restarted sub offer. At
+   * most once every 3 s.
+   */
+  restartIce() {
+    if (this.closed || !this.pcs.pub) return;
+    const now = Date.now();
+    if (now - this.lastRestart < 3000) return;
+    this.lastRestart = now;
+    this.offerPub({ iceRestart: true });
   }
 
   /** Uses fresh ICE servers (new TURN credentials) from now on, also for ICE restarts. */
@@ -124,7 +144,16 @@ export class CallSession extends EventTarget {
     };
     pc.oniceconnectionstatechange = () => {
       if (this.closed) return;
-      if (name === 'pub' && pc.iceConnectionState === 'failed') this.offerPub({ iceRestart: true });
+      // A path that fails, or stays disconnected for 2 s (the network
+      // changed under it), restarts ICE on both PeerConnections.
+      clearTimeout(this.iceTimers[name]);
+      const state = pc.iceConnectionState;
+      if (state === 'failed') this.restartIce();
+      else if (state === 'disconnected') {
+        this.iceTimers[name] = setTimeout(() => {
+          if (pc.iceConnectionState === 'disconnected') this.restartIce();
+        }, 2000);
+      }
     };
     return pc;
   }
@@ -343,6 +372,8 @@ export class CallSession extends EventTarget {
   close() {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.iceTimers.pub);
+    clearTimeout(this.iceTimers.sub);
     for (const name of ['pub', 'sub']) {
       const pc = this.pcs[name];
       if (!pc) continue;

@@ -31,6 +31,11 @@ export const icons = {
     '<line x1="4" y1="21" x2="4" y2="14"/><line x1="4" y1="10" x2="4" y2="3"/><line x1="12" y1="21" x2="12" y2="12"/>' +
     '<line x1="12" y1="8" x2="12" y2="3"/><line x1="20" y1="21" x2="20" y2="16"/><line x1="20" y1="12" x2="20" y2="3"/>' +
     '<line x1="1" y1="14" x2="7" y2="14"/><line x1="9" y1="8" x2="15" y2="8"/><line x1="17" y1="16" x2="23" y2="16"/>'),
+  // A phone and a laptop with an arrow between them: move the call.
+  moveTo: svg(
+    '<rect x="2" y="6" width="7" height="12" rx="1.5"/><rect x="13" y="5" width="9" height="7" rx="1"/><line x1="11" y1="19" x2="22" y2="19"/><polyline points="15 14 17.5 16.5 15 19" transform="translate(0 -1.5)"/>'),
+  moveHere: svg(
+    '<rect x="3" y="4" width="18" height="12" rx="1.5"/><line x1="2" y1="20" x2="22" y2="20"/><polyline points="9 10 12 13 15 10"/><line x1="12" y1="6" x2="12" y2="13"/>'),
   popOut: svg(
     '<rect x="2" y="4" width="20" height="16" rx="2"/><rect x="12" y="12" width="7" height="5" rx="1" fill="currentColor" stroke="none"/>'),
   popIn: svg(

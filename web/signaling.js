@@ -30,6 +30,7 @@ export class Signaling extends EventTarget {
     this.seq = 0;
     this.pending = new Map(); // id → {resolve, reject, timer}
     this.reconnectTimer = null;
+    this.urgent = false; // a call waits for this socket: reconnect quickly
     this.pingTimer = null;
     this.helloTimer = null;
   }
@@ -164,7 +165,10 @@ export class Signaling extends EventTarget {
 
   scheduleReconnect() {
     this.attempt += 1;
-    const base = Math.min(15000, 500 * 2 ** Math.min(this.attempt - 1, 5));
+    // During a call the server holds this device's place only for its
+    // grace window (20 s by default): retry at least every 2 s then.
+    const cap = this.urgent ? 2000 : 15000;
+    const base = Math.min(cap, 500 * 2 ** Math.min(this.attempt - 1, 5));
     const delayMs = Math.round(base * (0.75 + Math.random() * 0.5));
     this.emit('state', { state: 'reconnecting', attempt: this.attempt, delayMs });
     clearTimeout(this.reconnectTimer);

@@ -304,8 +304,11 @@ type ActiveCall struct {
 	Device string `json:"device,omitempty"`
 	// Listening names the user's devices that listen along (Handoff.Listen).
 	Listening []string `json:"listening,omitempty"`
-	Video     bool     `json:"video,omitempty"`
-	Members   []Party  `json:"members,omitempty"`
+	// Online names the user's devices signed in now, the holder too: the
+	// ones a push can send the call to.
+	Online  []string `json:"online,omitempty"`
+	Video   bool     `json:"video,omitempty"`
+	Members []Party  `json:"members,omitempty"`
 }
 
 // ICEServer mirrors the browser's RTCIceServer.
