@@ -43,6 +43,7 @@ fuzz:
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDecodeServer$$' -fuzztime=$(FUZZTIME) ./signaling/protocol
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/auth
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseSDP$$' -fuzztime=$(FUZZTIME) ./sfu
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzSendsMedia$$' -fuzztime=$(FUZZTIME) ./signaling
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzKeyframeInfo$$' -fuzztime=$(FUZZTIME) ./sfu
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseICEFragment$$' -fuzztime=$(FUZZTIME) ./sfu
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDirectInput$$' -fuzztime=$(FUZZTIME) ./sfu

@@ -264,3 +264,85 @@ func TestHandoffPushAndFailure(t *testing.T) {
 	}
 	waitType(t, phone, func(m *protocol.ActiveCall) bool { return m.CallID == "" })
 }
+
+// TestHandoffInRoom: in a group room, Alice moves from her phone to her
+// laptop. Bob and Carol both keep the tracks they had, without
+// renegotiating, and receive the laptop's media; the laptop receives both
+// of them, and nobody sees Alice leave or join.
+func TestHandoffInRoom(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := testCtx(t, 60*time.Second)
+	phone, laptop := ts.dial(t, "alice", "phone"), ts.dial(t, "alice", "laptop")
+	const room = "family"
+	id, err := phone.Join(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true, Tag: 0xa1}); err != nil {
+		t.Fatal(err)
+	}
+	type member struct {
+		c    *client.Client
+		m    *client.Media
+		seen *arrivals
+	}
+	var others []member
+	for i, user := range []string{"bob", "carol"} {
+		c := ts.dial(t, user, "phone")
+		if _, err := c.Join(ctx, room); err != nil {
+			t.Fatal(err)
+		}
+		seen := &arrivals{}
+		m, err := c.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true, Tag: byte(0xb1 + i), OnRTP: seen.onRTP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, member{c, m, seen})
+	}
+	from := func(a *arrivals, tag byte, since time.Time) bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		_, audio := firstTagged(a.audio, tag, since)
+		_, video := firstTagged(a.video, tag, since)
+		return audio && video
+	}
+	eventually(t, 20*time.Second, "Bob and Carol receiving the phone and each other", func() bool {
+		return from(others[0].seen, 0xa1, time.Time{}) && from(others[1].seen, 0xa1, time.Time{}) &&
+			len(others[0].m.Stats().RemoteTracks) == 4 && len(others[1].m.Stats().RemoteTracks) == 4
+	})
+	before := []client.MediaStats{others[0].m.Stats(), others[1].m.Stats()}
+
+	waitType(t, laptop, func(m *protocol.ActiveCall) bool { return m.CallID == id && m.Device == "phone" })
+	moved := time.Now()
+	if err := laptop.Handoff(ctx, id, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitType(t, laptop, func(m *protocol.Handoff) bool { return m.CallID == id && m.State == protocol.HandoffStarted })
+	var atLaptop arrivals
+	if _, err := laptop.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true, Tag: 0xa2, OnRTP: atLaptop.onRTP}); err != nil {
+		t.Fatal(err)
+	}
+	waitType(t, laptop, func(m *protocol.Handoff) bool { return m.CallID == id && m.State == protocol.HandoffDone })
+	if e := ended(t, phone, id); e.Reason != protocol.ReasonHandedOff {
+		t.Errorf("the phone ended with %q, want handed_off", e.Reason)
+	}
+	eventually(t, 10*time.Second, "Bob and Carol receiving the laptop, the laptop receiving both", func() bool {
+		return from(others[0].seen, 0xa2, moved) && from(others[1].seen, 0xa2, moved) &&
+			from(&atLaptop, 0xb1, moved) && from(&atLaptop, 0xb2, moved)
+	})
+	for i, o := range others {
+		after := o.m.Stats()
+		if after.SubOffers != before[i].SubOffers || !slices.Equal(after.RemoteTracks, before[i].RemoteTracks) {
+			t.Errorf("%s renegotiated: sub offers %d → %d, tracks %+v → %+v", o.c.Welcome().User,
+				before[i].SubOffers, after.SubOffers, before[i].RemoteTracks, after.RemoteTracks)
+		}
+	}
+	// Nobody saw Alice leave or join: the first member_left Bob hears is
+	// Carol's.
+	if err := others[1].c.Hangup(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if left := waitType(t, others[0].c, func(m *protocol.MemberLeft) bool { return m.CallID == id }); left.User != "carol" {
+		t.Errorf("Bob saw %s leave first, want carol", left.User)
+	}
+}
