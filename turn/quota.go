@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	pionturn "github.com/pion/turn/v4"
 
@@ -24,16 +25,21 @@ type registry struct {
 	mu      sync.Mutex
 	allocs  map[allocKey]string // username of the allocation
 	perUser map[string]int      // user id → live allocations
-	perms   map[allocKey]map[netip.Addr]struct{}
-	conns   map[allocKey]*streamConn
+	// reserved holds, per user, the clients (srcKey) whose Allocate passed
+	// the quota and is being created, with when it passed: they count
+	// against the quota until OnAllocationCreated or reservationTTL.
+	reserved map[string]map[string]time.Time
+	perms    map[allocKey]map[netip.Addr]struct{}
+	conns    map[allocKey]*streamConn
 }
 
 func newRegistry() *registry {
 	return &registry{
-		allocs:  make(map[allocKey]string),
-		perUser: make(map[string]int),
-		perms:   make(map[allocKey]map[netip.Addr]struct{}),
-		conns:   make(map[allocKey]*streamConn),
+		allocs:   make(map[allocKey]string),
+		perUser:  make(map[string]int),
+		reserved: make(map[string]map[string]time.Time),
+		perms:    make(map[allocKey]map[netip.Addr]struct{}),
+		conns:    make(map[allocKey]*streamConn),
 	}
 }
 
@@ -78,9 +84,11 @@ func (s *Server) eventHandler() pionturn.EventHandler {
 		OnAllocationCreated: func(src, dst net.Addr, _, username, _ string, _ net.Addr, _ int) {
 			tr := s.transportOf(dst)
 			k := allocKey{tr, srcKey(src)}
+			u := userOf(username)
 			s.reg.mu.Lock()
 			s.reg.allocs[k] = username
-			s.reg.perUser[userOf(username)]++
+			s.reg.perUser[u]++
+			s.reg.unreserveLocked(u, k.src)
 			c := s.reg.conns[k]
 			s.reg.mu.Unlock()
 			if c != nil {
@@ -132,22 +140,51 @@ func (s *Server) eventHandler() pionturn.EventHandler {
 	}
 }
 
+// reservationTTL bounds how long an Allocate that passed the quota holds
+// its place: pion creates the allocation within milliseconds, or failed
+// (a relay port it could not get) and never will.
+const reservationTTL = 5 * time.Second
+
 // quotaHandler is pion's QuotaHandler: it refuses an allocation (486) when
-// the user already has MaxAllocationsPerUser. The total is enforced by the
-// relay generator, which pion answers with 508.
-//
-// Two Allocate requests of one user racing on different UDP sockets can
-// both pass; the overshoot is bounded by the number of sockets.
-func (s *Server) quotaHandler(username, _ string, _ net.Addr) bool {
-	u := userOf(username)
+// the user already has MaxAllocationsPerUser, counting the ones that
+// passed this check and are being created, so that requests racing on
+// different sockets cannot overshoot. The total is enforced by the relay
+// generator, which pion answers with 508.
+func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
+	u, key, now := userOf(username), srcKey(src), s.cfg.Now()
 	s.reg.mu.Lock()
-	n := s.reg.perUser[u]
-	s.reg.mu.Unlock()
+	defer s.reg.mu.Unlock()
+	res := s.reg.reserved[u]
+	for k, at := range res {
+		if now.Sub(at) > reservationTTL {
+			delete(res, k)
+		}
+	}
+	n := s.reg.perUser[u] + len(res)
+	if _, again := res[key]; again {
+		n-- // a retransmitted Allocate holds the place it already has
+	}
 	if n >= s.cfg.MaxAllocationsPerUser {
 		s.metrics.quotaRejected(quotaUserAllocations)
 		return false
 	}
+	if res == nil {
+		res = make(map[string]time.Time)
+		s.reg.reserved[u] = res
+	}
+	res[key] = now
 	return true
+}
+
+// unreserveLocked ends the reservation of client src for user u, whose
+// allocation now exists. The caller holds r.mu.
+func (r *registry) unreserveLocked(u, src string) {
+	if res := r.reserved[u]; res != nil {
+		delete(res, src)
+		if len(res) == 0 {
+			delete(r.reserved, u)
+		}
+	}
 }
 
 // permissionHandler returns pion's PermissionHandler for one listener. It
