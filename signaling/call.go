@@ -517,7 +517,7 @@ func (h *Hub) hangup(s *Session, callID string) error {
 	case c.state == stateActive && c.isLeg(s):
 		e = h.leaveLocked(c, c.joinedBy(s), protocol.ReasonCompleted, nil)
 	case c.listenerOf(s) != nil:
-		leg := h.dropListenerLocked(c, c.listenerOf(s), s, protocol.ReasonCompleted)
+		leg := h.dropListenerLocked(c, c.listenerOf(s), s, protocol.ReasonCompleted, false)
 		h.mu.Unlock()
 		if leg != nil {
 			_ = leg.Close()
@@ -559,7 +559,7 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 		e.legs = append(e.legs, leg)
 	}
 	for l := range m.listeners {
-		if leg := h.dropListenerLocked(c, m, l, reason); leg != nil {
+		if leg := h.dropListenerLocked(c, m, l, reason, false); leg != nil {
 			e.legs = append(e.legs, leg)
 		}
 	}

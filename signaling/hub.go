@@ -174,7 +174,7 @@ func (h *Hub) unregister(s *Session) {
 				standbyLegs = append(standbyLegs, leg)
 			}
 		case c.listenerOf(s) != nil:
-			if leg := h.dropListenerLocked(c, m, s, protocol.ReasonConnectionLost); leg != nil {
+			if leg := h.dropListenerLocked(c, m, s, protocol.ReasonConnectionLost, true); leg != nil {
 				standbyLegs = append(standbyLegs, leg)
 			}
 		}

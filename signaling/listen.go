@@ -76,14 +76,14 @@ func (h *Hub) listening(s *Session, callID string) {
 }
 
 // dropListenerLocked takes listener s out of m's call, telling it why
-// unless its connection is gone, and returns its leg to close after
-// unlocking.
-func (h *Hub) dropListenerLocked(c *call, m *member, s *Session, reason string) MediaLeg {
+// unless its own connection is gone (gone), and returns its leg to close
+// after unlocking.
+func (h *Hub) dropListenerLocked(c *call, m *member, s *Session, reason string, gone bool) MediaLeg {
 	if !m.listeners[s] {
 		return nil
 	}
 	delete(m.listeners, s)
-	if reason != protocol.ReasonConnectionLost {
+	if !gone {
 		s.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason})
 	}
 	leg := c.legs[s]

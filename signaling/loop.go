@@ -293,7 +293,7 @@ func (h *Hub) mediaFailed(s *Session, callID string) {
 	h.mu.Lock()
 	c := h.calls[callID]
 	if c != nil && c.listenerOf(s) != nil {
-		leg := h.dropListenerLocked(c, c.listenerOf(s), s, protocol.ReasonFailed)
+		leg := h.dropListenerLocked(c, c.listenerOf(s), s, protocol.ReasonFailed, false)
 		h.mu.Unlock()
 		if leg != nil {
 			_ = leg.Close()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -141,5 +142,40 @@ func TestListenAlong(t *testing.T) {
 	}
 	if e := ended(t, tv, id); e.Reason != protocol.ReasonCompleted {
 		t.Errorf("the TV's call ended with %q, want completed", e.Reason)
+	}
+}
+
+// TestListenerEndsWithTheCall: when the phone holding Alice's place in a
+// room loses its connection for longer than the grace window, she leaves
+// the room, which goes on without her, and the TV listening along for her
+// is told it ended, with her reason.
+func TestListenerEndsWithTheCall(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.Calls.ReconnectGrace = time.Second })
+	phone, tv := ts.dial(t, "alice", "phone"), ts.dial(t, "alice", "tv")
+	bob, carol := ts.dial(t, "bob", "phone"), ts.dial(t, "carol", "phone")
+	ctx := testCtx(t, 30*time.Second)
+	id, err := phone.Join(ctx, "family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client.Client{bob, carol} {
+		if _, err := c.Join(ctx, "family"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tv.Listen(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitType(t, tv, func(m *protocol.Handoff) bool { return m.CallID == id && m.State == protocol.HandoffStarted })
+	if _, err := tv.StartMedia(ctx, id, client.MediaOptions{ReceiveOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitType(t, tv, func(m *protocol.Handoff) bool { return m.CallID == id && m.State == protocol.HandoffDone })
+	phone.Drop()
+	if e := ended(t, tv, id); e.Reason != protocol.ReasonConnectionLost {
+		t.Errorf("the TV's listening ended with %q, want connection_lost", e.Reason)
+	}
+	if left := waitType(t, bob, func(m *protocol.MemberLeft) bool { return m.CallID == id }); left.User != "alice" || left.Reason != protocol.ReasonConnectionLost {
+		t.Errorf("Bob saw %+v, want alice leaving with connection_lost", left)
 	}
 }
