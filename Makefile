@@ -44,6 +44,7 @@ fuzz:
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/auth
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseSDP$$' -fuzztime=$(FUZZTIME) ./sfu
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzSendsMedia$$' -fuzztime=$(FUZZTIME) ./signaling
+	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/assistwire
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzKeyframeInfo$$' -fuzztime=$(FUZZTIME) ./sfu
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseICEFragment$$' -fuzztime=$(FUZZTIME) ./sfu
 	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDirectInput$$' -fuzztime=$(FUZZTIME) ./sfu

@@ -66,6 +66,7 @@ type forwardTrack struct {
 	id        string // track id seen by subscribers
 	log       *slog.Logger
 	levelExt  uint8 // header extension id of the audio level, 0 = none
+	screen    bool  // a screen share (a=content:slides), gated by assistance
 
 	// downs and layers are copy-on-write snapshots read by the forwarding
 	// loops without locks; mu serializes writers.
@@ -202,6 +203,16 @@ func (ft *forwardTrack) addDown(sub *Participant) (*downTrack, error) {
 
 // removeDowns removes the forwarded copies for which drop returns true and
 // returns them.
+// hasDown reports whether ft is forwarded to sub.
+func (ft *forwardTrack) hasDown(sub *Participant) bool {
+	for _, d := range *ft.downs.Load() {
+		if d.sub == sub {
+			return true
+		}
+	}
+	return false
+}
+
 func (ft *forwardTrack) removeDowns(drop func(*downTrack) bool) []*downTrack {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()

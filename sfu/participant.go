@@ -91,6 +91,11 @@ type Participant struct {
 	adopted  []*adoption
 	tookOver bool
 
+	// assistDC is the open "assist" data channel of pub (assist.go).
+	assistDC atomic.Pointer[assistChannel]
+	// slides are the pub mids the client marked as screen shares.
+	slides atomic.Pointer[map[string]bool]
+
 	mu               sync.Mutex
 	closed           bool
 	downs            map[*downTrack]struct{} // tracks to forward to this participant
@@ -203,6 +208,7 @@ func (p *Participant) start() {
 	switch p.kind {
 	case kindLeg:
 		p.pub.pc.OnTrack(p.onTrack)
+		p.pub.pc.OnDataChannel(p.onDataChannel)
 		p.wg.Add(1)
 		go p.subLoop()
 	case kindPublisher:
@@ -244,6 +250,10 @@ func (p *Participant) StreamID() string { return p.streamID }
 // first stream of a receiver publishes the track; later ones add layers.
 // Reading is handed to goroutines owned by the participant.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	screen := false
+	if slides := p.slides.Load(); slides != nil && remote.Kind() == webrtc.RTPCodecTypeVideo {
+		screen = (*slides)[p.midOf(receiver)]
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -254,13 +264,19 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 	}
 	ft, known := p.published[receiver]
 	if !known {
-		kind := remote.Kind()
+		// Tracks are named by kind ("audio", "video", "video-2"); a screen
+		// share is "screen".
+		kind, name := remote.Kind(), remote.Kind().String()
+		if screen {
+			kind, name = 0, "screen"
+		}
 		p.trackIDs[kind]++
-		id := kind.String()
+		id := name
 		if n := p.trackIDs[kind]; n > 1 {
-			id = fmt.Sprintf("%s-%d", kind, n)
+			id = fmt.Sprintf("%s-%d", name, n)
 		}
 		ft = newForwardTrack(p, remote, receiver, id)
+		ft.screen = screen
 		p.published[receiver] = ft
 	}
 	l := ft.addLayer(remote)
@@ -354,6 +370,10 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 	}
 	if p.pub == nil {
 		return "", fmt.Errorf("pub offer: %w: %q", ErrUnknownPC, PCPub)
+	}
+	// Before the offer applies: a screen's first packet may follow at once.
+	if s := slidesMids(sdp); s != nil || p.slides.Load() != nil {
+		p.slides.Store(&s)
 	}
 	ans, restarted, err := p.pub.answer(sdp)
 	if err != nil {

@@ -26,6 +26,8 @@ type Room struct {
 
 	speakerMu    sync.Mutex
 	lastSpeakers []Speaker
+
+	assist assistState // remote assistance (assist.go)
 }
 
 // SetFloor makes the room push-to-talk, if it was not, and leg the one
@@ -93,7 +95,7 @@ func (r *Room) join(id, streamID string, ev Events, replaces *Participant) (*Par
 	r.participants[id] = p
 	for _, ft := range r.tracks {
 		// Not the user's own tracks from another of their devices.
-		if ft.publisher != p && ft.publisher.streamID != streamID {
+		if ft.publisher != p && ft.publisher.streamID != streamID && r.mayReceive(ft, p) {
 			r.subscribeLocked(ft, p)
 		}
 	}
@@ -131,7 +133,7 @@ func (r *Room) publish(ft *forwardTrack) bool {
 		// WHIP publishers receive nothing; WHEP viewers keep the tracks
 		// they were answered with (whip.go). Nobody receives their own
 		// user's tracks from another device.
-		if p != ft.publisher && p.kind == kindLeg && p.streamID != ft.publisher.streamID && !have[p] {
+		if p != ft.publisher && p.kind == kindLeg && p.streamID != ft.publisher.streamID && !have[p] && r.mayReceive(ft, p) {
 			r.subscribeLocked(ft, p)
 		}
 	}

@@ -42,6 +42,21 @@ func (h *Hub) Authenticate(w http.ResponseWriter, r *http.Request) (auth.Identit
 
 // HistoryHandler serves GET /api/v1/calls: the caller's call history.
 func (h *Hub) HistoryHandler() http.Handler {
+	return h.listHandler(50, func(ctx context.Context, id auth.Identity, limit int) (any, error) {
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		h.pending.wait(wctx, id.User)
+		cancel()
+		calls, err := h.store.Calls(ctx, id.User, limit)
+		if calls == nil {
+			calls = []store.CallEntry{}
+		}
+		return map[string]any{"calls": calls}, err
+	})
+}
+
+// listHandler serves a GET of the caller's own list, at most ?limit
+// entries (1 to 1000, default def), as the JSON list returns.
+func (h *Hub) listHandler(def int, list func(ctx context.Context, id auth.Identity, limit int) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET")
@@ -52,7 +67,7 @@ func (h *Hub) HistoryHandler() http.Handler {
 		if !ok {
 			return
 		}
-		limit := 50
+		limit := def
 		if v := r.URL.Query().Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 1000 {
@@ -61,19 +76,26 @@ func (h *Hub) HistoryHandler() http.Handler {
 			}
 			limit = n
 		}
-		wctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		h.pending.wait(wctx, id.User)
-		cancel()
-		calls, err := h.store.Calls(r.Context(), id.User, limit)
+		body, err := list(r.Context(), id, limit)
 		if err != nil {
-			writeHTTPError(w, http.StatusInternalServerError, protocol.CodeInternal, "history unavailable")
+			writeHTTPError(w, http.StatusInternalServerError, protocol.CodeInternal, "not available now")
 			return
-		}
-		if calls == nil {
-			calls = []store.CallEntry{}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(map[string]any{"calls": calls})
+		_ = json.NewEncoder(w).Encode(body)
+	})
+}
+
+// AssistLogHandler serves GET /api/v1/assist/log: the caller's remote
+// assistance audit log, newest first: every assistance they gave or
+// received, and what was granted, asked for, denied and taken back when.
+func (h *Hub) AssistLogHandler() http.Handler {
+	return h.listHandler(100, func(ctx context.Context, id auth.Identity, limit int) (any, error) {
+		entries, err := h.store.AssistEntries(ctx, id.User, limit)
+		if entries == nil {
+			entries = []store.AssistEntry{}
+		}
+		return map[string]any{"entries": entries}, err
 	})
 }

@@ -76,6 +76,7 @@ type call struct {
 	legs     map[*Session]MediaLeg
 	events   map[*Session]*legEvents // each leg's event sink, moved to a resumed session
 	floor    *floor                  // push-to-talk rooms only
+	assist   *assist                 // remote assistance, while it runs (assist.go)
 }
 
 // joinedBy returns the joined member whose leg is s.
@@ -171,6 +172,7 @@ type endResult struct {
 	legs    []MediaLeg
 	partial bool   // a member left; the call goes on
 	after   func() // media update to make after the lock, if any
+	audit   []auditEntry
 }
 
 // reqError is a failed request, reported back to the requesting device.
@@ -555,6 +557,7 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 		return &protocol.MemberLeft{CallID: c.id, User: m.user, Reason: reason}
 	})
 	e := &endResult{call: c, reason: reason, partial: true}
+	e.audit = h.assistLeftLocked(c, m.user)
 	if leg := h.dropHandoffLocked(c, m, nil, "the call ended on the other device"); leg != nil {
 		e.legs = append(e.legs, leg)
 	}
@@ -602,6 +605,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	// the end: writers send without taking the hub lock.
 	users := c.historyUsers()
 	h.pending.add(users...)
+	audit := h.endAssistLocked(c, "call_ended")
 	now := h.now()
 	wasActive := c.state == stateActive
 	c.state = stateEnded
@@ -653,7 +657,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 			h.announceLocked(u)
 		}
 	}
-	e := &endResult{call: c, reason: reason, users: users, entries: h.entries(c, reason, now)}
+	e := &endResult{call: c, reason: reason, users: users, entries: h.entries(c, reason, now), audit: audit}
 	for _, l := range c.legs {
 		e.legs = append(e.legs, l)
 	}
@@ -717,6 +721,7 @@ func (h *Hub) finish(e *endResult) {
 	for _, l := range e.legs {
 		_ = l.Close()
 	}
+	h.writeAudit(e.audit)
 	if e.after != nil {
 		e.after()
 	}

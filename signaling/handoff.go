@@ -169,7 +169,9 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 		DurationMS: h.now().Sub(m.joined).Milliseconds()})
 	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffDone, Device: old.device})
 	h.announceLocked(s.user)
+	audit := h.helpedDeviceChangedLocked(c, s.user)
 	h.mu.Unlock()
+	h.writeAudit(audit)
 	s.log.Info("handoff complete", "call", callID, "from", old.device)
 	if oldLeg != nil {
 		_ = oldLeg.Close()

@@ -20,19 +20,24 @@ import (
 
 // Config holds the signaling settings, already validated.
 type Config struct {
-	RingTimeout     time.Duration
-	WaitingTimeout  time.Duration
-	HandoffTimeout  time.Duration // how long a handoff may take; default 15 s
-	ReconnectGrace  time.Duration // how long a lost leg keeps its place; default 20 s
-	MaxTalk         time.Duration // longest a push-to-talk floor is held
-	MaxMessageBytes int64
-	PingInterval    time.Duration
-	PongTimeout     time.Duration
-	HelloTimeout    time.Duration
-	WriteTimeout    time.Duration
-	SendQueue       int
-	RateLimit       int
-	AllowedOrigins  []string
+	RingTimeout    time.Duration
+	WaitingTimeout time.Duration
+	HandoffTimeout time.Duration // how long a handoff may take; default 15 s
+	ReconnectGrace time.Duration // how long a lost leg keeps its place; default 20 s
+	// AssistRequestTimeout is how long a request for assistance grants
+	// waits for the helped device; unanswered, it is denied. Default 30 s.
+	AssistRequestTimeout time.Duration
+	// AssistControlIdle ends a control grant unused this long; default 2 min.
+	AssistControlIdle time.Duration
+	MaxTalk           time.Duration // longest a push-to-talk floor is held
+	MaxMessageBytes   int64
+	PingInterval      time.Duration
+	PongTimeout       time.Duration
+	HelloTimeout      time.Duration
+	WriteTimeout      time.Duration
+	SendQueue         int
+	RateLimit         int
+	AllowedOrigins    []string
 	// ICE returns the ICE servers for a device of user that reached
 	// signaling at host (the request's Host), and how long until they must
 	// be refreshed (0: never). Nil means none.
@@ -51,6 +56,7 @@ type Verifier interface {
 type Store interface {
 	store.History
 	store.Users
+	store.AssistLog
 }
 
 // Hub owns every session and call on this node.

@@ -78,6 +78,20 @@ func (s *Session) handle(ev any) {
 			err = h.decline(s, m.CallID)
 		case protocol.TypeHangup:
 			err = h.hangup(s, m.CallID)
+		case protocol.TypeAssistEnd:
+			err = h.assistEnd(s, m.CallID)
+		}
+	case *protocol.Assist:
+		re, ack, ackCall = m.ID, true, m.CallID
+		switch m.Type {
+		case protocol.TypeAssist:
+			if err = s.assistGrant(); err == nil {
+				err = h.assistStart(s, m.CallID, m.Helped, m.Grants)
+			}
+		case protocol.TypeAssistRequest:
+			err = h.assistRequest(s, m.CallID, m.Grants)
+		case protocol.TypeAssistGrant:
+			err = h.assistSetGrants(s, m.CallID, m.Grants)
 		}
 	case *protocol.Accept:
 		re, ack, ackCall = m.ID, true, m.CallID

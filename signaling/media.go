@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -22,6 +23,12 @@ type MediaServer interface {
 	// SetFloor makes room push-to-talk with leg the only one heard ("" =
 	// nobody). A room with no legs yet is left alone.
 	SetFloor(room, leg string)
+	// SetAssist sets the room's remote assistance (nil: none): what the
+	// helper may see of the helped user's screen and send to their device.
+	SetAssist(room string, a *sfu.Assist)
+	// ControlActivity is when the room's helper last sent a control event
+	// that was forwarded (zero: never).
+	ControlActivity(room string) time.Time
 }
 
 // MediaLeg is one device's connection to a room.
@@ -69,6 +76,21 @@ func (m SFUMedia) SetFloor(room, leg string) {
 	if r := m.SFU.LookupRoom(room); r != nil {
 		r.SetFloor(leg)
 	}
+}
+
+// SetAssist implements MediaServer.
+func (m SFUMedia) SetAssist(room string, a *sfu.Assist) {
+	if r := m.SFU.LookupRoom(room); r != nil {
+		r.SetAssist(a)
+	}
+}
+
+// ControlActivity implements MediaServer.
+func (m SFUMedia) ControlActivity(room string) time.Time {
+	if r := m.SFU.LookupRoom(room); r != nil {
+		return r.ControlActivity()
+	}
+	return time.Time{}
 }
 
 // legEvents forwards a leg's SFU events to its device. Methods run on pion

@@ -27,7 +27,7 @@ const (
 )
 
 // DefaultGrants are what `tandem token` and the dev sign-in give.
-var defaultGrants = []string{GrantCall}
+var defaultGrants = []string{GrantCall, GrantAssist}
 
 // DefaultGrants returns the grants a token gets when none are named.
 func DefaultGrants() []string { return slices.Clone(defaultGrants) }

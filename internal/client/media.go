@@ -31,12 +31,15 @@ type Media struct {
 	pub, sub       *webrtc.PeerConnection // pub is nil when nothing is published
 	pubTrickle     *trickle
 	subTrickle     *trickle
-	backlog        []any         // sdp and ice buffered before StartMedia; loop only
-	restartPending bool          // restart ICE when the pub answer comes; loop only
-	hostNet        *stdnet.Net   // interfaces ICE gathers on, with MediaOptions.Network
-	events         chan any      // *protocol.SDP and *protocol.ICE from the server
-	done           chan struct{} // closed by Close
-	pubConnected   chan struct{} // closed when pub first connects
+	backlog        []any               // sdp and ice buffered before StartMedia; loop only
+	restartPending bool                // restart ICE when the pub answer comes; loop only
+	screen         *webrtc.RTPSender   // the screen share's sender (MediaOptions.Screen)
+	assistDC       *webrtc.DataChannel // MediaOptions.Assist
+	assistOpen     <-chan struct{}     // closed when assistDC opens
+	hostNet        *stdnet.Net         // interfaces ICE gathers on, with MediaOptions.Network
+	events         chan any            // *protocol.SDP and *protocol.ICE from the server
+	done           chan struct{}       // closed by Close
+	pubConnected   chan struct{}       // closed when pub first connects
 	connOnce       sync.Once
 	forceKey       atomic.Bool // the next video frame is a keyframe
 	sim            *simulcast  // set by publish with MediaOptions.Simulcast
@@ -112,7 +115,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 	m.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		m.log.Debug("sub connection state", "state", s.String())
 	})
-	if !o.Audio && !o.Video && !o.ReceiveOnly {
+	if !o.Audio && !o.Video && !o.ReceiveOnly && !o.Screen && !o.Assist {
 		return m, nil
 	}
 
@@ -136,6 +139,9 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		}
 	} else {
 		err = m.publish(o)
+	}
+	if err == nil && o.Assist {
+		err = m.openAssist(o.OnAssist)
 	}
 	if err != nil {
 		_ = m.pub.Close()
@@ -176,7 +182,7 @@ func (m *Media) offer(ctx context.Context) error {
 	if err := m.pub.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("set pub offer: %w", err)
 	}
-	msg := &protocol.SDP{CallID: m.callID, PC: protocol.PCPub, Kind: protocol.SDPOffer, SDP: offer.SDP}
+	msg := &protocol.SDP{CallID: m.callID, PC: protocol.PCPub, Kind: protocol.SDPOffer, SDP: m.markSlides(offer.SDP)}
 	if err := m.c.Send(ctx, protocol.TypeSDP, msg); err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func (m *Media) restartPub() error {
 		return fmt.Errorf("set pub restart offer: %w", err)
 	}
 	b, err := protocol.Encode(protocol.TypeSDP, &protocol.SDP{
-		CallID: m.callID, PC: protocol.PCPub, Kind: protocol.SDPOffer, SDP: offer.SDP,
+		CallID: m.callID, PC: protocol.PCPub, Kind: protocol.SDPOffer, SDP: m.markSlides(offer.SDP),
 	})
 	if err != nil {
 		return fmt.Errorf("encode pub restart offer: %w", err)

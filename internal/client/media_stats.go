@@ -13,6 +13,7 @@ type counters struct {
 	plis                             atomic.Uint64
 	subOffers                        atomic.Uint64
 	iceRestarts                      atomic.Uint64
+	assistReceived, assistMalformed  atomic.Uint64
 }
 
 // KindStats counts one kind of media (audio or video).
@@ -43,6 +44,10 @@ type MediaStats struct {
 	SubOffers uint64
 	// ICERestarts counts the ICE restarts this leg started on "pub".
 	ICERestarts uint64
+	// AssistReceived counts the assistance events that arrived on the
+	// "assist" data channel; AssistMalformed the messages that did not
+	// decode cleanly.
+	AssistReceived, AssistMalformed uint64
 	// RemoteTracks lists every track seen on "sub", in order of arrival.
 	RemoteTracks []RemoteTrack
 }
@@ -58,6 +63,8 @@ func (m *Media) Stats() MediaStats {
 		PLIsReceived:      c.plis.Load(),
 		SubOffers:         c.subOffers.Load(),
 		ICERestarts:       c.iceRestarts.Load(),
+		AssistReceived:    c.assistReceived.Load(),
+		AssistMalformed:   c.assistMalformed.Load(),
 
 		NACKsSent:               m.nacks.nacks.Load(),
 		PacketsNACKed:           m.nacks.nacked.Load(),

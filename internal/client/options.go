@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/tandemcall/tandem/internal/assistwire"
 )
 
 // Options configures Dial.
@@ -75,6 +77,18 @@ type MediaOptions struct {
 	// It must return quickly and must not call methods of the Client or
 	// the Media.
 	OnRTP func(t RemoteTrack, p *rtp.Packet, at time.Time)
+	// Screen publishes a second synthetic VP8 track, marked as a screen
+	// share (a=content:slides in the offer), as the device being helped
+	// in a remote assistance does. Its frames end with ScreenTag.
+	Screen    bool
+	ScreenTag byte
+	// Assist opens the "assist" data channel on pub, for sending
+	// assistance events (Media.SendAssist) as a helper, or receiving them
+	// (OnAssist) as the device being helped.
+	Assist bool
+	// OnAssist, when set, is called with the events of each assistance
+	// message received, on the data channel's goroutine.
+	OnAssist func(events []assistwire.Event)
 	// Tag, when not 0, ends every published audio and video frame (not
 	// load sources): a receiver tells this leg's media from another's by
 	// the last payload byte of a frame's last packet, as a handoff test

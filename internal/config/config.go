@@ -22,6 +22,7 @@ type Config struct {
 	Auth      AuthConfig      `mapstructure:"auth"`
 	Media     MediaConfig     `mapstructure:"media"`
 	Calls     CallsConfig     `mapstructure:"calls"`
+	Assist    AssistConfig    `mapstructure:"assist"`
 	Signaling SignalingConfig `mapstructure:"signaling"`
 	ICE       ICEConfig       `mapstructure:"ice"`
 	Log       LogConfig       `mapstructure:"log"`
@@ -173,6 +174,15 @@ type MediaConfig struct {
 	HugePages bool `mapstructure:"huge_pages"`
 }
 
+// AssistConfig holds remote assistance's timers.
+type AssistConfig struct {
+	// RequestTimeout is how long a helper's request for grants waits for
+	// the helped device; unanswered, it is denied.
+	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	// ControlIdle ends a control grant the helper has not used this long.
+	ControlIdle time.Duration `mapstructure:"control_idle"`
+}
+
 // CallsConfig holds the call state machine's timers.
 type CallsConfig struct {
 	RingTimeout    time.Duration `mapstructure:"ring_timeout"`
@@ -304,6 +314,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Calls.HandoffTimeout <= 0 {
 		return keyErr("calls.handoff_timeout", "must be positive")
+	}
+	if c.Assist.RequestTimeout <= 0 {
+		return keyErr("assist.request_timeout", "must be positive")
+	}
+	if c.Assist.ControlIdle <= 0 {
+		return keyErr("assist.control_idle", "must be positive")
 	}
 	if c.Calls.ReconnectGrace <= 0 {
 		return keyErr("calls.reconnect_grace", "must be positive")

@@ -42,6 +42,8 @@ func defaults() map[string]any {
 		"calls.reconnect_grace":       20 * time.Second,
 		"calls.ptt_max_talk":          60 * time.Second,
 		"calls.history_limit":         1000,
+		"assist.request_timeout":      30 * time.Second,
+		"assist.control_idle":         2 * time.Minute,
 		"signaling.max_message_bytes": 64 << 10,
 		"signaling.ping_interval":     20 * time.Second,
 		"signaling.pong_timeout":      45 * time.Second,

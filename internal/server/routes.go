@@ -19,6 +19,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", s.hub)
 	mux.Handle("/api/v1/calls", s.hub.HistoryHandler())
+	mux.Handle("/api/v1/assist/log", s.hub.AssistLogHandler())
 	mux.HandleFunc("GET /api/v1/info", s.info)
 	if s.cfg.Dev {
 		mux.HandleFunc("/api/v1/dev/token", s.devToken)

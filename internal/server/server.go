@@ -92,7 +92,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s.registerWHIPMetrics(s.metrics)
 	sc := cfg.Signaling
 	s.hub = signaling.NewHub(signaling.Config{
-		RingTimeout: cfg.Calls.RingTimeout, WaitingTimeout: cfg.Calls.WaitingTimeout, HandoffTimeout: cfg.Calls.HandoffTimeout, ReconnectGrace: cfg.Calls.ReconnectGrace, MaxTalk: cfg.Calls.PTTMaxTalk,
+		RingTimeout: cfg.Calls.RingTimeout, WaitingTimeout: cfg.Calls.WaitingTimeout, HandoffTimeout: cfg.Calls.HandoffTimeout, ReconnectGrace: cfg.Calls.ReconnectGrace,
+		AssistRequestTimeout: cfg.Assist.RequestTimeout, AssistControlIdle: cfg.Assist.ControlIdle, MaxTalk: cfg.Calls.PTTMaxTalk,
 		MaxMessageBytes: sc.MaxMessageBytes, PingInterval: sc.PingInterval, PongTimeout: sc.PongTimeout,
 		HelloTimeout: sc.HelloTimeout, WriteTimeout: sc.WriteTimeout, SendQueue: sc.SendQueue,
 		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: s.ice,
@@ -123,6 +124,9 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // MediaAddr is the bound media UDP address.
 func (s *Server) MediaAddr() *net.UDPAddr { return s.sfu.UDPAddr() }
+
+// SFU returns the media server, for tests and tools that inspect rooms.
+func (s *Server) SFU() *sfu.SFU { return s.sfu }
 
 // URL is the base URL of the web client.
 func (s *Server) URL() string {

@@ -12,8 +12,9 @@ import (
 )
 
 var (
-	_ History = (*Local)(nil)
-	_ Users   = (*Local)(nil)
+	_ History   = (*Local)(nil)
+	_ Users     = (*Local)(nil)
+	_ AssistLog = (*Local)(nil)
 )
 
 // Local is the single-node store: memory, written through to append-only
@@ -21,12 +22,19 @@ var (
 type Local struct {
 	limit int
 
-	mu     sync.Mutex
-	calls  map[string][]CallEntry // oldest first
-	users  map[string]bool
-	callsF *os.File
-	usersF *os.File
-	closed bool
+	mu      sync.Mutex
+	calls   map[string][]CallEntry // oldest first
+	users   map[string]bool
+	assists map[string][]AssistEntry // oldest first
+	callsF  *os.File
+	usersF  *os.File
+	assistF *os.File
+	closed  bool
+}
+
+type assistRecord struct {
+	User  string      `json:"user"`
+	Entry AssistEntry `json:"entry"`
 }
 
 type callRecord struct {
@@ -44,7 +52,7 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	l := &Local{limit: limit, calls: map[string][]CallEntry{}, users: map[string]bool{}}
+	l := &Local{limit: limit, calls: map[string][]CallEntry{}, users: map[string]bool{}, assists: map[string][]AssistEntry{}}
 	if dir == "" {
 		return l, nil
 	}
@@ -73,7 +81,21 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := l.compact(callsPath); err != nil {
+	assistPath := filepath.Join(dir, "assist.jsonl")
+	if err := replay(assistPath, func(b []byte) error {
+		var r assistRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		l.appendAssistMem(r.User, r.Entry)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := rewrite(callsPath, l.calls, func(u string, e CallEntry) any { return callRecord{User: u, Call: e} }); err != nil {
+		return nil, err
+	}
+	if err := rewrite(assistPath, l.assists, func(u string, e AssistEntry) any { return assistRecord{User: u, Entry: e} }); err != nil {
 		return nil, err
 	}
 	var err error
@@ -82,6 +104,11 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	}
 	if l.usersF, err = os.OpenFile(usersPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
 		l.callsF.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if l.assistF, err = os.OpenFile(assistPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+		l.callsF.Close()
+		l.usersF.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	return l, nil
@@ -120,8 +147,9 @@ func replay(path string, fn func([]byte) error) error {
 	return nil // a bad last line is a torn write
 }
 
-// compact rewrites the calls file when it holds more than the kept entries.
-func (l *Local) compact(path string) error {
+// rewrite replaces the file at path with one record per kept entry, so
+// that it holds no more than what is kept.
+func rewrite[T any](path string, lists map[string][]T, record func(user string, e T) any) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -129,9 +157,9 @@ func (l *Local) compact(path string) error {
 	}
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
-	for user, entries := range l.calls {
+	for user, entries := range lists {
 		for _, e := range entries {
-			if err := enc.Encode(callRecord{User: user, Call: e}); err != nil {
+			if err := enc.Encode(record(user, e)); err != nil {
 				f.Close()
 				return fmt.Errorf("store: %w", err)
 			}
@@ -154,12 +182,30 @@ func (l *Local) compact(path string) error {
 	return nil
 }
 
-func (l *Local) appendMem(user string, e CallEntry) {
-	list := append(l.calls[user], e)
-	if len(list) > l.limit {
-		list = append([]CallEntry(nil), list[len(list)-l.limit:]...)
+// appendBounded appends e to list, keeping the newest limit entries.
+func appendBounded[T any](list []T, e T, limit int) []T {
+	list = append(list, e)
+	if len(list) > limit {
+		list = append([]T(nil), list[len(list)-limit:]...)
 	}
-	l.calls[user] = list
+	return list
+}
+
+// newestFirst returns up to limit entries of list (oldest first), newest
+// first; limit <= 0 means all.
+func newestFirst[T any](list []T, limit int) []T {
+	if limit <= 0 || limit > len(list) {
+		limit = len(list)
+	}
+	out := make([]T, 0, limit)
+	for i := len(list) - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, list[i])
+	}
+	return out
+}
+
+func (l *Local) appendMem(user string, e CallEntry) {
+	l.calls[user] = appendBounded(l.calls[user], e, l.limit)
 }
 
 func writeLine(f *os.File, v any) error {
@@ -197,15 +243,7 @@ func (l *Local) Calls(ctx context.Context, user string, limit int) ([]CallEntry,
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	list := l.calls[user]
-	if limit <= 0 || limit > len(list) {
-		limit = len(list)
-	}
-	out := make([]CallEntry, 0, limit)
-	for i := len(list) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, list[i])
-	}
-	return out, nil
+	return newestFirst(l.calls[user], limit), nil
 }
 
 // TouchUser implements Users.
@@ -244,10 +282,38 @@ func (l *Local) Close() error {
 	}
 	l.closed = true
 	var errs []error
-	for _, f := range []*os.File{l.callsF, l.usersF} {
+	for _, f := range []*os.File{l.callsF, l.usersF, l.assistF} {
 		if f != nil {
 			errs = append(errs, f.Sync(), f.Close())
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (l *Local) appendAssistMem(user string, e AssistEntry) {
+	l.assists[user] = appendBounded(l.assists[user], e, l.limit)
+}
+
+// AppendAssist implements AssistLog.
+func (l *Local) AppendAssist(ctx context.Context, user string, e AssistEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.appendAssistMem(user, e)
+	return writeLine(l.assistF, assistRecord{User: user, Entry: e})
+}
+
+// AssistEntries implements AssistLog.
+func (l *Local) AssistEntries(ctx context.Context, user string, limit int) ([]AssistEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return newestFirst(l.assists[user], limit), nil
 }

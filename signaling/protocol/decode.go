@@ -79,6 +79,10 @@ func Decode(b []byte) (any, error) {
 		m = &View{}
 	case TypeHandoff:
 		m = &Handoff{}
+	case TypeAssist, TypeAssistRequest, TypeAssistGrant:
+		m = &Assist{}
+	case TypeAssistEnd:
+		m = &CallRef{}
 	case TypePing:
 		m = &Header{}
 	case "":
@@ -278,6 +282,37 @@ func (m *ICE) validate() error {
 }
 
 func (m *Media) validate() error { return checkID("call_id", m.CallID, true) }
+
+// MaxAssistGrants bounds an assist message's grant list.
+const MaxAssistGrants = 3
+
+func (m *Assist) validate() error {
+	if err := checkID("call_id", m.CallID, true); err != nil {
+		return err
+	}
+	if err := checkID("helped", m.Helped, false); err != nil {
+		return err
+	}
+	switch {
+	case m.Type == TypeAssist && m.Helped == "":
+		return errors.New(`"helped" is required: the user whose screen is shared`)
+	case m.Type != TypeAssist && m.Helped != "":
+		return errors.New(`"helped" is set only when assistance starts`)
+	case m.Type == TypeAssistRequest && len(m.Grants) == 0:
+		return errors.New(`"grants" names what to ask for`)
+	}
+	if len(m.Grants) > MaxAssistGrants {
+		return fmt.Errorf(`"grants" lists more than %d`, MaxAssistGrants)
+	}
+	for _, g := range m.Grants {
+		switch g {
+		case AssistView, AssistAnnotate, AssistControl:
+		default:
+			return fmt.Errorf(`unknown grant %q (want view, annotate or control)`, truncate(g, 40))
+		}
+	}
+	return nil
+}
 
 func (m *Handoff) validate() error {
 	if err := checkID("call_id", m.CallID, true); err != nil {

@@ -37,6 +37,36 @@ const (
 	// from the sending device to that one. From the server it reports
 	// the handoff's progress (Handoff.State).
 	TypeHandoff = "handoff"
+	// TypeAssist starts remote assistance in a call: Helped names the
+	// member whose screen is shared. Sent by the helper it asks the helped
+	// device for Grants (view at least); sent by the helped device it
+	// invites the other member to help, with Grants given at once.
+	TypeAssist = "assist"
+	// TypeAssistRequest is the helper asking for more grants.
+	TypeAssistRequest = "assist_request"
+	// TypeAssistGrant is the helped device setting what is granted: the
+	// whole set, so an empty list revokes everything.
+	TypeAssistGrant = "assist_grant"
+	// TypeAssistEnd ends the assistance (either side); the call goes on.
+	TypeAssistEnd = "assist_end"
+)
+
+// Assistance grants, each given only by the helped device.
+const (
+	AssistView     = "view"     // the helper sees the helped screen
+	AssistAnnotate = "annotate" // the helper's drawings show on it
+	AssistControl  = "control"  // the helper's pointer and keys act on it
+)
+
+// Why an assist_state was sent.
+const (
+	AssistStarted        = "started"
+	AssistRequested      = "requested"
+	AssistGranted        = "granted" // the grants changed (given or taken back)
+	AssistRequestTimeout = "request_timeout"
+	AssistControlIdle    = "control_idle"
+	AssistDeviceChanged  = "device_changed" // the helped user's device changed: grants reset
+	AssistEnded          = "ended"
 )
 
 // Handoff states, in server messages.
@@ -95,6 +125,9 @@ const (
 	// TypeResumed tells a device that signed in again within the grace
 	// window that its call went on: the session took over the call's leg.
 	TypeResumed = "resumed"
+	// TypeAssistState tells both sides of an assistance what is granted
+	// and asked for, whenever that changes.
+	TypeAssistState = "assist_state"
 )
 
 // Peer connection names: every call leg has two PeerConnections with the
@@ -219,6 +252,30 @@ type View struct {
 type CallRef struct {
 	Header
 	CallID string `json:"call_id"`
+}
+
+// Assist starts remote assistance in a call (TypeAssist), asks for more
+// grants (TypeAssistRequest, Helped unset) or sets them (TypeAssistGrant,
+// Helped unset).
+type Assist struct {
+	Header
+	CallID string   `json:"call_id"`
+	Helped string   `json:"helped,omitempty"`
+	Grants []string `json:"grants"`
+}
+
+// AssistState describes a call's assistance: who helps whom, what the
+// helped device granted and what the helper asked for and awaits. Active
+// false means it is over.
+type AssistState struct {
+	Header
+	CallID    string   `json:"call_id"`
+	Active    bool     `json:"active"`
+	Helper    string   `json:"helper"`
+	Helped    string   `json:"helped"`
+	Granted   []string `json:"granted"`
+	Requested []string `json:"requested,omitempty"`
+	Reason    string   `json:"reason"`
 }
 
 // Accept answers an incoming call on this device. EndCurrent ends the call

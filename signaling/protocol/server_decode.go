@@ -56,6 +56,8 @@ func DecodeServer(b []byte) (any, error) {
 		m = &Handoff{}
 	case TypeActiveCall:
 		m = &ActiveCall{}
+	case TypeAssistState:
+		m = &AssistState{}
 	case TypeResumed:
 		m = &Resumed{}
 	default:

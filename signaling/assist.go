@@ -1,0 +1,404 @@
+package signaling
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// Remote assistance (DESIGN.md, "Remote assistance"): in a call between
+// two people, one helps the other with their screen. The helped device
+// alone grants view, annotate and control, each on its own; the helper
+// may only ask. A request unanswered in time is denied, one message takes
+// everything back, and control also lapses when unused. The SFU enforces
+// what is granted (screen tracks and data channel events); every start,
+// request, grant, revoke and end goes to both users' audit logs.
+
+// Defaults for Config.AssistRequestTimeout and Config.AssistControlIdle.
+const (
+	defaultAssistRequestTimeout = 30 * time.Second
+	defaultAssistControlIdle    = 2 * time.Minute
+)
+
+// assist is a call's assistance; the hub's mutex guards it.
+type assist struct {
+	helper, helped string // users
+	granted        map[string]bool
+	requested      map[string]bool
+	reqTimer       *time.Timer // denies requested when it fires
+	idleTimer      *time.Timer // checks control for disuse
+}
+
+// auditEntry is an audit log entry for one user, written after the hub's
+// mutex is released.
+type auditEntry struct {
+	user  string
+	entry store.AssistEntry
+}
+
+func (s *Session) assistGrant() error {
+	if !s.ident.Has(auth.GrantAssist) {
+		return fail(protocol.CodeForbidden, "the access token does not allow remote assistance")
+	}
+	return nil
+}
+
+// sorted lists the keys of a grant set in a fixed order.
+func sorted(set map[string]bool) []string {
+	out := []string{}
+	for _, g := range []string{protocol.AssistView, protocol.AssistAnnotate, protocol.AssistControl} {
+		if set[g] {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func setOf(grants []string) map[string]bool {
+	m := make(map[string]bool, len(grants))
+	for _, g := range grants {
+		m[g] = true
+	}
+	return m
+}
+
+// assistCallLocked returns the call s is a leg of, for assistance.
+func (h *Hub) assistCallLocked(s *Session, callID string) (*call, error) {
+	c, err := h.lookupLocked(callID)
+	if err != nil {
+		return nil, err
+	}
+	if !c.isLeg(s) {
+		return nil, fail(protocol.CodeNotInCall, "this device is not in that call")
+	}
+	return c, nil
+}
+
+// assistStart begins assistance in a call between two people. helped is
+// either the other member (s helps and asks for grants) or s's own user
+// (s invites the other to help, granting grants at once).
+func (h *Hub) assistStart(s *Session, callID, helped string, grants []string) error {
+	h.mu.Lock()
+	c, err := h.assistCallLocked(s, callID)
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	joined := c.joined()
+	switch {
+	case c.state != stateActive:
+		err = fail(protocol.CodeInvalidState, "the call has not been answered yet")
+	case c.assist != nil:
+		err = fail(protocol.CodeInvalidState, "assistance is already under way in this call")
+	case c.floor != nil || len(joined) != 2:
+		err = fail(protocol.CodeInvalidState, "remote assistance is between two people: use a call with just the two of you")
+	case c.members[helped] == nil || c.members[helped].state != memberJoined:
+		err = fail(protocol.CodeNotInCall, helped+" is not in this call")
+	}
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	other := joined[0].user
+	if other == s.user {
+		other = joined[1].user
+	}
+	a := &assist{helper: other, helped: s.user, granted: setOf(grants), requested: map[string]bool{}}
+	var audit []auditEntry
+	if helped != s.user {
+		// s helps: it may only ask, and at least to see.
+		a.helper, a.helped, a.granted = s.user, helped, map[string]bool{}
+		a.requested = setOf(append(grants, protocol.AssistView))
+	}
+	c.assist = a
+	audit = append(audit, h.auditLocked(c, store.AssistStart, nil, "")...)
+	if len(a.granted) > 0 {
+		audit = append(audit, h.auditLocked(c, store.AssistGrant, sorted(a.granted), "")...)
+		h.armIdleLocked(c)
+	}
+	if len(a.requested) > 0 {
+		audit = append(audit, h.auditLocked(c, store.AssistRequest, sorted(a.requested), "")...)
+		h.armRequestLocked(c)
+	}
+	h.tellAssistLocked(c, protocol.AssistStarted)
+	h.applyAssistLocked(c)
+	h.mu.Unlock()
+	h.writeAudit(audit)
+	s.log.Info("assistance started", "call", callID, "helper", a.helper, "helped", a.helped)
+	return nil
+}
+
+// assistRequest is the helper asking for more grants.
+func (h *Hub) assistRequest(s *Session, callID string, grants []string) error {
+	h.mu.Lock()
+	c, err := h.assistCallLocked(s, callID)
+	if err == nil && (c.assist == nil || c.assist.helper != s.user) {
+		err = fail(protocol.CodeInvalidState, "only the helper in a running assistance asks for grants")
+	}
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	a := c.assist
+	var asked []string
+	for _, g := range grants {
+		if !a.granted[g] && !a.requested[g] {
+			a.requested[g] = true
+			asked = append(asked, g)
+		}
+	}
+	var audit []auditEntry
+	if len(asked) > 0 {
+		audit = h.auditLocked(c, store.AssistRequest, sorted(setOf(asked)), "")
+		h.armRequestLocked(c)
+		h.tellAssistLocked(c, protocol.AssistRequested)
+	}
+	h.mu.Unlock()
+	h.writeAudit(audit)
+	return nil
+}
+
+// assistSetGrants is the helped device answering: grants becomes the
+// whole granted set, and every open request is answered by it.
+func (h *Hub) assistSetGrants(s *Session, callID string, grants []string) error {
+	h.mu.Lock()
+	c, err := h.assistCallLocked(s, callID)
+	if err == nil && (c.assist == nil || c.assist.helped != s.user) {
+		err = fail(protocol.CodeForbidden, "only the device being helped gives or takes back grants")
+	}
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	audit := h.setGrantsLocked(c, setOf(grants), protocol.AssistGranted)
+	h.mu.Unlock()
+	h.writeAudit(audit)
+	return nil
+}
+
+// setGrantsLocked replaces c's grants with want, clears the requests,
+// tells both sides (why: AssistGranted when the helped device chose) and
+// the SFU, and returns the audit entries.
+func (h *Hub) setGrantsLocked(c *call, want map[string]bool, why string) []auditEntry {
+	revokeWhy := why
+	if why == protocol.AssistGranted {
+		revokeWhy = "revoked"
+	}
+	a := c.assist
+	var given, taken []string
+	for _, g := range sorted(want) {
+		if !a.granted[g] {
+			given = append(given, g)
+		}
+	}
+	for _, g := range sorted(a.granted) {
+		if !want[g] {
+			taken = append(taken, g)
+		}
+	}
+	a.granted = want
+	a.requested = map[string]bool{}
+	if a.reqTimer != nil {
+		a.reqTimer.Stop()
+		a.reqTimer = nil
+	}
+	var audit []auditEntry
+	if len(given) > 0 {
+		audit = append(audit, h.auditLocked(c, store.AssistGrant, given, "")...)
+	}
+	if len(taken) > 0 {
+		audit = append(audit, h.auditLocked(c, store.AssistRevoke, taken, revokeWhy)...)
+	}
+	h.armIdleLocked(c)
+	h.tellAssistLocked(c, why)
+	h.applyAssistLocked(c)
+	return audit
+}
+
+// assistEnd ends the assistance at either side's request.
+func (h *Hub) assistEnd(s *Session, callID string) error {
+	h.mu.Lock()
+	c, err := h.assistCallLocked(s, callID)
+	if err == nil && c.assist == nil {
+		err = fail(protocol.CodeInvalidState, "no assistance is under way in this call")
+	}
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	audit := h.endAssistLocked(c, "ended")
+	h.mu.Unlock()
+	h.writeAudit(audit)
+	return nil
+}
+
+// endAssistLocked ends c's assistance, telling the members still in it;
+// why goes to the audit log.
+func (h *Hub) endAssistLocked(c *call, why string) []auditEntry {
+	a := c.assist
+	if a == nil {
+		return nil
+	}
+	var audit []auditEntry
+	if len(a.granted) > 0 {
+		audit = append(audit, h.auditLocked(c, store.AssistRevoke, sorted(a.granted), why)...)
+	}
+	audit = append(audit, h.auditLocked(c, store.AssistEnd, nil, why)...)
+	if a.reqTimer != nil {
+		a.reqTimer.Stop()
+	}
+	if a.idleTimer != nil {
+		a.idleTimer.Stop()
+	}
+	a.granted, a.requested = map[string]bool{}, map[string]bool{}
+	h.tellAssistLocked(c, protocol.AssistEnded)
+	c.assist = nil
+	h.applyAssistLocked(c)
+	return audit
+}
+
+// armRequestLocked (re)starts the clock on c's open requests.
+func (h *Hub) armRequestLocked(c *call) {
+	a := c.assist
+	if a.reqTimer != nil {
+		a.reqTimer.Stop()
+	}
+	id := c.id
+	a.reqTimer = time.AfterFunc(cmp.Or(h.cfg.AssistRequestTimeout, defaultAssistRequestTimeout), func() {
+		h.assistRequestTimeout(id, a)
+	})
+}
+
+// assistRequestTimeout denies what the helped device did not answer.
+func (h *Hub) assistRequestTimeout(callID string, a *assist) {
+	h.mu.Lock()
+	c := h.calls[callID]
+	if c == nil || c.assist != a || len(a.requested) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	audit := h.auditLocked(c, store.AssistDenied, sorted(a.requested), protocol.AssistRequestTimeout)
+	a.requested = map[string]bool{}
+	a.reqTimer = nil
+	h.tellAssistLocked(c, protocol.AssistRequestTimeout)
+	h.mu.Unlock()
+	h.writeAudit(audit)
+}
+
+// armIdleLocked starts or stops the check on control's use.
+func (h *Hub) armIdleLocked(c *call) {
+	a := c.assist
+	if a.idleTimer != nil {
+		a.idleTimer.Stop()
+		a.idleTimer = nil
+	}
+	if !a.granted[protocol.AssistControl] {
+		return
+	}
+	id, idle := c.id, cmp.Or(h.cfg.AssistControlIdle, defaultAssistControlIdle)
+	since := h.now()
+	var check func()
+	check = func() {
+		h.mu.Lock()
+		c := h.calls[id]
+		if c == nil || c.assist != a || !a.granted[protocol.AssistControl] {
+			h.mu.Unlock()
+			return
+		}
+		last := since
+		if h.media != nil {
+			if t := h.media.ControlActivity(id); t.After(last) {
+				last = t
+			}
+		}
+		if left := idle - h.now().Sub(last); left > 0 {
+			a.idleTimer = time.AfterFunc(left, check)
+			h.mu.Unlock()
+			return
+		}
+		want := setOf(sorted(a.granted))
+		delete(want, protocol.AssistControl)
+		audit := h.setGrantsLocked(c, want, protocol.AssistControlIdle)
+		h.mu.Unlock()
+		h.writeAudit(audit)
+	}
+	a.idleTimer = time.AfterFunc(idle, check)
+}
+
+// tellAssistLocked sends c's assistance state to both members; reason
+// AssistEnded says it is over.
+func (h *Hub) tellAssistLocked(c *call, reason string) {
+	a := c.assist
+	msg := &protocol.AssistState{CallID: c.id, Active: reason != protocol.AssistEnded,
+		Helper: a.helper, Helped: a.helped, Granted: sorted(a.granted), Requested: sorted(a.requested), Reason: reason}
+	for _, u := range []string{a.helper, a.helped} {
+		if m := c.members[u]; m != nil && m.state == memberJoined && m.dev != nil {
+			m.dev.send(protocol.TypeAssistState, msg)
+		}
+	}
+}
+
+// applyAssistLocked tells the SFU what the helper may receive and send.
+func (h *Hub) applyAssistLocked(c *call) {
+	if h.media == nil {
+		return
+	}
+	a := c.assist
+	if a == nil {
+		h.media.SetAssist(c.id, nil)
+		return
+	}
+	h.media.SetAssist(c.id, &sfu.Assist{
+		Helper: a.helper, Helped: a.helped,
+		View: a.granted[protocol.AssistView], Annotate: a.granted[protocol.AssistAnnotate],
+		Control: a.granted[protocol.AssistControl],
+	})
+}
+
+// auditLocked makes an audit entry of c's assistance for both users.
+func (h *Hub) auditLocked(c *call, event string, grants []string, reason string) []auditEntry {
+	a := c.assist
+	e := store.AssistEntry{At: h.now(), CallID: c.id, Helper: a.helper, Helped: a.helped, Event: event,
+		Grants: slices.Clone(grants), Reason: reason}
+	if m := c.members[a.helped]; m != nil && m.dev != nil {
+		e.Device = m.dev.device
+	}
+	return []auditEntry{{user: a.helped, entry: e}, {user: a.helper, entry: e}}
+}
+
+// writeAudit stores audit entries; the caller holds no lock.
+func (h *Hub) writeAudit(entries []auditEntry) {
+	if len(entries) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, e := range entries {
+		if err := h.store.AppendAssist(ctx, e.user, e.entry); err != nil {
+			h.log.Error("assistance audit entry not written", "call", e.entry.CallID, "user", e.user, "err", err)
+		}
+	}
+}
+
+// helpedDeviceChangedLocked resets the grants when the helped user's call
+// moved to another device: that device has granted nothing.
+func (h *Hub) helpedDeviceChangedLocked(c *call, user string) []auditEntry {
+	if c.assist == nil || c.assist.helped != user || len(c.assist.granted) == 0 {
+		return nil
+	}
+	return h.setGrantsLocked(c, map[string]bool{}, protocol.AssistDeviceChanged)
+}
+
+// assistLeftLocked ends c's assistance when its helper or helped leaves.
+func (h *Hub) assistLeftLocked(c *call, user string) []auditEntry {
+	if c.assist == nil || (c.assist.helper != user && c.assist.helped != user) {
+		return nil
+	}
+	return h.endAssistLocked(c, "member_left")
+}
