@@ -59,6 +59,8 @@ export class CallSession extends EventTarget {
     this.trackNames = new Map();
     this.layerChain = Promise.resolve();
     this.lastRestart = 0;
+    this.assistDC = null; // the "assist" data channel on pub
+    this.screen = null; // {transceiver, track} while sharing the screen
     this.iceTimers = { pub: null, sub: null };
     this.closed = false;
   }
@@ -180,7 +182,8 @@ export class CallSession extends EventTarget {
       if (!pc || this.closed) return;
       const offer = await pc.createOffer(opts);
       await pc.setLocalDescription(offer);
-      if (!this.signaling.send({ type: 'sdp', call_id: this.callId, pc: 'pub', kind: 'offer', sdp: pc.localDescription.sdp })) {
+      const sdp = this.markSlides(pc.localDescription.sdp);
+      if (!this.signaling.send({ type: 'sdp', call_id: this.callId, pc: 'pub', kind: 'offer', sdp })) {
         this.awaitingPubAnswer = false;
         throw new Error('not connected');
       }
@@ -256,6 +259,60 @@ export class CallSession extends EventTarget {
     }
   }
 
+  /**
+   * Marks the screen share's media section with a=content:slides (RFC
+   * 4796), which is how the server tells a screen from a camera.
+   */
+  markSlides(sdp) {
+    const mid = this.screen && this.screen.transceiver.mid;
+    if (mid == null) return sdp;
+    return sdp.replace(new RegExp(`(a=mid:${mid.replace(/[^\w-]/g, '')}\r\n)`), '$1a=content:slides\r\n');
+  }
+
+  /** Opens the "assist" data channel (once); resolves when it is open. */
+  openAssist() {
+    if (!this.pcs.pub || this.closed) return Promise.reject(new Error('no media'));
+    if (!this.assistDC) {
+      const dc = this.pcs.pub.createDataChannel('assist');
+      dc.binaryType = 'arraybuffer';
+      dc.onmessage = (ev) => {
+        if (ev.data instanceof ArrayBuffer) this.emit('assist', ev.data);
+      };
+      this.assistDC = dc;
+      this.assistOpen = new Promise((resolve) => dc.addEventListener('open', resolve, { once: true }));
+      this.offerPub();
+    }
+    return this.assistOpen;
+  }
+
+  /** Sends an encoded assistance message; false when the channel is not open. */
+  sendAssist(buf) {
+    const dc = this.assistDC;
+    if (!dc || dc.readyState !== 'open') return false;
+    dc.send(buf);
+    return true;
+  }
+
+  /** Publishes a screen share (a display-media track), marked as such. */
+  shareScreen(track, stream) {
+    if (this.screen || !this.pcs.pub) return;
+    const transceiver = this.pcs.pub.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    this.screen = { transceiver, track };
+    this.offerPub();
+  }
+
+  /** Stops publishing the screen share. */
+  stopScreen() {
+    const sh = this.screen;
+    if (!sh) return;
+    this.screen = null;
+    try {
+      this.pcs.pub.removeTrack(sh.transceiver.sender);
+    } catch { /* closed */ }
+    sh.track.stop();
+    this.offerPub();
+  }
+
   onRemoteTrack(ev) {
     const track = ev.track;
     const stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([track]);
@@ -264,7 +321,7 @@ export class CallSession extends EventTarget {
     // latest stream a track arrived in says whose it is.
     this.trackUsers.set(track, user);
     this.trackNames.set(track, msidTrackId(this.pcs.sub, ev.transceiver) || track.id);
-    this.emit('track', { user, track, stream });
+    this.emit('track', { user, track, stream, name: this.trackName(track) });
     const gone = () => this.emit('trackended', { user, track });
     track.addEventListener('ended', gone);
     stream.addEventListener('removetrack', (e) => {

@@ -36,6 +36,8 @@ export const icons = {
     '<rect x="2" y="6" width="7" height="12" rx="1.5"/><rect x="13" y="5" width="9" height="7" rx="1"/><line x1="11" y1="19" x2="22" y2="19"/><polyline points="15 14 17.5 16.5 15 19" transform="translate(0 -1.5)"/>'),
   moveHere: svg(
     '<rect x="3" y="4" width="18" height="12" rx="1.5"/><line x1="2" y1="20" x2="22" y2="20"/><polyline points="9 10 12 13 15 10"/><line x1="12" y1="6" x2="12" y2="13"/>'),
+  screen: svg(
+    '<rect x="2" y="3" width="20" height="14" rx="2"/><line x1="8" y1="21" x2="16" y2="21"/><line x1="12" y1="17" x2="12" y2="21"/><circle cx="12" cy="10" r="2.5" fill="currentColor" stroke="none"/>'),
   popOut: svg(
     '<rect x="2" y="4" width="20" height="16" rx="2"/><rect x="12" y="12" width="7" height="5" rx="1" fill="currentColor" stroke="none"/>'),
   popIn: svg(
