@@ -10,13 +10,19 @@ TEST_TIMEOUT ?= 20m
 # lands while the fuzzer minimizes an input is reported as a failure).
 FUZZTIME ?= 50000x
 
-.PHONY: all build run test test-deps vet unit fuzz bench bench-turn bench-sfu clean
+.PHONY: all build agent run test test-deps vet unit fuzz bench bench-turn bench-sfu clean
 
 all: build
 
 ## build: static binary in bin/tandem (the Dockerfile runs the same steps)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='$(LDFLAGS)' -o $(BIN) ./cmd/tandem
+
+## agent: bin/tandem with the desktop agent (`tandem agent`), whose screen
+## encoder links libvpx through cgo (Debian: gcc pkg-config libvpx-dev)
+agent:
+	@pkg-config --exists vpx || { echo "the agent needs libvpx: apt-get install gcc pkg-config libvpx-dev"; exit 1; }
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags='$(LDFLAGS)' -o $(BIN) ./cmd/tandem
 
 ## run: a dev server on http://127.0.0.1:7880 — open it in two browser windows
 run: build

@@ -11,6 +11,12 @@ command -v turnutils_uclient >/dev/null 2>&1 || need="$need coturn"
 # The impaired-network tests shape loopback in their own namespaces: tc
 # (iproute2) for rate caps, nft for random loss.
 command -v nft >/dev/null 2>&1 || need="$need nftables"
+# The desktop agent's tests run it against a virtual X server, and its
+# screen encoder links libvpx through cgo.
+command -v Xvfb >/dev/null 2>&1 || need="$need xvfb"
+command -v gcc >/dev/null 2>&1 || need="$need gcc"
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+pkg-config --exists vpx 2>/dev/null || need="$need libvpx-dev"
 
 if [ -n "$need" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

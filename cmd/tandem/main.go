@@ -29,6 +29,7 @@ Usage:
   tandem token --user ID --device ID [--ttl 1h]  print an access token
   tandem loadtest turn --server ADDR --secret S  hold many TURN allocations
   tandem loadtest media --url WS --scenario S    synthetic media load on a room
+  tandem agent --config agent.yaml                share this X11 desktop for remote help
   tandem version
 
 Run "tandem serve --help" for the serve flags.
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return token(args[1:], stdout, stderr)
 	case "loadtest":
 		return loadtestCmd(args[1:], stdout, stderr)
+	case "agent":
+		return agentCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tandem", server.Version)
 		return nil

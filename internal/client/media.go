@@ -115,7 +115,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 	m.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		m.log.Debug("sub connection state", "state", s.String())
 	})
-	if !o.Audio && !o.Video && !o.ReceiveOnly && !o.Screen && !o.Assist {
+	if !o.Audio && !o.Video && !o.ReceiveOnly && !o.Screen && o.ScreenTrack == nil && !o.Assist {
 		return m, nil
 	}
 

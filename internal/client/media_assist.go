@@ -97,6 +97,11 @@ func (m *Media) SendAssist(ctx context.Context, events ...assistwire.Event) erro
 	return nil
 }
 
+// KeyframeRequested reports, once, that the server asked for a keyframe
+// (PLI or FIR) since the last call: the next frame of a ScreenTrack should
+// be one.
+func (m *Media) KeyframeRequested() bool { return m.forceKey.Swap(false) }
+
 // markSlides adds RFC 4796's a=content:slides to the offer's section of
 // the screen share (MediaOptions.Screen), which is how the server tells a
 // screen from a camera.

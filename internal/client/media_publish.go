@@ -47,17 +47,22 @@ func (m *Media) publish(o MediaOptions) error {
 		m.goTracked(func() { m.readRTCP(sender, false) })
 		m.goTracked(pace)
 	}
-	if o.Screen {
-		t, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "screen", stream)
-		if err != nil {
-			return fmt.Errorf("screen track: %w", err)
+	if o.Screen || o.ScreenTrack != nil {
+		t := o.ScreenTrack
+		if t == nil {
+			var err error
+			t, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "screen", stream)
+			if err != nil {
+				return fmt.Errorf("screen track: %w", err)
+			}
+			m.goTracked(func() { m.paceVideo(t, o.ScreenTag) })
 		}
+		var err error
 		if m.screen, err = m.addSendTrack(t); err != nil {
 			return err
 		}
 		sender := m.screen
 		m.goTracked(func() { m.readRTCP(sender, true) })
-		m.goTracked(func() { m.paceVideo(t, o.ScreenTag) })
 	}
 	if o.Video && o.Simulcast {
 		return m.publishSimulcast(stream, o.VideoBitrate)

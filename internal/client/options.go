@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/tandemcall/tandem/internal/assistwire"
 )
@@ -82,6 +83,10 @@ type MediaOptions struct {
 	// in a remote assistance does. Its frames end with ScreenTag.
 	Screen    bool
 	ScreenTag byte
+	// ScreenTrack, when set, is published as the screen share instead of
+	// synthetic frames: the caller writes its samples, asking
+	// Media.KeyframeRequested before each frame.
+	ScreenTrack *webrtc.TrackLocalStaticSample
 	// Assist opens the "assist" data channel on pub, for sending
 	// assistance events (Media.SendAssist) as a helper, or receiving them
 	// (OnAssist) as the device being helped.

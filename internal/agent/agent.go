@@ -1,0 +1,329 @@
+// Package agent is Tandem's desktop agent (`tandem agent`): a device of
+// the person being helped that shares their X11 desktop with a helper and,
+// only while they allow it, applies the helper's pointer and keyboard to
+// it. A browser can share a screen but cannot move the real mouse; the
+// agent can.
+//
+// It signs in as one of the user's devices and answers calls: attended,
+// the person at the machine is asked (Consent) whether to answer and what
+// to allow; unattended, only when the machine's owner enabled it in the
+// agent's configuration, calls from the helpers named there are answered
+// and given what is configured, and each such access is logged. The
+// server enforces the grants as for any device (signaling/assist.go); the
+// agent also keeps its own: it captures nothing while view is not granted
+// and applies no input while control is not. Local input wins: remote
+// input pauses whenever the person at the machine moves the mouse or
+// types. A red bar on the screen says what the helper can do.
+package agent
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// Defaults for Config.
+const (
+	defaultFPS        = 15
+	defaultBitrate    = 1500 // kbit/s
+	defaultLocalPause = time.Second
+)
+
+// Config configures an Agent.
+type Config struct {
+	// URL is the signaling endpoint, e.g. wss://tandem.example/ws.
+	URL string
+	// Token is an access token of the helped user for this device.
+	Token string
+	// Display is the X11 display to share ("" = $DISPLAY).
+	Display string
+	// FPS and BitrateKbps bound the shared screen's video.
+	FPS         int
+	BitrateKbps int
+	// LocalPause is how long remote input pauses after local input.
+	LocalPause time.Duration
+	// Unattended access: off unless the machine's owner turns it on.
+	Unattended Unattended
+	// UseICEServers makes media use the server's STUN/TURN servers.
+	UseICEServers bool
+	Logger        *slog.Logger
+}
+
+// Unattended is unattended access: with nobody at the machine, calls
+// from Helpers are answered and get Grants without asking.
+type Unattended struct {
+	Enabled bool
+	Helpers []string
+	Grants  []string
+}
+
+// Consent asks the person at the machine. Its methods may block until
+// they answer or ctx ends (then: no).
+type Consent interface {
+	// AnswerCall asks whether to answer a call from a would-be helper.
+	AnswerCall(ctx context.Context, from string) bool
+	// Grant asks which of requested to allow; it returns the allowed ones.
+	Grant(ctx context.Context, helper string, requested []string) []string
+}
+
+// Stats counts what the agent did.
+type Stats struct {
+	Frames       uint64 // screen frames sent
+	Applied      uint64 // remote input events applied
+	Paused       uint64 // remote input events dropped while local input won
+	NotGranted   uint64 // remote input events dropped for want of a grant
+	Unattended   uint64 // calls answered without asking
+	LocalPauses  uint64 // times local input paused remote input
+	Annotations  uint64 // annotation events shown
+	CaptureError uint64
+}
+
+// Agent is one running desktop agent.
+type Agent struct {
+	cfg     Config
+	consent Consent
+	log     *slog.Logger
+
+	c       atomic.Pointer[client.Client]
+	stopReq chan struct{} // StopHelp asks the run loop
+	stats   stats
+
+	mu   sync.Mutex
+	sess *session
+}
+
+type stats struct {
+	frames, applied, paused, notGranted, unattended, localPauses, annotations, captureErr atomic.Uint64
+}
+
+// New returns an agent; Run starts it.
+func New(cfg Config, consent Consent) *Agent {
+	cfg.FPS = cmp.Or(cfg.FPS, defaultFPS)
+	cfg.BitrateKbps = cmp.Or(cfg.BitrateKbps, defaultBitrate)
+	cfg.LocalPause = cmp.Or(cfg.LocalPause, defaultLocalPause)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Agent{cfg: cfg, consent: consent, log: log.With("part", "agent"), stopReq: make(chan struct{}, 1)}
+}
+
+// Stats returns the agent's counters.
+func (a *Agent) Stats() Stats {
+	s := &a.stats
+	return Stats{
+		Frames: s.frames.Load(), Applied: s.applied.Load(), Paused: s.paused.Load(), NotGranted: s.notGranted.Load(),
+		Unattended: s.unattended.Load(), LocalPauses: s.localPauses.Load(), Annotations: s.annotations.Load(),
+		CaptureError: s.captureErr.Load(),
+	}
+}
+
+// StopHelp is the person at the machine taking everything back at once:
+// every grant is revoked and the assistance ends; the call goes on.
+func (a *Agent) StopHelp() {
+	select {
+	case a.stopReq <- struct{}{}:
+	default:
+	}
+}
+
+// Run signs in and serves calls until ctx ends or the connection fails.
+func (a *Agent) Run(ctx context.Context) error {
+	c, err := client.Dial(ctx, client.Options{URL: a.cfg.URL, Token: a.cfg.Token, Logger: a.cfg.Logger, UseICEServers: a.cfg.UseICEServers})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.c.Store(c)
+	defer c.Close()
+	w := c.Welcome()
+	a.log = a.log.With("user", w.User, "device", w.Device)
+	a.log.Info("agent signed in", "unattended", a.cfg.Unattended.Enabled)
+	defer a.endSession()
+
+	msgs := make(chan any)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			m, err := c.Next(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("agent: %w", err)
+		case <-a.stopReq:
+			a.stopHelp(ctx)
+		case m := <-msgs:
+			a.handle(ctx, m)
+		}
+	}
+}
+
+// handle reacts to one server message.
+func (a *Agent) handle(ctx context.Context, m any) {
+	c := a.c.Load()
+	switch m := m.(type) {
+	case *protocol.Incoming:
+		a.incoming(ctx, m)
+	case *protocol.Accepted:
+		// Answered: the session began in incoming.
+	case *protocol.AssistState:
+		a.assistState(ctx, m)
+	case *protocol.Ended:
+		if s := a.current(); s != nil && s.callID == m.CallID {
+			a.log.Info("call ended", "call", m.CallID, "reason", m.Reason)
+			a.endSession()
+		}
+	case *protocol.MemberLeft, *protocol.ActiveCall, *protocol.Media, *protocol.Speakers, *protocol.Error:
+	default:
+		_ = c
+	}
+}
+
+// incoming answers a call, or not: one at a time, unattended only for the
+// configured helpers, otherwise as the person at the machine says.
+func (a *Agent) incoming(ctx context.Context, m *protocol.Incoming) {
+	c := a.c.Load()
+	from := m.From.User
+	if a.current() != nil || len(m.Members) > 0 {
+		_ = c.Decline(ctx, m.CallID)
+		return
+	}
+	answer := false
+	if u := a.cfg.Unattended; u.Enabled && slices.Contains(u.Helpers, from) {
+		answer = true
+		a.stats.unattended.Add(1)
+		a.log.Warn("unattended access: answering without asking", "helper", from, "call", m.CallID)
+	} else {
+		answer = a.consent.AnswerCall(ctx, from)
+	}
+	if !answer {
+		_ = c.Decline(ctx, m.CallID)
+		return
+	}
+	if err := c.Accept(ctx, m.CallID, false); err != nil {
+		a.log.Warn("could not answer", "call", m.CallID, "err", err)
+		return
+	}
+	s, err := a.startSession(ctx, m.CallID, from)
+	if err != nil {
+		a.log.Error("could not share the screen", "err", err)
+		_ = c.Hangup(ctx, m.CallID)
+		return
+	}
+	a.mu.Lock()
+	a.sess = s
+	a.mu.Unlock()
+}
+
+// assistState answers what the helper asks for, and keeps the session's
+// grants, which it enforces too.
+func (a *Agent) assistState(ctx context.Context, m *protocol.AssistState) {
+	s := a.current()
+	if s == nil || s.callID != m.CallID {
+		return
+	}
+	me := a.c.Load().Welcome().User
+	if !m.Active {
+		s.setGrants(nil, "")
+		return
+	}
+	if m.Helped != me {
+		return // this device helps nobody
+	}
+	s.setGrants(m.Granted, m.Helper)
+	if len(m.Requested) == 0 {
+		return
+	}
+	var allowed []string
+	if u := a.cfg.Unattended; u.Enabled && slices.Contains(u.Helpers, m.Helper) {
+		for _, g := range m.Requested {
+			if slices.Contains(u.Grants, g) {
+				allowed = append(allowed, g)
+			}
+		}
+		a.log.Warn("unattended access: granting without asking", "helper", m.Helper, "grants", allowed)
+	} else {
+		allowed = a.consent.Grant(ctx, m.Helper, m.Requested)
+	}
+	want := slices.Clone(m.Granted)
+	for _, g := range allowed {
+		if slices.Contains(m.Requested, g) && !slices.Contains(want, g) {
+			want = append(want, g)
+		}
+	}
+	if err := a.c.Load().AssistGrant(ctx, m.CallID, want...); err != nil {
+		a.log.Warn("could not answer the request", "err", err)
+	}
+}
+
+// stopHelp revokes everything and ends the assistance.
+func (a *Agent) stopHelp(ctx context.Context) {
+	s := a.current()
+	if s == nil {
+		return
+	}
+	s.setGrants(nil, "")
+	c := a.c.Load()
+	err := errors.Join(c.AssistGrant(ctx, s.callID), c.AssistEnd(ctx, s.callID))
+	if err != nil {
+		a.log.Info("stop help", "err", err)
+	}
+	a.log.Info("help stopped at the machine", "call", s.callID)
+}
+
+func (a *Agent) current() *session {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sess
+}
+
+func (a *Agent) endSession() {
+	a.mu.Lock()
+	s := a.sess
+	a.sess = nil
+	a.mu.Unlock()
+	if s != nil {
+		s.close()
+	}
+}
+
+// grantText is what the red bar says.
+func grantText(helper string, granted map[string]bool) string {
+	var can []string
+	if granted[protocol.AssistView] {
+		can = append(can, "see this screen")
+	}
+	if granted[protocol.AssistAnnotate] {
+		can = append(can, "point at it")
+	}
+	if granted[protocol.AssistControl] {
+		can = append(can, "control the mouse and keyboard")
+	}
+	return "Tandem: " + helper + " can " + strings.Join(can, ", ")
+}

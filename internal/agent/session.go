@@ -1,0 +1,303 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/tandemcall/tandem/internal/assistwire"
+	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/vpx"
+	"github.com/tandemcall/tandem/internal/x11"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// Timings of a session.
+const (
+	localPoll     = 50 * time.Millisecond // how often local input is looked for
+	refreshEvery  = time.Second           // a frame at least this often, even if nothing changed
+	markLifetime  = 1500 * time.Millisecond
+	inputBacklog  = 64 // messages of remote input waiting to be applied
+	maxFrameBytes = 4 << 20
+)
+
+// session is one call the agent shares the screen in. Two goroutines own
+// the X11 connections: capture (grabs and encodes, only while view is
+// granted) and input (applies remote input, only while control is
+// granted, watches for local input, and shows the bar and marks).
+type session struct {
+	a      *Agent
+	callID string
+	media  *client.Media
+	track  *webrtc.TrackLocalStaticSample
+
+	granted atomic.Pointer[grants]
+	input   chan []assistwire.Event
+	regrant chan struct{} // the grants changed: redraw the bar
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+// grants are a session's current grants and whom they are given to.
+type grants struct {
+	helper string
+	set    map[string]bool
+}
+
+func (g *grants) has(what string) bool { return g != nil && g.set[what] }
+
+// startSession opens the display twice (capture, input), the encoder and
+// the call's media: the screen as a track marked as a screen share, and
+// the assist data channel.
+func (a *Agent) startSession(ctx context.Context, callID, helper string) (*session, error) {
+	capDisp, err := x11.Open(a.cfg.Display)
+	if err != nil {
+		return nil, err
+	}
+	inDisp, err := x11.Open(a.cfg.Display)
+	if err != nil {
+		capDisp.Close()
+		return nil, err
+	}
+	w, h := capDisp.Size()
+	grab, err := capDisp.NewGrabber()
+	if err != nil {
+		capDisp.Close()
+		inDisp.Close()
+		return nil, err
+	}
+	enc, err := vpx.NewEncoder(vpx.EncoderConfig{Width: w &^ 1, Height: h &^ 1, FPS: a.cfg.FPS, BitrateKbps: a.cfg.BitrateKbps})
+	if err != nil {
+		grab.Close()
+		capDisp.Close()
+		inDisp.Close()
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	s := &session{
+		a: a, callID: callID,
+		input:   make(chan []assistwire.Event, inputBacklog),
+		regrant: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	s.granted.Store(&grants{helper: helper, set: map[string]bool{}})
+	stream := a.c.Load().Welcome().User
+	s.track, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "screen", stream)
+	if err == nil {
+		s.media, err = a.c.Load().StartMedia(ctx, callID, client.MediaOptions{
+			ScreenTrack: s.track, Assist: true, OnAssist: s.onAssist,
+		})
+	}
+	if err != nil {
+		enc.Close()
+		grab.Close()
+		capDisp.Close()
+		inDisp.Close()
+		return nil, fmt.Errorf("agent: media: %w", err)
+	}
+	s.wg.Go(func() {
+		defer capDisp.Close()
+		defer grab.Close()
+		defer enc.Close()
+		s.capture(grab, enc)
+	})
+	s.wg.Go(func() {
+		defer inDisp.Close()
+		s.inputLoop(inDisp)
+	})
+	a.log.Info("sharing the screen in a call", "call", callID, "helper", helper, "width", w, "height", h)
+	return s, nil
+}
+
+// close stops the session's goroutines and media.
+func (s *session) close() {
+	s.once.Do(func() {
+		close(s.done)
+		s.wg.Wait()
+		_ = s.media.Close()
+	})
+}
+
+// setGrants records the grants the server reports; helper "" keeps the
+// current one.
+func (s *session) setGrants(list []string, helper string) {
+	g := &grants{set: map[string]bool{}}
+	if old := s.granted.Load(); old != nil {
+		g.helper = old.helper
+	}
+	if helper != "" {
+		g.helper = helper
+	}
+	for _, x := range list {
+		g.set[x] = true
+	}
+	s.granted.Store(g)
+	select {
+	case s.regrant <- struct{}{}:
+	default:
+	}
+}
+
+// onAssist queues remote input for the input goroutine; it never blocks
+// the data channel.
+func (s *session) onAssist(events []assistwire.Event) {
+	select {
+	case s.input <- events:
+	default:
+		s.a.stats.paused.Add(uint64(len(events)))
+	}
+}
+
+// capture grabs and sends the screen while view is granted.
+func (s *session) capture(grab *x11.Grabber, enc *vpx.Encoder) {
+	fps := s.a.cfg.FPS
+	t := time.NewTicker(time.Second / time.Duration(fps))
+	defer t.Stop()
+	sending := false
+	var last time.Time
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		if !s.granted.Load().has(protocol.AssistView) {
+			sending = false
+			continue
+		}
+		full := !sending
+		f, changed, err := grab.Grab(full)
+		if err != nil {
+			s.a.stats.captureErr.Add(1)
+			continue
+		}
+		key := s.media.KeyframeRequested() || !sending
+		if !changed && !key && time.Since(last) < refreshEvery {
+			continue
+		}
+		frame, _, err := enc.Encode(f.Pix, f.Stride, key)
+		if err != nil || len(frame) == 0 || len(frame) > maxFrameBytes {
+			s.a.stats.captureErr.Add(1)
+			continue
+		}
+		if err := s.track.WriteSample(media.Sample{Data: frame, Duration: time.Second / time.Duration(fps)}); err != nil {
+			continue
+		}
+		sending, last = true, time.Now()
+		s.a.stats.frames.Add(1)
+	}
+}
+
+// inputLoop applies granted remote input unless local input is winning,
+// and keeps the bar and the mark on screen.
+func (s *session) inputLoop(d *x11.Display) {
+	poll := time.NewTicker(localPoll)
+	defer poll.Stop()
+	defer d.HideBar()
+	defer d.HideMark()
+	w, h := d.Size()
+	var pausedUntil time.Time
+	var markUntil time.Time
+	shown := ""
+	redraw := func() {
+		g := s.granted.Load()
+		text := ""
+		if len(g.set) > 0 {
+			text = grantText(g.helper, g.set)
+		}
+		if text == shown {
+			return
+		}
+		shown = text
+		if text == "" {
+			_ = d.HideBar()
+		} else if err := d.ShowBar(text); err != nil {
+			s.a.log.Warn("cannot show the bar", "err", err)
+		}
+	}
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.regrant:
+			if !s.granted.Load().has(protocol.AssistControl) {
+				// Let go of anything the helper held (Ctrl, a button).
+				_ = d.ReleaseAll()
+			}
+			redraw()
+		case now := <-poll.C:
+			if active, err := d.LocalActivity(); err == nil && active {
+				if now.After(pausedUntil) {
+					s.a.stats.localPauses.Add(1)
+					_ = d.ReleaseAll()
+				}
+				pausedUntil = now.Add(s.a.cfg.LocalPause)
+			}
+			if !markUntil.IsZero() && now.After(markUntil) {
+				_ = d.HideMark()
+				markUntil = time.Time{}
+			}
+			redraw() // re-raised if something covered it
+		case events := <-s.input:
+			g := s.granted.Load()
+			for _, e := range events {
+				switch e.Type.Class() {
+				case assistwire.Annotate:
+					if !g.has(protocol.AssistAnnotate) {
+						s.a.stats.notGranted.Add(1)
+						continue
+					}
+					s.a.stats.annotations.Add(1)
+					if e.Type == assistwire.StrokePoint {
+						_ = d.ShowMark(scale(e.X, w), scale(e.Y, h))
+						markUntil = time.Now().Add(markLifetime)
+					} else if e.Type == assistwire.Clear {
+						_ = d.HideMark()
+					}
+				case assistwire.Control:
+					if !g.has(protocol.AssistControl) {
+						s.a.stats.notGranted.Add(1)
+						continue
+					}
+					if time.Now().Before(pausedUntil) {
+						s.a.stats.paused.Add(1)
+						continue
+					}
+					if err := apply(d, e, w, h); err != nil {
+						s.a.log.Debug("input not applied", "err", err)
+						continue
+					}
+					s.a.stats.applied.Add(1)
+				}
+			}
+		}
+	}
+}
+
+// apply performs one control event on the display.
+func apply(d *x11.Display, e assistwire.Event, w, h int) error {
+	switch e.Type {
+	case assistwire.PointerMove:
+		return d.MovePointer(scale(e.X, w), scale(e.Y, h))
+	case assistwire.ButtonDown, assistwire.ButtonUp:
+		if err := d.MovePointer(scale(e.X, w), scale(e.Y, h)); err != nil {
+			return err
+		}
+		return d.Button(e.Button, e.Type == assistwire.ButtonDown)
+	case assistwire.Wheel:
+		return d.Wheel(int(e.DX), int(e.DY))
+	case assistwire.KeyDown, assistwire.KeyUp:
+		return d.Key(e.Keysym, e.Type == assistwire.KeyDown)
+	}
+	return nil
+}
+
+// scale maps a coordinate normalised to 0–65535 onto 0–n-1 pixels.
+func scale(v uint16, n int) int {
+	return int(uint64(v) * uint64(n-1) / 65535)
+}

@@ -1,0 +1,31 @@
+//go:build !cgo || novpx
+
+package vpx
+
+import "image"
+
+// Encoder is a placeholder in builds without libvpx; see ErrUnavailable.
+type Encoder struct{}
+
+// NewEncoder returns ErrUnavailable: this build has no libvpx.
+func NewEncoder(EncoderConfig) (*Encoder, error) { return nil, ErrUnavailable }
+
+// Encode returns ErrUnavailable.
+func (*Encoder) Encode([]byte, int, bool) (frame []byte, key bool, err error) {
+	return nil, false, ErrUnavailable
+}
+
+// Close does nothing.
+func (*Encoder) Close() {}
+
+// Decoder is a placeholder in builds without libvpx; see ErrUnavailable.
+type Decoder struct{}
+
+// NewDecoder returns ErrUnavailable: this build has no libvpx.
+func NewDecoder() (*Decoder, error) { return nil, ErrUnavailable }
+
+// Decode returns ErrUnavailable.
+func (*Decoder) Decode([]byte) (*image.RGBA, error) { return nil, ErrUnavailable }
+
+// Close does nothing.
+func (*Decoder) Close() {}
