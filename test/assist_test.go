@@ -145,9 +145,25 @@ func TestAssistGrantsEnforced(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "Bob's click reaching Alice", func() bool { return len(atAlice.list()) >= len(click) })
+	// Malformed input is dropped and counted, never forwarded: a wrong
+	// version, an out-of-range button (the move before it goes through),
+	// an event cut short.
+	for _, b := range [][]byte{
+		{0x02, 0x01, 0, 1, 0, 1},
+		{0x01, 0x01, 0x10, 0, 0x10, 0, 0x02, 9, 0, 1, 0, 1},
+		{0x01, 0x05, 0, 0},
+	} {
+		if err := bobMedia.SendAssistBytes(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
 	time.Sleep(300 * time.Millisecond)
-	if got := atAlice.list(); !slices.Equal(got, click) {
-		t.Errorf("Alice received %+v, want only the click (no annotate grant)", got)
+	wantEvents := append(slices.Clone(click), assistwire.Event{Type: assistwire.PointerMove, X: 0x1000, Y: 0x1000})
+	if got := atAlice.list(); !slices.Equal(got, wantEvents) {
+		t.Errorf("Alice received %+v, want only the click and the well-formed move (no annotate grant)", got)
+	}
+	if st := ts.SFU().LookupRoom(id).AssistStats(); st.Malformed != 3 {
+		t.Errorf("the SFU counted %d malformed, want 3", st.Malformed)
 	}
 
 	// One message revokes everything.
@@ -160,14 +176,14 @@ func TestAssistGrantsEnforced(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	if got := atAlice.list(); len(got) != len(click) {
-		t.Errorf("Alice received %d events in all, %d after revoking", len(got), len(got)-len(click))
+	if got := atAlice.list(); len(got) != len(click)+1 {
+		t.Errorf("Alice received %d events in all, %d after revoking", len(got), len(got)-len(click)-1)
 	}
 	if n := screenFrames(revoked.Add(500 * time.Millisecond)); n != 0 {
 		t.Errorf("Bob received %d frames of Alice's screen after she revoked view", n)
 	}
-	if st := ts.SFU().LookupRoom(id).AssistStats(); st.Forwarded != 3 || st.Denied < 7 {
-		t.Errorf("the SFU counted %+v, want 3 forwarded and at least 7 denied", st)
+	if st := ts.SFU().LookupRoom(id).AssistStats(); st.Forwarded != 4 || st.Denied < 7 {
+		t.Errorf("the SFU counted %+v, want 4 forwarded and at least 7 denied", st)
 	}
 
 	if err := bob.AssistEnd(ctx, id); err != nil {

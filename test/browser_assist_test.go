@@ -28,7 +28,7 @@ const drawJS = `(() => {
 })()`
 
 // TestBrowserAssist: Bob helps Alice with her screen, both in browsers.
-// Bob asks; Alice's page asks her and she allows, sharing her (synthetic)
+// Bob calls her with "Help"; once she answers his page asks, and hers asks her and she allows, sharing her (synthetic)
 // screen; a red bar then says what Bob can do. Bob decodes her screen,
 // his drawn stroke arrives on her page, and so do his clicks once she
 // allowed control. Control events Bob's page sends before she allowed,
@@ -39,15 +39,13 @@ func TestBrowserAssist(t *testing.T) {
 	alice, bob := newBrowser(t, "alice"), newBrowser(t, "bob")
 	alice.signIn(ts.URL()+"/", "alice", "laptop")
 	bob.signIn(ts.URL()+"/", "bob", "phone")
+	// Bob calls to help, from the home screen: answered, it asks.
 	bob.setValue("#call-to", "alice")
-	bob.click("#call-audio")
+	bob.click("#call-help")
 	alice.state("ringing", 15*time.Second)
 	alice.click("#accept")
 	bob.state("in-call", 15*time.Second)
 	alice.state("in-call", 15*time.Second)
-
-	bob.click("#assist")
-	bob.click("#assist-ask")
 	alice.waitJS("Alice asked", `!document.querySelector('#assist-consent').hidden && document.querySelector('#assist-consent-title').textContent.includes('bob')`, 15*time.Second)
 	bob.waitJS("Bob's assist channel open", `window.tandem.assistSend([{type: 1, x: 100, y: 100}, {type: 2, button: 1, x: 100, y: 100}])`, 15*time.Second)
 	time.Sleep(time.Second)
@@ -89,4 +87,8 @@ func TestBrowserAssist(t *testing.T) {
 	}
 	bob.click("#hangup")
 	alice.state("idle", 15*time.Second)
+
+	// Her log says who could do what.
+	eval[bool](alice, `(() => { document.querySelector('#assist-log-box').open = true; return true })()`)
+	alice.waitJS("the screen help log", `[...document.querySelectorAll('#assist-log li')].some(li => li.dataset.event === 'grant' && li.textContent.includes('bob helping you') && li.textContent.includes('control'))`, 10*time.Second)
 }

@@ -66,3 +66,9 @@ export async function getCalls(token, limit = 50) {
   const data = await request(`/api/v1/calls?limit=${encodeURIComponent(limit)}`, { token });
   return Array.isArray(data.calls) ? data.calls : [];
 }
+
+/** GET /api/v1/assist/log → [entries], newest first: the user's screen help audit log. */
+export async function getAssistLog(token, limit = 50) {
+  const data = await request(`/api/v1/assist/log?limit=${limit}`, { token });
+  return data && Array.isArray(data.entries) ? data.entries : [];
+}

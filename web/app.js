@@ -1,6 +1,6 @@
 // Tandem web client: wires sign-in, signaling, calls and history together.
 
-import { getInfo, devToken } from './api.js';
+import { getInfo, devToken, getAssistLog } from './api.js';
 import {
   loadAuth, saveAuth, clearAuth, loadNames, defaultDeviceName, normalizeId, validId,
   tokenClaims, tokenExpired, claimIdentity, releaseIdentity,
@@ -495,7 +495,7 @@ function onServerError(msg) {
 
 // ---------- outgoing calls ----------
 
-async function placeCall(toRaw, video) {
+async function placeCall(toRaw, video, { help = false } = {}) {
   unlockAudio();
   setFormError(el.callError, '');
   const to = normalizeId(toRaw);
@@ -520,6 +520,7 @@ async function placeCall(toRaw, video) {
   el.callTo.value = to;
 
   const call = newCall({ peer: to, video, direction: 'outgoing' });
+  call.helpOnAnswer = help; // ask to help with their screen once answered
   S.call = call;
   showCallScreen(call);
   setState('calling');
@@ -818,6 +819,12 @@ function onAccepted(msg) {
   el.hangup.setAttribute('aria-label', 'Hang up');
   if (call.direction === 'incoming') startMedia(call);
   else sendMediaState(call);
+  if (call.helpOnAnswer) {
+    call.helpOnAnswer = false;
+    setTimeout(() => {
+      if (S.call === call) startAssist(false);
+    }, 300);
+  }
   startTimer(call);
   setState('in-call');
   showNextIncomingIfAny();
@@ -1598,6 +1605,32 @@ function assistKey(e, down) {
   sendAssistEvents([{ type: down ? AT.keyDown : AT.keyUp, keysym: ks }]);
 }
 
+/** Fills the screen help log (the audit log) on the home screen. */
+async function loadAssistLog() {
+  if (!S.auth) return;
+  let entries;
+  try {
+    entries = await getAssistLog(S.auth.token);
+  } catch (err) {
+    el.assistLogEmpty.textContent = `The log could not be loaded: ${errorText(err)}`;
+    el.assistLogEmpty.hidden = false;
+    return;
+  }
+  const what = { start: 'started', request: 'asked for', grant: 'allowed', revoke: 'took back', denied: 'not answered:', end: 'ended' };
+  const items = entries.map((e) => {
+    const li = document.createElement('li');
+    li.className = 'assist-entry';
+    li.dataset.event = e.event;
+    const who = e.helped === myUser() ? `${e.helper} helping you` : `you helping ${e.helped}`;
+    const grants = (e.grants || []).join(', ');
+    const when = new Date(e.at).toLocaleString();
+    li.textContent = `${when} · ${who}${e.device ? ` (${e.device})` : ''} · ${what[e.event] || e.event} ${grants}${e.reason ? ` (${e.reason.replace(/_/g, ' ')})` : ''}`;
+    return li;
+  });
+  el.assistLog.replaceChildren(...items);
+  el.assistLogEmpty.hidden = items.length > 0;
+}
+
 // ---------- group calls ----------
 
 function myUser() {
@@ -2248,6 +2281,13 @@ function wire() {
   });
   el.callAudio.addEventListener('click', () => {
     placeCall(el.callTo.value, false).catch((err) => toast(errorText(err)));
+  });
+  el.callHelp.addEventListener('click', () => {
+    // An audio call that asks to help with their screen once answered.
+    placeCall(el.callTo.value, false, { help: true }).catch((err) => toast(errorText(err)));
+  });
+  el.assistLogBox.addEventListener('toggle', () => {
+    if (el.assistLogBox.open) loadAssistLog();
   });
   el.callTo.addEventListener('input', () => setFormError(el.callError, ''));
   el.roomForm.addEventListener('submit', (ev) => {

@@ -77,6 +77,16 @@ func (m *Media) openAssist(on func([]assistwire.Event)) error {
 // the server, which forwards only what this user is granted. It waits
 // until the data channel is open (MediaOptions.Assist).
 func (m *Media) SendAssist(ctx context.Context, events ...assistwire.Event) error {
+	b, err := assistwire.AppendMessage(nil, events...)
+	if err != nil {
+		return fmt.Errorf("client: send assist: %w", err)
+	}
+	return m.SendAssistBytes(ctx, b)
+}
+
+// SendAssistBytes sends b as one message on the assist data channel, as
+// it is: for showing what the server does with malformed input.
+func (m *Media) SendAssistBytes(ctx context.Context, b []byte) error {
 	if m.assistDC == nil {
 		return fmt.Errorf("client: send assist: %w: no assist data channel (MediaOptions.Assist)", ErrMediaOptions)
 	}
@@ -87,14 +97,7 @@ func (m *Media) SendAssist(ctx context.Context, events ...assistwire.Event) erro
 	case <-ctx.Done():
 		return fmt.Errorf("client: send assist: %w", ctx.Err())
 	}
-	b, err := assistwire.AppendMessage(nil, events...)
-	if err != nil {
-		return fmt.Errorf("client: send assist: %w", err)
-	}
-	if err := m.assistDC.Send(b); err != nil {
-		return fmt.Errorf("client: send assist: %w", err)
-	}
-	return nil
+	return m.assistDC.Send(b)
 }
 
 // KeyframeRequested reports, once, that the server asked for a keyframe
