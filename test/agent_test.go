@@ -297,3 +297,101 @@ func typeEvents(s string) []assistwire.Event {
 	}
 	return out
 }
+
+// refusingConsent fails the test if anyone is asked: unattended access
+// must not ask, and must not be given to anyone not listed.
+type refusingConsent struct{ t *testing.T }
+
+func (c refusingConsent) AnswerCall(_ context.Context, from string) bool {
+	c.t.Errorf("the person at the machine was asked to answer %s", from)
+	return false
+}
+
+func (c refusingConsent) Grant(_ context.Context, helper string, _ []string) []string {
+	c.t.Errorf("the person at the machine was asked to grant %s", helper)
+	return nil
+}
+
+// TestAgentUnattended: the machine's owner enabled unattended access for
+// Bob, with view and annotate. Nobody is asked: the agent answers Bob's
+// call and grants what is configured and no more (not control), and
+// shows his pointing on the screen. Carol, not listed, is declined.
+func TestAgentUnattended(t *testing.T) {
+	display := x11test.StartXvfb(t)
+	ts := startServer(t, nil)
+	consent := refusingConsent{t}
+	a := agent.New(agent.Config{
+		URL: ts.wsURL(), Token: ts.token(t, "mom", "desktop"), Display: display, Logger: clientLogger(t),
+		Unattended: agent.Unattended{Enabled: true, Helpers: []string{"bob"}, Grants: []string{protocol.AssistView, protocol.AssistAnnotate}},
+	}, consentFor(consent, "carol"))
+	runCtx, stopAgent := context.WithCancel(context.Background())
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- a.Run(runCtx) }()
+	t.Cleanup(func() {
+		stopAgent()
+		<-agentDone
+	})
+	ctx := testCtx(t, 60*time.Second)
+
+	carol := ts.dial(t, "carol", "phone")
+	var carolCall string
+	eventually(t, 10*time.Second, "the agent signed in, ringing", func() bool {
+		var err error
+		carolCall, err = carol.Invite(ctx, "mom", false)
+		return err == nil
+	})
+	if e := ended(t, carol, carolCall); e.Reason != protocol.ReasonDeclined {
+		t.Errorf("Carol's unattended call ended with %q, want declined", e.Reason)
+	}
+
+	bob := ts.dial(t, "bob", "phone")
+	id, err := bob.Invite(ctx, "mom", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitType(t, bob, func(m *protocol.Accepted) bool { return m.CallID == id })
+	var screen vp8Frames
+	bobMedia, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, Assist: true, OnRTP: screen.onRTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Assist(ctx, id, "mom", protocol.AssistAnnotate, protocol.AssistControl); err != nil {
+		t.Fatal(err)
+	}
+	st := waitType(t, bob, func(m *protocol.AssistState) bool { return m.Reason == protocol.AssistGranted })
+	if !slices.Equal(st.Granted, []string{protocol.AssistView, protocol.AssistAnnotate}) {
+		t.Errorf("unattended, Bob was granted %v, want view and annotate only", st.Granted)
+	}
+	eventually(t, 20*time.Second, "Bob receiving the screen", func() bool { return screen.count() > 3 })
+	x, y := at(640, 360)
+	if err := bobMedia.SendAssist(ctx, assistwire.Event{Type: assistwire.StrokePoint, Tool: assistwire.ToolLaser, X: x, Y: y}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the agent showing Bob's pointing", func() bool { return a.Stats().Annotations > 0 })
+	if n := a.Stats().Unattended; n != 1 {
+		t.Errorf("the agent counted %d unattended accesses, want 1", n)
+	}
+	log := assistLog(t, ts, "mom", "desktop")
+	if len(log) < 2 || log[len(log)-1].Event != "start" {
+		t.Errorf("Mom's audit log %+v, want the unattended session in it", log)
+	}
+}
+
+// consentFor answers no, without failing, for the users in quiet (who
+// are not allowed unattended access and would be asked), and defers to c
+// for everyone else.
+func consentFor(c agent.Consent, quiet ...string) agent.Consent {
+	return quietConsent{c, quiet}
+}
+
+type quietConsent struct {
+	agent.Consent
+	quiet []string
+}
+
+func (q quietConsent) AnswerCall(ctx context.Context, from string) bool {
+	if slices.Contains(q.quiet, from) {
+		return false
+	}
+	return q.Consent.AnswerCall(ctx, from)
+}
