@@ -14,6 +14,8 @@ command -v nft >/dev/null 2>&1 || need="$need nftables"
 # The desktop agent's tests run it against a virtual X server, and its
 # screen encoder links libvpx through cgo.
 command -v Xvfb >/dev/null 2>&1 || need="$need xvfb"
+# Multi-node tests run a real Redis.
+command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 pkg-config --exists vpx 2>/dev/null || need="$need libvpx-dev"

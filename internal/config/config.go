@@ -23,6 +23,7 @@ type Config struct {
 	Media     MediaConfig     `mapstructure:"media"`
 	Calls     CallsConfig     `mapstructure:"calls"`
 	Assist    AssistConfig    `mapstructure:"assist"`
+	Redis     RedisConfig     `mapstructure:"redis"`
 	Signaling SignalingConfig `mapstructure:"signaling"`
 	ICE       ICEConfig       `mapstructure:"ice"`
 	Log       LogConfig       `mapstructure:"log"`
@@ -174,6 +175,20 @@ type MediaConfig struct {
 	HugePages bool `mapstructure:"huge_pages"`
 }
 
+// RedisConfig is the Redis that nodes of one deployment share; no
+// addresses means a single node with its own local store.
+type RedisConfig struct {
+	// Addrs: one address for a single server, several for a Cluster, or
+	// the Sentinels' with MasterName.
+	Addrs      []string      `mapstructure:"addrs"`
+	MasterName string        `mapstructure:"master_name"`
+	Username   string        `mapstructure:"username"`
+	Password   string        `mapstructure:"password"`
+	DB         int           `mapstructure:"db"`
+	KeyPrefix  string        `mapstructure:"key_prefix"`
+	Timeout    time.Duration `mapstructure:"timeout"`
+}
+
 // AssistConfig holds remote assistance's timers.
 type AssistConfig struct {
 	// RequestTimeout is how long a helper's request for grants waits for
@@ -314,6 +329,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Calls.HandoffTimeout <= 0 {
 		return keyErr("calls.handoff_timeout", "must be positive")
+	}
+	if len(c.Redis.Addrs) > 0 && c.Auth.Secret == "" {
+		return keyErr("auth.secret", "must be set when redis.addrs is: every node signs and checks tokens with the same key")
+	}
+	if c.Redis.Timeout <= 0 {
+		return keyErr("redis.timeout", "must be positive")
 	}
 	if c.Assist.RequestTimeout <= 0 {
 		return keyErr("assist.request_timeout", "must be positive")

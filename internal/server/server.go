@@ -25,6 +25,13 @@ import (
 	"github.com/tandemcall/tandem/turn"
 )
 
+// serverStore is what a node keeps outside itself: local files, or the
+// Redis its deployment shares.
+type serverStore interface {
+	signaling.Store
+	Close() error
+}
+
 // Version is the server version reported by /api/v1/info.
 const Version = "0.1.0"
 
@@ -33,7 +40,7 @@ type Server struct {
 	cfg       config.Config
 	log       *slog.Logger
 	authority *auth.Authority
-	store     *store.Local
+	store     serverStore
 	sfu       *sfu.SFU
 	turn      *turn.Server
 	metrics   *prometheus.Registry
@@ -69,8 +76,20 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	if s.authority, err = auth.New(secret, cfg.Auth.Issuer); err != nil {
 		return nil, err
 	}
-	if s.store, err = store.OpenLocal(cfg.DataDir, cfg.Calls.HistoryLimit); err != nil {
-		return nil, err
+	if len(cfg.Redis.Addrs) > 0 {
+		r := cfg.Redis
+		var rs *store.Redis
+		if rs, err = store.OpenRedis(store.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
+			Password: r.Password, DB: r.DB, KeyPrefix: r.KeyPrefix, Timeout: r.Timeout, Limit: cfg.Calls.HistoryLimit}); err != nil {
+			return nil, err
+		}
+		s.store = rs
+	} else {
+		var ls *store.Local
+		if ls, err = store.OpenLocal(cfg.DataDir, cfg.Calls.HistoryLimit); err != nil {
+			return nil, err
+		}
+		s.store = ls
 	}
 	if s.sfu, err = sfu.New(sfu.Config{UDPListen: cfg.Media.UDPListen, PublicIPs: cfg.Media.PublicIPs, PionInput: !cfg.Media.DirectInput}, log.With("part", "sfu")); err != nil {
 		return nil, fmt.Errorf("media: %w", err)
