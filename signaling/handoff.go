@@ -38,16 +38,11 @@ func (ho *handoff) stop() {
 func (h *Hub) requestHandoff(s *Session, callID, device string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c, err := h.lookupLocked(callID)
+	c, m, err := h.answeredCallLocked(s, callID)
 	if err != nil {
 		return err
 	}
-	m := c.members[s.user]
 	switch {
-	case m == nil || m.state != memberJoined:
-		return fail(protocol.CodeNotInCall, "you are not in that call")
-	case c.state != stateActive:
-		return fail(protocol.CodeInvalidState, "the call has not been answered yet")
 	case c.floor != nil:
 		return fail(protocol.CodeInvalidState, "a push-to-talk room cannot be moved to another device")
 	case m.handoff != nil:
@@ -91,6 +86,23 @@ func (h *Hub) requestHandoff(s *Session, callID, device string) error {
 		Device: m.dev.device, Video: c.video, Members: c.parties()})
 	s.log.Info("handoff started", "call", c.id, "from", m.dev.device)
 	return nil
+}
+
+// answeredCallLocked returns the answered call callID and s's user's
+// place in it, which another of their devices may hold.
+func (h *Hub) answeredCallLocked(s *Session, callID string) (*call, *member, error) {
+	c, err := h.lookupLocked(callID)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := c.members[s.user]
+	switch {
+	case m == nil || m.state != memberJoined:
+		return nil, nil, fail(protocol.CodeNotInCall, "you are not in that call")
+	case c.state != stateActive:
+		return nil, nil, fail(protocol.CodeInvalidState, "the call has not been answered yet")
+	}
+	return c, m, nil
 }
 
 // standby returns the handoff whose new device is s in c, if any. The

@@ -19,16 +19,11 @@ import (
 func (h *Hub) requestListen(s *Session, callID string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c, err := h.lookupLocked(callID)
+	c, m, err := h.answeredCallLocked(s, callID)
 	if err != nil {
 		return err
 	}
-	m := c.members[s.user]
 	switch {
-	case m == nil || m.state != memberJoined:
-		return fail(protocol.CodeNotInCall, "you are not in that call")
-	case c.state != stateActive:
-		return fail(protocol.CodeInvalidState, "the call has not been answered yet")
 	case m.dev == s:
 		return fail(protocol.CodeInvalidState, "this device already holds the call")
 	case m.listeners[s]:

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -270,5 +269,4 @@ func TestAssistTimeouts(t *testing.T) {
 	if !slices.Equal(events, want) {
 		t.Errorf("Alice's audit log:\n%q\nwant\n%q", events, want)
 	}
-	_ = context.Background
 }

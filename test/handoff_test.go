@@ -65,6 +65,21 @@ func firstTagged(list []arrival, tag byte, from time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// has reports whether audio and a whole video frame tagged tag arrived at
+// or after since.
+func (a *arrivals) has(tag byte, since time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, audio := firstTagged(a.audio, tag, since)
+	_, video := firstTagged(a.video, tag, since)
+	return audio && video
+}
+
+// receiving is has as a condition for eventually.
+func (a *arrivals) receiving(tag byte, since time.Time) func() bool {
+	return func() bool { return a.has(tag, since) }
+}
+
 func percentile(d []time.Duration, p float64) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
@@ -190,16 +205,7 @@ func TestHandoffPushAndFailure(t *testing.T) {
 	if _, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true, OnRTP: seen.onRTP}); err != nil {
 		t.Fatal(err)
 	}
-	hears := func(tag byte, since time.Time) func() bool {
-		return func() bool {
-			seen.mu.Lock()
-			defer seen.mu.Unlock()
-			_, a := firstTagged(seen.audio, tag, since)
-			_, v := firstTagged(seen.video, tag, since)
-			return a && v
-		}
-	}
-	eventually(t, 20*time.Second, "Bob receiving the phone", hears(0xa1, time.Time{}))
+	eventually(t, 20*time.Second, "Bob receiving the phone", seen.receiving(0xa1, time.Time{}))
 
 	// A pull that never connects: the laptop asks and then does nothing.
 	if err := laptop.Handoff(ctx, id, ""); err != nil {
@@ -215,7 +221,7 @@ func TestHandoffPushAndFailure(t *testing.T) {
 		t.Fatalf("phone got %+v, want failed naming the laptop", m)
 	}
 	failedAt := time.Now()
-	eventually(t, 5*time.Second, "Bob still receiving the phone after the failed handoff", hears(0xa1, failedAt))
+	eventually(t, 5*time.Second, "Bob still receiving the phone after the failed handoff", seen.receiving(0xa1, failedAt))
 	if err := phoneMedia.Err(); err != nil {
 		t.Fatalf("phone media after the failed handoff: %v", err)
 	}
@@ -250,7 +256,7 @@ func TestHandoffPushAndFailure(t *testing.T) {
 		t.Errorf("phone ended with %q, want handed_off", e.Reason)
 	}
 	_ = phoneMedia.Close()
-	eventually(t, 5*time.Second, "Bob receiving the laptop", hears(0xa2, pushed))
+	eventually(t, 5*time.Second, "Bob receiving the laptop", seen.receiving(0xa2, pushed))
 	if ac := waitType(t, phone, func(m *protocol.ActiveCall) bool { return m.CallID == id && m.Device == "laptop" }); len(ac.Members) != 2 {
 		t.Errorf("phone told %+v", ac)
 	}
@@ -299,15 +305,8 @@ func TestHandoffInRoom(t *testing.T) {
 		}
 		others = append(others, member{c, m, seen})
 	}
-	from := func(a *arrivals, tag byte, since time.Time) bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		_, audio := firstTagged(a.audio, tag, since)
-		_, video := firstTagged(a.video, tag, since)
-		return audio && video
-	}
 	eventually(t, 20*time.Second, "Bob and Carol receiving the phone and each other", func() bool {
-		return from(others[0].seen, 0xa1, time.Time{}) && from(others[1].seen, 0xa1, time.Time{}) &&
+		return others[0].seen.has(0xa1, time.Time{}) && others[1].seen.has(0xa1, time.Time{}) &&
 			len(others[0].m.Stats().RemoteTracks) == 4 && len(others[1].m.Stats().RemoteTracks) == 4
 	})
 	before := []client.MediaStats{others[0].m.Stats(), others[1].m.Stats()}
@@ -327,8 +326,8 @@ func TestHandoffInRoom(t *testing.T) {
 		t.Errorf("the phone ended with %q, want handed_off", e.Reason)
 	}
 	eventually(t, 10*time.Second, "Bob and Carol receiving the laptop, the laptop receiving both", func() bool {
-		return from(others[0].seen, 0xa2, moved) && from(others[1].seen, 0xa2, moved) &&
-			from(&atLaptop, 0xb1, moved) && from(&atLaptop, 0xb2, moved)
+		return others[0].seen.has(0xa2, moved) && others[1].seen.has(0xa2, moved) &&
+			atLaptop.has(0xb1, moved) && atLaptop.has(0xb2, moved)
 	})
 	for i, o := range others {
 		after := o.m.Stats()

@@ -32,16 +32,7 @@ func TestListenAlong(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	receives := func(a *arrivals, tag byte, since time.Time) func() bool {
-		return func() bool {
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			_, audio := firstTagged(a.audio, tag, since)
-			_, video := firstTagged(a.video, tag, since)
-			return audio && video
-		}
-	}
-	eventually(t, 20*time.Second, "Bob receiving the phone", receives(&atBob, 0xa1, time.Time{}))
+	eventually(t, 20*time.Second, "Bob receiving the phone", atBob.receiving(0xa1, time.Time{}))
 	bobBefore := bobMedia.Stats()
 
 	// The TV asks to listen; an offer to send is refused, a receive-only
@@ -88,7 +79,7 @@ func TestListenAlong(t *testing.T) {
 	if ac := waitType(t, phone, func(m *protocol.ActiveCall) bool { return len(m.Listening) > 0 }); !slices.Equal(ac.Listening, []string{"tv"}) || ac.Device != "phone" {
 		t.Errorf("the phone was told %+v, want the call on the phone with the TV listening", ac)
 	}
-	eventually(t, 20*time.Second, "the TV receiving Bob", receives(atTV, 0xb1, time.Time{}))
+	eventually(t, 20*time.Second, "the TV receiving Bob", atTV.receiving(0xb1, time.Time{}))
 	atTV.mu.Lock()
 	for _, a := range append(slices.Clone(atTV.audio), atTV.video...) {
 		if a.tag != 0xb1 {
@@ -110,7 +101,7 @@ func TestListenAlong(t *testing.T) {
 	}
 	_ = tvMedia.Close()
 	stopped := time.Now()
-	eventually(t, 5*time.Second, "Bob receiving the phone after the TV left", receives(&atBob, 0xa1, stopped))
+	eventually(t, 5*time.Second, "Bob receiving the phone after the TV left", atBob.receiving(0xa1, stopped))
 
 	// It listens again, then takes the call.
 	tvMedia, _ = listen()
@@ -130,7 +121,7 @@ func TestListenAlong(t *testing.T) {
 		t.Errorf("the phone ended with %q, want handed_off", e.Reason)
 	}
 	_ = phoneMedia.Close()
-	eventually(t, 5*time.Second, "Bob receiving the TV", receives(&atBob, 0xa3, moved))
+	eventually(t, 5*time.Second, "Bob receiving the TV", atBob.receiving(0xa3, moved))
 
 	bobAfter := bobMedia.Stats()
 	if bobAfter.SubOffers != bobBefore.SubOffers || !slices.Equal(bobAfter.RemoteTracks, bobBefore.RemoteTracks) {

@@ -50,17 +50,8 @@ func TestNetworkChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hears := func(a *arrivals, tag byte, since time.Time) func() bool {
-		return func() bool {
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			_, audio := firstTagged(a.audio, tag, since)
-			_, video := firstTagged(a.video, tag, since)
-			return audio && video
-		}
-	}
 	eventually(t, 20*time.Second, "Alice and Bob receiving each other", func() bool {
-		return hears(&atBob, 0xa1, time.Time{})() && hears(&atAlice, 0xb1, time.Time{})()
+		return atBob.has(0xa1, time.Time{}) && atAlice.has(0xb1, time.Time{})
 	})
 	time.Sleep(500 * time.Millisecond)
 	bobBefore := bobMedia.Stats()
@@ -73,7 +64,7 @@ func TestNetworkChange(t *testing.T) {
 	// sent from the new address, well after it.
 	after := changed.Add(maxNetworkChangeGap + time.Second)
 	eventually(t, 15*time.Second, "media flowing both ways again", func() bool {
-		return hears(&atBob, 0xa1, after)() && hears(&atAlice, 0xb1, after)()
+		return atBob.has(0xa1, after) && atAlice.has(0xb1, after)
 	})
 	window := func(a *arrivals) (audio, video time.Duration) {
 		a.mu.Lock()

@@ -186,7 +186,6 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // handle reacts to one server message.
 func (a *Agent) handle(ctx context.Context, m any) {
-	c := a.c.Load()
 	switch m := m.(type) {
 	case *protocol.Incoming:
 		a.incoming(ctx, m)
@@ -199,9 +198,6 @@ func (a *Agent) handle(ctx context.Context, m any) {
 			a.log.Info("call ended", "call", m.CallID, "reason", m.Reason)
 			a.endSession()
 		}
-	case *protocol.MemberLeft, *protocol.ActiveCall, *protocol.Media, *protocol.Speakers, *protocol.Error:
-	default:
-		_ = c
 	}
 }
 
