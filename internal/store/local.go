@@ -222,8 +222,8 @@ func writeLine(f *os.File, v any) error {
 	return nil
 }
 
-// AppendCall implements History.
-func (l *Local) AppendCall(ctx context.Context, user string, e CallEntry) error {
+// record keeps an entry: add puts it in memory, then rec goes to f.
+func (l *Local) record(ctx context.Context, f *os.File, add func(), rec any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -232,18 +232,28 @@ func (l *Local) AppendCall(ctx context.Context, user string, e CallEntry) error 
 	if l.closed {
 		return ErrClosed
 	}
-	l.appendMem(user, e)
-	return writeLine(l.callsF, callRecord{User: user, Call: e})
+	add()
+	return writeLine(f, rec)
 }
 
-// Calls implements History.
-func (l *Local) Calls(ctx context.Context, user string, limit int) ([]CallEntry, error) {
+// read returns up to limit entries of one user's list, newest first.
+func read[T any](ctx context.Context, l *Local, lists map[string][]T, user string, limit int) ([]T, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return newestFirst(l.calls[user], limit), nil
+	return newestFirst(lists[user], limit), nil
+}
+
+// AppendCall implements History.
+func (l *Local) AppendCall(ctx context.Context, user string, e CallEntry) error {
+	return l.record(ctx, l.callsF, func() { l.appendMem(user, e) }, callRecord{User: user, Call: e})
+}
+
+// Calls implements History.
+func (l *Local) Calls(ctx context.Context, user string, limit int) ([]CallEntry, error) {
+	return read(ctx, l, l.calls, user, limit)
 }
 
 // TouchUser implements Users.
@@ -296,24 +306,10 @@ func (l *Local) appendAssistMem(user string, e AssistEntry) {
 
 // AppendAssist implements AssistLog.
 func (l *Local) AppendAssist(ctx context.Context, user string, e AssistEntry) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
-	l.appendAssistMem(user, e)
-	return writeLine(l.assistF, assistRecord{User: user, Entry: e})
+	return l.record(ctx, l.assistF, func() { l.appendAssistMem(user, e) }, assistRecord{User: user, Entry: e})
 }
 
 // AssistEntries implements AssistLog.
 func (l *Local) AssistEntries(ctx context.Context, user string, limit int) ([]AssistEntry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return newestFirst(l.assists[user], limit), nil
+	return read(ctx, l, l.assists, user, limit)
 }
