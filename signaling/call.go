@@ -193,7 +193,8 @@ func (h *Hub) checkCallee(s *Session, to string) error {
 	defer cancel()
 	known, err := h.store.KnownUser(ctx, to)
 	if err != nil {
-		return fail(protocol.CodeInternal, "user directory unavailable")
+		h.log.Warn("user directory unreachable", "err", err)
+		return fail(protocol.CodeUnavailable, "the call service cannot reach its shared state; calls in progress go on, try again shortly")
 	}
 	if !known {
 		return fail(protocol.CodeUserUnknown, "no user "+to+" has signed in on this server")
@@ -224,9 +225,13 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 	if err := h.checkCallee(s, to); err != nil {
 		return "", err
 	}
+	if err := h.loadRemote(to); err != nil {
+		return "", fail(protocol.CodeUnavailable, "the call service cannot reach its shared state; try again shortly")
+	}
 	if callID != "" {
 		return callID, h.inviteInto(s, to, callID)
 	}
+	_ = h.loadRemote(s.user) // the caller's other devices hear of the call
 	h.mu.Lock()
 	if h.draining {
 		h.mu.Unlock()
@@ -255,6 +260,7 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 	}
 	h.calls[c.id] = c
 	h.userCall[s.user] = c
+	h.dirtyLocked(c)
 	m := h.ringLocked(c, to, s, devs)
 	h.mu.Unlock()
 	s.log.Info("call invite", "call", c.id, "to", to, "devices", len(devs), "waiting", m.waiting)
@@ -295,6 +301,7 @@ func (h *Hub) inviteInto(s *Session, to, callID string) error {
 
 // join puts s into the named room, creating it with mode ("" or "ptt").
 func (h *Hub) join(s *Session, room, mode string) (string, error) {
+	_ = h.loadRemote(s.user)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.draining {
@@ -327,6 +334,7 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 	m := &member{user: s.user, dev: s, state: memberJoined, joined: h.now()}
 	c.members[s.user] = m
 	h.userCall[s.user] = c
+	h.dirtyLocked(c)
 	s.send(protocol.TypeJoined, &protocol.Joined{CallID: c.id, Room: room, Mode: mode, Members: c.parties()})
 	if f := c.floor; f != nil {
 		q := append([]string{}, f.queue...)
@@ -413,6 +421,7 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 		}
 	}
 	m.rung = map[*Session]bool{s: true}
+	h.dirtyLocked(c)
 	me := m.party()
 	if c.state == stateRinging {
 		c.state, c.answered = stateActive, now
@@ -556,6 +565,7 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 	c.tellMembers(nil, protocol.TypeMemberLeft, func() protocol.EncodedMessage {
 		return &protocol.MemberLeft{CallID: c.id, User: m.user, Reason: reason}
 	})
+	h.dirtyLocked(c)
 	e := &endResult{call: c, reason: reason, partial: true}
 	e.audit = h.assistLeftLocked(c, m.user)
 	if leg := h.dropHandoffLocked(c, m, nil, "the call ended on the other device"); leg != nil {
@@ -605,6 +615,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	// the end: writers send without taking the hub lock.
 	users := c.historyUsers()
 	h.pending.add(users...)
+	h.holdLocked()
 	audit := h.endAssistLocked(c, "call_ended")
 	now := h.now()
 	wasActive := c.state == stateActive
@@ -616,6 +627,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	if c.room != "" && h.rooms[c.room] == c {
 		delete(h.rooms, c.room)
 	}
+	h.dirtyLocked(c)
 	var dur int64
 	if !c.answered.IsZero() {
 		dur = now.Sub(c.answered).Milliseconds()
@@ -662,6 +674,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 		e.legs = append(e.legs, l)
 	}
 	c.legs = nil
+	h.releaseHeldLocked(e)
 	h.log.Info("call ended", "call", c.id, "reason", reason, "duration_ms", dur)
 	return e
 }

@@ -176,6 +176,7 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	delete(c.legs, old)
 	delete(c.events, old)
 	m.dev = s
+	h.dirtyLocked(c)
 	m.rung = map[*Session]bool{s: true}
 	old.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: protocol.ReasonHandedOff,
 		DurationMS: h.now().Sub(m.joined).Milliseconds()})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -81,6 +82,27 @@ type Hub struct {
 	closed   bool
 
 	pending *pendingWrites
+
+	// A node of a deployment (cluster.go); all nil on a single node.
+	cluster *cluster.Node
+	remotes map[string]*Session // proxies, by "<node>/<session>"
+	dirty   map[*call]bool      // calls whose state Redis must learn
+	kick    chan struct{}       // wakes the flusher
+	// dirtyGen counts changes (under mu); flushedGen is the last one
+	// written, under flushMu, announced by flushedCond.
+	dirtyGen    uint64
+	flushMu     sync.Mutex
+	flushedGen  uint64
+	flushedCond *sync.Cond
+	// While a call ends, messages to proxies wait (held) until its history
+	// is queued ahead of them: whoever hears "ended" finds the call in the
+	// history, on any node.
+	holdMu  sync.Mutex
+	holding bool
+	held    []heldPost
+	bg      sync.WaitGroup // the flusher and the sweeper
+	bgStop  chan struct{}
+	bgOnce  sync.Once
 }
 
 // ErrClosed is returned when the hub no longer accepts sessions.
@@ -264,10 +286,16 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	if h.cluster != nil {
+		h.bgOnce.Do(func() { close(h.bgStop) })
+		h.bg.Wait()
+		err = errors.Join(err, h.cluster.Close())
+	}
+	return err
 }

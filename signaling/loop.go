@@ -3,7 +3,6 @@ package signaling
 import (
 	"errors"
 	"github.com/tandemcall/tandem/sfu"
-	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -11,30 +10,14 @@ import (
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
-// loop is the session's event loop: every client message and every event
-// posted by pion callbacks is handled here, one at a time.
+// loop is the session's event loop: events posted by pion callbacks and
+// by the hub, and a proxy's forwarded messages, are handled here, one at
+// a time with the reader's.
 func (s *Session) loop() {
-	var refresh <-chan time.Time
-	var timer *time.Timer
-	arm := func() {
-		if s.iceRefresh > 0 {
-			timer = time.NewTimer(s.iceRefresh)
-			refresh = timer.C
-		}
-	}
-	arm()
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
 	for {
 		select {
 		case ev := <-s.inbox:
-			s.handle(ev)
-		case <-refresh:
-			s.send(protocol.TypeICEServers, &protocol.ICEServers{ICEServers: s.iceServers()})
-			arm()
+			s.dispatch(ev)
 		case <-s.done:
 			return
 		}
@@ -43,6 +26,12 @@ func (s *Session) loop() {
 
 func (s *Session) handle(ev any) {
 	h := s.hub
+	if in, ok := ev.(inbound); ok {
+		if s.forwarded(in) {
+			return
+		}
+		ev = in.msg
+	}
 	var re string
 	var err error
 	var ackCall string
@@ -137,6 +126,9 @@ func (s *Session) handle(ev any) {
 			s.sendError(re, protocol.CodeInternal, "the server failed on this request", ackCall)
 		}
 		return
+	}
+	if ack && h.cluster != nil {
+		h.recorded() // what is acknowledged is recorded for the other nodes
 	}
 	if ack && (re != "" || ackCall != "") {
 		s.send(protocol.TypeAck, &protocol.Ack{Re: re, CallID: ackCall})

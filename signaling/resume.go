@@ -75,13 +75,17 @@ func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
 		c.events[s] = ev
 		ev.sess.Store(s)
 		// The new session's loop owns its event map: hand it over there.
+		s.startLoop()
 		select {
 		case s.inbox <- resumedLeg{callID: c.id, ev: ev}:
 		default:
 			s.log.Warn("resumed leg's events not handed over: inbox full", "call", c.id)
 		}
 	}
-	s.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.id, Room: c.room, Video: c.video, Members: c.parties()})
+	// No media leg here (the call was taken over from a node that went
+	// away): the device connects its media anew.
+	rejoin := c.legs[s] == nil && h.cluster != nil
+	s.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.id, Room: c.room, Video: c.video, Members: c.parties(), Rejoin: rejoin})
 	s.log.Info("call resumed", "call", c.id)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -25,8 +26,10 @@ const (
 	CloseReplaced     = 4009
 )
 
-// Session is one signed-in device's WebSocket. It has one reader (the HTTP
-// handler goroutine), one writer and one event loop.
+// Session is one signed-in device's WebSocket. Its reader (the HTTP
+// handler goroutine) handles the client's messages in order; a writer runs
+// only while frames wait to be written; an event loop runs once media
+// events (pion callbacks) need one. An idle device costs one goroutine.
 type Session struct {
 	hub    *Hub
 	id     string
@@ -36,10 +39,17 @@ type Session struct {
 	conn   *websocket.Conn
 	log    *slog.Logger
 
-	out   chan outFrame // to the writer; bounded, never blocks a sender
-	inbox chan any      // to the event loop
-	done  chan struct{} // closed when the session stops
-	stop  sync.Once
+	qmu     sync.Mutex
+	queue   []outFrame // to the writer; bounded, never blocks a sender
+	writing bool       // a writer goroutine is draining queue
+	ping    *time.Timer
+
+	handleMu sync.Mutex // one message or event handled at a time
+	inbox    chan any   // events for the loop
+	loopOnce sync.Once
+	loops    sync.WaitGroup
+	done     chan struct{} // closed when the session stops
+	stop     sync.Once
 
 	closing atomic.Bool // an error and close frame are queued
 	// lost is set when the socket failed without the client closing it
@@ -51,11 +61,22 @@ type Session struct {
 
 	host       string        // the Host the client reached signaling on
 	iceRefresh time.Duration // when to send fresh ICE servers; 0 never
+
+	// remote is set on a proxy: a device whose socket is on another node
+	// (cluster.go). Its messages arrive forwarded; what is sent to it is
+	// posted to that node.
+	remote *remoteEnd
+	lastUp time.Time // a proxy's last forwarded message (under the hub's lock)
+	// routes are the nodes holding this local session's calls, as learned
+	// from their messages.
+	routesMu sync.Mutex
+	routes   map[string]string
 }
 
 // outFrame is a message to write, optionally followed by a close frame.
 type outFrame struct {
 	data      []byte
+	ping      bool
 	closeCode int
 	closeText string
 }
@@ -85,10 +106,19 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer h.wg.Done()
+	handed := false
+	defer func() {
+		if !handed {
+			h.wg.Done()
+		}
+	}()
 
 	up := websocket.Upgrader{
-		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		// A small read buffer (messages are mostly small; larger ones
+		// are read through it), and a write buffer taken from a pool
+		// only while writing: an idle session holds 1 KiB of buffers.
+		ReadBufferSize:   1024,
+		WriteBufferPool:  writeBuffers,
 		HandshakeTimeout: h.cfg.HelloTimeout,
 		CheckOrigin:      h.checkOrigin,
 	}
@@ -98,34 +128,46 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s := &Session{
 		hub: h, id: newID("s_"), conn: conn, host: requestHost(r),
-		out:   make(chan outFrame, h.cfg.SendQueue),
 		inbox: make(chan any, 16),
 		done:  make(chan struct{}),
 
 		events: map[string]*legEvents{},
 	}
 	s.log = h.log.With("session", s.id)
-	s.run()
+	// The session runs on a goroutine of its own so that the HTTP
+	// server's, and the request and buffers it holds, are freed: an idle
+	// device costs little more than its socket.
+	handed = true
+	go func() {
+		defer h.wg.Done()
+		s.run()
+	}()
 }
 
 func (s *Session) run() {
 	h := s.hub
-	var wg sync.WaitGroup
-	writerDone := make(chan struct{})
-	wg.Add(1)
-	go func() { defer wg.Done(); defer close(writerDone); s.writer() }()
+	s.ping = time.AfterFunc(h.cfg.PingInterval, s.pingNow)
 	defer func() {
 		if s.closing.Load() {
-			// Let the writer deliver the error and the close frame.
+			// Let the writer deliver the error and the close frame: it
+			// stops the session once it has.
 			t := time.NewTimer(h.cfg.WriteTimeout)
 			select {
-			case <-writerDone:
+			case <-s.done:
 			case <-t.C:
 			}
 			t.Stop()
 		}
 		s.shutdown()
-		wg.Wait()
+		s.ping.Stop()
+		s.loops.Wait()
+		s.qmu.Lock()
+		for s.writing { // the writer ends at once: the socket is closed
+			s.qmu.Unlock()
+			time.Sleep(time.Millisecond)
+			s.qmu.Lock()
+		}
+		s.qmu.Unlock()
 		_ = s.conn.Close()
 	}()
 
@@ -143,6 +185,8 @@ func (s *Session) run() {
 	if old != nil {
 		old.closeWith(protocol.CodeReplaced, "this device signed in again on another connection", CloseReplaced)
 	}
+	h.online(s)
+	defer h.offline(s)
 	defer h.unregister(s)
 	ice := s.iceServers()
 	s.send(protocol.TypeWelcome, &protocol.Welcome{
@@ -151,9 +195,7 @@ func (s *Session) run() {
 	})
 	s.log.Info("session started")
 	h.ringLate(s)
-
-	wg.Add(1)
-	go func() { defer wg.Done(); s.loop() }()
+	s.armRefresh()
 	s.read()
 	s.log.Info("session ended")
 }
@@ -256,15 +298,30 @@ func (s *Session) read() {
 			}
 			continue
 		}
-		if !s.post(m) {
-			return
+		var ev any = m
+		if h.cluster != nil {
+			ev = inbound{msg: m, raw: data}
 		}
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		s.dispatch(ev)
 	}
 }
 
-// post hands an event to the loop; it blocks only while the loop is busy,
-// and gives up when the session stops.
+// dispatch handles a client message or an event, one at a time.
+func (s *Session) dispatch(ev any) {
+	s.handleMu.Lock()
+	defer s.handleMu.Unlock()
+	s.handle(ev)
+}
+
+// post hands an event to the loop, starting it on first use; it blocks
+// only while the loop is busy, and gives up when the session stops.
 func (s *Session) post(ev any) bool {
+	s.startLoop()
 	select {
 	case s.inbox <- ev:
 		return true
@@ -273,43 +330,88 @@ func (s *Session) post(ev any) bool {
 	}
 }
 
-// writer owns all writes to the socket.
+// startLoop starts the session's event loop once.
+func (s *Session) startLoop() {
+	s.loopOnce.Do(func() {
+		s.loops.Add(1)
+		go func() { defer s.loops.Done(); s.loop() }()
+	})
+}
+
+// armRefresh schedules fresh ICE servers (TURN credentials) for the device.
+func (s *Session) armRefresh() {
+	if s.iceRefresh <= 0 {
+		return
+	}
+	time.AfterFunc(s.iceRefresh, func() {
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		s.send(protocol.TypeICEServers, &protocol.ICEServers{ICEServers: s.iceServers()})
+		s.armRefresh()
+	})
+}
+
+// pingNow queues a WebSocket ping and schedules the next.
+func (s *Session) pingNow() {
+	if s.enqueue(outFrame{ping: true}) {
+		s.ping.Reset(s.hub.cfg.PingInterval)
+	}
+}
+
+// writeBuffers lend sockets a write buffer only while they write.
+var writeBuffers = &sync.Pool{}
+
+// writer writes queued frames until the queue is empty, then ends.
 func (s *Session) writer() {
 	h := s.hub
-	ping := time.NewTicker(h.cfg.PingInterval)
-	defer ping.Stop()
 	for {
-		select {
-		case f := <-s.out:
-			_ = s.conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-			if f.data != nil {
-				if err := s.conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
-					s.shutdown()
-					return
-				}
-			}
-			if f.closeCode != 0 {
-				msg := websocket.FormatCloseMessage(f.closeCode, f.closeText)
-				_ = s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(h.cfg.WriteTimeout))
-				s.shutdown()
-				return
-			}
-		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
-				s.shutdown()
-				return
-			}
-		case <-s.done:
+		s.qmu.Lock()
+		if len(s.queue) == 0 {
+			s.writing = false
+			s.queue = nil // an idle session keeps no queue
+			s.qmu.Unlock()
+			return
+		}
+		f := s.queue[0]
+		s.queue[0] = outFrame{}
+		s.queue = s.queue[1:]
+		s.qmu.Unlock()
+		deadline := time.Now().Add(h.cfg.WriteTimeout)
+		var err error
+		switch {
+		case f.ping:
+			err = s.conn.WriteControl(websocket.PingMessage, nil, deadline)
+		case f.data != nil:
+			_ = s.conn.SetWriteDeadline(deadline)
+			err = s.conn.WriteMessage(websocket.TextMessage, f.data)
+		}
+		if err == nil && f.closeCode != 0 {
+			msg := websocket.FormatCloseMessage(f.closeCode, f.closeText)
+			_ = s.conn.WriteControl(websocket.CloseMessage, msg, deadline)
+			err = errClosedByServer
+		}
+		if err != nil {
+			s.shutdown()
+			s.qmu.Lock()
+			s.writing, s.queue = false, nil
+			s.qmu.Unlock()
 			return
 		}
 	}
 }
 
+var errClosedByServer = errors.New("signaling: closed by the server")
+
 // shutdown stops the session: the socket closes, which ends the reader.
 func (s *Session) shutdown() {
 	s.stop.Do(func() {
 		close(s.done)
-		_ = s.conn.Close()
+		if s.conn != nil {
+			_ = s.conn.Close()
+		}
 	})
 }
 
@@ -321,14 +423,28 @@ func (s *Session) enqueue(f outFrame) bool {
 		return false
 	default:
 	}
-	select {
-	case s.out <- f:
+	if s.remote != nil {
+		if f.data != nil {
+			s.hub.post(s.remote.node, &cluster.Envelope{Kind: cluster.KindDown, Sess: s.remote.sess,
+				User: s.user, Device: s.device, Msg: f.data})
+		}
 		return true
-	default:
+	}
+	s.qmu.Lock()
+	if len(s.queue) >= max(s.hub.cfg.SendQueue, 1) {
+		s.qmu.Unlock()
 		s.log.Warn("send queue full; closing slow session")
 		s.shutdown()
 		return false
 	}
+	s.queue = append(s.queue, f)
+	start := !s.writing
+	s.writing = true
+	s.qmu.Unlock()
+	if start {
+		go s.writer()
+	}
+	return true
 }
 
 // send encodes and queues a message.
@@ -347,6 +463,10 @@ func (s *Session) sendError(re, code, msg, callID string) {
 
 // closeWith sends an error and then closes the socket with wsCode.
 func (s *Session) closeWith(code, msg string, wsCode int) {
+	if s.remote != nil {
+		s.shutdown() // the device's own node closes its socket
+		return
+	}
 	b, _ := protocol.Encode(protocol.TypeError, &protocol.Error{Code: code, Message: msg})
 	s.closing.Store(true)
 	if !s.enqueue(outFrame{data: b, closeCode: wsCode, closeText: code}) {

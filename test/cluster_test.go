@@ -1,12 +1,18 @@
 package test
 
 import (
+	"net/http"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/redistest"
+	"github.com/tandemcall/tandem/internal/server"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -20,6 +26,63 @@ func startNode(t *testing.T, addr string) *testServer {
 		c.Redis.Addrs = []string{addr}
 		c.Auth.Secret = clusterSecret
 	})
+}
+
+// startCluster starts n nodes configured as cfg, sharing a new
+// redis-server; the first is the returned server, the others in others.
+func startCluster(t *testing.T, cfg config.Config, n int) *testServer {
+	t.Helper()
+	return startClusterOn(t, cfg, n, redistest.Start(t))
+}
+
+// startClusterOn is startCluster on a given redis-server.
+func startClusterOn(t *testing.T, cfg config.Config, n int, rdb *redistest.Server) *testServer {
+	t.Helper()
+	cfg.Redis.Addrs = []string{rdb.Addr}
+	cfg.Auth.Secret = clusterSecret
+	var nodes []*server.Server
+	for range n {
+		c := cfg
+		c.DataDir = t.TempDir()
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		srv, err := server.New(c, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Start()
+		nodes = append(nodes, srv)
+	}
+	ts := &testServer{Server: nodes[0], cfg: cfg, others: nodes[1:]}
+	t.Cleanup(func() { ts.stop(t) })
+	return ts
+}
+
+// TestSuiteAcrossNodes runs the tests that prove one-to-one calls against
+// three nodes sharing Redis, with every device on another node than the
+// one before it: ringing all of a user's devices, answering, media both
+// ways, declines, busy and call waiting, timeouts, and resuming after a
+// lost socket all work across nodes.
+func TestSuiteAcrossNodes(t *testing.T) {
+	acrossNodes = true
+	defer func() { acrossNodes = false }()
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"CallRingsEveryDeviceAndCarriesMedia", TestCallRingsEveryDeviceAndCarriesMedia},
+		{"DeclineOnOneDeviceDeclinesForAll", TestDeclineOnOneDeviceDeclinesForAll},
+		{"RingTimeoutIsAMissedCall", TestRingTimeoutIsAMissedCall},
+		{"CancelBeforeAnswer", TestCancelBeforeAnswer},
+		{"BusyAndCallWaiting", TestBusyAndCallWaiting},
+		{"UnknownAndOfflineCallee", TestUnknownAndOfflineCallee},
+		{"OutOfOrderActions", TestOutOfOrderActions},
+		{"LateDeviceRingsAndCallerDropCancels", TestLateDeviceRingsAndCallerDropCancels},
+		{"SignalingResume", TestSignalingResume},
+	} {
+		t.Run(tc.name, tc.run)
+	}
 }
 
 // TestNodesShareTheStore: two nodes on one Redis. A call on the first
@@ -48,5 +111,154 @@ func TestNodesShareTheStore(t *testing.T) {
 	}
 	if _, err := alice.Invite(ctx, "carol", false); client.IsCode(err, protocol.CodeUserUnknown) {
 		t.Errorf("carol signed in on node b, but node a says: %v", err)
+	}
+}
+
+// gapMeter records the longest pause between audio packets from one user.
+type gapMeter struct {
+	mu     sync.Mutex
+	from   string
+	last   time.Time
+	maxGap time.Duration
+}
+
+func (g *gapMeter) onRTP(tr client.RemoteTrack, _ *rtp.Packet, at time.Time) {
+	if tr.Kind != "audio" || tr.StreamID != g.from {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.last.IsZero() {
+		g.maxGap = max(g.maxGap, at.Sub(g.last))
+	}
+	g.last = at
+}
+
+// read returns the longest gap so far, and clears it.
+func (g *gapMeter) read() (last time.Time, maxGap time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	last, maxGap = g.last, g.maxGap
+	g.maxGap = 0
+	return last, maxGap
+}
+
+func status(t *testing.T, url string) int {
+	t.Helper()
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestRedisOutage: Redis stops for 30 s while alice (on one node) and bob
+// (on another) talk. Their media never stops; the nodes stay alive but
+// report not ready; a call tried meanwhile fails at once with
+// unavailable. Redis comes back empty: without any restart the nodes
+// register again and write back who is online, a new call across nodes
+// rings and is answered, and the old call still hangs up cleanly.
+func TestRedisOutage(t *testing.T) {
+	outage := 30 * time.Second
+	if testing.Short() {
+		outage = 5 * time.Second
+	}
+	rdb := redistest.Start(t)
+	ts := startClusterOn(t, testConfig(t), 2, rdb)
+	alice, bob := ts.dial(t, "alice", "phone"), ts.dial(t, "bob", "phone") // on nodes 1 and 2
+	carol, dave := ts.dial(t, "carol", "phone"), ts.dial(t, "dave", "phone")
+	ctx := testCtx(t, outage+90*time.Second)
+	id := answeredCall(t, alice, bob, false)
+	atBob, atAlice := &gapMeter{from: "alice"}, &gapMeter{from: "bob"}
+	if _, err := alice.StartMedia(ctx, id, client.MediaOptions{Audio: true, OnRTP: atAlice.onRTP}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, OnRTP: atBob.onRTP}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "audio both ways", func() bool {
+		a, _ := atBob.read()
+		b, _ := atAlice.read()
+		return !a.IsZero() && !b.IsZero()
+	})
+
+	rdb.Stop()
+	down := time.Now()
+	eventually(t, 5*time.Second, "both nodes to report not ready", func() bool {
+		return status(t, ts.URL()+"/readyz") == 503 && status(t, ts.others[0].URL()+"/readyz") == 503
+	})
+	if c := status(t, ts.URL()+"/healthz"); c != 200 {
+		t.Errorf("/healthz during the outage = %d, want 200 (alive)", c)
+	}
+	start := time.Now()
+	_, err := carol.Invite(ctx, "dave", false)
+	if !client.IsCode(err, protocol.CodeUnavailable) {
+		t.Errorf("a call during the outage: %v, want %s", err, protocol.CodeUnavailable)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the refusal took %v, want a prompt one", took)
+	}
+	for time.Since(down) < outage {
+		time.Sleep(time.Second)
+		for who, g := range map[string]*gapMeter{"bob": atBob, "alice": atAlice} {
+			if last, gap := g.read(); gap > time.Second || time.Since(last) > time.Second {
+				t.Fatalf("%s's audio stopped during the Redis outage: gap %v, last packet %v ago", who, gap, time.Since(last))
+			}
+		}
+	}
+	rdb.Restart()
+	t.Logf("Redis was down for %v; media flowed throughout", time.Since(down).Round(time.Second))
+
+	eventually(t, 10*time.Second, "both nodes ready again", func() bool {
+		return status(t, ts.URL()+"/readyz") == 200 && status(t, ts.others[0].URL()+"/readyz") == 200
+	})
+	var second string
+	eventually(t, 10*time.Second, "a new call to be accepted", func() bool {
+		second, err = carol.Invite(ctx, "dave", false)
+		return err == nil
+	})
+	waitType(t, dave, func(m *protocol.Incoming) bool { return m.CallID == second })
+	if err := dave.Accept(ctx, second, false); err != nil {
+		t.Fatal(err)
+	}
+	waitType(t, carol, func(m *protocol.Accepted) bool { return m.CallID == second })
+
+	if err := bob.Hangup(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if e := ended(t, alice, id); e.Reason != protocol.ReasonCompleted {
+		t.Errorf("alice's call ended with %q, want completed", e.Reason)
+	}
+}
+
+// TestCallStateLeavesRedis: while a call across nodes is up, Redis names
+// its node for both users and holds its snapshot; once it ends, nothing of
+// it is left there, so the next call of either user is placed by load,
+// and a dead node's ended calls are not taken over.
+func TestCallStateLeavesRedis(t *testing.T) {
+	rdb := redistest.Start(t)
+	ts := startClusterOn(t, testConfig(t), 2, rdb)
+	alice, bob := ts.dial(t, "alice", "phone"), ts.dial(t, "bob", "phone")
+	ctx := testCtx(t, 30*time.Second)
+	id := answeredCall(t, alice, bob, false)
+	r := redis.NewClient(&redis.Options{Addr: rdb.Addr})
+	defer r.Close()
+	keys := []string{"tandem:usercall:alice", "tandem:usercall:bob", "tandem:call:" + id}
+	if n, err := r.Exists(ctx, keys...).Result(); err != nil || n != 3 {
+		t.Fatalf("during the call %d of %v exist (%v), want all", n, keys, err)
+	}
+	if err := bob.Hangup(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	ended(t, alice, id)
+	eventually(t, 5*time.Second, "the call's keys to leave Redis", func() bool {
+		n, err := r.Exists(ctx, keys...).Result()
+		return err == nil && n == 0
+	})
+	members, err := r.SMembers(ctx, "tandem:nodecalls:"+ts.Node().ID()).Result()
+	if err != nil || len(members) != 0 {
+		t.Errorf("the node still lists calls %v (%v)", members, err)
 	}
 }

@@ -19,11 +19,36 @@ import (
 type testServer struct {
 	*server.Server
 	cfg config.Config
+	// others are the other nodes of a deployment started by acrossNodes;
+	// dial spreads devices over all of them.
+	others []*server.Server
+	dials  int
 }
+
+// acrossNodes makes startServer start three nodes on one redis-server
+// instead of one node: the same tests then prove calls between devices
+// on different nodes (TestSuiteAcrossNodes).
+var acrossNodes bool
 
 // startServer runs a dev-mode node on loopback ports chosen by the kernel.
 func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
 	t.Helper()
+	cfg := testConfig(t)
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	if acrossNodes {
+		return startCluster(t, cfg, 3)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return startWith(t, cfg)
+}
+
+// testConfig is a dev-mode node's configuration with every port chosen by
+// the kernel.
+func testConfig(t *testing.T) config.Config {
 	cfg := config.Default(true)
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Listen = "127.0.0.1:0"
@@ -33,13 +58,7 @@ func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
 	if os.Getenv("TANDEM_TEST_PION_INPUT") != "" {
 		cfg.Media.DirectInput = false // the whole suite on pion's receive path
 	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return startWith(t, cfg)
+	return cfg
 }
 
 func startWith(t *testing.T, cfg config.Config) *testServer {
@@ -58,6 +77,9 @@ func (ts *testServer) stop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = ts.Shutdown(ctx)
+	for _, o := range ts.others {
+		_ = o.Shutdown(ctx)
+	}
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -93,7 +115,14 @@ func (ts *testServer) dial(t *testing.T, user, device string) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: ts.token(t, user, device), Logger: clientLogger(t)})
+	url := ts.wsURL()
+	if len(ts.others) > 0 {
+		if i := ts.dials % (len(ts.others) + 1); i > 0 {
+			url = "ws" + strings.TrimPrefix(ts.others[i-1].URL(), "http") + "/ws"
+		}
+		ts.dials++
+	}
+	c, err := client.Dial(ctx, client.Options{URL: url, Token: ts.token(t, user, device), Logger: clientLogger(t)})
 	if err != nil {
 		t.Fatalf("dial %s/%s: %v", user, device, err)
 	}

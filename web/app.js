@@ -1119,8 +1119,18 @@ function onResumed(msg) {
   renderCallTitle(call);
   sendMediaState(call, { force: true });
   if (call.view) call.view.schedule();
-  // The network that dropped the socket may have moved the media path too.
-  if (call.session) call.session.restartIce();
+  if (msg.rejoin) {
+    // The node that held the call's media went away and another took the
+    // call over: connect the media to it anew.
+    stopCallExtras(call);
+    if (call.session) call.session.close();
+    call.session = null;
+    for (const p of msg.members || []) if (p && p.user !== myUser()) tiles.removeTrack(p.user);
+    startMedia(call);
+  } else if (call.session) {
+    // The network that dropped the socket may have moved the media path too.
+    call.session.restartIce();
+  }
   if (wasOffline) toast('Reconnected');
 }
 

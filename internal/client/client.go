@@ -132,6 +132,10 @@ func (c *Client) WaitFor(ctx context.Context, match func(any) bool) (any, error)
 	return c.in.take(ctx, match)
 }
 
+// Discard drops every message received and not yet taken, and reports
+// how many there were: for a client that only waits for what it asked.
+func (c *Client) Discard() int { return c.in.drop() }
+
 // Close stops all Media, closes the socket and waits for the reader and
 // writer to exit.
 func (c *Client) Close() error {

@@ -44,6 +44,15 @@ func (b *inbox) push(m any) error {
 	return nil
 }
 
+// drop empties the buffer and reports how many messages it held.
+func (b *inbox) drop() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(b.msgs)
+	b.msgs = b.msgs[:0]
+	return n
+}
+
 // fail records that no more messages will arrive. The first error wins.
 func (b *inbox) fail(err error) {
 	b.mu.Lock()

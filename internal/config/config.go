@@ -24,6 +24,7 @@ type Config struct {
 	Calls     CallsConfig     `mapstructure:"calls"`
 	Assist    AssistConfig    `mapstructure:"assist"`
 	Redis     RedisConfig     `mapstructure:"redis"`
+	Cluster   ClusterConfig   `mapstructure:"cluster"`
 	Signaling SignalingConfig `mapstructure:"signaling"`
 	ICE       ICEConfig       `mapstructure:"ice"`
 	Log       LogConfig       `mapstructure:"log"`
@@ -189,6 +190,19 @@ type RedisConfig struct {
 	Timeout    time.Duration `mapstructure:"timeout"`
 }
 
+// ClusterConfig is a node's membership of a deployment (used when
+// redis.addrs is set).
+type ClusterConfig struct {
+	// NodeID names the node in the registry; each start adds a random
+	// part, so that a node restarted after a crash is a new member.
+	NodeID string `mapstructure:"node_id"`
+	// Heartbeat is how often the node says it is alive.
+	Heartbeat time.Duration `mapstructure:"heartbeat"`
+	// DeadAfter is how long a silent node is waited for before its calls
+	// are taken over by the others.
+	DeadAfter time.Duration `mapstructure:"dead_after"`
+}
+
 // AssistConfig holds remote assistance's timers.
 type AssistConfig struct {
 	// RequestTimeout is how long a helper's request for grants waits for
@@ -335,6 +349,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Redis.Timeout <= 0 {
 		return keyErr("redis.timeout", "must be positive")
+	}
+	if c.Cluster.Heartbeat <= 0 {
+		return keyErr("cluster.heartbeat", "must be positive")
+	}
+	if c.Cluster.DeadAfter < 2*c.Cluster.Heartbeat {
+		return keyErr("cluster.dead_after", "must be at least two heartbeats (%s)", 2*c.Cluster.Heartbeat)
 	}
 	if c.Assist.RequestTimeout <= 0 {
 		return keyErr("assist.request_timeout", "must be positive")

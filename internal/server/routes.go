@@ -73,6 +73,12 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, protocol.CodeShuttingDown, "draining: new calls are refused")
 		return
 	}
+	if s.node != nil && !s.node.Healthy() {
+		// Alive (calls in progress keep their media) but degraded: new
+		// calls fail until Redis answers again.
+		writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "degraded: Redis is unreachable, new calls fail")
+		return
+	}
 	io.WriteString(w, "ok\n")
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/sfu"
@@ -50,7 +51,8 @@ type Server struct {
 	http      *http.Server
 	ln        net.Listener
 	serveErr  chan error
-	draining  atomic.Bool // set once Shutdown has stopped new calls
+	draining  atomic.Bool   // set once Shutdown has stopped new calls
+	node      *cluster.Node // membership of a deployment; nil on a single node
 }
 
 // New builds a node and binds its listeners (HTTP and the media UDP port),
@@ -84,6 +86,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			return nil, err
 		}
 		s.store = rs
+		s.node = cluster.New(cluster.Config{Client: rs.Client(), Prefix: rs.Prefix(), NodeID: cfg.Cluster.NodeID,
+			Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter, Timeout: r.Timeout,
+			Log: log.With("part", "cluster")})
 	} else {
 		var ls *store.Local
 		if ls, err = store.OpenLocal(cfg.DataDir, cfg.Calls.HistoryLimit); err != nil {
@@ -117,6 +122,11 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		HelloTimeout: sc.HelloTimeout, WriteTimeout: sc.WriteTimeout, SendQueue: sc.SendQueue,
 		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: s.ice,
 	}, s.authority, signaling.SFUMedia{SFU: s.sfu}, s.store, log.With("part", "signaling"))
+	if s.node != nil {
+		if err = s.hub.SetCluster(s.node); err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+	}
 
 	s.http = &http.Server{
 		Handler:           s.routes(),
@@ -181,10 +191,17 @@ func (s *Server) Start() {
 // Done yields the error that stopped HTTP serving (nil after Shutdown).
 func (s *Server) Done() <-chan error { return s.serveErr }
 
+// Node is the node's membership of a deployment (nil on a single node).
+func (s *Server) Node() *cluster.Node { return s.node }
+
 // Shutdown drains: new calls are refused, running calls may continue until
-// ctx ends, then every remaining call ends and every part closes.
+// ctx ends; then, on a node of a deployment, the calls left are handed to
+// the other nodes, and on a single node they end. Every part closes.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.Drain()
+	if s.node != nil {
+		s.node.SetDraining(true)
+	}
 	s.draining.Store(true)
 	s.log.Info("draining", "calls", s.hub.ActiveCalls())
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -196,6 +213,11 @@ wait:
 			break wait
 		case <-tick.C:
 		}
+	}
+	if s.node != nil && s.hub.ActiveCalls() > 0 {
+		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.hub.Handover(hctx)
+		cancel()
 	}
 	// Close the listener and idle connections; WebSockets are hijacked and
 	// are closed by the hub.

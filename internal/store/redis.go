@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -61,6 +62,7 @@ func OpenRedis(c RedisConfig) (*Redis, error) {
 	if c.Limit <= 0 {
 		c.Limit = 1000
 	}
+	quietOnce.Do(func() { redis.SetLogger(quiet{}) })
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: c.Addrs, MasterName: c.MasterName, Username: c.Username, Password: c.Password, DB: c.DB,
 		DialTimeout: c.Timeout, ReadTimeout: c.Timeout, WriteTimeout: c.Timeout,
@@ -69,6 +71,15 @@ func OpenRedis(c RedisConfig) (*Redis, error) {
 	})
 	return &Redis{rdb: rdb, prefix: c.KeyPrefix, limit: int64(c.Limit)}, nil
 }
+
+var quietOnce sync.Once
+
+// quiet drops go-redis's own log lines (a failed dial per retry while
+// Redis is away); Tandem logs what an operator needs: Redis unreachable,
+// and back.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 // Client returns the Redis client, for the parts of a node that share
 // live state (presence, rooms, nodes) through the same connection.
@@ -129,6 +140,15 @@ func newest[T any](ctx context.Context, r *Redis, key string, limit int) ([]T, e
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// AppendCallTo queues AppendCall's commands on p, for a caller that
+// orders them with others of its own.
+func (r *Redis) AppendCallTo(ctx context.Context, p redis.Pipeliner, user string, e CallEntry) {
+	b, _ := json.Marshal(e)
+	key := r.prefix + "calls:" + user
+	p.LPush(ctx, key, b)
+	p.LTrim(ctx, key, 0, r.limit-1)
 }
 
 // AppendCall implements History.

@@ -180,6 +180,10 @@ const (
 	CodeReplaced           = "replaced"            // the same device signed in again elsewhere
 	CodeShuttingDown       = "shutting_down"       // the server is draining
 	CodeInternal           = "internal"            // the server failed; the session carries on
+	// CodeUnavailable: the deployment's shared state (Redis) or the node
+	// holding the call cannot be reached. Calls in progress keep their
+	// media; try again shortly.
+	CodeUnavailable = "unavailable"
 )
 
 // Header is present in every message.
@@ -351,6 +355,10 @@ type Resumed struct {
 	Room    string  `json:"room,omitempty"`
 	Video   bool    `json:"video,omitempty"`
 	Members []Party `json:"members"`
+	// Rejoin says the call's media moved to another node (the one that
+	// held it died or left): close the call's PeerConnections and connect
+	// new ones, as on joining.
+	Rejoin bool `json:"rejoin,omitempty"`
 }
 
 // ActiveCall names the device holding the user's call and who is in it;

@@ -1,0 +1,658 @@
+// Package cluster joins a Tandem node to the other nodes of its deployment
+// through the Redis they share (DESIGN.md, "Multi-node"): a registry of
+// live nodes kept by heartbeats, a pub/sub inbox per node and a channel to
+// all of them, the presence of every signed-in device, and the detection
+// of nodes that died or left. It knows nothing of calls: the signaling hub
+// gives meaning to what it carries.
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Config sets up a node's membership.
+type Config struct {
+	Client redis.UniversalClient
+	Prefix string // key prefix shared with the store, such as "tandem:"
+	NodeID string // the node's name; each start adds a random part to it
+	// Media is the node's media address, for operators reading the
+	// registry.
+	Media     string
+	Heartbeat time.Duration // how often the node says it is alive; default 1 s
+	DeadAfter time.Duration // a node silent this long is dead; default 5 s
+	Timeout   time.Duration // bound on every Redis command; default 1 s
+	Log       *slog.Logger
+}
+
+// Handler is what the node reports to: the signaling hub.
+type Handler interface {
+	// Deliver hands over a message from another node. It runs on the
+	// node's one receiving goroutine and must not block.
+	Deliver(e *Envelope)
+	// NodeGone reports a node that died (silent for DeadAfter) or left
+	// (drained); it is called once per departure, on its own goroutine.
+	NodeGone(node string)
+	// Resync asks for everything this node keeps in Redis to be written
+	// again: Redis came back empty or after an outage.
+	Resync()
+}
+
+// Envelope kinds.
+const (
+	KindUp      = "up"      // a device's message, to the node holding its call
+	KindDown    = "down"    // a server message, to the node holding the device's socket
+	KindOnline  = "online"  // broadcast: a device signed in
+	KindOffline = "offline" // broadcast: a device's session ended
+	KindLeft    = "left"    // broadcast: a node handed its calls over and is leaving
+)
+
+// Envelope is one message between nodes. Only nodes publish to Redis, so
+// its fields (grants included) are trusted.
+type Envelope struct {
+	Kind   string          `json:"k"`
+	From   string          `json:"f"`
+	Sess   string          `json:"s,omitempty"` // the device's session id, on the node holding its socket
+	User   string          `json:"u,omitempty"`
+	Device string          `json:"d,omitempty"`
+	Grants []string        `json:"g,omitempty"`
+	Lost   bool            `json:"l,omitempty"` // offline: the socket was lost, the device may come back
+	Msg    json.RawMessage `json:"m,omitempty"` // up: the client's message; down: the frame to write
+}
+
+// Device is one signed-in device as presence records it.
+type Device struct {
+	Device string   `json:"-"`
+	Node   string   `json:"n"`
+	Sess   string   `json:"s"`
+	Grants []string `json:"g,omitempty"`
+}
+
+// Info is a node as the registry shows it.
+type Info struct {
+	ID       string `json:"id"`
+	Beat     int64  `json:"beat"`
+	Load     int    `json:"load"`
+	Draining bool   `json:"draining,omitempty"`
+	Media    string `json:"media,omitempty"`
+}
+
+// ErrNoReceiver is returned by Send when the target node's inbox has no
+// subscriber: the node is gone.
+var ErrNoReceiver = errors.New("cluster: the node is not listening")
+
+// Node is this process's membership of the deployment.
+type Node struct {
+	cfg  Config
+	rdb  redis.UniversalClient
+	id   string
+	log  *slog.Logger
+	h    Handler
+	load func() int
+
+	draining atomic.Bool
+	lastOK   atomic.Int64 // unix ns of the last successful heartbeat
+	out      chan outMsg
+
+	mu   sync.Mutex
+	view map[string]*seen // other nodes, by id
+	dead map[string]bool
+
+	ps   *redis.PubSub
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type seen struct {
+	info    Info
+	changed time.Time // when its beat last changed, by this node's clock
+	silent  int       // consecutive checks its inbox had no subscriber
+}
+
+type outMsg struct {
+	channel string
+	data    []byte
+	// do, instead of a message, adds commands to the pipeline; after
+	// runs once they were sent.
+	do    func(ctx context.Context, p redis.Pipeliner)
+	after func()
+}
+
+// New returns a node; Start joins it to the deployment.
+func New(cfg Config) *Node {
+	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, time.Second)
+	cfg.DeadAfter = cmp.Or(cfg.DeadAfter, 5*time.Second)
+	cfg.Timeout = cmp.Or(cfg.Timeout, time.Second)
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	// Every start is a new member, even under a configured name: a node
+	// restarted at once after a crash must not pass for the one that
+	// crashed, whose calls the others take over.
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	id := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+	if cfg.NodeID != "" {
+		id = cfg.NodeID + "." + id
+	} else {
+		id = "n_" + id
+	}
+	return &Node{cfg: cfg, rdb: cfg.Client, id: id, log: cfg.Log.With("node", id),
+		out: make(chan outMsg, 8192), view: map[string]*seen{}, dead: map[string]bool{}, stop: make(chan struct{})}
+}
+
+// ID is this node's id.
+func (n *Node) ID() string { return n.id }
+
+// Client is the shared Redis.
+func (n *Node) Client() redis.UniversalClient { return n.rdb }
+
+// Key is a key (or channel) name under the deployment's prefix.
+func (n *Node) Key(parts ...string) string { return n.cfg.Prefix + strings.Join(parts, ":") }
+
+// Ctx bounds one Redis exchange by the configured timeout.
+func (n *Node) Ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), n.cfg.Timeout)
+}
+
+func (n *Node) inbox(id string) string { return n.Key("inbox", id) }
+
+// Start subscribes to this node's inbox and the broadcast channel,
+// registers the node and starts its heartbeat, its monitor of the others
+// and its publisher. load reports how busy the node is (its calls).
+func (n *Node) Start(h Handler, load func() int) error {
+	n.h, n.load = h, load
+	ctx, cancel := context.WithTimeout(context.Background(), 5*n.cfg.Timeout)
+	defer cancel()
+	n.ps = n.rdb.Subscribe(ctx, n.inbox(n.id), n.Key("all"))
+	if _, err := n.ps.Receive(ctx); err != nil {
+		_ = n.ps.Close()
+		return fmt.Errorf("cluster: subscribe: %w", err)
+	}
+	if err := n.beat(ctx); err != nil {
+		_ = n.ps.Close()
+		return fmt.Errorf("cluster: register: %w", err)
+	}
+	ch := n.ps.Channel(redis.WithChannelSize(8192))
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); n.receive(ch) }()
+	go func() { defer n.wg.Done(); n.heartbeats() }()
+	go func() { defer n.wg.Done(); n.monitor() }()
+	go func() { defer n.wg.Done(); n.publisher() }()
+	n.log.Info("joined the deployment")
+	return nil
+}
+
+// Close stops the node's goroutines; it does not announce a departure
+// (Leave does).
+func (n *Node) Close() error {
+	select {
+	case <-n.stop:
+		return nil
+	default:
+	}
+	close(n.stop)
+	err := n.ps.Close()
+	n.wg.Wait()
+	return err
+}
+
+// SetDraining marks the node as taking no new calls; others stop choosing
+// it as a home.
+func (n *Node) SetDraining(on bool) { n.draining.Store(on) }
+
+// Draining reports SetDraining.
+func (n *Node) Draining() bool { return n.draining.Load() }
+
+// Healthy reports whether the node reached Redis within the last three
+// heartbeats.
+func (n *Node) Healthy() bool {
+	return time.Since(time.Unix(0, n.lastOK.Load())) < 3*n.cfg.Heartbeat
+}
+
+// ---- messages ----
+
+func (n *Node) encode(e *Envelope) []byte {
+	e.From = n.id
+	b, err := json.Marshal(e)
+	if err != nil {
+		panic("cluster: envelope does not encode: " + err.Error())
+	}
+	return b
+}
+
+// Send publishes e to node now and reports ErrNoReceiver when that node is
+// not listening.
+func (n *Node) Send(node string, e *Envelope) error {
+	ctx, cancel := n.Ctx()
+	defer cancel()
+	got, err := n.rdb.Publish(ctx, n.inbox(node), n.encode(e)).Result()
+	if err != nil {
+		return err
+	}
+	if got == 0 {
+		return ErrNoReceiver
+	}
+	return nil
+}
+
+// Post queues e for node without waiting; messages posted from one
+// goroutine arrive in order. A full queue drops e and says so in the log.
+func (n *Node) Post(node string, e *Envelope) { n.queue(n.inbox(node), e) }
+
+// Queue adds commands to the queue of outgoing messages: they reach Redis
+// after everything posted before and before everything posted after.
+// after, if not nil, runs once they were sent (or failed).
+func (n *Node) Queue(do func(ctx context.Context, p redis.Pipeliner), after func()) {
+	select {
+	case n.out <- outMsg{do: do, after: after}:
+	default:
+		n.log.Warn("cluster send queue full; writes dropped")
+		if after != nil {
+			after()
+		}
+	}
+}
+
+// Broadcast queues e for every node (this one ignores its own).
+func (n *Node) Broadcast(e *Envelope) { n.queue(n.Key("all"), e) }
+
+func (n *Node) queue(channel string, e *Envelope) {
+	select {
+	case n.out <- outMsg{channel: channel, data: n.encode(e)}:
+	default:
+		n.log.Warn("cluster send queue full; message dropped", "kind", e.Kind)
+	}
+}
+
+// publisher sends queued messages, pipelining what has piled up.
+func (n *Node) publisher() {
+	for {
+		var batch []outMsg
+		stopping := false
+		select {
+		case m := <-n.out:
+			batch = append(batch, m)
+		case <-n.stop:
+			stopping = true // send what is queued, then stop
+		}
+	more:
+		for len(batch) < 256 {
+			if stopping && len(batch) == 0 && len(n.out) == 0 {
+				return
+			}
+			select {
+			case m := <-n.out:
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		ctx, cancel := n.Ctx()
+		_, err := n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, m := range batch {
+				if m.do != nil {
+					m.do(ctx, p)
+				} else {
+					p.Publish(ctx, m.channel, m.data)
+				}
+			}
+			return nil
+		})
+		cancel()
+		for _, m := range batch {
+			if m.after != nil {
+				m.after()
+			}
+		}
+		if err != nil {
+			n.log.Warn("cluster messages not sent", "count", len(batch), "err", err)
+		}
+		if stopping && len(n.out) == 0 {
+			return
+		}
+	}
+}
+
+func (n *Node) receive(ch <-chan *redis.Message) {
+	for {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			var e Envelope
+			if err := json.Unmarshal([]byte(m.Payload), &e); err != nil || e.From == "" {
+				n.log.Warn("cluster message not understood", "channel", m.Channel)
+				continue
+			}
+			if e.From == n.id {
+				continue
+			}
+			if e.Kind == KindLeft {
+				n.markGone(e.From, "left")
+				continue
+			}
+			n.h.Deliver(&e)
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// Leave tells every node that this one has handed its calls over: they
+// take them now rather than after DeadAfter.
+func (n *Node) Leave() {
+	ctx, cancel := n.Ctx()
+	defer cancel()
+	n.rdb.Publish(ctx, n.Key("all"), n.encode(&Envelope{Kind: KindLeft}))
+	n.rdb.HDel(ctx, n.Key("nodes"), n.id)
+}
+
+// ---- registry ----
+
+var beats atomic.Int64 // monotonic across restarts of Start in one process
+
+func (n *Node) info() Info {
+	load := 0
+	if n.load != nil {
+		load = n.load()
+	}
+	return Info{ID: n.id, Load: load, Draining: n.draining.Load(), Media: n.cfg.Media}
+}
+
+// beat registers the node and reports whether Redis had lost it (restarted
+// empty, or this node was taken for dead).
+func (n *Node) beat(ctx context.Context) error {
+	in := n.info()
+	in.Beat = beats.Add(1)
+	b, _ := json.Marshal(in)
+	var prev *redis.StringCmd
+	_, err := n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		prev = p.HGet(ctx, n.Key("nodes"), n.id)
+		p.HSet(ctx, n.Key("nodes"), n.id, b)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	first := n.lastOK.Load() == 0
+	n.lastOK.Store(time.Now().UnixNano())
+	if !first && errors.Is(prev.Err(), redis.Nil) {
+		return errLost
+	}
+	return nil
+}
+
+var errLost = errors.New("cluster: registration was lost")
+
+func (n *Node) heartbeats() {
+	t := time.NewTicker(n.cfg.Heartbeat)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-t.C:
+		case <-n.stop:
+			return
+		}
+		ctx, cancel := n.Ctx()
+		err := n.beat(ctx)
+		cancel()
+		switch {
+		case errors.Is(err, errLost) || (err == nil && failing):
+			failing = false
+			n.log.Info("Redis is back; writing this node's state again")
+			n.h.Resync()
+		case err != nil:
+			if !failing {
+				n.log.Warn("Redis unreachable; calls in progress go on", "err", err)
+			}
+			failing = true
+		}
+	}
+}
+
+// ---- the others ----
+
+// monitor reads the registry twice per heartbeat. A node whose beat has
+// not changed for DeadAfter is dead. So is one whose inbox has lost its
+// subscriber (its process and its Redis connections are gone) for two
+// checks running and whose beat is two heartbeats old; that is how a
+// killed node is found in about two seconds rather than five. Silence is
+// only counted while this node itself reads Redis.
+func (n *Node) monitor() {
+	t := time.NewTicker(n.cfg.Heartbeat / 2)
+	defer t.Stop()
+	blind := false
+	_, isCluster := n.rdb.(*redis.ClusterClient)
+	if all, _, err := n.read(false); err == nil { // know the others from the start
+		n.check(all, nil, false)
+	}
+	for {
+		select {
+		case <-t.C:
+		case <-n.stop:
+			return
+		}
+		all, subs, err := n.read(!isCluster)
+		if err != nil {
+			if !blind {
+				n.log.Warn("the registry of nodes is unreadable; no node is judged meanwhile", "err", err)
+			}
+			blind = true
+			continue
+		}
+		n.check(all, subs, blind)
+		blind = false
+	}
+}
+
+// read reads the registry and, with subs, how many subscribers each
+// node's inbox has.
+func (n *Node) read(subs bool) (map[string]string, map[string]int64, error) {
+	ctx, cancel := n.Ctx()
+	defer cancel()
+	all, err := n.rdb.HGetAll(ctx, n.Key("nodes")).Result()
+	if err != nil || !subs || len(all) < 2 {
+		return all, nil, err
+	}
+	chans := make([]string, 0, len(all))
+	for id := range all {
+		chans = append(chans, n.inbox(id))
+	}
+	got, err := n.rdb.PubSubNumSub(ctx, chans...).Result()
+	return all, got, err
+}
+
+func (n *Node) check(all map[string]string, subs map[string]int64, reseed bool) {
+	now := time.Now()
+	var gone []string
+	var stale []string
+	n.mu.Lock()
+	for id := range n.view {
+		if _, ok := all[id]; !ok {
+			delete(n.view, id)
+		}
+	}
+	for id, raw := range all {
+		if id == n.id {
+			continue
+		}
+		var in Info
+		if json.Unmarshal([]byte(raw), &in) != nil {
+			continue
+		}
+		s := n.view[id]
+		if s == nil {
+			n.view[id] = &seen{info: in, changed: now}
+			delete(n.dead, id)
+			continue
+		}
+		if reseed {
+			s.changed, s.silent = now, 0
+		}
+		if in.Beat != s.info.Beat {
+			s.changed, s.silent = now, 0
+			delete(n.dead, id) // it was not dead after all, or came back
+		}
+		s.info = in
+		if n.dead[id] {
+			if now.Sub(s.changed) > time.Minute {
+				stale = append(stale, id)
+			}
+			continue
+		}
+		if subs != nil && subs[n.inbox(id)] == 0 {
+			s.silent++
+		} else {
+			s.silent = 0
+		}
+		quiet := now.Sub(s.changed)
+		if quiet >= n.cfg.DeadAfter || (s.silent >= 2 && quiet >= 2*n.cfg.Heartbeat) {
+			n.dead[id] = true
+			gone = append(gone, id)
+			n.log.Warn("node is dead", "dead", id, "silent_for", quiet.Round(time.Millisecond))
+		}
+	}
+	n.mu.Unlock()
+	for _, id := range gone {
+		go n.h.NodeGone(id)
+	}
+	if len(stale) > 0 {
+		ctx, cancel := n.Ctx()
+		n.rdb.HDel(ctx, n.Key("nodes"), stale...)
+		cancel()
+	}
+}
+
+// markGone records a node that announced its departure.
+func (n *Node) markGone(id, why string) {
+	n.mu.Lock()
+	already := n.dead[id]
+	n.dead[id] = true
+	n.mu.Unlock()
+	if !already {
+		n.log.Info("node is gone", "gone", id, "why", why)
+		go n.h.NodeGone(id)
+	}
+}
+
+// Live reports whether node is this one or another not known to be dead
+// (a node that joined since the last check is live).
+func (n *Node) Live(node string) bool {
+	if node == n.id {
+		return true
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return node != "" && !n.dead[node]
+}
+
+// Nodes lists the live nodes, this one first, then by id.
+func (n *Node) Nodes() []Info {
+	out := []Info{n.info()}
+	n.mu.Lock()
+	for id, s := range n.view {
+		if !n.dead[id] {
+			out = append(out, s.info)
+		}
+	}
+	n.mu.Unlock()
+	slices.SortFunc(out[1:], func(a, b Info) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// PickHome chooses the node for a new call or room: this one, unless it is
+// draining or clearly busier than the least loaded live node.
+func (n *Node) PickHome() string {
+	nodes := n.Nodes()
+	if len(nodes) == 1 && nodes[0].Draining {
+		// Nobody else known yet: read the registry rather than refuse.
+		if all, _, err := n.read(false); err == nil {
+			n.check(all, nil, false)
+			nodes = n.Nodes()
+		}
+	}
+	self := nodes[0]
+	best := self
+	for _, in := range nodes[1:] {
+		if !in.Draining && (best.Draining || in.Load < best.Load) {
+			best = in
+		}
+	}
+	if !self.Draining && self.Load <= best.Load+max(8, best.Load/4) {
+		return self.ID
+	}
+	return best.ID
+}
+
+// Rank is this node's place (0 first) among the live nodes ordered by
+// load: the least loaded claims the calls of a dead node first.
+func (n *Node) Rank() int {
+	nodes := n.Nodes()
+	r := 0
+	for _, in := range nodes[1:] {
+		if in.Load < nodes[0].Load || (in.Load == nodes[0].Load && in.ID < n.id) {
+			r++
+		}
+	}
+	return r
+}
+
+// ---- presence ----
+
+// SetPresence records that the device is signed in on this node.
+func (n *Node) SetPresence(ctx context.Context, user string, d Device) error {
+	d.Node = n.id
+	b, _ := json.Marshal(d)
+	key := n.Key("presence", user)
+	_, err := n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, d.Device, b)
+		p.Expire(ctx, key, 7*24*time.Hour)
+		return nil
+	})
+	return err
+}
+
+// clearIf deletes a hash field if it still holds the value given.
+var clearIf = redis.NewScript(`if redis.call("HGET", KEYS[1], ARGV[1]) == ARGV[2] then return redis.call("HDEL", KEYS[1], ARGV[1]) end return 0`)
+
+// ClearPresence forgets the device's session on this node, unless the
+// device has signed in again since.
+func (n *Node) ClearPresence(ctx context.Context, user string, d Device) error {
+	d.Node = n.id
+	b, _ := json.Marshal(d)
+	return clearIf.Run(ctx, n.rdb, []string{n.Key("presence", user)}, d.Device, string(b)).Err()
+}
+
+// Presence lists the user's devices signed in on live nodes.
+func (n *Node) Presence(ctx context.Context, user string) ([]Device, error) {
+	all, err := n.rdb.HGetAll(ctx, n.Key("presence", user)).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Device, 0, len(all))
+	for dev, raw := range all {
+		var d Device
+		if json.Unmarshal([]byte(raw), &d) != nil || !n.Live(d.Node) {
+			continue
+		}
+		d.Device = dev
+		out = append(out, d)
+	}
+	return out, nil
+}

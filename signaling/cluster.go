@@ -1,0 +1,880 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/cluster"
+	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// Several nodes (DESIGN.md, "Multi-node"). Any node accepts any device. A
+// call lives on one node, its home: the state machine and the SFU room
+// are there. A device whose socket is on another node appears at the home
+// as a proxy session: what the home sends it is posted to the device's
+// node, which writes it to the socket and learns from it which node holds
+// that call; what the device sends about the call is forwarded to the
+// home, which hands it to the proxy's loop as if it came from a socket.
+// The SDP the home's SFU answers with carries the home's own media
+// address, so media goes straight there.
+//
+// Redis keys (under the deployment's prefix):
+//   presence:<user>   hash device → {node, session, grants}
+//   usercall:<user>   "<node> <call>": the call the user is in, and its home
+//   room:<name>       "<node> <call>" (or "<node> pending" while created)
+//   call:<id>         the answered call's snapshot, to rebuild it elsewhere
+//   nodecalls:<node>  the ids of the calls a node holds
+
+// remoteEnd is where a proxy session's device really is.
+type remoteEnd struct{ node, sess string }
+
+// inbound is a client message with its bytes, as read by a session of a
+// node in a deployment: it may have to be forwarded.
+type inbound struct {
+	msg any
+	raw []byte
+}
+
+// callSnap is what another node needs to take a call over.
+type callSnap struct {
+	ID       string       `json:"id"`
+	Home     string       `json:"home"`
+	Room     string       `json:"room,omitempty"`
+	PTT      bool         `json:"ptt,omitempty"`
+	Caller   string       `json:"caller,omitempty"`
+	Callee   string       `json:"callee,omitempty"`
+	Video    bool         `json:"video,omitempty"`
+	Started  time.Time    `json:"started"`
+	Answered time.Time    `json:"answered"`
+	Members  []memberSnap `json:"members"`
+}
+
+type memberSnap struct {
+	User    string    `json:"user"`
+	Device  string    `json:"device"`
+	Joined  time.Time `json:"joined"`
+	Inviter string    `json:"inviter,omitempty"`
+}
+
+const stateTTL = 24 * time.Hour
+
+// SetCluster joins the hub to a deployment; call it before serving. The
+// node reports to the hub from then on.
+func (h *Hub) SetCluster(n *cluster.Node) error {
+	h.cluster = n
+	h.remotes = map[string]*Session{}
+	h.dirty = map[*call]bool{}
+	h.kick = make(chan struct{}, 1)
+	h.flushedCond = sync.NewCond(&h.flushMu)
+	h.bgStop = make(chan struct{})
+	if err := n.Start(h, h.ActiveCalls); err != nil {
+		return err
+	}
+	h.bg.Go(h.flusher)
+	h.bg.Go(h.sweeper)
+	return nil
+}
+
+// dirtyLocked queues c's state for writing to Redis, at once.
+func (h *Hub) dirtyLocked(c *call) {
+	if h.cluster != nil {
+		h.dirty[c] = true
+		h.dirtyGen++
+		select {
+		case h.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flusher writes what changed as soon as it changed, and retries what
+// could not be written each half second.
+func (h *Hub) flusher() {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.kick:
+		case <-t.C:
+		case <-h.bgStop:
+			h.flush()
+			return
+		}
+		h.flush()
+	}
+}
+
+// recorded waits until what changed so far is written to Redis (or the
+// write failed, or a second passed): a request is acknowledged only once
+// the other nodes can see its effect. Waiting requests share one write.
+func (h *Hub) recorded() {
+	h.mu.Lock()
+	gen := h.dirtyGen
+	h.mu.Unlock()
+	h.flushMu.Lock()
+	defer h.flushMu.Unlock()
+	if h.flushedGen >= gen {
+		return
+	}
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+	stop := time.AfterFunc(time.Second, func() {
+		h.flushMu.Lock()
+		h.flushedCond.Broadcast()
+		h.flushMu.Unlock()
+	})
+	defer stop.Stop()
+	deadline := time.Now().Add(time.Second)
+	for h.flushedGen < gen && time.Now().Before(deadline) {
+		h.flushedCond.Wait()
+	}
+}
+
+// flush writes the state of the calls that changed. Only the flusher
+// calls it, so writes of one key keep their order.
+func (h *Hub) flush() {
+	h.mu.Lock()
+	gen := h.dirtyGen
+	h.mu.Unlock()
+	defer func() {
+		h.flushMu.Lock()
+		h.flushedGen = max(h.flushedGen, gen)
+		h.flushedCond.Broadcast()
+		h.flushMu.Unlock()
+	}()
+	n := h.cluster
+	self := n.ID()
+	type userOp struct {
+		user, val string
+		clear     bool
+	}
+	var snaps []callSnap
+	var ended []*call
+	var users []userOp
+	var rooms []userOp
+	h.mu.Lock()
+	if len(h.dirty) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	batch := h.dirty
+	h.dirty = map[*call]bool{}
+	for c := range batch {
+		val := self + " " + c.id
+		for u := range c.members {
+			if uc := h.userCall[u]; uc != nil {
+				users = append(users, userOp{user: u, val: self + " " + uc.id})
+			} else {
+				users = append(users, userOp{user: u, val: val, clear: true})
+			}
+		}
+		if c.room != "" {
+			rooms = append(rooms, userOp{user: c.room, val: val, clear: c.state == stateEnded})
+		}
+		switch c.state {
+		case stateRinging, stateActive:
+			snaps = append(snaps, h.snapLocked(c))
+		case stateEnded:
+			ended = append(ended, c)
+		}
+	}
+	h.mu.Unlock()
+	ctx, cancel := n.Ctx()
+	defer cancel()
+	rdb := n.Client()
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, u := range users {
+			if u.clear {
+				p.Eval(ctx, delIf, []string{n.Key("usercall", u.user)}, u.val)
+			} else {
+				p.Set(ctx, n.Key("usercall", u.user), u.val, stateTTL)
+			}
+		}
+		for _, r := range rooms {
+			if r.clear {
+				p.Eval(ctx, delIf, []string{n.Key("room", r.user)}, r.val)
+			} else {
+				p.Set(ctx, n.Key("room", r.user), r.val, stateTTL)
+			}
+		}
+		for _, s := range snaps {
+			h.saveSnap(ctx, p, s)
+		}
+		for _, c := range ended {
+			p.Del(ctx, n.Key("call", c.id))
+			p.SRem(ctx, n.Key("nodecalls", self), c.id)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		h.log.Debug("call state not written; retrying", "err", err)
+		// Try again on the next tick; Resync rewrites everything anyway
+		// once Redis is back.
+		h.mu.Lock()
+		for c := range batch {
+			h.dirty[c] = true
+		}
+		h.mu.Unlock()
+	}
+}
+
+// delIf deletes a key if it still holds the value given. It is sent
+// whole (EVAL): in a pipeline a cached script's NOSCRIPT cannot fall back.
+const delIf = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`
+
+// saveSnap queues the writes of a call's snapshot; an answered call or a
+// room is also listed among this node's calls, for another to take over.
+func (h *Hub) saveSnap(ctx context.Context, p redis.Pipeliner, s callSnap) {
+	n := h.cluster
+	b, _ := json.Marshal(s)
+	p.Set(ctx, n.Key("call", s.ID), b, stateTTL)
+	if !s.Answered.IsZero() || s.Room != "" {
+		p.SAdd(ctx, n.Key("nodecalls", n.ID()), s.ID)
+		p.Expire(ctx, n.Key("nodecalls", n.ID()), stateTTL)
+	}
+}
+
+// snapLocked describes an answered call for another node to rebuild.
+func (h *Hub) snapLocked(c *call) callSnap {
+	s := callSnap{ID: c.id, Home: h.cluster.ID(), Room: c.room, PTT: c.floor != nil, Caller: c.caller, Callee: c.callee,
+		Video: c.video, Started: c.started, Answered: c.answered}
+	for _, m := range c.joined() {
+		ms := memberSnap{User: m.user, Device: m.dev.device, Joined: m.joined}
+		if m.inviter != nil {
+			ms.Inviter = m.inviter.user
+		}
+		s.Members = append(s.Members, ms)
+	}
+	return s
+}
+
+func (h *Hub) sweeper() {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-t.C:
+		case <-h.bgStop:
+			return
+		}
+		var idle []*Session
+		h.mu.Lock()
+		for key, p := range h.remotes {
+			// Not in a call here, nothing heard from it for a while and
+			// nothing waiting for its loop: no longer needed. Taken out
+			// of remotes under the lock, so no message can reach it now.
+			if !h.involvedLocked(p.user) && h.now().Sub(p.lastUp) > 30*time.Second && len(p.inbox) == 0 {
+				delete(h.remotes, key)
+				idle = append(idle, p)
+			}
+		}
+		if i%60 == 0 {
+			for _, c := range h.calls { // keep the TTLs of long calls fresh
+				h.dirtyLocked(c)
+			}
+		}
+		h.mu.Unlock()
+		for _, p := range idle {
+			h.unregister(p)
+			p.shutdown()
+		}
+	}
+}
+
+// involvedLocked reports whether user takes part in a call on this node:
+// their devices here must be proxies of the real ones.
+func (h *Hub) involvedLocked(user string) bool {
+	if h.userCall[user] != nil {
+		return true
+	}
+	for _, c := range h.calls {
+		if m := c.members[user]; m != nil && m.state != memberGone {
+			return true
+		}
+	}
+	return false
+}
+
+type heldPost struct {
+	node string
+	e    *cluster.Envelope
+}
+
+// post sends a message to a proxy's device, or holds it while a call ends.
+func (h *Hub) post(node string, e *cluster.Envelope) {
+	h.holdMu.Lock()
+	if h.holding {
+		h.held = append(h.held, heldPost{node, e})
+		h.holdMu.Unlock()
+		return
+	}
+	h.holdMu.Unlock()
+	h.cluster.Post(node, e)
+}
+
+// holdLocked starts holding messages to proxies (endLocked).
+func (h *Hub) holdLocked() {
+	if h.cluster != nil {
+		h.holdMu.Lock()
+		h.holding = true
+		h.holdMu.Unlock()
+	}
+}
+
+// historyTo is a store that adds its history writes to a pipeline.
+type historyTo interface {
+	AppendCallTo(ctx context.Context, p redis.Pipeliner, user string, e store.CallEntry)
+}
+
+// releaseHeldLocked queues e's history writes, then the messages held since
+// holdLocked; e's history is then not written again by record.
+func (h *Hub) releaseHeldLocked(e *endResult) {
+	if h.cluster == nil {
+		return
+	}
+	if st, ok := h.store.(historyTo); ok && len(e.entries) > 0 {
+		entries, users := e.entries, e.users
+		e.entries = nil
+		h.cluster.Queue(func(ctx context.Context, p redis.Pipeliner) {
+			for user, entry := range entries {
+				st.AppendCallTo(ctx, p, user, entry)
+			}
+		}, func() { h.pending.done(users...) })
+		e.users = nil
+	}
+	h.holdMu.Lock()
+	held := h.held
+	h.held, h.holding = nil, false
+	h.holdMu.Unlock()
+	for _, hp := range held {
+		h.cluster.Post(hp.node, hp.e)
+	}
+}
+
+// ---- the device's node ----
+
+// online records a new local session in presence and tells every node.
+func (h *Hub) online(s *Session) {
+	if h.cluster == nil {
+		return
+	}
+	ctx, cancel := h.cluster.Ctx()
+	defer cancel()
+	if err := h.cluster.SetPresence(ctx, s.user, s.presence()); err != nil {
+		s.log.Warn("presence not recorded", "err", err)
+	}
+	h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindOnline, Sess: s.id, User: s.user, Device: s.device, Grants: s.ident.Grants})
+}
+
+// presence is how a local session is recorded in presence.
+func (s *Session) presence() cluster.Device {
+	return cluster.Device{Device: s.device, Sess: s.id, Grants: s.ident.Grants}
+}
+
+// offline forgets a local session that ended.
+func (h *Hub) offline(s *Session) {
+	if h.cluster == nil {
+		return
+	}
+	h.mu.Lock()
+	lost := s.lost.Load() || h.closed // a node going away: the device comes back elsewhere
+	h.mu.Unlock()
+	ctx, cancel := h.cluster.Ctx()
+	defer cancel()
+	if err := h.cluster.ClearPresence(ctx, s.user, s.presence()); err != nil {
+		s.log.Warn("presence not cleared", "err", err)
+	}
+	h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindOffline, Sess: s.id, User: s.user, Device: s.device, Lost: lost})
+}
+
+// forwarded sends a client message on to the node holding its call, and
+// reports whether it did (or failed to and told the device).
+func (s *Session) forwarded(in inbound) bool {
+	h := s.hub
+	switch in.msg.(type) {
+	case *protocol.Hello, *protocol.Header:
+		return false // a ping, or a second hello: answered here
+	}
+	var hd struct {
+		ID     string `json:"id"`
+		CallID string `json:"call_id"`
+	}
+	_ = json.Unmarshal(in.raw, &hd)
+	node, err := h.homeFor(s, in.msg, hd.CallID)
+	if err != nil {
+		s.sendError(hd.ID, protocol.CodeUnavailable, "the call service cannot reach its shared state; calls in progress go on, try again shortly", hd.CallID)
+		return true
+	}
+	if node == "" || node == h.cluster.ID() {
+		return false
+	}
+	err = h.cluster.Send(node, &cluster.Envelope{Kind: cluster.KindUp, Sess: s.id, User: s.user, Device: s.device,
+		Grants: s.ident.Grants, Msg: in.raw})
+	if err != nil {
+		s.log.Warn("message not forwarded", "node", node, "err", err)
+		s.sendError(hd.ID, protocol.CodeUnavailable, "the node holding this call cannot be reached; try again in a moment", hd.CallID)
+	}
+	return true
+}
+
+// homeFor names the node that must handle a message ("": this one).
+func (h *Hub) homeFor(s *Session, msg any, callID string) (string, error) {
+	switch m := msg.(type) {
+	case *protocol.Invite:
+		if m.CallID == "" {
+			return h.inviteHome(s, m.To)
+		}
+	case *protocol.Join:
+		return h.roomHome(m.Room)
+	}
+	if callID == "" {
+		return "", nil
+	}
+	h.mu.Lock()
+	local := h.calls[callID] != nil
+	h.mu.Unlock()
+	if local {
+		return "", nil
+	}
+	if node := s.route(callID); node != "" && h.cluster.Live(node) {
+		return node, nil
+	}
+	ctx, cancel := h.cluster.Ctx()
+	defer cancel()
+	raw, err := h.cluster.Client().Get(ctx, h.cluster.Key("call", callID)).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	var snap callSnap
+	if json.Unmarshal(raw, &snap) == nil && h.cluster.Live(snap.Home) {
+		return snap.Home, nil
+	}
+	return "", nil
+}
+
+// inviteHome picks the node for a new call: the one holding the call the
+// callee (or the caller) is already in, so that call waiting and busy
+// work as on one node; otherwise by load.
+func (h *Hub) inviteHome(s *Session, to string) (string, error) {
+	ctx, cancel := h.cluster.Ctx()
+	defer cancel()
+	vals, err := h.cluster.Client().MGet(ctx, h.cluster.Key("usercall", to), h.cluster.Key("usercall", s.user)).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, v := range vals {
+		if str, ok := v.(string); ok {
+			if node, _, _ := strings.Cut(str, " "); h.cluster.Live(node) {
+				return node, nil
+			}
+		}
+	}
+	return h.cluster.PickHome(), nil
+}
+
+// roomHome finds the node holding a room, or claims one for it.
+func (h *Hub) roomHome(name string) (string, error) {
+	ctx, cancel := h.cluster.Ctx()
+	defer cancel()
+	rdb, key := h.cluster.Client(), h.cluster.Key("room", name)
+	for range 3 {
+		v, err := rdb.Get(ctx, key).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return "", err
+		}
+		if node, _, _ := strings.Cut(v, " "); v != "" && h.cluster.Live(node) {
+			return node, nil
+		}
+		home := h.cluster.PickHome()
+		var ok bool
+		if v == "" {
+			ok, err = rdb.SetNX(ctx, key, home+" pending", 30*time.Second).Result()
+		} else { // its node is gone and nobody took it over: start it anew
+			ok, err = rdb.SetXX(ctx, key, home+" pending", 30*time.Second).Result()
+		}
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return home, nil
+		}
+	}
+	return h.cluster.ID(), nil
+}
+
+// route is the node a call's messages to this device came from.
+func (s *Session) route(callID string) string {
+	s.routesMu.Lock()
+	defer s.routesMu.Unlock()
+	return s.routes[callID]
+}
+
+// deliverDown writes a message from a call's home to the device's socket,
+// learning from it where the call is.
+func (h *Hub) deliverDown(e *cluster.Envelope) {
+	h.mu.Lock()
+	s := h.devices[e.User][e.Device]
+	h.mu.Unlock()
+	if s == nil || s.id != e.Sess || s.remote != nil {
+		return
+	}
+	var hd struct {
+		Type   string `json:"type"`
+		CallID string `json:"call_id"`
+	}
+	_ = json.Unmarshal(e.Msg, &hd)
+	if hd.CallID != "" {
+		s.routesMu.Lock()
+		if hd.Type == protocol.TypeEnded {
+			delete(s.routes, hd.CallID)
+		} else {
+			if s.routes == nil {
+				s.routes = map[string]string{}
+			}
+			s.routes[hd.CallID] = e.From
+		}
+		s.routesMu.Unlock()
+	}
+	s.enqueue(outFrame{data: []byte(e.Msg)})
+}
+
+// ---- the call's home ----
+
+// Deliver implements cluster.Handler.
+func (h *Hub) Deliver(e *cluster.Envelope) {
+	switch e.Kind {
+	case cluster.KindDown:
+		h.deliverDown(e)
+	case cluster.KindUp:
+		m, err := protocol.Decode(e.Msg)
+		if err != nil { // it was decoded on the device's node: cannot happen
+			h.log.Warn("forwarded message not understood", "err", err)
+			return
+		}
+		for range 2 { // once more if the proxy was swept meanwhile
+			p := h.proxyFor(e)
+			if p == nil {
+				return
+			}
+			h.mu.Lock()
+			if h.remotes[e.From+"/"+e.Sess] != p {
+				h.mu.Unlock()
+				continue
+			}
+			p.lastUp = h.now()
+			select {
+			case p.inbox <- m:
+			default:
+				p.log.Warn("forwarded message dropped: the session is too busy")
+			}
+			h.mu.Unlock()
+			return
+		}
+	case cluster.KindOnline:
+		h.mu.Lock()
+		want := h.involvedLocked(e.User) && !h.closed
+		if want {
+			h.wg.Add(1) // under the lock: Close may be waiting
+		}
+		h.mu.Unlock()
+		if want {
+			go func() { defer h.wg.Done(); h.proxyFor(e) }()
+		}
+	case cluster.KindOffline:
+		h.mu.Lock()
+		p := h.remotes[e.From+"/"+e.Sess]
+		if p != nil && !h.closed {
+			h.wg.Add(1)
+		} else {
+			p = nil
+		}
+		h.mu.Unlock()
+		if p != nil {
+			go func() { defer h.wg.Done(); h.dropProxy(p, e.Lost) }()
+		}
+	}
+}
+
+// proxyFor returns the proxy of the device session e comes from or names,
+// making it (and ringing it for calls ringing its user) if new.
+func (h *Hub) proxyFor(e *cluster.Envelope) *Session {
+	key := e.From + "/" + e.Sess
+	h.mu.Lock()
+	if p := h.remotes[key]; p != nil || h.closed {
+		h.mu.Unlock()
+		return p
+	}
+	p := &Session{
+		hub: h, id: e.Sess, user: e.User, device: e.Device,
+		ident:  auth.Identity{User: e.User, Device: e.Device, Grants: e.Grants},
+		remote: &remoteEnd{node: e.From, sess: e.Sess},
+		inbox:  make(chan any, 256),
+		done:   make(chan struct{}),
+		events: map[string]*legEvents{},
+	}
+	p.log = h.log.With("session", p.id, "user", p.user, "device", p.device, "via", e.From)
+	p.lastUp = h.now()
+	devs := h.devices[p.user]
+	if devs == nil {
+		devs = map[string]*Session{}
+		h.devices[p.user] = devs
+	}
+	old := devs[p.device]
+	devs[p.device] = p
+	h.remotes[key] = p
+	h.wg.Add(1)
+	h.mu.Unlock()
+	go func() { defer h.wg.Done(); p.startLoop(); p.loops.Wait() }()
+	if old != nil && old.remote != nil {
+		h.dropProxy(old, true) // the device signed in again elsewhere
+	}
+	h.ringLate(p)
+	return p
+}
+
+// dropProxy ends a proxy whose device session ended (lost: without
+// leaving, so its calls wait for it) or that is no longer needed.
+func (h *Hub) dropProxy(p *Session, lost bool) {
+	key := p.remote.node + "/" + p.remote.sess
+	h.mu.Lock()
+	if h.remotes[key] != p {
+		h.mu.Unlock()
+		return
+	}
+	delete(h.remotes, key)
+	h.mu.Unlock()
+	p.lost.Store(lost)
+	h.unregister(p)
+	p.shutdown()
+}
+
+// loadRemote makes proxies of the user's devices signed in on other nodes,
+// so that ringing and moving calls reach them.
+func (h *Hub) loadRemote(user string) error {
+	if h.cluster == nil {
+		return nil
+	}
+	ctx, cancel := h.cluster.Ctx()
+	defer cancel()
+	devs, err := h.cluster.Presence(ctx, user)
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		if d.Node != h.cluster.ID() {
+			h.proxyFor(&cluster.Envelope{From: d.Node, Sess: d.Sess, User: user, Device: d.Device, Grants: d.Grants})
+		}
+	}
+	return nil
+}
+
+// Resync implements cluster.Handler: Redis came back, perhaps empty.
+func (h *Hub) Resync() {
+	var local []*Session
+	h.mu.Lock()
+	for _, devs := range h.devices {
+		for _, s := range devs {
+			if s.remote == nil {
+				local = append(local, s)
+			}
+		}
+	}
+	for _, c := range h.calls {
+		h.dirtyLocked(c)
+	}
+	h.mu.Unlock()
+	for _, s := range local {
+		ctx, cancel := h.cluster.Ctx()
+		_ = h.store.TouchUser(ctx, s.user)
+		_ = h.cluster.SetPresence(ctx, s.user, s.presence())
+		cancel()
+	}
+	h.log.Info("state written again after a Redis outage", "sessions", len(local))
+}
+
+// NodeGone implements cluster.Handler: the devices whose sockets were on
+// that node lost them, and its calls come here unless another node is
+// quicker to take them.
+func (h *Hub) NodeGone(node string) {
+	var drop []*Session
+	h.mu.Lock()
+	for _, p := range h.remotes {
+		if p.remote.node == node {
+			drop = append(drop, p)
+		}
+	}
+	h.mu.Unlock()
+	for _, p := range drop {
+		h.dropProxy(p, true)
+	}
+	// The least loaded node claims first.
+	time.Sleep(time.Duration(h.cluster.Rank()) * 100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rdb := h.cluster.Client()
+	ids, err := rdb.SMembers(ctx, h.cluster.Key("nodecalls", node)).Result()
+	if err != nil {
+		h.log.Error("the calls of a gone node cannot be read", "gone", node, "err", err)
+		return
+	}
+	for _, id := range ids {
+		won, err := rdb.SetNX(ctx, h.cluster.Key("claim", id), h.cluster.ID(), time.Minute).Result()
+		if err != nil || !won {
+			continue
+		}
+		raw, err := rdb.Get(ctx, h.cluster.Key("call", id)).Bytes()
+		var snap callSnap
+		if err != nil || json.Unmarshal(raw, &snap) != nil || snap.Home != node {
+			continue
+		}
+		h.rehome(snap)
+		rdb.SRem(ctx, h.cluster.Key("nodecalls", node), id)
+	}
+}
+
+// rehome rebuilds a call another node held. Members whose device is
+// online get resumed with rejoin and connect their media here; the others
+// keep their place for the reconnect grace, as after a lost socket.
+func (h *Hub) rehome(snap callSnap) {
+	for _, m := range snap.Members {
+		if err := h.loadRemote(m.User); err != nil {
+			h.log.Warn("presence unreadable while taking a call over", "call", snap.ID, "err", err)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.calls[snap.ID] != nil || h.closed || len(snap.Members) == 0 {
+		return
+	}
+	c := &call{
+		id: snap.ID, caller: snap.Caller, callee: snap.Callee, room: snap.Room, video: snap.Video, state: stateActive,
+		started: snap.Started, answered: snap.Answered,
+		members: map[string]*member{}, legs: map[*Session]MediaLeg{}, events: map[*Session]*legEvents{},
+	}
+	if snap.PTT {
+		c.floor = &floor{}
+	}
+	var here []*member
+	for _, ms := range snap.Members {
+		m := &member{user: ms.User, state: memberJoined, joined: ms.Joined}
+		if ms.Inviter != "" {
+			m.inviter = h.ghost(ms.Inviter, "")
+		}
+		if d := h.devices[ms.User][ms.Device]; d != nil {
+			m.dev = d
+			here = append(here, m)
+		} else {
+			m.dev = h.ghost(ms.User, ms.Device)
+			h.detachLocked(c, m, m.dev)
+		}
+		m.rung = map[*Session]bool{m.dev: true}
+		c.members[ms.User] = m
+		if h.userCall[ms.User] == nil {
+			h.userCall[ms.User] = c
+		}
+	}
+	h.calls[c.id] = c
+	if c.room != "" {
+		h.rooms[c.room] = c
+	}
+	for _, m := range here {
+		m.dev.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.id, Room: c.room, Video: c.video, Members: c.parties(), Rejoin: true})
+		h.announceLocked(m.user)
+	}
+	h.dirtyLocked(c)
+	h.log.Info("took over a call from a gone node", "call", c.id, "from", snap.Home, "members", len(c.members), "online", len(here))
+}
+
+// ghost is a stand-in session for a device that is not signed in
+// anywhere: whatever is sent to it is dropped.
+func (h *Hub) ghost(user, device string) *Session {
+	s := &Session{hub: h, id: newID("s_"), user: user, device: device, done: make(chan struct{}),
+		events: map[string]*legEvents{}}
+	s.log = h.log.With("user", user, "device", device)
+	s.stop.Do(func() { close(s.done) })
+	s.lost.Store(true)
+	return s
+}
+
+// Handover gives this node's answered calls to the other nodes without
+// ending them: their state is written, this node forgets them, and the
+// others take them over as from a dead node while the devices reconnect
+// elsewhere. Calls still ringing end as failed. It reports the calls
+// handed over.
+func (h *Hub) Handover(ctx context.Context) int {
+	if h.cluster == nil {
+		return 0
+	}
+	var ends []*endResult
+	var rooms []string
+	var snaps []callSnap
+	h.mu.Lock()
+	for _, c := range h.calls {
+		if c.state != stateActive {
+			ends = append(ends, h.endLocked(c, protocol.ReasonFailed, nil))
+			continue
+		}
+		snaps = append(snaps, h.snapLocked(c))
+		rooms = append(rooms, c.id)
+	}
+	for _, s := range snaps {
+		c := h.calls[s.ID]
+		delete(h.calls, c.id)
+		if c.room != "" && h.rooms[c.room] == c {
+			delete(h.rooms, c.room)
+		}
+		for u, m := range c.members {
+			if h.userCall[u] == c {
+				delete(h.userCall, u)
+			}
+			if m.timer != nil {
+				m.timer.Stop()
+			}
+			if m.detached != nil {
+				m.detached.Stop()
+			}
+			if m.handoff != nil {
+				m.handoff.stop()
+			}
+		}
+		c.state = stateEnded // its timers and stragglers find nothing to do
+		delete(h.dirty, c)
+	}
+	h.mu.Unlock()
+	for _, e := range ends {
+		h.finish(e)
+	}
+	n := h.cluster
+	rdb := n.Client()
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range snaps {
+			h.saveSnap(ctx, p, s)
+		}
+		return nil
+	})
+	if err != nil {
+		h.log.Error("calls not handed over: Redis unreachable", "calls", len(snaps), "err", err)
+	}
+	if h.media != nil {
+		for _, id := range rooms {
+			h.media.CloseRoom(id)
+		}
+	}
+	n.SetDraining(true)
+	n.Leave()
+	h.log.Info("calls handed over to the other nodes", "calls", len(snaps))
+	return len(snaps)
+}
