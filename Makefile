@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 20m
 # lands while the fuzzer minimizes an input is reported as a failure).
 FUZZTIME ?= 50000x
 
-.PHONY: all build agent run test test-deps vet unit fuzz bench bench-turn bench-sfu clean
+.PHONY: all build agent run test test-deps vet unit fuzz bench bench-turn bench-sfu bench-signaling clean
 
 all: build
 
@@ -71,6 +71,11 @@ bench-turn: build
 ## under synthetic publishers and subscribers (about 1.5 minutes)
 bench-sfu: build
 	./scripts/loopback-only.sh ./scripts/bench-sfu.sh
+
+## bench-signaling: invites per second and invite→ringing on one node and
+## across three nodes on Redis, and memory per idle device (needs redis-server)
+bench-signaling: build
+	./scripts/loopback-only.sh ./scripts/bench-signaling.sh
 
 clean:
 	rm -rf bin

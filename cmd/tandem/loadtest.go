@@ -20,6 +20,7 @@ import (
 const loadtestUsage = `Usage:
   tandem loadtest turn --server 127.0.0.1:3478 --secret S [--allocations 10000]
   tandem loadtest media --url ws://127.0.0.1:7880/ws [--scenario fanout|meeting|audio] [--pid PID]
+  tandem loadtest signaling --url ws://127.0.0.1:7880/ws [--url …] [--invites 10000] [--idle 50000 --pid PID]
 
 Load tests run against servers on this machine only (loopback).
 `
@@ -31,10 +32,12 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) error {
 			return loadtestTURN(args[1:], stdout, stderr)
 		case "media":
 			return loadtestMedia(args[1:], stdout, stderr)
+		case "signaling":
+			return loadtestSignaling(args[1:], stdout, stderr)
 		}
 	}
 	fmt.Fprint(stderr, loadtestUsage)
-	return errors.New("loadtest: name a load: turn or media")
+	return errors.New("loadtest: name a load: turn, media or signaling")
 }
 
 func loadtestTURN(args []string, stdout, stderr io.Writer) error {
@@ -146,6 +149,59 @@ func loadtestMedia(args []string, stdout, stderr io.Writer) error {
 	}
 	if res.TracksMissing > 0 || res.MediaErrors > 0 {
 		return fmt.Errorf("loadtest media: %d tracks missing, %d members with media errors", res.TracksMissing, res.MediaErrors)
+	}
+	return nil
+}
+
+func loadtestSignaling(args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("loadtest signaling", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadtest.SignalingConfig
+	fs.StringSliceVar(&cfg.URLs, "url", []string{"ws://127.0.0.1:7880/ws"}, "signaling WebSocket of a node (loopback); repeat for the nodes of a deployment")
+	fs.IntVar(&cfg.Invites, "invites", 0, "calls to place, each declined as soon as it rings; callers and callees on different nodes")
+	fs.IntVar(&cfg.Pairs, "pairs", 200, "caller/callee pairs placing calls at once, each at most 40 a second")
+	fs.IntVar(&cfg.Idle, "idle", 0, "idle device sessions to open and hold")
+	fs.IntVar(&cfg.PID, "pid", 0, "server process id whose memory the idle sessions are measured by")
+	fs.DurationVar(&cfg.Hold, "hold", 0, "how long to hold the idle sessions after measuring")
+	fs.StringSliceVar(&cfg.Sources, "source", nil, "loopback address to connect from (repeat: each gives another ~28,000 ports)")
+	secret := fs.String("secret", "", "the nodes' auth secret, to mint tokens here")
+	issuer := fs.String("issuer", "", "token issuer, with --secret")
+	dataDir := fs.String("data-dir", "", "a dev-mode node's data directory, to mint tokens with its key")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *secret != "" || *dataDir != "":
+		key := []byte(*secret)
+		if *dataDir != "" {
+			var err error
+			if key, err = auth.LoadOrCreateKey(*dataDir); err != nil {
+				return err
+			}
+		}
+		a, err := auth.New(key, *issuer)
+		if err != nil {
+			return err
+		}
+		cfg.Tokens = loadtest.AuthorityTokens{Authority: a, TTL: time.Hour}
+	case len(cfg.URLs) > 0:
+		dev, err := loadtest.NewDevTokens(cfg.URLs[0])
+		if err != nil {
+			return err
+		}
+		cfg.Tokens = dev
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	res, err := loadtest.Signaling(ctx, cfg)
+	fmt.Fprint(stdout, res)
+	if err != nil {
+		return err
+	}
+	if res.Failed > 0 {
+		return fmt.Errorf("loadtest signaling: %d failed", res.Failed)
 	}
 	return nil
 }

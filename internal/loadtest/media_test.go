@@ -243,7 +243,7 @@ func TestParseProcStat(t *testing.T) {
 
 // startServer runs a dev-mode node in this process on loopback ports chosen
 // by the kernel.
-func startServer(t *testing.T) *server.Server {
+func startServer(t *testing.T, tweaks ...func(*config.Config)) *server.Server {
 	t.Helper()
 	cfg := config.Default(true)
 	cfg.DataDir = t.TempDir()
@@ -251,6 +251,9 @@ func startServer(t *testing.T) *server.Server {
 	cfg.Media.UDPListen = "127.0.0.1:0"
 	cfg.TURN.UDPListen = "127.0.0.1:0"
 	cfg.TURN.TCPListen = "127.0.0.1:0"
+	for _, tw := range tweaks {
+		tw(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
