@@ -30,6 +30,43 @@ type CallEntry struct {
 	Missed     bool       `json:"missed"`
 	// Participants are the other users who took part in a group call.
 	Participants []string `json:"participants,omitempty"`
+	// Quality summarises how the call went over the network, from RTCP;
+	// absent for calls that never carried media.
+	Quality *CallQuality `json:"quality,omitempty"`
+}
+
+// Quality levels.
+const (
+	QualityGood = "good"
+	QualityPoor = "poor"
+	QualityBad  = "bad"
+)
+
+// CallQuality is a call's network quality: each leg's (one device's
+// connection to the server) figures over the call, and the worst leg's
+// level.
+type CallQuality struct {
+	Level string       `json:"level"`
+	Legs  []LegQuality `json:"legs"`
+}
+
+// LegQuality is one device's connection over a call, from the RTCP
+// reports both ways: means over the time it was measured.
+type LegQuality struct {
+	User   string `json:"user"`
+	Device string `json:"device"`
+	Level  string `json:"level"` // good, poor or bad
+	// RTTMs is the round trip between the server and the device.
+	RTTMs float64 `json:"rtt_ms"`
+	// LossPct is the share of packets lost, the worse of the two ways.
+	LossPct float64 `json:"loss_pct"`
+	// JitterMs is the interarrival jitter, the worse of the two ways.
+	JitterMs float64 `json:"jitter_ms"`
+	// SendKbps is what the device sent the server, RecvKbps what it got.
+	SendKbps float64 `json:"send_kbps"`
+	RecvKbps float64 `json:"recv_kbps"`
+	// Seconds is how long the leg was measured.
+	Seconds float64 `json:"seconds"`
 }
 
 // History keeps each user's calls.
