@@ -81,6 +81,7 @@ func (r *Room) tick(now time.Time, dt time.Duration, reports bool) {
 		p.allocate(now, dt, downs)
 		if reports {
 			p.sendReports(now, mono, downs)
+			p.sampleQuality(2*dt, tracks, downs)
 		}
 	}
 	for _, ft := range tracks {
@@ -131,6 +132,7 @@ func (p *Participant) allocate(now time.Time, dt time.Duration, downs []*downTra
 	}
 	sent := float64(octets-p.lastOctets) * 8 / dt.Seconds()
 	p.lastOctets = octets
+	p.noteSent(sent)
 	p.bwe.tick(now, sent, dt)
 	budget := p.bwe.estimate()
 

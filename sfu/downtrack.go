@@ -192,6 +192,9 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 	target := d.target.Load()
 	if target == nil {
 		d.cur.Store(nil) // paused: the next start waits for a keyframe
+		if l.idx == 0 {
+			d.sub.stats.kind(d.kind).paused.Add(1) // the lowest layer's: one per frame's packet, not per layer
+		}
 		return
 	}
 	if d.cur.Load() != l && (target != l || !key) {
@@ -199,6 +202,9 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 			// Waiting to start or switch: make sure a keyframe is
 			// coming (rate-limited per layer), whatever became of the
 			// request made when the layer was chosen.
+			if d.cur.Load() == nil {
+				d.sub.stats.video.keyframeWait.Add(1) // nothing shown meanwhile
+			}
 			l.ft.requestKeyframe(l)
 		}
 		return
@@ -218,6 +224,7 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 		d.sub.stats.video.layerSwitches.Add(1)
 	} else if since := int16(pkt.SequenceNumber - d.firstSrc); since < 0 {
 		d.mu.Unlock()
+		d.sub.stats.kind(d.kind).late.Add(1)
 		return // from before the switch: its number belongs to the old layer
 	} else if since > switchWindow {
 		// Well past the switch: keep the mark a window behind, so that it

@@ -279,6 +279,7 @@ func (ft *forwardTrack) handle(l *layer, pkt *rtp.Packet, raw []byte, out *rtp.H
 		}
 	} else {
 		if !ft.publisher.room.audioAllowed(ft.publisher.id) {
+			ft.publisher.stats.audio.floor.Add(1)
 			return // push-to-talk: not the floor holder
 		}
 		if ft.levelExt != 0 {

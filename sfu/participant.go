@@ -56,6 +56,7 @@ type Participant struct {
 	log      *slog.Logger
 	pub, sub *peer
 	stats    participantStats
+	quality  qualityMeter
 	bwe      *estimator
 
 	// Direct SRTP output of the sub PC (srtpout.go): tap collects its DTLS
@@ -503,6 +504,7 @@ func (p *Participant) Close() error {
 	close(p.done)
 	err := p.closePeers()
 	p.wg.Wait()
+	p.room.sfu.ledger.retire(p)
 	p.log.Info("participant left")
 	return err
 }

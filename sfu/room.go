@@ -93,6 +93,7 @@ func (r *Room) join(id, streamID string, ev Events, replaces *Participant) (*Par
 		return nil, fmt.Errorf("join room %s as %s: %w", r.id, id, ErrDuplicateParticipant)
 	}
 	r.participants[id] = p
+	r.sfu.ledger.enter(p)
 	for _, ft := range r.tracks {
 		// Not the user's own tracks from another of their devices.
 		if ft.publisher != p && ft.publisher.streamID != streamID && r.mayReceive(ft, p) {

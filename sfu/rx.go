@@ -93,6 +93,17 @@ func (r *rxStats) note(seq uint16, ts uint32, now int64) {
 	}
 }
 
+// counts returns the packets expected and received so far and the
+// jitter in clock units, and false before the first packet.
+func (r *rxStats) counts() (expected, received uint32, jitter float64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		return 0, 0, 0, false
+	}
+	return r.max - r.base + 1, r.count, r.jitter, true
+}
+
 // senderReport records the publisher's sender report (NTP time ntp)
 // arriving at now.
 func (r *rxStats) senderReport(ntp uint64, now int64) {

@@ -58,6 +58,8 @@ type SFU struct {
 	closed bool
 	rooms  map[string]*Room
 
+	ledger ledger // every participant's counters, for Totals
+
 	done    chan struct{} // closed by Close; ends run
 	ranDone chan struct{} // closed when run has ended
 }

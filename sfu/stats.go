@@ -35,15 +35,40 @@ type MediaStats struct {
 	// LayerSwitches counts simulcast layer changes (and starts) of video
 	// forwarded to this participant.
 	LayerSwitches uint64
+	// Packets not forwarded to a subscriber, by why (PacketsDropped is
+	// those a send failed for): its layer was paused for it (bandwidth or
+	// a hidden tile), it waited for a keyframe to start or switch, it came
+	// from a layer before a switch, or push-to-talk held it back (counted
+	// once, on the publisher).
+	SkippedPaused, SkippedKeyframeWait, SkippedLate, SkippedFloor uint64
+}
+
+// add adds o's counts to m.
+func (m *MediaStats) add(o MediaStats) {
+	m.PacketsReceived += o.PacketsReceived
+	m.BytesReceived += o.BytesReceived
+	m.PacketsForwarded += o.PacketsForwarded
+	m.BytesForwarded += o.BytesForwarded
+	m.PacketsDropped += o.PacketsDropped
+	m.KeyframeRequests += o.KeyframeRequests
+	m.NACKsReceived += o.NACKsReceived
+	m.Retransmitted += o.Retransmitted
+	m.NACKMisses += o.NACKMisses
+	m.LayerSwitches += o.LayerSwitches
+	m.SkippedPaused += o.SkippedPaused
+	m.SkippedKeyframeWait += o.SkippedKeyframeWait
+	m.SkippedLate += o.SkippedLate
+	m.SkippedFloor += o.SkippedFloor
 }
 
 // counters are the live, atomically updated form of MediaStats.
 type counters struct {
-	packetsReceived, bytesReceived   atomic.Uint64
-	packetsForwarded, bytesForwarded atomic.Uint64
-	dropped, keyframeRequests        atomic.Uint64
-	nacks, retransmitted, nackMisses atomic.Uint64
-	layerSwitches                    atomic.Uint64
+	packetsReceived, bytesReceived    atomic.Uint64
+	packetsForwarded, bytesForwarded  atomic.Uint64
+	dropped, keyframeRequests         atomic.Uint64
+	nacks, retransmitted, nackMisses  atomic.Uint64
+	layerSwitches                     atomic.Uint64
+	paused, keyframeWait, late, floor atomic.Uint64
 }
 
 func (c *counters) received(n int) {
@@ -68,6 +93,11 @@ func (c *counters) snapshot() MediaStats {
 		Retransmitted:    c.retransmitted.Load(),
 		NACKMisses:       c.nackMisses.Load(),
 		LayerSwitches:    c.layerSwitches.Load(),
+
+		SkippedPaused:       c.paused.Load(),
+		SkippedKeyframeWait: c.keyframeWait.Load(),
+		SkippedLate:         c.late.Load(),
+		SkippedFloor:        c.floor.Load(),
 	}
 }
 

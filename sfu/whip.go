@@ -179,6 +179,7 @@ func (r *Room) addSession(p *Participant, attach func() error) error {
 		}
 	}
 	r.participants[p.id] = p
+	r.sfu.ledger.enter(p)
 	return nil
 }
 
