@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,21 +16,33 @@ var (
 	_ History   = (*Local)(nil)
 	_ Users     = (*Local)(nil)
 	_ AssistLog = (*Local)(nil)
+	_ Owner     = (*Local)(nil)
+)
+
+// The files of a Local store's directory.
+const (
+	callsFile   = "calls.jsonl"
+	usersFile   = "users.jsonl"
+	assistFile  = "assist.jsonl"
+	revokedFile = "revoked.jsonl"
 )
 
 // Local is the single-node store: memory, written through to append-only
 // JSON-lines files in a directory when one is given.
 type Local struct {
 	limit int
+	dir   string // "" keeps everything in memory only
 
-	mu      sync.Mutex
-	calls   map[string][]CallEntry // oldest first
-	users   map[string]bool
-	assists map[string][]AssistEntry // oldest first
-	callsF  *os.File
-	usersF  *os.File
-	assistF *os.File
-	closed  bool
+	mu       sync.Mutex
+	calls    map[string][]CallEntry // oldest first
+	users    map[string]bool
+	assists  map[string][]AssistEntry // oldest first
+	revoked  map[string]int64         // revocationID → markMicros
+	callsF   *os.File
+	usersF   *os.File
+	assistF  *os.File
+	revokedF *os.File
+	closed   bool
 }
 
 type assistRecord struct {
@@ -46,22 +59,31 @@ type userRecord struct {
 	User string `json:"user"`
 }
 
+// revokedRecord is a revocation mark: the user by revocationID, and the
+// mark in Unix microseconds.
+type revokedRecord struct {
+	ID string `json:"id"`
+	US int64  `json:"us"`
+}
+
+func callRecordOf(user string, e CallEntry) any     { return callRecord{User: user, Call: e} }
+func assistRecordOf(user string, e AssistEntry) any { return assistRecord{User: user, Entry: e} }
+
 // OpenLocal opens (creating if needed) the store in dir, keeping at most
 // limit calls per user. An empty dir keeps everything in memory only.
 func OpenLocal(dir string, limit int) (*Local, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	l := &Local{limit: limit, calls: map[string][]CallEntry{}, users: map[string]bool{}, assists: map[string][]AssistEntry{}}
+	l := &Local{limit: limit, dir: dir, calls: map[string][]CallEntry{}, users: map[string]bool{},
+		assists: map[string][]AssistEntry{}, revoked: map[string]int64{}}
 	if dir == "" {
 		return l, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	callsPath := filepath.Join(dir, "calls.jsonl")
-	usersPath := filepath.Join(dir, "users.jsonl")
-	if err := replay(callsPath, func(b []byte) error {
+	if err := replay(l.path(callsFile), func(b []byte) error {
 		var r callRecord
 		if err := json.Unmarshal(b, &r); err != nil {
 			return err
@@ -71,7 +93,7 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := replay(usersPath, func(b []byte) error {
+	if err := replay(l.path(usersFile), func(b []byte) error {
 		var r userRecord
 		if err := json.Unmarshal(b, &r); err != nil {
 			return err
@@ -81,8 +103,7 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	}); err != nil {
 		return nil, err
 	}
-	assistPath := filepath.Join(dir, "assist.jsonl")
-	if err := replay(assistPath, func(b []byte) error {
+	if err := replay(l.path(assistFile), func(b []byte) error {
 		var r assistRecord
 		if err := json.Unmarshal(b, &r); err != nil {
 			return err
@@ -92,26 +113,46 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := rewrite(callsPath, l.calls, func(u string, e CallEntry) any { return callRecord{User: u, Call: e} }); err != nil {
+	if err := replay(l.path(revokedFile), func(b []byte) error {
+		var r revokedRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		if cur, ok := l.revoked[r.ID]; !ok || r.US > cur {
+			l.revoked[r.ID] = r.US
+		}
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	if err := rewrite(assistPath, l.assists, func(u string, e AssistEntry) any { return assistRecord{User: u, Entry: e} }); err != nil {
-		return nil, err
-	}
+	// Compact each file to what is kept, and keep it open for appending.
 	var err error
-	if l.callsF, err = os.OpenFile(callsPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+	if l.callsF, err = rewrite(l.path(callsFile), listRecords(l.calls, callRecordOf)); err != nil {
+		return nil, errors.Join(err, l.closeFiles())
 	}
-	if l.usersF, err = os.OpenFile(usersPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
-		l.callsF.Close()
-		return nil, fmt.Errorf("store: %w", err)
+	if l.usersF, err = rewrite(l.path(usersFile), userRecords(l.users)); err != nil {
+		return nil, errors.Join(err, l.closeFiles())
 	}
-	if l.assistF, err = os.OpenFile(assistPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
-		l.callsF.Close()
-		l.usersF.Close()
-		return nil, fmt.Errorf("store: %w", err)
+	if l.assistF, err = rewrite(l.path(assistFile), listRecords(l.assists, assistRecordOf)); err != nil {
+		return nil, errors.Join(err, l.closeFiles())
+	}
+	if l.revokedF, err = rewrite(l.path(revokedFile), revokedRecords(l.revoked)); err != nil {
+		return nil, errors.Join(err, l.closeFiles())
 	}
 	return l, nil
+}
+
+func (l *Local) path(name string) string { return filepath.Join(l.dir, name) }
+
+// closeFiles syncs and closes the open files.
+func (l *Local) closeFiles() error {
+	var errs []error
+	for _, f := range []*os.File{l.callsF, l.usersF, l.assistF, l.revokedF} {
+		if f != nil {
+			errs = append(errs, f.Sync(), f.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // replay feeds each line of path to fn. A torn last line (a crash during a
@@ -147,39 +188,89 @@ func replay(path string, fn func([]byte) error) error {
 	return nil // a bad last line is a torn write
 }
 
-// rewrite replaces the file at path with one record per kept entry, so
-// that it holds no more than what is kept.
-func rewrite[T any](path string, lists map[string][]T, record func(user string, e T) any) error {
+// rewrite replaces the file at path with recs, one JSON line each, and
+// returns it open for appending. The replacement is atomic: recs go to a
+// temporary file that is synced and renamed over path, and the directory
+// is synced. A non-nil file means path now holds recs, even with an error
+// (the directory could not be synced); with a nil one path is unchanged.
+func rewrite(path string, recs iter.Seq[any]) (*os.File, error) {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	fail := func(err error) (*os.File, error) {
+		f.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
-	for user, entries := range lists {
-		for _, e := range entries {
-			if err := enc.Encode(record(user, e)); err != nil {
-				f.Close()
-				return fmt.Errorf("store: %w", err)
-			}
+	for r := range recs {
+		if err := enc.Encode(r); err != nil {
+			return fail(err)
 		}
 	}
 	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("store: %w", err)
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("store: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return fail(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return fail(err)
 	}
-	return nil
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return f, fmt.Errorf("store: %w", err)
+	}
+	return f, nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
+}
+
+// listRecords yields record(user, e) for every entry of lists, each
+// user's oldest first, so that a replay rebuilds the lists in order.
+func listRecords[T any](lists map[string][]T, record func(user string, e T) any) iter.Seq[any] {
+	return func(yield func(any) bool) {
+		for user, entries := range lists {
+			for _, e := range entries {
+				if !yield(record(user, e)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func userRecords(users map[string]bool) iter.Seq[any] {
+	return func(yield func(any) bool) {
+		for u := range users {
+			if !yield(userRecord{User: u}) {
+				return
+			}
+		}
+	}
+}
+
+func revokedRecords(marks map[string]int64) iter.Seq[any] {
+	return func(yield func(any) bool) {
+		for id, us := range marks {
+			if !yield(revokedRecord{ID: id, US: us}) {
+				return
+			}
+		}
+	}
 }
 
 // appendBounded appends e to list, keeping the newest limit entries.
@@ -222,8 +313,9 @@ func writeLine(f *os.File, v any) error {
 	return nil
 }
 
-// record keeps an entry: add puts it in memory, then rec goes to f.
-func (l *Local) record(ctx context.Context, f *os.File, add func(), rec any) error {
+// record keeps an entry: add puts it in memory, then rec goes to *f (read
+// under the lock: erasing and pruning replace the files).
+func (l *Local) record(ctx context.Context, f **os.File, add func(), rec any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -233,7 +325,7 @@ func (l *Local) record(ctx context.Context, f *os.File, add func(), rec any) err
 		return ErrClosed
 	}
 	add()
-	return writeLine(f, rec)
+	return writeLine(*f, rec)
 }
 
 // read returns up to limit entries of one user's list, newest first.
@@ -248,7 +340,7 @@ func read[T any](ctx context.Context, l *Local, lists map[string][]T, user strin
 
 // AppendCall implements History.
 func (l *Local) AppendCall(ctx context.Context, user string, e CallEntry) error {
-	return l.record(ctx, l.callsF, func() { l.appendMem(user, e) }, callRecord{User: user, Call: e})
+	return l.record(ctx, &l.callsF, func() { l.appendMem(user, e) }, callRecord{User: user, Call: e})
 }
 
 // Calls implements History.
@@ -291,13 +383,7 @@ func (l *Local) Close() error {
 		return nil
 	}
 	l.closed = true
-	var errs []error
-	for _, f := range []*os.File{l.callsF, l.usersF, l.assistF} {
-		if f != nil {
-			errs = append(errs, f.Sync(), f.Close())
-		}
-	}
-	return errors.Join(errs...)
+	return l.closeFiles()
 }
 
 func (l *Local) appendAssistMem(user string, e AssistEntry) {
@@ -306,7 +392,7 @@ func (l *Local) appendAssistMem(user string, e AssistEntry) {
 
 // AppendAssist implements AssistLog.
 func (l *Local) AppendAssist(ctx context.Context, user string, e AssistEntry) error {
-	return l.record(ctx, l.assistF, func() { l.appendAssistMem(user, e) }, assistRecord{User: user, Entry: e})
+	return l.record(ctx, &l.assistF, func() { l.appendAssistMem(user, e) }, assistRecord{User: user, Entry: e})
 }
 
 // AssistEntries implements AssistLog.

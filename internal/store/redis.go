@@ -15,6 +15,7 @@ var (
 	_ History   = (*Redis)(nil)
 	_ Users     = (*Redis)(nil)
 	_ AssistLog = (*Redis)(nil)
+	_ Owner     = (*Redis)(nil)
 )
 
 // RedisConfig says how to reach Redis: one server, Sentinel (MasterName
@@ -38,11 +39,43 @@ type RedisConfig struct {
 
 // Redis is the store of a multi-node deployment: every node reads and
 // writes the same history, users and audit logs.
+//
+// Its keys, after the prefix:
+//
+//	calls:<user>   list: user's call history, newest first
+//	assist:<user>  list: user's assistance audit log, newest first
+//	user:<user>    string: user has signed in
+//	users:calls    set: the users who may have a calls:<user> list
+//	users:assist   set: the users who may have an assist:<user> list
+//	users:indexed  string: the two sets hold every list (see ensureIndexed)
+//	revoked        hash: revocationID(user) → revocation mark, Unix µs
+//
+// Nothing runs on the keys of two users at once in a transaction or a
+// script: in a cluster they are in different slots.
 type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
 	limit  int64
+
+	revoke *redis.Script // see revokeScript
+	drop   *redis.Script // see dropScript
 }
+
+// The kinds of per-user lists.
+const (
+	kindCalls  = "calls"
+	kindAssist = "assist"
+)
+
+// listKey is the key of user's list of kind.
+func (r *Redis) listKey(kind, user string) string { return r.prefix + kind + ":" + user }
+
+// indexKey is the key of the set of users who have a list of kind.
+func (r *Redis) indexKey(kind string) string { return r.prefix + "users:" + kind }
+
+func (r *Redis) indexedKey() string         { return r.prefix + "users:indexed" }
+func (r *Redis) userKey(user string) string { return r.prefix + "user:" + user }
+func (r *Redis) revokedKey() string         { return r.prefix + "revoked" }
 
 // ErrUnavailable wraps errors from a store that cannot be reached.
 var ErrUnavailable = errors.New("store: unavailable")
@@ -69,7 +102,8 @@ func OpenRedis(c RedisConfig) (*Redis, error) {
 		// Fail fast when Redis is away, rather than queue callers.
 		PoolTimeout: c.Timeout, MaxRetries: 1,
 	})
-	return &Redis{rdb: rdb, prefix: c.KeyPrefix, limit: int64(c.Limit)}, nil
+	return &Redis{rdb: rdb, prefix: c.KeyPrefix, limit: int64(c.Limit),
+		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript)}, nil
 }
 
 var quietOnce sync.Once
@@ -107,19 +141,27 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("%w: redis %s: %w", ErrUnavailable, op, err)
 }
 
-// pushBounded adds v to the front of the list at key, keeping the newest
-// r.limit entries.
-func (r *Redis) pushBounded(ctx context.Context, key string, v any) error {
+// pushBounded adds v to the front of user's list of kind ("calls" or
+// "assist"), keeping the newest r.limit entries, and then indexes user as
+// having such a list (see unindex).
+func (r *Redis) pushBounded(ctx context.Context, kind, user string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	key := r.listKey(kind, user)
 	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.LPush(ctx, key, b)
 		p.LTrim(ctx, key, 0, r.limit-1)
 		return nil
 	})
-	return wrap("push", err)
+	if err != nil {
+		return wrap("push", err)
+	}
+	// After the push, not with it: the index is another key (another slot
+	// in a cluster), and adding after the list exists is what unindex
+	// counts on.
+	return wrap("index", r.rdb.SAdd(ctx, r.indexKey(kind), user).Err())
 }
 
 // newest reads up to limit entries of the list at key, newest first.
@@ -143,42 +185,47 @@ func newest[T any](ctx context.Context, r *Redis, key string, limit int) ([]T, e
 }
 
 // AppendCallTo queues AppendCall's commands on p, for a caller that
-// orders them with others of its own.
+// orders them with others of its own. In a cluster p must not be a
+// transaction: the index is another key, in another slot. There the index
+// may also be added to before the push lands; should a prune that empties
+// the same user's list run exactly then, the list goes unindexed (and
+// unpruned) until the user's next call is recorded.
 func (r *Redis) AppendCallTo(ctx context.Context, p redis.Pipeliner, user string, e CallEntry) {
 	b, _ := json.Marshal(e)
-	key := r.prefix + "calls:" + user
+	key := r.listKey(kindCalls, user)
 	p.LPush(ctx, key, b)
 	p.LTrim(ctx, key, 0, r.limit-1)
+	p.SAdd(ctx, r.indexKey(kindCalls), user)
 }
 
 // AppendCall implements History.
 func (r *Redis) AppendCall(ctx context.Context, user string, e CallEntry) error {
-	return r.pushBounded(ctx, r.prefix+"calls:"+user, e)
+	return r.pushBounded(ctx, kindCalls, user, e)
 }
 
 // Calls implements History.
 func (r *Redis) Calls(ctx context.Context, user string, limit int) ([]CallEntry, error) {
-	return newest[CallEntry](ctx, r, r.prefix+"calls:"+user, limit)
+	return newest[CallEntry](ctx, r, r.listKey(kindCalls, user), limit)
 }
 
 // AppendAssist implements AssistLog.
 func (r *Redis) AppendAssist(ctx context.Context, user string, e AssistEntry) error {
-	return r.pushBounded(ctx, r.prefix+"assist:"+user, e)
+	return r.pushBounded(ctx, kindAssist, user, e)
 }
 
 // AssistEntries implements AssistLog.
 func (r *Redis) AssistEntries(ctx context.Context, user string, limit int) ([]AssistEntry, error) {
-	return newest[AssistEntry](ctx, r, r.prefix+"assist:"+user, limit)
+	return newest[AssistEntry](ctx, r, r.listKey(kindAssist, user), limit)
 }
 
 // TouchUser implements Users.
 func (r *Redis) TouchUser(ctx context.Context, user string) error {
-	return wrap("touch user", r.rdb.Set(ctx, r.prefix+"user:"+user, 1, 0).Err())
+	return wrap("touch user", r.rdb.Set(ctx, r.userKey(user), 1, 0).Err())
 }
 
 // KnownUser implements Users.
 func (r *Redis) KnownUser(ctx context.Context, user string) (bool, error) {
-	n, err := r.rdb.Exists(ctx, r.prefix+"user:"+user).Result()
+	n, err := r.rdb.Exists(ctx, r.userKey(user)).Result()
 	if err != nil {
 		return false, wrap("known user", err)
 	}

@@ -6,6 +6,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"time"
 )
@@ -117,6 +119,43 @@ type AssistLog interface {
 type Users interface {
 	TouchUser(ctx context.Context, user string) error
 	KnownUser(ctx context.Context, user string) (bool, error)
+}
+
+// Owner lets a user's data be erased, old entries expire, and a user's
+// tokens be revoked.
+type Owner interface {
+	// EraseUser removes everything kept about user: their call history,
+	// their assistance audit log, the record that they ever signed in, and
+	// it revokes their tokens issued up to now (RevokeTokens(ctx, user, time.Now())).
+	// Other users' own history entries that name user stay: they are those users' data.
+	EraseUser(ctx context.Context, user string) error
+	// PruneCalls removes every user's call history entries that ended before t,
+	// and reports how many it removed.
+	PruneCalls(ctx context.Context, before time.Time) (int, error)
+	// PruneAssist removes every user's assistance audit entries from before t.
+	PruneAssist(ctx context.Context, before time.Time) (int, error)
+	// RevokeTokens makes user's tokens issued at or before t unusable
+	// (a later call with an earlier t does not move the mark back).
+	RevokeTokens(ctx context.Context, user string, t time.Time) error
+	// TokensRevoked returns the mark RevokeTokens set for user (zero if none).
+	TokensRevoked(ctx context.Context, user string) (time.Time, error)
+}
+
+// revocationID is how the revocation marks name a user: a digest, so that
+// the mark, which outlives EraseUser, does not keep the user's id in clear.
+func revocationID(user string) string {
+	sum := sha256.Sum256([]byte("tandem revoked tokens\x00" + user))
+	return hex.EncodeToString(sum[:])
+}
+
+// markMicros is a revocation mark as kept: Unix microseconds, rounded up so
+// that a token issued at exactly t is still covered.
+func markMicros(t time.Time) int64 {
+	us := t.UnixMicro()
+	if time.UnixMicro(us).Before(t) {
+		us++
+	}
+	return us
 }
 
 // ErrClosed is returned after Close.
