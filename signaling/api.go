@@ -28,10 +28,13 @@ func (h *Hub) Authenticate(w http.ResponseWriter, r *http.Request) (auth.Identit
 		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "send Authorization: Bearer <token>")
 		return auth.Identity{}, false
 	}
-	id, err := h.verifier.Verify(tok)
+	id, err := h.verify(tok)
 	switch {
 	case errors.Is(err, auth.ErrExpired):
 		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeTokenExpired, "the access token has expired")
+		return auth.Identity{}, false
+	case errors.Is(err, errRevoked):
+		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeTokenRevoked, "this token was issued before the account's data was erased")
 		return auth.Identity{}, false
 	case err != nil:
 		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "the access token is not valid")

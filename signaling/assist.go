@@ -8,6 +8,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/internal/webhook"
 	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -368,6 +369,12 @@ func (h *Hub) auditLocked(c *call, event string, grants []string, reason string)
 		Grants: slices.Clone(grants), Reason: reason}
 	if m := c.members[a.helped]; m != nil && m.dev != nil {
 		e.Device = m.dev.device
+	}
+	switch event {
+	case store.AssistGrant:
+		h.notifyLocked(webhook.AssistGranted, assistEvent{CallID: c.id, Helper: a.helper, Helped: a.helped, Device: e.Device, Grants: e.Grants})
+	case store.AssistRevoke:
+		h.notifyLocked(webhook.AssistRevoked, assistEvent{CallID: c.id, Helper: a.helper, Helped: a.helped, Device: e.Device, Grants: e.Grants, Reason: reason})
 	}
 	return []auditEntry{{user: a.helped, entry: e}, {user: a.helper, entry: e}}
 }

@@ -3,10 +3,13 @@ package signaling
 import (
 	"cmp"
 	"context"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/internal/webhook"
+	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -77,6 +80,22 @@ type call struct {
 	events   map[*Session]*legEvents // each leg's event sink, moved to a resumed session
 	floor    *floor                  // push-to-talk rooms only
 	assist   *assist                 // remote assistance, while it runs (assist.go)
+	// legLog is every media leg the call had, for its quality summary.
+	legLog []legRecord
+}
+
+// legRecord is one media leg of a call and whose it was.
+type legRecord struct {
+	user, device string
+	leg          MediaLeg
+}
+
+// addLegLocked records a new media leg of s.
+func (c *call) addLegLocked(s *Session, leg MediaLeg) {
+	c.legs[s] = leg
+	if len(c.legLog) < 4*maxCallMembers {
+		c.legLog = append(c.legLog, legRecord{user: s.user, device: s.device, leg: leg})
+	}
 }
 
 // joinedBy returns the joined member whose leg is s.
@@ -261,6 +280,8 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 	h.calls[c.id] = c
 	h.userCall[s.user] = c
 	h.dirtyLocked(c)
+	h.notifyLocked(webhook.CallStarted, callStartedEvent{CallID: c.id, Caller: &partyEvent{User: s.user, Device: s.device}, Callees: []string{to}, Video: video})
+	h.notifyJoinedLocked(c, c.members[s.user])
 	m := h.ringLocked(c, to, s, devs)
 	h.mu.Unlock()
 	s.log.Info("call invite", "call", c.id, "to", to, "devices", len(devs), "waiting", m.waiting)
@@ -321,6 +342,7 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 		}
 		h.calls[c.id] = c
 		h.rooms[room] = c
+		h.notifyLocked(webhook.CallStarted, callStartedEvent{CallID: c.id, Room: room, Mode: cmp.Or(mode, "group")})
 	}
 	if (c.floor != nil) != (mode == protocol.ModePTT) {
 		if c.floor != nil {
@@ -335,6 +357,7 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 	c.members[s.user] = m
 	h.userCall[s.user] = c
 	h.dirtyLocked(c)
+	h.notifyJoinedLocked(c, m)
 	s.send(protocol.TypeJoined, &protocol.Joined{CallID: c.id, Room: room, Mode: mode, Members: c.parties()})
 	if f := c.floor; f != nil {
 		q := append([]string{}, f.queue...)
@@ -425,6 +448,8 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 	me := m.party()
 	if c.state == stateRinging {
 		c.state, c.answered = stateActive, now
+		h.notifyLocked(webhook.CallAnswered, callAnsweredEvent{CallID: c.id, By: partyEvent{User: s.user, Device: s.device}})
+		h.notifyJoinedLocked(c, m)
 		caller := c.members[c.caller]
 		members := c.parties()
 		caller.dev.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: me, Peer: me, Members: members})
@@ -435,6 +460,7 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 		if m.inviter != nil {
 			inviter = protocol.Party{User: m.inviter.user, Device: m.inviter.device}
 		}
+		h.notifyJoinedLocked(c, m)
 		s.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: me, Peer: inviter, Members: c.parties()})
 		c.tellMembers(s, protocol.TypeMemberJoined, func() protocol.EncodedMessage {
 			return &protocol.MemberJoined{CallID: c.id, Member: me}
@@ -555,6 +581,7 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 		return h.endLocked(c, reason, by)
 	}
 	now := h.now()
+	h.notifyLeftLocked(c, m, reason)
 	m.state, m.left, m.reason = memberGone, now, reason
 	if h.userCall[m.user] == c {
 		delete(h.userCall, m.user)
@@ -669,13 +696,18 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 			h.announceLocked(u)
 		}
 	}
+	for _, m := range c.joined() {
+		h.notifyLeftLocked(c, m, reason)
+	}
+	h.notifyLocked(webhook.CallEnded, callEndedEvent{CallID: c.id, Reason: reason, DurationMS: dur, Answered: !c.answered.IsZero()})
 	e := &endResult{call: c, reason: reason, users: users, entries: h.entries(c, reason, now), audit: audit}
 	for _, l := range c.legs {
 		e.legs = append(e.legs, l)
 	}
 	c.legs = nil
 	h.releaseHeldLocked(e)
-	h.log.Info("call ended", "call", c.id, "reason", reason, "duration_ms", dur)
+	h.metrics.callEnded(c, reason, now)
+	h.log.Info("call ended", "call", c.id, "users", c.historyUsers(), "reason", reason, "duration_ms", dur)
 	return e
 }
 
@@ -751,9 +783,53 @@ func (h *Hub) record(e *endResult) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	defer h.pending.done(e.users...)
+	q := h.callQuality(e.call)
 	for user, entry := range e.entries {
+		if q != nil && entry.AnsweredAt != nil {
+			entry.Quality = q
+		}
 		if err := h.store.AppendCall(ctx, user, entry); err != nil {
 			h.log.Error("call history not written", "call", e.call.id, "user", user, "err", err)
 		}
 	}
 }
+
+// callQuality summarises the network quality of every media leg c had,
+// nil if none was measured.
+func (h *Hub) callQuality(c *call) *store.CallQuality {
+	h.mu.Lock()
+	legs := slices.Clone(c.legLog)
+	h.mu.Unlock()
+	var q store.CallQuality
+	rank := map[string]int{store.QualityGood: 0, store.QualityPoor: 1, store.QualityBad: 2}
+	for _, l := range legs {
+		s, ok := l.leg.QualitySummary()
+		if !ok {
+			continue
+		}
+		lq := legQuality(s)
+		lq.User, lq.Device = l.user, l.device
+		q.Legs = append(q.Legs, lq)
+		if q.Level == "" || rank[lq.Level] > rank[q.Level] {
+			q.Level = lq.Level
+		}
+	}
+	if len(q.Legs) == 0 {
+		return nil
+	}
+	return &q
+}
+
+// legQuality turns the SFU's figures into a history entry's, rounded to
+// a tenth.
+func legQuality(s sfu.LegQuality) store.LegQuality {
+	r := roundTenth
+	ms := func(d time.Duration) float64 { return r(float64(d) / float64(time.Millisecond)) }
+	return store.LegQuality{
+		Level: s.Level, RTTMs: ms(s.RTT), LossPct: r(100 * s.Loss()), JitterMs: ms(s.Jitter()),
+		SendKbps: r(s.SendBps / 1000), RecvKbps: r(s.RecvBps / 1000), Seconds: r(s.Seconds),
+	}
+}
+
+// roundTenth rounds v to one decimal.
+func roundTenth(v float64) float64 { return math.Round(v*10) / 10 }

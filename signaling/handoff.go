@@ -145,7 +145,7 @@ func (h *Hub) joinStandby(s *Session, callID string, ev *legEvents) (MediaLeg, b
 		return nil, true, fail(protocol.CodeInvalidState, "the handoff has ended")
 	}
 	ho.leg = leg
-	c.legs[s] = leg
+	c.addLegLocked(s, leg)
 	c.events[s] = ev
 	h.mu.Unlock()
 	h.wg.Go(func() {
@@ -186,6 +186,7 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	h.mu.Unlock()
 	h.writeAudit(audit)
 	s.log.Info("handoff complete", "call", callID, "from", old.device)
+	h.metrics.handoffs.WithLabelValues("done").Inc()
 	if oldLeg != nil {
 		_ = oldLeg.Close()
 	}
@@ -226,6 +227,7 @@ func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) Medi
 			Device: ho.to.device, Message: why})
 	}
 	h.log.Info("handoff failed", "call", c.id, "user", m.user, "to", ho.to.device, "why", why)
+	h.metrics.handoffs.WithLabelValues("failed").Inc()
 	return leg
 }
 

@@ -58,6 +58,7 @@ type Store interface {
 	store.History
 	store.Users
 	store.AssistLog
+	store.Owner
 }
 
 // Hub owns every session and call on this node.
@@ -81,7 +82,9 @@ type Hub struct {
 	draining bool
 	closed   bool
 
-	pending *pendingWrites
+	pending  *pendingWrites
+	metrics  *metrics
+	notifier Notifier // webhooks; under mu
 
 	// A node of a deployment (cluster.go); all nil on a single node.
 	cluster *cluster.Node
@@ -120,6 +123,7 @@ func NewHub(cfg Config, v Verifier, media MediaServer, st Store, log *slog.Logge
 		userCall: map[string]*call{},
 		rooms:    map[string]*call{},
 		pending:  newPendingWrites(),
+		metrics:  newMetrics(),
 	}
 }
 

@@ -48,6 +48,9 @@ func (s *Session) handle(ev any) {
 			break
 		}
 		ackCall, err = h.invite(s, m.To, m.Video, m.CallID)
+		if rq, ok := err.(*reqError); ok {
+			h.metrics.invites.WithLabelValues(rq.code).Inc() // refused before anything rang
+		}
 	case *protocol.Join:
 		re, ack = m.ID, true
 		if err = s.callGrant(); err != nil {
@@ -271,7 +274,7 @@ func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg, ev *legEvents) 
 	if c == nil || !c.canSignal(s) || c.legs[s] != nil {
 		return false, "", false
 	}
-	c.legs[s] = leg
+	c.addLegLocked(s, leg)
 	c.events[s] = ev
 	return c.floor != nil, h.floorLegLocked(c), true
 }

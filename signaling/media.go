@@ -20,6 +20,8 @@ type MediaServer interface {
 	// the same user (a handoff); its Takeover says when it has.
 	JoinReplacing(room, leg, streamID, old string, ev sfu.Events) (MediaLeg, error)
 	CloseRoom(room string)
+	// Participants describes room's legs now (none if it has no media).
+	Participants(room string) []sfu.ParticipantInfo
 	// SetFloor makes room push-to-talk with leg the only one heard ("" =
 	// nobody). A room with no legs yet is left alone.
 	SetFloor(room, leg string)
@@ -42,6 +44,9 @@ type MediaLeg interface {
 	// of the leg it replaces, or ctx ends (then everything stays with the
 	// old leg and it returns an error).
 	Takeover(ctx context.Context) error
+	// QualitySummary is the leg's network quality over its life, and
+	// false if it was never measured.
+	QualitySummary() (sfu.LegQuality, bool)
 	Close() error
 }
 
@@ -70,6 +75,13 @@ func (m SFUMedia) JoinReplacing(room, leg, streamID, old string, ev sfu.Events) 
 
 // CloseRoom implements MediaServer.
 func (m SFUMedia) CloseRoom(room string) { m.SFU.CloseRoom(room) }
+
+func (m SFUMedia) Participants(room string) []sfu.ParticipantInfo {
+	if r := m.SFU.LookupRoom(room); r != nil {
+		return r.Participants()
+	}
+	return nil
+}
 
 // SetFloor implements MediaServer.
 func (m SFUMedia) SetFloor(room, leg string) {

@@ -243,10 +243,13 @@ func (s *Session) hello() bool {
 		s.closeWith(protocol.CodeHelloRequired, "the first message must be hello", CloseUnauthorized)
 		return false
 	}
-	id, err := h.verifier.Verify(hello.Token)
+	id, err := h.verify(hello.Token)
 	switch {
 	case errors.Is(err, auth.ErrExpired):
 		s.closeWith(protocol.CodeTokenExpired, "the access token has expired; get a new one", CloseUnauthorized)
+		return false
+	case errors.Is(err, errRevoked):
+		s.closeWith(protocol.CodeTokenRevoked, "this token was issued before the account's data was erased", CloseUnauthorized)
 		return false
 	case err != nil:
 		s.closeWith(protocol.CodeUnauthorized, "the access token is not valid", CloseUnauthorized)
@@ -291,6 +294,7 @@ func (s *Session) read() {
 			continue
 		}
 		m, err := protocol.Decode(data)
+		h.metrics.countIn(m)
 		if err != nil {
 			var de *protocol.DecodeError
 			if errors.As(err, &de) {
@@ -454,6 +458,7 @@ func (s *Session) send(typ string, m protocol.EncodedMessage) {
 		s.log.Error("encode", "type", typ, "err", err)
 		return
 	}
+	s.hub.metrics.messages.WithLabelValues("out", typ).Inc()
 	s.enqueue(outFrame{data: b})
 }
 

@@ -58,6 +58,9 @@ type Identity struct {
 	Device    string
 	Grants    []string
 	ExpiresAt time.Time
+	// IssuedAt is when the token was minted (zero if it does not say):
+	// tokens from before a user's erasure are refused.
+	IssuedAt time.Time
 }
 
 // Has reports whether the identity holds grant g.
@@ -155,7 +158,11 @@ func (a *Authority) Verify(token string) (Identity, error) {
 	if !ValidID(c.Device) {
 		return Identity{}, fmt.Errorf("%w: dev must be a device id", ErrInvalid)
 	}
-	return Identity{User: c.Subject, Device: c.Device, Grants: c.Grants, ExpiresAt: c.ExpiresAt.Time}, nil
+	id := Identity{User: c.Subject, Device: c.Device, Grants: c.Grants, ExpiresAt: c.ExpiresAt.Time}
+	if c.IssuedAt != nil {
+		id.IssuedAt = c.IssuedAt.Time
+	}
+	return id, nil
 }
 
 // BearerToken extracts the token from an "Authorization: Bearer …" value.

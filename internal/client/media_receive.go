@@ -18,7 +18,7 @@ type RemoteTrack struct {
 
 // onTrack is the pion OnTrack callback for "sub": it records the track and
 // starts reading it.
-func (m *Media) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (m *Media) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	rt := RemoteTrack{StreamID: t.StreamID(), TrackID: t.ID(), Kind: t.Kind().String(), SSRC: uint32(t.SSRC())}
 	m.log.Debug("remote track", "stream", rt.StreamID, "kind", rt.Kind, "ssrc", rt.SSRC)
 	q := newTrackQuality(rt, t.Codec().ClockRate)
@@ -27,6 +27,20 @@ func (m *Media) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	m.quality = append(m.quality, q)
 	m.mu.Unlock()
 	m.goTracked(func() { m.readTrack(t, rt, q) })
+	m.goTracked(func() { readReceiverRTCP(r) })
+}
+
+// readReceiverRTCP reads what the sender reports about a received track
+// until "sub" closes. pion's interceptors see RTCP only as it is read, and
+// its receiver reports quote the sender reports they saw: without this,
+// they carry no round trip for the server to measure, as a browser's do.
+func readReceiverRTCP(r *webrtc.RTPReceiver) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := r.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 // readTrack counts a remote track's packets until "sub" closes, measures

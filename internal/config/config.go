@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,7 @@ type Config struct {
 	Signaling SignalingConfig `mapstructure:"signaling"`
 	ICE       ICEConfig       `mapstructure:"ice"`
 	Log       LogConfig       `mapstructure:"log"`
+	Webhook   WebhookConfig   `mapstructure:"webhook"`
 	Debug     DebugConfig     `mapstructure:"debug"`
 	Shutdown  ShutdownConfig  `mapstructure:"shutdown"`
 	TURN      TURNConfig      `mapstructure:"turn"`
@@ -210,6 +212,17 @@ type AssistConfig struct {
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	// ControlIdle ends a control grant the helper has not used this long.
 	ControlIdle time.Duration `mapstructure:"control_idle"`
+	// LogRetention is how long assistance audit entries are kept; 0
+	// keeps them (up to calls.history_limit per user).
+	LogRetention time.Duration `mapstructure:"log_retention"`
+}
+
+// WebhookConfig is where call events are POSTed (docs/webhooks.md).
+type WebhookConfig struct {
+	URL         string        `mapstructure:"url"` // empty: no webhooks
+	Secret      string        `mapstructure:"secret"`
+	Timeout     time.Duration `mapstructure:"timeout"`
+	MaxAttempts int           `mapstructure:"max_attempts"`
 }
 
 // CallsConfig holds the call state machine's timers.
@@ -220,6 +233,9 @@ type CallsConfig struct {
 	ReconnectGrace time.Duration `mapstructure:"reconnect_grace"`
 	PTTMaxTalk     time.Duration `mapstructure:"ptt_max_talk"`
 	HistoryLimit   int           `mapstructure:"history_limit"`
+	// HistoryRetention is how long call history entries are kept; 0
+	// keeps them (up to HistoryLimit per user).
+	HistoryRetention time.Duration `mapstructure:"history_retention"`
 }
 
 // SignalingConfig bounds each WebSocket session.
@@ -370,6 +386,26 @@ func (c *Config) Validate() error {
 	}
 	if c.Calls.HistoryLimit <= 0 {
 		return keyErr("calls.history_limit", "must be positive")
+	}
+	if c.Calls.HistoryRetention < 0 {
+		return keyErr("calls.history_retention", "must be 0 (keep) or positive")
+	}
+	if c.Assist.LogRetention < 0 {
+		return keyErr("assist.log_retention", "must be 0 (keep) or positive")
+	}
+	if w := c.Webhook; w.URL != "" {
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return keyErr("webhook.url", "must be an http or https URL, not %q", w.URL)
+		}
+		if len(w.Secret) < 16 {
+			return keyErr("webhook.secret", "must be at least 16 characters when webhook.url is set")
+		}
+		if w.Timeout <= 0 {
+			return keyErr("webhook.timeout", "must be positive")
+		}
+		if w.MaxAttempts < 1 {
+			return keyErr("webhook.max_attempts", "must be at least 1")
+		}
 	}
 	s := c.Signaling
 	switch {

@@ -42,8 +42,14 @@ func defaults() map[string]any {
 		"calls.reconnect_grace":       20 * time.Second,
 		"calls.ptt_max_talk":          60 * time.Second,
 		"calls.history_limit":         1000,
+		"calls.history_retention":     365 * 24 * time.Hour,
 		"assist.request_timeout":      30 * time.Second,
 		"assist.control_idle":         2 * time.Minute,
+		"assist.log_retention":        365 * 24 * time.Hour,
+		"webhook.url":                 "",
+		"webhook.secret":              "",
+		"webhook.timeout":             5 * time.Second,
+		"webhook.max_attempts":        8,
 		"redis.addrs":                 []string{},
 		"redis.master_name":           "",
 		"redis.username":              "",
@@ -184,7 +190,7 @@ func decodeError(v *viper.Viper, origin map[string]string, err error) error {
 	if o, ok := origin[key]; ok {
 		from = " (from " + o + ")"
 	}
-	if v.IsSet(key) && key != "auth.secret" { // never echo the secret
+	if v.IsSet(key) && key != "auth.secret" && key != "webhook.secret" { // never echo a secret
 		return &KeyError{Key: key, Err: fmt.Errorf("invalid value %q%s: %w", fmt.Sprint(v.Get(key)), from, de.Unwrap())}
 	}
 	return &KeyError{Key: key, Err: fmt.Errorf("invalid value%s: %w", from, de.Unwrap())}

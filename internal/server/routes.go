@@ -20,6 +20,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/ws", s.hub)
 	mux.Handle("/api/v1/calls", s.hub.HistoryHandler())
 	mux.Handle("/api/v1/assist/log", s.hub.AssistLogHandler())
+	me := s.hub.MeHandler()
+	mux.Handle("/api/v1/me", me)
+	mux.Handle("/api/v1/me/", me)
+	mux.Handle("/api/v1/admin/", s.hub.AdminHandler())
 	mux.HandleFunc("GET /api/v1/info", s.info)
 	if s.cfg.Dev {
 		mux.HandleFunc("/api/v1/dev/token", s.devToken)

@@ -20,6 +20,7 @@ import (
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/internal/webhook"
 	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -53,6 +54,9 @@ type Server struct {
 	serveErr  chan error
 	draining  atomic.Bool   // set once Shutdown has stopped new calls
 	node      *cluster.Node // membership of a deployment; nil on a single node
+	hooks     *webhook.Sender
+	stopBg    context.CancelFunc // ends the retention sweeper
+	bgDone    chan struct{}
 }
 
 // New builds a node and binds its listeners (HTTP and the media UDP port),
@@ -127,6 +131,20 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 	}
+	s.hub.RegisterMetrics(s.metrics)
+	s.metrics.MustRegister(newSFUCollector(s.sfu))
+	if w := cfg.Webhook; w.URL != "" {
+		node := ""
+		if s.node != nil {
+			node = s.node.ID()
+		}
+		if s.hooks, err = webhook.New(webhook.Config{URL: w.URL, Secret: []byte(w.Secret), Timeout: w.Timeout,
+			MaxAttempts: w.MaxAttempts, Node: node}, log.With("part", "webhook")); err != nil {
+			return nil, err // names its key
+		}
+		s.hooks.Register(s.metrics)
+		s.hub.SetNotifier(s.hooks)
+	}
 
 	s.http = &http.Server{
 		Handler:           s.routes(),
@@ -179,6 +197,12 @@ func (s *Server) Hub() *signaling.Hub { return s.hub }
 
 // Start serves HTTP in the background; Done reports when serving stops.
 func (s *Server) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopBg, s.bgDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.bgDone)
+		s.retention(ctx)
+	}()
 	go func() {
 		err := s.http.Serve(s.ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -232,6 +256,16 @@ wait:
 
 func (s *Server) closeParts() error {
 	var errs []error
+	if s.stopBg != nil {
+		s.stopBg()
+		<-s.bgDone
+	}
+	if s.hooks != nil {
+		// What the calls' ends queued goes out, for a few seconds at most.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.hooks.Close(ctx))
+		cancel()
+	}
 	if s.turn != nil {
 		errs = append(errs, s.turn.Close())
 	}

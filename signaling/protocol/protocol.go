@@ -156,6 +156,10 @@ const (
 	ReasonConnectionLost    = "connection_lost"
 	ReasonFailed            = "failed"
 	ReasonHandedOff         = "handed_off"
+	// ReasonRemoved: an operator took this device out of the call.
+	ReasonRemoved = "removed"
+	// ReasonEndedByOperator: an operator ended the call for everyone.
+	ReasonEndedByOperator = "ended_by_operator"
 )
 
 // Error codes carried in Error.Code.
@@ -166,6 +170,7 @@ const (
 	CodeTooLarge           = "too_large"           // message over the size limit; the socket closes
 	CodeUnauthorized       = "unauthorized"        // missing, forged or malformed token; the socket closes
 	CodeTokenExpired       = "token_expired"       // token past its expiry; the socket closes
+	CodeTokenRevoked       = "token_revoked"       // the user's data was erased after this token was issued; the socket closes
 	CodeHelloRequired      = "hello_required"      // first message was not hello, or hello came twice
 	CodeForbidden          = "forbidden"           // the token lacks the grant this action needs
 	CodeUserUnknown        = "user_unknown"        // the callee has never signed in on this server
@@ -533,4 +538,13 @@ func Encode(typ string, m EncodedMessage) ([]byte, error) {
 	h.V = Version
 	h.Type = typ
 	return json.Marshal(m)
+}
+
+// TypeOf returns the type of a message Decode returned ("" for anything
+// else).
+func TypeOf(m any) string {
+	if e, ok := m.(EncodedMessage); ok {
+		return e.header().Type
+	}
+	return ""
 }

@@ -1,0 +1,292 @@
+package signaling
+
+import (
+	"cmp"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// The admin API (docs/operations.md, "Admin API"), for tokens with the
+// admin grant. It shows what this node holds: on a deployment of several,
+// ask each node.
+
+// RoomView is a call or room as the admin API lists it.
+type RoomView struct {
+	ID         string       `json:"id"`
+	Kind       string       `json:"kind"` // call or room
+	Room       string       `json:"room,omitempty"`
+	Mode       string       `json:"mode,omitempty"` // group or ptt, for rooms
+	State      string       `json:"state"`          // ringing or active
+	Video      bool         `json:"video,omitempty"`
+	StartedAt  time.Time    `json:"started_at"`
+	AnsweredAt *time.Time   `json:"answered_at,omitempty"`
+	Members    []MemberView `json:"members"`
+}
+
+// MemberView is one user's place in a call, with their media leg.
+type MemberView struct {
+	User     string       `json:"user"`
+	Device   string       `json:"device,omitempty"`
+	Session  string       `json:"session,omitempty"`
+	State    string       `json:"state"` // ringing or joined
+	JoinedAt *time.Time   `json:"joined_at,omitempty"`
+	Tracks   []TrackView  `json:"tracks"`
+	Quality  *QualityView `json:"quality,omitempty"`
+}
+
+// TrackView is a track a member publishes.
+type TrackView struct {
+	ID          string      `json:"id"`
+	Kind        string      `json:"kind"`
+	Codec       string      `json:"codec"`
+	Screen      bool        `json:"screen,omitempty"`
+	Subscribers int         `json:"subscribers"`
+	Layers      []LayerView `json:"layers,omitempty"`
+}
+
+// LayerView is one simulcast layer.
+type LayerView struct {
+	RID    string `json:"rid,omitempty"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+	Kbps   int64  `json:"kbps"`
+}
+
+// QualityView is a leg's network quality over the last second, with its
+// packet counters since it joined.
+type QualityView struct {
+	Level       string  `json:"level"`
+	RTTMs       float64 `json:"rtt_ms"`
+	LossUpPct   float64 `json:"loss_up_pct"`
+	LossDownPct float64 `json:"loss_down_pct"`
+	JitterMs    float64 `json:"jitter_ms"`
+	SendKbps    float64 `json:"send_kbps"`
+	RecvKbps    float64 `json:"recv_kbps"`
+	// Since the leg joined.
+	PacketsReceived  uint64 `json:"packets_received"`
+	PacketsForwarded uint64 `json:"packets_forwarded"`
+	NACKs            uint64 `json:"nacks"`
+	KeyframeRequests uint64 `json:"keyframe_requests"`
+}
+
+// AdminHandler serves /api/v1/admin/.
+func (h *Hub) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/admin/rooms", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"rooms": h.Rooms()})
+	})
+	mux.HandleFunc("GET /api/v1/admin/rooms/{id}", func(w http.ResponseWriter, r *http.Request) {
+		v, ok := h.RoomView(r.PathValue("id"))
+		if !ok {
+			writeHTTPError(w, http.StatusNotFound, protocol.CodeNotFound, "no such call or room on this node")
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+	mux.HandleFunc("DELETE /api/v1/admin/rooms/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if !h.EndCall(r.PathValue("id")) {
+			writeHTTPError(w, http.StatusNotFound, protocol.CodeNotFound, "no such call or room on this node")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /api/v1/admin/rooms/{id}/participants/{user}", func(w http.ResponseWriter, r *http.Request) {
+		if !h.RemoveParticipant(r.PathValue("id"), r.PathValue("user")) {
+			writeHTTPError(w, http.StatusNotFound, protocol.CodeNotInCall, "that user is not in that call or room on this node")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /api/v1/admin/users/{user}/sessions", func(w http.ResponseWriter, r *http.Request) {
+		user := r.PathValue("user")
+		writeJSON(w, http.StatusOK, map[string]any{"user": user, "devices": h.devicesOf(user)})
+	})
+	mux.HandleFunc("GET /api/v1/admin/users/{user}/export", func(w http.ResponseWriter, r *http.Request) {
+		h.serveExport(w, r, r.PathValue("user"))
+	})
+	mux.HandleFunc("DELETE /api/v1/admin/users/{user}", func(w http.ResponseWriter, r *http.Request) {
+		h.serveErase(w, r, r.PathValue("user"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeHTTPError(w, http.StatusNotFound, "not_found", "no such admin endpoint (docs/operations.md, \"Admin API\")")
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := h.Authenticate(w, r)
+		if !ok {
+			return
+		}
+		if !id.Has(auth.GrantAdmin) {
+			writeHTTPError(w, http.StatusForbidden, protocol.CodeForbidden, "this token has no admin grant")
+			return
+		}
+		if r.Method != http.MethodGet {
+			h.log.Info("admin action", "method", r.Method, "path", r.URL.Path, "admin", id.User)
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Rooms lists the calls and rooms on this node, oldest first.
+func (h *Hub) Rooms() []RoomView {
+	h.mu.Lock()
+	ids := make([]string, 0, len(h.calls))
+	for id := range h.calls {
+		ids = append(ids, id)
+	}
+	h.mu.Unlock()
+	out := []RoomView{}
+	for _, id := range ids {
+		if v, ok := h.RoomView(id); ok {
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(out, func(a, b RoomView) int { return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.ID, b.ID)) })
+	return out
+}
+
+// RoomView describes call id with its members' tracks and quality.
+func (h *Hub) RoomView(id string) (RoomView, bool) {
+	h.mu.Lock()
+	c := h.calls[id]
+	if c == nil || c.state == stateEnded {
+		h.mu.Unlock()
+		return RoomView{}, false
+	}
+	v := RoomView{ID: c.id, Kind: "call", Video: c.video, StartedAt: c.started, State: "active"}
+	if c.room != "" {
+		v.Kind, v.Room, v.Mode = "room", c.room, "group"
+		if c.floor != nil {
+			v.Mode = protocol.ModePTT
+		}
+	}
+	if c.state == stateRinging {
+		v.State = "ringing"
+	}
+	if !c.answered.IsZero() {
+		a := c.answered
+		v.AnsweredAt = &a
+	}
+	for _, m := range c.members {
+		mv := MemberView{User: m.user, Tracks: []TrackView{}}
+		switch m.state {
+		case memberJoined:
+			mv.State = "joined"
+			j := m.joined
+			mv.JoinedAt = &j
+			if m.dev != nil {
+				mv.Device, mv.Session = m.dev.device, m.dev.id
+			}
+		case memberRinging:
+			mv.State = "ringing"
+		default:
+			continue
+		}
+		v.Members = append(v.Members, mv)
+	}
+	h.mu.Unlock()
+
+	if h.media != nil {
+		legs := map[string]sfu.ParticipantInfo{}
+		for _, p := range h.media.Participants(id) {
+			legs[p.ID] = p
+		}
+		for i := range v.Members {
+			p, ok := legs[v.Members[i].Session]
+			if !ok {
+				continue
+			}
+			v.Members[i].Tracks = trackViews(p.Tracks)
+			if p.Sampled {
+				v.Members[i].Quality = qualityView(p)
+			}
+		}
+	}
+	slices.SortFunc(v.Members, func(a, b MemberView) int { return cmp.Compare(a.User, b.User) })
+	return v, true
+}
+
+func trackViews(ts []sfu.TrackInfo) []TrackView {
+	out := make([]TrackView, 0, len(ts))
+	for _, t := range ts {
+		tv := TrackView{ID: t.ID, Kind: t.Kind, Codec: t.Codec, Screen: t.Screen, Subscribers: t.Subscribers}
+		for _, l := range t.Layers {
+			tv.Layers = append(tv.Layers, LayerView{RID: l.RID, Width: l.Width, Height: l.Height, Kbps: l.Bps / 1000})
+		}
+		out = append(out, tv)
+	}
+	return out
+}
+
+func qualityView(p sfu.ParticipantInfo) *QualityView {
+	q := legQuality(p.Quality)
+	st := p.Stats
+	return &QualityView{
+		Level: q.Level, RTTMs: q.RTTMs, JitterMs: q.JitterMs, SendKbps: q.SendKbps, RecvKbps: q.RecvKbps,
+		LossUpPct: roundTenth(100 * p.Quality.LossUp), LossDownPct: roundTenth(100 * p.Quality.LossDown),
+		PacketsReceived:  st.Audio.PacketsReceived + st.Video.PacketsReceived,
+		PacketsForwarded: st.Audio.PacketsForwarded + st.Video.PacketsForwarded,
+		NACKs:            st.Audio.NACKsReceived + st.Video.NACKsReceived,
+		KeyframeRequests: st.Video.KeyframeRequests,
+	}
+}
+
+// EndCall ends call or room id for everyone, with reason
+// ended_by_operator, and reports whether it was here.
+func (h *Hub) EndCall(id string) bool {
+	h.mu.Lock()
+	c := h.calls[id]
+	if c == nil || c.state == stateEnded {
+		h.mu.Unlock()
+		return false
+	}
+	e := h.endLocked(c, protocol.ReasonEndedByOperator, nil)
+	h.mu.Unlock()
+	h.finish(e)
+	return true
+}
+
+// RemoveParticipant takes user out of call or room id (their device hears
+// ended with reason removed; ringing for them stops), and reports whether
+// they were in it.
+func (h *Hub) RemoveParticipant(id, user string) bool {
+	h.mu.Lock()
+	c := h.calls[id]
+	var m *member
+	if c != nil && c.state != stateEnded {
+		m = c.members[user]
+	}
+	var e *endResult
+	switch {
+	case m == nil:
+		h.mu.Unlock()
+		return false
+	case m.state == memberJoined:
+		e = h.leaveLocked(c, m, protocol.ReasonRemoved, nil)
+	case m.state == memberRinging:
+		e = h.unringLocked(c, m, protocol.ReasonRemoved, nil)
+	default:
+		h.mu.Unlock()
+		return false
+	}
+	h.mu.Unlock()
+	if e != nil {
+		h.finish(e)
+	}
+	return true
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

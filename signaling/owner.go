@@ -1,0 +1,221 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// A user's data is theirs: they can take all of it (Export) or have it
+// erased (Erase) at any time, and so can an operator for them.
+
+// errRevoked is a valid token issued before its user's erasure.
+var errRevoked = errors.New("token revoked")
+
+// verify checks a token, and that it was issued after its user's data was
+// last erased.
+func (h *Hub) verify(tok string) (auth.Identity, error) {
+	id, err := h.verifier.Verify(tok)
+	if err != nil {
+		return id, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	mark, err := h.store.TokensRevoked(ctx, id.User)
+	if err != nil {
+		return auth.Identity{}, fmt.Errorf("revocation of %s: %w", id.User, err)
+	}
+	// Tokens carry whole seconds: one minted in the second of the erasure
+	// is refused too.
+	if !mark.IsZero() && !id.IssuedAt.After(mark.Truncate(time.Second).Add(time.Second-1)) {
+		return auth.Identity{}, errRevoked
+	}
+	return id, nil
+}
+
+// ExportFormat names the archive's layout.
+const ExportFormat = "tandem-export/1"
+
+// Export is everything Tandem holds about one user.
+type Export struct {
+	Format     string    `json:"format"`
+	ExportedAt time.Time `json:"exported_at"`
+	User       string    `json:"user"`
+	// Known says whether the user ever signed in (what lets others call
+	// them).
+	Known bool `json:"known"`
+	// Devices are the user's devices signed in now. Tandem keeps no
+	// device list beyond the sessions open at the moment.
+	Devices   []DeviceInfo        `json:"devices"`
+	Calls     []store.CallEntry   `json:"calls"`
+	AssistLog []store.AssistEntry `json:"assist_log"`
+}
+
+// DeviceInfo is one signed-in device of a user.
+type DeviceInfo struct {
+	Device    string    `json:"device"`
+	Session   string    `json:"session"`
+	Grants    []string  `json:"grants"`
+	ExpiresAt time.Time `json:"token_expires_at"`
+	// Call is the call or room this device is a leg of, if any.
+	Call string `json:"call,omitempty"`
+	// Node is where the device is connected, on a deployment of several.
+	Node string `json:"node,omitempty"`
+}
+
+// exportLimit bounds the entries read per list: more than any store keeps.
+const exportLimit = 1 << 20
+
+// Export gathers everything Tandem holds about user.
+func (h *Hub) Export(ctx context.Context, user string) (*Export, error) {
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	h.pending.wait(wctx, user)
+	cancel()
+	x := &Export{Format: ExportFormat, ExportedAt: h.now().UTC(), User: user, Devices: h.devicesOf(user)}
+	var err error
+	if x.Known, err = h.store.KnownUser(ctx, user); err != nil {
+		return nil, err
+	}
+	if x.Calls, err = h.store.Calls(ctx, user, exportLimit); err != nil {
+		return nil, err
+	}
+	if x.AssistLog, err = h.store.AssistEntries(ctx, user, exportLimit); err != nil {
+		return nil, err
+	}
+	if x.Calls == nil {
+		x.Calls = []store.CallEntry{}
+	}
+	if x.AssistLog == nil {
+		x.AssistLog = []store.AssistEntry{}
+	}
+	return x, nil
+}
+
+// devicesOf lists user's devices connected to this node.
+func (h *Hub) devicesOf(user string) []DeviceInfo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := []DeviceInfo{}
+	for _, s := range h.devices[user] {
+		d := DeviceInfo{Device: s.device, Session: s.id, Grants: s.ident.Grants, ExpiresAt: s.ident.ExpiresAt}
+		if s.remote != nil {
+			d.Node = s.remote.node
+		} else if h.cluster != nil {
+			d.Node = h.cluster.ID()
+		}
+		if c := h.userCall[user]; c != nil && c.joinedBy(s) != nil {
+			d.Call = c.id
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// Erase removes everything Tandem holds about user: no new session may
+// open with a token issued until now; the calls they are in go on without
+// them (their history entries are written, then erased with the rest);
+// their devices are signed out; then their history, assistance log and
+// the record that they ever signed in are deleted. Other users' own
+// history of calls with them stays: it is those users' data.
+func (h *Hub) Erase(ctx context.Context, user string) error {
+	if err := h.store.RevokeTokens(ctx, user, h.now()); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	ends := h.removeUserLocked(user, protocol.ReasonCompleted)
+	var sessions []*Session
+	for _, s := range h.devices[user] {
+		sessions = append(sessions, s)
+	}
+	h.mu.Unlock()
+	for _, e := range ends {
+		h.finish(e)
+	}
+	for _, s := range sessions {
+		s.closeWith(protocol.CodeTokenRevoked, "this account's data was erased", CloseUnauthorized)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	h.pending.wait(wctx, user)
+	cancel()
+	if err := h.store.EraseUser(ctx, user); err != nil {
+		return err
+	}
+	h.log.Info("user data erased", "user", user, "sessions", len(sessions))
+	return nil
+}
+
+// removeUserLocked takes user out of every call on this node for reason:
+// a call they placed that still rings is cancelled, ringing for them
+// stops. The caller holds h.mu and finishes the results.
+func (h *Hub) removeUserLocked(user, reason string) []*endResult {
+	var ends []*endResult
+	for _, c := range h.calls {
+		m := c.members[user]
+		if m == nil || c.state == stateEnded {
+			continue
+		}
+		var e *endResult
+		switch {
+		case m.state == memberJoined && c.state == stateRinging:
+			e = h.endLocked(c, protocol.ReasonCancelled, nil)
+		case m.state == memberJoined:
+			e = h.leaveLocked(c, m, reason, nil)
+		case m.state == memberRinging:
+			e = h.unringLocked(c, m, protocol.ReasonDeclined, nil)
+		}
+		if e != nil {
+			ends = append(ends, e)
+		}
+	}
+	return ends
+}
+
+// MeHandler serves the caller's own data: GET /api/v1/me/export gives the
+// archive, DELETE /api/v1/me erases everything.
+func (h *Hub) MeHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/me/export", func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := h.Authenticate(w, r); ok {
+			h.serveExport(w, r, id.User)
+		}
+	})
+	mux.HandleFunc("DELETE /api/v1/me", func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := h.Authenticate(w, r); ok {
+			h.serveErase(w, r, id.User)
+		}
+	})
+	mux.HandleFunc("/api/v1/me/", func(w http.ResponseWriter, r *http.Request) {
+		writeHTTPError(w, http.StatusNotFound, "not_found", "GET /api/v1/me/export or DELETE /api/v1/me")
+	})
+	mux.HandleFunc("/api/v1/me", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "DELETE")
+		writeHTTPError(w, http.StatusMethodNotAllowed, "method_not_allowed", "DELETE /api/v1/me erases your data; GET /api/v1/me/export gives it")
+	})
+	return mux
+}
+
+func (h *Hub) serveExport(w http.ResponseWriter, r *http.Request, user string) {
+	x, err := h.Export(r.Context(), user)
+	if err != nil {
+		h.log.Error("export failed", "user", user, "err", err)
+		writeHTTPError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "your data cannot be read now; try again shortly")
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="tandem-`+user+`.json"`)
+	writeJSON(w, http.StatusOK, x)
+}
+
+func (h *Hub) serveErase(w http.ResponseWriter, r *http.Request, user string) {
+	if err := h.Erase(r.Context(), user); err != nil {
+		h.log.Error("erase failed", "user", user, "err", err)
+		writeHTTPError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "the erasure did not complete; try again shortly")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
