@@ -30,6 +30,7 @@ Usage:
   tandem loadtest turn --server ADDR --secret S  hold many TURN allocations
   tandem loadtest media --url WS --scenario S    synthetic media load on a room
   tandem agent --config agent.yaml                share this X11 desktop for remote help
+  tandem admin [--server URL] COMMAND          operate a node: rooms, end, remove, sessions, export, erase
   tandem version
 
 Run "tandem serve --help" for the serve flags.
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return loadtestCmd(args[1:], stdout, stderr)
 	case "agent":
 		return agentCmd(args[1:], stdout, stderr)
+	case "admin":
+		return adminCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tandem", server.Version)
 		return nil

@@ -1,0 +1,408 @@
+package main
+
+// These tests run `tandem admin` in-process, through run, against a real
+// node on 127.0.0.1 with kernel-chosen ports, and check what an operator
+// and the users in the call would notice.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/server"
+	"github.com/tandemcall/tandem/signaling"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// adminNode starts a dev-mode node in this process and returns it with
+// its base URL and data dir.
+func adminNode(t *testing.T) (srv *server.Server, url, dataDir string) {
+	t.Helper()
+	cfg := config.Default(true)
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Media.UDPListen = "127.0.0.1:0"
+	cfg.TURN.UDPListen = "127.0.0.1:0"
+	cfg.TURN.TCPListen = "127.0.0.1:0"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv, srv.URL(), cfg.DataDir
+}
+
+func grantToken(t *testing.T, srv *server.Server, grants ...string) string {
+	t.Helper()
+	tok, _, err := srv.Authority().Mint("ops", "cli", grants, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func userToken(t *testing.T, srv *server.Server, user, device string) string {
+	t.Helper()
+	tok, _, err := srv.Authority().Mint(user, device, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// runAdmin runs `tandem admin args...` in this process.
+func runAdmin(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = run(append([]string{"admin"}, args...), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// mustAdmin runs `tandem admin args...` and fails the test if it fails.
+func mustAdmin(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, err := runAdmin(t, args...)
+	if err != nil {
+		t.Fatalf("tandem admin %s: %v\nstderr:\n%s", redacted(args), err, errOut)
+	}
+	return out
+}
+
+// redacted is args without the value of --token.
+func redacted(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if i > 0 && args[i-1] == "--token" {
+			out[i] = "<token>"
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// answeredCall puts a and b in an answered call placed by a to user to.
+func answeredCall(t *testing.T, a, b *client.Client, to string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id, err := a.Invite(ctx, to, false)
+	if err != nil {
+		t.Fatalf("invite: %v", err)
+	}
+	waitMsg(t, b, func(m *protocol.Incoming) bool { return m.CallID == id })
+	if err := b.Accept(ctx, id, false); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	waitMsg(t, a, func(m *protocol.Accepted) bool { return m.CallID == id })
+	return id
+}
+
+func readExport(t *testing.T, path string) signaling.Export {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x signaling.Export
+	if err := json.Unmarshal(b, &x); err != nil {
+		t.Fatalf("export is not a JSON archive: %v\n%s", err, b)
+	}
+	return x
+}
+
+func hasCall(x signaling.Export, id string) bool {
+	for _, c := range x.Calls {
+		if c.CallID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAdminCommands drives every command against a node with a call up.
+func TestAdminCommands(t *testing.T) {
+	srv, url, _ := adminNode(t)
+	tok := grantToken(t, srv, auth.GrantAdmin)
+	g := []string{"--server", url, "--token", tok} // global flags
+	alice := dial(t, url, userToken(t, srv, "alice", "phone"))
+	bob := dial(t, url, userToken(t, srv, "bob", "laptop"))
+	id := answeredCall(t, alice, bob, "bob")
+
+	// rooms: the call, with both members on their devices.
+	out := mustAdmin(t, append(g, "rooms")...)
+	for _, want := range []string{id, "call", "active", "alice/phone", "bob/laptop", "joined"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rooms does not show %q:\n%s", want, out)
+		}
+	}
+	var list struct {
+		Rooms []signaling.RoomView `json:"rooms"`
+	}
+	out = mustAdmin(t, append(g, "rooms", "--json")...)
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("rooms --json: %v\n%s", err, out)
+	}
+	if len(list.Rooms) != 1 || list.Rooms[0].ID != id || len(list.Rooms[0].Members) != 2 {
+		t.Errorf("rooms --json = %+v, want call %s with alice and bob", list.Rooms, id)
+	}
+
+	// room: one call as indented JSON; an unknown one is an error.
+	var rv signaling.RoomView
+	out = mustAdmin(t, append(g, "room", id)...)
+	if err := json.Unmarshal([]byte(out), &rv); err != nil || rv.ID != id || !strings.Contains(out, "\n  \"") {
+		t.Errorf("room %s printed (%v):\n%s", id, err, out)
+	}
+	if _, _, err := runAdmin(t, append(g, "room", "no-such-call")...); err == nil || !strings.Contains(err.Error(), "not_found") {
+		t.Errorf("room no-such-call: err = %v, want not_found", err)
+	}
+
+	// sessions: bob's device, in the call.
+	var ss struct {
+		User    string                 `json:"user"`
+		Devices []signaling.DeviceInfo `json:"devices"`
+	}
+	out = mustAdmin(t, append(g, "sessions", "bob", "--json")...)
+	if err := json.Unmarshal([]byte(out), &ss); err != nil {
+		t.Fatalf("sessions --json: %v\n%s", err, out)
+	}
+	if ss.User != "bob" || len(ss.Devices) != 1 || ss.Devices[0].Device != "laptop" || ss.Devices[0].Call != id {
+		t.Errorf("sessions bob --json = %+v, want bob's laptop in %s", ss, id)
+	}
+	if out = mustAdmin(t, append(g, "sessions", "bob")...); !strings.Contains(out, "laptop") || !strings.Contains(out, id) {
+		t.Errorf("sessions bob:\n%s", out)
+	}
+
+	// A token without the admin grant is refused, and not printed.
+	plain := userToken(t, srv, "mallory", "phone")
+	out, errOut, err := runAdmin(t, "--server", url, "--token", plain, "rooms")
+	if err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Errorf("rooms with a non-admin token: err = %v, want forbidden", err)
+	}
+	if strings.Contains(out, id) || strings.Contains(out+errOut+errString(err), plain) {
+		t.Errorf("refused rooms printed the call or the token:\nstdout %q\nstderr %q\nerr %v", out, errOut, err)
+	}
+
+	// remove: bob's device hears he was removed; a 1:1 call then ends.
+	if out = mustAdmin(t, append(g, "remove", id, "bob")...); !strings.Contains(out, "bob") || strings.Count(out, "\n") != 1 {
+		t.Errorf("remove printed %q, want one confirmation line", out)
+	}
+	if r := waitMsg(t, bob, func(m *protocol.Ended) bool { return m.CallID == id }).Reason; r != protocol.ReasonRemoved {
+		t.Errorf("bob's call ended with %q, want %s", r, protocol.ReasonRemoved)
+	}
+	waitMsg(t, alice, func(m *protocol.Ended) bool { return m.CallID == id })
+	if out = mustAdmin(t, append(g, "rooms")...); strings.Contains(out, id) {
+		t.Errorf("rooms still lists the ended call:\n%s", out)
+	}
+	if _, _, err := runAdmin(t, append(g, "remove", id, "bob")...); err == nil {
+		t.Error("remove from an ended call succeeded")
+	}
+
+	// end: both devices hear the operator ended the call.
+	id2 := answeredCall(t, bob, alice, "alice")
+	if out = mustAdmin(t, append(g, "end", id2)...); !strings.Contains(out, id2) || strings.Count(out, "\n") != 1 {
+		t.Errorf("end printed %q, want one confirmation line", out)
+	}
+	for name, c := range map[string]*client.Client{"alice": alice, "bob": bob} {
+		if r := waitMsg(t, c, func(m *protocol.Ended) bool { return m.CallID == id2 }).Reason; r != protocol.ReasonEndedByOperator {
+			t.Errorf("%s's call ended with %q, want %s", name, r, protocol.ReasonEndedByOperator)
+		}
+	}
+
+	// export: alice's archive, with both calls, in a private file.
+	file := filepath.Join(t.TempDir(), "alice.json")
+	mustAdmin(t, append(g, "export", "alice", "-o", file)...)
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("export file mode = %v, want 0600", perm)
+	}
+	if x := readExport(t, file); x.User != "alice" || !x.Known || !hasCall(x, id) || !hasCall(x, id2) {
+		t.Errorf("alice's archive = %+v, want calls %s and %s", x, id, id2)
+	}
+	// To stdout too.
+	var x signaling.Export
+	if out = mustAdmin(t, append(g, "export", "alice")...); json.Unmarshal([]byte(out), &x) != nil || !hasCall(x, id) {
+		t.Errorf("export alice to stdout:\n%s", out)
+	}
+
+	// erase without --yes: refused, says what it would erase, erases nothing.
+	out, _, err = runAdmin(t, append(g, "erase", "alice")...)
+	if err == nil || !strings.Contains(err.Error(), "--yes") || !strings.Contains(err.Error(), "alice") || !strings.Contains(err.Error(), "history") {
+		t.Errorf("erase without --yes: err = %v, want a refusal naming alice, her history and --yes", err)
+	}
+	mustAdmin(t, append(g, "export", "alice", "-o", file)...)
+	if x := readExport(t, file); !x.Known || !hasCall(x, id) {
+		t.Errorf("erase without --yes erased something: %+v", x)
+	}
+	if out = mustAdmin(t, append(g, "sessions", "alice")...); !strings.Contains(out, "phone") {
+		t.Errorf("erase without --yes signed alice out:\n%s", out)
+	}
+
+	// erase --yes: alice's device is signed out and her archive is empty;
+	// bob's own history of their calls stays.
+	if out = mustAdmin(t, append(g, "erase", "alice", "--yes")...); !strings.Contains(out, "alice") || strings.Count(out, "\n") != 1 {
+		t.Errorf("erase printed %q, want one confirmation line", out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err = alice.WaitFor(ctx, func(any) bool { return false })
+	cancel()
+	if !errors.Is(err, client.ErrDisconnected) {
+		t.Errorf("alice's device after the erasure: %v, want a disconnect", err)
+	}
+	mustAdmin(t, append(g, "export", "alice", "-o", file)...)
+	if x := readExport(t, file); x.Known || len(x.Calls) != 0 || len(x.AssistLog) != 0 || len(x.Devices) != 0 {
+		t.Errorf("alice's archive after the erasure = %+v, want empty", x)
+	}
+	mustAdmin(t, append(g, "export", "bob", "-o", file)...)
+	if x := readExport(t, file); !hasCall(x, id) {
+		t.Errorf("bob's archive lost call %s with the erased alice: %+v", id, x)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// TestAdminUsageErrors: mistakes are refused before anything is sent.
+func TestAdminUsageErrors(t *testing.T) {
+	// Port 9 on loopback: nothing must be sent anyway.
+	g := []string{"--server", "http://127.0.0.1:9", "--token", "x.y.z"}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "missing command"},
+		{[]string{"reboot"}, "unknown command"},
+		{[]string{"room"}, "room ID"},
+		{[]string{"remove", "c1"}, "remove ID USER"},
+		{[]string{"rooms", "extra"}, "no arguments"},
+		{[]string{"end", "c1", "--yes"}, "--yes"},
+		{[]string{"erase", "bob"}, "--yes"},
+		{[]string{"--token-file", "/nonexistent", "--token", "", "rooms"}, "token-file"},
+	}
+	for _, tt := range tests {
+		_, _, err := runAdmin(t, append(append([]string{}, g...), tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("admin %v: err = %v, want one mentioning %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// TestAdminTokenSources: --token-file works; without a token, one is
+// minted with the key in the node's data dir, as `tandem token` does, and
+// one minted with another key is refused.
+func TestAdminTokenSources(t *testing.T) {
+	// config.Load rejects unknown TANDEM_* variables: keep this process's
+	// own settings out of it.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "TANDEM_") {
+			t.Setenv(k, "") // restored after the test
+			os.Unsetenv(k)
+		}
+	}
+	srv, url, dataDir := adminNode(t)
+	alice := dial(t, url, userToken(t, srv, "alice", "phone"))
+	bob := dial(t, url, userToken(t, srv, "bob", "laptop"))
+	id := answeredCall(t, alice, bob, "bob")
+
+	tokFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokFile, []byte(grantToken(t, srv, auth.GrantAdmin)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustAdmin(t, "--server", url, "--token-file", tokFile, "rooms"); !strings.Contains(out, id) {
+		t.Errorf("rooms with --token-file does not list %s:\n%s", id, out)
+	}
+
+	if out := mustAdmin(t, "--data-dir", dataDir, "--dev", "--server", url, "rooms"); !strings.Contains(out, id) || !strings.Contains(out, "alice/phone") {
+		t.Errorf("rooms with a minted token does not list %s:\n%s", id, out)
+	}
+
+	_, _, err := runAdmin(t, "--data-dir", t.TempDir(), "--dev", "--server", url, "rooms")
+	if err == nil || !strings.Contains(err.Error(), "unauthorized") {
+		t.Errorf("rooms with a token minted with another key: err = %v, want unauthorized", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := alice.Hangup(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, bob, func(m *protocol.Ended) bool { return m.CallID == id })
+}
+
+// TestAdminRoomsTable: the rooms table shows each member's tracks and
+// live quality in a line an operator can read.
+func TestAdminRoomsTable(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	rooms := []signaling.RoomView{{
+		ID: "c_1", Kind: "call", State: "active", Video: true, StartedAt: now.Add(-95 * time.Second),
+		Members: []signaling.MemberView{
+			{User: "alice", Device: "phone", State: "joined",
+				Tracks: []signaling.TrackView{
+					{Kind: "audio", Codec: "opus"},
+					{Kind: "video", Codec: "VP8", Layers: []signaling.LayerView{{RID: "q"}, {RID: "h"}, {RID: "f"}}},
+				},
+				Quality: &signaling.QualityView{Level: "good", RTTMs: 12.4, LossUpPct: 0, SendKbps: 1800, RecvKbps: 640}},
+			{User: "bob", State: "ringing", Tracks: []signaling.TrackView{}},
+		},
+	}, {
+		ID: "r_2", Kind: "room", Room: "ops", Mode: "ptt", State: "active", StartedAt: now.Add(-time.Hour),
+		Members: []signaling.MemberView{{User: "carol", Device: "radio", State: "joined",
+			Tracks:  []signaling.TrackView{{Kind: "video", Screen: true, Layers: []signaling.LayerView{{}}}},
+			Quality: &signaling.QualityView{Level: "poor", RTTMs: 250, LossUpPct: 1.2, LossDownPct: 4.5, SendKbps: 90, RecvKbps: 2500}}},
+	}}
+	var b bytes.Buffer
+	if err := writeRooms(&b, rooms, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	want := [][]string{
+		{"ID", "QUALITY"},
+		{"c_1", "call, video", "active", "1m35s"},
+		{"alice/phone", "joined", "audio, video 3 layers", "good 12 ms rtt 0.0% loss 1.8 Mbit/s up 640 kbit/s down"},
+		{"bob", "ringing", "-"},
+		{"r_2", "room ops (ptt)", "1h0m0s"},
+		{"carol/radio", "joined", "screen", "poor 250 ms rtt 4.5% loss 90 kbit/s up 2.5 Mbit/s down"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), b.String())
+	}
+	for i, ws := range want {
+		for _, w := range ws {
+			if !strings.Contains(lines[i], w) {
+				t.Errorf("line %d %q does not show %q", i, lines[i], w)
+			}
+		}
+	}
+	// Members are indented under their call, and columns line up.
+	if !strings.HasPrefix(lines[2], "  alice/phone") {
+		t.Errorf("member line %q is not indented", lines[2])
+	}
+	if a, c := strings.Index(lines[2], "good"), strings.Index(lines[5], "poor"); a != c || a != strings.Index(lines[0], "QUALITY") {
+		t.Errorf("quality columns do not line up:\n%s", b.String())
+	}
+}
