@@ -10,7 +10,7 @@ export class ApiError extends Error {
   }
 }
 
-async function request(path, { method = 'GET', token, body, timeoutMs = 10000 } = {}) {
+async function request(path, { method = 'GET', token, body, timeoutMs = 10000, empty = false } = {}) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -43,7 +43,10 @@ async function request(path, { method = 'GET', token, body, timeoutMs = 10000 } 
       status: res.status,
     });
   }
-  if (data === null) throw new ApiError('Unexpected answer from server', { code: 'bad_response', status: res.status });
+  if (data === null) {
+    if (empty) return null;
+    throw new ApiError('Unexpected answer from server', { code: 'bad_response', status: res.status });
+  }
   return data;
 }
 
@@ -71,4 +74,14 @@ export async function getCalls(token, limit = 50) {
 export async function getAssistLog(token, limit = 50) {
   const data = await request(`/api/v1/assist/log?limit=${limit}`, { token });
   return data && Array.isArray(data.entries) ? data.entries : [];
+}
+
+/** GET /api/v1/me/export → everything the server holds about the user. */
+export function exportMyData(token) {
+  return request('/api/v1/me/export', { token, timeoutMs: 30000 });
+}
+
+/** DELETE /api/v1/me: erases the user's data and signs their devices out. */
+export async function eraseMyData(token) {
+  await request('/api/v1/me', { method: 'DELETE', token, timeoutMs: 30000, empty: true });
 }

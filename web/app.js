@@ -1,6 +1,6 @@
 // Tandem web client: wires sign-in, signaling, calls and history together.
 
-import { getInfo, devToken, getAssistLog } from './api.js';
+import { getInfo, devToken, getAssistLog, exportMyData, eraseMyData } from './api.js';
 import {
   loadAuth, saveAuth, clearAuth, loadNames, defaultDeviceName, normalizeId, validId,
   tokenClaims, tokenExpired, claimIdentity, releaseIdentity,
@@ -31,6 +31,7 @@ const S = {
   incoming: new Map(), // call_id → incoming message, in arrival order
   shownIncoming: null, // call_id shown in #incoming
   lastEnded: null,
+  lastExport: null, // the last archive downloaded, for tests
   forgotten: new Set(), // call ids torn down locally whose `ended` is still to come
   autoRoom: null, // {name, ptt} from a shared room link, joined once signed in
   activeCall: null, // the user's call as the server last described it (active_call), or null
@@ -386,7 +387,9 @@ function startSignaling() {
         ? 'Your session has expired. Please sign in again.'
         : code === 'replaced'
           ? `${S.auth ? S.auth.user : 'You'} signed in on ${S.auth ? S.auth.device : 'this device'} in another window, so this one was signed out.`
-          : code === 'unauthorized'
+          : code === 'token_revoked'
+            ? 'Your data was erased from this server, so this device was signed out.'
+            : code === 'unauthorized'
             ? `The server did not accept your sign-in${message ? ` (${message})` : ''}. Please sign in again.`
             : `Signed out: ${message || code}`;
     signOut(text);
@@ -1616,6 +1619,49 @@ function assistKey(e, down) {
 }
 
 /** Fills the screen help log (the audit log) on the home screen. */
+// ---------- your data ----------
+
+/** Downloads everything the server holds about the user as a JSON file. */
+async function downloadMyData() {
+  if (!S.auth) return;
+  el.exportData.disabled = true;
+  el.myDataStatus.textContent = 'Preparing your data…';
+  try {
+    const archive = await exportMyData(S.auth.token);
+    S.lastExport = archive;
+    const blob = new Blob([JSON.stringify(archive, null, 2)], { type: 'application/json' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `tandem-${archive.user}.json`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    const n = archive.calls.length;
+    el.myDataStatus.textContent = `Downloaded: ${n} ${n === 1 ? 'call' : 'calls'} and ${archive.assist_log.length} screen help entries.`;
+  } catch (err) {
+    el.myDataStatus.textContent = `Your data could not be downloaded: ${errorText(err)}`;
+  } finally {
+    el.exportData.disabled = false;
+  }
+}
+
+/** Erases everything the server holds about the user, then signs out. */
+async function eraseAll() {
+  if (!S.auth) return;
+  el.eraseConfirm.disabled = true;
+  el.myDataStatus.textContent = 'Erasing…';
+  try {
+    await eraseMyData(S.auth.token);
+    el.eraseConfirmRow.hidden = true;
+    signOut('Your data was erased from this server, and your devices were signed out.');
+  } catch (err) {
+    el.myDataStatus.textContent = `Your data could not be erased: ${errorText(err)}`;
+  } finally {
+    el.eraseConfirm.disabled = false;
+  }
+}
+
 async function loadAssistLog() {
   if (!S.auth) return;
   let entries;
@@ -2296,6 +2342,13 @@ function wire() {
     // An audio call that asks to help with their screen once answered.
     placeCall(el.callTo.value, false, { help: true }).catch((err) => toast(errorText(err)));
   });
+  el.exportData.addEventListener('click', () => { downloadMyData(); });
+  el.eraseData.addEventListener('click', () => {
+    el.eraseConfirmRow.hidden = false;
+    el.eraseConfirm.focus();
+  });
+  el.eraseCancel.addEventListener('click', () => { el.eraseConfirmRow.hidden = true; });
+  el.eraseConfirm.addEventListener('click', () => { eraseAll(); });
   el.assistLogBox.addEventListener('toggle', () => {
     if (el.assistLogBox.open) loadAssistLog();
   });
@@ -2422,6 +2475,10 @@ function exposeApi() {
     },
     get lastEnded() {
       return S.lastEnded;
+    },
+    /** The last archive "Download my data" fetched, or null. */
+    get lastExport() {
+      return S.lastExport;
     },
     get user() {
       return S.auth ? S.auth.user : null;
