@@ -273,10 +273,17 @@ func (a *Agent) assistState(ctx context.Context, m *protocol.AssistState) {
 			want = append(want, g)
 		}
 	}
+	if slices.Contains(want, protocol.AssistControl) && !slices.Contains(m.Granted, protocol.AssistControl) {
+		s.expectControl.Store(time.Now().Add(controlConfirm).UnixNano())
+	}
 	if err := a.c.Load().AssistGrant(ctx, m.CallID, want...); err != nil {
 		a.log.Warn("could not answer the request", "err", err)
 	}
 }
+
+// controlConfirm is how long control input that arrives before the
+// server confirms a control grant this agent gave waits for it.
+const controlConfirm = 2 * time.Second
 
 // stopHelp revokes everything and ends the assistance.
 func (a *Agent) stopHelp(ctx context.Context) {

@@ -37,7 +37,11 @@ type session struct {
 	track  *webrtc.TrackLocalStaticSample
 
 	granted atomic.Pointer[grants]
-	input   chan []assistwire.Event
+	// expectControl is until when (unix ns) the agent waits for the server
+	// to confirm a control grant it has just given: the helper hears of
+	// the grant at the same time and his first input may arrive first.
+	expectControl atomic.Int64
+	input         chan []assistwire.Event
 	regrant chan struct{} // the grants changed: redraw the bar
 	done    chan struct{}
 	once    sync.Once
@@ -136,7 +140,9 @@ func (s *session) setGrants(list []string, helper string) {
 	for _, x := range list {
 		g.set[x] = true
 	}
-	s.granted.Store(g)
+	if old := s.granted.Swap(g); old.has(protocol.AssistControl) && !g.has(protocol.AssistControl) {
+		s.expectControl.Store(0) // taken back: input in flight is stale
+	}
 	select {
 	case s.regrant <- struct{}{}:
 	default:
@@ -220,6 +226,22 @@ func (s *session) inputLoop(d *x11.Display) {
 			s.a.log.Warn("cannot show the bar", "err", err)
 		}
 	}
+	control := func(e assistwire.Event) {
+		if time.Now().Before(pausedUntil) {
+			s.a.stats.paused.Add(1)
+			return
+		}
+		if err := apply(d, e, w, h); err != nil {
+			s.a.log.Debug("input not applied", "err", err)
+			return
+		}
+		s.a.stats.applied.Add(1)
+	}
+	// held is control input that came while the grant this agent gave was
+	// on its way back from the server; it is applied once the grant is
+	// confirmed, or dropped when the wait ends.
+	var held []assistwire.Event
+	expired := func() bool { return time.Now().UnixNano() >= s.expectControl.Load() }
 	for {
 		select {
 		case <-s.done:
@@ -228,6 +250,15 @@ func (s *session) inputLoop(d *x11.Display) {
 			if !s.granted.Load().has(protocol.AssistControl) {
 				// Let go of anything the helper held (Ctrl, a button).
 				_ = d.ReleaseAll()
+				if expired() {
+					s.a.stats.notGranted.Add(uint64(len(held)))
+					held = nil
+				}
+			} else {
+				for _, e := range held {
+					control(e)
+				}
+				held = nil
 			}
 			redraw()
 		case now := <-poll.C:
@@ -237,6 +268,10 @@ func (s *session) inputLoop(d *x11.Display) {
 					_ = d.ReleaseAll()
 				}
 				pausedUntil = now.Add(s.a.cfg.LocalPause)
+			}
+			if len(held) > 0 && expired() {
+				s.a.stats.notGranted.Add(uint64(len(held)))
+				held = nil
 			}
 			if !markUntil.IsZero() && now.After(markUntil) {
 				_ = d.HideMark()
@@ -260,24 +295,22 @@ func (s *session) inputLoop(d *x11.Display) {
 						_ = d.HideMark()
 					}
 				case assistwire.Control:
-					if !g.has(protocol.AssistControl) {
+					switch {
+					case g.has(protocol.AssistControl):
+						control(e)
+					case !expired() && len(held) < maxHeld:
+						held = append(held, e)
+					default:
 						s.a.stats.notGranted.Add(1)
-						continue
 					}
-					if time.Now().Before(pausedUntil) {
-						s.a.stats.paused.Add(1)
-						continue
-					}
-					if err := apply(d, e, w, h); err != nil {
-						s.a.log.Debug("input not applied", "err", err)
-						continue
-					}
-					s.a.stats.applied.Add(1)
 				}
 			}
 		}
 	}
 }
+
+// maxHeld bounds the control input held while a grant is confirmed.
+const maxHeld = 256
 
 // apply performs one control event on the display.
 func apply(d *x11.Display, e assistwire.Event, w, h int) error {
