@@ -42,10 +42,10 @@ type session struct {
 	// the grant at the same time and his first input may arrive first.
 	expectControl atomic.Int64
 	input         chan []assistwire.Event
-	regrant chan struct{} // the grants changed: redraw the bar
-	done    chan struct{}
-	once    sync.Once
-	wg      sync.WaitGroup
+	regrant       chan struct{} // the grants changed: redraw the bar
+	done          chan struct{}
+	once          sync.Once
+	wg            sync.WaitGroup
 }
 
 // grants are a session's current grants and whom they are given to.
