@@ -593,6 +593,19 @@ func (h *Hub) Deliver(e *cluster.Envelope) {
 		if want {
 			go func() { defer h.wg.Done(); h.proxyFor(e) }()
 		}
+	case cluster.KindErased:
+		if e.From == h.cluster.ID() {
+			return
+		}
+		h.mu.Lock()
+		closed := h.closed
+		if !closed {
+			h.wg.Add(1)
+		}
+		h.mu.Unlock()
+		if !closed {
+			go func() { defer h.wg.Done(); h.erasedElsewhere(e.User) }()
+		}
 	case cluster.KindOffline:
 		h.mu.Lock()
 		p := h.remotes[e.From+"/"+e.Sess]

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -127,6 +128,23 @@ func (h *Hub) Erase(ctx context.Context, user string) error {
 	if err := h.store.RevokeTokens(ctx, user, h.now()); err != nil {
 		return err
 	}
+	if h.cluster != nil {
+		// The other nodes sign out the devices they hold and take the
+		// user out of the calls they home, then erase what that wrote.
+		h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindErased, User: user})
+	}
+	n := h.signOutUser(ctx, user)
+	if err := h.store.EraseUser(ctx, user); err != nil {
+		return err
+	}
+	h.log.Info("user data erased", "user", user, "sessions", n)
+	return nil
+}
+
+// signOutUser takes user out of the calls on this node, closes their
+// sessions here and waits for the history that wrote; it returns how many
+// sessions it closed.
+func (h *Hub) signOutUser(ctx context.Context, user string) int {
 	h.mu.Lock()
 	ends := h.removeUserLocked(user, protocol.ReasonCompleted)
 	var sessions []*Session
@@ -143,11 +161,27 @@ func (h *Hub) Erase(ctx context.Context, user string) error {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	h.pending.wait(wctx, user)
 	cancel()
-	if err := h.store.EraseUser(ctx, user); err != nil {
-		return err
+	return len(sessions)
+}
+
+// erasedElsewhere is another node's erasure of user: what this node held
+// of them goes too.
+func (h *Hub) erasedElsewhere(user string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.mu.Lock()
+	_, here := h.devices[user]
+	involved := here || h.userCall[user] != nil
+	h.mu.Unlock()
+	if !involved {
+		return
 	}
-	h.log.Info("user data erased", "user", user, "sessions", len(sessions))
-	return nil
+	n := h.signOutUser(ctx, user)
+	if err := h.store.EraseUser(ctx, user); err != nil {
+		h.log.Error("erasure not completed here", "user", user, "err", err)
+		return
+	}
+	h.log.Info("user data erased on another node; signed out here", "user", user, "sessions", n)
 }
 
 // removeUserLocked takes user out of every call on this node for reason:

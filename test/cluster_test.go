@@ -13,6 +13,7 @@ import (
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/redistest"
 	"github.com/tandemcall/tandem/internal/server"
+	"github.com/tandemcall/tandem/signaling"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -260,5 +261,43 @@ func TestCallStateLeavesRedis(t *testing.T) {
 	members, err := r.SMembers(ctx, "tandem:nodecalls:"+ts.Node().ID()).Result()
 	if err != nil || len(members) != 0 {
 		t.Errorf("the node still lists calls %v (%v)", members, err)
+	}
+}
+
+// TestEraseAcrossNodes: Alice's laptop, Bob and Alice's phone are on three
+// different nodes, and Bob's call with her phone is homed on his node.
+// She erases her data through the first node: both her devices are
+// signed out, Bob's call with her ends, and no node has anything of hers
+// left, not even the history entry of the call that just ended.
+func TestEraseAcrossNodes(t *testing.T) {
+	ts := startCluster(t, testConfig(t), 3)
+	ctx := testCtx(t, 30*time.Second)
+	laptop := ts.dial(t, "alice", "laptop") // node 1
+	bob := ts.dial(t, "bob", "phone")       // node 2
+	phone := ts.dial(t, "alice", "phone")   // node 3
+	id := answeredCall(t, bob, phone, false)
+
+	if st := api(t, "DELETE", ts.URL()+"/api/v1/me", ts.token(t, "alice", "laptop"), nil); st != http.StatusNoContent {
+		t.Fatalf("erase: %d", st)
+	}
+	for _, c := range []*client.Client{laptop, phone} {
+		waitType(t, c, func(m *protocol.Error) bool { return m.Code == protocol.CodeTokenRevoked })
+	}
+	ended(t, bob, id)
+	admin := ts.adminToken(t)
+	for i, url := range []string{ts.URL(), ts.others[0].URL(), ts.others[1].URL()} {
+		eventually(t, 10*time.Second, "nothing of Alice's on a node", func() bool {
+			var x signaling.Export
+			if st := api(t, "GET", url+"/api/v1/admin/users/alice/export", admin, &x); st != http.StatusOK {
+				t.Fatalf("node %d: export %d", i+1, st)
+			}
+			return len(x.Calls) == 0 && len(x.AssistLog) == 0 && !x.Known && len(x.Devices) == 0
+		})
+	}
+	if _, err := bob.Invite(ctx, "alice", false); !client.IsCode(err, protocol.CodeUserUnknown) {
+		t.Errorf("calling the erased Alice: %v, want %s", err, protocol.CodeUserUnknown)
+	}
+	if h := ts.history(t, "bob"); len(h) != 1 || h[0].CallID != id {
+		t.Errorf("Bob's history %+v, want his call with her", h)
 	}
 }

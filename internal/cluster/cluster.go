@@ -58,6 +58,7 @@ const (
 	KindOnline  = "online"  // broadcast: a device signed in
 	KindOffline = "offline" // broadcast: a device's session ended
 	KindLeft    = "left"    // broadcast: a node handed its calls over and is leaving
+	KindErased  = "erased"  // broadcast: a user's data was erased; take them out everywhere
 )
 
 // Envelope is one message between nodes. Only nodes publish to Redis, so
