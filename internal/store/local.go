@@ -313,17 +313,26 @@ func writeLine(f *os.File, v any) error {
 	return nil
 }
 
-// record keeps an entry: add puts it in memory, then rec goes to *f (read
-// under the lock: erasing and pruning replace the files).
-func (l *Local) record(ctx context.Context, f **os.File, add func(), rec any) error {
+// lock takes l.mu for a write, unless ctx has ended or l is closed.
+func (l *Local) lock(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return ErrClosed
 	}
+	return nil
+}
+
+// record keeps an entry: add puts it in memory, then rec goes to *f (read
+// under the lock: erasing and pruning replace the files).
+func (l *Local) record(ctx context.Context, f **os.File, add func(), rec any) error {
+	if err := l.lock(ctx); err != nil {
+		return err
+	}
+	defer l.mu.Unlock()
 	add()
 	return writeLine(*f, rec)
 }
@@ -350,14 +359,10 @@ func (l *Local) Calls(ctx context.Context, user string, limit int) ([]CallEntry,
 
 // TouchUser implements Users.
 func (l *Local) TouchUser(ctx context.Context, user string) error {
-	if err := ctx.Err(); err != nil {
+	if err := l.lock(ctx); err != nil {
 		return err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
 	if l.users[user] {
 		return nil
 	}

@@ -12,14 +12,10 @@ import (
 // EraseUser implements Owner. The files are rewritten without user's
 // entries, so that they are gone from the disk, not only from memory.
 func (l *Local) EraseUser(ctx context.Context, user string) error {
-	if err := ctx.Err(); err != nil {
+	if err := l.lock(ctx); err != nil {
 		return err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
 	// Revoke first: should a rewrite fail, the tokens are no good already.
 	if err := l.revokeLocked(user, time.Now()); err != nil {
 		return err
@@ -62,14 +58,10 @@ func (l *Local) PruneAssist(ctx context.Context, before time.Time) (int, error) 
 
 // RevokeTokens implements Owner.
 func (l *Local) RevokeTokens(ctx context.Context, user string, t time.Time) error {
-	if err := ctx.Err(); err != nil {
+	if err := l.lock(ctx); err != nil {
 		return err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
 	return l.revokeLocked(user, t)
 }
 
@@ -134,14 +126,10 @@ func (l *Local) replace(name string, f **os.File, recs iter.Seq[any], commit fun
 // name, and returns how many went.
 func pruneLocal[T any](ctx context.Context, l *Local, lists *map[string][]T, name string, f **os.File,
 	record func(user string, e T) any, old func(T) bool) (int, error) {
-	if err := ctx.Err(); err != nil {
+	if err := l.lock(ctx); err != nil {
 		return 0, err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return 0, ErrClosed
-	}
 	kept, n := pruneLists(*lists, old)
 	if n == 0 {
 		return 0, nil
