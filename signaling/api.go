@@ -84,9 +84,7 @@ func (h *Hub) listHandler(def int, list func(ctx context.Context, id auth.Identi
 			writeHTTPError(w, http.StatusInternalServerError, protocol.CodeInternal, "not available now")
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(body)
+		writeJSON(w, http.StatusOK, body)
 	})
 }
 
