@@ -171,7 +171,7 @@ func token(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	a, err := auth.New(secret, cfg.Auth.Issuer)
+	a, err := auth.New(secret, cfg.Auth.Issuer, auth.WithMaxTTL(cfg.Auth.MaxTokenTTL))
 	if err != nil {
 		return err
 	}
@@ -181,10 +181,21 @@ func token(args []string, stdout, stderr io.Writer) error {
 			gs = append(gs, g)
 		}
 	}
-	tok, _, err := a.Mint(*user, *device, gs, *ttl)
+	tok, exp, err := a.Mint(*user, *device, gs, *ttl)
+	if errors.Is(err, auth.ErrTTL) {
+		return fmt.Errorf("token: --ttl %v is longer than auth.max_token_ttl (%v); mint a shorter token, or raise auth.max_token_ttl on every node", *ttl, a.MaxTTL())
+	}
 	if err != nil {
 		return err
 	}
+	id, err := a.Verify(tok)
+	if err != nil {
+		return fmt.Errorf("token: the token just minted does not verify: %w", err)
+	}
 	fmt.Fprintln(stdout, tok)
+	// The token alone goes to stdout, for scripts; its id, to revoke it
+	// later, to stderr.
+	fmt.Fprintf(stderr, "token id %s, expires %s; revoke it with: tandem admin revoke token %s\n",
+		id.ID, exp.UTC().Format(time.RFC3339), id.ID)
 	return nil
 }

@@ -4,7 +4,9 @@ package auth
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -38,6 +40,18 @@ var (
 	ErrInvalid = errors.New("auth: invalid token")
 )
 
+// ErrTTL is returned by Mint for a lifetime longer than the Authority's
+// maximum.
+var ErrTTL = errors.New("auth: token lifetime too long")
+
+// DefaultMaxTTL is the longest token lifetime an Authority accepts unless
+// told otherwise (auth.max_token_ttl).
+const DefaultMaxTTL = 90 * 24 * time.Hour
+
+// leeway is the clock skew allowed between the minting backend and the
+// server, on exp, nbf, iat and the lifetime.
+const leeway = 5 * time.Second
+
 // MaxIDLen bounds user and device ids.
 const MaxIDLen = 128
 
@@ -54,8 +68,11 @@ type Claims struct {
 
 // Identity is what a verified token says.
 type Identity struct {
-	User      string
-	Device    string
+	User   string
+	Device string
+	// ID is the token's id (jti), by which this one token can be revoked;
+	// empty for tokens minted without one.
+	ID        string
 	Grants    []string
 	ExpiresAt time.Time
 	// IssuedAt is when the token was minted (zero if it does not say):
@@ -70,16 +87,47 @@ func (id Identity) Has(g string) bool { return slices.Contains(id.Grants, g) }
 type Authority struct {
 	secret []byte
 	issuer string
+	maxTTL time.Duration
 	now    func() time.Time
+}
+
+// Option adjusts an Authority.
+type Option func(*Authority)
+
+// WithMaxTTL sets the longest lifetime a token may have (DefaultMaxTTL
+// when not given): Mint refuses a longer ttl, and Verify refuses a token
+// whose exp is further than d from its iat, or from now when it has none.
+func WithMaxTTL(d time.Duration) Option {
+	return func(a *Authority) {
+		if d > 0 {
+			a.maxTTL = d
+		}
+	}
 }
 
 // New returns an Authority for secret; issuer, when set, is required in
 // every token and written into minted ones.
-func New(secret []byte, issuer string) (*Authority, error) {
+func New(secret []byte, issuer string, opts ...Option) (*Authority, error) {
 	if len(secret) < 32 {
 		return nil, fmt.Errorf("auth: secret must be at least 32 bytes, got %d", len(secret))
 	}
-	return &Authority{secret: slices.Clone(secret), issuer: issuer, now: time.Now}, nil
+	a := &Authority{secret: slices.Clone(secret), issuer: issuer, maxTTL: DefaultMaxTTL, now: time.Now}
+	for _, o := range opts {
+		o(a)
+	}
+	return a, nil
+}
+
+// MaxTTL is the longest lifetime a token may have.
+func (a *Authority) MaxTTL() time.Duration { return a.maxTTL }
+
+// newTokenID returns a random token id: 128 bits, base64url.
+func newTokenID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("auth: token id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // ValidID reports whether s is usable as a user or device id: 1–128 bytes
@@ -96,7 +144,9 @@ func ValidID(s string) bool {
 	return true
 }
 
-// Mint signs a token for user on device, valid for ttl.
+// Mint signs a token for user on device, valid for ttl (at most MaxTTL).
+// Every token gets a random id (jti), which Verify returns as
+// Identity.ID.
 func (a *Authority) Mint(user, device string, grants []string, ttl time.Duration) (string, time.Time, error) {
 	if !ValidID(user) {
 		return "", time.Time{}, fmt.Errorf("auth: invalid user id %q", user)
@@ -107,8 +157,15 @@ func (a *Authority) Mint(user, device string, grants []string, ttl time.Duration
 	if ttl <= 0 {
 		return "", time.Time{}, errors.New("auth: ttl must be positive")
 	}
+	if ttl > a.maxTTL {
+		return "", time.Time{}, fmt.Errorf("%w: %v is longer than the longest token lifetime, %v (auth.max_token_ttl)", ErrTTL, ttl, a.maxTTL)
+	}
 	if grants == nil {
 		grants = DefaultGrants()
+	}
+	jti, err := newTokenID()
+	if err != nil {
+		return "", time.Time{}, err
 	}
 	now := a.now()
 	exp := now.Add(ttl).Truncate(time.Second)
@@ -116,6 +173,7 @@ func (a *Authority) Mint(user, device string, grants []string, ttl time.Duration
 		Device: device,
 		Grants: grants,
 		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        jti,
 			Subject:   user,
 			Issuer:    a.issuer,
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -129,8 +187,9 @@ func (a *Authority) Mint(user, device string, grants []string, ttl time.Duration
 	return s, exp, nil
 }
 
-// Verify checks a token's signature, algorithm, expiry and ids. It returns
-// an error wrapping ErrExpired or ErrInvalid.
+// Verify checks a token's signature, algorithm, expiry, lifetime and ids.
+// It returns an error wrapping ErrExpired or ErrInvalid. It does not know
+// of revocations: signaling's Hub.Verify does.
 func (a *Authority) Verify(token string) (Identity, error) {
 	if len(token) > MaxTokenLen {
 		return Identity{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxTokenLen)
@@ -138,8 +197,9 @@ func (a *Authority) Verify(token string) (Identity, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(a.now),
-		jwt.WithLeeway(5 * time.Second),
+		jwt.WithLeeway(leeway),
 	}
 	if a.issuer != "" {
 		opts = append(opts, jwt.WithIssuer(a.issuer))
@@ -152,17 +212,72 @@ func (a *Authority) Verify(token string) (Identity, error) {
 	case err != nil:
 		return Identity{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if err := numericTimes(token); err != nil {
+		return Identity{}, err
+	}
+	from := a.now()
+	if c.IssuedAt != nil {
+		from = c.IssuedAt.Time
+	}
+	if life := c.ExpiresAt.Sub(from); life > a.maxTTL+leeway {
+		return Identity{}, fmt.Errorf("%w: lifetime %v is longer than %v", ErrInvalid, life.Round(time.Second), a.maxTTL)
+	}
+	if c.ID != "" && !ValidID(c.ID) {
+		return Identity{}, fmt.Errorf("%w: jti must be 1-%d printable bytes", ErrInvalid, MaxIDLen)
+	}
 	if !ValidID(c.Subject) {
 		return Identity{}, fmt.Errorf("%w: sub must be a user id", ErrInvalid)
 	}
 	if !ValidID(c.Device) {
 		return Identity{}, fmt.Errorf("%w: dev must be a device id", ErrInvalid)
 	}
-	id := Identity{User: c.Subject, Device: c.Device, Grants: c.Grants, ExpiresAt: c.ExpiresAt.Time}
+	id := Identity{User: c.Subject, Device: c.Device, ID: c.ID, Grants: c.Grants, ExpiresAt: c.ExpiresAt.Time}
 	if c.IssuedAt != nil {
 		id.IssuedAt = c.IssuedAt.Time
 	}
 	return id, nil
+}
+
+// numericTimes checks that exp, iat and nbf, where present, are JSON
+// numbers: the JWT library also takes numbers written as strings
+// ("exp":"1800000000"), which RFC 7519 does not allow. token has passed
+// the signature check.
+func numericTimes(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("%w: not three parts", ErrInvalid)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("%w: payload: %v", ErrInvalid, err)
+	}
+	var times struct {
+		Exp json.RawMessage `json:"exp"`
+		Iat json.RawMessage `json:"iat"`
+		Nbf json.RawMessage `json:"nbf"`
+	}
+	if err := json.Unmarshal(payload, &times); err != nil {
+		return fmt.Errorf("%w: payload: %v", ErrInvalid, err)
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", times.Exp}, {"iat", times.Iat}, {"nbf", times.Nbf}} {
+		if f.raw == nil {
+			continue
+		}
+		if c := f.raw[0]; c != '-' && (c < '0' || c > '9') {
+			return fmt.Errorf("%w: %s must be a number of seconds, not %s", ErrInvalid, f.name, truncate(string(f.raw), 32))
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // BearerToken extracts the token from an "Authorization: Bearer …" value.

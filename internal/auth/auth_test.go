@@ -2,7 +2,11 @@ package auth
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +71,85 @@ func TestVerifyRejects(t *testing.T) {
 	}
 }
 
+// signRaw signs payload, a JSON object written out as it is, with key:
+// tokens the JWT library would not write.
+func signRaw(key []byte, payload string) string {
+	enc := base64.RawURLEncoding
+	msg := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(payload))
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return msg + "." + enc.EncodeToString(m.Sum(nil))
+}
+
+// TestVerifyClaimsStrictly: the times must be JSON numbers, the lifetime
+// at most the maximum, iat not in the future, jti a valid id.
+func TestVerifyClaimsStrictly(t *testing.T) {
+	a, _ := New(secret, "", WithMaxTTL(24*time.Hour))
+	now := time.Now().Unix()
+	tests := []struct {
+		name, payload string
+		want          error // nil: accepted
+	}{
+		{"numbers", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":%d,"exp":%d}`, now, now+3600), nil},
+		{"fractional exp", fmt.Sprintf(`{"sub":"alice","dev":"d","exp":%d.5}`, now+3600), nil},
+		{"exactly the maximum", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":%d,"exp":%d}`, now, now+24*3600), nil},
+		{"with a jti", fmt.Sprintf(`{"sub":"alice","dev":"d","jti":"k1","exp":%d}`, now+60), nil},
+		{"exp a string", fmt.Sprintf(`{"sub":"alice","dev":"d","exp":"%d"}`, now+3600), ErrInvalid},
+		{"iat a string", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":"%d","exp":%d}`, now, now+3600), ErrInvalid},
+		{"nbf a string", fmt.Sprintf(`{"sub":"alice","dev":"d","nbf":"%d","exp":%d}`, now, now+3600), ErrInvalid},
+		{"iat null", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":null,"exp":%d}`, now+3600), ErrInvalid},
+		{"exp 1e12", `{"sub":"alice","dev":"d","exp":1e12}`, ErrInvalid},
+		{"exp 1e12 with iat", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":%d,"exp":1000000000000}`, now), ErrInvalid},
+		{"exp 1e400", `{"sub":"alice","dev":"d","exp":1e400}`, ErrInvalid},
+		{"lifetime over the maximum", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":%d,"exp":%d}`, now-3600, now+24*3600), ErrInvalid},
+		{"no iat, far exp", fmt.Sprintf(`{"sub":"alice","dev":"d","exp":%d}`, now+25*3600), ErrInvalid},
+		{"iat in the future", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":%d,"exp":%d}`, now+600, now+3600), ErrInvalid},
+		{"exp missing", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":%d}`, now), ErrInvalid},
+		{"exp past", fmt.Sprintf(`{"sub":"alice","dev":"d","exp":%d}`, now-60), ErrExpired},
+		{"jti with a space", fmt.Sprintf(`{"sub":"alice","dev":"d","jti":"a b","exp":%d}`, now+60), ErrInvalid},
+		{"jti not a string", fmt.Sprintf(`{"sub":"alice","dev":"d","jti":7,"exp":%d}`, now+60), ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := a.Verify(signRaw(secret, tt.payload))
+			if tt.want == nil && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestMintTokenIDAndLifetime: every minted token carries its own id; a
+// lifetime over the maximum is refused with ErrTTL.
+func TestMintTokenIDAndLifetime(t *testing.T) {
+	a, _ := New(secret, "", WithMaxTTL(48*time.Hour))
+	seen := map[string]bool{}
+	for range 20 {
+		tok, _, err := a.Mint("alice", "obs", nil, 48*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := a.Verify(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ValidID(id.ID) || len(id.ID) < 20 || seen[id.ID] {
+			t.Fatalf("token id %q: want a fresh random id", id.ID)
+		}
+		seen[id.ID] = true
+	}
+	_, _, err := a.Mint("alice", "obs", nil, 49*time.Hour)
+	if !errors.Is(err, ErrTTL) || !strings.Contains(err.Error(), "auth.max_token_ttl") {
+		t.Fatalf("Mint over the maximum: %v, want ErrTTL naming auth.max_token_ttl", err)
+	}
+	if d, _ := New(secret, ""); d.MaxTTL() != DefaultMaxTTL {
+		t.Fatalf("default maximum %v", d.MaxTTL())
+	}
+}
+
 func TestMintRejectsBadIDs(t *testing.T) {
 	a, _ := New(secret, "")
 	for _, u := range []string{"", "a b", strings.Repeat("x", 129), "tab\t"} {
@@ -92,15 +175,33 @@ func TestLoadOrCreateKey(t *testing.T) {
 }
 
 func FuzzVerify(f *testing.F) {
-	a, _ := New(secret, "")
+	const maxTTL = 24 * time.Hour
+	a, _ := New(secret, "", WithMaxTTL(maxTTL))
 	good, _, _ := a.Mint("alice", "laptop", nil, time.Hour)
 	f.Add(good)
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Add("a.b.c")
+	now := time.Now().Unix()
+	for _, p := range []string{
+		fmt.Sprintf(`{"sub":"alice","dev":"d","exp":"%d"}`, now+3600),
+		fmt.Sprintf(`{"sub":"alice","dev":"d","iat":"%d","exp":%d}`, now, now+3600),
+		`{"sub":"alice","dev":"d","exp":1e12}`,
+		fmt.Sprintf(`{"sub":"alice","dev":"d","jti":"x","iat":%d,"exp":%d}`, now, now+60),
+	} {
+		f.Add(signRaw(secret, p))
+	}
 	f.Fuzz(func(t *testing.T, tok string) {
 		id, err := a.Verify(tok)
-		if err == nil && (!ValidID(id.User) || !ValidID(id.Device)) {
+		if err == nil && (!ValidID(id.User) || !ValidID(id.Device) || (id.ID != "" && !ValidID(id.ID))) {
 			t.Fatalf("accepted token with bad ids: %+v", id)
+		}
+		if err == nil && time.Until(id.ExpiresAt) > maxTTL+leeway {
+			t.Fatalf("accepted a token valid for %v, longer than the maximum", time.Until(id.ExpiresAt))
+		}
+		if err == nil && strings.Contains(tok, ".") {
+			if numericTimes(tok) != nil {
+				t.Fatalf("accepted a token whose times are not numbers")
+			}
 		}
 		if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrExpired) {
 			t.Fatalf("unexpected error class: %v", err)

@@ -164,6 +164,8 @@ type AuthConfig struct {
 	Secret      string        `mapstructure:"secret"`
 	Issuer      string        `mapstructure:"issuer"`
 	DevTokenTTL time.Duration `mapstructure:"dev_token_ttl"`
+	// MaxTokenTTL is the longest lifetime a token may have (exp - iat).
+	MaxTokenTTL time.Duration `mapstructure:"max_token_ttl"`
 }
 
 // MediaConfig is the SFU's network side.
@@ -350,6 +352,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth.DevTokenTTL <= 0 {
 		return keyErr("auth.dev_token_ttl", "must be positive")
+	}
+	if c.Auth.MaxTokenTTL <= 0 {
+		return keyErr("auth.max_token_ttl", "must be positive")
+	}
+	if c.Auth.DevTokenTTL > c.Auth.MaxTokenTTL {
+		return keyErr("auth.dev_token_ttl", "must not exceed auth.max_token_ttl (%v)", c.Auth.MaxTokenTTL)
 	}
 	if c.Calls.RingTimeout <= 0 {
 		return keyErr("calls.ring_timeout", "must be positive")

@@ -77,6 +77,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"public without secret", "", nil, []string{"--listen", "0.0.0.0:7880"}, "auth.secret"},
 		{"short secret", "", []string{"TANDEM_AUTH_SECRET=short"}, []string{"--listen", "0.0.0.0:7880"}, "auth.secret"},
 		{"bad log level", "log:\n  level: loud\n", nil, []string{"--dev"}, "log.level"},
+		{"zero max token ttl", "auth:\n  max_token_ttl: 0s\n", nil, []string{"--dev"}, "auth.max_token_ttl"},
+		{"dev token ttl over the max", "auth:\n  max_token_ttl: 1h\n", nil, []string{"--dev"}, "auth.dev_token_ttl"},
 		{"bad ice url", "ice:\n  servers:\n    - urls: [\"http://x\"]\n", nil, []string{"--dev"}, "ice.servers"},
 	}
 	for _, tt := range tests {

@@ -32,6 +32,7 @@ func defaults() map[string]any {
 		"auth.secret":                 "",
 		"auth.issuer":                 "",
 		"auth.dev_token_ttl":          12 * time.Hour,
+		"auth.max_token_ttl":          2160 * time.Hour,
 		"media.udp_listen":            "",
 		"media.public_ips":            []string{},
 		"media.direct_input":          true,

@@ -79,7 +79,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			return nil, err
 		}
 	}
-	if s.authority, err = auth.New(secret, cfg.Auth.Issuer); err != nil {
+	if s.authority, err = auth.New(secret, cfg.Auth.Issuer, auth.WithMaxTTL(cfg.Auth.MaxTokenTTL)); err != nil {
 		return nil, err
 	}
 	if len(cfg.Redis.Addrs) > 0 {
