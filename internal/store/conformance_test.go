@@ -16,6 +16,7 @@ type conformant interface {
 	Users
 	AssistLog
 	Owner
+	Revocations
 }
 
 // stores are the implementations every behaviour is checked against,
@@ -237,6 +238,87 @@ func TestRevokeTokensNeverMovesBack(t *testing.T) {
 	}
 }
 
+// TestRevokeDeviceAndTokenID: a device's mark covers that device of that
+// user only and never moves back; a token id is revoked for whoever holds
+// it until the time given, and then forgotten; Revoked reads every mark
+// that applies at once.
+func TestRevokeDeviceAndTokenID(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	t1 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	t2 := t1.Add(time.Hour)
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			marks := func(user, device, id string) Marks {
+				t.Helper()
+				m, err := s.Revoked(ctx, user, device, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			if m := marks("alice", "obs", "k1"); m != (Marks{}) {
+				t.Fatalf("marks before any revocation: %+v", m)
+			}
+			must(t, s.RevokeDevice(ctx, "alice", "obs", t2))
+			must(t, s.RevokeDevice(ctx, "alice", "obs", t1)) // earlier: stays
+			must(t, s.RevokeDevice(ctx, "alice", "phone", time.Time{}))
+			if m := marks("alice", "obs", ""); !m.Device.Equal(t2) || !m.User.IsZero() || m.ID {
+				t.Errorf("alice/obs after revoking the device: %+v, want the device mark %v only", m, t2)
+			}
+			for _, other := range [][2]string{{"alice", "phone"}, {"bob", "obs"}, {"alice\x00obs", ""}} {
+				if m := marks(other[0], other[1], ""); m != (Marks{}) {
+					t.Errorf("%q/%q caught by alice/obs's revocation: %+v", other[0], other[1], m)
+				}
+			}
+			if m, _ := s.TokensRevoked(ctx, "alice"); !m.IsZero() {
+				t.Errorf("revoking a device revoked the user up to %v", m)
+			}
+			must(t, s.RevokeTokens(ctx, "alice", t1))
+			if m := marks("alice", "obs", ""); !m.User.Equal(t1) || !m.Device.Equal(t2) {
+				t.Errorf("alice/obs with both marks: %+v", m)
+			}
+
+			// A token id: revoked for any holder until the time given.
+			must(t, s.RevokeTokenID(ctx, "k1", time.Now().Add(time.Hour)))
+			if m := marks("bob", "laptop", "k1"); !m.ID {
+				t.Errorf("token k1 not revoked: %+v", m)
+			}
+			if m := marks("bob", "laptop", "k2"); m.ID {
+				t.Error("token k2 revoked with k1")
+			}
+			if m := marks("bob", "laptop", ""); m.ID {
+				t.Error("a token without an id counts as revoked")
+			}
+			if err := s.RevokeTokenID(ctx, "", time.Now().Add(time.Hour)); err == nil {
+				t.Error("revoking the empty token id succeeded")
+			}
+			// Already expired: nothing to keep.
+			must(t, s.RevokeTokenID(ctx, "k3", time.Now().Add(-time.Second)))
+			if m := marks("bob", "laptop", "k3"); m.ID {
+				t.Error("a token id revoked until a past time is revoked")
+			}
+			// Forgotten once every token with that id has expired; a
+			// shorter revocation does not cut a longer one short.
+			must(t, s.RevokeTokenID(ctx, "k4", time.Now().Add(300*time.Millisecond)))
+			must(t, s.RevokeTokenID(ctx, "k1", time.Now().Add(300*time.Millisecond)))
+			if m := marks("bob", "laptop", "k4"); !m.ID {
+				t.Error("token k4 not revoked")
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for marks("bob", "laptop", "k4").ID {
+				if time.Now().After(deadline) {
+					t.Fatal("token id k4 still revoked long after its tokens expired")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if m := marks("bob", "laptop", "k1"); !m.ID {
+				t.Error("a shorter revocation of k1 cut the longer one short")
+			}
+		})
+	}
+}
+
 // TestPruneCalls: entries that ended before the cut go, across users,
 // whatever their order in the list; those at or after it stay, in order.
 func TestPruneCalls(t *testing.T) {
@@ -358,6 +440,15 @@ func TestOwnerHonoursContext(t *testing.T) {
 			}
 			if _, err := s.TokensRevoked(done, "alice"); !errors.Is(err, context.Canceled) {
 				t.Errorf("TokensRevoked: %v, want context.Canceled", err)
+			}
+			if err := s.RevokeDevice(done, "alice", "obs", time.Now()); !errors.Is(err, context.Canceled) {
+				t.Errorf("RevokeDevice: %v, want context.Canceled", err)
+			}
+			if err := s.RevokeTokenID(done, "k1", time.Now().Add(time.Hour)); !errors.Is(err, context.Canceled) {
+				t.Errorf("RevokeTokenID: %v, want context.Canceled", err)
+			}
+			if _, err := s.Revoked(done, "alice", "obs", "k1"); !errors.Is(err, context.Canceled) {
+				t.Errorf("Revoked: %v, want context.Canceled", err)
 			}
 			if calls, _ := s.Calls(ctx, "alice", 0); len(calls) != 1 {
 				t.Errorf("alice's history after cancelled calls: %+v, want it untouched", calls)

@@ -25,6 +25,8 @@ const (
 	usersFile   = "users.jsonl"
 	assistFile  = "assist.jsonl"
 	revokedFile = "revoked.jsonl"
+	// revokedIDsFile holds revoked token ids (local_revocation.go).
+	revokedIDsFile = "revoked_ids.jsonl"
 )
 
 // Local is the single-node store: memory, written through to append-only
@@ -37,12 +39,16 @@ type Local struct {
 	calls    map[string][]CallEntry // oldest first
 	users    map[string]bool
 	assists  map[string][]AssistEntry // oldest first
-	revoked  map[string]int64         // revocationID → markMicros
+	revoked  map[string]int64         // revocationID or deviceRevocationID → markMicros
 	callsF   *os.File
 	usersF   *os.File
 	assistF  *os.File
 	revokedF *os.File
 	closed   bool
+
+	revokedIDs  map[string]int64 // tokenRevocationID → until, Unix µs
+	revokedIDsF *os.File
+	idSweepAt   int // sweep expired ids once the table holds this many
 }
 
 type assistRecord struct {
@@ -76,7 +82,8 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 		limit = 1000
 	}
 	l := &Local{limit: limit, dir: dir, calls: map[string][]CallEntry{}, users: map[string]bool{},
-		assists: map[string][]AssistEntry{}, revoked: map[string]int64{}}
+		assists: map[string][]AssistEntry{}, revoked: map[string]int64{},
+		revokedIDs: map[string]int64{}, idSweepAt: minIDSweep}
 	if dir == "" {
 		return l, nil
 	}
@@ -125,6 +132,9 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := l.replayRevokedIDs(); err != nil {
+		return nil, err
+	}
 	// Compact each file to what is kept, and keep it open for appending.
 	var err error
 	if l.callsF, err = rewrite(l.path(callsFile), listRecords(l.calls, callRecordOf)); err != nil {
@@ -139,6 +149,9 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	if l.revokedF, err = rewrite(l.path(revokedFile), revokedRecords(l.revoked)); err != nil {
 		return nil, errors.Join(err, l.closeFiles())
 	}
+	if l.revokedIDsF, err = rewrite(l.path(revokedIDsFile), revokedIDRecords(l.revokedIDs)); err != nil {
+		return nil, errors.Join(err, l.closeFiles())
+	}
 	return l, nil
 }
 
@@ -147,7 +160,7 @@ func (l *Local) path(name string) string { return filepath.Join(l.dir, name) }
 // closeFiles syncs and closes the open files.
 func (l *Local) closeFiles() error {
 	var errs []error
-	for _, f := range []*os.File{l.callsF, l.usersF, l.assistF, l.revokedF} {
+	for _, f := range []*os.File{l.callsF, l.usersF, l.assistF, l.revokedF, l.revokedIDsF} {
 		if f != nil {
 			errs = append(errs, f.Sync(), f.Close())
 		}

@@ -83,10 +83,16 @@ func (l *Local) TokensRevoked(ctx context.Context, user string) (time.Time, erro
 // syncs it to the file: a revocation lost in a crash would let a token back in.
 // A zero t revokes nothing.
 func (l *Local) revokeLocked(user string, t time.Time) error {
+	return l.markLocked(revocationID(user), t)
+}
+
+// markLocked moves the revocation mark id (a user's or a device's) forward
+// to t, as revokeLocked says.
+func (l *Local) markLocked(id string, t time.Time) error {
 	if t.IsZero() {
 		return nil
 	}
-	id, us := revocationID(user), markMicros(t)
+	us := markMicros(t)
 	if cur, ok := l.revoked[id]; ok && cur >= us {
 		return nil
 	}

@@ -287,3 +287,68 @@ func TestLocalOwnerRacesAppends(t *testing.T) {
 		t.Errorf("alice kept %d calls, want at least the 50 recent ones", len(calls))
 	}
 }
+
+// TestLocalRevocationsSurviveReopen: device marks and revoked token ids
+// are on disk; ids whose tokens have all expired are left out when the
+// store opens, and swept while it runs once the table has grown, so the
+// table and its file hold only live ones.
+func TestLocalRevocationsSurviveReopen(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	l, err := OpenLocal(dir, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	must(t, l.RevokeDevice(ctx, "alice", "obs", at))
+	must(t, l.RevokeTokenID(ctx, "live", time.Now().Add(time.Hour)))
+	must(t, l.RevokeTokenID(ctx, "brief", time.Now().Add(100*time.Millisecond)))
+	must(t, l.Close())
+	time.Sleep(150 * time.Millisecond) // "brief" has expired
+
+	l2, err := OpenLocal(dir, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if m, _ := l2.Revoked(ctx, "alice", "obs", "live"); !m.Device.Equal(at) || !m.ID {
+		t.Errorf("after reopening: %+v, want alice/obs's mark and the live id", m)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, revokedIDsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != 1 || strings.Contains(string(b), tokenRevocationID("brief")) {
+		t.Errorf("%s holds %d lines after reopening, want the live id only:\n%s", revokedIDsFile, n, b)
+	}
+	for _, s := range []string{"alice", "live", "obs"} {
+		if raw, _ := os.ReadFile(filepath.Join(dir, revokedFile)); strings.Contains(string(raw)+string(b), s) {
+			t.Errorf("the revocation files hold %q in clear", s)
+		}
+	}
+
+	// Many brief revocations, then one more once they expired: the table
+	// and the file shrink back to the live ones.
+	l2.mu.Lock()
+	l2.idSweepAt = 8
+	l2.mu.Unlock()
+	for i := range 6 {
+		must(t, l2.RevokeTokenID(ctx, fmt.Sprint("brief", i), time.Now().Add(50*time.Millisecond)))
+	}
+	time.Sleep(100 * time.Millisecond)
+	must(t, l2.RevokeTokenID(ctx, "last", time.Now().Add(time.Hour)))
+	l2.mu.Lock()
+	n := len(l2.revokedIDs)
+	l2.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d revoked ids kept, want the 2 live ones", n)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, revokedIDsFile))
+	if lines := strings.Count(string(b), "\n"); lines != 2 {
+		t.Errorf("%s holds %d lines after the sweep, want 2", revokedIDsFile, lines)
+	}
+	if m, _ := l2.Revoked(ctx, "bob", "x", "live"); !m.ID {
+		t.Error("the sweep dropped a live id")
+	}
+}

@@ -48,7 +48,10 @@ type RedisConfig struct {
 //	users:calls    set: the users who may have a calls:<user> list
 //	users:assist   set: the users who may have an assist:<user> list
 //	users:indexed  string: the two sets hold every list (see ensureIndexed)
-//	revoked        hash: revocationID(user) → revocation mark, Unix µs
+//	revoked        hash: revocationID(user) and deviceRevocationID(user,
+//	               device) → revocation mark, Unix µs
+//	revoked:id:<d> string: the token id of digest d is revoked; expires
+//	               when every token with that id has
 //
 // Nothing runs on the keys of two users at once in a transaction or a
 // script: in a cluster they are in different slots.
@@ -57,8 +60,9 @@ type Redis struct {
 	prefix string
 	limit  int64
 
-	revoke *redis.Script // see revokeScript
-	drop   *redis.Script // see dropScript
+	revoke   *redis.Script // see revokeScript
+	drop     *redis.Script // see dropScript
+	revokeID *redis.Script // see revokeIDScript
 }
 
 // The kinds of per-user lists.
@@ -103,7 +107,8 @@ func OpenRedis(c RedisConfig) (*Redis, error) {
 		PoolTimeout: c.Timeout, MaxRetries: 1,
 	})
 	return &Redis{rdb: rdb, prefix: c.KeyPrefix, limit: int64(c.Limit),
-		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript)}, nil
+		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript),
+		revokeID: redis.NewScript(revokeIDScript)}, nil
 }
 
 var quietOnce sync.Once

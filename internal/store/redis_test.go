@@ -163,6 +163,28 @@ func TestRedisOddData(t *testing.T) {
 	}
 }
 
+// TestRedisRevocationKeys: a revoked token id is a key that expires with
+// its tokens, named by a digest; a damaged device mark is an error, not
+// "not revoked".
+func TestRedisRevocationKeys(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := openTestRedis(t, redistest.Start(t).Addr)
+	rdb := r.Client()
+	must(t, r.RevokeTokenID(ctx, "stream-key-1", time.Now().Add(time.Hour)))
+	keys := rdb.Keys(ctx, "tandem:revoked:id:*").Val()
+	if len(keys) != 1 || strings.Contains(keys[0], "stream-key-1") {
+		t.Fatalf("revoked id keys %q, want one named by a digest", keys)
+	}
+	if ttl := rdb.PTTL(ctx, keys[0]).Val(); ttl < 59*time.Minute || ttl > time.Hour+time.Second {
+		t.Errorf("revoked id key expires in %v, want about an hour", ttl)
+	}
+	must(t, rdb.HSet(ctx, "tandem:revoked", deviceRevocationID("mallory", "obs"), "soon").Err())
+	if m, err := r.Revoked(ctx, "mallory", "obs", ""); err == nil || errors.Is(err, ErrUnavailable) {
+		t.Errorf("damaged device mark read as %+v, %v; want an error other than ErrUnavailable", m, err)
+	}
+}
+
 // TestRedisClusterOwner: erasing, pruning (including the scan for lists
 // written before the index) and revoking work on a Redis Cluster whose
 // users' keys are in different slots on different masters.
@@ -219,6 +241,13 @@ func TestRedisClusterOwner(t *testing.T) {
 	must(t, r.RevokeTokens(ctx, "bob", cut))
 	if m, _ := r.TokensRevoked(ctx, "bob"); !m.Equal(t2) {
 		t.Errorf("bob's mark on the cluster: %v, want %v", m, t2)
+	}
+	// The hash and a token id's key are in different slots: one pipeline
+	// reads both.
+	must(t, r.RevokeDevice(ctx, "bob", "obs", cut))
+	must(t, r.RevokeTokenID(ctx, "k1", time.Now().Add(time.Hour)))
+	if m, err := r.Revoked(ctx, "bob", "obs", "k1"); err != nil || !m.User.Equal(t2) || !m.Device.Equal(cut) || !m.ID {
+		t.Errorf("bob/obs/k1's marks on the cluster: %+v, %v", m, err)
 	}
 }
 

@@ -141,10 +141,48 @@ type Owner interface {
 	TokensRevoked(ctx context.Context, user string) (time.Time, error)
 }
 
+// Revocations takes back fewer than all of a user's tokens: those of one
+// device, or one token by its id (jti), as for a stream key.
+type Revocations interface {
+	// RevokeDevice makes user's tokens for device issued at or before t
+	// unusable (a later call with an earlier t does not move the mark
+	// back). A zero t revokes nothing.
+	RevokeDevice(ctx context.Context, user, device string, t time.Time) error
+	// RevokeTokenID makes the tokens with id unusable. The entry is kept
+	// until until, when every token with that id has expired anyway, and
+	// then forgotten; a later call can only keep it longer.
+	RevokeTokenID(ctx context.Context, id string, until time.Time) error
+	// Revoked returns the marks that apply to a token of user for device
+	// with id (which may be empty): one read, for every token checked.
+	Revoked(ctx context.Context, user, device, id string) (Marks, error)
+}
+
+// Marks are the revocations that apply to one token.
+type Marks struct {
+	// User and Device revoke the tokens issued at or before them: all of
+	// the user's, or those of the device (zero: none).
+	User, Device time.Time
+	// ID says the token's id was revoked.
+	ID bool
+}
+
 // revocationID is how the revocation marks name a user: a digest, so that
 // the mark, which outlives EraseUser, does not keep the user's id in clear.
 func revocationID(user string) string {
 	sum := sha256.Sum256([]byte("tandem revoked tokens\x00" + user))
+	return hex.EncodeToString(sum[:])
+}
+
+// deviceRevocationID names a device's revocation mark, beside its user's
+// (revocationID) in the same table.
+func deviceRevocationID(user, device string) string {
+	sum := sha256.Sum256([]byte("tandem revoked device\x00" + user + "\x00" + device))
+	return hex.EncodeToString(sum[:])
+}
+
+// tokenRevocationID names a revoked token id.
+func tokenRevocationID(id string) string {
+	sum := sha256.Sum256([]byte("tandem revoked token id\x00" + id))
 	return hex.EncodeToString(sum[:])
 }
 
