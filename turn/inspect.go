@@ -75,7 +75,7 @@ func (s *Server) inspect(b []byte, src net.Addr, tr transport, w replier) bool {
 		return false
 	}
 	user := username.String()
-	expiry, _, err := turncred.ParseUsername(user)
+	expiry, id, err := turncred.ParseUsername(user)
 	if err != nil {
 		s.authFailed(authMalformed, ip, now)
 		s.replyUnauthorized(w, src, m)
@@ -91,6 +91,13 @@ func (s *Server) inspect(b []byte, src net.Addr, tr transport, w replier) bool {
 	}
 	if key == nil {
 		s.authFailed(authBadIntegrity, ip, now)
+		s.replyUnauthorized(w, src, m)
+		return false
+	}
+	// A revoked credential is genuine: it does not count against its
+	// source's failure budget, which others behind the same address share.
+	if s.cfg.Revoked != nil && s.cfg.Revoked(id, expiry) {
+		s.metrics.authResult(authRevoked)
 		s.replyUnauthorized(w, src, m)
 		return false
 	}

@@ -30,11 +30,12 @@ const (
 	authMalformed
 	authUnknownUser
 	authRateLimited
+	authRevoked
 	numAuthResults
 )
 
 var authResultNames = [numAuthResults]string{
-	"ok", "bad_integrity", "expired", "malformed", "unknown_user", "rate_limited",
+	"ok", "bad_integrity", "expired", "malformed", "unknown_user", "rate_limited", "revoked",
 }
 
 // quotaReason labels tandem_turn_quota_rejections_total.

@@ -31,6 +31,7 @@ type registry struct {
 	reserved map[string]map[string]time.Time
 	perms    map[allocKey]map[netip.Addr]struct{}
 	conns    map[allocKey]*streamConn
+	relays   map[allocKey]*relayConn // each allocation's relay socket
 }
 
 func newRegistry() *registry {
@@ -40,6 +41,7 @@ func newRegistry() *registry {
 		reserved: make(map[string]map[string]time.Time),
 		perms:    make(map[allocKey]map[netip.Addr]struct{}),
 		conns:    make(map[allocKey]*streamConn),
+		relays:   make(map[allocKey]*relayConn),
 	}
 }
 
@@ -81,12 +83,19 @@ func (s *Server) transportOf(dst net.Addr) transport {
 // eventHandler returns pion's allocation lifecycle callbacks.
 func (s *Server) eventHandler() pionturn.EventHandler {
 	return pionturn.EventHandler{
-		OnAllocationCreated: func(src, dst net.Addr, _, username, _ string, _ net.Addr, _ int) {
+		OnAllocationCreated: func(src, dst net.Addr, _, username, _ string, relay net.Addr, _ int) {
 			tr := s.transportOf(dst)
 			k := allocKey{tr, srcKey(src)}
 			u := userOf(username)
+			var rc *relayConn
+			if a, ok := relay.(*net.UDPAddr); ok {
+				rc = s.relays.relayOn(a.Port)
+			}
 			s.reg.mu.Lock()
 			s.reg.allocs[k] = username
+			if rc != nil {
+				s.reg.relays[k] = rc
+			}
 			s.reg.perUser[u]++
 			s.reg.unreserveLocked(u, k.src)
 			c := s.reg.conns[k]
@@ -105,6 +114,7 @@ func (s *Server) eventHandler() pionturn.EventHandler {
 			if ok {
 				delete(s.reg.allocs, k)
 				delete(s.reg.perms, k)
+				delete(s.reg.relays, k)
 				u := userOf(username)
 				if s.reg.perUser[u]--; s.reg.perUser[u] <= 0 {
 					delete(s.reg.perUser, u)

@@ -33,11 +33,19 @@ type relayGenerator struct {
 	mu      sync.Mutex
 	live    int
 	closing bool
-	idle    chan struct{} // closed once closing and live == 0
+	idle    chan struct{}      // closed once closing and live == 0
+	byPort  map[int]*relayConn // open relay sockets by port, for CloseUser
 }
 
 func newRelayGenerator(s *Server) *relayGenerator {
-	return &relayGenerator{s: s, idle: make(chan struct{})}
+	return &relayGenerator{s: s, idle: make(chan struct{}), byPort: map[int]*relayConn{}}
+}
+
+// relayOn returns the open relay socket on port, or nil.
+func (g *relayGenerator) relayOn(port int) *relayConn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.byPort[port]
 }
 
 // Validate implements pion's RelayAddressGenerator.
@@ -103,8 +111,18 @@ func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (
 		s:          g.s,
 		out:        newTokenBucket(g.s.cfg.BandwidthPerAllocation, now),
 		in:         newTokenBucket(g.s.cfg.BandwidthPerAllocation, now),
-		release:    g.release,
 	}
+	rc.release = func() {
+		g.mu.Lock()
+		if g.byPort[local.Port] == rc {
+			delete(g.byPort, local.Port)
+		}
+		g.mu.Unlock()
+		g.release()
+	}
+	g.mu.Lock()
+	g.byPort[local.Port] = rc
+	g.mu.Unlock()
 	return rc, &net.UDPAddr{IP: g.s.cfg.PublicIP, Port: local.Port}, nil
 }
 

@@ -58,7 +58,15 @@ type Config struct {
 	PreAllocateTimeout          time.Duration  // default 60s
 	TLSHandshakeTimeout         time.Duration  // default 10s
 	AuthFailuresPerMinute       int            // per source IP; default 20
-	Now                         func() time.Time
+	// Revoked, if set, reports whether the REST credential of user that
+	// expires at expiry was revoked since it was minted (its user's tokens
+	// were revoked or their data erased). It is asked on every
+	// authenticated request (Allocate, Refresh, CreatePermission,
+	// ChannelBind; never for ChannelData or Send), so it must answer
+	// quickly: no network round trip per call. CloseUser ends the
+	// allocations a revoked user already holds.
+	Revoked func(user string, expiry time.Time) bool
+	Now     func() time.Time
 }
 
 func (c *Config) applyDefaults() {
@@ -294,6 +302,37 @@ func (s *Server) TLSAddr() *net.TCPAddr {
 	}
 	a, _ := s.tls.Addr().(*net.TCPAddr)
 	return a
+}
+
+// CloseUser ends every allocation user holds (user as in the credential,
+// not the whole username) by closing its relay socket, and returns how
+// many it ended. The clients' next request for them fails; new ones need
+// credentials Config.Revoked does not refuse.
+func (s *Server) CloseUser(user string) int {
+	s.reg.mu.Lock()
+	var relays []*relayConn
+	for k, username := range s.reg.allocs {
+		if userOf(username) == user {
+			if rc := s.reg.relays[k]; rc != nil {
+				relays = append(relays, rc)
+			}
+		}
+	}
+	s.reg.mu.Unlock()
+	for _, rc := range relays {
+		_ = rc.Close()
+	}
+	if len(relays) > 0 {
+		s.log.Info("turn: allocations of a revoked user closed", "user", user, "allocations", len(relays))
+	}
+	return len(relays)
+}
+
+// Allocations returns how many allocations user holds now.
+func (s *Server) Allocations(user string) int {
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	return s.reg.perUser[user]
 }
 
 // Stats returns a snapshot of the server's counters.
