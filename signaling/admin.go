@@ -113,6 +113,7 @@ func (h *Hub) AdminHandler() http.Handler {
 	mux.HandleFunc("DELETE /api/v1/admin/users/{user}", func(w http.ResponseWriter, r *http.Request) {
 		h.serveErase(w, r, r.PathValue("user"))
 	})
+	h.adminRevokeRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusNotFound, "not_found", "no such admin endpoint (docs/operations.md, \"Admin API\")")
 	})

@@ -28,13 +28,16 @@ func (h *Hub) Authenticate(w http.ResponseWriter, r *http.Request) (auth.Identit
 		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "send Authorization: Bearer <token>")
 		return auth.Identity{}, false
 	}
-	id, err := h.verify(tok)
+	id, err := h.Verify(tok)
 	switch {
 	case errors.Is(err, auth.ErrExpired):
 		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeTokenExpired, "the access token has expired")
 		return auth.Identity{}, false
-	case errors.Is(err, errRevoked):
-		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeTokenRevoked, "this token was issued before the account's data was erased")
+	case errors.Is(err, ErrRevoked):
+		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeTokenRevoked, err.Error())
+		return auth.Identity{}, false
+	case errors.Is(err, store.ErrUnavailable):
+		writeHTTPError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "the token's revocations cannot be read now; try again shortly")
 		return auth.Identity{}, false
 	case err != nil:
 		writeHTTPError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "the access token is not valid")

@@ -604,7 +604,24 @@ func (h *Hub) Deliver(e *cluster.Envelope) {
 		}
 		h.mu.Unlock()
 		if !closed {
-			go func() { defer h.wg.Done(); h.erasedElsewhere(e.User) }()
+			mark := h.now()
+			if e.At != 0 {
+				mark = time.UnixMicro(e.At)
+			}
+			go func() { defer h.wg.Done(); h.erasedElsewhere(e.User, mark) }()
+		}
+	case cluster.KindRevoked:
+		if e.From == h.cluster.ID() {
+			return
+		}
+		h.mu.Lock()
+		closed := h.closed
+		if !closed {
+			h.wg.Add(1)
+		}
+		h.mu.Unlock()
+		if !closed {
+			go func() { defer h.wg.Done(); h.revokedElsewhere(e) }()
 		}
 	case cluster.KindOffline:
 		h.mu.Lock()

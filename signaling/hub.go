@@ -39,6 +39,9 @@ type Config struct {
 	SendQueue         int
 	RateLimit         int
 	AllowedOrigins    []string
+	// MaxTokenTTL is the longest token lifetime (auth.max_token_ttl): a
+	// revoked token id is remembered that long. Default auth.DefaultMaxTTL.
+	MaxTokenTTL time.Duration
 	// ICE returns the ICE servers for a device of user that reached
 	// signaling at host (the request's Host), and how long until they must
 	// be refreshed (0: never). Nil means none.
@@ -59,6 +62,7 @@ type Store interface {
 	store.Users
 	store.AssistLog
 	store.Owner
+	store.Revocations
 }
 
 // Hub owns every session and call on this node.
@@ -85,6 +89,8 @@ type Hub struct {
 	pending  *pendingWrites
 	metrics  *metrics
 	notifier Notifier // webhooks; under mu
+	// onRevoke is told of revocations (OnRevoke); under mu.
+	onRevoke func(auth.Revocation)
 
 	// A node of a deployment (cluster.go); all nil on a single node.
 	cluster *cluster.Node

@@ -2,12 +2,9 @@ package signaling
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -15,30 +12,6 @@ import (
 
 // A user's data is theirs: they can take all of it (Export) or have it
 // erased (Erase) at any time, and so can an operator for them.
-
-// errRevoked is a valid token issued before its user's erasure.
-var errRevoked = errors.New("token revoked")
-
-// verify checks a token, and that it was issued after its user's data was
-// last erased.
-func (h *Hub) verify(tok string) (auth.Identity, error) {
-	id, err := h.verifier.Verify(tok)
-	if err != nil {
-		return id, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	mark, err := h.store.TokensRevoked(ctx, id.User)
-	if err != nil {
-		return auth.Identity{}, fmt.Errorf("revocation of %s: %w", id.User, err)
-	}
-	// Tokens carry whole seconds: one minted in the second of the erasure
-	// is refused too, and so is one that does not say when it was minted.
-	if !mark.IsZero() && (id.IssuedAt.IsZero() || id.IssuedAt.Unix() <= mark.Unix()) {
-		return auth.Identity{}, errRevoked
-	}
-	return id, nil
-}
 
 // ExportFormat names the archive's layout.
 const ExportFormat = "tandem-export/1"
@@ -64,6 +37,9 @@ type DeviceInfo struct {
 	Session   string    `json:"session"`
 	Grants    []string  `json:"grants"`
 	ExpiresAt time.Time `json:"token_expires_at"`
+	// TokenID is the id (jti) of the token the session opened with, by
+	// which that token can be revoked; empty if it has none.
+	TokenID string `json:"token_id,omitempty"`
 	// Call is the call or room this device is a leg of, if any.
 	Call string `json:"call,omitempty"`
 	// Node is where the device is connected, on a deployment of several.
@@ -104,7 +80,7 @@ func (h *Hub) devicesOf(user string) []DeviceInfo {
 	defer h.mu.Unlock()
 	out := []DeviceInfo{}
 	for _, s := range h.devices[user] {
-		d := DeviceInfo{Device: s.device, Session: s.id, Grants: s.ident.Grants, ExpiresAt: s.ident.ExpiresAt}
+		d := DeviceInfo{Device: s.device, Session: s.id, Grants: s.ident.Grants, ExpiresAt: s.ident.ExpiresAt, TokenID: s.ident.ID}
 		if s.remote != nil {
 			d.Node = s.remote.node
 		} else if h.cluster != nil {
@@ -125,15 +101,17 @@ func (h *Hub) devicesOf(user string) []DeviceInfo {
 // the record that they ever signed in are deleted. Other users' own
 // history of calls with them stays: it is those users' data.
 func (h *Hub) Erase(ctx context.Context, user string) error {
-	if err := h.store.RevokeTokens(ctx, user, h.now()); err != nil {
+	mark := h.now()
+	if err := h.store.RevokeTokens(ctx, user, mark); err != nil {
 		return err
 	}
 	if h.cluster != nil {
 		// The other nodes sign out the devices they hold and take the
 		// user out of the calls they home, then erase what that wrote.
-		h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindErased, User: user})
+		h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindErased, User: user, At: mark.UnixMicro()})
 	}
 	n := h.signOutUser(ctx, user)
+	h.erasureHook(user, mark)
 	if err := h.store.EraseUser(ctx, user); err != nil {
 		return err
 	}
@@ -164,11 +142,14 @@ func (h *Hub) signOutUser(ctx context.Context, user string) int {
 	return len(sessions)
 }
 
-// erasedElsewhere is another node's erasure of user: what this node held
-// of them goes too.
-func (h *Hub) erasedElsewhere(user string) {
+// erasedElsewhere is another node's erasure of user, marked at mark: what
+// this node held of them goes too.
+func (h *Hub) erasedElsewhere(user string, mark time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Whatever else their tokens opened here (WHIP, TURN) ends, whether or
+	// not they had a session here.
+	defer h.erasureHook(user, mark)
 	h.mu.Lock()
 	_, here := h.devices[user]
 	involved := here || h.userCall[user] != nil

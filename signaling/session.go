@@ -243,13 +243,13 @@ func (s *Session) hello() bool {
 		s.closeWith(protocol.CodeHelloRequired, "the first message must be hello", CloseUnauthorized)
 		return false
 	}
-	id, err := h.verify(hello.Token)
+	id, err := h.Verify(hello.Token)
 	switch {
 	case errors.Is(err, auth.ErrExpired):
 		s.closeWith(protocol.CodeTokenExpired, "the access token has expired; get a new one", CloseUnauthorized)
 		return false
-	case errors.Is(err, errRevoked):
-		s.closeWith(protocol.CodeTokenRevoked, "this token was issued before the account's data was erased", CloseUnauthorized)
+	case errors.Is(err, ErrRevoked):
+		s.closeWith(protocol.CodeTokenRevoked, err.Error(), CloseUnauthorized)
 		return false
 	case err != nil:
 		s.closeWith(protocol.CodeUnauthorized, "the access token is not valid", CloseUnauthorized)

@@ -208,3 +208,34 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestRevocationCovers(t *testing.T) {
+	mark := time.Unix(1_800_000_000, 500_000_000)
+	id := func(user, dev, jti string, iat time.Time) Identity {
+		return Identity{User: user, Device: dev, ID: jti, IssuedAt: iat}
+	}
+	tests := []struct {
+		name string
+		r    Revocation
+		id   Identity
+		want bool
+	}{
+		{"user, issued before", Revocation{User: "alice", Before: mark}, id("alice", "obs", "k", mark.Add(-time.Hour)), true},
+		{"user, same second", Revocation{User: "alice", Before: mark}, id("alice", "obs", "k", mark.Add(400*time.Millisecond)), true},
+		{"user, next second", Revocation{User: "alice", Before: mark}, id("alice", "obs", "k", mark.Add(time.Second)), false},
+		{"user, no iat", Revocation{User: "alice", Before: mark}, id("alice", "obs", "k", time.Time{}), true},
+		{"another user", Revocation{User: "alice", Before: mark}, id("bob", "obs", "k", mark.Add(-time.Hour)), false},
+		{"device", Revocation{User: "alice", Device: "obs", Before: mark}, id("alice", "obs", "k", mark.Add(-time.Hour)), true},
+		{"another device", Revocation{User: "alice", Device: "obs", Before: mark}, id("alice", "phone", "k", mark.Add(-time.Hour)), false},
+		{"same device of another user", Revocation{User: "alice", Device: "obs", Before: mark}, id("bob", "obs", "k", mark.Add(-time.Hour)), false},
+		{"token id", Revocation{ID: "k"}, id("bob", "obs", "k", mark.Add(time.Hour)), true},
+		{"another token id", Revocation{ID: "k"}, id("bob", "obs", "j", mark.Add(-time.Hour)), false},
+		{"token id, token without one", Revocation{ID: "k"}, id("bob", "obs", "", mark.Add(-time.Hour)), false},
+		{"zero mark", Revocation{User: "alice"}, id("alice", "obs", "k", time.Time{}), false},
+	}
+	for _, tt := range tests {
+		if got := tt.r.Covers(tt.id); got != tt.want {
+			t.Errorf("%s: Covers = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

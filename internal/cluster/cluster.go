@@ -59,6 +59,7 @@ const (
 	KindOffline = "offline" // broadcast: a device's session ended
 	KindLeft    = "left"    // broadcast: a node handed its calls over and is leaving
 	KindErased  = "erased"  // broadcast: a user's data was erased; take them out everywhere
+	KindRevoked = "revoked" // broadcast: tokens were revoked (User, Device or Token, At); end their sessions everywhere
 )
 
 // Envelope is one message between nodes. Only nodes publish to Redis, so
@@ -72,6 +73,10 @@ type Envelope struct {
 	Grants []string        `json:"g,omitempty"`
 	Lost   bool            `json:"l,omitempty"` // offline: the socket was lost, the device may come back
 	Msg    json.RawMessage `json:"m,omitempty"` // up: the client's message; down: the frame to write
+	// Token is a revoked token id; At a revocation's or erasure's mark,
+	// Unix µs.
+	Token string `json:"t,omitempty"`
+	At    int64  `json:"at,omitempty"`
 }
 
 // Device is one signed-in device as presence records it.

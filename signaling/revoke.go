@@ -1,0 +1,224 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/cluster"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// Tokens can be taken back: all of a user's (as their erasure does, or an
+// operator without erasing anything), one device's, or one token by its
+// id. Every endpoint that takes a token checks it through Verify, and a
+// revocation ends the sessions its tokens opened, here and, through the
+// cluster, on every node: signaling sessions here, and what the hook set
+// with OnRevoke ends (WHIP and WHEP sessions, TURN allocations).
+
+// ErrRevoked is a valid token that was revoked; the error wrapping it
+// says how, in words a client can show.
+var ErrRevoked = errors.New("the access token was revoked")
+
+// tokenLeeway is the clock skew auth allows on a token's times: a revoked
+// token id is remembered this much longer than the longest lifetime.
+const tokenLeeway = 5 * time.Second
+
+// Verify checks a token's signature and claims, then its revocation marks:
+// its user's (their erasure, or an operator's revocation), its device's
+// and its id's. The error wraps auth.ErrExpired, auth.ErrInvalid,
+// ErrRevoked, or the store's error when the marks cannot be read.
+func (h *Hub) Verify(tok string) (auth.Identity, error) {
+	id, err := h.verifier.Verify(tok)
+	if err != nil {
+		return id, err
+	}
+	if err := h.CheckRevocation(id); err != nil {
+		return auth.Identity{}, err
+	}
+	return id, nil
+}
+
+// CheckRevocation reads the revocation marks of the token that gave id:
+// nil if none covers it, an error wrapping ErrRevoked if one does, or the
+// store's error.
+func (h *Hub) CheckRevocation(id auth.Identity) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	m, err := h.store.Revoked(ctx, id.User, id.Device, id.ID)
+	if err != nil {
+		return fmt.Errorf("revocation of %s: %w", id.User, err)
+	}
+	switch {
+	case m.ID:
+		return fmt.Errorf("%w: this token was revoked by its id", ErrRevoked)
+	case auth.IssuedBy(id.IssuedAt, m.User):
+		return fmt.Errorf("%w: it was issued before the account's tokens were revoked or its data erased", ErrRevoked)
+	case auth.IssuedBy(id.IssuedAt, m.Device):
+		return fmt.Errorf("%w: it was issued before the tokens of device %s were revoked", ErrRevoked, id.Device)
+	}
+	return nil
+}
+
+// OnRevoke sets f to be told of every revocation and erasure, made here or
+// on another node, after this node's signaling sessions of the revoked
+// tokens were closed: f ends what else those tokens opened. Set it before
+// the hub serves; f runs on the goroutine of the revocation.
+func (h *Hub) OnRevoke(f func(auth.Revocation)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onRevoke = f
+}
+
+// tokenIDKept is how long a revoked token id is remembered: every token
+// with that id expires before.
+func (h *Hub) tokenIDKept() time.Duration {
+	if h.cfg.MaxTokenTTL > 0 {
+		return h.cfg.MaxTokenTTL + tokenLeeway
+	}
+	return auth.DefaultMaxTTL + tokenLeeway
+}
+
+// Revoke takes back the tokens r names (with a zero r.Before, those
+// issued until now), tells the other nodes, and ends their sessions on
+// this one. It returns r as recorded.
+func (h *Hub) Revoke(ctx context.Context, r auth.Revocation) (auth.Revocation, error) {
+	if r.Before.IsZero() {
+		r.Before = h.now()
+	}
+	var err error
+	switch {
+	case r.ID != "":
+		r.User, r.Device = "", ""
+		err = h.store.RevokeTokenID(ctx, r.ID, r.Before.Add(h.tokenIDKept()))
+	case r.Device != "":
+		err = h.store.RevokeDevice(ctx, r.User, r.Device, r.Before)
+	default:
+		err = h.store.RevokeTokens(ctx, r.User, r.Before)
+	}
+	if err != nil {
+		return r, err
+	}
+	if h.cluster != nil {
+		h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindRevoked, User: r.User, Device: r.Device,
+			Token: r.ID, At: r.Before.UnixMicro()})
+	}
+	n := h.endRevoked(r)
+	h.log.Info("tokens revoked", "user", r.User, "device", r.Device, "token_id", r.ID, "sessions", n)
+	return r, nil
+}
+
+// revokedElsewhere is another node's revocation: the sessions here of the
+// tokens it names end too.
+func (h *Hub) revokedElsewhere(e *cluster.Envelope) {
+	r := auth.Revocation{User: e.User, Device: e.Device, ID: e.Token, Before: time.UnixMicro(e.At)}
+	if e.At == 0 {
+		r.Before = h.now()
+	}
+	if n := h.endRevoked(r); n > 0 {
+		h.log.Info("tokens revoked on another node; sessions closed here", "user", r.User, "device", r.Device, "token_id", r.ID, "sessions", n)
+	}
+}
+
+// endRevoked closes the signaling sessions on this node whose tokens r
+// covers (their calls go on without them), then tells the hook. It
+// returns how many sessions it closed.
+func (h *Hub) endRevoked(r auth.Revocation) int {
+	var sessions []*Session
+	h.mu.Lock()
+	collect := func(devs map[string]*Session) {
+		for _, s := range devs {
+			// A proxy's own node closes the device's socket.
+			if s.remote == nil && r.Covers(s.ident) {
+				sessions = append(sessions, s)
+			}
+		}
+	}
+	if r.ID != "" {
+		for _, devs := range h.devices {
+			collect(devs)
+		}
+	} else {
+		collect(h.devices[r.User])
+	}
+	hook := h.onRevoke
+	h.mu.Unlock()
+	for _, s := range sessions {
+		s.closeWith(protocol.CodeTokenRevoked, "this session's access token was revoked", CloseUnauthorized)
+	}
+	h.revokeHook(hook, r)
+	return len(sessions)
+}
+
+// revokeHook tells the hook, if any, of r.
+func (h *Hub) revokeHook(hook func(auth.Revocation), r auth.Revocation) {
+	if hook != nil {
+		hook(r)
+	}
+}
+
+// erasureHook tells the hook of user's erasure, marked at mark.
+func (h *Hub) erasureHook(user string, mark time.Time) {
+	h.mu.Lock()
+	hook := h.onRevoke
+	h.mu.Unlock()
+	h.revokeHook(hook, auth.Revocation{User: user, Before: mark})
+}
+
+// RevokeAnswer is what the admin API answers to a revocation.
+type RevokeAnswer struct {
+	User    string `json:"user,omitempty"`
+	Device  string `json:"device,omitempty"`
+	TokenID string `json:"token_id,omitempty"`
+	// IssuedBefore: tokens of the user or device issued up to then are
+	// refused.
+	IssuedBefore *time.Time `json:"issued_before,omitempty"`
+	// Until: the token id is refused until then, when every token with it
+	// has expired.
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// adminRevokeRoutes adds the admin API's revocations to mux.
+func (h *Hub) adminRevokeRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/admin/users/{user}/revoke", func(w http.ResponseWriter, r *http.Request) {
+		h.serveRevoke(w, r, auth.Revocation{User: r.PathValue("user")})
+	})
+	mux.HandleFunc("POST /api/v1/admin/users/{user}/devices/{device}/revoke", func(w http.ResponseWriter, r *http.Request) {
+		h.serveRevoke(w, r, auth.Revocation{User: r.PathValue("user"), Device: r.PathValue("device")})
+	})
+	mux.HandleFunc("POST /api/v1/admin/tokens/{id}/revoke", func(w http.ResponseWriter, r *http.Request) {
+		h.serveRevoke(w, r, auth.Revocation{ID: r.PathValue("id")})
+	})
+}
+
+func (h *Hub) serveRevoke(w http.ResponseWriter, req *http.Request, r auth.Revocation) {
+	switch {
+	case r.ID != "" && !auth.ValidID(r.ID):
+		writeHTTPError(w, http.StatusBadRequest, protocol.CodeBadMessage, "a token id is 1-128 printable characters without spaces")
+		return
+	case r.ID == "" && !auth.ValidID(r.User):
+		writeHTTPError(w, http.StatusBadRequest, protocol.CodeBadMessage, "a user id is 1-128 printable characters without spaces")
+		return
+	case r.ID == "" && r.Device != "" && !auth.ValidID(r.Device):
+		writeHTTPError(w, http.StatusBadRequest, protocol.CodeBadMessage, "a device id is 1-128 printable characters without spaces")
+		return
+	}
+	r, err := h.Revoke(req.Context(), r)
+	if err != nil {
+		h.log.Error("revocation failed", "user", r.User, "device", r.Device, "token_id", r.ID, "err", err)
+		writeHTTPError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "the revocation was not recorded; try again shortly")
+		return
+	}
+	a := RevokeAnswer{User: r.User, Device: r.Device, TokenID: r.ID}
+	if r.ID != "" {
+		until := r.Before.Add(h.tokenIDKept()).UTC()
+		a.Until = &until
+	} else {
+		at := r.Before.UTC()
+		a.IssuedBefore = &at
+	}
+	writeJSON(w, http.StatusOK, a)
+}
