@@ -45,6 +45,7 @@ type Server struct {
 	store     serverStore
 	sfu       *sfu.SFU
 	turn      *turn.Server
+	turnMarks *turnMarks // revocations TURN consults; nil when TURN is off
 	metrics   *prometheus.Registry
 	hub       *signaling.Hub
 	ice       signaling.ICEProvider
@@ -125,7 +126,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		MaxMessageBytes: sc.MaxMessageBytes, PingInterval: sc.PingInterval, PongTimeout: sc.PongTimeout,
 		HelloTimeout: sc.HelloTimeout, WriteTimeout: sc.WriteTimeout, SendQueue: sc.SendQueue,
 		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: s.ice,
+		MaxTokenTTL: cfg.Auth.MaxTokenTTL,
 	}, s.authority, signaling.SFUMedia{SFU: s.sfu}, s.store, log.With("part", "signaling"))
+	s.hub.OnRevoke(s.revoked)
 	if s.node != nil {
 		if err = s.hub.SetCluster(s.node); err != nil {
 			return nil, fmt.Errorf("redis: %w", err)

@@ -98,6 +98,7 @@ func (s *Server) startTURN(cfg config.Config, signing []byte, reg prometheus.Reg
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
+	s.turnMarks = newTURNMarks(t.CredentialTTL, s.store.TokensRevoked, s.log.With("part", "turn"))
 	bandwidth := t.BandwidthPerAllocation
 	if bandwidth == 0 {
 		bandwidth = -1 // config: 0 means no cap; turn: negative means no cap
@@ -113,6 +114,7 @@ func (s *Server) startTURN(cfg config.Config, signing []byte, reg prometheus.Reg
 		BandwidthPerAllocation:      bandwidth,
 		PreAllocateTimeout:          t.PreAllocateTimeout, TLSHandshakeTimeout: t.TLSHandshakeTimeout,
 		AuthFailuresPerMinute: t.AuthFailuresPerMinute,
+		Revoked:               s.turnMarks.revoked,
 	}, s.log.With("part", "turn"), reg)
 	if err != nil {
 		return nil, fmt.Errorf("turn: %w", err)

@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -53,7 +55,10 @@ type whipResource struct {
 	room     string // the room name in the URL
 	sfuRoom  string // the SFU room it is in
 	user     string
-	sess     *sfu.Session
+	// ident is the token's identity that created the session: a
+	// revocation that covers it ends the session.
+	ident auth.Identity
+	sess  *sfu.Session
 
 	mu   sync.Mutex // serializes PATCH; guards etag
 	etag string     // the current ICE session's entity tag, quoted
@@ -138,6 +143,19 @@ func (g *whipRegistry) get(id string) *whipResource {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.byID[id]
+}
+
+// covered returns the sessions whose tokens r revoked.
+func (g *whipRegistry) covered(r auth.Revocation) []*whipResource {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*whipResource
+	for _, res := range g.byID {
+		if r.Covers(res.ident) {
+			out = append(out, res)
+		}
+	}
+	return out
 }
 
 // count returns how many sessions of kind are registered.
@@ -237,7 +255,9 @@ func whipError(w http.ResponseWriter, status int, msg string) {
 	_, _ = io.WriteString(w, msg+"\n")
 }
 
-// whipAuth checks the bearer token, answering 401 itself.
+// whipAuth checks the bearer token and its revocations as every endpoint
+// does (signaling's Hub.Verify), answering 401 itself (503 while the
+// revocations cannot be read).
 func (s *Server) whipAuth(w http.ResponseWriter, r *http.Request) (auth.Identity, bool) {
 	tok, ok := auth.BearerToken(r.Header.Get("Authorization"))
 	if !ok {
@@ -245,11 +265,19 @@ func (s *Server) whipAuth(w http.ResponseWriter, r *http.Request) (auth.Identity
 		whipError(w, http.StatusUnauthorized, "send Authorization: Bearer <token>")
 		return auth.Identity{}, false
 	}
-	id, err := s.authority.Verify(tok)
+	id, err := s.hub.Verify(tok)
+	if errors.Is(err, store.ErrUnavailable) {
+		w.Header().Set("Retry-After", "5")
+		whipError(w, http.StatusServiceUnavailable, "the token cannot be checked now; try again shortly")
+		return auth.Identity{}, false
+	}
 	if err != nil {
 		msg := "the access token is not valid"
-		if errors.Is(err, auth.ErrExpired) {
+		switch {
+		case errors.Is(err, auth.ErrExpired):
 			msg = "the access token has expired"
+		case errors.Is(err, signaling.ErrRevoked):
+			msg = err.Error()
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tandem", error="invalid_token"`)
 		whipError(w, http.StatusUnauthorized, msg)
@@ -317,7 +345,7 @@ func (s *Server) whipCreate(w http.ResponseWriter, r *http.Request, kind string)
 		whipError(w, http.StatusTooManyRequests, "too many WHIP and WHEP sessions")
 		return
 	}
-	res := &whipResource{id: newWHIPID(), kind: kind, room: room, user: ident.User, etag: newETag()}
+	res := &whipResource{id: newWHIPID(), kind: kind, room: room, user: ident.User, ident: ident, etag: newETag()}
 	ctx, cancel := context.WithTimeout(r.Context(), whipTimeout)
 	answer, err := s.whipJoin(ctx, res, offer)
 	cancel()
@@ -421,6 +449,14 @@ func (s *Server) whipSession(w http.ResponseWriter, r *http.Request, kind string
 	}
 	if res.user != ident.User {
 		whipError(w, http.StatusForbidden, "the session belongs to another user")
+		return
+	}
+	// The token that opened the session may have been revoked on a node
+	// whose word did not arrive: it ends now.
+	if err := s.hub.CheckRevocation(res.ident); errors.Is(err, signaling.ErrRevoked) {
+		s.log.Info("whip session ended: its token was revoked", "kind", kind, "session", res.id, "user", res.user)
+		s.whipEnded(res)
+		whipError(w, http.StatusNotFound, "the session has ended: the access token that opened it was revoked")
 		return
 	}
 	if r.Method == http.MethodDelete {
