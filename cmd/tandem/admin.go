@@ -2,7 +2,7 @@ package main
 
 // `tandem admin` is the operator's client for a node's admin API
 // (docs/operations.md, "Admin API"): it lists and ends calls, removes a
-// participant, and exports or erases a user's data.
+// participant, exports or erases a user's data, and revokes tokens.
 
 import (
 	"bytes"
@@ -38,6 +38,13 @@ Commands:
   sessions USER [--json]    USER's signed-in devices
   export USER [-o FILE]     USER's data archive (JSON) to stdout or FILE (mode 0600)
   erase USER --yes          erase USER's data and sign their devices out
+  revoke user USER          revoke every token of USER issued until now
+  revoke device USER DEVICE revoke the tokens of USER's DEVICE issued until now
+  revoke token ID           revoke the token with id ID (tandem token prints it)
+
+A revocation ends the sessions of the tokens it covers on every node of a
+deployment: signaling, WHIP and WHEP, and for a user's tokens their TURN
+allocations; it erases nothing.
 
 Without --token or --token-file, a 5-minute admin token is minted with the
 node's signing key, found as "tandem serve" finds it (--config, --data-dir,
@@ -119,6 +126,9 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 		return errors.New("admin: missing command")
 	}
 	cmd, rest := rest[0], rest[1:]
+	if cmd == "revoke" && len(rest) > 0 {
+		cmd, rest = "revoke "+rest[0], rest[1:] // revoke user, revoke device, revoke token
+	}
 	if err := checkAdminArgs(fs, cmd, rest); err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
@@ -150,6 +160,12 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 		err = c.export(ctx, stdout, rest[0], f.out)
 	case "erase":
 		err = c.erase(ctx, stdout, rest[0])
+	case "revoke user":
+		err = c.revoke(ctx, stdout, "/api/v1/admin/users/"+url.PathEscape(rest[0])+"/revoke")
+	case "revoke device":
+		err = c.revoke(ctx, stdout, "/api/v1/admin/users/"+url.PathEscape(rest[0])+"/devices/"+url.PathEscape(rest[1])+"/revoke")
+	case "revoke token":
+		err = c.revoke(ctx, stdout, "/api/v1/admin/tokens/"+url.PathEscape(rest[0])+"/revoke")
 	}
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
@@ -170,14 +186,21 @@ var adminCommands = map[string]struct {
 	"sessions": {[]string{"USER"}, []string{"json"}},
 	"export":   {[]string{"USER"}, []string{"output"}},
 	"erase":    {[]string{"USER"}, []string{"yes"}},
+
+	"revoke user":   {[]string{"USER"}, nil},
+	"revoke device": {[]string{"USER", "DEVICE"}, nil},
+	"revoke token":  {[]string{"ID"}, nil},
 }
 
 // checkAdminArgs checks that cmd exists, has its arguments, and that no
 // other command's flag was given with it.
 func checkAdminArgs(fs *pflag.FlagSet, cmd string, args []string) error {
 	spec, ok := adminCommands[cmd]
-	if !ok {
-		return fmt.Errorf("unknown command %q (rooms, room, end, remove, sessions, export, erase)", cmd)
+	switch {
+	case !ok && strings.HasPrefix(cmd, "revoke"):
+		return errors.New("usage: tandem admin revoke user USER | revoke device USER DEVICE | revoke token ID")
+	case !ok:
+		return fmt.Errorf("unknown command %q (rooms, room, end, remove, sessions, export, erase, revoke)", cmd)
 	}
 	if len(args) != len(spec.args) {
 		if len(spec.args) == 0 {
@@ -418,6 +441,33 @@ func (c *adminClient) erase(ctx context.Context, w io.Writer, user string) error
 		return err
 	}
 	_, err := fmt.Fprintf(w, "erased %s's data and signed out their devices\n", user)
+	return err
+}
+
+// revoke posts a revocation and says what it revoked.
+func (c *adminClient) revoke(ctx context.Context, w io.Writer, path string) error {
+	resp, err := c.do(ctx, http.MethodPost, path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var a signaling.RevokeAnswer
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&a); err != nil {
+		return fmt.Errorf("the server's answer is not a revocation: %w", err)
+	}
+	switch {
+	case a.TokenID != "" && a.Until != nil:
+		_, err = fmt.Fprintf(w, "revoked token %s (refused until %s, when it has expired anyway); its sessions are ended\n",
+			a.TokenID, a.Until.UTC().Format(time.RFC3339))
+	case a.Device != "" && a.IssuedBefore != nil:
+		_, err = fmt.Fprintf(w, "revoked %s's tokens for device %s issued until %s; that device's sessions are ended\n",
+			a.User, a.Device, a.IssuedBefore.UTC().Format(time.RFC3339))
+	case a.User != "" && a.IssuedBefore != nil:
+		_, err = fmt.Fprintf(w, "revoked %s's tokens issued until %s; their sessions and TURN relays are ended\n",
+			a.User, a.IssuedBefore.UTC().Format(time.RFC3339))
+	default:
+		return errors.New("the server's answer names nothing revoked")
+	}
 	return err
 }
 

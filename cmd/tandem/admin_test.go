@@ -303,6 +303,12 @@ func TestAdminUsageErrors(t *testing.T) {
 		{[]string{"end", "c1", "--yes"}, "--yes"},
 		{[]string{"erase", "bob"}, "--yes"},
 		{[]string{"--token-file", "/nonexistent", "--token", "", "rooms"}, "token-file"},
+		{[]string{"revoke"}, "revoke user USER"},
+		{[]string{"revoke", "group", "g1"}, "revoke token ID"},
+		{[]string{"revoke", "user"}, "revoke user USER"},
+		{[]string{"revoke", "device", "alice"}, "revoke device USER DEVICE"},
+		{[]string{"revoke", "token", "a", "b"}, "revoke token ID"},
+		{[]string{"revoke", "user", "alice", "--yes"}, "--yes"},
 	}
 	for _, tt := range tests {
 		_, _, err := runAdmin(t, append(append([]string{}, g...), tt.args...)...)
@@ -404,5 +410,103 @@ func TestAdminRoomsTable(t *testing.T) {
 	}
 	if a, c := strings.Index(lines[2], "good"), strings.Index(lines[5], "poor"); a != c || a != strings.Index(lines[0], "QUALITY") {
 		t.Errorf("quality columns do not line up:\n%s", b.String())
+	}
+}
+
+// TestAdminRevoke: revoking a device signs out that device only; a token
+// id, that token only; a user, all their devices. Each prints one line
+// saying what it revoked; nothing is erased.
+func TestAdminRevoke(t *testing.T) {
+	srv, url, _ := adminNode(t)
+	g := []string{"--server", url, "--token", grantToken(t, srv, auth.GrantAdmin)}
+	phone := dial(t, url, userToken(t, srv, "alice", "phone"))
+	obs := dial(t, url, userToken(t, srv, "alice", "obs"))
+	bobTok, bobOther := userToken(t, srv, "bob", "laptop"), userToken(t, srv, "bob", "laptop")
+	bob := dial(t, url, bobTok)
+
+	out := mustAdmin(t, append(g, "revoke", "device", "alice", "obs")...)
+	if !strings.Contains(out, "alice") || !strings.Contains(out, "obs") || strings.Count(out, "\n") != 1 {
+		t.Errorf("revoke device printed %q, want one line naming alice and obs", out)
+	}
+	if e := waitMsg(t, obs, func(m *protocol.Error) bool { return m.Code == protocol.CodeTokenRevoked }); e.Code == "" {
+		t.Fatal("no token_revoked")
+	}
+	eventually(t, 5*time.Second, "alice's obs session to go", func() bool {
+		out = mustAdmin(t, append(g, "sessions", "alice")...)
+		return !strings.Contains(out, "obs")
+	})
+	if !strings.Contains(out, "phone") {
+		t.Errorf("after revoking alice/obs, her sessions:\n%s", out)
+	}
+
+	id, err := srv.Authority().Verify(bobTok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = mustAdmin(t, append(g, "revoke", "token", id.ID)...)
+	if !strings.Contains(out, id.ID) || !strings.Contains(out, "until") {
+		t.Errorf("revoke token printed %q, want the id and until when", out)
+	}
+	waitMsg(t, bob, func(m *protocol.Error) bool { return m.Code == protocol.CodeTokenRevoked })
+	if code, body := httpGet(t, url+"/api/v1/calls", bobTok); code != 401 || !strings.Contains(body, "token_revoked") {
+		t.Errorf("bob's revoked token: %d %s, want 401 token_revoked", code, body)
+	}
+	if code, body := httpGet(t, url+"/api/v1/calls", bobOther); code != 200 {
+		t.Errorf("bob's other token of the same device: %d %s, want 200", code, body)
+	}
+
+	out = mustAdmin(t, append(g, "revoke", "user", "alice")...)
+	if !strings.Contains(out, "alice") || strings.Count(out, "\n") != 1 {
+		t.Errorf("revoke user printed %q", out)
+	}
+	waitMsg(t, phone, func(m *protocol.Error) bool { return m.Code == protocol.CodeTokenRevoked })
+	if out = mustAdmin(t, append(g, "export", "alice")...); !strings.Contains(out, `"known": true`) {
+		t.Errorf("revoking alice erased her data:\n%s", out)
+	}
+
+	// Bad ids are refused by the server with a clear error.
+	if _, _, err := runAdmin(t, append(g, "revoke", "token", "a b")...); err == nil || !strings.Contains(err.Error(), "bad_message") {
+		t.Errorf("revoke token \"a b\": %v, want bad_message", err)
+	}
+}
+
+// TestTokenLifetimeAndID: tandem token prints the token's id on stderr,
+// the one the token carries; a --ttl over auth.max_token_ttl is refused
+// with an error naming the key, and prints no token.
+func TestTokenLifetimeAndID(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "TANDEM_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if err := run([]string{"token", "--dev", "--data-dir", dir, "--user", "studio", "--device", "obs", "--ttl", "720h"}, &out, &errOut); err != nil {
+		t.Fatalf("tandem token: %v\n%s", err, errOut.String())
+	}
+	key, err := auth.LoadOrCreateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := auth.New(key, "")
+	id, err := a.Verify(strings.TrimSpace(out.String()))
+	if err != nil {
+		t.Fatalf("the printed token: %v", err)
+	}
+	if id.ID == "" || !strings.Contains(errOut.String(), "token id "+id.ID) || strings.Contains(out.String(), id.ID) {
+		t.Errorf("stderr %q, stdout %q: want the token alone on stdout and its id %q on stderr", errOut.String(), out.String(), id.ID)
+	}
+
+	out.Reset()
+	errOut.Reset()
+	err = run([]string{"token", "--dev", "--data-dir", dir, "--user", "studio", "--device", "obs", "--ttl", "2161h"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "auth.max_token_ttl") || out.Len() != 0 {
+		t.Errorf("--ttl 2161h: err %v, stdout %q; want a refusal naming auth.max_token_ttl and no token", err, out.String())
+	}
+	// Raised on the node, the maximum is raised for tandem token too.
+	t.Setenv("TANDEM_AUTH_MAX_TOKEN_TTL", "4000h")
+	if err := run([]string{"token", "--dev", "--data-dir", dir, "--user", "studio", "--device", "obs", "--ttl", "3000h"}, &out, &errOut); err != nil {
+		t.Errorf("--ttl 3000h under auth.max_token_ttl 4000h: %v", err)
 	}
 }

@@ -30,7 +30,7 @@ Usage:
   tandem loadtest turn --server ADDR --secret S  hold many TURN allocations
   tandem loadtest media --url WS --scenario S    synthetic media load on a room
   tandem agent --config agent.yaml                share this X11 desktop for remote help
-  tandem admin [--server URL] COMMAND          operate a node: rooms, end, remove, sessions, export, erase
+  tandem admin [--server URL] COMMAND          operate a node: rooms, end, remove, sessions, export, erase, revoke
   tandem version
 
 Run "tandem serve --help" for the serve flags.
