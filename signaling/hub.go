@@ -91,6 +91,10 @@ type Hub struct {
 	notifier Notifier // webhooks; under mu
 	// onRevoke is told of revocations (OnRevoke); under mu.
 	onRevoke func(auth.Revocation)
+	// recent are the revocations of the last minute (revoke.go), under
+	// mu: a session whose token was verified before one, and registers
+	// after it closed the sessions it covers, is refused.
+	recent []recentRevocation
 
 	// A node of a deployment (cluster.go); all nil on a single node.
 	cluster *cluster.Node
@@ -146,6 +150,9 @@ func (h *Hub) register(s *Session) (old *Session, err error) {
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, ErrClosed
+	}
+	if err := h.recentlyRevokedLocked(s.ident); err != nil {
+		return nil, err
 	}
 	devs := h.devices[s.user]
 	if devs == nil {

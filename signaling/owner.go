@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -110,6 +111,7 @@ func (h *Hub) Erase(ctx context.Context, user string) error {
 		// user out of the calls they home, then erase what that wrote.
 		h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindErased, User: user, At: mark.UnixMicro()})
 	}
+	h.noteRevoked(auth.Revocation{User: user, Before: mark})
 	n := h.signOutUser(ctx, user)
 	h.erasureHook(user, mark)
 	if err := h.store.EraseUser(ctx, user); err != nil {
@@ -149,6 +151,7 @@ func (h *Hub) erasedElsewhere(user string, mark time.Time) {
 	defer cancel()
 	// Whatever else their tokens opened here (WHIP, TURN) ends, whether or
 	// not they had a session here.
+	h.noteRevoked(auth.Revocation{User: user, Before: mark})
 	defer h.erasureHook(user, mark)
 	h.mu.Lock()
 	_, here := h.devices[user]

@@ -129,6 +129,7 @@ func (h *Hub) revokedElsewhere(e *cluster.Envelope) {
 func (h *Hub) endRevoked(r auth.Revocation) int {
 	var sessions []*Session
 	h.mu.Lock()
+	h.noteRevokedLocked(r)
 	collect := func(devs map[string]*Session) {
 		for _, s := range devs {
 			// A proxy's own node closes the device's socket.
@@ -158,6 +159,55 @@ func (h *Hub) revokeHook(hook func(auth.Revocation), r auth.Revocation) {
 	if hook != nil {
 		hook(r)
 	}
+}
+
+// recentRevocation is a revocation and when this node heard of it.
+type recentRevocation struct {
+	r  auth.Revocation
+	at time.Time
+}
+
+const (
+	// recentFor is how long a revocation is remembered for sessions
+	// registering late: longer than a sign-in takes from its token's
+	// check to its registration.
+	recentFor = time.Minute
+	// maxRecent bounds the revocations remembered.
+	maxRecent = 4096
+)
+
+// noteRevokedLocked remembers r for recentlyRevokedLocked; the caller
+// holds h.mu.
+func (h *Hub) noteRevokedLocked(r auth.Revocation) {
+	now := h.now()
+	keep := h.recent[:0]
+	for _, e := range h.recent {
+		if now.Sub(e.at) < recentFor {
+			keep = append(keep, e)
+		}
+	}
+	if len(keep) >= maxRecent {
+		keep = keep[len(keep)-maxRecent+1:]
+	}
+	h.recent = append(keep, recentRevocation{r: r, at: now})
+}
+
+// noteRevoked is noteRevokedLocked for a caller without the lock.
+func (h *Hub) noteRevoked(r auth.Revocation) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.noteRevokedLocked(r)
+}
+
+// recentlyRevokedLocked returns an error wrapping ErrRevoked if a
+// revocation of the last minute covers id; the caller holds h.mu.
+func (h *Hub) recentlyRevokedLocked(id auth.Identity) error {
+	for _, e := range h.recent {
+		if e.r.Covers(id) {
+			return fmt.Errorf("%w while this session was opening", ErrRevoked)
+		}
+	}
+	return nil
 }
 
 // erasureHook tells the hook of user's erasure, marked at mark.

@@ -178,6 +178,10 @@ func (s *Session) run() {
 	s.log = s.log.With("user", s.user, "device", s.device)
 
 	old, err := h.register(s)
+	if errors.Is(err, ErrRevoked) {
+		s.closeWith(protocol.CodeTokenRevoked, err.Error(), CloseUnauthorized)
+		return
+	}
 	if err != nil {
 		s.closeWith(protocol.CodeShuttingDown, "server shutting down", websocket.CloseGoingAway)
 		return

@@ -16,7 +16,7 @@ import (
 // tokens, their TURN allocations. TURN credentials name only the user, so
 // a device's or a token id's revocation does not reach TURN.
 func (s *Server) revoked(r auth.Revocation) {
-	for _, res := range s.whip.covered(r) {
+	for _, res := range s.whip.revoke(r) {
 		s.log.Info("whip session ended: its token was revoked", "kind", res.kind, "room", res.room, "session", res.id, "user", res.user)
 		s.whipEnded(res)
 	}

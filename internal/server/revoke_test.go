@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/turncred"
 )
 
@@ -91,5 +92,27 @@ func TestTURNMarksReadTheStoreRarely(t *testing.T) {
 	now = now.Add(ttl + time.Minute) // long after; reads fail
 	if !tm.revoked("bob", old) {
 		t.Error("a failing store made bob's known revocation be forgotten")
+	}
+}
+
+// TestWHIPRegistryRefusesLateSessions: a session whose token was checked
+// before a revocation and that registers after it is refused; the
+// revocation returns the registered sessions it covers, and no others.
+func TestWHIPRegistryRefusesLateSessions(t *testing.T) {
+	g := newWHIPRegistry()
+	issued := time.Now().Add(-time.Minute)
+	obs := &whipResource{id: "a", user: "studio", ident: auth.Identity{User: "studio", Device: "obs", ID: "k1", IssuedAt: issued}}
+	cam := &whipResource{id: "b", user: "studio", ident: auth.Identity{User: "studio", Device: "cam", ID: "k2", IssuedAt: issued}}
+	g.byID[cam.id] = cam
+
+	got := g.revoke(auth.Revocation{User: "studio", Device: "obs", Before: time.Now()})
+	if len(got) != 0 {
+		t.Errorf("revoking studio/obs returned %d sessions, want none registered", len(got))
+	}
+	if err := g.add(obs, func(*whipResource) {}); !errors.Is(err, errWHIPRevoked) {
+		t.Errorf("adding studio/obs's session after its revocation: %v, want errWHIPRevoked", err)
+	}
+	if got := g.revoke(auth.Revocation{ID: "k2"}); len(got) != 1 || got[0] != cam {
+		t.Errorf("revoking token k2 returned %v, want the cam session", got)
 	}
 }

@@ -73,8 +73,31 @@ type whipRegistry struct {
 	byID    map[string]*whipResource
 	perUser map[string]int // sessions and reservations
 	total   int
-	wg      sync.WaitGroup
+	// recent are the revocations of the last whipRecentFor: a session
+	// whose token was checked before one and that registers after it is
+	// refused.
+	recent []whipRevocation
+	wg     sync.WaitGroup
 }
+
+// whipRevocation is a revocation and when the registry heard of it.
+type whipRevocation struct {
+	r  auth.Revocation
+	at time.Time
+}
+
+// whipRecentFor outlasts a POST's negotiation (whipTimeout); at most
+// maxWHIPRecent revocations are remembered.
+const (
+	whipRecentFor = time.Minute
+	maxWHIPRecent = 4096
+)
+
+// Errors from whipRegistry.add.
+var (
+	errWHIPClosed  = errors.New("whip: the server is shutting down")
+	errWHIPRevoked = errors.New("whip: the token was revoked while the session was being created")
+)
 
 func newWHIPRegistry() *whipRegistry {
 	return &whipRegistry{byID: map[string]*whipResource{}, perUser: map[string]int{}}
@@ -108,12 +131,18 @@ func (g *whipRegistry) unreserveLocked(user string) {
 }
 
 // add registers a session in a reserved place and starts its watcher,
-// which calls ended when the session is over. It reports false after close.
-func (g *whipRegistry) add(res *whipResource, ended func(*whipResource)) bool {
+// which calls ended when the session is over. It fails after close, and
+// for a session whose token a recent revocation covers.
+func (g *whipRegistry) add(res *whipResource, ended func(*whipResource)) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		return false
+		return errWHIPClosed
+	}
+	for _, e := range g.recent {
+		if e.r.Covers(res.ident) {
+			return errWHIPRevoked
+		}
 	}
 	g.byID[res.id] = res
 	g.wg.Go(func() {
@@ -123,7 +152,7 @@ func (g *whipRegistry) add(res *whipResource, ended func(*whipResource)) bool {
 		}
 		ended(res)
 	})
-	return true
+	return nil
 }
 
 // remove forgets a session and frees its place; it reports whether the
@@ -145,10 +174,22 @@ func (g *whipRegistry) get(id string) *whipResource {
 	return g.byID[id]
 }
 
-// covered returns the sessions whose tokens r revoked.
-func (g *whipRegistry) covered(r auth.Revocation) []*whipResource {
+// revoke remembers r for sessions still being created, and returns the
+// registered sessions whose tokens r revoked.
+func (g *whipRegistry) revoke(r auth.Revocation) []*whipResource {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	now := time.Now()
+	keep := g.recent[:0]
+	for _, e := range g.recent {
+		if now.Sub(e.at) < whipRecentFor {
+			keep = append(keep, e)
+		}
+	}
+	if len(keep) >= maxWHIPRecent {
+		keep = keep[len(keep)-maxWHIPRecent+1:]
+	}
+	g.recent = append(keep, whipRevocation{r: r, at: now})
 	var out []*whipResource
 	for _, res := range g.byID {
 		if r.Covers(res.ident) {
@@ -364,9 +405,15 @@ func (s *Server) whipCreate(w http.ResponseWriter, r *http.Request, kind string)
 		}
 		return
 	}
-	if !s.whip.add(res, s.whipEnded) {
+	if err := s.whip.add(res, s.whipEnded); err != nil {
 		s.whip.unreserve(ident.User)
 		_ = res.sess.Close()
+		s.whipReleaseRoom(res)
+		if errors.Is(err, errWHIPRevoked) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tandem", error="invalid_token"`)
+			whipError(w, http.StatusUnauthorized, "the access token was revoked while the session was being created")
+			return
+		}
 		whipError(w, http.StatusServiceUnavailable, "the server is shutting down")
 		return
 	}
