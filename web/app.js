@@ -388,7 +388,7 @@ function startSignaling() {
         : code === 'replaced'
           ? `${S.auth ? S.auth.user : 'You'} signed in on ${S.auth ? S.auth.device : 'this device'} in another window, so this one was signed out.`
           : code === 'token_revoked'
-            ? 'Your data was erased from this server, so this device was signed out.'
+            ? 'This device\'s sign-in was revoked (by an operator, or because your data was erased), so it was signed out. Please sign in again.'
             : code === 'unauthorized'
             ? `The server did not accept your sign-in${message ? ` (${message})` : ''}. Please sign in again.`
             : `Signed out: ${message || code}`;
