@@ -174,9 +174,9 @@ func TestEveryEndpointRefusesARevokedToken(t *testing.T) {
 // TestRevocationEndsRunningSessions: a revocation ends what the token
 // opened while it runs: its signaling session hears token_revoked and is
 // closed; its WHIP publisher is cut off, so a viewer stops receiving
-// media, and its session is gone (DELETE with a valid token finds
-// nothing); a WHEP player of another device of the same user, and a
-// publisher with another token, go on.
+// media, and its session is gone, as is its WHEP player's (DELETE with a
+// valid token finds nothing); a WHEP player of another device of the same
+// user, and a publisher with another token, go on.
 func TestRevocationEndsRunningSessions(t *testing.T) {
 	ts := startServer(t, nil)
 	admin := ts.adminToken(t)
@@ -195,6 +195,7 @@ func TestRevocationEndsRunningSessions(t *testing.T) {
 
 			pub := newWHIPSender(t)
 			pubURL, _ := ts.whipPublish(t, pub, room, tok)
+			selfURL, _ := ts.whepPlay(t, newWHEPReceiver(t), room, tok) // a player with the same token
 			fan := newWHEPReceiver(t)
 			fanTok, _ := ts.mintFor(t, "fan-"+user, "tv", auth.GrantSubscribe)
 			ts.whepPlay(t, fan, room, fanTok)
@@ -240,9 +241,12 @@ func TestRevocationEndsRunningSessions(t *testing.T) {
 				s := pub.PC.ConnectionState()
 				return s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateDisconnected
 			})
-			if rv.sameUserOK {
-				later, _ := ts.mintFor(t, user, "obs-new")
-				resp, body := whipReq(t, http.MethodDelete, pubURL, later, "", "")
+			// A valid token of the same user finds neither of the revoked
+			// token's sessions: they have ended.
+			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+			later, _ := ts.mintFor(t, user, "obs-new")
+			for _, l := range []string{pubURL, selfURL} {
+				resp, body := whipReq(t, http.MethodDelete, l, later, "", "")
 				wantStatus(t, "DELETE of the revoked token's session with a valid token", resp, body, http.StatusNotFound)
 			}
 			for i, l := range keepURLs {
