@@ -23,10 +23,6 @@ import (
 // says how, in words a client can show.
 var ErrRevoked = errors.New("the access token was revoked")
 
-// tokenLeeway is the clock skew auth allows on a token's times: a revoked
-// token id is remembered this much longer than the longest lifetime.
-const tokenLeeway = 5 * time.Second
-
 // Verify checks a token's signature and claims, then its revocation marks:
 // its user's (their erasure, or an operator's revocation), its device's
 // and its id's. The error wraps auth.ErrExpired, auth.ErrInvalid,
@@ -74,12 +70,13 @@ func (h *Hub) OnRevoke(f func(auth.Revocation)) {
 }
 
 // tokenIDKept is how long a revoked token id is remembered: every token
-// with that id expires before.
+// with that id expires before (the longest lifetime, plus the clock skew
+// auth allows).
 func (h *Hub) tokenIDKept() time.Duration {
 	if h.cfg.MaxTokenTTL > 0 {
-		return h.cfg.MaxTokenTTL + tokenLeeway
+		return h.cfg.MaxTokenTTL + auth.Leeway
 	}
-	return auth.DefaultMaxTTL + tokenLeeway
+	return auth.DefaultMaxTTL + auth.Leeway
 }
 
 // Revoke takes back the tokens r names (with a zero r.Before, those

@@ -237,7 +237,7 @@ func TestRevocationEndsRunningSessions(t *testing.T) {
 				time.Sleep(300 * time.Millisecond)
 				return false
 			})
-			eventually(t, 5*time.Second, "the publisher's PeerConnection to be closed by the server", func() bool {
+			eventually(t, 10*time.Second, "the publisher's PeerConnection to be closed by the server", func() bool {
 				s := pub.PC.ConnectionState()
 				return s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateDisconnected
 			})

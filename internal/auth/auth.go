@@ -48,9 +48,9 @@ var ErrTTL = errors.New("auth: token lifetime too long")
 // told otherwise (auth.max_token_ttl).
 const DefaultMaxTTL = 90 * 24 * time.Hour
 
-// leeway is the clock skew allowed between the minting backend and the
+// Leeway is the clock skew allowed between the minting backend and the
 // server, on exp, nbf, iat and the lifetime.
-const leeway = 5 * time.Second
+const Leeway = 5 * time.Second
 
 // MaxIDLen bounds user and device ids.
 const MaxIDLen = 128
@@ -199,7 +199,7 @@ func (a *Authority) Verify(token string) (Identity, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(a.now),
-		jwt.WithLeeway(leeway),
+		jwt.WithLeeway(Leeway),
 	}
 	if a.issuer != "" {
 		opts = append(opts, jwt.WithIssuer(a.issuer))
@@ -219,7 +219,7 @@ func (a *Authority) Verify(token string) (Identity, error) {
 	if c.IssuedAt != nil {
 		from = c.IssuedAt.Time
 	}
-	if life := c.ExpiresAt.Sub(from); life > a.maxTTL+leeway {
+	if life := c.ExpiresAt.Sub(from); life > a.maxTTL+Leeway {
 		return Identity{}, fmt.Errorf("%w: lifetime %v is longer than %v", ErrInvalid, life.Round(time.Second), a.maxTTL)
 	}
 	if c.ID != "" && !ValidID(c.ID) {

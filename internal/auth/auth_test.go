@@ -195,7 +195,7 @@ func FuzzVerify(f *testing.F) {
 		if err == nil && (!ValidID(id.User) || !ValidID(id.Device) || (id.ID != "" && !ValidID(id.ID))) {
 			t.Fatalf("accepted token with bad ids: %+v", id)
 		}
-		if err == nil && time.Until(id.ExpiresAt) > maxTTL+leeway {
+		if err == nil && time.Until(id.ExpiresAt) > maxTTL+Leeway {
 			t.Fatalf("accepted a token valid for %v, longer than the maximum", time.Until(id.ExpiresAt))
 		}
 		if err == nil && strings.Contains(tok, ".") {
