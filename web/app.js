@@ -6,7 +6,7 @@ import {
   tokenClaims, tokenExpired, claimIdentity, releaseIdentity,
 } from './auth.js';
 import { Signaling } from './signaling.js';
-import { CallSession } from './call.js';
+import { CallSession, isScreenName } from './call.js';
 import { T as AT, TOOLS, encode as encodeAssist, decode as decodeAssist, isControl, keysym, AnnotationLayer, videoContentRect } from './assist.js';
 import { QualityMonitor } from './quality.js';
 import { ViewReporter } from './view.js';
@@ -848,7 +848,7 @@ function startMedia(call) {
     tracksReceived += 1;
     if (S.call !== call) return;
     const { user, track, stream, name } = e.detail;
-    if (name === 'screen') {
+    if (isScreenName(name)) {
       // A screen shared for help: shown in the helping view, not as a tile.
       showAssistScreen(call, track, stream);
       return;
@@ -1036,7 +1036,13 @@ function startCallExtras(call, session) {
   call.view = new ViewReporter({
     list: () => {
       const shown = el.screenCall.dataset.video === 'true';
-      return tiles.videos().map((v) => ({ user: v.user, video: v.video, track: session.trackName(v.track), shown }));
+      const out = tiles.videos().map((v) => ({ user: v.user, video: v.video, track: session.trackName(v.track), shown }));
+      // A screen shared for help plays in the helping view, at its size
+      // there (0×0 while that view is hidden).
+      const scr = el.assistScreen.srcObject;
+      const st = scr ? scr.getVideoTracks().find((t) => t.readyState === 'live') : null;
+      if (st && isScreenName(session.trackName(st))) out.push({ user: session.trackUser(st), video: el.assistScreen, track: session.trackName(st) });
+      return out;
     },
     send: (viewTiles) => {
       if (S.call !== call || call.viewUnsupported || !call.callId) return false;
