@@ -86,11 +86,17 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// devToken mints a token for any name: dev mode only, loopback only.
+// devToken mints a token for any name: dev mode only, loopback only, and
+// only for a request to a loopback host from no page or one of this
+// server's own.
 func (s *Server) devToken(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		return
+	}
+	if why := devRequestRefusal(r); why != "" {
+		writeError(w, http.StatusForbidden, protocol.CodeForbidden, why)
 		return
 	}
 	var req struct {
