@@ -37,7 +37,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	static, _ := fs.Sub(web.Files, ".")
 	mux.Handle("/", securityHeaders(http.FileServerFS(static)))
-	return mux
+	return s.withHTTPLimits(mux)
 }
 
 func securityHeaders(h http.Handler) http.Handler {
