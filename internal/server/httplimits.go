@@ -7,6 +7,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// hstsHeader asks browsers to reach this host over HTTPS only, for a year.
+const hstsHeader = "max-age=31536000"
+
 // limitConns wraps the HTTP listener (under TLS, if any) with the
 // per-source connection limit, and registers the HTTP limits' metrics.
 func (s *Server) limitConns(ln net.Listener) net.Listener {
@@ -25,7 +28,15 @@ func (s *Server) limitConns(ln net.Listener) net.Listener {
 	return s.connLimit
 }
 
-// withHTTPLimits applies the body timeout to every request.
+// withHTTPLimits applies the body timeout to every request and, when this
+// node serves TLS itself, HSTS to every response.
 func (s *Server) withHTTPLimits(h http.Handler) http.Handler {
+	if s.cfg.HTTP.TLSCert != "" {
+		next := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Strict-Transport-Security", hstsHeader)
+			next.ServeHTTP(w, r)
+		})
+	}
 	return withBodyTimeout(s.cfg.HTTP.BodyTimeout, &s.bodyTimeouts, h)
 }
