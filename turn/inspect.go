@@ -42,7 +42,7 @@ func (s *Server) inspect(b []byte, src net.Addr, tr transport, w replier) bool {
 	t.ReadValue(binary.BigEndian.Uint16(b[0:2]))
 	if t.Class == stun.ClassIndication && t.Method == stun.MethodSend && len(s.cfg.NodePeers) > 0 {
 		if peer, ok := firstXORPeer(b); ok && s.nodePortDenied(peer.Addr(), peer.Port()) {
-			s.nodePortDenial("send", net.UDPAddrFromAddrPort(peer))
+			s.nodePortDenial("send", peer)
 			return false
 		}
 	}

@@ -41,10 +41,11 @@ func (s *Server) nodePortDeniedAddr(a net.Addr) bool {
 	return s.nodePortDenied(ip, uint16(ua.Port))
 }
 
-// nodePortDenial counts and logs one refusal of a node address's port.
-func (s *Server) nodePortDenial(what string, peer net.Addr) {
+// nodePortDenial counts and logs one refusal of a node address's port;
+// peer is formatted only if the log is at debug level.
+func (s *Server) nodePortDenial(what string, peer any) {
 	s.metrics.peerDeniedFor(ReasonNodePort)
-	s.log.Debug("turn: peer port denied", "what", what, "peer", peer.String())
+	s.log.Debug("turn: peer port denied", "what", what, "peer", peer)
 }
 
 // Address families of STUN address attributes (RFC 8489 §14.1).

@@ -269,14 +269,24 @@ func TestRelayToNodeAddressOnlyAtMediaPort(t *testing.T) {
 	if res.Type.Class != stun.ClassErrorResponse || code.GetFrom(res) != nil || code.Code != stun.CodeForbidden {
 		t.Fatalf("ChannelBind to another port of the node: %v %v, want 403", res.Type, code)
 	}
-	// The media port still works after, and by then the other packets
-	// would have arrived.
+	// A service on another port of the node's address writes to the
+	// relayed address: the permission for the address does not let it
+	// through (roundTrips fails on a packet from anyone but the media
+	// port), and the media port still works.
+	side, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer side.Close()
+	if _, err := side.WriteTo([]byte("sneaking in"), relay.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
 	roundTrips(t, relay, media, 3)
 	time.Sleep(100 * time.Millisecond)
 	if n := received.Load(); n != 0 {
 		t.Fatalf("the service on another port received %d packets", n)
 	}
-	if st := s.Stats(); st.PeerDenied[ReasonNodePort] < 2 {
+	if st := s.Stats(); st.PeerDenied[ReasonNodePort] < 3 {
 		t.Fatalf("node_port denials = %v", st.PeerDenied)
 	}
 }
