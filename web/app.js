@@ -3,7 +3,7 @@
 import { getInfo, devToken, getAssistLog, exportMyData, eraseMyData } from './api.js';
 import {
   loadAuth, saveAuth, clearAuth, loadNames, defaultDeviceName, normalizeId, validId,
-  tokenClaims, tokenExpired, claimIdentity, releaseIdentity,
+  tokenClaims, tokenExpired, claimIdentity, releaseIdentity, authFromToken, sameIdentity,
 } from './auth.js';
 import { Signaling } from './signaling.js';
 import { CallSession, isScreenName } from './call.js';
@@ -122,10 +122,14 @@ async function boot() {
   );
 
   if (fragToken) {
-    const claims = tokenClaims(fragToken);
+    const next = authFromToken(fragToken);
     infoPromise.catch(() => {});
-    await signIn({ token: fragToken, user: claims.sub || '', device: claims.dev || '' }, { steal: true });
-    return;
+    const current = loadAuth();
+    if (!current || tokenExpired(current.token) || sameIdentity(current, next) || (await confirmSwitch(current, next))) {
+      await signIn(next, { steal: true });
+      return;
+    }
+    // Keep whoever is signed in: carry on as if there were no link.
   }
 
   const stored = loadAuth();
@@ -157,14 +161,52 @@ async function boot() {
  * changes only the fragment, which does not reload the page. Take the
  * token then too, unless a call is under way.
  */
-function onHashToken() {
-  if (S.state === 'calling' || S.state === 'ringing' || S.state === 'in-call') return;
+async function onHashToken() {
+  if (busyWithCall()) return;
   const token = takeFragmentToken();
   if (!token) return;
-  if (S.auth) signOut();
-  const claims = tokenClaims(token);
-  signIn({ token, user: claims.sub || '', device: claims.dev || '' }, { steal: true }).catch((err) => {
+  const next = authFromToken(token);
+  if (S.auth && sameIdentity(S.auth, next)) {
+    // The same user and device: a fresh token, nothing to ask.
+    S.auth = { ...S.auth, token };
+    saveAuth(S.auth);
+    if (S.sig) S.sig.token = token;
+    return;
+  }
+  if (S.auth) {
+    if (!(await confirmSwitch(S.auth, next)) || busyWithCall()) return;
+    signOut();
+  }
+  signIn(next, { steal: true }).catch((err) => {
     showSignedOut(`Could not sign in: ${errorText(err)}.`);
+  });
+}
+
+function busyWithCall() {
+  return S.state === 'calling' || S.state === 'ringing' || S.state === 'in-call';
+}
+
+let settleSwitch = null; // answers the question on screen, if any
+
+/**
+ * Asks whether a sign-in link for `next` may replace `current`, who is
+ * signed in here. Resolves true to switch, false to keep `current`.
+ */
+function confirmSwitch(current, next) {
+  if (settleSwitch) settleSwitch(false); // a newer link replaces the question
+  const sameUser = current.user === next.user;
+  const name = (a) => (a.user ? (sameUser ? `${a.user} on ${a.device}` : a.user) : 'someone else');
+  el.switchUserText.textContent = `You are signed in as ${name(current)}. Sign in as ${name(next)} instead?`;
+  el.switchUserYes.textContent = `Sign in as ${name(next)}`;
+  el.switchUserNo.textContent = `Stay signed in as ${name(current)}`;
+  el.switchUser.hidden = false;
+  el.switchUserNo.focus();
+  return new Promise((resolve) => {
+    settleSwitch = (yes) => {
+      settleSwitch = null;
+      el.switchUser.hidden = true;
+      resolve(yes);
+    };
   });
 }
 
@@ -2335,6 +2377,8 @@ function wire() {
     onSignInSubmit(ev).catch((err) => setFormError(el.signinError, errorText(err)));
   });
   el.signout.addEventListener('click', () => signOut(''));
+  el.switchUserYes.addEventListener('click', () => settleSwitch && settleSwitch(true));
+  el.switchUserNo.addEventListener('click', () => settleSwitch && settleSwitch(false));
   el.bannerClose.addEventListener('click', hideBanner);
 
   el.callForm.addEventListener('submit', (ev) => {

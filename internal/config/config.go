@@ -157,6 +157,14 @@ type HTTPConfig struct {
 	TLSCert        string   `mapstructure:"tls_cert"`
 	TLSKey         string   `mapstructure:"tls_key"`
 	AllowedOrigins []string `mapstructure:"allowed_origins"`
+
+	// MaxConnsPerIP bounds the connections one source address (an IPv6
+	// /64) holds open at once; 0 means no limit. Behind a reverse proxy
+	// every client has the proxy's address.
+	MaxConnsPerIP int `mapstructure:"max_conns_per_ip"`
+	// BodyTimeout is how long a request body may take to arrive after its
+	// headers; 0 means no limit. WebSockets have no body and are not cut.
+	BodyTimeout time.Duration `mapstructure:"body_timeout"`
 }
 
 // AuthConfig is how access tokens are verified and, in dev mode, minted.
@@ -323,6 +331,12 @@ func (c *Config) Validate() error {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			return keyErr("http.allowed_origins", "%q must be an origin like https://example.com", o)
 		}
+	}
+	if c.HTTP.MaxConnsPerIP < 0 {
+		return keyErr("http.max_conns_per_ip", "must be 0 (no limit) or positive")
+	}
+	if c.HTTP.BodyTimeout < 0 {
+		return keyErr("http.body_timeout", "must be 0 (no limit) or positive")
 	}
 	udpHost, err := checkHostPort("media.udp_listen", c.Media.UDPListen)
 	if err != nil {

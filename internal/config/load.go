@@ -29,6 +29,8 @@ func defaults() map[string]any {
 		"http.tls_cert":               "",
 		"http.tls_key":                "",
 		"http.allowed_origins":        []string{},
+		"http.max_conns_per_ip":       64,
+		"http.body_timeout":           30 * time.Second,
 		"auth.secret":                 "",
 		"auth.issuer":                 "",
 		"auth.dev_token_ttl":          12 * time.Hour,

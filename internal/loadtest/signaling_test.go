@@ -41,6 +41,7 @@ func TestSignalingLoadAcrossNodes(t *testing.T) {
 		srv := startServer(t, func(c *config.Config) {
 			c.Redis.Addrs = []string{rdb.Addr}
 			c.Auth.Secret = secret
+			c.HTTP.MaxConnsPerIP = 0 // each source address opens dozens of sessions
 		})
 		urls = append(urls, "ws"+strings.TrimPrefix(srv.URL(), "http")+"/ws")
 	}

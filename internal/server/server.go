@@ -57,6 +57,10 @@ type Server struct {
 	hooks     *webhook.Sender
 	stopBg    context.CancelFunc // ends the retention sweeper
 	bgDone    chan struct{}
+
+	// HTTP limits (httplimits.go).
+	connLimit    *limitListener // nil when http.max_conns_per_ip is 0
+	bodyTimeouts atomic.Uint64
 }
 
 // New builds a node and binds its listeners (HTTP and the media UDP port),
@@ -155,6 +159,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	if s.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
+	s.ln = s.limitConns(s.ln)
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
 		if err != nil {
