@@ -16,6 +16,7 @@ type conformant interface {
 	Users
 	AssistLog
 	Owner
+	RateLimiter
 }
 
 // stores are the implementations every behaviour is checked against,

@@ -43,6 +43,8 @@ type Local struct {
 	assistF  *os.File
 	revokedF *os.File
 	closed   bool
+
+	limits MemoryLimiter // RateLimiter
 }
 
 type assistRecord struct {

@@ -59,6 +59,7 @@ type Redis struct {
 
 	revoke *redis.Script // see revokeScript
 	drop   *redis.Script // see dropScript
+	gcra   *redis.Script // see gcraScript
 }
 
 // The kinds of per-user lists.
@@ -103,7 +104,8 @@ func OpenRedis(c RedisConfig) (*Redis, error) {
 		PoolTimeout: c.Timeout, MaxRetries: 1,
 	})
 	return &Redis{rdb: rdb, prefix: c.KeyPrefix, limit: int64(c.Limit),
-		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript)}, nil
+		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript),
+		gcra: redis.NewScript(gcraScript)}, nil
 }
 
 var quietOnce sync.Once
