@@ -17,6 +17,7 @@ type conformant interface {
 	AssistLog
 	Owner
 	RateLimiter
+	CallGrouping
 }
 
 // stores are the implementations every behaviour is checked against,

@@ -55,6 +55,9 @@ type assistRecord struct {
 type callRecord struct {
 	User string    `json:"user"`
 	Call CallEntry `json:"call"`
+	// Replaces names the entry (by call id) that Call takes the place of:
+	// a group of unanswered calls that grew (GroupCall).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 type userRecord struct {
@@ -90,7 +93,7 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return err
 		}
-		l.appendMem(r.User, r.Call)
+		l.replayCall(r)
 		return nil
 	}); err != nil {
 		return nil, err

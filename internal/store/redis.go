@@ -60,6 +60,7 @@ type Redis struct {
 	revoke *redis.Script // see revokeScript
 	drop   *redis.Script // see dropScript
 	gcra   *redis.Script // see gcraScript
+	group  *redis.Script // see groupScript
 }
 
 // The kinds of per-user lists.
@@ -105,7 +106,7 @@ func OpenRedis(c RedisConfig) (*Redis, error) {
 	})
 	return &Redis{rdb: rdb, prefix: c.KeyPrefix, limit: int64(c.Limit),
 		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript),
-		gcra: redis.NewScript(gcraScript)}, nil
+		gcra: redis.NewScript(gcraScript), group: redis.NewScript(groupScript)}, nil
 }
 
 var quietOnce sync.Once
