@@ -58,15 +58,16 @@ func (l *Local) GroupCall(ctx context.Context, user string, e CallEntry, within 
 	}
 	if at < 0 {
 		l.appendMem(user, e)
-		return writeLine(l.callsF, callRecord{User: user, Call: e})
+		return l.written(&l.callsF, callRecord{User: user, Call: e})
 	}
 	m := merged(list[at], e)
 	l.calls[user] = replaced(list, at, m)
-	return writeLine(l.callsF, callRecord{User: user, Call: m, Replaces: list[at].CallID})
+	return l.written(&l.callsF, callRecord{User: user, Call: m, Replaces: list[at].CallID})
 }
 
 // replaced returns a new list: list without its entry at, and e last.
-// list itself is left as it was: lists are shared, never changed in place.
+// list itself is left as it was: lists are shared (a compaction may be
+// writing this one out), never changed in place.
 func replaced(list []CallEntry, at int, e CallEntry) []CallEntry {
 	out := make([]CallEntry, 0, len(list))
 	out = append(out, list[:at]...)
