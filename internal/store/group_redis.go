@@ -104,6 +104,9 @@ func (r *Redis) groupArgs(e CallEntry, within time.Duration) ([]any, error) {
 
 // GroupCall implements CallGrouping.
 func (r *Redis) GroupCall(ctx context.Context, user string, e CallEntry, within time.Duration) error {
+	if within <= 0 || !groupable(e) {
+		return r.AppendCall(ctx, user, e)
+	}
 	args, err := r.groupArgs(e, within)
 	if err != nil {
 		return err
@@ -118,6 +121,10 @@ func (r *Redis) GroupCall(ctx context.Context, user string, e CallEntry, within 
 // AppendCall's (the script goes whole: a pipeline cannot fall back from a
 // script Redis does not know).
 func (r *Redis) GroupCallTo(ctx context.Context, p redis.Pipeliner, user string, e CallEntry, within time.Duration) {
+	if within <= 0 || !groupable(e) {
+		r.AppendCallTo(ctx, p, user, e)
+		return
+	}
 	args, err := r.groupArgs(e, within)
 	if err != nil {
 		return
