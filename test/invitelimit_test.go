@@ -264,4 +264,16 @@ func TestInviteLimitsAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ended(t, dave, id)
+
+	// Bob's history, written by whichever node each call was on, has
+	// mallory's calls as one entry.
+	var fromMallory []historyEntry
+	for _, e := range ts.history(t, "bob") {
+		if e.Peer == "mallory" {
+			fromMallory = append(fromMallory, e)
+		}
+	}
+	if len(fromMallory) != 1 || max(fromMallory[0].Count, 1) != rang || !fromMallory[0].Missed {
+		t.Errorf("bob's history of mallory's calls: %+v, want one missed-call entry counting %d", fromMallory, rang)
+	}
 }
