@@ -39,6 +39,12 @@ type Config struct {
 	SendQueue         int
 	RateLimit         int
 	AllowedOrigins    []string
+	// InviteLimits bound how often invites ring (invitelimit.go).
+	InviteLimits InviteLimits
+	// GroupUnansweredWithin makes a user's unanswered calls with the same
+	// person, each within this of the one before, one history entry with
+	// a count (store.CallGrouping); 0 keeps an entry per call.
+	GroupUnansweredWithin time.Duration
 	// ICE returns the ICE servers for a device of user that reached
 	// signaling at host (the request's Host), and how long until they must
 	// be refreshed (0: never). Nil means none.
@@ -59,6 +65,8 @@ type Store interface {
 	store.Users
 	store.AssistLog
 	store.Owner
+	store.RateLimiter
+	store.CallGrouping
 }
 
 // Hub owns every session and call on this node.
@@ -84,6 +92,7 @@ type Hub struct {
 
 	pending  *pendingWrites
 	metrics  *metrics
+	limits   inviteLimiter
 	notifier Notifier // webhooks; under mu
 
 	// A node of a deployment (cluster.go); all nil on a single node.

@@ -610,8 +610,16 @@ function adoptCallId(call, ack, failText, errorEl) {
   return true;
 }
 
+/** An invite over a limit: the server says what and when, in words. */
+function rateLimitedText(err) {
+  const m = (err && err.message) || 'too many calls; try again later';
+  return m.charAt(0).toUpperCase() + m.slice(1) + '.';
+}
+
 function inviteErrorText(err, to) {
   switch (err && err.code) {
+    case 'rate_limited':
+      return rateLimitedText(err);
     case 'user_unknown':
       return `There is no user “${to}” on this server.`;
     case 'user_offline':
@@ -1877,6 +1885,8 @@ async function addPerson(toRaw) {
 
 function addErrorText(err, to) {
   switch (err && err.code) {
+    case 'rate_limited':
+      return rateLimitedText(err);
     case 'user_unknown':
       return `There is no user “${to}” on this server.`;
     case 'user_offline':

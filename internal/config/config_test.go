@@ -78,6 +78,9 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"short secret", "", []string{"TANDEM_AUTH_SECRET=short"}, []string{"--listen", "0.0.0.0:7880"}, "auth.secret"},
 		{"bad log level", "log:\n  level: loud\n", nil, []string{"--dev"}, "log.level"},
 		{"bad ice url", "ice:\n  servers:\n    - urls: [\"http://x\"]\n", nil, []string{"--dev"}, "ice.servers"},
+		{"invite limit without a burst", "calls:\n  pair_invite_burst: 0\n", nil, []string{"--dev"}, "calls.pair_invite_burst"},
+		{"negative invite limit", "", []string{"TANDEM_CALLS_CALLEE_INVITES_PER_MINUTE=-1"}, []string{"--dev"}, "calls.callee_invites_per_minute"},
+		{"negative grouping", "calls:\n  group_unanswered_within: -1m\n", nil, []string{"--dev"}, "calls.group_unanswered_within"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,6 +75,14 @@ func defaults() map[string]any {
 		"debug.pprof_listen":          "",
 		"shutdown.drain_timeout":      30 * time.Second,
 
+		"calls.caller_invites_per_minute": 10,
+		"calls.caller_invite_burst":       10,
+		"calls.callee_invites_per_minute": 20,
+		"calls.callee_invite_burst":       10,
+		"calls.pair_invites_per_minute":   5,
+		"calls.pair_invite_burst":         5,
+		"calls.group_unanswered_within":   time.Hour,
+
 		"turn.enabled":                        true,
 		"turn.realm":                          "tandem",
 		"turn.udp_listen":                     "",

@@ -129,6 +129,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		MaxMessageBytes: sc.MaxMessageBytes, PingInterval: sc.PingInterval, PongTimeout: sc.PongTimeout,
 		HelloTimeout: sc.HelloTimeout, WriteTimeout: sc.WriteTimeout, SendQueue: sc.SendQueue,
 		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: s.ice,
+		InviteLimits: inviteLimits(cfg.Calls), GroupUnansweredWithin: cfg.Calls.GroupUnansweredWithin,
 	}, s.authority, signaling.SFUMedia{SFU: s.sfu}, s.store, log.With("part", "signaling"))
 	if s.node != nil {
 		if err = s.hub.SetCluster(s.node); err != nil {
@@ -285,4 +286,13 @@ func (s *Server) closeParts() error {
 		errs = append(errs, s.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// inviteLimits are the configured invite limits as the hub takes them.
+func inviteLimits(c config.CallsConfig) signaling.InviteLimits {
+	return signaling.InviteLimits{
+		Caller: store.PerMinute(c.CallerInvitesPerMinute, c.CallerInviteBurst),
+		Callee: store.PerMinute(c.CalleeInvitesPerMinute, c.CalleeInviteBurst),
+		Pair:   store.PerMinute(c.PairInvitesPerMinute, c.PairInviteBurst),
+	}
 }

@@ -16,6 +16,8 @@ type conformant interface {
 	Users
 	AssistLog
 	Owner
+	RateLimiter
+	CallGrouping
 }
 
 // stores are the implementations every behaviour is checked against,

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 var (
@@ -43,6 +45,16 @@ type Local struct {
 	assistF  *os.File
 	revokedF *os.File
 	closed   bool
+
+	// The history and audit files are compacted while the store runs
+	// (compact.go).
+	compactables []*compactable
+	compactMin   int64       // the least size a file is compacted at
+	compactHook  func()      // tests: runs while a compaction writes
+	stopping     atomic.Bool // Close was called: compactions give up
+	bg           sync.WaitGroup
+
+	limits MemoryLimiter // RateLimiter
 }
 
 type assistRecord struct {
@@ -53,6 +65,9 @@ type assistRecord struct {
 type callRecord struct {
 	User string    `json:"user"`
 	Call CallEntry `json:"call"`
+	// Replaces names the entry (by call id) that Call takes the place of:
+	// a group of unanswered calls that grew (GroupCall).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 type userRecord struct {
@@ -76,7 +91,11 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 		limit = 1000
 	}
 	l := &Local{limit: limit, dir: dir, calls: map[string][]CallEntry{}, users: map[string]bool{},
-		assists: map[string][]AssistEntry{}, revoked: map[string]int64{}}
+		assists: map[string][]AssistEntry{}, revoked: map[string]int64{}, compactMin: defaultCompactMin}
+	l.compactables = []*compactable{
+		{name: callsFile, f: &l.callsF, records: func() iter.Seq[any] { return listRecords(maps.Clone(l.calls), callRecordOf) }},
+		{name: assistFile, f: &l.assistF, records: func() iter.Seq[any] { return listRecords(maps.Clone(l.assists), assistRecordOf) }},
+	}
 	if dir == "" {
 		return l, nil
 	}
@@ -88,7 +107,7 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return err
 		}
-		l.appendMem(r.User, r.Call)
+		l.replayCall(r)
 		return nil
 	}); err != nil {
 		return nil, err
@@ -138,6 +157,9 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	}
 	if l.revokedF, err = rewrite(l.path(revokedFile), revokedRecords(l.revoked)); err != nil {
 		return nil, errors.Join(err, l.closeFiles())
+	}
+	for _, c := range l.compactables {
+		l.rewrote(c.f)
 	}
 	return l, nil
 }
@@ -327,14 +349,14 @@ func (l *Local) lock(ctx context.Context) error {
 }
 
 // record keeps an entry: add puts it in memory, then rec goes to *f (read
-// under the lock: erasing and pruning replace the files).
+// under the lock: erasing, pruning and compacting replace the files).
 func (l *Local) record(ctx context.Context, f **os.File, add func(), rec any) error {
 	if err := l.lock(ctx); err != nil {
 		return err
 	}
 	defer l.mu.Unlock()
 	add()
-	return writeLine(*f, rec)
+	return l.written(f, rec)
 }
 
 // read returns up to limit entries of one user's list, newest first.
@@ -380,8 +402,11 @@ func (l *Local) KnownUser(ctx context.Context, user string) (bool, error) {
 	return l.users[user], nil
 }
 
-// Close syncs and closes the files.
+// Close syncs and closes the files, and waits for a compaction under way
+// to give up.
 func (l *Local) Close() error {
+	l.stopping.Store(true)
+	defer l.bg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {

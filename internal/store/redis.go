@@ -59,6 +59,8 @@ type Redis struct {
 
 	revoke *redis.Script // see revokeScript
 	drop   *redis.Script // see dropScript
+	gcra   *redis.Script // see gcraScript
+	group  *redis.Script // see groupScript
 }
 
 // The kinds of per-user lists.
@@ -103,7 +105,8 @@ func OpenRedis(c RedisConfig) (*Redis, error) {
 		PoolTimeout: c.Timeout, MaxRetries: 1,
 	})
 	return &Redis{rdb: rdb, prefix: c.KeyPrefix, limit: int64(c.Limit),
-		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript)}, nil
+		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript),
+		gcra: redis.NewScript(gcraScript), group: redis.NewScript(groupScript)}, nil
 }
 
 var quietOnce sync.Once
