@@ -43,21 +43,10 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## fuzz: run each native fuzz target for FUZZTIME iterations
+## fuzz: run every native fuzz target in the module for FUZZTIME iterations
+## each (scripts/fuzz.sh finds them; FUZZ=<regex> picks some)
 fuzz:
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./signaling/protocol
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDecodeServer$$' -fuzztime=$(FUZZTIME) ./signaling/protocol
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/auth
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseSDP$$' -fuzztime=$(FUZZTIME) ./sfu
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzSendsMedia$$' -fuzztime=$(FUZZTIME) ./signaling
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/assistwire
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzKeyframeInfo$$' -fuzztime=$(FUZZTIME) ./sfu
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseICEFragment$$' -fuzztime=$(FUZZTIME) ./sfu
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzDirectInput$$' -fuzztime=$(FUZZTIME) ./sfu
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzParseUsername$$' -fuzztime=$(FUZZTIME) ./internal/turncred
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzInspect$$' -fuzztime=$(FUZZTIME) ./turn
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzFrameReader$$' -fuzztime=$(FUZZTIME) ./turn
-	./scripts/loopback-only.sh $(GO) test -run='^$$' -fuzz='^FuzzPeerAllowed$$' -fuzztime=$(FUZZTIME) ./turn
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/loopback-only.sh ./scripts/fuzz.sh
 
 ## bench: hot-path benchmarks (see docs/benchmarks.md)
 bench:

@@ -35,7 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-TANDEM_LOG_LEVEL=warn TANDEM_TURN_UDP_LISTEN=127.0.0.1:0 TANDEM_TURN_TCP_LISTEN=127.0.0.1:0 \
+# Every load client connects from 127.0.0.1: no per-address connection limit.
+TANDEM_LOG_LEVEL=warn TANDEM_HTTP_MAX_CONNS_PER_IP=0 TANDEM_TURN_UDP_LISTEN=127.0.0.1:0 TANDEM_TURN_TCP_LISTEN=127.0.0.1:0 \
 	"$BIN" serve --dev --data-dir "$WORK/data" --listen 127.0.0.1:0 --media-udp 127.0.0.1:0 \
 	>"$WORK/tandem.out" 2>"$WORK/tandem.log" &
 TANDEM=$!; PIDS="$PIDS $TANDEM"

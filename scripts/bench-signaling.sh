@@ -19,7 +19,11 @@ WORK=${KEEP:-$(mktemp -d)}
 PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT INT TERM
-export TANDEM_TURN_UDP_LISTEN=127.0.0.1:0 TANDEM_TURN_TCP_LISTEN=127.0.0.1:0 TANDEM_AUTH_SECRET=$SECRET
+# Thousands of load devices connect from three addresses: no per-address
+# connection limit.
+export TANDEM_TURN_UDP_LISTEN=127.0.0.1:0 TANDEM_TURN_TCP_LISTEN=127.0.0.1:0 TANDEM_AUTH_SECRET=$SECRET TANDEM_HTTP_MAX_CONNS_PER_IP=0
+# Each pair calls up to 40 times a second: lift the invite limits.
+export TANDEM_CALLS_CALLER_INVITES_PER_MINUTE=0 TANDEM_CALLS_CALLEE_INVITES_PER_MINUTE=0 TANDEM_CALLS_PAIR_INVITES_PER_MINUTE=0
 
 redis-server --port 16379 --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" --loglevel warning >"$WORK/redis.log" 2>&1 &
 PIDS="$PIDS $!"

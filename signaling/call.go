@@ -197,6 +197,7 @@ type endResult struct {
 // reqError is a failed request, reported back to the requesting device.
 type reqError struct {
 	code, msg string
+	retry     time.Duration // when to try again, if the server says so
 }
 
 func (e *reqError) Error() string { return e.code + ": " + e.msg }
@@ -241,8 +242,14 @@ func (h *Hub) ringLocked(c *call, to string, inviter *Session, devs []*Session) 
 // invite starts a call from s to user `to`, or, with callID, rings `to`
 // into that running call.
 func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, error) {
+	if err := h.limitCaller(s.user); err != nil {
+		return callID, err
+	}
 	if err := h.checkCallee(s, to); err != nil {
 		return "", err
+	}
+	if err := h.limitCallee(s.user, to); err != nil {
+		return callID, err
 	}
 	if err := h.loadRemote(to); err != nil {
 		return "", fail(protocol.CodeUnavailable, "the call service cannot reach its shared state; try again shortly")
@@ -788,10 +795,19 @@ func (h *Hub) record(e *endResult) {
 		if q != nil && entry.AnsweredAt != nil {
 			entry.Quality = q
 		}
-		if err := h.store.AppendCall(ctx, user, entry); err != nil {
+		if err := h.appendCall(ctx, user, entry); err != nil {
 			h.log.Error("call history not written", "call", e.call.id, "user", user, "err", err)
 		}
 	}
+}
+
+// appendCall writes a history entry, grouping unanswered calls with the
+// same person when the hub is set to.
+func (h *Hub) appendCall(ctx context.Context, user string, e store.CallEntry) error {
+	if h.cfg.GroupUnansweredWithin > 0 {
+		return h.store.GroupCall(ctx, user, e, h.cfg.GroupUnansweredWithin)
+	}
+	return h.store.AppendCall(ctx, user, e)
 }
 
 // callQuality summarises the network quality of every media leg c had,

@@ -334,6 +334,7 @@ func (h *Hub) holdLocked() {
 // historyTo is a store that adds its history writes to a pipeline.
 type historyTo interface {
 	AppendCallTo(ctx context.Context, p redis.Pipeliner, user string, e store.CallEntry)
+	GroupCallTo(ctx context.Context, p redis.Pipeliner, user string, e store.CallEntry, within time.Duration)
 }
 
 // releaseHeldLocked queues e's history writes, then the messages held since
@@ -345,9 +346,14 @@ func (h *Hub) releaseHeldLocked(e *endResult) {
 	if st, ok := h.store.(historyTo); ok && len(e.entries) > 0 {
 		entries, users := e.entries, e.users
 		e.entries = nil
+		within := h.cfg.GroupUnansweredWithin
 		h.cluster.Queue(func(ctx context.Context, p redis.Pipeliner) {
 			for user, entry := range entries {
-				st.AppendCallTo(ctx, p, user, entry)
+				if within > 0 {
+					st.GroupCallTo(ctx, p, user, entry, within)
+				} else {
+					st.AppendCallTo(ctx, p, user, entry)
+				}
 			}
 		}, func() { h.pending.done(users...) })
 		e.users = nil

@@ -39,6 +39,12 @@ type Config struct {
 	SendQueue         int
 	RateLimit         int
 	AllowedOrigins    []string
+	// InviteLimits bound how often invites ring (invitelimit.go).
+	InviteLimits InviteLimits
+	// GroupUnansweredWithin makes a user's unanswered calls with the same
+	// person, each within this of the one before, one history entry with
+	// a count (store.CallGrouping); 0 keeps an entry per call.
+	GroupUnansweredWithin time.Duration
 	// MaxTokenTTL is the longest token lifetime (auth.max_token_ttl): a
 	// revoked token id is remembered that long. Default auth.DefaultMaxTTL.
 	MaxTokenTTL time.Duration
@@ -62,6 +68,8 @@ type Store interface {
 	store.Users
 	store.AssistLog
 	store.Owner
+	store.RateLimiter
+	store.CallGrouping
 	store.Revocations
 }
 
@@ -88,6 +96,7 @@ type Hub struct {
 
 	pending  *pendingWrites
 	metrics  *metrics
+	limits   inviteLimiter
 	notifier Notifier // webhooks; under mu
 	// onRevoke is told of revocations (OnRevoke); under mu.
 	onRevoke func(auth.Revocation)

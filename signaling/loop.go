@@ -123,7 +123,8 @@ func (s *Session) handle(ev any) {
 	if err != nil {
 		var rerr *reqError
 		if errors.As(err, &rerr) {
-			s.sendError(re, rerr.code, rerr.msg, ackCall)
+			s.send(protocol.TypeError, &protocol.Error{Re: re, Code: rerr.code, Message: rerr.msg, CallID: ackCall,
+				RetryAfterMS: retryMS(rerr.retry)})
 		} else {
 			s.log.Error("request failed", "err", err)
 			s.sendError(re, protocol.CodeInternal, "the server failed on this request", ackCall)

@@ -14,6 +14,7 @@ import (
 type metrics struct {
 	messages *prometheus.CounterVec // direction, type
 	invites  *prometheus.CounterVec // outcome
+	limited  *prometheus.CounterVec // limit
 	duration prometheus.Histogram
 	handoffs *prometheus.CounterVec // result
 }
@@ -33,6 +34,10 @@ func newMetrics() *metrics {
 			Help:    "How long answered calls lasted, from the answer to the end.",
 			Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400},
 		}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tandem_signaling_invites_limited_total",
+			Help: "Invites refused with rate_limited, by the limit that refused them: caller (one user sending), callee (one user receiving) or pair (one user to one other).",
+		}, []string{"limit"}),
 		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tandem_signaling_handoffs_total",
 			Help: "Calls moved between a user's devices, by result (done, failed).",
@@ -42,6 +47,9 @@ func newMetrics() *metrics {
 	m.handoffs.WithLabelValues("done")
 	m.handoffs.WithLabelValues("failed")
 	m.invites.WithLabelValues("answered")
+	for _, l := range []string{limitCaller, limitCallee, limitPair} {
+		m.limited.WithLabelValues(l)
+	}
 	return m
 }
 
@@ -49,7 +57,7 @@ func newMetrics() *metrics {
 // of sessions, calls and rooms read when scraped.
 func (h *Hub) RegisterMetrics(reg prometheus.Registerer) {
 	m := h.metrics
-	reg.MustRegister(m.messages, m.invites, m.duration, m.handoffs,
+	reg.MustRegister(m.messages, m.invites, m.limited, m.duration, m.handoffs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tandem_signaling_sessions",
 			Help: "Devices connected to this node.",

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,6 +62,11 @@ func TestBrowserAssist(t *testing.T) {
 		t.Error("Alice's page is not sharing her screen after she allowed it")
 	}
 	bob.waitJS("Bob seeing her screen", `!document.querySelector('#assist-view').hidden && window.tandem.remoteStats().then(s => s.alice && s.alice.framesDecoded > 10)`, 30*time.Second)
+	// His page tells the server the screen is shown, at its size in the
+	// helping view (not as a hidden tile), and her screen keeps coming.
+	bob.waitJS("Bob's view naming her screen as shown", `(() => { const v = window.tandem.lastView(); return !!v && v.tiles.some(t => t.user === 'alice' && t.track === 'screen' && t.width > 0 && t.height > 0) && !v.tiles.some(t => t.track === 'screen' && t.width === 0) })()`, 10*time.Second)
+	seen := eval[float64](bob, `window.tandem.remoteStats().then(s => s.alice.framesDecoded)`)
+	bob.waitJS("her screen still coming", fmt.Sprintf(`window.tandem.remoteStats().then(s => s.alice.framesDecoded > %v + 30)`, seen), 15*time.Second)
 
 	// A drawing and a click reach her page.
 	bob.click("#tool-pen")

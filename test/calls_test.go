@@ -29,6 +29,8 @@ type historyEntry struct {
 	DurationMS int64  `json:"duration_ms"`
 	// Participants are the other users of a group call.
 	Participants []string `json:"participants"`
+	// Count is how many unanswered calls the entry stands for (0: one).
+	Count int `json:"count"`
 }
 
 func TestDeclineOnOneDeviceDeclinesForAll(t *testing.T) {

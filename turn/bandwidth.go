@@ -54,9 +54,14 @@ type relayConn struct {
 	closeErr error
 }
 
-// WriteTo sends a client's packet to a peer. A packet over the budget is
+// WriteTo sends a client's packet to a peer. A packet over the budget, or
+// for one of the node's addresses at a port other than its media port, is
 // dropped and reported as written, as a congested network would.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.s.nodePortDeniedAddr(addr) {
+		c.s.nodePortDenial("relay write", addr)
+		return len(p), nil
+	}
 	if !c.out.allow(len(p), c.s.cfg.Now()) {
 		c.s.metrics.quotaRejected(quotaBandwidth)
 		return len(p), nil
@@ -69,13 +74,18 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 }
 
 // ReadFrom receives a peer's packet for the client, skipping packets over
-// the budget. Packets pion then discards for lack of a permission are
+// the budget and packets from the node's addresses at a port other than
+// its media port. Packets pion then discards for lack of a permission are
 // counted too: they were received on the relay.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
 		if err != nil {
 			return n, addr, err
+		}
+		if c.s.nodePortDeniedAddr(addr) {
+			c.s.nodePortDenial("relay read", addr)
+			continue
 		}
 		if !c.in.allow(n, c.s.cfg.Now()) {
 			c.s.metrics.quotaRejected(quotaBandwidth)

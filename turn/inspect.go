@@ -35,9 +35,17 @@ func (s *Server) inspect(b []byte, src net.Addr, tr transport, w replier) bool {
 		return false
 	}
 	// Only requests authenticate; indications (Send) and anything else go
-	// to pion, which checks them against the allocation.
+	// to pion, which checks them against the allocation. A Send to one of
+	// the node's addresses at another port than its media port is dropped
+	// here: the permission pion checks covers every port of an address.
 	t := stun.MessageType{}
 	t.ReadValue(binary.BigEndian.Uint16(b[0:2]))
+	if t.Class == stun.ClassIndication && t.Method == stun.MethodSend && len(s.cfg.NodePeers) > 0 {
+		if peer, ok := firstXORPeer(b); ok && s.nodePortDenied(peer.Addr(), peer.Port()) {
+			s.nodePortDenial("send", peer)
+			return false
+		}
+	}
 	if t.Class != stun.ClassRequest || t.Method == stun.MethodBinding {
 		return true
 	}
@@ -112,7 +120,7 @@ func (s *Server) inspect(b []byte, src net.Addr, tr transport, w replier) bool {
 	s.matches.put(matchKey{src: sk, username: user}, key, now)
 
 	if t.Method == stun.MethodCreatePermission || t.Method == stun.MethodChannelBind {
-		if reason, denied := s.deniedPeer(m); denied {
+		if reason, denied := s.deniedPeer(m, t.Method == stun.MethodChannelBind); denied {
 			s.metrics.peerDeniedFor(reason)
 			s.log.Debug("turn: peer denied", "client", src.String(), "reason", reason)
 			s.replyError(w, src, m, stun.CodeForbidden, key)
@@ -122,8 +130,10 @@ func (s *Server) inspect(b []byte, src net.Addr, tr transport, w replier) bool {
 	return true
 }
 
-// deniedPeer checks every XOR-PEER-ADDRESS of m against the peer policy.
-func (s *Server) deniedPeer(m *stun.Message) (reason string, denied bool) {
+// deniedPeer checks every XOR-PEER-ADDRESS of m against the peer policy:
+// the address alone for a permission, the address and port for a channel
+// bind, which relays to that port only.
+func (s *Server) deniedPeer(m *stun.Message, withPort bool) (reason string, denied bool) {
 	for _, a := range m.Attributes {
 		if a.Type != stun.AttrXORPeerAddress {
 			continue
@@ -135,7 +145,14 @@ func (s *Server) deniedPeer(m *stun.Message) (reason string, denied bool) {
 			continue // pion answers 400 for an unreadable address
 		}
 		ip, _ := netip.AddrFromSlice(peer.IP)
-		if ok, why := PeerAllowed(ip, s.cfg.AllowCIDRs, s.cfg.DenyCIDRs); !ok {
+		var ok bool
+		var why string
+		if withPort && peer.Port >= 0 && peer.Port <= 0xFFFF {
+			ok, why = PeerAddrAllowed(netip.AddrPortFrom(ip, uint16(peer.Port)), s.cfg.NodePeers, s.cfg.AllowCIDRs, s.cfg.DenyCIDRs)
+		} else {
+			ok, why = peerIPAllowed(ip, s.cfg.NodePeers, s.cfg.AllowCIDRs, s.cfg.DenyCIDRs)
+		}
+		if !ok {
 			return why, true
 		}
 	}

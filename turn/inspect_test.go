@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 // listeners, for fuzzing.
 func newInspectorServer() *Server {
 	clk := newFakeClock()
-	cfg := Config{Secrets: [][]byte{secretA, secretB}, RelayIP: net.IPv4(127, 0, 0, 1), UDPListen: "x", Now: clk.Now}
+	cfg := Config{Secrets: [][]byte{secretA, secretB}, RelayIP: net.IPv4(127, 0, 0, 1), UDPListen: "x", Now: clk.Now,
+		NodePeers: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.2:7882")}}
 	cfg.applyDefaults()
 	return &Server{
 		cfg:     cfg,
@@ -49,6 +51,7 @@ func seedMessages(clk *fakeClock) [][]byte {
 		stun.MustBuild(append([]stun.Setter{stun.TransactionID, stun.NewType(stun.MethodCreatePermission, stun.ClassRequest),
 			peerAttr}, auth...)...).Raw,
 		{0x40, 0x00, 0x00, 0x03, 1, 2, 3, 0},
+		buildSend(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 53}, []byte("x")),
 	}
 	return msgs
 }

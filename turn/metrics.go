@@ -160,7 +160,7 @@ func newCollector(m *metrics) *collector {
 		auth: prometheus.NewDesc("tandem_turn_auth_total",
 			"TURN authentication results.", []string{"result"}, nil),
 		peerDenied: prometheus.NewDesc("tandem_turn_peer_denied_total",
-			"Permissions and channel binds refused by the peer policy.", []string{"reason"}, nil),
+			"Permissions, channel binds and packets refused by the peer policy.", []string{"reason"}, nil),
 		quota: prometheus.NewDesc("tandem_turn_quota_rejections_total",
 			"Requests, packets and connections refused by a quota or limit.", []string{"reason"}, nil),
 		packets: prometheus.NewDesc("tandem_turn_relayed_packets_total",

@@ -22,6 +22,9 @@ const (
 	ReasonDocumention = "documentation"
 	ReasonReserved    = "reserved"
 	ReasonNAT64Local  = "nat64_local"
+	// ReasonNodePort: the peer is one of this node's own addresses at a
+	// port other than its media port(s).
+	ReasonNodePort = "node_port"
 )
 
 // peerDenyReasons lists every reason PeerAllowed can return, for metrics.
@@ -29,7 +32,7 @@ var peerDenyReasons = [...]string{
 	ReasonInvalid, ReasonDenyList, ReasonLoopback, ReasonUnspecified,
 	ReasonThisNetwork, ReasonPrivate, ReasonLinkLocal, ReasonMetadata,
 	ReasonCGNAT, ReasonBenchmark, ReasonMulticast, ReasonBroadcast,
-	ReasonDocumention, ReasonReserved, ReasonNAT64Local,
+	ReasonDocumention, ReasonReserved, ReasonNAT64Local, ReasonNodePort,
 }
 
 // blockedRange is one built-in refusal. Order matters: the first match
@@ -97,6 +100,43 @@ var (
 // or any embedded IPv4 address falls in deny or in the built-in list.
 // reason names the first rule that refused it and is "" when ok.
 func PeerAllowed(ip netip.Addr, allow, deny []netip.Prefix) (ok bool, reason string) {
+	return judgePeer(ip, 0, false, nil, allow, deny)
+}
+
+// denied applies the deny list and the built-in list to every form of an
+// address.
+func denied(forms []netip.Addr, deny []netip.Prefix) (bool, string) {
+	for _, a := range forms {
+		if inAny(a, deny) {
+			return false, ReasonDenyList
+		}
+		if r := builtinReason(a); r != "" {
+			return false, r
+		}
+	}
+	return true, ""
+}
+
+// PeerAddrAllowed reports whether the TURN server may relay to peer, an
+// address and a port. node lists this node's own media endpoints: their
+// addresses are permitted peers at exactly those ports and refused at
+// every other port (ReasonNodePort), whatever the built-in list would say
+// of the address, and so is a node address hidden inside an IPv6 form.
+// allow keeps its meaning: an address in allow is permitted at any port,
+// a node address included. Every other address is judged as PeerAllowed
+// judges it.
+func PeerAddrAllowed(peer netip.AddrPort, node []netip.AddrPort, allow, deny []netip.Prefix) (ok bool, reason string) {
+	return judgePeer(peer.Addr(), peer.Port(), true, node, allow, deny)
+}
+
+// peerIPAllowed is the policy for a permission, which names an address
+// without a port (RFC 8656 §9): a node address is permitted, and its port
+// is checked on every channel bind and packet instead.
+func peerIPAllowed(ip netip.Addr, node []netip.AddrPort, allow, deny []netip.Prefix) (ok bool, reason string) {
+	return judgePeer(ip, 0, false, node, allow, deny)
+}
+
+func judgePeer(ip netip.Addr, port uint16, withPort bool, node []netip.AddrPort, allow, deny []netip.Prefix) (bool, string) {
 	if !ip.IsValid() {
 		return false, ReasonInvalid
 	}
@@ -107,15 +147,37 @@ func PeerAllowed(ip netip.Addr, allow, deny []netip.Prefix) (ok bool, reason str
 			return true, ""
 		}
 	}
-	for _, a := range forms[:n] {
-		if inAny(a, deny) {
-			return false, ReasonDenyList
+	if len(node) > 0 {
+		if known, atPort := nodePort(forms[0], port, node); known {
+			if atPort || !withPort {
+				return true, ""
+			}
+			return false, ReasonNodePort
 		}
-		if r := builtinReason(a); r != "" {
-			return false, r
+		// The node reached through NAT64, 6to4 or the like is never a
+		// media path: refuse it at every port.
+		for _, a := range forms[1:n] {
+			if known, _ := nodePort(a, 0, node); known {
+				return false, ReasonNodePort
+			}
 		}
 	}
-	return true, ""
+	return denied(forms[:n], deny)
+}
+
+// nodePort reports whether ip is one of the node's addresses, and if so
+// whether port is one of its media ports. ip must be unmapped and
+// without a zone, as New leaves the entries of node.
+func nodePort(ip netip.Addr, port uint16, node []netip.AddrPort) (known, atPort bool) {
+	for _, ap := range node {
+		if ap.Addr() == ip {
+			known = true
+			if ap.Port() == port {
+				return true, true
+			}
+		}
+	}
+	return known, false
 }
 
 // addressForms returns ip (IPv4-mapped addresses unmapped) followed by

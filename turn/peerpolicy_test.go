@@ -107,14 +107,18 @@ func TestPeerAllowed(t *testing.T) {
 
 func FuzzPeerAllowed(f *testing.F) {
 	for _, s := range []string{"127.0.0.1", "::ffff:127.0.0.1", "::127.0.0.1", "64:ff9b::7f00:1",
-		"2002:7f00:1::", "2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:db8::5efe:7f00:1", "8.8.8.8"} {
+		"2002:7f00:1::", "2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:db8::5efe:7f00:1", "8.8.8.8", "1.2.3.4"} {
 		b := netip.MustParseAddr(s).As16()
-		f.Add(b[:])
+		f.Add(b[:], uint16(7882))
+		f.Add(b[:], uint16(53))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
+	// The node's own endpoints: a loopback one (dev mode) and a public one.
+	node := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:7882"), netip.MustParseAddrPort("1.2.3.4:7882")}
+	f.Fuzz(func(t *testing.T, b []byte, port uint16) {
 		ip, ok := netip.AddrFromSlice(b)
 		if !ok {
 			_, _ = PeerAllowed(netip.Addr{}, nil, nil)
+			_, _ = PeerAddrAllowed(netip.AddrPort{}, node, nil, nil)
 			return
 		}
 		allowed, reason := PeerAllowed(ip, nil, nil)
@@ -134,6 +138,43 @@ func FuzzPeerAllowed(f *testing.F) {
 		// or public ones.
 		if ok, _ := PeerAllowed(ip, loopV4, nil); !ok && allowed {
 			t.Fatalf("adding an allow list refused %v", ip)
+		}
+
+		// With the node's endpoints: exactly the media port of a node
+		// address is added, every other port of one is taken away, and
+		// nothing else changes.
+		ap := netip.AddrPortFrom(ip, port)
+		withNode, why := PeerAddrAllowed(ap, node, nil, nil)
+		if withNode != (why == "") {
+			t.Fatalf("PeerAddrAllowed(%v) = %v with reason %q", ap, withNode, why)
+		}
+		plain := ip.Unmap().WithZone("")
+		isNode := plain == node[0].Addr() || plain == node[1].Addr()
+		embedsNode := false
+		for _, a := range forms[1:n] {
+			embedsNode = embedsNode || a == node[0].Addr() || a == node[1].Addr()
+		}
+		switch {
+		case isNode && port == 7882:
+			if !withNode {
+				t.Fatalf("PeerAddrAllowed(%v) refused the media port: %q", ap, why)
+			}
+		case isNode || embedsNode:
+			if withNode || why != ReasonNodePort {
+				t.Fatalf("PeerAddrAllowed(%v) = %v %q, want refused as node_port", ap, withNode, why)
+			}
+		default:
+			if withNode != allowed {
+				t.Fatalf("PeerAddrAllowed(%v) = %v %q but PeerAllowed = %v", ap, withNode, why, allowed)
+			}
+		}
+		// A permission (no port) is granted where some port is allowed.
+		if perm, _ := peerIPAllowed(ip, node, nil, nil); perm != (withNode || (isNode && !embedsNode)) {
+			t.Fatalf("peerIPAllowed(%v) = %v, PeerAddrAllowed at port %d = %v", ip, perm, port, withNode)
+		}
+		// The operator's allow list still reopens every port of an address.
+		if ok, _ := PeerAddrAllowed(ap, node, loopV4, nil); plain.Is4() && loopV4[0].Contains(plain) && !ok {
+			t.Fatalf("allow_cidrs did not reopen %v", ap)
 		}
 	})
 }

@@ -205,7 +205,7 @@ func (s *Server) permissionHandler(tr transport) func(net.Addr, net.IP) bool {
 	return func(client net.Addr, peer net.IP) bool {
 		ip, _ := netip.AddrFromSlice(peer)
 		ip = ip.Unmap()
-		if ok, reason := PeerAllowed(ip, s.cfg.AllowCIDRs, s.cfg.DenyCIDRs); !ok {
+		if ok, reason := peerIPAllowed(ip, s.cfg.NodePeers, s.cfg.AllowCIDRs, s.cfg.DenyCIDRs); !ok {
 			s.metrics.peerDeniedFor(reason)
 			return false
 		}

@@ -32,6 +32,7 @@ var (
 	ErrRelayIP        = errors.New("turn: RelayIP is required; an unspecified RelayIP needs PublicIP")
 	ErrRelayPortRange = errors.New("turn: RelayPortMin must not exceed RelayPortMax")
 	ErrSamePort       = errors.New("turn: TCPListen and TLSListen must use different ports")
+	ErrNodePeer       = errors.New("turn: a NodePeers entry needs a specified address and a port")
 )
 
 // drainTimeout bounds how long Close waits for pion to close relays.
@@ -67,6 +68,11 @@ type Config struct {
 	// allocations a revoked user already holds.
 	Revoked func(user string, expiry time.Time) bool
 	Now     func() time.Time
+
+	// NodePeers are this node's own media endpoints. Their addresses are
+	// permitted peers at exactly these ports, and refused at every other
+	// port unless AllowCIDRs covers them.
+	NodePeers []netip.AddrPort
 }
 
 func (c *Config) applyDefaults() {
@@ -112,6 +118,12 @@ func (c *Config) applyDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	// The policy compares plain addresses: unmapped, without a zone.
+	node := make([]netip.AddrPort, 0, len(c.NodePeers))
+	for _, ap := range c.NodePeers {
+		node = append(node, netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()))
+	}
+	c.NodePeers = node
 }
 
 func (c *Config) validate() error {
@@ -126,6 +138,11 @@ func (c *Config) validate() error {
 		return ErrRelayIP
 	case c.RelayPortMin > c.RelayPortMax:
 		return ErrRelayPortRange
+	}
+	for _, ap := range c.NodePeers {
+		if !ap.Addr().IsValid() || ap.Addr().IsUnspecified() || ap.Port() == 0 {
+			return fmt.Errorf("%w: %v", ErrNodePeer, ap)
+		}
 	}
 	for i, s := range c.Secrets {
 		if len(s) == 0 {

@@ -3,10 +3,10 @@
 import { getInfo, devToken, getAssistLog, exportMyData, eraseMyData } from './api.js';
 import {
   loadAuth, saveAuth, clearAuth, loadNames, defaultDeviceName, normalizeId, validId,
-  tokenClaims, tokenExpired, claimIdentity, releaseIdentity,
+  tokenClaims, tokenExpired, claimIdentity, releaseIdentity, authFromToken, sameIdentity,
 } from './auth.js';
 import { Signaling } from './signaling.js';
-import { CallSession } from './call.js';
+import { CallSession, isScreenName } from './call.js';
 import { T as AT, TOOLS, encode as encodeAssist, decode as decodeAssist, isControl, keysym, AnnotationLayer, videoContentRect } from './assist.js';
 import { QualityMonitor } from './quality.js';
 import { ViewReporter } from './view.js';
@@ -122,10 +122,14 @@ async function boot() {
   );
 
   if (fragToken) {
-    const claims = tokenClaims(fragToken);
+    const next = authFromToken(fragToken);
     infoPromise.catch(() => {});
-    await signIn({ token: fragToken, user: claims.sub || '', device: claims.dev || '' }, { steal: true });
-    return;
+    const current = loadAuth();
+    if (!current || tokenExpired(current.token) || sameIdentity(current, next) || (await confirmSwitch(current, next))) {
+      await signIn(next, { steal: true });
+      return;
+    }
+    // Keep whoever is signed in: carry on as if there were no link.
   }
 
   const stored = loadAuth();
@@ -157,14 +161,52 @@ async function boot() {
  * changes only the fragment, which does not reload the page. Take the
  * token then too, unless a call is under way.
  */
-function onHashToken() {
-  if (S.state === 'calling' || S.state === 'ringing' || S.state === 'in-call') return;
+async function onHashToken() {
+  if (busyWithCall()) return;
   const token = takeFragmentToken();
   if (!token) return;
-  if (S.auth) signOut();
-  const claims = tokenClaims(token);
-  signIn({ token, user: claims.sub || '', device: claims.dev || '' }, { steal: true }).catch((err) => {
+  const next = authFromToken(token);
+  if (S.auth && sameIdentity(S.auth, next)) {
+    // The same user and device: a fresh token, nothing to ask.
+    S.auth = { ...S.auth, token };
+    saveAuth(S.auth);
+    if (S.sig) S.sig.token = token;
+    return;
+  }
+  if (S.auth) {
+    if (!(await confirmSwitch(S.auth, next)) || busyWithCall()) return;
+    signOut();
+  }
+  signIn(next, { steal: true }).catch((err) => {
     showSignedOut(`Could not sign in: ${errorText(err)}.`);
+  });
+}
+
+function busyWithCall() {
+  return S.state === 'calling' || S.state === 'ringing' || S.state === 'in-call';
+}
+
+let settleSwitch = null; // answers the question on screen, if any
+
+/**
+ * Asks whether a sign-in link for `next` may replace `current`, who is
+ * signed in here. Resolves true to switch, false to keep `current`.
+ */
+function confirmSwitch(current, next) {
+  if (settleSwitch) settleSwitch(false); // a newer link replaces the question
+  const sameUser = current.user === next.user;
+  const name = (a) => (a.user ? (sameUser ? `${a.user} on ${a.device}` : a.user) : 'someone else');
+  el.switchUserText.textContent = `You are signed in as ${name(current)}. Sign in as ${name(next)} instead?`;
+  el.switchUserYes.textContent = `Sign in as ${name(next)}`;
+  el.switchUserNo.textContent = `Stay signed in as ${name(current)}`;
+  el.switchUser.hidden = false;
+  el.switchUserNo.focus();
+  return new Promise((resolve) => {
+    settleSwitch = (yes) => {
+      settleSwitch = null;
+      el.switchUser.hidden = true;
+      resolve(yes);
+    };
   });
 }
 
@@ -568,8 +610,16 @@ function adoptCallId(call, ack, failText, errorEl) {
   return true;
 }
 
+/** An invite over a limit: the server says what and when, in words. */
+function rateLimitedText(err) {
+  const m = (err && err.message) || 'too many calls; try again later';
+  return m.charAt(0).toUpperCase() + m.slice(1) + '.';
+}
+
 function inviteErrorText(err, to) {
   switch (err && err.code) {
+    case 'rate_limited':
+      return rateLimitedText(err);
     case 'user_unknown':
       return `There is no user “${to}” on this server.`;
     case 'user_offline':
@@ -848,7 +898,7 @@ function startMedia(call) {
     tracksReceived += 1;
     if (S.call !== call) return;
     const { user, track, stream, name } = e.detail;
-    if (name === 'screen') {
+    if (isScreenName(name)) {
       // A screen shared for help: shown in the helping view, not as a tile.
       showAssistScreen(call, track, stream);
       return;
@@ -1036,7 +1086,13 @@ function startCallExtras(call, session) {
   call.view = new ViewReporter({
     list: () => {
       const shown = el.screenCall.dataset.video === 'true';
-      return tiles.videos().map((v) => ({ user: v.user, video: v.video, track: session.trackName(v.track), shown }));
+      const out = tiles.videos().map((v) => ({ user: v.user, video: v.video, track: session.trackName(v.track), shown }));
+      // A screen shared for help plays in the helping view, at its size
+      // there (0×0 while that view is hidden).
+      const scr = el.assistScreen.srcObject;
+      const st = scr ? scr.getVideoTracks().find((t) => t.readyState === 'live') : null;
+      if (st && isScreenName(session.trackName(st))) out.push({ user: session.trackUser(st), video: el.assistScreen, track: session.trackName(st) });
+      return out;
     },
     send: (viewTiles) => {
       if (S.call !== call || call.viewUnsupported || !call.callId) return false;
@@ -1829,6 +1885,8 @@ async function addPerson(toRaw) {
 
 function addErrorText(err, to) {
   switch (err && err.code) {
+    case 'rate_limited':
+      return rateLimitedText(err);
     case 'user_unknown':
       return `There is no user “${to}” on this server.`;
     case 'user_offline':
@@ -2329,6 +2387,8 @@ function wire() {
     onSignInSubmit(ev).catch((err) => setFormError(el.signinError, errorText(err)));
   });
   el.signout.addEventListener('click', () => signOut(''));
+  el.switchUserYes.addEventListener('click', () => settleSwitch && settleSwitch(true));
+  el.switchUserNo.addEventListener('click', () => settleSwitch && settleSwitch(false));
   el.bannerClose.addEventListener('click', hideBanner);
 
   el.callForm.addEventListener('submit', (ev) => {

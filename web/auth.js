@@ -43,6 +43,17 @@ export function tokenExpired(token) {
   return typeof exp === 'number' && exp * 1000 <= Date.now();
 }
 
+/** The identity a token names, as {token, user, device}. */
+export function authFromToken(token) {
+  const claims = tokenClaims(token);
+  return { token, user: claims.sub || '', device: claims.dev || '' };
+}
+
+/** Whether two credentials are the same user on the same device. */
+export function sameIdentity(a, b) {
+  return !!a.user && a.user === b.user && a.device === b.device;
+}
+
 /** The stored credentials for this tab: {token, user, device, source}. */
 export function loadAuth() {
   const own = read(sessionStorage, KEY);

@@ -2,7 +2,9 @@
 // (client offers, sends local tracks) and a `sub` PeerConnection (server
 // offers, client answers, receives the other members' tracks), trickle ICE
 // both ways. Events:
-//   'track'       detail {user, track, stream}  a remote track arrived
+//   'track'       detail {user, track, stream, name}  a remote track arrived;
+//                 stream holds the user's tracks but screens, or, for a
+//                 screen, that track alone
 //   'trackended'  detail {user, track}          a remote track went away
 //   'connection'  detail {pc, state}            RTCPeerConnection.connectionState
 //   'mediaerror'  detail {message}              negotiation failed (call stays up)
@@ -39,6 +41,11 @@ export function msidTrackId(pc, transceiver) {
   return '';
 }
 
+/** Whether an SFU track name is a screen share ("screen", "screen-2", …). */
+export function isScreenName(name) {
+  return name === 'screen' || /^screen-\d+$/.test(name);
+}
+
 export class CallSession extends EventTarget {
   constructor({ callId, signaling, iceServers, localStream }) {
     super();
@@ -57,6 +64,8 @@ export class CallSession extends EventTarget {
     this.trackUsers = new Map();
     // Remote track → the SFU's name for it (the msid track id).
     this.trackNames = new Map();
+    // User → the MediaStream of their tracks but screens (what their tile plays).
+    this.userStreams = new Map();
     this.layerChain = Promise.resolve();
     this.lastRestart = 0;
     this.assistDC = null; // the "assist" data channel on pub
@@ -315,18 +324,51 @@ export class CallSession extends EventTarget {
 
   onRemoteTrack(ev) {
     const track = ev.track;
-    const stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([track]);
+    const remote = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([track]);
     const user = ev.streams && ev.streams[0] ? ev.streams[0].id : 'remote';
     // The SFU may reuse a receiver for someone else's track later on: the
     // latest stream a track arrived in says whose it is.
+    const before = this.trackUsers.get(track);
+    if (before !== undefined && before !== user) this.dropFromUserStream(before, track);
     this.trackUsers.set(track, user);
     this.trackNames.set(track, msidTrackId(this.pcs.sub, ev.transceiver) || track.id);
-    this.emit('track', { user, track, stream, name: this.trackName(track) });
-    const gone = () => this.emit('trackended', { user, track });
+    const name = this.trackName(track);
+    // All of a user's tracks arrive in one MediaStream (its id is the
+    // user), a screen shared for help included. A <video> plays whichever
+    // video track it picks, and a page that reads the stream's video
+    // tracks finds both: a user's tile gets a stream of its own without
+    // the screen, and the screen a stream of its own.
+    let stream;
+    if (isScreenName(name)) {
+      stream = new MediaStream([track]);
+    } else {
+      stream = this.userStreams.get(user);
+      if (!stream) {
+        stream = new MediaStream();
+        this.userStreams.set(user, stream);
+      }
+      if (!stream.getTracks().includes(track)) stream.addTrack(track);
+    }
+    this.emit('track', { user, track, stream, name });
+    const gone = () => {
+      this.dropFromUserStream(user, track);
+      this.emit('trackended', { user, track });
+    };
     track.addEventListener('ended', gone);
-    stream.addEventListener('removetrack', (e) => {
+    remote.addEventListener('removetrack', (e) => {
       if (e.track === track) gone();
     });
+  }
+
+  /** Takes track out of user's own stream (the one their tile plays). */
+  dropFromUserStream(user, track) {
+    const s = this.userStreams.get(user);
+    if (s && s.getTracks().includes(track)) s.removeTrack(track);
+  }
+
+  /** The user a remote track comes from ('' if unknown). */
+  trackUser(track) {
+    return this.trackUsers.get(track) || '';
   }
 
   /** The SFU's name for a remote track ("video", "video-2", …), '' if unknown. */

@@ -30,15 +30,23 @@ function when(iso) {
   return d.toLocaleDateString([], { day: 'numeric', month: 'short', year: d.getFullYear() === now.getFullYear() ? undefined : 'numeric' });
 }
 
+/** How many calls an entry stands for: unanswered calls with the same
+ * person come grouped, with a count. */
+function callCount(c) {
+  return Number.isInteger(c.count) && c.count > 1 ? c.count : 1;
+}
+
 function describe(c) {
   const kind = c.video ? 'Video' : 'Audio';
-  if (c.missed) return `Missed ${kind.toLowerCase()} call`;
+  const n = callCount(c);
+  if (c.missed) return n > 1 ? `${n} missed ${kind.toLowerCase()} calls` : `Missed ${kind.toLowerCase()} call`;
   const dir = c.direction === 'outgoing' ? 'Outgoing' : 'Incoming';
   if (c.reason === 'completed' || (c.duration_ms > 0 && !REASON_TEXT[c.reason])) {
     return `${dir} · ${formatDuration(c.duration_ms)}`;
   }
   const r = REASON_TEXT[c.reason];
-  return r ? `${dir} · ${r}` : dir;
+  const times = n > 1 ? ` · ${n} calls` : '';
+  return (r ? `${dir} · ${r}` : dir) + times;
 }
 
 function row(c, onCall) {
@@ -95,7 +103,7 @@ export function renderHistory(calls, onCall) {
   let missed = 0;
   for (const c of calls) {
     if (!c || typeof c !== 'object') continue;
-    if (c.missed) missed++;
+    if (c.missed) missed += callCount(c);
     frag.append(row(c, onCall));
   }
   el.history.replaceChildren(frag);

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -40,10 +41,14 @@ type ServerError struct {
 	Message string
 	Re      string // the request id the error answers
 	CallID  string
+	// RetryAfter is, for rate_limited from a limit of its own, how long
+	// until the same request would be allowed; 0 when not said.
+	RetryAfter time.Duration
 }
 
 func newServerError(m *protocol.Error) *ServerError {
-	return &ServerError{Code: m.Code, Message: m.Message, Re: m.Re, CallID: m.CallID}
+	return &ServerError{Code: m.Code, Message: m.Message, Re: m.Re, CallID: m.CallID,
+		RetryAfter: time.Duration(m.RetryAfterMS) * time.Millisecond}
 }
 
 func (e *ServerError) Error() string {

@@ -157,6 +157,14 @@ type HTTPConfig struct {
 	TLSCert        string   `mapstructure:"tls_cert"`
 	TLSKey         string   `mapstructure:"tls_key"`
 	AllowedOrigins []string `mapstructure:"allowed_origins"`
+
+	// MaxConnsPerIP bounds the connections one source address (an IPv6
+	// /64) holds open at once; 0 means no limit. Behind a reverse proxy
+	// every client has the proxy's address.
+	MaxConnsPerIP int `mapstructure:"max_conns_per_ip"`
+	// BodyTimeout is how long a request body may take to arrive after its
+	// headers; 0 means no limit. WebSockets have no body and are not cut.
+	BodyTimeout time.Duration `mapstructure:"body_timeout"`
 }
 
 // AuthConfig is how access tokens are verified and, in dev mode, minted.
@@ -238,6 +246,44 @@ type CallsConfig struct {
 	// HistoryRetention is how long call history entries are kept; 0
 	// keeps them (up to HistoryLimit per user).
 	HistoryRetention time.Duration `mapstructure:"history_retention"`
+	// Invite limits, per minute with a burst; 0 per minute is no limit.
+	// Caller: invites one user sends (new calls and invites into a running
+	// call), from all their devices; callee: invites one user receives,
+	// from everyone; pair: from one user to one other.
+	CallerInvitesPerMinute int `mapstructure:"caller_invites_per_minute"`
+	CallerInviteBurst      int `mapstructure:"caller_invite_burst"`
+	CalleeInvitesPerMinute int `mapstructure:"callee_invites_per_minute"`
+	CalleeInviteBurst      int `mapstructure:"callee_invite_burst"`
+	PairInvitesPerMinute   int `mapstructure:"pair_invites_per_minute"`
+	PairInviteBurst        int `mapstructure:"pair_invite_burst"`
+	// GroupUnansweredWithin makes a user's unanswered calls with the same
+	// person, each within this of the one before, one history entry with a
+	// count; 0 keeps an entry per call.
+	GroupUnansweredWithin time.Duration `mapstructure:"group_unanswered_within"`
+}
+
+// validateInviteLimits checks the invite limits: a limit that is on
+// needs a burst of at least one.
+func (c *CallsConfig) validateInviteLimits() error {
+	for _, l := range []struct {
+		name          string
+		perMin, burst int
+	}{
+		{"caller", c.CallerInvitesPerMinute, c.CallerInviteBurst},
+		{"callee", c.CalleeInvitesPerMinute, c.CalleeInviteBurst},
+		{"pair", c.PairInvitesPerMinute, c.PairInviteBurst},
+	} {
+		switch {
+		case l.perMin < 0 || l.perMin > 60_000:
+			return keyErr("calls."+l.name+"_invites_per_minute", "must be between 0 (no limit) and 60000")
+		case l.perMin > 0 && (l.burst < 1 || l.burst > 1000):
+			return keyErr("calls."+l.name+"_invite_burst", "must be between 1 and 1000 while calls.%s_invites_per_minute is set", l.name)
+		}
+	}
+	if c.GroupUnansweredWithin < 0 {
+		return keyErr("calls.group_unanswered_within", "must be 0 (no grouping) or positive")
+	}
+	return nil
 }
 
 // SignalingConfig bounds each WebSocket session.
@@ -326,6 +372,12 @@ func (c *Config) Validate() error {
 			return keyErr("http.allowed_origins", "%q must be an origin like https://example.com", o)
 		}
 	}
+	if c.HTTP.MaxConnsPerIP < 0 {
+		return keyErr("http.max_conns_per_ip", "must be 0 (no limit) or positive")
+	}
+	if c.HTTP.BodyTimeout < 0 {
+		return keyErr("http.body_timeout", "must be 0 (no limit) or positive")
+	}
 	udpHost, err := checkHostPort("media.udp_listen", c.Media.UDPListen)
 	if err != nil {
 		return err
@@ -397,6 +449,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Calls.HistoryRetention < 0 {
 		return keyErr("calls.history_retention", "must be 0 (keep) or positive")
+	}
+	if err := c.Calls.validateInviteLimits(); err != nil {
+		return err
 	}
 	if c.Assist.LogRetention < 0 {
 		return keyErr("assist.log_retention", "must be 0 (keep) or positive")

@@ -80,6 +80,9 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"zero max token ttl", "auth:\n  max_token_ttl: 0s\n", nil, []string{"--dev"}, "auth.max_token_ttl"},
 		{"dev token ttl over the max", "auth:\n  max_token_ttl: 1h\n", nil, []string{"--dev"}, "auth.dev_token_ttl"},
 		{"bad ice url", "ice:\n  servers:\n    - urls: [\"http://x\"]\n", nil, []string{"--dev"}, "ice.servers"},
+		{"invite limit without a burst", "calls:\n  pair_invite_burst: 0\n", nil, []string{"--dev"}, "calls.pair_invite_burst"},
+		{"negative invite limit", "", []string{"TANDEM_CALLS_CALLEE_INVITES_PER_MINUTE=-1"}, []string{"--dev"}, "calls.callee_invites_per_minute"},
+		{"negative grouping", "calls:\n  group_unanswered_within: -1m\n", nil, []string{"--dev"}, "calls.group_unanswered_within"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,6 +29,8 @@ func defaults() map[string]any {
 		"http.tls_cert":               "",
 		"http.tls_key":                "",
 		"http.allowed_origins":        []string{},
+		"http.max_conns_per_ip":       64,
+		"http.body_timeout":           30 * time.Second,
 		"auth.secret":                 "",
 		"auth.issuer":                 "",
 		"auth.dev_token_ttl":          12 * time.Hour,
@@ -73,6 +75,14 @@ func defaults() map[string]any {
 		"log.format":                  "text",
 		"debug.pprof_listen":          "",
 		"shutdown.drain_timeout":      30 * time.Second,
+
+		"calls.caller_invites_per_minute": 10,
+		"calls.caller_invite_burst":       10,
+		"calls.callee_invites_per_minute": 20,
+		"calls.callee_invite_burst":       10,
+		"calls.pair_invites_per_minute":   5,
+		"calls.pair_invite_burst":         5,
+		"calls.group_unanswered_within":   time.Hour,
 
 		"turn.enabled":                        true,
 		"turn.realm":                          "tandem",

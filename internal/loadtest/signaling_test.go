@@ -41,6 +41,10 @@ func TestSignalingLoadAcrossNodes(t *testing.T) {
 		srv := startServer(t, func(c *config.Config) {
 			c.Redis.Addrs = []string{rdb.Addr}
 			c.Auth.Secret = secret
+			c.HTTP.MaxConnsPerIP = 0 // each source address opens dozens of sessions
+			// Each pair calls 50 times in a few seconds: lift the invite
+			// limits, as a load run against a node must.
+			c.Calls.CallerInvitesPerMinute, c.Calls.CalleeInvitesPerMinute, c.Calls.PairInvitesPerMinute = 0, 0, 0
 		})
 		urls = append(urls, "ws"+strings.TrimPrefix(srv.URL(), "http")+"/ws")
 	}

@@ -37,8 +37,15 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	static, _ := fs.Sub(web.Files, ".")
 	mux.Handle("/", securityHeaders(http.FileServerFS(static)))
-	return mux
+	return s.withHTTPLimits(mux)
 }
+
+// contentSecurityPolicy is the web client's CSP. connect-src 'self'
+// covers the signaling WebSocket: in CSP Level 3 'self' matches ws: and
+// wss: URLs of the page's own host and port (the client connects nowhere
+// else). No page posts a form, and no page needs a <base>.
+const contentSecurityPolicy = "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data: blob:; " +
+	"style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +54,7 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
-		hd.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+		hd.Set("Content-Security-Policy", contentSecurityPolicy)
 		if strings.HasSuffix(r.URL.Path, ".js") || r.URL.Path == "/" || strings.HasSuffix(r.URL.Path, ".html") {
 			hd.Set("Cache-Control", "no-cache")
 		}
@@ -86,11 +93,17 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// devToken mints a token for any name: dev mode only, loopback only.
+// devToken mints a token for any name: dev mode only, loopback only, and
+// only for a request to a loopback host from no page or one of this
+// server's own.
 func (s *Server) devToken(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		return
+	}
+	if why := devRequestRefusal(r); why != "" {
+		writeError(w, http.StatusForbidden, protocol.CodeForbidden, why)
 		return
 	}
 	var req struct {

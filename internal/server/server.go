@@ -58,6 +58,10 @@ type Server struct {
 	hooks     *webhook.Sender
 	stopBg    context.CancelFunc // ends the retention sweeper
 	bgDone    chan struct{}
+
+	// HTTP limits (httplimits.go).
+	connLimit    *limitListener // nil when http.max_conns_per_ip is 0
+	bodyTimeouts atomic.Uint64
 }
 
 // New builds a node and binds its listeners (HTTP and the media UDP port),
@@ -126,6 +130,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		MaxMessageBytes: sc.MaxMessageBytes, PingInterval: sc.PingInterval, PongTimeout: sc.PongTimeout,
 		HelloTimeout: sc.HelloTimeout, WriteTimeout: sc.WriteTimeout, SendQueue: sc.SendQueue,
 		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: s.ice,
+		InviteLimits: inviteLimits(cfg.Calls), GroupUnansweredWithin: cfg.Calls.GroupUnansweredWithin,
 		MaxTokenTTL: cfg.Auth.MaxTokenTTL,
 	}, s.authority, signaling.SFUMedia{SFU: s.sfu}, s.store, log.With("part", "signaling"))
 	s.hub.OnRevoke(s.revoked)
@@ -158,6 +163,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	if s.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
+	s.ln = s.limitConns(s.ln)
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
 		if err != nil {
@@ -283,4 +289,13 @@ func (s *Server) closeParts() error {
 		errs = append(errs, s.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// inviteLimits are the configured invite limits as the hub takes them.
+func inviteLimits(c config.CallsConfig) signaling.InviteLimits {
+	return signaling.InviteLimits{
+		Caller: store.PerMinute(c.CallerInvitesPerMinute, c.CallerInviteBurst),
+		Callee: store.PerMinute(c.CalleeInvitesPerMinute, c.CalleeInviteBurst),
+		Pair:   store.PerMinute(c.PairInvitesPerMinute, c.PairInviteBurst),
+	}
 }

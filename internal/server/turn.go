@@ -44,6 +44,63 @@ func firstGlobalIP() net.IP {
 	return nil
 }
 
+// nodePeers lists this node's own addresses at its media port: the media
+// socket's address (every interface address when it is bound to the
+// unspecified address), media.public_ips, and the addresses TURN relays
+// from and advertises. Relaying to any of them reaches this host, where
+// only the media port is Tandem's to reach. ifaddrs is
+// net.InterfaceAddrs, replaced in tests.
+func nodePeers(media *net.UDPAddr, publicIPs []string, relayIP, turnPublic net.IP, ifaddrs func() ([]net.Addr, error)) []netip.AddrPort {
+	if media == nil || media.Port <= 0 || media.Port > 0xFFFF {
+		return nil
+	}
+	port := uint16(media.Port)
+	seen := map[netip.Addr]bool{}
+	var out []netip.AddrPort
+	add := func(a netip.Addr) {
+		a = a.Unmap().WithZone("")
+		if !a.IsValid() || a.IsUnspecified() || seen[a] {
+			return
+		}
+		seen[a] = true
+		out = append(out, netip.AddrPortFrom(a, port))
+	}
+	interfaces := false
+	for _, ip := range []net.IP{media.IP, relayIP, turnPublic} {
+		if ip == nil {
+			continue
+		}
+		if ip.IsUnspecified() {
+			interfaces = true
+			continue
+		}
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			add(a)
+		}
+	}
+	if media.IP == nil {
+		interfaces = true
+	}
+	for _, ip := range publicIPs {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			add(a)
+		}
+	}
+	if interfaces {
+		// A socket bound to the unspecified address answers on every
+		// address of the host.
+		addrs, _ := ifaddrs()
+		for _, ia := range addrs {
+			if n, ok := ia.(*net.IPNet); ok {
+				if a, ok := netip.AddrFromSlice(n.IP); ok {
+					add(a)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // startTURN starts the embedded TURN server when it is enabled and returns
 // what signaling needs to hand out (nil when off).
 func (s *Server) startTURN(cfg config.Config, signing []byte, reg prometheus.Registerer) (*turnEndpoints, error) {
@@ -66,17 +123,6 @@ func (s *Server) startTURN(cfg config.Config, signing []byte, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	// This node's own media server is always a permitted peer.
-	if a, ok := netip.AddrFromSlice(s.sfu.UDPAddr().IP); ok && !a.Unmap().IsUnspecified() {
-		a = a.Unmap()
-		allow = append(allow, netip.PrefixFrom(a, a.BitLen()))
-	}
-	for _, ip := range cfg.Media.PublicIPs {
-		if a, err := netip.ParseAddr(ip); err == nil {
-			allow = append(allow, netip.PrefixFrom(a, a.BitLen()))
-		}
-	}
-
 	relayIP := net.ParseIP(t.RelayIP)
 	var public net.IP
 	switch {
@@ -98,6 +144,11 @@ func (s *Server) startTURN(cfg config.Config, signing []byte, reg prometheus.Reg
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
+	// This node's media server is a permitted peer at its media port, and
+	// the node's addresses are refused at every other port.
+	node := nodePeers(s.sfu.UDPAddr(), cfg.Media.PublicIPs, relayIP, public, net.InterfaceAddrs)
+	s.log.Debug("turn: this node's addresses are peers at the media port only", "peers", node)
+
 	s.turnMarks = newTURNMarks(t.CredentialTTL, s.store.TokensRevoked, s.log.With("part", "turn"))
 	bandwidth := t.BandwidthPerAllocation
 	if bandwidth == 0 {
@@ -108,7 +159,7 @@ func (s *Server) startTURN(cfg config.Config, signing []byte, reg prometheus.Reg
 		TCPListen: t.TCPListen, TLSListen: t.TLSListen, TLSConfig: tlsCfg,
 		RelayIP: relayIP, PublicIP: public,
 		RelayPortMin: uint16(t.RelayPortMin), RelayPortMax: uint16(t.RelayPortMax),
-		Secrets: secrets, AllowCIDRs: allow, DenyCIDRs: deny,
+		Secrets: secrets, AllowCIDRs: allow, DenyCIDRs: deny, NodePeers: node,
 		MaxAllocationsPerUser: t.MaxAllocationsPerUser, MaxAllocations: t.MaxAllocations,
 		MaxPermissionsPerAllocation: t.MaxPermissionsPerAllocation,
 		BandwidthPerAllocation:      bandwidth,

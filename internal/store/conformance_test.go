@@ -16,6 +16,8 @@ type conformant interface {
 	Users
 	AssistLog
 	Owner
+	RateLimiter
+	CallGrouping
 	Revocations
 }
 

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 var (
@@ -46,6 +48,16 @@ type Local struct {
 	revokedF *os.File
 	closed   bool
 
+	// The history and audit files are compacted while the store runs
+	// (compact.go).
+	compactables []*compactable
+	compactMin   int64       // the least size a file is compacted at
+	compactHook  func()      // tests: runs while a compaction writes
+	stopping     atomic.Bool // Close was called: compactions give up
+	bg           sync.WaitGroup
+
+	limits MemoryLimiter // RateLimiter
+
 	revokedIDs  map[string]int64 // tokenRevocationID → until, Unix µs
 	revokedIDsF *os.File
 	idSweepAt   int // sweep expired ids once the table holds this many
@@ -59,6 +71,9 @@ type assistRecord struct {
 type callRecord struct {
 	User string    `json:"user"`
 	Call CallEntry `json:"call"`
+	// Replaces names the entry (by call id) that Call takes the place of:
+	// a group of unanswered calls that grew (GroupCall).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 type userRecord struct {
@@ -82,8 +97,12 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 		limit = 1000
 	}
 	l := &Local{limit: limit, dir: dir, calls: map[string][]CallEntry{}, users: map[string]bool{},
-		assists: map[string][]AssistEntry{}, revoked: map[string]int64{},
+		assists: map[string][]AssistEntry{}, revoked: map[string]int64{}, compactMin: defaultCompactMin,
 		revokedIDs: map[string]int64{}, idSweepAt: minIDSweep}
+	l.compactables = []*compactable{
+		{name: callsFile, f: &l.callsF, records: func() iter.Seq[any] { return listRecords(maps.Clone(l.calls), callRecordOf) }},
+		{name: assistFile, f: &l.assistF, records: func() iter.Seq[any] { return listRecords(maps.Clone(l.assists), assistRecordOf) }},
+	}
 	if dir == "" {
 		return l, nil
 	}
@@ -95,7 +114,7 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return err
 		}
-		l.appendMem(r.User, r.Call)
+		l.replayCall(r)
 		return nil
 	}); err != nil {
 		return nil, err
@@ -151,6 +170,9 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	}
 	if l.revokedIDsF, err = rewrite(l.path(revokedIDsFile), revokedIDRecords(l.revokedIDs)); err != nil {
 		return nil, errors.Join(err, l.closeFiles())
+	}
+	for _, c := range l.compactables {
+		l.rewrote(c.f)
 	}
 	return l, nil
 }
@@ -340,14 +362,14 @@ func (l *Local) lock(ctx context.Context) error {
 }
 
 // record keeps an entry: add puts it in memory, then rec goes to *f (read
-// under the lock: erasing and pruning replace the files).
+// under the lock: erasing, pruning and compacting replace the files).
 func (l *Local) record(ctx context.Context, f **os.File, add func(), rec any) error {
 	if err := l.lock(ctx); err != nil {
 		return err
 	}
 	defer l.mu.Unlock()
 	add()
-	return writeLine(*f, rec)
+	return l.written(f, rec)
 }
 
 // read returns up to limit entries of one user's list, newest first.
@@ -393,8 +415,11 @@ func (l *Local) KnownUser(ctx context.Context, user string) (bool, error) {
 	return l.users[user], nil
 }
 
-// Close syncs and closes the files.
+// Close syncs and closes the files, and waits for a compaction under way
+// to give up.
 func (l *Local) Close() error {
+	l.stopping.Store(true)
+	defer l.bg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {

@@ -123,6 +123,7 @@ func (l *Local) replace(name string, f **os.File, recs iter.Seq[any], commit fun
 		// all in recs, and it is gone from the directory.
 		(*f).Close()
 		*f = nf
+		l.rewrote(f)
 		commit()
 	}
 	return err

@@ -62,6 +62,8 @@ type Redis struct {
 
 	revoke   *redis.Script // see revokeScript
 	drop     *redis.Script // see dropScript
+	gcra     *redis.Script // see gcraScript
+	group    *redis.Script // see groupScript
 	revokeID *redis.Script // see revokeIDScript
 }
 
@@ -108,6 +110,7 @@ func OpenRedis(c RedisConfig) (*Redis, error) {
 	})
 	return &Redis{rdb: rdb, prefix: c.KeyPrefix, limit: int64(c.Limit),
 		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript),
+		gcra: redis.NewScript(gcraScript), group: redis.NewScript(groupScript),
 		revokeID: redis.NewScript(revokeIDScript)}, nil
 }
 

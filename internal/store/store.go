@@ -35,6 +35,12 @@ type CallEntry struct {
 	// Quality summarises how the call went over the network, from RTCP;
 	// absent for calls that never carried media.
 	Quality *CallQuality `json:"quality,omitempty"`
+	// Count is how many unanswered calls with the same person the entry
+	// stands for, when more than one (see CallGrouping); its other fields
+	// are the newest call's.
+	Count int `json:"count,omitempty"`
+	// FirstStartedAt is when the first of those calls started.
+	FirstStartedAt *time.Time `json:"first_started_at,omitempty"`
 }
 
 // Quality levels.
@@ -78,6 +84,27 @@ type History interface {
 	// Calls lists user's calls, newest first, at most limit.
 	Calls(ctx context.Context, user string, limit int) ([]CallEntry, error)
 }
+
+// CallGrouping keeps a person's repeated unanswered calls with someone as
+// one history entry ("alice, 5 missed calls"), so that redialling, or a
+// flood of invites, adds to a count rather than pushing real calls out of
+// the history.
+type CallGrouping interface {
+	// GroupCall records e in user's history as AppendCall does, except
+	// when e is an unanswered one-to-one call and the newest entry with
+	// the same peer among user's newest GroupScan is one too, in the same
+	// direction and with the same missed flag, that ended no earlier than
+	// within before e started: then that entry goes and e takes its place
+	// as the newest, counting both (Count) and keeping when the first
+	// started (FirstStartedAt). Calls with others in between do not part
+	// a group; a call with the peer of another kind (answered, the other
+	// way) does. A within of 0 groups nothing.
+	GroupCall(ctx context.Context, user string, e CallEntry, within time.Duration) error
+}
+
+// GroupScan is how many of a user's newest history entries GroupCall
+// looks through for one to group with.
+const GroupScan = 20
 
 // Assistance audit events (AssistEntry.Event).
 const (

@@ -419,6 +419,9 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	CallID  string `json:"call_id,omitempty"`
+	// RetryAfterMS says, with rate_limited from a limit of its own (such
+	// as invites'), how long until the same request would be allowed.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 // Party names a user and one of their devices.
