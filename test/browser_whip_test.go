@@ -113,8 +113,8 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 	if strings.HasPrefix(ts.URL(), pages.URL) || pages.URL == ts.URL() {
 		t.Fatalf("page origin %s is the server's %s", pages.URL, ts.URL())
 	}
-	pubTok := ts.grantToken(t, "camera", auth.GrantPublish)
-	subTok := ts.grantToken(t, "screen", auth.GrantSubscribe)
+	pubTok := ts.grantToken(t, "camera", []string{"browser-show"}, auth.GrantPublish)
+	subTok := ts.grantToken(t, "screen", []string{"browser-show"}, auth.GrantSubscribe)
 
 	pub := newBrowser(t, "publisher")
 	view := newBrowser(t, "viewer")

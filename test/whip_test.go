@@ -126,9 +126,11 @@ func wantStatus(t *testing.T, what string, resp *http.Response, body string, sta
 	}
 }
 
-func (ts *testServer) grantToken(t *testing.T, user string, grants ...string) string {
+// grantToken mints a token for user with grants, whose publish and
+// subscribe grants hold in rooms (none if nil).
+func (ts *testServer) grantToken(t *testing.T, user string, rooms []string, grants ...string) string {
 	t.Helper()
-	tok, _, err := ts.Authority().Mint(user, "whip", grants, time.Hour)
+	tok, _, err := ts.Authority().Mint(user, "whip", grants, time.Hour, auth.WithRooms(rooms...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,8 +204,8 @@ func iceCreds(desc string) (ufrag, pwd string) {
 func TestWHIPPublishWHEPPlay(t *testing.T) {
 	before := runtime.NumGoroutine()
 	ts := startServer(t, nil)
-	pubTok := ts.grantToken(t, "studio", auth.GrantPublish)
-	subTok := ts.grantToken(t, "viewer", auth.GrantSubscribe)
+	pubTok := ts.grantToken(t, "studio", []string{"show"}, auth.GrantPublish)
+	subTok := ts.grantToken(t, "viewer", []string{"show"}, auth.GrantSubscribe)
 
 	pub := newWHIPSender(t)
 	pubURL, _ := ts.whipPublish(t, pub, "show", pubTok)
@@ -355,8 +357,9 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 // on every answer so that pages of other origins can read them.
 func TestWHIPErrors(t *testing.T) {
 	ts := startServer(t, nil)
-	pubTok := ts.grantToken(t, "studio", auth.GrantPublish)
-	subTok := ts.grantToken(t, "viewer", auth.GrantSubscribe)
+	rooms := []string{"room1", "empty", "many"}
+	pubTok := ts.grantToken(t, "studio", rooms, auth.GrantPublish)
+	subTok := ts.grantToken(t, "viewer", rooms, auth.GrantSubscribe)
 	callTok := ts.token(t, "alice", "phone") // the default grants: call only
 	const sdpType = "application/sdp"
 	u := ts.URL()
@@ -469,7 +472,7 @@ func TestWHIPIntoCallRoom(t *testing.T) {
 	defer mm.Close()
 
 	pub := newWHIPSender(t)
-	ts.whipPublish(t, pub, "studio", ts.grantToken(t, "obs", auth.GrantPublish))
+	ts.whipPublish(t, pub, "studio", ts.grantToken(t, "obs", []string{"studio"}, auth.GrantPublish))
 	eventually(t, 15*time.Second, "the room member to receive the WHIP stream", func() bool {
 		st := mm.Stats()
 		streams := mm.RemoteStreams()
@@ -477,7 +480,7 @@ func TestWHIPIntoCallRoom(t *testing.T) {
 	})
 
 	view := newWHEPReceiver(t)
-	ts.whepPlay(t, view, "studio", ts.grantToken(t, "viewer", auth.GrantSubscribe))
+	ts.whepPlay(t, view, "studio", ts.grantToken(t, "viewer", []string{"studio"}, auth.GrantSubscribe))
 	eventually(t, 15*time.Second, "the WHEP viewer to receive the WHIP stream", func() bool {
 		return view.audio.Load() > 25 && view.video.Load() > 25
 	})
@@ -490,4 +493,57 @@ func TestWHIPIntoCallRoom(t *testing.T) {
 	eventually(t, 10*time.Second, "the sessions to end with the room", func() bool {
 		return ts.whipSessions(t, "whip") == "0" && ts.whipSessions(t, "whep") == "0"
 	})
+}
+
+// TestWHIPTokenRooms: a stream key publishes and plays only in the rooms
+// it names. A key for one room is refused in another, and one that names
+// no rooms everywhere, with a 403 that says how to mint the right one; a
+// key naming several rooms works in each.
+func TestWHIPTokenRooms(t *testing.T) {
+	ts := startServer(t, nil)
+	const sdpType = "application/sdp"
+	showKey := ts.grantToken(t, "studio", []string{"show"}, auth.GrantPublish)
+	twoKey := ts.grantToken(t, "studio", []string{"show", "backstage"}, auth.GrantPublish)
+	noRooms := ts.grantToken(t, "studio", nil, auth.GrantPublish)
+	showView := ts.grantToken(t, "viewer", []string{"show"}, auth.GrantSubscribe)
+	noRoomsView := ts.grantToken(t, "viewer", nil, auth.GrantSubscribe, auth.GrantPublish)
+
+	viewOffer := func() string {
+		pc := whipPC(t)
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+		return whiptest.Offer(t, pc, nil)
+	}
+	for _, c := range []struct {
+		what, path, token string
+		want              []string // in the refusal
+	}{
+		{"a key for show, into backstage", "/whip/backstage", showKey, []string{"not for room backstage", "--room backstage"}},
+		{"a key naming no rooms", "/whip/show", noRooms, []string{"names no rooms", "--grants publish --room show"}},
+		{"a viewer key for show, playing backstage", "/whep/backstage", showView, []string{"not for room backstage", "--room backstage"}},
+		{"a viewer key naming no rooms", "/whep/show", noRoomsView, []string{"names no rooms", "--grants subscribe --room show"}},
+	} {
+		offer := whiptest.Offer(t, newWHIPSender(t).PC, nil)
+		if strings.HasPrefix(c.path, "/whep/") {
+			offer = viewOffer()
+		}
+		resp, body := whipReq(t, http.MethodPost, ts.URL()+c.path, c.token, sdpType, offer)
+		wantStatus(t, c.what, resp, body, http.StatusForbidden)
+		for _, w := range c.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: refusal %q does not say %q", c.what, strings.TrimSpace(body), w)
+			}
+		}
+	}
+	if n := ts.whipSessions(t, "whip"); n != "0" {
+		t.Errorf("whip sessions after refusals = %s", n)
+	}
+
+	// A key naming both rooms publishes in each; the viewer key plays show.
+	ts.whipPublish(t, newWHIPSender(t), "backstage", twoKey)
+	ts.whipPublish(t, newWHIPSender(t), "show", twoKey)
+	view := newWHEPReceiver(t)
+	ts.whepPlay(t, view, "show", showView)
+	eventually(t, 15*time.Second, "the viewer to receive show", func() bool { return view.video.Load() > 25 })
 }

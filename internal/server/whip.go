@@ -300,6 +300,10 @@ func (s *Server) whipCreate(w http.ResponseWriter, r *http.Request, kind string)
 		whipError(w, http.StatusForbidden, "the access token lacks the "+grant+" grant")
 		return
 	}
+	if !ident.NamesRoom(room) {
+		whipError(w, http.StatusForbidden, roomRefusal(ident, grant, room))
+		return
+	}
 	if s.draining.Load() {
 		w.Header().Set("Retry-After", "10")
 		whipError(w, http.StatusServiceUnavailable, "the server is shutting down")
@@ -352,6 +356,16 @@ func (s *Server) whipCreate(w http.ResponseWriter, r *http.Request, kind string)
 	s.addICELinks(h, ident.User, r)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
+}
+
+// roomRefusal says why a token's grant does not hold in room, and how to
+// mint one that does.
+func roomRefusal(id auth.Identity, grant, room string) string {
+	how := "mint one with --room " + room + " (tandem token --grants " + grant + " --room " + room + ")"
+	if len(id.Rooms) == 0 {
+		return "the access token names no rooms, so its " + grant + " grant holds in none: " + how
+	}
+	return "the access token is not for room " + room + ": " + how
 }
 
 // whipJoin puts the session into the room's SFU room: the SFU room of the
