@@ -57,11 +57,13 @@ func newWHIPSender(t *testing.T) *whiptest.Publisher {
 }
 
 // whepReceiver plays over WHEP on a pion PeerConnection and counts what
-// arrives.
+// arrives: packets by kind, and video frames by the last byte of their
+// last packet (the tag of client.MediaOptions).
 type whepReceiver struct {
 	pc           *webrtc.PeerConnection
 	audio, video atomic.Int64
-	streams      sync.Map // stream id → true
+	frames       [256]atomic.Int64 // video frames by tag
+	streams      sync.Map          // stream id → true
 	wg           sync.WaitGroup
 }
 
@@ -80,12 +82,15 @@ func newWHEPReceiver(t *testing.T) *whepReceiver {
 			n = &r.video
 		}
 		r.wg.Go(func() {
-			buf := make([]byte, 1500)
 			for {
-				if _, _, err := tr.Read(buf); err != nil {
+				p, _, err := tr.ReadRTP()
+				if err != nil {
 					return
 				}
 				n.Add(1)
+				if tr.Kind() == webrtc.RTPCodecTypeVideo && p.Marker && len(p.Payload) > 0 {
+					r.frames[p.Payload[len(p.Payload)-1]].Add(1)
+				}
 			}
 		})
 	})

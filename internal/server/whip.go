@@ -54,6 +54,9 @@ type whipResource struct {
 	sfuRoom  string // the SFU room it is in
 	user     string
 	sess     *sfu.Session
+	// watching is set for a WHEP viewer of a call's room, counted among
+	// the call's watchers (signaling's AddWatcher) until it ends.
+	watching bool
 
 	mu   sync.Mutex // serializes PATCH; guards etag
 	etag string     // the current ICE session's entity tag, quoted
@@ -340,9 +343,24 @@ func (s *Server) whipCreate(w http.ResponseWriter, r *http.Request, kind string)
 		}
 		return
 	}
+	// The call's members learn of a viewer before it can receive
+	// anything: its DTLS needs the answer, which is not sent yet.
+	if kind == kindWHEP && res.sfuRoom != "whip:"+room {
+		if !s.hub.AddWatcher(res.sfuRoom) {
+			s.whip.unreserve(ident.User)
+			_ = res.sess.Close()
+			s.whipReleaseRoom(res)
+			whipError(w, http.StatusServiceUnavailable, "the room is closing; try again")
+			return
+		}
+		res.watching = true
+	}
 	if !s.whip.add(res, s.whipEnded) {
 		s.whip.unreserve(ident.User)
 		_ = res.sess.Close()
+		if res.watching {
+			s.hub.RemoveWatcher(res.sfuRoom)
+		}
 		whipError(w, http.StatusServiceUnavailable, "the server is shutting down")
 		return
 	}
@@ -409,6 +427,9 @@ func (s *Server) whipEnded(res *whipResource) {
 	_ = res.sess.Close()
 	s.whipReleaseRoom(res)
 	if removed {
+		if res.watching {
+			s.hub.RemoveWatcher(res.sfuRoom)
+		}
 		s.log.Info("whip session ended", "kind", res.kind, "room", res.room, "session", res.id)
 	}
 }
