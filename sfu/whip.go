@@ -367,6 +367,14 @@ func (s *Session) Patch(ctx context.Context, f ICEFragment) (frag string, restar
 	return localFragment(s.gathered(ctx)), true, nil
 }
 
+// Restarts reports whether Patch would restart ICE with f: f has both a
+// ufrag and a password, and the ufrag is not the client's current one.
+func (s *Session) Restarts(f ICEFragment) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return f.Ufrag != "" && f.Ufrag != s.ufrag && f.Pwd != ""
+}
+
 // ICEFragment is what a trickle-ice-sdpfrag body (RFC 8840) carries: the
 // ICE credentials it belongs to, candidates and end-of-candidates.
 type ICEFragment struct {

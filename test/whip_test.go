@@ -205,7 +205,9 @@ func iceCreds(desc string) (ufrag, pwd string) {
 // through the real server: the viewer receives the publisher's audio and
 // video; the answer carries Location, ETag and TURN servers in Link; trickle
 // and ICE restart by PATCH follow RFC 9725 (If-Match, 204, 200 with new
-// credentials, media flowing on); DELETE ends a session; nothing leaks.
+// credentials, media flowing on), a trickle without If-Match is taken as
+// players such as whep.js send it but a restart without it is not; DELETE
+// ends a session; nothing leaks.
 func TestWHIPPublishWHEPPlay(t *testing.T) {
 	before := runtime.NumGoroutine()
 	ts := startServer(t, nil)
@@ -260,7 +262,10 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	trickle := "a=ice-ufrag:" + ufrag + "\r\na=ice-pwd:" + pwd + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n" + cand + "\r\n"
 	const frag = "application/trickle-ice-sdpfrag"
 	r, b := whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle)
-	wantStatus(t, "PATCH without If-Match", r, b, http.StatusPreconditionRequired)
+	wantStatus(t, "trickle PATCH without If-Match", r, b, http.StatusNoContent)
+	if got := r.Header.Get("ETag"); got != etag {
+		t.Errorf("trickle without If-Match: ETag %q, want %q", got, etag)
+	}
 	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle, "If-Match", `"not-the-tag"`)
 	wantStatus(t, "PATCH with another ETag", r, b, http.StatusPreconditionFailed)
 	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, "application/sdp", trickle, "If-Match", etag)
@@ -283,6 +288,14 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	for _, c := range regexp.MustCompile(`a=candidate:[^\r\n]+`).FindAllString(restart, -1) {
 		body += c + "\r\n"
 	}
+	// Without If-Match a restart is refused and changes nothing.
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, body)
+	wantStatus(t, "ICE restart PATCH without If-Match", r, b, http.StatusPreconditionRequired)
+	if !strings.Contains(b, "If-Match: *") {
+		t.Errorf("restart without If-Match: %q does not say what to send", b)
+	}
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle, "If-Match", etag)
+	wantStatus(t, "trickle PATCH after a refused restart", r, b, http.StatusNoContent)
 	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, body, "If-Match", "*")
 	wantStatus(t, "ICE restart PATCH", r, b, http.StatusOK)
 	if ct := r.Header.Get("Content-Type"); ct != frag {
@@ -320,6 +333,12 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	eventually(t, 15*time.Second, "video after the ICE restart", func() bool { return view.video.Load() > videoBefore+50 })
 	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle, "If-Match", etag)
 	wantStatus(t, "PATCH with the old ICE session's ETag", r, b, http.StatusPreconditionFailed)
+	// A trickle of the old ICE session arriving late without If-Match
+	// would restart ICE back to it: refused.
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle)
+	wantStatus(t, "PATCH with the old ICE session's credentials, no If-Match", r, b, http.StatusPreconditionRequired)
+	videoBefore = view.video.Load()
+	eventually(t, 10*time.Second, "video after the refused stale trickle", func() bool { return view.video.Load() > videoBefore+25 })
 
 	// Only the session's user may end it.
 	r, b = whipReq(t, http.MethodDelete, viewURL, pubTok, "", "")

@@ -467,9 +467,16 @@ func (s *Server) whipSession(w http.ResponseWriter, r *http.Request, kind string
 }
 
 // whipPatch applies a trickle ICE or ICE restart fragment (RFC 9725
-// §4.3): If-Match is required (428 without, 412 for another ICE session's
-// tag); a restart answers 200 with the SFU's new credentials and a new
-// ETag, a trickle 204.
+// §4.3): If-Match, when sent, must name the current ICE session or be *
+// (412 otherwise); a restart answers 200 with the SFU's new credentials
+// and a new ETag, a trickle 204.
+//
+// RFC 9725 asks clients to send If-Match on every PATCH, but common
+// players (whep.js) trickle without it, so a trickle without If-Match is
+// taken as meant for the current ICE session. A restart without it is
+// refused (428): the RFC requires If-Match: * for one, and without it a
+// trickle PATCH delayed past a restart, carrying the previous session's
+// credentials, would look like a restart back to them.
 func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request, res *whipResource) {
 	if !hasMediaType(r, fragMediaType) {
 		whipError(w, http.StatusUnsupportedMediaType, "the body must be an ICE fragment (Content-Type: application/trickle-ice-sdpfrag)")
@@ -478,11 +485,7 @@ func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request, res *whipReso
 	res.mu.Lock()
 	defer res.mu.Unlock()
 	im := r.Header.Get("If-Match")
-	if im == "" {
-		whipError(w, http.StatusPreconditionRequired, "send If-Match with the session's ETag, or * to restart ICE")
-		return
-	}
-	if !etagMatches(im, res.etag) {
+	if im != "" && !etagMatches(im, res.etag) {
 		whipError(w, http.StatusPreconditionFailed, "If-Match names another ICE session")
 		return
 	}
@@ -493,6 +496,10 @@ func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request, res *whipReso
 	frag, err := sfu.ParseICEFragment(body)
 	if err != nil {
 		whipError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if im == "" && res.sess.Restarts(frag) {
+		whipError(w, http.StatusPreconditionRequired, "an ICE restart needs If-Match: *")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), whipTimeout)
