@@ -24,6 +24,26 @@ func watchersIs(t *testing.T, callID string, n int, cs ...*client.Client) {
 	}
 }
 
+// waitVideoPublished waits until the SFU forwards a video of user's in the
+// call's room: a WHEP player arriving earlier would not get it.
+func (ts *testServer) waitVideoPublished(t *testing.T, callID, user string) {
+	t.Helper()
+	eventually(t, 20*time.Second, user+"'s video published", func() bool {
+		room := ts.SFU().LookupRoom(callID)
+		if room == nil {
+			return false
+		}
+		for _, p := range room.Participants() {
+			for _, tr := range p.Tracks {
+				if p.StreamID == user && tr.Kind == "video" {
+					return true
+				}
+			}
+		}
+		return false
+	})
+}
+
 // TestWHEPNeverPlaysAssistScreen: Bob helps Alice in the room "help";
 // she shares her screen and grants him view. WHEP players of the room,
 // one that came before her screen and one after it (when it is the video
@@ -46,20 +66,7 @@ func TestWHEPNeverPlaysAssistScreen(t *testing.T) {
 	if _, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true, Tag: bobCameraTag, OnRTP: atBob.onRTP}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "Bob's camera published", func() bool {
-		room := ts.SFU().LookupRoom(id)
-		if room == nil {
-			return false
-		}
-		for _, p := range room.Participants() {
-			for _, tr := range p.Tracks {
-				if p.StreamID == "bob" && tr.Kind == "video" {
-					return true
-				}
-			}
-		}
-		return false
-	})
+	ts.waitVideoPublished(t, id, "bob")
 	viewTok := ts.grantToken(t, "viewer", []string{"help"}, auth.GrantSubscribe)
 
 	// A player arrives before any screen is shared.
