@@ -108,10 +108,9 @@ func (r *Room) Publish(ctx context.Context, id, streamID, offer string) (*Sessio
 // client's offer (receiving audio and/or video). The viewer is given the
 // video track published last in the room that is not a screen share, and
 // the audio of the same publisher (or, failing that, the audio published
-// last). It returns the
-// SFU's answer with all of its ICE candidates; ctx bounds the wait for
-// them. With nothing published it returns ErrNothingPublished; a bad offer
-// returns an error wrapping ErrBadSDP.
+// last). It returns the SFU's answer with all of its ICE candidates; ctx
+// bounds the wait for them. With nothing published it returns
+// ErrNothingPublished; a bad offer returns an error wrapping ErrBadSDP.
 func (r *Room) View(ctx context.Context, id, offer string) (*Session, string, error) {
 	if _, err := parseSDP(offer); err != nil {
 		return nil, "", err
