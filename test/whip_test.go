@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"regexp"
 	"runtime"
 	"strings"
@@ -158,6 +159,25 @@ func (ts *testServer) whipPublish(t *testing.T, s *whiptest.Publisher, room, tok
 		t.Fatal(err)
 	}
 	s.Start()
+	// A WHEP player gets what is published when it arrives, and nothing
+	// added later: wait until both tracks are.
+	sfuRoom := "whip:" + room
+	if id, ok := ts.Hub().RoomCallID(room); ok {
+		sfuRoom = id
+	}
+	leg := "whip-" + path.Base(loc)
+	eventually(t, 20*time.Second, "the WHIP tracks published", func() bool {
+		r := ts.SFU().LookupRoom(sfuRoom)
+		if r == nil {
+			return false
+		}
+		for _, p := range r.Participants() {
+			if p.ID == leg {
+				return len(p.Tracks) == 2
+			}
+		}
+		return false
+	})
 	return ts.URL() + loc, etag
 }
 
