@@ -91,8 +91,14 @@ func (r *Room) SetAssist(a *Assist) {
 
 // mayReceive reports whether sub may receive ft: anything but a screen
 // share of the helped user, which only the helper granted view gets while
-// assistance runs.
+// assistance runs, and no screen share at all for a WHEP viewer.
 func (r *Room) mayReceive(ft *forwardTrack, sub *Participant) bool {
+	if ft.screen && sub.kind == kindViewer {
+		// A viewer is nobody's helper, and its tracks are fixed when it
+		// arrives: a screen shared now may be one shared for assistance
+		// later, under grants the viewer never had.
+		return false
+	}
 	a := r.assist.cur.Load()
 	if !ft.screen || a == nil || ft.publisher.streamID != a.Helped {
 		return true

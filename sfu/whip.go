@@ -24,7 +24,9 @@ import (
 //     offered) with the tracks the room had when it arrived: the video of
 //     the publisher that published video last, and that publisher's audio.
 //     When that publisher leaves, the viewer's tracks stop; a publisher
-//     arriving later is not added.
+//     arriving later is not added. A screen share (a=content:slides) is
+//     never a viewer's: it may be the screen of someone being helped
+//     (assist.go), which only the helper sees, and only with consent.
 //
 // The HTTP side (resources, tokens, ETags, CORS) lives in internal/server.
 
@@ -104,11 +106,11 @@ func (r *Room) Publish(ctx context.Context, id, streamID, offer string) (*Sessio
 
 // View adds a WHEP viewer to the room under leg id id: offer is the
 // client's offer (receiving audio and/or video). The viewer is given the
-// video track published last in the room and the audio of the same
-// publisher (or, failing that, the audio published last). It returns the
-// SFU's answer with all of its ICE candidates; ctx bounds the wait for
-// them. With nothing published it returns ErrNothingPublished; a bad offer
-// returns an error wrapping ErrBadSDP.
+// video track published last in the room that is not a screen share, and
+// the audio of the same publisher (or, failing that, the audio published
+// last). It returns the SFU's answer with all of its ICE candidates; ctx
+// bounds the wait for them. With nothing published it returns
+// ErrNothingPublished; a bad offer returns an error wrapping ErrBadSDP.
 func (r *Room) View(ctx context.Context, id, offer string) (*Session, string, error) {
 	if _, err := parseSDP(offer); err != nil {
 		return nil, "", err
@@ -124,7 +126,7 @@ func (r *Room) View(ctx context.Context, id, offer string) (*Session, string, er
 	}
 	var downs []*downTrack
 	err = r.addSession(p, func() error {
-		video, audio := r.pickLocked(wantAudio, wantVideo)
+		video, audio := r.pickLocked(p, wantAudio, wantVideo)
 		if video == nil && audio == nil {
 			return fmt.Errorf("view room %s: %w", r.id, ErrNothingPublished)
 		}
@@ -194,19 +196,19 @@ func (r *Room) streamTakenLocked(id string) bool {
 	return false
 }
 
-// pickLocked chooses what a WHEP viewer gets: the video track published
-// last, and audio from its publisher, else the audio published last. The
-// caller holds r.mu.
-func (r *Room) pickLocked(wantAudio, wantVideo bool) (video, audio *forwardTrack) {
+// pickLocked chooses what WHEP viewer p gets: the video track published
+// last that p may receive (no screen share), and audio from its
+// publisher, else the audio published last. The caller holds r.mu.
+func (r *Room) pickLocked(p *Participant, wantAudio, wantVideo bool) (video, audio *forwardTrack) {
 	for i := len(r.tracks) - 1; i >= 0 && wantVideo; i-- {
-		if r.tracks[i].kind == webrtc.RTPCodecTypeVideo {
-			video = r.tracks[i]
+		if ft := r.tracks[i]; ft.kind == webrtc.RTPCodecTypeVideo && r.mayReceive(ft, p) {
+			video = ft
 			break
 		}
 	}
 	for i := len(r.tracks) - 1; i >= 0 && wantAudio; i-- {
 		ft := r.tracks[i]
-		if ft.kind != webrtc.RTPCodecTypeAudio {
+		if ft.kind != webrtc.RTPCodecTypeAudio || !r.mayReceive(ft, p) {
 			continue
 		}
 		if audio == nil {
@@ -362,6 +364,14 @@ func (s *Session) Patch(ctx context.Context, f ICEFragment) (frag string, restar
 		return "", false, nil
 	}
 	return localFragment(s.gathered(ctx)), true, nil
+}
+
+// Restarts reports whether Patch would restart ICE with f: f has both a
+// ufrag and a password, and the ufrag is not the client's current one.
+func (s *Session) Restarts(f ICEFragment) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return f.Ufrag != "" && f.Ufrag != s.ufrag && f.Pwd != ""
 }
 
 // ICEFragment is what a trickle-ice-sdpfrag body (RFC 8840) carries: the

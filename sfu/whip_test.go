@@ -294,3 +294,51 @@ func FuzzParseICEFragment(f *testing.F) {
 		}
 	})
 }
+
+// TestWHEPPicksNoScreen: what a WHEP viewer is given never includes a
+// screen share, whether it was published last, is the only video, or is
+// the helped user's screen of an assistance with view granted; the
+// helper still may receive it.
+func TestWHEPPicksNoScreen(t *testing.T) {
+	alice := &Participant{id: "alice", streamID: "alice", kind: kindLeg}
+	bob := &Participant{id: "bob", streamID: "bob", kind: kindLeg}
+	viewer := &Participant{id: "whep-1", streamID: "whep-1", kind: kindViewer}
+	aliceAudio := &forwardTrack{publisher: alice, kind: webrtc.RTPCodecTypeAudio, id: "audio"}
+	aliceScreen := &forwardTrack{publisher: alice, kind: webrtc.RTPCodecTypeVideo, id: "screen", screen: true}
+	bobVideo := &forwardTrack{publisher: bob, kind: webrtc.RTPCodecTypeVideo, id: "video"}
+	bobAudio := &forwardTrack{publisher: bob, kind: webrtc.RTPCodecTypeAudio, id: "audio"}
+	helping := &Assist{Helper: "bob", Helped: "alice", View: true}
+
+	for _, c := range []struct {
+		what             string
+		tracks           []*forwardTrack
+		assist           *Assist
+		wantVideo, wantA *forwardTrack
+	}{
+		{"screen published last", []*forwardTrack{bobVideo, bobAudio, aliceAudio, aliceScreen}, nil, bobVideo, bobAudio},
+		{"screen published last, assistance with view", []*forwardTrack{bobVideo, bobAudio, aliceAudio, aliceScreen}, helping, bobVideo, bobAudio},
+		{"only a screen", []*forwardTrack{aliceAudio, aliceScreen}, helping, nil, aliceAudio},
+		{"camera last", []*forwardTrack{aliceScreen, aliceAudio, bobVideo}, nil, bobVideo, aliceAudio},
+	} {
+		r := &Room{tracks: c.tracks}
+		r.assist.cur.Store(c.assist)
+		video, audio := r.pickLocked(viewer, true, true)
+		if video != c.wantVideo || audio != c.wantA {
+			t.Errorf("%s: picked video %s, audio %s; want %s, %s", c.what, trackName(video), trackName(audio), trackName(c.wantVideo), trackName(c.wantA))
+		}
+		if r.mayReceive(aliceScreen, viewer) {
+			t.Errorf("%s: a viewer may receive the screen", c.what)
+		}
+		if c.assist != nil && !r.mayReceive(aliceScreen, bob) {
+			t.Errorf("%s: the helper granted view may not receive the screen", c.what)
+		}
+	}
+}
+
+// trackName names a track as "<stream id>/<track id>".
+func trackName(ft *forwardTrack) string {
+	if ft == nil {
+		return "none"
+	}
+	return ft.publisher.streamID + "/" + ft.id
+}

@@ -80,6 +80,7 @@ type call struct {
 	events   map[*Session]*legEvents // each leg's event sink, moved to a resumed session
 	floor    *floor                  // push-to-talk rooms only
 	assist   *assist                 // remote assistance, while it runs (assist.go)
+	watchers int                     // WHEP viewers of the call's media (watchers.go)
 	// legLog is every media leg the call had, for its quality summary.
 	legLog []legRecord
 }
@@ -366,6 +367,7 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 	h.dirtyLocked(c)
 	h.notifyJoinedLocked(c, m)
 	s.send(protocol.TypeJoined, &protocol.Joined{CallID: c.id, Room: room, Mode: mode, Members: c.parties()})
+	c.greetWatchers(s)
 	if f := c.floor; f != nil {
 		q := append([]string{}, f.queue...)
 		st := &protocol.FloorState{CallID: c.id, Holder: f.holder, Queue: q}

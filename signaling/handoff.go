@@ -181,6 +181,7 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	old.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: protocol.ReasonHandedOff,
 		DurationMS: h.now().Sub(m.joined).Milliseconds()})
 	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffDone, Device: old.device})
+	c.greetWatchers(s)
 	h.announceLocked(s.user)
 	audit := h.helpedDeviceChangedLocked(c, s.user)
 	h.mu.Unlock()

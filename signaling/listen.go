@@ -67,6 +67,7 @@ func (h *Hub) listening(s *Session, callID string) {
 		return
 	}
 	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffDone, Listen: true})
+	c.greetWatchers(s)
 	h.announceLocked(s.user)
 }
 

@@ -86,6 +86,7 @@ func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
 	// away): the device connects its media anew.
 	rejoin := c.legs[s] == nil && h.cluster != nil
 	s.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.id, Room: c.room, Video: c.video, Members: c.parties(), Rejoin: rejoin})
+	c.greetWatchers(s)
 	s.log.Info("call resumed", "call", c.id)
 }
 

@@ -113,8 +113,8 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 	if strings.HasPrefix(ts.URL(), pages.URL) || pages.URL == ts.URL() {
 		t.Fatalf("page origin %s is the server's %s", pages.URL, ts.URL())
 	}
-	pubTok := ts.grantToken(t, "camera", auth.GrantPublish)
-	subTok := ts.grantToken(t, "screen", auth.GrantSubscribe)
+	pubTok := ts.grantToken(t, "camera", []string{"browser-show"}, auth.GrantPublish)
+	subTok := ts.grantToken(t, "screen", []string{"browser-show"}, auth.GrantSubscribe)
 
 	pub := newBrowser(t, "publisher")
 	view := newBrowser(t, "viewer")
@@ -155,4 +155,29 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 	if n := ts.whipSessions(t, "whip"); n != "0" {
 		t.Errorf("whip sessions after DELETE: %s", n)
 	}
+}
+
+// TestBrowserWHEPWatchersShown: Alice is in the room "stage" in the web
+// client; a WHEP player starts playing it. Her call screen says "1
+// watching" while it plays, and nothing once it has stopped.
+func TestBrowserWHEPWatchersShown(t *testing.T) {
+	ts := startServer(t, nil)
+	alice := newBrowser(t, "alice")
+	alice.signIn(ts.URL()+"/?lite=1", "alice", "laptop")
+	alice.joinRoom("stage", false)
+	if eval[bool](alice, `!document.querySelector('#call-watchers').hidden`) {
+		t.Error("the call screen shows watchers before any")
+	}
+
+	ts.waitVideoPublished(t, eval[string](alice, `window.tandem.callId`), "alice")
+	viewTok := ts.grantToken(t, "viewer", []string{"stage"}, auth.GrantSubscribe)
+	view := newWHEPReceiver(t)
+	loc, _ := ts.whepPlay(t, view, "stage", viewTok)
+	alice.waitJS(`"1 watching" on the call screen`, `(() => { const e = document.querySelector('#call-watchers');
+		return !e.hidden && e.offsetParent !== null && e.textContent === '1 watching' && window.tandem.watchers === 1 })()`, 15*time.Second)
+	eventually(t, 20*time.Second, "the player receiving Alice's camera", func() bool { return view.video.Load() > 25 })
+
+	resp, body := whipReq(t, http.MethodDelete, loc, viewTok, "", "")
+	wantStatus(t, "DELETE", resp, body, http.StatusOK)
+	alice.waitJS("the watchers gone from the call screen", `document.querySelector('#call-watchers').hidden && window.tandem.watchers === 0`, 15*time.Second)
 }

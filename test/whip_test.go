@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"regexp"
 	"runtime"
 	"strings"
@@ -57,11 +58,13 @@ func newWHIPSender(t *testing.T) *whiptest.Publisher {
 }
 
 // whepReceiver plays over WHEP on a pion PeerConnection and counts what
-// arrives.
+// arrives: packets by kind, and video frames by the last byte of their
+// last packet (the tag of client.MediaOptions).
 type whepReceiver struct {
 	pc           *webrtc.PeerConnection
 	audio, video atomic.Int64
-	streams      sync.Map // stream id → true
+	frames       [256]atomic.Int64 // video frames by tag
+	streams      sync.Map          // stream id → true
 	wg           sync.WaitGroup
 }
 
@@ -80,12 +83,15 @@ func newWHEPReceiver(t *testing.T) *whepReceiver {
 			n = &r.video
 		}
 		r.wg.Go(func() {
-			buf := make([]byte, 1500)
 			for {
-				if _, _, err := tr.Read(buf); err != nil {
+				p, _, err := tr.ReadRTP()
+				if err != nil {
 					return
 				}
 				n.Add(1)
+				if tr.Kind() == webrtc.RTPCodecTypeVideo && p.Marker && len(p.Payload) > 0 {
+					r.frames[p.Payload[len(p.Payload)-1]].Add(1)
+				}
 			}
 		})
 	})
@@ -126,9 +132,11 @@ func wantStatus(t *testing.T, what string, resp *http.Response, body string, sta
 	}
 }
 
-func (ts *testServer) grantToken(t *testing.T, user string, grants ...string) string {
+// grantToken mints a token for user with grants, whose publish and
+// subscribe grants hold in rooms (none if nil).
+func (ts *testServer) grantToken(t *testing.T, user string, rooms []string, grants ...string) string {
 	t.Helper()
-	tok, _, err := ts.Authority().Mint(user, "whip", grants, time.Hour)
+	tok, _, err := ts.Authority().Mint(user, "whip", grants, time.Hour, auth.WithRooms(rooms...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +159,25 @@ func (ts *testServer) whipPublish(t *testing.T, s *whiptest.Publisher, room, tok
 		t.Fatal(err)
 	}
 	s.Start()
+	// A WHEP player gets what is published when it arrives, and nothing
+	// added later: wait until both tracks are.
+	sfuRoom := "whip:" + room
+	if id, ok := ts.Hub().RoomCallID(room); ok {
+		sfuRoom = id
+	}
+	leg := "whip-" + path.Base(loc)
+	eventually(t, 20*time.Second, "the WHIP tracks published", func() bool {
+		r := ts.SFU().LookupRoom(sfuRoom)
+		if r == nil {
+			return false
+		}
+		for _, p := range r.Participants() {
+			if p.ID == leg {
+				return len(p.Tracks) == 2
+			}
+		}
+		return false
+	})
 	return ts.URL() + loc, etag
 }
 
@@ -198,12 +225,14 @@ func iceCreds(desc string) (ufrag, pwd string) {
 // through the real server: the viewer receives the publisher's audio and
 // video; the answer carries Location, ETag and TURN servers in Link; trickle
 // and ICE restart by PATCH follow RFC 9725 (If-Match, 204, 200 with new
-// credentials, media flowing on); DELETE ends a session; nothing leaks.
+// credentials, media flowing on), a trickle without If-Match is taken as
+// players such as whep.js send it but a restart without it is not; DELETE
+// ends a session; nothing leaks.
 func TestWHIPPublishWHEPPlay(t *testing.T) {
 	before := runtime.NumGoroutine()
 	ts := startServer(t, nil)
-	pubTok := ts.grantToken(t, "studio", auth.GrantPublish)
-	subTok := ts.grantToken(t, "viewer", auth.GrantSubscribe)
+	pubTok := ts.grantToken(t, "studio", []string{"show"}, auth.GrantPublish)
+	subTok := ts.grantToken(t, "viewer", []string{"show"}, auth.GrantSubscribe)
 
 	pub := newWHIPSender(t)
 	pubURL, _ := ts.whipPublish(t, pub, "show", pubTok)
@@ -253,7 +282,10 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	trickle := "a=ice-ufrag:" + ufrag + "\r\na=ice-pwd:" + pwd + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n" + cand + "\r\n"
 	const frag = "application/trickle-ice-sdpfrag"
 	r, b := whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle)
-	wantStatus(t, "PATCH without If-Match", r, b, http.StatusPreconditionRequired)
+	wantStatus(t, "trickle PATCH without If-Match", r, b, http.StatusNoContent)
+	if got := r.Header.Get("ETag"); got != etag {
+		t.Errorf("trickle without If-Match: ETag %q, want %q", got, etag)
+	}
 	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle, "If-Match", `"not-the-tag"`)
 	wantStatus(t, "PATCH with another ETag", r, b, http.StatusPreconditionFailed)
 	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, "application/sdp", trickle, "If-Match", etag)
@@ -276,6 +308,14 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	for _, c := range regexp.MustCompile(`a=candidate:[^\r\n]+`).FindAllString(restart, -1) {
 		body += c + "\r\n"
 	}
+	// Without If-Match a restart is refused and changes nothing.
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, body)
+	wantStatus(t, "ICE restart PATCH without If-Match", r, b, http.StatusPreconditionRequired)
+	if !strings.Contains(b, "If-Match: *") {
+		t.Errorf("restart without If-Match: %q does not say what to send", b)
+	}
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle, "If-Match", etag)
+	wantStatus(t, "trickle PATCH after a refused restart", r, b, http.StatusNoContent)
 	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, body, "If-Match", "*")
 	wantStatus(t, "ICE restart PATCH", r, b, http.StatusOK)
 	if ct := r.Header.Get("Content-Type"); ct != frag {
@@ -313,6 +353,12 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	eventually(t, 15*time.Second, "video after the ICE restart", func() bool { return view.video.Load() > videoBefore+50 })
 	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle, "If-Match", etag)
 	wantStatus(t, "PATCH with the old ICE session's ETag", r, b, http.StatusPreconditionFailed)
+	// A trickle of the old ICE session arriving late without If-Match
+	// would restart ICE back to it: refused.
+	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle)
+	wantStatus(t, "PATCH with the old ICE session's credentials, no If-Match", r, b, http.StatusPreconditionRequired)
+	videoBefore = view.video.Load()
+	eventually(t, 10*time.Second, "video after the refused stale trickle", func() bool { return view.video.Load() > videoBefore+25 })
 
 	// Only the session's user may end it.
 	r, b = whipReq(t, http.MethodDelete, viewURL, pubTok, "", "")
@@ -355,8 +401,9 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 // on every answer so that pages of other origins can read them.
 func TestWHIPErrors(t *testing.T) {
 	ts := startServer(t, nil)
-	pubTok := ts.grantToken(t, "studio", auth.GrantPublish)
-	subTok := ts.grantToken(t, "viewer", auth.GrantSubscribe)
+	rooms := []string{"room1", "empty", "many"}
+	pubTok := ts.grantToken(t, "studio", rooms, auth.GrantPublish)
+	subTok := ts.grantToken(t, "viewer", rooms, auth.GrantSubscribe)
 	callTok := ts.token(t, "alice", "phone") // the default grants: call only
 	const sdpType = "application/sdp"
 	u := ts.URL()
@@ -469,7 +516,7 @@ func TestWHIPIntoCallRoom(t *testing.T) {
 	defer mm.Close()
 
 	pub := newWHIPSender(t)
-	ts.whipPublish(t, pub, "studio", ts.grantToken(t, "obs", auth.GrantPublish))
+	ts.whipPublish(t, pub, "studio", ts.grantToken(t, "obs", []string{"studio"}, auth.GrantPublish))
 	eventually(t, 15*time.Second, "the room member to receive the WHIP stream", func() bool {
 		st := mm.Stats()
 		streams := mm.RemoteStreams()
@@ -477,7 +524,7 @@ func TestWHIPIntoCallRoom(t *testing.T) {
 	})
 
 	view := newWHEPReceiver(t)
-	ts.whepPlay(t, view, "studio", ts.grantToken(t, "viewer", auth.GrantSubscribe))
+	ts.whepPlay(t, view, "studio", ts.grantToken(t, "viewer", []string{"studio"}, auth.GrantSubscribe))
 	eventually(t, 15*time.Second, "the WHEP viewer to receive the WHIP stream", func() bool {
 		return view.audio.Load() > 25 && view.video.Load() > 25
 	})
@@ -490,4 +537,57 @@ func TestWHIPIntoCallRoom(t *testing.T) {
 	eventually(t, 10*time.Second, "the sessions to end with the room", func() bool {
 		return ts.whipSessions(t, "whip") == "0" && ts.whipSessions(t, "whep") == "0"
 	})
+}
+
+// TestWHIPTokenRooms: a stream key publishes and plays only in the rooms
+// it names. A key for one room is refused in another, and one that names
+// no rooms everywhere, with a 403 that says how to mint the right one; a
+// key naming several rooms works in each.
+func TestWHIPTokenRooms(t *testing.T) {
+	ts := startServer(t, nil)
+	const sdpType = "application/sdp"
+	showKey := ts.grantToken(t, "studio", []string{"show"}, auth.GrantPublish)
+	twoKey := ts.grantToken(t, "studio", []string{"show", "backstage"}, auth.GrantPublish)
+	noRooms := ts.grantToken(t, "studio", nil, auth.GrantPublish)
+	showView := ts.grantToken(t, "viewer", []string{"show"}, auth.GrantSubscribe)
+	noRoomsView := ts.grantToken(t, "viewer", nil, auth.GrantSubscribe, auth.GrantPublish)
+
+	viewOffer := func() string {
+		pc := whipPC(t)
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+		return whiptest.Offer(t, pc, nil)
+	}
+	for _, c := range []struct {
+		what, path, token string
+		want              []string // in the refusal
+	}{
+		{"a key for show, into backstage", "/whip/backstage", showKey, []string{"not for room backstage", "--room backstage"}},
+		{"a key naming no rooms", "/whip/show", noRooms, []string{"names no rooms", "--grants publish --room show"}},
+		{"a viewer key for show, playing backstage", "/whep/backstage", showView, []string{"not for room backstage", "--room backstage"}},
+		{"a viewer key naming no rooms", "/whep/show", noRoomsView, []string{"names no rooms", "--grants subscribe --room show"}},
+	} {
+		offer := whiptest.Offer(t, newWHIPSender(t).PC, nil)
+		if strings.HasPrefix(c.path, "/whep/") {
+			offer = viewOffer()
+		}
+		resp, body := whipReq(t, http.MethodPost, ts.URL()+c.path, c.token, sdpType, offer)
+		wantStatus(t, c.what, resp, body, http.StatusForbidden)
+		for _, w := range c.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: refusal %q does not say %q", c.what, strings.TrimSpace(body), w)
+			}
+		}
+	}
+	if n := ts.whipSessions(t, "whip"); n != "0" {
+		t.Errorf("whip sessions after refusals = %s", n)
+	}
+
+	// A key naming both rooms publishes in each; the viewer key plays show.
+	ts.whipPublish(t, newWHIPSender(t), "backstage", twoKey)
+	ts.whipPublish(t, newWHIPSender(t), "show", twoKey)
+	view := newWHEPReceiver(t)
+	ts.whepPlay(t, view, "show", showView)
+	eventually(t, 15*time.Second, "the viewer to receive show", func() bool { return view.video.Load() > 25 })
 }

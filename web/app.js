@@ -505,6 +505,9 @@ function onMessage(msg) {
     case 'assist_state':
       onAssistState(msg);
       break;
+    case 'watchers':
+      onWatchers(msg);
+      break;
     default:
       break;
   }
@@ -670,6 +673,7 @@ function newCall({ peer, video, direction, callId = null }) {
     viewUnsupported: false, // the server answered `view` with unknown_type
     viewSeq: 0,
     speakers: null, // SpeakerTracker
+    watchers: 0, // WHEP players watching the call from outside it
   };
 }
 
@@ -1150,6 +1154,8 @@ function teardownCall(call) {
   tiles.clear();
   el.localVideo.srcObject = null;
   el.callQuality.hidden = true;
+  call.watchers = 0;
+  renderWatchers(call);
   clearTimeout(call.resumeTimer);
   if (S.sig) S.sig.urgent = false;
   el.screenCall.dataset.listening = 'false';
@@ -1760,6 +1766,31 @@ function callTitle(call) {
   return call.members.size > 1 ? listNames([...call.members.keys()]) : call.peer;
 }
 
+/**
+ * `watchers`: how many WHEP players watch the call. They see and hear it
+ * without being members, so the count stays on screen while any do.
+ * @param {{call_id?: string, whep?: number}} msg
+ */
+function onWatchers(msg) {
+  const call = S.call;
+  if (!call || !msg.call_id || call.callId !== msg.call_id) return;
+  const n = Number.isInteger(msg.whep) && msg.whep > 0 ? msg.whep : 0;
+  const before = call.watchers;
+  call.watchers = n;
+  renderWatchers(call);
+  if (n > before) toast(n === 1 ? 'Someone is watching through a stream player' : `${n} are watching through stream players`);
+  else if (n < before) toast(n ? `${n} still watching through a stream player` : 'Nobody is watching through a stream player any more');
+}
+
+function renderWatchers(call) {
+  const n = call ? call.watchers : 0;
+  el.callWatchers.hidden = !n;
+  el.callWatchers.textContent = `${n} watching`;
+  const label = `${n} watching through a stream player (WHEP): they see and hear this call but are not in it`;
+  el.callWatchers.title = label;
+  el.callWatchers.setAttribute('aria-label', label);
+}
+
 function renderCallTitle(call) {
   el.callPeer.textContent = callTitle(call);
   el.add.hidden = !(call.phase === 'in-call' && !call.room) || !!call.listening;
@@ -2159,6 +2190,7 @@ function showCallScreen(call) {
   el.callPeer.textContent = callTitle(call);
   el.callInfo.textContent = call.room ? 'Joining…' : call.direction === 'outgoing' ? 'Calling…' : 'Connecting…';
   el.callQuality.hidden = true;
+  renderWatchers(call);
   tiles.clear();
   if (!call.room) {
     tiles.pin(call.peer);
@@ -2589,6 +2621,10 @@ function exposeApi() {
       const c = S.call;
       const v = c && c.view && c.view.last;
       return v ? JSON.parse(JSON.stringify({ call_id: c.callId, tiles: v.tiles, at: v.at })) : null;
+    },
+    /** How many WHEP players watch the current call (0 outside one). */
+    get watchers() {
+      return S.call ? S.call.watchers : 0;
     },
     /** The highlighted active speaker's user id ('' = nobody). */
     speaker() {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,13 +21,14 @@ import (
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/hugepage"
 	"github.com/tandemcall/tandem/internal/server"
+	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
 const usage = `tandem — self-hosted calls, handoff and remote assistance
 
 Usage:
   tandem serve [--dev] [--config FILE] [flags]   run a node
-  tandem token --user ID --device ID [--ttl 1h]  print an access token
+  tandem token --user ID --device ID [--ttl 1h] [--room R]...  print an access token
   tandem loadtest turn --server ADDR --secret S  hold many TURN allocations
   tandem loadtest media --url WS --scenario S    synthetic media load on a room
   tandem agent --config agent.yaml                share this X11 desktop for remote help
@@ -155,6 +157,7 @@ func token(args []string, stdout, stderr io.Writer) error {
 	device := fs.String("device", "", "device id (required)")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
 	grants := fs.String("grants", strings.Join(auth.DefaultGrants(), ","), "comma-separated grants")
+	rooms := fs.StringArray("room", nil, "a room the publish and subscribe grants hold for (WHIP/WHEP); repeat for more")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -181,7 +184,17 @@ func token(args []string, stdout, stderr io.Writer) error {
 			gs = append(gs, g)
 		}
 	}
-	tok, exp, err := a.Mint(*user, *device, gs, *ttl)
+	for _, r := range *rooms {
+		if err := protocol.CheckRoom(r); err != nil {
+			return fmt.Errorf("token: --room %q: %w", r, err)
+		}
+	}
+	// WHIP and WHEP refuse a token that names no rooms: say so now rather
+	// than print a stream key that cannot stream.
+	if len(*rooms) == 0 && (slices.Contains(gs, auth.GrantPublish) || slices.Contains(gs, auth.GrantSubscribe)) {
+		return errors.New("token: publish and subscribe hold only in the rooms the token names: add --room ROOM (repeat for more)")
+	}
+	tok, exp, err := a.Mint(*user, *device, gs, *ttl, auth.WithRooms(*rooms...))
 	if errors.Is(err, auth.ErrTTL) {
 		return fmt.Errorf("token: --ttl %v is longer than auth.max_token_ttl (%v); mint a shorter token, or raise auth.max_token_ttl on every node", *ttl, a.MaxTTL())
 	}

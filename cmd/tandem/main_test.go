@@ -15,12 +15,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -399,6 +401,52 @@ func TestTokenIsAcceptedByTheServer(t *testing.T) {
 	}
 	if code, _ := httpGet(t, url+"/api/v1/calls", ""); code != 401 {
 		t.Errorf("no token: status %d, want 401", code)
+	}
+}
+
+// TestTokenRooms: `tandem token --room` names the rooms a publish or
+// subscribe token holds for; such a token without --room, which WHIP and
+// WHEP would refuse, is not minted, and a bad room name is refused.
+func TestTokenRooms(t *testing.T) {
+	dataDir := t.TempDir()
+	mint := func(args ...string) result {
+		return runTandem(t, childEnv(), append([]string{"token", "--dev", "--data-dir", dataDir, "--user", "studio", "--device", "obs"}, args...)...)
+	}
+	r := mint("--grants", "publish", "--room", "show", "--room", "show.b", "--ttl", "12h")
+	if r.code != 0 {
+		t.Fatalf("tandem token --room exited %d: %s", r.code, r.stderr)
+	}
+	key, err := auth.LoadOrCreateKey(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Verify(strings.TrimSpace(r.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(id.Rooms, []string{"show", "show.b"}) || !slices.Equal(id.Grants, []string{auth.GrantPublish}) {
+		t.Errorf("minted %+v, want publish in show and show.b", id)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--grants", "publish"}, "--room"},
+		{[]string{"--grants", "call,subscribe"}, "--room"},
+		{[]string{"--grants", "publish", "--room", "Show Room"}, `--room "Show Room"`},
+	} {
+		r := mint(c.args...)
+		if r.code == 0 || r.stdout != "" || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("tandem token %v: exit %d, stdout %q, stderr %q; want a refusal naming %s", c.args, r.code, r.stdout, r.stderr, c.want)
+		}
+	}
+	// Tokens without publish or subscribe need no room.
+	if r := mint("--grants", "call"); r.code != 0 {
+		t.Errorf("tandem token --grants call exited %d: %s", r.code, r.stderr)
 	}
 }
 

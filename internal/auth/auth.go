@@ -1,5 +1,6 @@
 // Package auth mints and verifies Tandem access tokens: HS256 JWTs that carry
-// a user id, a device id, grants and an expiry (docs/protocol.md).
+// a user id, a device id, grants, the rooms WHIP and WHEP may use, and an
+// expiry (docs/protocol.md).
 package auth
 
 import (
@@ -59,10 +60,16 @@ const MaxIDLen = 128
 // bytes.
 const MaxTokenLen = 4096
 
+// MaxRooms bounds the rooms one minted token names.
+const MaxRooms = 32
+
 // Claims are the token's payload.
 type Claims struct {
 	Device string   `json:"dev"`
 	Grants []string `json:"grants"`
+	// Rooms names the rooms the publish and subscribe grants hold for
+	// (WHIP and WHEP); without it they hold for none.
+	Rooms []string `json:"rooms,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -78,10 +85,18 @@ type Identity struct {
 	// IssuedAt is when the token was minted (zero if it does not say):
 	// tokens from before a user's erasure are refused.
 	IssuedAt time.Time
+	// Rooms are the rooms the token's publish and subscribe grants hold
+	// for, as the token names them; nil if it names none.
+	Rooms []string
 }
 
 // Has reports whether the identity holds grant g.
 func (id Identity) Has(g string) bool { return slices.Contains(id.Grants, g) }
+
+// NamesRoom reports whether the token names room, so that its publish and
+// subscribe grants hold there. Names compare exactly; there is no
+// wildcard.
+func (id Identity) NamesRoom(room string) bool { return slices.Contains(id.Rooms, room) }
 
 // Authority mints and verifies tokens with one secret.
 type Authority struct {
@@ -144,10 +159,47 @@ func ValidID(s string) bool {
 	return true
 }
 
-// Mint signs a token for user on device, valid for ttl (at most MaxTTL).
-// Every token gets a random id (jti), which Verify returns as
-// Identity.ID.
-func (a *Authority) Mint(user, device string, grants []string, ttl time.Duration) (string, time.Time, error) {
+// ValidRoom reports whether s is a room name: 1–64 bytes of a-z, 0-9, '-',
+// '_' and '.', the rule of signaling's join and of /whip/{room}.
+func ValidRoom(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// MintOption adds to the claims of a token being minted.
+type MintOption func(*Claims) error
+
+// WithRooms names the rooms the token's publish and subscribe grants hold
+// for (the "rooms" claim): at most MaxRooms room names.
+func WithRooms(rooms ...string) MintOption {
+	return func(c *Claims) error {
+		if len(rooms) > MaxRooms {
+			return fmt.Errorf("auth: %d rooms, at most %d", len(rooms), MaxRooms)
+		}
+		for _, r := range rooms {
+			if !ValidRoom(r) {
+				return fmt.Errorf("auth: invalid room name %q (1–64 bytes of a-z, 0-9, '-', '_', '.')", r)
+			}
+			if !slices.Contains(c.Rooms, r) {
+				c.Rooms = append(c.Rooms, r)
+			}
+		}
+		return nil
+	}
+}
+
+// Mint signs a token for user on device, valid for ttl (at most MaxTTL),
+// with what opts add. Every token gets a random id (jti), which Verify
+// returns as Identity.ID.
+func (a *Authority) Mint(user, device string, grants []string, ttl time.Duration, opts ...MintOption) (string, time.Time, error) {
 	if !ValidID(user) {
 		return "", time.Time{}, fmt.Errorf("auth: invalid user id %q", user)
 	}
@@ -179,6 +231,11 @@ func (a *Authority) Mint(user, device string, grants []string, ttl time.Duration
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
+	}
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return "", time.Time{}, err
+		}
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
 	if err != nil {
@@ -232,6 +289,7 @@ func (a *Authority) Verify(token string) (Identity, error) {
 		return Identity{}, fmt.Errorf("%w: dev must be a device id", ErrInvalid)
 	}
 	id := Identity{User: c.Subject, Device: c.Device, ID: c.ID, Grants: c.Grants, ExpiresAt: c.ExpiresAt.Time}
+	id.Rooms = c.Rooms
 	if c.IssuedAt != nil {
 		id.IssuedAt = c.IssuedAt.Time
 	}

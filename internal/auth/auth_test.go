@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
@@ -159,6 +161,63 @@ func TestMintRejectsBadIDs(t *testing.T) {
 	}
 }
 
+// TestMintRooms: a token minted with rooms names exactly those rooms
+// (duplicates once), one minted without names none, and bad room names or
+// too many are refused at minting.
+func TestMintRooms(t *testing.T) {
+	a, _ := New(secret, "")
+	tok, _, err := a.Mint("studio", "obs", []string{GrantPublish}, time.Hour, WithRooms("show", "show.b", "show"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(id.Rooms, ",") != "show,show.b" || !id.NamesRoom("show") || id.NamesRoom("other") || id.NamesRoom("") {
+		t.Errorf("rooms = %q", id.Rooms)
+	}
+	plain, _, _ := a.Mint("studio", "obs", []string{GrantPublish}, time.Hour)
+	if id, _ := a.Verify(plain); id.Rooms != nil || id.NamesRoom("show") {
+		t.Errorf("a token minted without rooms names %q", id.Rooms)
+	}
+	if strings.Contains(string(mustPayload(t, plain)), "rooms") {
+		t.Error("a token without rooms carries a rooms claim")
+	}
+	for _, bad := range [][]string{{""}, {"Show"}, {"a b"}, {"*"}, {strings.Repeat("x", 65)}, make([]string, MaxRooms+1)} {
+		if _, _, err := a.Mint("studio", "obs", nil, time.Hour, WithRooms(bad...)); err == nil {
+			t.Errorf("Mint with rooms %q succeeded", bad)
+		}
+	}
+}
+
+// mustPayload returns a token's decoded payload.
+func mustPayload(t *testing.T, tok string) []byte {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q", tok)
+	}
+	b, err := jwt.NewParser().DecodeSegment(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// FuzzValidRoom: auth's room rule is signaling's, so that a token names
+// exactly the rooms /whip/{room} and join accept.
+func FuzzValidRoom(f *testing.F) {
+	for _, s := range []string{"show", "a.b-c_d", "", "Show", "a b", "*", strings.Repeat("x", 64), strings.Repeat("x", 65), "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidRoom(s), protocol.CheckRoom(s) == nil; got != want {
+			t.Fatalf("ValidRoom(%q) = %v, protocol.CheckRoom says %v", s, got, want)
+		}
+	})
+}
+
 func TestLoadOrCreateKey(t *testing.T) {
 	dir := t.TempDir()
 	k1, err := LoadOrCreateKey(dir)
@@ -179,6 +238,8 @@ func FuzzVerify(f *testing.F) {
 	a, _ := New(secret, "", WithMaxTTL(maxTTL))
 	good, _, _ := a.Mint("alice", "laptop", nil, time.Hour)
 	f.Add(good)
+	withRooms, _, _ := a.Mint("alice", "laptop", []string{GrantSubscribe}, time.Hour, WithRooms("show"))
+	f.Add(withRooms)
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Add("a.b.c")
 	now := time.Now().Unix()

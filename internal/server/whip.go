@@ -59,6 +59,9 @@ type whipResource struct {
 	// revocation that covers it ends the session.
 	ident auth.Identity
 	sess  *sfu.Session
+	// watching is set for a WHEP viewer of a call's room, counted among
+	// the call's watchers (signaling's AddWatcher) until it ends.
+	watching bool
 
 	mu   sync.Mutex // serializes PATCH; guards etag
 	etag string     // the current ICE session's entity tag, quoted
@@ -369,6 +372,10 @@ func (s *Server) whipCreate(w http.ResponseWriter, r *http.Request, kind string)
 		whipError(w, http.StatusForbidden, "the access token lacks the "+grant+" grant")
 		return
 	}
+	if !ident.NamesRoom(room) {
+		whipError(w, http.StatusForbidden, roomRefusal(ident, grant, room))
+		return
+	}
 	if s.draining.Load() {
 		w.Header().Set("Retry-After", "10")
 		whipError(w, http.StatusServiceUnavailable, "the server is shutting down")
@@ -405,9 +412,24 @@ func (s *Server) whipCreate(w http.ResponseWriter, r *http.Request, kind string)
 		}
 		return
 	}
+	// The call's members learn of a viewer before it can receive
+	// anything: its DTLS needs the answer, which is not sent yet.
+	if kind == kindWHEP && res.sfuRoom != "whip:"+room {
+		if !s.hub.AddWatcher(res.sfuRoom) {
+			s.whip.unreserve(ident.User)
+			_ = res.sess.Close()
+			s.whipReleaseRoom(res)
+			whipError(w, http.StatusServiceUnavailable, "the room is closing; try again")
+			return
+		}
+		res.watching = true
+	}
 	if err := s.whip.add(res, s.whipEnded); err != nil {
 		s.whip.unreserve(ident.User)
 		_ = res.sess.Close()
+		if res.watching {
+			s.hub.RemoveWatcher(res.sfuRoom)
+		}
 		s.whipReleaseRoom(res)
 		if errors.Is(err, errWHIPRevoked) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tandem", error="invalid_token"`)
@@ -427,6 +449,16 @@ func (s *Server) whipCreate(w http.ResponseWriter, r *http.Request, kind string)
 	s.addICELinks(h, ident.User, r)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
+}
+
+// roomRefusal says why a token's grant does not hold in room, and how to
+// mint one that does.
+func roomRefusal(id auth.Identity, grant, room string) string {
+	how := "mint one with --room " + room + " (tandem token --grants " + grant + " --room " + room + ")"
+	if len(id.Rooms) == 0 {
+		return "the access token names no rooms, so its " + grant + " grant holds in none: " + how
+	}
+	return "the access token is not for room " + room + ": " + how
 }
 
 // whipJoin puts the session into the room's SFU room: the SFU room of the
@@ -470,6 +502,9 @@ func (s *Server) whipEnded(res *whipResource) {
 	_ = res.sess.Close()
 	s.whipReleaseRoom(res)
 	if removed {
+		if res.watching {
+			s.hub.RemoveWatcher(res.sfuRoom)
+		}
 		s.log.Info("whip session ended", "kind", res.kind, "room", res.room, "session", res.id)
 	}
 }
@@ -515,9 +550,16 @@ func (s *Server) whipSession(w http.ResponseWriter, r *http.Request, kind string
 }
 
 // whipPatch applies a trickle ICE or ICE restart fragment (RFC 9725
-// §4.3): If-Match is required (428 without, 412 for another ICE session's
-// tag); a restart answers 200 with the SFU's new credentials and a new
-// ETag, a trickle 204.
+// §4.3): If-Match, when sent, must name the current ICE session or be *
+// (412 otherwise); a restart answers 200 with the SFU's new credentials
+// and a new ETag, a trickle 204.
+//
+// RFC 9725 asks clients to send If-Match on every PATCH, but common
+// players (whep.js) trickle without it, so a trickle without If-Match is
+// taken as meant for the current ICE session. A restart without it is
+// refused (428): the RFC requires If-Match: * for one, and without it a
+// trickle PATCH delayed past a restart, carrying the previous session's
+// credentials, would look like a restart back to them.
 func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request, res *whipResource) {
 	if !hasMediaType(r, fragMediaType) {
 		whipError(w, http.StatusUnsupportedMediaType, "the body must be an ICE fragment (Content-Type: application/trickle-ice-sdpfrag)")
@@ -526,11 +568,7 @@ func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request, res *whipReso
 	res.mu.Lock()
 	defer res.mu.Unlock()
 	im := r.Header.Get("If-Match")
-	if im == "" {
-		whipError(w, http.StatusPreconditionRequired, "send If-Match with the session's ETag, or * to restart ICE")
-		return
-	}
-	if !etagMatches(im, res.etag) {
+	if im != "" && !etagMatches(im, res.etag) {
 		whipError(w, http.StatusPreconditionFailed, "If-Match names another ICE session")
 		return
 	}
@@ -541,6 +579,10 @@ func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request, res *whipReso
 	frag, err := sfu.ParseICEFragment(body)
 	if err != nil {
 		whipError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if im == "" && res.sess.Restarts(frag) {
+		whipError(w, http.StatusPreconditionRequired, "an ICE restart needs If-Match: *")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), whipTimeout)

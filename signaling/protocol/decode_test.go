@@ -170,6 +170,7 @@ func FuzzDecodeServer(f *testing.F) {
 	f.Add([]byte(`{"type":"handoff","call_id":"c","state":"started","device":"phone","video":true,"members":[{"user":"a","device":"phone"}]}`))
 	f.Add([]byte(`{"type":"active_call","call_id":"c","device":"phone","members":[{"user":"a"}]}`))
 	f.Add([]byte(`{"type":"resumed","call_id":"c","video":true,"members":[{"user":"a","device":"phone"}]}`))
+	f.Add([]byte(`{"type":"watchers","call_id":"r","whep":2}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeServer(b)
 		if err == nil && m == nil {

@@ -128,6 +128,9 @@ const (
 	// TypeAssistState tells both sides of an assistance what is granted
 	// and asked for, whenever that changes.
 	TypeAssistState = "assist_state"
+	// TypeWatchers tells a call's members how many WHEP viewers watch it
+	// from outside, whenever that changes and on joining while any do.
+	TypeWatchers = "watchers"
 )
 
 // Peer connection names: every call leg has two PeerConnections with the
@@ -520,6 +523,15 @@ type MemberLeft struct {
 	CallID string `json:"call_id"`
 	User   string `json:"user"`
 	Reason string `json:"reason"`
+}
+
+// Watchers tells a call's members how many WHEP players watch the call
+// now (docs/protocol.md, "WHIP and WHEP"): they see and hear it but are
+// not members. WHEP is that count; 0 means nobody watches any more.
+type Watchers struct {
+	Header
+	CallID string `json:"call_id"`
+	WHEP   int    `json:"whep"`
 }
 
 // Ended tells a device that the call has ended for it, and why.

@@ -8,7 +8,8 @@ import (
 // DecodeServer parses one server message, for Go clients (tests, loadtest).
 // It returns *Welcome, *Ack, *Error, *Incoming, *RingingEvent, *Accepted,
 // *Ended, *SDP, *ICE, *Media, *ICEServers, *Joined, *MemberJoined, *MemberLeft, *FloorState,
-// *Speakers, *Layers or *Header (pong).
+// *Speakers, *Layers, *Handoff, *ActiveCall, *AssistState, *Resumed,
+// *Watchers or *Header (pong).
 func DecodeServer(b []byte) (any, error) {
 	var h Header
 	if err := json.Unmarshal(b, &h); err != nil {
@@ -60,6 +61,8 @@ func DecodeServer(b []byte) (any, error) {
 		m = &AssistState{}
 	case TypeResumed:
 		m = &Resumed{}
+	case TypeWatchers:
+		m = &Watchers{}
 	default:
 		return nil, fmt.Errorf("protocol: unknown server message type %q", truncate(h.Type, 40))
 	}
