@@ -24,13 +24,20 @@ import (
 // revoked, not for lacking one.
 var allGrants = []string{auth.GrantCall, auth.GrantAssist, auth.GrantPublish, auth.GrantSubscribe, auth.GrantAdmin}
 
-// mintFor mints a token for user on device with grants (all if none).
+// revokeRooms are the rooms these tests stream in: their tokens name them
+// all, so that publish and subscribe hold there.
+var revokeRooms = []string{"rv", "cam", "key",
+	"room-erasure", "room-erasure-2", "room-user", "room-user-2",
+	"room-device", "room-device-2", "room-token-id", "room-token-id-2"}
+
+// mintFor mints a token for user on device with grants (all if none),
+// for the rooms these tests stream in.
 func (ts *testServer) mintFor(t *testing.T, user, device string, grants ...string) (tok, id string) {
 	t.Helper()
 	if len(grants) == 0 {
 		grants = allGrants
 	}
-	tok, _, err := ts.Authority().Mint(user, device, grants, time.Hour)
+	tok, _, err := ts.Authority().Mint(user, device, grants, time.Hour, auth.WithRooms(revokeRooms...))
 	if err != nil {
 		t.Fatal(err)
 	}
