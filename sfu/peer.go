@@ -30,7 +30,8 @@ type peer struct {
 // failing half-way: it parses, every media section has a mid, and ICE
 // credentials and a DTLS fingerprint are present. pion cannot roll back a
 // remote offer, so these checks must come before SetRemoteDescription. It
-// returns the description's ICE username fragment.
+// also refuses an ICE-lite client, as the SFU is one. It returns the
+// description's ICE username fragment.
 func parseSDP(s string) (ufrag string, err error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(s); err != nil {
@@ -38,6 +39,11 @@ func parseSDP(s string) (ufrag string, err error) {
 	}
 	if len(d.MediaDescriptions) == 0 {
 		return "", fmt.Errorf("%w: no media sections", ErrBadSDP)
+	}
+	if isICELite(&d) {
+		// Two lite agents would use a pair nobody checked: the client
+		// must check the server's candidates itself.
+		return "", fmt.Errorf("%w: a=ice-lite: the server is an ICE-lite agent, so the client must be a full one", ErrBadSDP)
 	}
 	attr := func(key string) string {
 		if v, ok := d.Attribute(key); ok && v != "" {
@@ -173,4 +179,17 @@ func (p *peer) addCandidate(c webrtc.ICECandidateInit) error {
 		return fmt.Errorf("%w: %s: %w", ErrBadCandidate, p.name, err)
 	}
 	return nil
+}
+
+// isICELite reports whether a description says its agent is ICE-lite.
+func isICELite(d *sdp.SessionDescription) bool {
+	if _, ok := d.Attribute(sdp.AttrKeyICELite); ok {
+		return true
+	}
+	for _, m := range d.MediaDescriptions {
+		if _, ok := m.Attribute(sdp.AttrKeyICELite); ok {
+			return true
+		}
+	}
+	return false
 }
