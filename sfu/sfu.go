@@ -54,6 +54,9 @@ type SFU struct {
 	inputs   inputs
 	filtered bool
 
+	// candidates screens clients' ICE candidates (candidates.go).
+	candidates candidatePolicy
+
 	mu     sync.Mutex
 	closed bool
 	rooms  map[string]*Room
@@ -112,6 +115,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		done:     make(chan struct{}),
 		ranDone:  make(chan struct{}),
 	}
+	s.candidates.loopback = s.loopback
 	s.cork, _ = batched.(corker)
 	if !cfg.PionInput {
 		s.filtered = udpx.SetFilter(batched, &filter{s: s})
