@@ -164,25 +164,31 @@ func TestCandidateLimit(t *testing.T) {
 		t.Errorf("pion holds %d of the test's candidates", remote)
 	}
 
-	// An ICE restart is a new generation: room again.
-	restart, err := a.pub.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.pub.SetLocalDescription(restart); err != nil {
-		t.Fatal(err)
-	}
-	ans, err := a.p.HandleOffer(restart.SDP)
-	if err != nil {
+	// An ICE restart is a new generation: room again. It goes through the
+	// client's queue, as the SFU's candidates do, so that they follow the
+	// answer.
+	restarted := make(chan error, 1)
+	a.q.post(func() {
+		restart, err := a.pub.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+		if err == nil {
+			err = a.pub.SetLocalDescription(restart)
+		}
+		var ans string
+		if err == nil {
+			ans, err = a.p.HandleOffer(restart.SDP)
+		}
+		if err == nil {
+			err = a.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans})
+		}
+		restarted <- err
+	})
+	if err := <-restarted; err != nil {
 		t.Fatalf("ICE restart: %v", err)
-	}
-	if err := a.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
-		t.Fatal(err)
 	}
 	if err := add(udptrap.HostCandidate(7, "127.0.0.1", port(9000))); err != nil {
 		t.Errorf("a candidate after the ICE restart: %v", err)
 	}
-	waitFor(t, 10*time.Second, "A's pub PC to connect again", func() bool {
+	waitFor(t, 10*time.Second, "A's pub PC to be connected after the restart", func() bool {
 		return a.pub.ConnectionState() == webrtc.PeerConnectionStateConnected
 	})
 }
