@@ -12,6 +12,10 @@ var (
 	ErrBadSDP = errors.New("sfu: bad session description")
 	// ErrBadCandidate is returned when a client's ICE candidate cannot be used.
 	ErrBadCandidate = errors.New("sfu: bad ICE candidate")
+	// ErrTooManyCandidates is returned when a client's candidates, with
+	// those it sent before in the same ICE session, pass the limit of one
+	// PeerConnection. An ICE restart starts a new session.
+	ErrTooManyCandidates = errors.New("sfu: too many ICE candidates")
 	// ErrUnknownPC is returned when a peer connection name is neither "pub"
 	// nor "sub".
 	ErrUnknownPC = errors.New("sfu: unknown peer connection")

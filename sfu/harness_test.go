@@ -132,6 +132,10 @@ type client struct {
 	garbageAnswer bool
 	garbageErr    error
 
+	// mangleOffer and mangleAnswer, if set, change the client's pub offers
+	// and sub answers on their way to the SFU.
+	mangleOffer, mangleAnswer func(string) string
+
 	// subSettings, if set, adjusts the setting engine of the sub PC.
 	subSettings func(*webrtc.SettingEngine)
 	// pubRegistry, if set, registers more on the pub PC's media engine
@@ -168,6 +172,11 @@ func newClientPCWith(t *testing.T, reg func(*webrtc.MediaEngine, *interceptor.Re
 		}
 	}
 	se := webrtc.SettingEngine{}
+	// As browsers and internal/client: the DTLS client when answering the
+	// SFU's (ICE-lite) sub offer, where pion would take the server role.
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleClient); err != nil {
+		t.Fatal(err)
+	}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
@@ -277,7 +286,11 @@ func (c *client) SubscriberOffer(sdp string) {
 			c.garbageErr = err
 			c.mu.Unlock()
 		}
-		c.check(c.p.HandleAnswer(ans.SDP))
+		sdp := ans.SDP
+		if c.mangleAnswer != nil {
+			sdp = c.mangleAnswer(sdp)
+		}
+		c.check(c.p.HandleAnswer(sdp))
 	})
 }
 
@@ -347,7 +360,11 @@ func (c *client) negotiatePub() {
 			c.check(err)
 			return
 		}
-		ans, err := c.p.HandleOffer(offer.SDP)
+		sdp := offer.SDP
+		if c.mangleOffer != nil {
+			sdp = c.mangleOffer(sdp)
+		}
+		ans, err := c.p.HandleOffer(sdp)
 		if err != nil {
 			c.check(err)
 			return

@@ -135,7 +135,7 @@ func newParticipant(r *Room, id, streamID string, ev Events, kind legKind) (*Par
 			return nil, err
 		}
 		p.pubTap = tap
-		p.pub = &peer{name: PCPub, pc: pubPC, log: p.log}
+		p.pub = &peer{name: PCPub, pc: pubPC, log: p.log, policy: &r.sfu.candidates}
 	}
 	if kind != kindPublisher {
 		subPC, tap, err := r.sfu.newPeerConnection(roleSub, nil)
@@ -143,7 +143,7 @@ func newParticipant(r *Room, id, streamID string, ev Events, kind legKind) (*Par
 			_ = p.closePeers()
 			return nil, err
 		}
-		p.sub = &peer{name: PCSub, pc: subPC, log: p.log}
+		p.sub = &peer{name: PCSub, pc: subPC, log: p.log, policy: &r.sfu.candidates}
 		p.tap = tap
 	}
 	return p, nil
@@ -423,16 +423,18 @@ func (p *Participant) HandleAnswer(sdp string) error {
 }
 
 // AddICECandidate adds a client candidate to pc ("pub" or "sub"). An empty
-// Candidate means end of candidates.
+// Candidate means end of candidates. An unusable candidate is dropped and
+// counted (candidates.go); a malformed one returns ErrBadCandidate, one
+// past the limit of its ICE generation ErrTooManyCandidates.
 func (p *Participant) AddICECandidate(pc string, c webrtc.ICECandidateInit) error {
 	if p.isClosed() {
 		return fmt.Errorf("candidate: %w", ErrClosed)
 	}
 	switch {
 	case pc == PCPub && p.pub != nil:
-		return p.pub.addCandidate(c)
+		return p.pub.addCandidates([]webrtc.ICECandidateInit{c})
 	case pc == PCSub && p.sub != nil:
-		return p.sub.addCandidate(c)
+		return p.sub.addCandidates([]webrtc.ICECandidateInit{c})
 	default:
 		return fmt.Errorf("%w: %q", ErrUnknownPC, pc)
 	}

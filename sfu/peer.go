@@ -3,41 +3,56 @@ package sfu
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
-// maxPendingCandidates bounds the candidates buffered before a remote
-// description arrives.
-const maxPendingCandidates = 64
-
 // peer is one of a participant's PeerConnections. Its mutex serializes
 // signaling on the PC and keeps candidates that arrive before the remote
 // description in order.
 type peer struct {
-	name string
-	pc   *webrtc.PeerConnection
-	log  *slog.Logger
+	name   string
+	pc     *webrtc.PeerConnection
+	log    *slog.Logger
+	policy *candidatePolicy // screens the client's candidates (candidates.go)
 
 	mu          sync.Mutex
-	pending     []webrtc.ICECandidateInit
-	remoteUfrag string // of the last remote description applied
+	pending     []screenedCandidate // before a remote description; counted in cands' limit
+	remoteUfrag string              // of the last remote description applied
+
+	// cands are the keys of the usable candidates the PC was given in the
+	// ICE generation of candsUfrag, the remote ufrag pion has now.
+	cands      map[string]struct{}
+	candsUfrag string
 }
 
 // parseSDP checks that s is a session description pion can apply without
 // failing half-way: it parses, every media section has a mid, and ICE
 // credentials and a DTLS fingerprint are present. pion cannot roll back a
 // remote offer, so these checks must come before SetRemoteDescription. It
-// returns the description's ICE username fragment.
+// also refuses an ICE-lite client (candidates.go). It returns the
+// description's ICE username fragment.
 func parseSDP(s string) (ufrag string, err error) {
+	ufrag, _, err = parseSDPDesc(s)
+	return ufrag, err
+}
+
+// parseSDPDesc is parseSDP returning the parsed description too.
+func parseSDPDesc(s string) (ufrag string, _ *sdp.SessionDescription, err error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(s); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrBadSDP, err)
+		return "", nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
 	if len(d.MediaDescriptions) == 0 {
-		return "", fmt.Errorf("%w: no media sections", ErrBadSDP)
+		return "", nil, fmt.Errorf("%w: no media sections", ErrBadSDP)
+	}
+	if isICELite(&d) {
+		// Two lite agents would use a pair nobody checked: the client
+		// must check the server's candidates itself.
+		return "", nil, fmt.Errorf("%w: a=ice-lite: the server is an ICE-lite agent, so the client must be a full one", ErrBadSDP)
 	}
 	attr := func(key string) string {
 		if v, ok := d.Attribute(key); ok && v != "" {
@@ -52,31 +67,75 @@ func parseSDP(s string) (ufrag string, err error) {
 	}
 	for _, m := range d.MediaDescriptions {
 		if mid, ok := m.Attribute("mid"); !ok || mid == "" {
-			return "", fmt.Errorf("%w: media section without mid", ErrBadSDP)
+			return "", nil, fmt.Errorf("%w: media section without mid", ErrBadSDP)
 		}
 	}
 	for _, key := range []string{"ice-ufrag", "ice-pwd", "fingerprint"} {
 		if attr(key) == "" {
-			return "", fmt.Errorf("%w: no %s", ErrBadSDP, key)
+			return "", nil, fmt.Errorf("%w: no %s", ErrBadSDP, key)
 		}
 	}
-	return attr("ice-ufrag"), nil
+	return attr("ice-ufrag"), &d, nil
 }
 
-// setRemote applies a remote description and then any buffered candidates.
-// The caller holds p.mu.
-func (p *peer) setRemoteLocked(desc webrtc.SessionDescription) error {
-	if err := p.pc.SetRemoteDescription(desc); err != nil {
-		return fmt.Errorf("%w: %s %s: %w", ErrBadSDP, p.name, desc.Type, err)
+// setRemoteLocked screens the candidates of a client's description, whose
+// ICE username fragment is ufrag, applies it and then any buffered
+// candidates. A description whose usable candidates, with those of its
+// ICE generation the PC already has, are more than maxRemoteCandidates is
+// refused before it changes anything. The caller holds p.mu.
+func (p *peer) setRemoteLocked(typ webrtc.SDPType, desc, ufrag string, d *sdp.SessionDescription) error {
+	desc, sc, err := p.policy.screenSDP(desc, d)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", p.name, typ, err)
 	}
+	cands := make(map[string]struct{}, len(p.cands)+len(sc.keep))
+	if ufrag == p.candsUfrag {
+		for k := range p.cands {
+			cands[k] = struct{}{}
+		}
+	}
+	had := len(cands)
+	for _, k := range sc.keep {
+		cands[k.key] = struct{}{}
+	}
+	if len(cands) > maxRemoteCandidates {
+		p.policy.count(dropOverLimit, len(cands)-had)
+		return fmt.Errorf("%w: %w: %s %s: %d usable candidates, at most %d per ICE session",
+			ErrBadSDP, ErrTooManyCandidates, p.name, typ, len(cands), maxRemoteCandidates)
+	}
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: desc}); err != nil {
+		return fmt.Errorf("%w: %s %s: %w", ErrBadSDP, p.name, typ, err)
+	}
+	p.policy.commit(&sc)
+	p.cands, p.candsUfrag = cands, ufrag
 	pending := p.pending
 	p.pending = nil
-	for _, c := range pending {
-		// A stale candidate from before an ICE restart is not an error
-		// worth failing the description for.
-		_ = p.pc.AddICECandidate(c)
-	}
+	p.addLocked(pending)
 	return nil
+}
+
+// addLocked gives pion the screened candidates of the current ICE
+// generation that it does not have yet, up to the limit; the caller has
+// checked the limit and holds p.mu.
+func (p *peer) addLocked(cs []screenedCandidate) {
+	for _, k := range cs {
+		if k.key != "" {
+			if _, dup := p.cands[k.key]; dup {
+				continue
+			}
+			if k.ufrag != "" && k.ufrag != p.candsUfrag {
+				continue // of an earlier ICE generation: pion would drop it
+			}
+			if len(p.cands) >= maxRemoteCandidates {
+				p.policy.count(dropOverLimit, 1)
+				continue
+			}
+			p.cands[k.key] = struct{}{}
+		}
+		// A candidate pion finds stale is not an error worth failing
+		// the description for.
+		_ = p.pc.AddICECandidate(k.c)
+	}
 }
 
 // answer applies a client offer and returns the SFU's answer. restarted
@@ -84,13 +143,13 @@ func (p *peer) setRemoteLocked(desc webrtc.SessionDescription) error {
 // the last one. On failure it rolls the PC back to stable, so a later good
 // offer still works.
 func (p *peer) answer(offer string) (ans string, restarted bool, err error) {
-	ufrag, err := parseSDP(offer)
+	ufrag, d, err := parseSDPDesc(offer)
 	if err != nil {
 		return "", false, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.setRemoteLocked(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+	if err := p.setRemoteLocked(webrtc.SDPTypeOffer, offer, ufrag, d); err != nil {
 		p.rollbackLocked()
 		return "", false, err
 	}
@@ -144,33 +203,87 @@ func (p *peer) offer(restart bool) (string, error) {
 // rejected before it changes anything (pion cannot roll back a local offer),
 // so the client may answer the same offer again.
 func (p *peer) acceptAnswer(answer string) (pending bool, err error) {
-	ufrag, err := parseSDP(answer)
+	ufrag, d, err := parseSDPDesc(answer)
 	if err != nil {
 		return true, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	err = p.setRemoteLocked(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
+	err = p.setRemoteLocked(webrtc.SDPTypeAnswer, answer, ufrag, d)
 	if err == nil {
 		p.remoteUfrag = ufrag
 	}
 	return err != nil && p.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer, err
 }
 
-// addCandidate adds a remote candidate, buffering it while no remote
-// description is set. An empty candidate string means end of candidates.
-func (p *peer) addCandidate(c webrtc.ICECandidateInit) error {
+// addCandidates screens and adds trickled client candidates, buffering
+// them while no remote description is set. An empty candidate means end
+// of candidates. Unusable candidates are dropped and counted; a malformed
+// one refuses the batch with ErrBadCandidate, and so do candidates past
+// the limit of the ICE generation, with ErrTooManyCandidates: either way
+// nothing of the batch is added.
+func (p *peer) addCandidates(cs []webrtc.ICECandidateInit) error {
+	sc, err := p.policy.screen(p.name, cs)
+	if err != nil {
+		return err
+	}
+	return p.addScreened(sc)
+}
+
+// addScreened adds candidates screen has checked; see addCandidates.
+func (p *peer) addScreened(sc screened) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var have map[string]struct{}
 	if p.pc.RemoteDescription() == nil {
-		if len(p.pending) >= maxPendingCandidates {
-			return fmt.Errorf("%w: %s: too many candidates before description", ErrBadCandidate, p.name)
+		have = make(map[string]struct{}, len(p.pending))
+		for _, k := range p.pending {
+			if k.key != "" {
+				have[k.key] = struct{}{}
+			}
 		}
-		p.pending = append(p.pending, c)
+	} else {
+		have = p.cands
+	}
+	fresh := map[string]struct{}{}
+	for _, k := range sc.keep {
+		if _, dup := have[k.key]; !dup && k.key != "" && (k.ufrag == "" || k.ufrag == p.candsUfrag || p.pc.RemoteDescription() == nil) {
+			fresh[k.key] = struct{}{}
+		}
+	}
+	if n := len(have) + len(fresh); len(fresh) > 0 && n > maxRemoteCandidates {
+		p.policy.count(dropOverLimit, len(fresh))
+		return fmt.Errorf("%w: %s: %d usable candidates in this ICE session, at most %d", ErrTooManyCandidates, p.name, n, maxRemoteCandidates)
+	}
+	p.policy.commit(&sc)
+	if p.pc.RemoteDescription() == nil {
+		p.pendLocked(sc.keep)
 		return nil
 	}
-	if err := p.pc.AddICECandidate(c); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrBadCandidate, p.name, err)
-	}
+	p.addLocked(sc.keep)
 	return nil
+}
+
+// pendLocked buffers candidates until a remote description arrives: each
+// one once, and one end of candidates, so the buffer stays within the
+// limit. The caller holds p.mu.
+func (p *peer) pendLocked(cs []screenedCandidate) {
+	for _, k := range cs {
+		if !slices.ContainsFunc(p.pending, func(q screenedCandidate) bool { return q.key == k.key }) {
+			p.pending = append(p.pending, k)
+		}
+	}
+}
+
+// isICELite reports whether a description says its agent is ICE-lite.
+func isICELite(d *sdp.SessionDescription) bool {
+	if _, ok := d.Attribute(sdp.AttrKeyICELite); ok {
+		return true
+	}
+	for _, m := range d.MediaDescriptions {
+		if _, ok := m.Attribute(sdp.AttrKeyICELite); ok {
+			return true
+		}
+	}
+	return false
 }

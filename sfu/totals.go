@@ -8,6 +8,8 @@ import "sync"
 type Totals struct {
 	Rooms, Participants, Tracks int
 	Audio, Video                MediaStats
+	// Candidates counts clients' ICE candidates not used, by reason.
+	Candidates CandidateDrops
 }
 
 // ledger keeps the participants whose counters Totals sums: the live ones,
@@ -52,6 +54,7 @@ func (s *SFU) Totals() Totals {
 	}
 	s.mu.Unlock()
 	t.Rooms = len(rooms)
+	t.Candidates = s.candidates.totals()
 	for _, r := range rooms {
 		r.mu.Lock()
 		t.Participants += len(r.participants)

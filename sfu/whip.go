@@ -325,12 +325,22 @@ func (s *Session) Close() error { return s.p.Close() }
 // candidates as an application/trickle-ice-sdpfrag body and restarted =
 // true. A fragment with another ufrag but no password, or the same ufrag
 // with another password, returns ErrICEMismatch; bad candidates return
-// ErrBadCandidate.
+// ErrBadCandidate, and candidates past the limit of the ICE session
+// ErrTooManyCandidates, before anything of the fragment is applied.
+// Unusable candidates are dropped (candidates.go).
 func (s *Session) Patch(ctx context.Context, f ICEFragment) (frag string, restarted bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.p.isClosed() {
 		return "", false, fmt.Errorf("patch: %w", ErrClosed)
+	}
+	cands := f.Candidates
+	if f.EndOfCandidates {
+		cands = append(cands[:len(cands):len(cands)], webrtc.ICECandidateInit{})
+	}
+	sc, err := s.pr.policy.screen(s.pr.name, cands)
+	if err != nil {
+		return "", false, err
 	}
 	switch {
 	case f.Ufrag == "" && f.Pwd != "":
@@ -342,6 +352,12 @@ func (s *Session) Patch(ctx context.Context, f ICEFragment) (frag string, restar
 	case f.Pwd == "":
 		return "", false, fmt.Errorf("%w: another ice-ufrag without ice-pwd", ErrICEMismatch)
 	default:
+		// A new ICE session starts with no candidates: refuse too many
+		// before restarting, so a refused fragment changes nothing.
+		if n := sc.distinct(); n > maxRemoteCandidates {
+			s.pr.policy.count(dropOverLimit, n)
+			return "", false, fmt.Errorf("%w: %d usable candidates, at most %d per ICE session", ErrTooManyCandidates, n, maxRemoteCandidates)
+		}
 		restarted = true
 		offer := withICECredentials(s.offer, f.Ufrag, f.Pwd)
 		if _, _, err := s.pr.answer(offer); err != nil {
@@ -350,15 +366,8 @@ func (s *Session) Patch(ctx context.Context, f ICEFragment) (frag string, restar
 		s.offer, s.ufrag, s.pwd = offer, f.Ufrag, f.Pwd
 		s.p.log.Info("ice restart")
 	}
-	for _, c := range f.Candidates {
-		if err := s.pr.addCandidate(c); err != nil {
-			return "", false, err
-		}
-	}
-	if f.EndOfCandidates {
-		if err := s.pr.addCandidate(webrtc.ICECandidateInit{}); err != nil {
-			return "", false, err
-		}
+	if err := s.pr.addScreened(sc); err != nil {
+		return "", false, err
 	}
 	if !restarted {
 		return "", false, nil

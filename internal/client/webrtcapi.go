@@ -80,6 +80,13 @@ func newAPI(log *slog.Logger, s pcSettings) (*webrtc.API, error) {
 	}
 
 	se := webrtc.SettingEngine{LoggerFactory: pionLogs(log)}
+	// The server is ICE-lite, and pion answering a lite offer (the sub
+	// PC's) takes the DTLS server role by default. Take the client role,
+	// as browsers do: the server's direct SRTP output needs to be the DTLS
+	// server.
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleClient); err != nil {
+		return nil, fmt.Errorf("dtls role: %w", err)
+	}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})

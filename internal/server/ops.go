@@ -18,6 +18,7 @@ type sfuCollector struct {
 	packetsIn, bytesIn, packets, bytes *prometheus.Desc
 	dropped, nacks, retransmits        *prometheus.Desc
 	plis, switches                     *prometheus.Desc
+	candidates                         *prometheus.Desc
 }
 
 func newSFUCollector(s *sfu.SFU) *sfuCollector {
@@ -38,12 +39,15 @@ func newSFUCollector(s *sfu.SFU) *sfuCollector {
 		retransmits: prometheus.NewDesc("tandem_sfu_retransmits_total", "Packets sent again from the cache for NACKs.", kind, nil),
 		plis:        prometheus.NewDesc("tandem_sfu_keyframe_requests_total", "Keyframe requests (PLI) sent to publishers.", nil, nil),
 		switches:    prometheus.NewDesc("tandem_sfu_layer_switches_total", "Simulcast layer switches (and starts) of subscribers' video.", nil, nil),
+		candidates: prometheus.NewDesc("tandem_sfu_ice_candidates_dropped_total",
+			"Clients' ICE candidates the SFU did not use, by reason: malformed (refused with an error), mdns (a .local name), transport (TCP), address (unspecified, multicast, broadcast, link-local, foreign loopback or port 0), over_limit (past the per-connection limit; refused with an error).",
+			[]string{"reason"}, nil),
 	}
 }
 
 func (c *sfuCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rooms, c.participants, c.tracks, c.packetsIn, c.bytesIn, c.packets, c.bytes,
-		c.dropped, c.nacks, c.retransmits, c.plis, c.switches} {
+		c.dropped, c.nacks, c.retransmits, c.plis, c.switches, c.candidates} {
 		ch <- d
 	}
 }
@@ -79,6 +83,12 @@ func (c *sfuCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.plis, t.Video.KeyframeRequests+t.Audio.KeyframeRequests)
 	counter(c.switches, t.Video.LayerSwitches)
+	cd := t.Candidates
+	counter(c.candidates, cd.Malformed, "malformed")
+	counter(c.candidates, cd.MDNS, "mdns")
+	counter(c.candidates, cd.Transport, "transport")
+	counter(c.candidates, cd.Address, "address")
+	counter(c.candidates, cd.OverLimit, "over_limit")
 }
 
 // retention deletes call history and assistance audit entries older than

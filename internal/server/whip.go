@@ -592,6 +592,11 @@ func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request, res *whipReso
 	case errors.Is(err, sfu.ErrICEMismatch), errors.Is(err, sfu.ErrBadSDP):
 		whipError(w, http.StatusUnprocessableEntity, err.Error())
 		return
+	case errors.Is(err, sfu.ErrTooManyCandidates):
+		// Well-formed, but the session takes no more candidates until an
+		// ICE restart.
+		whipError(w, http.StatusUnprocessableEntity, err.Error()+"; restart ICE to send others")
+		return
 	case errors.Is(err, sfu.ErrBadCandidate):
 		whipError(w, http.StatusBadRequest, err.Error())
 		return
