@@ -66,7 +66,7 @@ func loopbackCandidates(desc string) int {
 // all.
 func TestICECandidatesOverWHIP(t *testing.T) {
 	ts := startServer(t, nil)
-	tok := ts.grantToken(t, "studio", auth.GrantPublish)
+	tok := ts.grantToken(t, "studio", []string{"show", "other"}, auth.GrantPublish)
 	trap := udptrap.New(t, 64)
 
 	// The client's PC never gets the answer: the server's side stays
