@@ -290,7 +290,9 @@ func (s *Session) read() {
 		}
 		alive()
 		if !bucket.take(time.Now()) {
-			s.sendError("", protocol.CodeRateLimited, "too many messages; slow down", "")
+			// Refused unread, but answered with its request id, so the
+			// client knows which request failed.
+			s.sendError(protocol.RequestID(data), protocol.CodeRateLimited, "too many messages; slow down", "")
 			continue
 		}
 		if typ != websocket.TextMessage {

@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -209,5 +210,42 @@ func TestForeignOriginIsRefused(t *testing.T) {
 	}
 	if resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-origin upgrade: %v", resp)
+	}
+}
+
+// TestMessageFloodIsAnsweredPerRequest: a socket sending faster than
+// signaling.rate_limit gets rate_limited for each message over it, naming
+// that message's request id so the client knows which request failed, and
+// the socket carries on once it slows down.
+func TestMessageFloodIsAnsweredPerRequest(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.Signaling.RateLimit = 5 })
+	r := ts.raw(t)
+	r.hello(ts.token(t, "mallory", "laptop"))
+	const n = 40
+	for i := range n {
+		r.send(fmt.Sprintf(`{"type":"ping","id":"p%d"}`, i))
+	}
+	pongs, limited := 0, 0
+	for range n {
+		m := r.next()
+		switch {
+		case m["type"] == "pong":
+			pongs++
+		case m["type"] == "error" && m["code"] == protocol.CodeRateLimited:
+			limited++
+			if re, _ := m["re"].(string); !strings.HasPrefix(re, "p") {
+				t.Errorf("rate_limited without the request's id: %v", m)
+			}
+		default:
+			t.Fatalf("flood answered with %v", m)
+		}
+	}
+	if limited == 0 || pongs == 0 {
+		t.Fatalf("%d pongs and %d rate_limited for %d pings at once, want both", pongs, limited, n)
+	}
+	time.Sleep(time.Second) // the bucket refills
+	r.send(`{"type":"ping","id":"after"}`)
+	if m := r.next(); m["type"] != "pong" {
+		t.Errorf("a ping after the flood → %v, want pong", m)
 	}
 }

@@ -31,6 +31,22 @@ func decodeErr(id, code, format string, args ...any) *DecodeError {
 	return &DecodeError{Code: code, Msg: fmt.Sprintf(format, args...), ID: id}
 }
 
+// RequestID returns the request id of a client message, or "" when the
+// message has none or its header cannot be read. It reads the header
+// only: for answering a message that is refused before it is decoded
+// (rate_limited) with the id the client will match.
+func RequestID(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return ""
+	}
+	var h Header
+	if json.Unmarshal(b, &h) != nil || checkID("id", h.ID, false) != nil {
+		return ""
+	}
+	return h.ID
+}
+
 // ErrEmpty is returned for an empty message.
 var ErrEmpty = errors.New("protocol: empty message")
 

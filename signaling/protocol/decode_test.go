@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -141,6 +143,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
+		id := RequestID(b)
 		if err != nil {
 			var de *DecodeError
 			if !errors.As(err, &de) {
@@ -149,10 +152,19 @@ func FuzzDecode(f *testing.F) {
 			if de.Code == "" || de.Msg == "" {
 				t.Fatalf("error without code or message: %#v", de)
 			}
+			// An error that names a request names the one RequestID reads.
+			if de.ID != "" && de.ID != id {
+				t.Fatalf("RequestID %q, but the decode error is for %q", id, de.ID)
+			}
 			return
 		}
 		if m == nil {
 			t.Fatal("nil message without error")
+		}
+		// A message that decodes has its id read the same way.
+		var h Header
+		if json.Unmarshal(bytes.TrimSpace(b), &h) == nil && h.ID != id {
+			t.Fatalf("RequestID %q, the message's id %q", id, h.ID)
 		}
 	})
 }
