@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,14 +78,44 @@ func uclient(t *testing.T, args ...string) uclientResult {
 // minute, so refusals are judged from what it printed in the first seconds.
 func uclientFor(t *testing.T, limit time.Duration, args ...string) uclientResult {
 	t.Helper()
+	return uclientUntil(t, limit, nil, args...)
+}
+
+// uclientUntil is uclientFor that also stops the client as soon as done,
+// asked with what it printed so far, reports true.
+func uclientUntil(t *testing.T, limit time.Duration, done func(out string) bool, args ...string) uclientResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	// Line-buffered, so that a client cut off by the time limit has
 	// still printed what the server answered.
 	args = append([]string{"-oL", needTool(t, "turnutils_uclient")}, append(args, "127.0.0.1")...)
 	cmd := exec.CommandContext(ctx, needTool(t, "stdbuf"), args...)
-	b, _ := cmd.CombinedOutput()
-	r := uclientResult{out: string(b), exitCode: cmd.ProcessState.ExitCode()}
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	if done != nil {
+		tick := time.NewTicker(50 * time.Millisecond)
+	watch:
+		for {
+			select {
+			case <-exited:
+				break watch
+			case <-tick.C:
+				if done(out.String()) {
+					cancel()
+					break watch
+				}
+			}
+		}
+		tick.Stop()
+	}
+	<-exited
+	r := uclientResult{out: out.String(), exitCode: cmd.ProcessState.ExitCode()}
 	for _, line := range strings.Split(r.out, "\n") {
 		if m := totalsRe.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
 			r.sent, _ = strconv.Atoi(m[1])
@@ -94,6 +126,24 @@ func uclientFor(t *testing.T, limit time.Duration, args ...string) uclientResult
 		}
 	}
 	return r
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while a test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func tail(s string, n int) string {
