@@ -103,7 +103,7 @@ type Hub struct {
 	// recent are the revocations of the last minute (revoke.go), under
 	// mu: a session whose token was verified before one, and registers
 	// after it closed the sessions it covers, is refused.
-	recent []recentRevocation
+	recent auth.Recent
 
 	// A node of a deployment (cluster.go); all nil on a single node.
 	cluster *cluster.Node

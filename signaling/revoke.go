@@ -158,35 +158,10 @@ func (h *Hub) revokeHook(hook func(auth.Revocation), r auth.Revocation) {
 	}
 }
 
-// recentRevocation is a revocation and when this node heard of it.
-type recentRevocation struct {
-	r  auth.Revocation
-	at time.Time
-}
-
-const (
-	// recentFor is how long a revocation is remembered for sessions
-	// registering late: longer than a sign-in takes from its token's
-	// check to its registration.
-	recentFor = time.Minute
-	// maxRecent bounds the revocations remembered.
-	maxRecent = 4096
-)
-
 // noteRevokedLocked remembers r for recentlyRevokedLocked; the caller
 // holds h.mu.
 func (h *Hub) noteRevokedLocked(r auth.Revocation) {
-	now := h.now()
-	keep := h.recent[:0]
-	for _, e := range h.recent {
-		if now.Sub(e.at) < recentFor {
-			keep = append(keep, e)
-		}
-	}
-	if len(keep) >= maxRecent {
-		keep = keep[len(keep)-maxRecent+1:]
-	}
-	h.recent = append(keep, recentRevocation{r: r, at: now})
+	h.recent.Note(r, h.now())
 }
 
 // noteRevoked is noteRevokedLocked for a caller without the lock.
@@ -199,10 +174,8 @@ func (h *Hub) noteRevoked(r auth.Revocation) {
 // recentlyRevokedLocked returns an error wrapping ErrRevoked if a
 // revocation of the last minute covers id; the caller holds h.mu.
 func (h *Hub) recentlyRevokedLocked(id auth.Identity) error {
-	for _, e := range h.recent {
-		if e.r.Covers(id) {
-			return fmt.Errorf("%w while this session was opening", ErrRevoked)
-		}
+	if h.recent.Covers(id) {
+		return fmt.Errorf("%w while this session was opening", ErrRevoked)
 	}
 	return nil
 }

@@ -300,3 +300,32 @@ func TestRevocationCovers(t *testing.T) {
 		}
 	}
 }
+
+func TestRecentRevocations(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	alice := Identity{User: "alice", Device: "obs", ID: "k1", IssuedAt: t0.Add(-time.Hour)}
+	var r Recent
+	if r.Covers(alice) {
+		t.Fatal("nothing noted, yet covered")
+	}
+	r.Note(Revocation{User: "bob", Before: t0}, t0)
+	if r.Covers(alice) {
+		t.Fatal("bob's revocation covers alice")
+	}
+	r.Note(Revocation{User: "alice", Device: "obs", Before: t0}, t0.Add(time.Second))
+	if !r.Covers(alice) {
+		t.Fatal("alice's device revocation does not cover her token")
+	}
+	// A minute later both are forgotten when the next one is noted.
+	r.Note(Revocation{ID: "other"}, t0.Add(RecentFor+time.Second))
+	if r.Covers(alice) {
+		t.Fatal("a revocation older than RecentFor is still remembered")
+	}
+	// Never more than MaxRecent.
+	for i := range MaxRecent + 10 {
+		r.Note(Revocation{ID: "x"}, t0.Add(RecentFor+time.Duration(i)*time.Millisecond))
+	}
+	if n := len(r.list); n > MaxRecent {
+		t.Fatalf("%d remembered, at most %d", n, MaxRecent)
+	}
+}

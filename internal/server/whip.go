@@ -76,25 +76,12 @@ type whipRegistry struct {
 	byID    map[string]*whipResource
 	perUser map[string]int // sessions and reservations
 	total   int
-	// recent are the revocations of the last whipRecentFor: a session
-	// whose token was checked before one and that registers after it is
-	// refused.
-	recent []whipRevocation
+	// recent are the revocations of the last minute: a session whose
+	// token was checked before one and that registers after it is
+	// refused (a POST negotiates for up to whipTimeout).
+	recent auth.Recent
 	wg     sync.WaitGroup
 }
-
-// whipRevocation is a revocation and when the registry heard of it.
-type whipRevocation struct {
-	r  auth.Revocation
-	at time.Time
-}
-
-// whipRecentFor outlasts a POST's negotiation (whipTimeout); at most
-// maxWHIPRecent revocations are remembered.
-const (
-	whipRecentFor = time.Minute
-	maxWHIPRecent = 4096
-)
 
 // Errors from whipRegistry.add.
 var (
@@ -142,10 +129,8 @@ func (g *whipRegistry) add(res *whipResource, ended func(*whipResource)) error {
 	if g.closed {
 		return errWHIPClosed
 	}
-	for _, e := range g.recent {
-		if e.r.Covers(res.ident) {
-			return errWHIPRevoked
-		}
+	if g.recent.Covers(res.ident) {
+		return errWHIPRevoked
 	}
 	g.byID[res.id] = res
 	g.wg.Go(func() {
@@ -182,17 +167,7 @@ func (g *whipRegistry) get(id string) *whipResource {
 func (g *whipRegistry) revoke(r auth.Revocation) []*whipResource {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	now := time.Now()
-	keep := g.recent[:0]
-	for _, e := range g.recent {
-		if now.Sub(e.at) < whipRecentFor {
-			keep = append(keep, e)
-		}
-	}
-	if len(keep) >= maxWHIPRecent {
-		keep = keep[len(keep)-maxWHIPRecent+1:]
-	}
-	g.recent = append(keep, whipRevocation{r: r, at: now})
+	g.recent.Note(r, time.Now())
 	var out []*whipResource
 	for _, res := range g.byID {
 		if r.Covers(res.ident) {
