@@ -12,18 +12,9 @@ import (
 // getJSON GETs url with a bearer token, checks the status and decodes.
 func getJSON(t *testing.T, url, token string, status int, out any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != status {
-		t.Fatalf("GET %s: status %d, want %d: %s", url, resp.StatusCode, status, b)
+	got, b := apiRequest(t, http.MethodGet, url, token)
+	if got != status {
+		t.Fatalf("GET %s: status %d, want %d: %s", url, got, status, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

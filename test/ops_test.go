@@ -63,27 +63,37 @@ func (ts *testServer) adminToken(t *testing.T) string {
 	return tok
 }
 
-// api makes an authenticated request and decodes a JSON answer into out
-// (if not nil); it returns the status.
-func api(t *testing.T, method, url, token string, out any) int {
+// apiRequest makes a request with a bearer token (none if empty) and
+// returns the status and the body.
+func apiRequest(t *testing.T, method, url, token string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode/100 == 2 {
+	return resp.StatusCode, body
+}
+
+// api makes an authenticated request and decodes a JSON answer into out
+// (if not nil); it returns the status.
+func api(t *testing.T, method, url, token string, out any) int {
+	t.Helper()
+	status, body := apiRequest(t, method, url, token)
+	if out != nil && status/100 == 2 {
 		if err := json.Unmarshal(body, out); err != nil {
 			t.Fatalf("%s %s: %v in %s", method, url, err, body)
 		}
 	}
-	return resp.StatusCode
+	return status
 }
 
 // TestMetricsAndAdminDuringACall: during a real call with media, /metrics

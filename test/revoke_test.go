@@ -3,7 +3,6 @@ package test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,22 +51,12 @@ func (ts *testServer) mintFor(t *testing.T, user, device string, grants ...strin
 // message of a JSON error answer.
 func apiError(t *testing.T, method, url, token string) (status int, code, msg string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	status, b := apiRequest(t, method, url, token)
 	var e struct {
 		Error struct{ Code, Message string } `json:"error"`
 	}
 	_ = json.Unmarshal(b, &e)
-	return resp.StatusCode, e.Error.Code, e.Error.Message
+	return status, e.Error.Code, e.Error.Message
 }
 
 // revocation is one way to take tokens back, through the API of the node
