@@ -1,40 +1,15 @@
 package test
 
 import (
-	"net"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/udptrap"
 )
-
-// udpService is a UDP listener on the node's address that is not
-// Tandem's; it counts the datagrams it receives.
-func udpService(t *testing.T, ip string) (int, *atomic.Int64) {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-			n.Add(1)
-		}
-	}()
-	t.Cleanup(func() { _ = pc.Close(); <-done })
-	return pc.LocalAddr().(*net.UDPAddr).Port, &n
-}
 
 // TestTURNRelaysToTheNodeOnlyAtItsMediaPort: TURN relays to this node's
 // media port (a call over relays only carries media), and nothing a
@@ -51,7 +26,9 @@ func TestTURNRelaysToTheNodeOnlyAtItsMediaPort(t *testing.T) {
 	if !media.IP.IsLoopback() {
 		t.Fatalf("media address %v: the test expects loopback", media)
 	}
-	port, received := udpService(t, media.IP.String())
+	// A service on the node's address that is not Tandem's.
+	trap := udptrap.New(t, 1)
+	port := trap.Addr(0).Port
 
 	for _, tc := range []struct {
 		name  string
@@ -90,7 +67,7 @@ func TestTURNRelaysToTheNodeOnlyAtItsMediaPort(t *testing.T) {
 		})
 	}
 	// Every datagram would have arrived by now: the relays are closed.
-	if n := received.Load(); n != 0 {
+	if n := trap.Packets(); n != 0 {
 		t.Fatalf("the service on port %d received %d datagrams through TURN", port, n)
 	}
 

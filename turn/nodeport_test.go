@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v3"
 	pionturn "github.com/pion/turn/v4"
+
+	"github.com/tandemcall/tandem/internal/udptrap"
 )
 
 func TestPeerAddrAllowed(t *testing.T) {
@@ -187,30 +188,6 @@ func TestInspectorNodePort(t *testing.T) {
 	}
 }
 
-// udpSink is a UDP listener that counts what it receives: a service on
-// the node that is not Tandem's.
-func udpSink(t *testing.T) (*net.UDPAddr, *atomic.Int64) {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-			n.Add(1)
-		}
-	}()
-	t.Cleanup(func() { _ = pc.Close(); <-done })
-	return pc.LocalAddr().(*net.UDPAddr), &n
-}
-
 // authedRequest performs an authenticated request through c.
 func authedRequest(c *pionturn.Client, username, password string, method stun.Method, setters ...stun.Setter) (*stun.Message, error) {
 	first := stun.MustBuild(append([]stun.Setter{stun.TransactionID, stun.NewType(method, stun.ClassRequest)}, setters...)...)
@@ -239,7 +216,9 @@ func authedRequest(c *pionturn.Client, username, password string, method stun.Me
 func TestRelayToNodeAddressOnlyAtMediaPort(t *testing.T) {
 	clk := newFakeClock()
 	media := echoPeer(t)
-	sink, received := udpSink(t)
+	// A service on the node that is not Tandem's.
+	trap := udptrap.New(t, 1)
+	sink := trap.Addr(0)
 	s := newTestServer(t, clk, func(c *Config) {
 		c.AllowCIDRs = nil
 		c.NodePeers = []netip.AddrPort{media.AddrPort()}
@@ -283,7 +262,7 @@ func TestRelayToNodeAddressOnlyAtMediaPort(t *testing.T) {
 	}
 	roundTrips(t, relay, media, 3)
 	time.Sleep(100 * time.Millisecond)
-	if n := received.Load(); n != 0 {
+	if n := trap.Packets(); n != 0 {
 		t.Fatalf("the service on another port received %d packets", n)
 	}
 	if st := s.Stats(); st.PeerDenied[ReasonNodePort] < 3 {
@@ -295,7 +274,9 @@ func TestRelayToNodeAddressOnlyAtMediaPort(t *testing.T) {
 // neither sends to nor takes packets from another port of a node address.
 func TestRelayConnRefusesNodePorts(t *testing.T) {
 	media := echoPeer(t)
-	sink, received := udpSink(t)
+	// A service on the node that is not Tandem's.
+	trap := udptrap.New(t, 1)
+	sink := trap.Addr(0)
 	cfg := Config{NodePeers: []netip.AddrPort{media.AddrPort()}, Secrets: [][]byte{secretA}, RelayIP: net.IPv4(127, 0, 0, 1), UDPListen: "x"}
 	cfg.applyDefaults()
 	s := &Server{cfg: cfg, log: testLoggerDiscard(), metrics: &metrics{}}
@@ -336,7 +317,7 @@ func TestRelayConnRefusesNodePorts(t *testing.T) {
 			break
 		}
 	}
-	if received.Load() != 0 {
+	if trap.Packets() != 0 {
 		t.Fatal("the relay socket sent to another port of the node")
 	}
 	if n := s.Stats().PeerDenied[ReasonNodePort]; n != 2 {

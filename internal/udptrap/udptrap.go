@@ -52,6 +52,11 @@ func (tr *Trap) Ports() []int {
 	return out
 }
 
+// Addr returns the i-th socket's address.
+func (tr *Trap) Addr(i int) *net.UDPAddr {
+	return tr.conns[i].LocalAddr().(*net.UDPAddr) //nolint:forcetypeassert // a UDP socket's address
+}
+
 // Packets returns how many datagrams have arrived on any socket.
 func (tr *Trap) Packets() int64 { return tr.packets.Load() }
 
