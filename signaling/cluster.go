@@ -603,32 +603,16 @@ func (h *Hub) Deliver(e *cluster.Envelope) {
 		if e.From == h.cluster.ID() {
 			return
 		}
-		h.mu.Lock()
-		closed := h.closed
-		if !closed {
-			h.wg.Add(1)
+		mark := h.now()
+		if e.At != 0 {
+			mark = time.UnixMicro(e.At)
 		}
-		h.mu.Unlock()
-		if !closed {
-			mark := h.now()
-			if e.At != 0 {
-				mark = time.UnixMicro(e.At)
-			}
-			go func() { defer h.wg.Done(); h.erasedElsewhere(e.User, mark) }()
-		}
+		h.goUnlessClosed(func() { h.erasedElsewhere(e.User, mark) })
 	case cluster.KindRevoked:
 		if e.From == h.cluster.ID() {
 			return
 		}
-		h.mu.Lock()
-		closed := h.closed
-		if !closed {
-			h.wg.Add(1)
-		}
-		h.mu.Unlock()
-		if !closed {
-			go func() { defer h.wg.Done(); h.revokedElsewhere(e) }()
-		}
+		h.goUnlessClosed(func() { h.revokedElsewhere(e) })
 	case cluster.KindOffline:
 		h.mu.Lock()
 		p := h.remotes[e.From+"/"+e.Sess]
@@ -913,4 +897,18 @@ func (h *Hub) Handover(ctx context.Context) int {
 	n.Leave()
 	h.log.Info("calls handed over to the other nodes", "calls", len(snaps))
 	return len(snaps)
+}
+
+// goUnlessClosed runs f on a goroutine the hub waits for when it closes,
+// unless it has closed already.
+func (h *Hub) goUnlessClosed(f func()) {
+	h.mu.Lock()
+	closed := h.closed
+	if !closed {
+		h.wg.Add(1) // under the lock: Close may be waiting
+	}
+	h.mu.Unlock()
+	if !closed {
+		go func() { defer h.wg.Done(); f() }()
+	}
 }
