@@ -42,21 +42,84 @@ func (h *Hub) Verify(tok string) (auth.Identity, error) {
 // nil if none covers it, an error wrapping ErrRevoked if one does, or the
 // store's error.
 func (h *Hub) CheckRevocation(id auth.Identity) error {
+	r, revoked, err := h.revocationOf(id)
+	switch {
+	case err != nil:
+		return err
+	case !revoked:
+		return nil
+	case r.ID != "":
+		return fmt.Errorf("%w: this token was revoked by its id", ErrRevoked)
+	case r.Device != "":
+		return fmt.Errorf("%w: it was issued before the tokens of device %s were revoked", ErrRevoked, id.Device)
+	default:
+		return fmt.Errorf("%w: it was issued before the account's tokens were revoked or its data erased", ErrRevoked)
+	}
+}
+
+// revocationOf reads the revocation marks of the token that gave id and
+// returns the revocation that covers it, if one does.
+func (h *Hub) revocationOf(id auth.Identity) (auth.Revocation, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	m, err := h.store.Revoked(ctx, id.User, id.Device, id.ID)
 	if err != nil {
-		return fmt.Errorf("revocation of %s: %w", id.User, err)
+		return auth.Revocation{}, false, fmt.Errorf("revocation of %s: %w", id.User, err)
 	}
 	switch {
 	case m.ID:
-		return fmt.Errorf("%w: this token was revoked by its id", ErrRevoked)
+		return auth.Revocation{ID: id.ID}, true, nil
 	case auth.IssuedBy(id.IssuedAt, m.User):
-		return fmt.Errorf("%w: it was issued before the account's tokens were revoked or its data erased", ErrRevoked)
+		return auth.Revocation{User: id.User, Before: m.User}, true, nil
 	case auth.IssuedBy(id.IssuedAt, m.Device):
-		return fmt.Errorf("%w: it was issued before the tokens of device %s were revoked", ErrRevoked, id.Device)
+		return auth.Revocation{User: id.User, Device: id.Device, Before: m.Device}, true, nil
 	}
-	return nil
+	return auth.Revocation{}, false, nil
+}
+
+// SweepRevoked checks the tokens of this node's signaling sessions, and
+// those of others (the WHIP and WHEP sessions the assembly holds), against
+// the revocation marks, and ends what a revoked one opened, as a
+// revocation heard of does. A revocation reaches every node by broadcast;
+// this catches one a node missed (cut off from Redis for a moment). It
+// reads the store once per distinct token and returns how many tokens it
+// found revoked.
+func (h *Hub) SweepRevoked(others []auth.Identity) (int, error) {
+	h.mu.Lock()
+	ids := append([]auth.Identity(nil), others...)
+	for _, devs := range h.devices {
+		for _, s := range devs {
+			if s.remote == nil { // a proxy's own node checks its device
+				ids = append(ids, s.ident)
+			}
+		}
+	}
+	h.mu.Unlock()
+	type tokenKey struct {
+		user, device, id string
+		iat           int64
+	}
+	seen := make(map[tokenKey]bool, len(ids))
+	found := 0
+	for _, id := range ids {
+		k := tokenKey{id.User, id.Device, id.ID, id.IssuedAt.Unix()}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		r, revoked, err := h.revocationOf(id)
+		if err != nil {
+			return found, err
+		}
+		if !revoked {
+			continue
+		}
+		found++
+		if n := h.endRevoked(r); n > 0 {
+			h.log.Info("revoked tokens found by the sweep; sessions closed here", "user", r.User, "device", r.Device, "token_id", r.ID, "sessions", n)
+		}
+	}
+	return found, nil
 }
 
 // OnRevoke sets f to be told of every revocation and erasure, made here or

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/internal/whiptest"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -373,4 +374,56 @@ func TestRevocationAcrossNodes(t *testing.T) {
 			t.Errorf("node %s counted no revoked TURN credential", n.URL())
 		}
 	}
+}
+
+// TestRevocationSweepCatchesAMissedBroadcast: a revocation whose
+// broadcast a node never heard (it was cut off from Redis for a moment;
+// here the marks are written straight into Redis, as a node would whose
+// broadcast got lost) still ends, within one sweep, that node's
+// signaling session and WHIP stream of the revoked tokens, and nothing
+// else.
+func TestRevocationSweepCatchesAMissedBroadcast(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Cluster.RevocationSweep = 200 * time.Millisecond
+	ts := startCluster(t, cfg, 2)
+	b := &testServer{Server: ts.others[0], cfg: ts.cfg}
+	ctx := testCtx(t, 30*time.Second)
+
+	phoneTok, _ := b.mintFor(t, "alice", "phone")
+	obsTok, _ := b.mintFor(t, "alice", "obs")
+	keyTok, keyID := b.mintFor(t, "bob", "studio")
+	phone, err := client.Dial(ctx, client.Options{URL: b.wsURL(), Token: phoneTok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { phone.Close() })
+	obs, err := client.Dial(ctx, client.Options{URL: b.wsURL(), Token: obsTok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { obs.Close() })
+	b.whipPublish(t, newWHIPSender(t), "cam", obsTok)
+	b.whipPublish(t, newWHIPSender(t), "key", keyTok)
+
+	// The marks, as the node that revoked would write them; no broadcast.
+	rs, err := store.OpenRedis(store.RedisConfig{Addrs: ts.cfg.Redis.Addrs, KeyPrefix: ts.cfg.Redis.KeyPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	time.Sleep(1100 * time.Millisecond) // marks compare whole seconds
+	if err := rs.RevokeDevice(ctx, "alice", "obs", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.RevokeTokenID(ctx, keyID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	waitType(t, obs, func(m *protocol.Error) bool { return m.Code == protocol.CodeTokenRevoked })
+	eventually(t, 10*time.Second, "both WHIP streams on node B to end", func() bool { return b.whipSessions(t, "whip") == "0" })
+	// Alice's phone was not revoked: it is still signed in.
+	if err := phone.Send(ctx, protocol.TypePing, &protocol.Header{}); err != nil {
+		t.Fatalf("alice's phone, not revoked, lost its session: %v", err)
+	}
+	waitType(t, phone, func(*protocol.Header) bool { return true })
 }

@@ -213,6 +213,10 @@ type ClusterConfig struct {
 	// DeadAfter is how long a silent node is waited for before its calls
 	// are taken over by the others.
 	DeadAfter time.Duration `mapstructure:"dead_after"`
+	// RevocationSweep is how often the node checks the tokens of its
+	// long-lived sessions against the shared revocation marks, in case it
+	// missed another node's broadcast of a revocation.
+	RevocationSweep time.Duration `mapstructure:"revocation_sweep"`
 }
 
 // AssistConfig holds remote assistance's timers.
@@ -431,6 +435,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Cluster.DeadAfter < 2*c.Cluster.Heartbeat {
 		return keyErr("cluster.dead_after", "must be at least two heartbeats (%s)", 2*c.Cluster.Heartbeat)
+	}
+	if c.Cluster.RevocationSweep <= 0 {
+		return keyErr("cluster.revocation_sweep", "must be positive")
 	}
 	if c.Assist.RequestTimeout <= 0 {
 		return keyErr("assist.request_timeout", "must be positive")

@@ -63,6 +63,7 @@ func defaults() map[string]any {
 		"cluster.node_id":             "",
 		"cluster.heartbeat":           time.Second,
 		"cluster.dead_after":          5 * time.Second,
+		"cluster.revocation_sweep":    30 * time.Second,
 		"signaling.max_message_bytes": 64 << 10,
 		"signaling.ping_interval":     20 * time.Second,
 		"signaling.pong_timeout":      45 * time.Second,

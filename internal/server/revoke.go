@@ -27,6 +27,27 @@ func (s *Server) revoked(r auth.Revocation) {
 	s.turn.CloseUser(r.User)
 }
 
+// sweepRevoked checks, every interval until ctx ends, the tokens of the
+// node's signaling, WHIP and WHEP sessions against the revocation marks
+// in the shared store, and ends what a revoked one opened (signaling's
+// SweepRevoked). A revocation reaches every node by broadcast at once;
+// this ends, within one interval, the sessions on a node that missed the
+// broadcast.
+func (s *Server) sweepRevoked(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.hub.SweepRevoked(s.whip.identities()); err != nil {
+			s.log.Warn("revocation sweep not completed; trying again at the next", "err", err)
+		}
+	}
+}
+
 const (
 	// turnMarkFresh is how long a user's mark read from the store is used
 	// without reading it again.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,7 +57,7 @@ type Server struct {
 	draining  atomic.Bool   // set once Shutdown has stopped new calls
 	node      *cluster.Node // membership of a deployment; nil on a single node
 	hooks     *webhook.Sender
-	stopBg    context.CancelFunc // ends the retention sweeper
+	stopBg    context.CancelFunc // ends the retention and revocation sweepers
 	bgDone    chan struct{}
 
 	// HTTP limits (httplimits.go).
@@ -208,9 +209,14 @@ func (s *Server) Hub() *signaling.Hub { return s.hub }
 func (s *Server) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg, s.bgDone = cancel, make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Go(func() { s.retention(ctx) })
+	if s.node != nil {
+		bg.Go(func() { s.sweepRevoked(ctx, s.cfg.Cluster.RevocationSweep) })
+	}
 	go func() {
-		defer close(s.bgDone)
-		s.retention(ctx)
+		bg.Wait()
+		close(s.bgDone)
 	}()
 	go func() {
 		err := s.http.Serve(s.ln)

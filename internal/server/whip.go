@@ -177,6 +177,17 @@ func (g *whipRegistry) revoke(r auth.Revocation) []*whipResource {
 	return out
 }
 
+// identities lists the token identities of the registered sessions.
+func (g *whipRegistry) identities() []auth.Identity {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]auth.Identity, 0, len(g.byID))
+	for _, res := range g.byID {
+		out = append(out, res.ident)
+	}
+	return out
+}
+
 // count returns how many sessions of kind are registered.
 func (g *whipRegistry) count(kind string) int {
 	g.mu.Lock()
