@@ -255,6 +255,12 @@ func (s *Session) hello() bool {
 	case errors.Is(err, ErrRevoked):
 		s.closeWith(protocol.CodeTokenRevoked, err.Error(), CloseUnauthorized)
 		return false
+	case err != nil && !errors.Is(err, auth.ErrInvalid):
+		// A good token whose revocation marks cannot be read (the shared
+		// store is away): the device should come back, not sign out.
+		s.log.Warn("sign-in refused: revocations unreadable", "err", err)
+		s.closeWith(protocol.CodeUnavailable, "the server cannot check sign-ins now; try again shortly", websocket.CloseTryAgainLater)
+		return false
 	case err != nil:
 		s.closeWith(protocol.CodeUnauthorized, "the access token is not valid", CloseUnauthorized)
 		return false

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/pion/rtp"
 	"github.com/redis/go-redis/v9"
 
@@ -200,6 +201,16 @@ func TestRedisOutage(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("the refusal took %v, want a prompt one", took)
+	}
+	// A device signing in now is told to come back, not that its token is
+	// bad (which would sign it out).
+	r := ts.raw(t)
+	r.send(`{"v":1,"type":"hello","token":"` + ts.token(t, "erin", "phone") + `"}`)
+	if m := r.next(); m["type"] != "error" || m["code"] != protocol.CodeUnavailable {
+		t.Errorf("a sign-in during the outage: %v, want error %s", m, protocol.CodeUnavailable)
+	}
+	if code := r.closed(); code != websocket.CloseTryAgainLater {
+		t.Errorf("a sign-in during the outage closed with %d, want %d (try again later)", code, websocket.CloseTryAgainLater)
 	}
 	for time.Since(down) < outage {
 		time.Sleep(time.Second)

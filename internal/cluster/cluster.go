@@ -111,7 +111,11 @@ type Node struct {
 
 	draining atomic.Bool
 	lastOK   atomic.Int64 // unix ns of the last successful heartbeat
-	out      chan outMsg
+	// listening is whether the last heartbeat found this node's inbox
+	// subscribed: after an outage Redis answers commands before the
+	// subscription is back, and what the others send meanwhile is lost.
+	listening atomic.Bool
+	out       chan outMsg
 
 	mu   sync.Mutex
 	view map[string]*seen // other nodes, by id
@@ -224,9 +228,10 @@ func (n *Node) SetDraining(on bool) { n.draining.Store(on) }
 func (n *Node) Draining() bool { return n.draining.Load() }
 
 // Healthy reports whether the node reached Redis within the last three
-// heartbeats.
+// heartbeats and, at the last, was listening to its inbox: whether it can
+// take part in calls across nodes.
 func (n *Node) Healthy() bool {
-	return time.Since(time.Unix(0, n.lastOK.Load())) < 3*n.cfg.Heartbeat
+	return time.Since(time.Unix(0, n.lastOK.Load())) < 3*n.cfg.Heartbeat && n.listening.Load()
 }
 
 // ---- messages ----
@@ -381,20 +386,30 @@ func (n *Node) info() Info {
 }
 
 // beat registers the node and reports whether Redis had lost it (restarted
-// empty, or this node was taken for dead).
+// empty, or this node was taken for dead). It also notes whether the
+// node's inbox has its subscriber (Listening); on Redis Cluster, where
+// PUBSUB NUMSUB counts only one shard's subscribers, it assumes so.
 func (n *Node) beat(ctx context.Context) error {
 	in := n.info()
 	in.Beat = beats.Add(1)
 	b, _ := json.Marshal(in)
-	var prev *redis.StringCmd
+	_, isCluster := n.rdb.(*redis.ClusterClient)
+	var (
+		prev *redis.StringCmd
+		subs *redis.MapStringIntCmd
+	)
 	_, err := n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		prev = p.HGet(ctx, n.Key("nodes"), n.id)
 		p.HSet(ctx, n.Key("nodes"), n.id, b)
+		if !isCluster {
+			subs = p.PubSubNumSub(ctx, n.inbox(n.id))
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
+	n.listening.Store(subs == nil || subs.Val()[n.inbox(n.id)] > 0)
 	first := n.lastOK.Load() == 0
 	n.lastOK.Store(time.Now().UnixNano())
 	if !first && errors.Is(prev.Err(), redis.Nil) {
@@ -408,7 +423,7 @@ var errLost = errors.New("cluster: registration was lost")
 func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Heartbeat)
 	defer t.Stop()
-	failing := false
+	failing, resync := false, false
 	for {
 		select {
 		case <-t.C:
@@ -419,15 +434,21 @@ func (n *Node) heartbeats() {
 		err := n.beat(ctx)
 		cancel()
 		switch {
-		case errors.Is(err, errLost) || (err == nil && failing):
-			failing = false
-			n.log.Info("Redis is back; writing this node's state again")
-			n.h.Resync()
-		case err != nil:
+		case err != nil && !errors.Is(err, errLost):
 			if !failing {
 				n.log.Warn("Redis unreachable; calls in progress go on", "err", err)
 			}
 			failing = true
+			continue
+		case errors.Is(err, errLost) || failing:
+			failing, resync = false, true
+		}
+		// The node's state is written again once it can hear the others
+		// too: they act on what it writes by sending to its inbox.
+		if resync && n.listening.Load() {
+			resync = false
+			n.log.Info("Redis is back; writing this node's state again")
+			n.h.Resync()
 		}
 	}
 }
