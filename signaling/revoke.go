@@ -97,7 +97,7 @@ func (h *Hub) SweepRevoked(others []auth.Identity) (int, error) {
 	h.mu.Unlock()
 	type tokenKey struct {
 		user, device, id string
-		iat           int64
+		iat              int64
 	}
 	seen := make(map[tokenKey]bool, len(ids))
 	found := 0
