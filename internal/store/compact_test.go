@@ -223,3 +223,26 @@ func TestCompactionGivesUpOnClose(t *testing.T) {
 		t.Errorf("%d entries after reopening, want %d", len(got), n)
 	}
 }
+
+// TestUnfinishedCompactionIsRemovedAtOpen: a compaction cut short by a
+// crash leaves its snapshot, which may hold a user erased since; the store
+// removes it when it opens, so the erased data does not stay on disk.
+func TestUnfinishedCompactionIsRemovedAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{callsFile, assistFile} {
+		stale := `{"user":"erased","entry":{"call_id":"c1"}}` + "\n"
+		if err := os.WriteFile(filepath.Join(dir, name+".compact"), []byte(stale), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := OpenLocal(dir, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, name := range []string{callsFile, assistFile} {
+		if _, err := os.Stat(filepath.Join(dir, name+".compact")); !os.IsNotExist(err) {
+			t.Errorf("%s.compact is still there after open: %v", name, err)
+		}
+	}
+}

@@ -109,6 +109,11 @@ func OpenLocal(dir string, limit int) (*Local, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	// A compaction cut short by a crash leaves its unfinished file, which
+	// may hold what an erasure since took out of the real one.
+	if err := removeUnfinished(dir, callsFile, assistFile); err != nil {
+		return nil, err
+	}
 	if err := replay(l.path(callsFile), func(b []byte) error {
 		var r callRecord
 		if err := json.Unmarshal(b, &r); err != nil {
@@ -262,6 +267,24 @@ func rewrite(path string, recs iter.Seq[any]) (*os.File, error) {
 }
 
 // syncDir makes a rename in dir durable.
+// removeUnfinished removes what compactions of names left unfinished.
+func removeUnfinished(dir string, names ...string) error {
+	removed := false
+	for _, n := range names {
+		err := os.Remove(filepath.Join(dir, n+".compact"))
+		switch {
+		case err == nil:
+			removed = true
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	if removed {
+		return syncDir(dir)
+	}
+	return nil
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
