@@ -16,21 +16,27 @@ import (
 // Client ICE candidates.
 //
 // A candidate is an address the client says it can be reached at; anybody
-// can name any address. A full ICE agent sends connectivity checks to every
-// remote candidate, so a client could aim the SFU's media port at a third
-// party: a few candidates naming someone else's ports were enough for
-// hundreds of STUN requests. The SFU is therefore an ICE-lite agent (RFC
-// 8445 §2.5, newPeerConnection): it only answers checks and sends nothing
-// to an address that has not first sent it a check carrying the ICE
-// credentials of its answer or offer, so a candidate alone is never
-// contacted. This fits Tandem: the server has a public (or 1:1 NAT) address
-// that clients always reach first, and a client behind any NAT is learned
-// as peer-reflexive from its checks, signalled or not. Clients must be full
-// agents (browsers and pion are): a description saying a=ice-lite is
-// refused, as two lite agents would pick a pair without any check.
+// can name any address. An ICE agent sends connectivity checks to every
+// remote candidate it is given, so a client could aim the SFU's media port
+// at a third party: a few candidates naming someone else's ports were
+// enough for hundreds of STUN requests. The SFU therefore never gives pion
+// a client's candidates, neither trickled nor inside an offer or answer.
+// Its full ICE agent learns each client address from the client's own
+// checks (a peer-reflexive candidate, RFC 8445 §7.3.1.3), which carry the
+// ICE credentials of the SFU's answer or offer, and sends a check back
+// before it uses the pair: an address is contacted only after it
+// contacted the SFU, once per check it sent, and media goes only where a
+// check was answered, so not even a client that spoofs its source address
+// can turn the media toward someone else. This fits Tandem: the server has
+// a public (or 1:1 NAT) address that clients always reach first, and that
+// is all ICE needs from them. (An ICE-lite agent would also never check a
+// named address, but it takes a nominated pair without checking it, which
+// a client that spoofs source addresses could point at a victim.)
+// A description saying a=ice-lite is refused: a lite client never checks,
+// so it could not connect.
 //
-// Candidates are still screened and capped, as they cost memory and, in
-// pion, a goroutine each while they are added:
+// Candidates are still screened and capped, so that a client sending
+// nonsense or a flood hears so:
 //
 //   - malformed ones are refused with ErrBadCandidate;
 //   - unusable ones are dropped and counted: mDNS names (.local, which the
@@ -48,9 +54,9 @@ import (
 // addresses, a server-reflexive one per NAT mapping, a relay one per TURN
 // transport (this server offers three). A phone offers a handful, a
 // multi-homed desktop with a VPN and both address families about twenty;
-// TCP and mDNS candidates, dropped, do not count. 32 leaves room for that,
-// and, the SFU being ICE-lite, a client whose extra candidates are refused
-// still connects through checks from the ones it has.
+// TCP and mDNS candidates, dropped, do not count. 32 leaves room for that;
+// the SFU learns addresses from the client's checks anyway, so a client
+// whose extra candidates are refused still connects.
 const maxRemoteCandidates = 32
 
 // dropReason says why a candidate is not used.
@@ -165,8 +171,7 @@ type screened struct {
 // screenedCandidate is a usable candidate, or an empty one (end of
 // candidates, key ""), with its key and the ufrag it names.
 type screenedCandidate struct {
-	c          webrtc.ICECandidateInit
-	key, ufrag string
+	key, ufrag string // key "" is the end of candidates
 }
 
 // distinct returns how many distinct usable candidates s holds.
@@ -187,7 +192,7 @@ func (cp *candidatePolicy) screen(name string, cs []webrtc.ICECandidateInit) (sc
 	var s screened
 	for _, c := range cs {
 		if c.Candidate == "" {
-			s.keep = append(s.keep, screenedCandidate{c: c})
+			s.keep = append(s.keep, screenedCandidate{})
 			continue
 		}
 		key, ufrag, why, err := cp.check(c.Candidate)
@@ -199,7 +204,7 @@ func (cp *candidatePolicy) screen(name string, cs []webrtc.ICECandidateInit) (sc
 			s.drops[why]++
 			continue
 		}
-		s.keep = append(s.keep, screenedCandidate{c: c, key: key, ufrag: ufrag})
+		s.keep = append(s.keep, screenedCandidate{key: key, ufrag: ufrag})
 	}
 	return s, nil
 }
@@ -212,19 +217,19 @@ func (cp *candidatePolicy) commit(s *screened) {
 }
 
 // screenSDP checks the candidates of a client's offer or answer d, whose
-// text is desc: a malformed one refuses the description; unusable ones are
-// removed from the text it returns (desc itself when none is). It returns
-// the keys of the usable candidates (and no candidates themselves: pion
-// takes them from the text); the caller applies the limit, and commits
-// the drops once the description is used.
+// text is desc: a malformed one refuses the description. It returns the
+// text without any candidate (pion is never given one) and the keys of the
+// usable ones, for the caller's limit; it commits the drops once the
+// description is used.
 func (cp *candidatePolicy) screenSDP(desc string, d *sdp.SessionDescription) (string, screened, error) {
 	var s screened
-	var drop map[string]bool
+	any := false
 	walk := func(attrs []sdp.Attribute) error {
 		for _, a := range attrs {
 			if !a.IsICECandidate() {
 				continue
 			}
+			any = true
 			key, _, why, err := cp.check(a.Value)
 			switch why {
 			case keepCandidate:
@@ -234,10 +239,6 @@ func (cp *candidatePolicy) screenSDP(desc string, d *sdp.SessionDescription) (st
 				return fmt.Errorf("%w: %w: %q: %w", ErrBadSDP, ErrBadCandidate, a.Value, err)
 			default:
 				s.drops[why]++
-				if drop == nil {
-					drop = map[string]bool{}
-				}
-				drop[a.Value] = true
 			}
 		}
 		return nil
@@ -250,12 +251,12 @@ func (cp *candidatePolicy) screenSDP(desc string, d *sdp.SessionDescription) (st
 			return "", screened{}, err
 		}
 	}
-	if drop == nil {
+	if !any {
 		return desc, s, nil
 	}
-	clean := withoutCandidates(desc, drop)
-	// What pion will parse must be what was screened: check the result
-	// as it will see it.
+	clean := withoutCandidates(desc)
+	// What pion will parse must hold no candidate: check the result as it
+	// will see it.
 	var again sdp.SessionDescription
 	if err := again.UnmarshalString(clean); err != nil {
 		return "", screened{}, fmt.Errorf("%w: %w", ErrBadSDP, err)
@@ -263,9 +264,7 @@ func (cp *candidatePolicy) screenSDP(desc string, d *sdp.SessionDescription) (st
 	for _, attrs := range append([][]sdp.Attribute{again.Attributes}, mediaAttributes(&again)...) {
 		for _, a := range attrs {
 			if a.IsICECandidate() {
-				if _, _, why, _ := cp.check(a.Value); why != keepCandidate {
-					return "", screened{}, fmt.Errorf("%w: %w: cannot remove candidate %q", ErrBadSDP, ErrBadCandidate, a.Value)
-				}
+				return "", screened{}, fmt.Errorf("%w: %w: cannot remove candidate %q", ErrBadSDP, ErrBadCandidate, a.Value)
 			}
 		}
 	}
@@ -280,14 +279,12 @@ func mediaAttributes(d *sdp.SessionDescription) [][]sdp.Attribute {
 	return out
 }
 
-// withoutCandidates returns desc without the a=candidate lines whose values
-// are in drop.
-func withoutCandidates(desc string, drop map[string]bool) string {
+// withoutCandidates returns desc without its a=candidate lines.
+func withoutCandidates(desc string) string {
 	var b strings.Builder
 	b.Grow(len(desc))
 	for _, line := range strings.SplitAfter(desc, "\n") {
-		v, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "a=candidate:")
-		if ok && drop[v] {
+		if strings.HasPrefix(strings.TrimLeft(line, " \t"), "a=candidate:") {
 			continue
 		}
 		b.WriteString(line)

@@ -193,20 +193,21 @@ func TestCandidateLimit(t *testing.T) {
 	})
 }
 
-// TestOfferCandidatesScreened: unusable candidates in an offer are removed
-// before pion sees them, and an offer with a malformed one is refused.
+// TestOfferCandidatesScreened: pion is given no candidate of an offer,
+// usable or not; unusable ones are counted, and an offer with a malformed
+// one is refused.
 func TestOfferCandidatesScreened(t *testing.T) {
 	s := newTestSFU(t)
 	room := s.Room("screened")
 	a := joinClient(t, room, "A", func(c *client) {
 		c.mangleOffer = func(sdp string) string {
-			return withCandidates(sdp, "1 1 udp 1 x.local 9 typ host", "2 1 tcp 1 127.0.0.1 9 typ host tcptype passive")
+			return withCandidates(sdp, "1 1 udp 1 x.local 9 typ host", "2 1 tcp 1 127.0.0.1 9 typ host tcptype passive", "3 1 udp 2122260223 127.0.0.1 9 typ host")
 		}
 	})
 	a.publish()
 	rd := a.p.pub.pc.RemoteDescription()
-	if rd == nil || strings.Contains(rd.SDP, "x.local") || strings.Contains(rd.SDP, " tcp ") {
-		t.Fatalf("pion was given the unusable candidates: %v", rd)
+	if rd == nil || strings.Contains(rd.SDP, "a=candidate:") {
+		t.Fatalf("pion was given the offer's candidates: %v", rd)
 	}
 	if got := s.Totals().Candidates; got.MDNS != 1 || got.Transport != 1 {
 		t.Errorf("Totals().Candidates = %+v", got)
@@ -219,7 +220,7 @@ func TestOfferCandidatesScreened(t *testing.T) {
 
 // FuzzScreenSDP feeds arbitrary descriptions to the candidate screen: it
 // must not panic, must refuse with ErrBadSDP, and what it passes on must
-// hold only usable candidates, as pion will parse them.
+// hold no candidate at all, as pion will parse it.
 func FuzzScreenSDP(f *testing.F) {
 	base := "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AA:BB\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
 	f.Add(base + "a=candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host\r\n")
@@ -233,7 +234,7 @@ func FuzzScreenSDP(f *testing.F) {
 		if err != nil {
 			return
 		}
-		clean, sc, err := cp.screenSDP(desc, d)
+		clean, _, err := cp.screenSDP(desc, d)
 		if err != nil {
 			if !errors.Is(err, ErrBadSDP) {
 				t.Fatalf("error %v does not wrap ErrBadSDP", err)
@@ -244,20 +245,13 @@ func FuzzScreenSDP(f *testing.F) {
 		if err != nil {
 			t.Fatalf("screened description does not parse: %v\n%q", err, clean)
 		}
-		n := 0
+		// pion is never given a candidate.
 		for _, attrs := range append([][]sdp.Attribute{d2.Attributes}, mediaAttributes(d2)...) {
 			for _, a := range attrs {
-				if !a.IsICECandidate() {
-					continue
-				}
-				n++
-				if _, _, why, _ := cp.check(a.Value); why != keepCandidate {
-					t.Fatalf("screened description keeps %q (reason %d)", a.Value, why)
+				if a.IsICECandidate() {
+					t.Fatalf("screened description keeps %q", a.Value)
 				}
 			}
-		}
-		if n != len(sc.keep) {
-			t.Fatalf("screened description has %d candidates, screen kept %d", n, len(sc.keep))
 		}
 	})
 }
@@ -284,10 +278,7 @@ func FuzzScreenCandidate(f *testing.F) {
 		}
 		for _, k := range s.keep {
 			if k.key == "" {
-				if k.c.Candidate != "" {
-					t.Fatalf("kept %q without a key", k.c.Candidate)
-				}
-				continue
+				continue // the end of candidates
 			}
 			_, hostport, _ := strings.Cut(k.key, " ")
 			ap, err := netip.ParseAddrPort(hostport)

@@ -235,9 +235,16 @@ func (p *Participant) startDirectOutput() {
 	out := &srtpOut{conn: p.room.sfu.media, profile: k.profile, key: k.serverKey, salt: k.serverSalt}
 	out.addr.Store(p.subAddr.Load())
 	p.out.Store(out)
-	// A pair change between the two loads above stored its address before
-	// it looked for out; read it again now that out is visible.
-	out.addr.Store(p.subAddr.Load())
+	// A pair change before out was visible stored its address only in
+	// subAddr, and one while we store could be overwritten by the address
+	// we read before it: store until what we stored is still current.
+	for {
+		a := p.subAddr.Load()
+		out.addr.Store(a)
+		if p.subAddr.Load() == a {
+			return
+		}
+	}
 }
 
 // ID returns the participant's leg id.
@@ -422,10 +429,11 @@ func (p *Participant) HandleAnswer(sdp string) error {
 	return err
 }
 
-// AddICECandidate adds a client candidate to pc ("pub" or "sub"). An empty
+// AddICECandidate screens a client candidate for pc ("pub" or "sub"); the
+// SFU never checks the address it names (candidates.go). An empty
 // Candidate means end of candidates. An unusable candidate is dropped and
-// counted (candidates.go); a malformed one returns ErrBadCandidate, one
-// past the limit of its ICE generation ErrTooManyCandidates.
+// counted; a malformed one returns ErrBadCandidate, one past the limit of
+// its ICE generation ErrTooManyCandidates.
 func (p *Participant) AddICECandidate(pc string, c webrtc.ICECandidateInit) error {
 	if p.isClosed() {
 		return fmt.Errorf("candidate: %w", ErrClosed)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/pion/sdp/v3"
@@ -50,9 +51,9 @@ func parseSDPDesc(s string) (ufrag string, _ *sdp.SessionDescription, err error)
 		return "", nil, fmt.Errorf("%w: no media sections", ErrBadSDP)
 	}
 	if isICELite(&d) {
-		// Two lite agents would use a pair nobody checked: the client
-		// must check the server's candidates itself.
-		return "", nil, fmt.Errorf("%w: a=ice-lite: the server is an ICE-lite agent, so the client must be a full one", ErrBadSDP)
+		// A lite client sends no checks, and the server learns a
+		// client's address only from its checks (candidates.go).
+		return "", nil, fmt.Errorf("%w: a=ice-lite: the client must be a full ICE agent, which checks the server's address", ErrBadSDP)
 	}
 	attr := func(key string) string {
 		if v, ok := d.Attribute(key); ok && v != "" {
@@ -114,27 +115,26 @@ func (p *peer) setRemoteLocked(typ webrtc.SDPType, desc, ufrag string, d *sdp.Se
 	return nil
 }
 
-// addLocked gives pion the screened candidates of the current ICE
-// generation that it does not have yet, up to the limit; the caller has
-// checked the limit and holds p.mu.
+// addLocked notes the screened candidates of the current ICE generation
+// that it does not have yet, up to the limit; the caller has checked the
+// limit and holds p.mu. pion is not given them: the SFU learns the
+// client's addresses from its checks (candidates.go).
 func (p *peer) addLocked(cs []screenedCandidate) {
 	for _, k := range cs {
-		if k.key != "" {
-			if _, dup := p.cands[k.key]; dup {
-				continue
-			}
-			if k.ufrag != "" && k.ufrag != p.candsUfrag {
-				continue // of an earlier ICE generation: pion would drop it
-			}
-			if len(p.cands) >= maxRemoteCandidates {
-				p.policy.count(dropOverLimit, 1)
-				continue
-			}
-			p.cands[k.key] = struct{}{}
+		if k.key == "" {
+			continue // the end of candidates
 		}
-		// A candidate pion finds stale is not an error worth failing
-		// the description for.
-		_ = p.pc.AddICECandidate(k.c)
+		if _, dup := p.cands[k.key]; dup {
+			continue
+		}
+		if k.ufrag != "" && k.ufrag != p.candsUfrag {
+			continue // of an earlier ICE generation
+		}
+		if len(p.cands) >= maxRemoteCandidates {
+			p.policy.count(dropOverLimit, 1)
+			continue
+		}
+		p.cands[k.key] = struct{}{}
 	}
 }
 
@@ -275,13 +275,19 @@ func (p *peer) pendLocked(cs []screenedCandidate) {
 	}
 }
 
-// isICELite reports whether a description says its agent is ICE-lite.
+// isICELite reports whether a description says its agent is ICE-lite, as
+// pion reads it (the attribute's key with spaces trimmed).
 func isICELite(d *sdp.SessionDescription) bool {
-	if _, ok := d.Attribute(sdp.AttrKeyICELite); ok {
+	lite := func(attrs []sdp.Attribute) bool {
+		return slices.ContainsFunc(attrs, func(a sdp.Attribute) bool {
+			return strings.TrimSpace(a.Key) == sdp.AttrKeyICELite
+		})
+	}
+	if lite(d.Attributes) {
 		return true
 	}
 	for _, m := range d.MediaDescriptions {
-		if _, ok := m.Attribute(sdp.AttrKeyICELite); ok {
+		if lite(m.Attributes) {
 			return true
 		}
 	}

@@ -205,22 +205,15 @@ func (s *SFU) Close() error {
 // tap for direct SRTP output and input (srtpout.go, srtpin.go), and asks to
 // be the DTLS server when it answers, as the tap needs.
 //
-// Its ICE agent is lite (RFC 8445 §2.5): it answers the client's checks and
-// never sends any, so a candidate naming someone else's address is never
-// contacted; a full agent would check every candidate a client names,
-// which let any client aim the media port at a third party. The server's
-// address is public (or 1:1 NAT), so clients always reach it first, and a
-// client behind a NAT is learned from its checks (peer-reflexive). pion
-// makes a lite agent controlled whichever side offers, so the client's
-// full agent checks and nominates on both PCs; the SFU sends only to the
-// address of a pair the client nominated with a check it answered.
-// Consent and disconnection follow the client's checks (a lite agent's
-// selected pair turns disconnected after 10 s without any packet from the
-// client, failed 25 s later). On sub, which the SFU offers
-// (a=setup:actpass), the client picks the DTLS role: browsers take the
-// client role, as direct output needs; pion answering a lite offer takes
-// the server role unless told otherwise (internal/client tells it), and
-// such a PC's media stays on pion's path.
+// Its ICE agent is a full one that is never given a client's candidates
+// (candidates.go): it checks only addresses that sent it a check carrying
+// its ICE credentials (peer-reflexive candidates), and sends media only on
+// a pair its own check proved. The server's address is public (or 1:1
+// NAT), so clients always reach it first; a client behind a NAT is learned
+// from its checks. On sub, which the SFU offers (a=setup:actpass), the
+// client picks the DTLS role: browsers take the client role, as direct
+// output needs, and so does internal/client; a client that takes the
+// server role gets its media on pion's path.
 //
 // mode, for a pub PC, is where its receive path is decided (srtpin.go).
 func (s *SFU) newPeerConnection(role int, mode *atomic.Int32) (*webrtc.PeerConnection, *dtlsTap, error) {
@@ -229,7 +222,6 @@ func (s *SFU) newPeerConnection(role int, mode *atomic.Int32) (*webrtc.PeerConne
 		return nil, nil, err
 	}
 	se := webrtc.SettingEngine{LoggerFactory: s.lf}
-	se.SetLite(true)
 	se.SetICEUDPMux(s.mux)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(s.loopback)

@@ -28,7 +28,7 @@ func withCandidates(desc string, cands ...string) string {
 // TestNamedAddressesGetNoChecks: candidates that name addresses where
 // nobody runs ICE (loopback sockets here), in a pub offer, a sub answer
 // and trickled on both PCs, get nothing from the SFU, while the clients'
-// own media flows: the SFU is ICE-lite.
+// own media flows: the SFU learns addresses only from the clients' checks.
 func TestNamedAddressesGetNoChecks(t *testing.T) {
 	trap := udptrap.New(t, 16)
 	var named []string
@@ -57,10 +57,8 @@ func TestNamedAddressesGetNoChecks(t *testing.T) {
 		v := b.trackFrom("user-A", webrtc.RTPCodecTypeVideo)
 		return v != nil && v.packets.Load() > 50
 	})
-	if ans := a.pub.RemoteDescription(); ans == nil || !strings.Contains(ans.SDP, "a=ice-lite") {
-		t.Error("the SFU's answer does not say a=ice-lite")
-	}
-	// A full agent would have checked every pair within a second or two.
+	// An agent given these candidates checks every pair within a second
+	// or two.
 	time.Sleep(2 * time.Second)
 	if n := trap.Packets(); n != 0 {
 		t.Fatalf("the SFU sent %d packets to addresses clients only named", n)
@@ -73,10 +71,17 @@ func TestNamedAddressesGetNoChecks(t *testing.T) {
 }
 
 // TestICELiteClientRefused: a sub answer saying a=ice-lite (with the DTLS
-// server role and a candidate naming a trap) is refused: two lite agents
-// would pick a pair nobody checked, and the SFU, then DTLS client, would
-// send its handshake there.
+// server role and a candidate naming a trap) is refused, also when the
+// attribute carries a trailing space, as pion reads it: a lite client
+// sends no checks, and against a lite agent pion would pick a pair nobody
+// checked and send its DTLS handshake there.
 func TestICELiteClientRefused(t *testing.T) {
+	for name, attr := range map[string]string{"plain": "a=ice-lite\r\n", "trailing space": "a=ice-lite \r\n"} {
+		t.Run(name, func(t *testing.T) { iceLiteRefused(t, attr) })
+	}
+}
+
+func iceLiteRefused(t *testing.T, attr string) {
 	trap := udptrap.New(t, 1)
 	room := newTestSFU(t).Room("lite")
 	a := joinClient(t, room, "A")
@@ -90,7 +95,7 @@ func TestICELiteClientRefused(t *testing.T) {
 				l = strings.Replace(l, "a=setup:active", "a=setup:passive", 1)
 				out = append(out, l)
 				if strings.HasPrefix(l, "t=") {
-					out = append(out, "a=ice-lite\r\n")
+					out = append(out, attr)
 				}
 			}
 			return withCandidates(strings.Join(out, ""), trap.Candidate(0))
