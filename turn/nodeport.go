@@ -1,7 +1,9 @@
 package turn
 
 import (
+	"context"
 	"encoding/binary"
+	"log/slog"
 	"net"
 	"net/netip"
 
@@ -45,7 +47,11 @@ func (s *Server) nodePortDeniedAddr(a net.Addr) bool {
 // peer is formatted only if the log is at debug level.
 func (s *Server) nodePortDenial(what string, peer any) {
 	s.metrics.peerDeniedFor(ReasonNodePort)
-	s.log.Debug("turn: peer port denied", "what", what, "peer", peer)
+	// Checked first: a flood of refused packets must not cost a log
+	// record each.
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("turn: peer port denied", "what", what, "peer", peer)
+	}
 }
 
 // Address families of STUN address attributes (RFC 8489 §14.1).

@@ -58,11 +58,11 @@ func TestRevokedUserLosesTURN(t *testing.T) {
 	}
 
 	set.revoke("alice")
-	if n := s.CloseUser("alice"); n != 1 {
+	if n := s.CloseUser("alice", nil); n != 1 {
 		t.Fatalf("CloseUser(alice) = %d, want 1", n)
 	}
 	eventually(t, "alice's allocation to end", func() bool { return s.Allocations("alice") == 0 })
-	if s.CloseUser("alice") != 0 {
+	if s.CloseUser("alice", nil) != 0 {
 		t.Error("CloseUser found an allocation left")
 	}
 

@@ -22,6 +22,8 @@ import (
 
 	pionturn "github.com/pion/turn/v4"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tandemcall/tandem/internal/turncred"
 )
 
 // Configuration errors from New.
@@ -321,18 +323,21 @@ func (s *Server) TLSAddr() *net.TCPAddr {
 	return a
 }
 
-// CloseUser ends every allocation user holds (user as in the credential,
-// not the whole username) by closing its relay socket, and returns how
-// many it ended. The clients' next request for them fails; new ones need
-// credentials Config.Revoked does not refuse.
-func (s *Server) CloseUser(user string) int {
+// CloseUser ends the allocations user holds (user as in the credential,
+// not the whole username) whose credential's expiry revoked reports true
+// for (all of them when revoked is nil), by closing their relay sockets,
+// and returns how many it ended. The clients' next request for them fails;
+// new ones need credentials Config.Revoked does not refuse.
+func (s *Server) CloseUser(user string, revoked func(expiry time.Time) bool) int {
 	s.reg.mu.Lock()
 	var relays []*relayConn
 	for k, username := range s.reg.allocs {
-		if userOf(username) == user {
-			if rc := s.reg.relays[k]; rc != nil {
-				relays = append(relays, rc)
-			}
+		expiry, u, err := turncred.ParseUsername(username)
+		if err != nil || u != user || (revoked != nil && !revoked(expiry)) {
+			continue
+		}
+		if rc := s.reg.relays[k]; rc != nil {
+			relays = append(relays, rc)
 		}
 	}
 	s.reg.mu.Unlock()
