@@ -71,7 +71,8 @@ func TestSecurityHeaders(t *testing.T) {
 			directives[f[0]] = strings.Join(f[1:], " ")
 		}
 	}
-	for name, want := range map[string]string{"connect-src": "'self'", "base-uri": "'none'", "form-action": "'none'", "frame-ancestors": "'none'", "default-src": "'self'"} {
+	host := strings.TrimPrefix(plain.URL(), "http://")
+	for name, want := range map[string]string{"connect-src": "'self' wss://" + host + " ws://" + host, "base-uri": "'none'", "form-action": "'none'", "frame-ancestors": "'none'", "default-src": "'self'"} {
 		if directives[name] != want {
 			t.Errorf("CSP %s = %q, want %q (CSP %q)", name, directives[name], want, csp)
 		}

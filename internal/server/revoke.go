@@ -24,7 +24,14 @@ func (s *Server) revoked(r auth.Revocation) {
 		return
 	}
 	s.turnMarks.heard(r.User, r.Before)
-	s.turn.CloseUser(r.User)
+	s.closeTURNRelays(r.User, r.Before)
+}
+
+// closeTURNRelays ends user's TURN relays opened with credentials minted
+// until mark: the user's devices signed in again since keep theirs.
+func (s *Server) closeTURNRelays(user string, mark time.Time) {
+	ttl := s.turnMarks.ttl
+	s.turn.CloseUser(user, func(expiry time.Time) bool { return credentialRevoked(expiry, mark, ttl) })
 }
 
 // sweepRevoked checks, every interval until ctx ends, the tokens of the
@@ -52,25 +59,40 @@ const (
 	// turnMarkFresh is how long a user's mark read from the store is used
 	// without reading it again.
 	turnMarkFresh = 5 * time.Second
-	// turnMarkLookup bounds a read of the store on the TURN request path.
-	turnMarkLookup = 250 * time.Millisecond
-	// maxTURNMarks bounds the users remembered.
-	maxTURNMarks = 1 << 16
+	// turnMarkWait is how long a TURN request waits for its user's mark
+	// to be read: a TURN socket's read loop asks, and it carries every
+	// client's media on that socket, so a slow store must not stall it.
+	// The read goes on without it, bounded by turnMarkLookup.
+	turnMarkWait   = 20 * time.Millisecond
+	turnMarkLookup = 2 * time.Second
+	// maxTURNMarks bounds the users remembered, maxTURNMarkReads the
+	// reads under way at once.
+	maxTURNMarks     = 1 << 16
+	maxTURNMarkReads = 16
 )
 
 // turnMarks tells the TURN server whether a user's credential was
 // revoked, without a store round trip per request: revocations heard here
 // or from another node are known at once, and a user not heard of is read
-// from the store at most once per turnMarkFresh. A store that cannot be
-// read leaves what was known: calls keep their relays while Redis is away.
+// from the store at most once per turnMarkFresh, in the background; a
+// request waits turnMarkWait for it at most, and goes by what is known
+// if the store is slower. A mark read that is newer than what was known
+// (a revocation this node did not hear of) is passed to closeRevoked,
+// which ends the relays it covers. A store that cannot be read leaves what
+// was known: calls keep their relays while Redis is away.
 type turnMarks struct {
 	ttl    time.Duration // the credentials' lifetime, turn.credential_ttl
 	lookup func(ctx context.Context, user string) (time.Time, error)
 	log    *slog.Logger
 	now    func() time.Time
+	wait   time.Duration
+	// closeRevoked, if set, is told of a mark learned from the store.
+	closeRevoked func(user string, mark time.Time)
 
-	mu    sync.Mutex
-	marks map[string]turnMark
+	mu      sync.Mutex
+	marks   map[string]turnMark
+	reading map[string]chan struct{} // users whose mark is being read; closed when read
+	wg      sync.WaitGroup
 }
 
 type turnMark struct {
@@ -79,7 +101,8 @@ type turnMark struct {
 }
 
 func newTURNMarks(ttl time.Duration, lookup func(context.Context, string) (time.Time, error), log *slog.Logger) *turnMarks {
-	return &turnMarks{ttl: ttl, lookup: lookup, log: log, now: time.Now, marks: map[string]turnMark{}}
+	return &turnMarks{ttl: ttl, lookup: lookup, log: log, now: time.Now, wait: turnMarkWait,
+		marks: map[string]turnMark{}, reading: map[string]chan struct{}{}}
 }
 
 // revoked is turn.Config.Revoked.
@@ -87,18 +110,61 @@ func (t *turnMarks) revoked(user string, expiry time.Time) bool {
 	now := t.now()
 	t.mu.Lock()
 	e, ok := t.marks[user]
-	t.mu.Unlock()
+	var read chan struct{}
 	if !ok || now.After(e.fresh) {
+		read = t.readLocked(user)
+	}
+	t.mu.Unlock()
+	if read != nil {
+		wait := time.NewTimer(t.wait)
+		select {
+		case <-read:
+			t.mu.Lock()
+			e = t.marks[user]
+			t.mu.Unlock()
+		case <-wait.C:
+		}
+		wait.Stop()
+	}
+	return credentialRevoked(expiry, e.mark, t.ttl)
+}
+
+// readLocked starts reading user's mark, unless a read is under way (it
+// returns that one's channel) or too many are (nil). The caller holds
+// t.mu.
+func (t *turnMarks) readLocked(user string) chan struct{} {
+	if ch, ok := t.reading[user]; ok {
+		return ch
+	}
+	if len(t.reading) >= maxTURNMarkReads {
+		return nil
+	}
+	ch := make(chan struct{})
+	t.reading[user] = ch
+	t.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), turnMarkLookup)
 		mark, err := t.lookup(ctx, user)
 		cancel()
 		if err != nil {
 			t.log.Debug("turn: revocation mark not read; using what is known", "user", user, "err", err)
 		}
-		e = t.put(user, mark, now.Add(turnMarkFresh))
-	}
-	return credentialRevoked(expiry, e.mark, t.ttl)
+		t.mu.Lock()
+		known := t.marks[user].mark
+		t.mu.Unlock()
+		t.put(user, mark, t.now().Add(turnMarkFresh))
+		t.mu.Lock()
+		delete(t.reading, user)
+		t.mu.Unlock()
+		close(ch)
+		if mark.After(known) && t.closeRevoked != nil {
+			t.closeRevoked(user, mark)
+		}
+	})
+	return ch
 }
+
+// close waits for the reads under way.
+func (t *turnMarks) close() { t.wg.Wait() }
 
 // heard records a revocation of user's tokens up to mark, made here or
 // told by another node: it stands without a read for as long as a

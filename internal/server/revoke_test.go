@@ -59,6 +59,7 @@ func TestTURNMarksReadTheStoreRarely(t *testing.T) {
 		return stored[user], fail
 	}, slog.New(slog.DiscardHandler))
 	tm.now = func() time.Time { return now }
+	tm.wait = time.Minute // the store here answers at once; the test is not about a slow one
 	_, _, fresh := turncred.Mint([]byte("s"), "x", now, ttl)
 	_, _, old := turncred.Mint([]byte("s"), "x", now.Add(-2*time.Minute), ttl)
 
@@ -92,6 +93,47 @@ func TestTURNMarksReadTheStoreRarely(t *testing.T) {
 	now = now.Add(ttl + time.Minute) // long after; reads fail
 	if !tm.revoked("bob", old) {
 		t.Error("a failing store made bob's known revocation be forgotten")
+	}
+}
+
+// TestTURNMarksDoNotWaitForASlowStore: a TURN request whose user's mark
+// is being read waits turnMarkWait at most and goes by what is known; the
+// read goes on, and a revocation it finds (one this node did not hear of)
+// ends the relays it covers.
+func TestTURNMarksDoNotWaitForASlowStore(t *testing.T) {
+	const ttl = 10 * time.Minute
+	now := time.Now()
+	release := make(chan struct{})
+	tm := newTURNMarks(ttl, func(ctx context.Context, user string) (time.Time, error) {
+		<-release
+		return now, nil
+	}, slog.New(slog.DiscardHandler))
+	closed := make(chan time.Time, 1)
+	tm.closeRevoked = func(user string, mark time.Time) { closed <- mark }
+	_, _, old := turncred.Mint([]byte("s"), "x", now.Add(-time.Minute), ttl)
+
+	answered := make(chan bool)
+	go func() { answered <- tm.revoked("mallory", old) }()
+	select {
+	case got := <-answered:
+		if got {
+			t.Error("refused before the mark was read")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a TURN request waited for a store that does not answer")
+	}
+	close(release)
+	select {
+	case mark := <-closed:
+		if !mark.Equal(now) {
+			t.Errorf("relays closed for mark %v, want %v", mark, now)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the revocation read from the store did not close the relays it covers")
+	}
+	tm.close()
+	if !tm.revoked("mallory", old) {
+		t.Error("once read, the mark does not refuse the old credential")
 	}
 }
 

@@ -40,12 +40,37 @@ func (s *Server) routes() http.Handler {
 	return s.withHTTPLimits(mux)
 }
 
-// contentSecurityPolicy is the web client's CSP. connect-src 'self'
-// covers the signaling WebSocket: in CSP Level 3 'self' matches ws: and
-// wss: URLs of the page's own host and port (the client connects nowhere
-// else). No page posts a form, and no page needs a <base>.
-const contentSecurityPolicy = "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data: blob:; " +
-	"style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+// contentSecurityPolicy is the web client's CSP for a page served on
+// host. connect-src allows the page's own origin and the signaling
+// WebSocket on its host: CSP Level 3 counts ws: and wss: URLs of the
+// page's own host as 'self', but Safari before 16 (iPhones that stay on
+// iOS 15) does not, so the host is named too; a Host that is not a plain
+// host name or address gets 'self' alone. No page posts a form, and no
+// page needs a <base>.
+func contentSecurityPolicy(host string) string {
+	connect := "'self'"
+	if plainHost(host) {
+		connect += " wss://" + host + " ws://" + host
+	}
+	return "default-src 'self'; connect-src " + connect + "; media-src 'self' blob:; img-src 'self' data: blob:; " +
+		"style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+}
+
+// plainHost reports whether a Host header is a name or address with an
+// optional port, and nothing that could add to a header it is put in.
+func plainHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for _, c := range h {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == ':', c == '[', c == ']':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +79,7 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
-		hd.Set("Content-Security-Policy", contentSecurityPolicy)
+		hd.Set("Content-Security-Policy", contentSecurityPolicy(r.Host))
 		if strings.HasSuffix(r.URL.Path, ".js") || r.URL.Path == "/" || strings.HasSuffix(r.URL.Path, ".html") {
 			hd.Set("Cache-Control", "no-cache")
 		}

@@ -283,6 +283,7 @@ func (s *Server) closeParts() error {
 	}
 	if s.turn != nil {
 		errs = append(errs, s.turn.Close())
+		s.turnMarks.close()
 	}
 	if s.sfu != nil {
 		errs = append(errs, s.sfu.Close())

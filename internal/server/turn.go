@@ -150,6 +150,7 @@ func (s *Server) startTURN(cfg config.Config, signing []byte, reg prometheus.Reg
 	s.log.Debug("turn: this node's addresses are peers at the media port only", "peers", node)
 
 	s.turnMarks = newTURNMarks(t.CredentialTTL, s.store.TokensRevoked, s.log.With("part", "turn"))
+	s.turnMarks.closeRevoked = s.closeTURNRelays
 	bandwidth := t.BandwidthPerAllocation
 	if bandwidth == 0 {
 		bandwidth = -1 // config: 0 means no cap; turn: negative means no cap
