@@ -83,7 +83,9 @@ func (h *Hub) allowInvite(limit, key string, r store.Rate, what string) error {
 	d, err := h.store.Allow(ctx, key, r, now)
 	if err != nil {
 		h.warnLimits(now, err)
-		d, _ = h.limits.local.Allow(ctx, key, r, now)
+		// Not ctx: the store may have used it up, and the memory limiter
+		// refuses under a done context.
+		d, _ = h.limits.local.Allow(context.Background(), key, r, now)
 	}
 	if d.Allowed {
 		return nil

@@ -184,10 +184,13 @@ func (h *Hub) revokedElsewhere(e *cluster.Envelope) {
 }
 
 // endRevoked closes the signaling sessions on this node whose tokens r
-// covers (their calls go on without them), then tells the hook. It
-// returns how many sessions it closed.
+// covers (their calls go on without them), ends at once the legs of calls
+// homed here whose device was lost with such a token (they would
+// otherwise keep their media for the reconnect grace), then tells the
+// hook. It returns how many sessions it closed.
 func (h *Hub) endRevoked(r auth.Revocation) int {
 	var sessions []*Session
+	var ends []*endResult
 	h.mu.Lock()
 	h.noteRevokedLocked(r)
 	collect := func(devs map[string]*Session) {
@@ -205,8 +208,23 @@ func (h *Hub) endRevoked(r auth.Revocation) int {
 	} else {
 		collect(h.devices[r.User])
 	}
+	for _, c := range h.calls {
+		for _, m := range c.members {
+			if m.state != memberJoined || m.detached == nil || m.dev == nil || !r.Covers(m.dev.ident) {
+				continue
+			}
+			m.detached.Stop()
+			m.detached = nil
+			if e := h.leaveLocked(c, m, protocol.ReasonConnectionLost, m.dev); e != nil {
+				ends = append(ends, e)
+			}
+		}
+	}
 	hook := h.onRevoke
 	h.mu.Unlock()
+	for _, e := range ends {
+		h.finish(e)
+	}
 	for _, s := range sessions {
 		s.closeWith(protocol.CodeTokenRevoked, "this session's access token was revoked", CloseUnauthorized)
 	}

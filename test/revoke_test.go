@@ -15,6 +15,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/internal/whiptest"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -426,4 +427,26 @@ func TestRevocationSweepCatchesAMissedBroadcast(t *testing.T) {
 		t.Fatalf("alice's phone, not revoked, lost its session: %v", err)
 	}
 	waitType(t, phone, func(*protocol.Header) bool { return true })
+}
+
+// TestRevokedLostDeviceLeavesAtOnce: a device whose socket was lost keeps
+// its place in a call for the reconnect grace, media and all; revoking it
+// meanwhile ends its leg at once, not when the grace is over.
+func TestRevokedLostDeviceLeavesAtOnce(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.Calls.ReconnectGrace = time.Minute })
+	admin := ts.adminToken(t)
+	alice, bob := ts.dial(t, "alice", "phone"), ts.dial(t, "bob", "phone")
+	id := answeredCall(t, alice, bob, false)
+	bob.Drop()
+	time.Sleep(500 * time.Millisecond) // the server notices and holds his place
+	revoked := time.Now()
+	if st, code, msg := apiError(t, http.MethodPost, ts.URL()+"/api/v1/admin/users/bob/devices/phone/revoke", admin); st != http.StatusOK {
+		t.Fatalf("revoke bob's phone: %d %s %s", st, code, msg)
+	}
+	if e := ended(t, alice, id); e.Reason != protocol.ReasonConnectionLost {
+		t.Errorf("Alice's call ended with %q, want connection_lost", e.Reason)
+	}
+	if waited := time.Since(revoked); waited > 20*time.Second {
+		t.Errorf("the revoked device kept its place %v, as long as the grace window", waited)
+	}
 }

@@ -282,6 +282,13 @@ func (a *Authority) Verify(token string) (Identity, error) {
 	if c.ID != "" && !ValidID(c.ID) {
 		return Identity{}, fmt.Errorf("%w: jti must be 1-%d printable bytes", ErrInvalid, MaxIDLen)
 	}
+	if c.ID != "" && c.IssuedAt == nil {
+		// A revoked id is remembered until every token with it has
+		// expired, counted from the revocation; without iat, a token
+		// whose exp lay beyond the longest lifetime would become good
+		// after the id was forgotten.
+		return Identity{}, fmt.Errorf("%w: a token with a jti must say when it was issued (iat)", ErrInvalid)
+	}
 	if !ValidID(c.Subject) {
 		return Identity{}, fmt.Errorf("%w: sub must be a user id", ErrInvalid)
 	}

@@ -95,7 +95,8 @@ func TestVerifyClaimsStrictly(t *testing.T) {
 		{"numbers", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":%d,"exp":%d}`, now, now+3600), nil},
 		{"fractional exp", fmt.Sprintf(`{"sub":"alice","dev":"d","exp":%d.5}`, now+3600), nil},
 		{"exactly the maximum", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":%d,"exp":%d}`, now, now+24*3600), nil},
-		{"with a jti", fmt.Sprintf(`{"sub":"alice","dev":"d","jti":"k1","exp":%d}`, now+60), nil},
+		{"with a jti", fmt.Sprintf(`{"sub":"alice","dev":"d","jti":"k1","iat":%d,"exp":%d}`, now, now+60), nil},
+		{"a jti without iat", fmt.Sprintf(`{"sub":"alice","dev":"d","jti":"k1","exp":%d}`, now+60), ErrInvalid},
 		{"exp a string", fmt.Sprintf(`{"sub":"alice","dev":"d","exp":"%d"}`, now+3600), ErrInvalid},
 		{"iat a string", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":"%d","exp":%d}`, now, now+3600), ErrInvalid},
 		{"nbf a string", fmt.Sprintf(`{"sub":"alice","dev":"d","nbf":"%d","exp":%d}`, now, now+3600), ErrInvalid},
@@ -108,8 +109,8 @@ func TestVerifyClaimsStrictly(t *testing.T) {
 		{"iat in the future", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":%d,"exp":%d}`, now+600, now+3600), ErrInvalid},
 		{"exp missing", fmt.Sprintf(`{"sub":"alice","dev":"d","iat":%d}`, now), ErrInvalid},
 		{"exp past", fmt.Sprintf(`{"sub":"alice","dev":"d","exp":%d}`, now-60), ErrExpired},
-		{"jti with a space", fmt.Sprintf(`{"sub":"alice","dev":"d","jti":"a b","exp":%d}`, now+60), ErrInvalid},
-		{"jti not a string", fmt.Sprintf(`{"sub":"alice","dev":"d","jti":7,"exp":%d}`, now+60), ErrInvalid},
+		{"jti with a space", fmt.Sprintf(`{"sub":"alice","dev":"d","jti":"a b","iat":%d,"exp":%d}`, now, now+60), ErrInvalid},
+		{"jti not a string", fmt.Sprintf(`{"sub":"alice","dev":"d","jti":7,"iat":%d,"exp":%d}`, now, now+60), ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
