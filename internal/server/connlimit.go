@@ -99,3 +99,13 @@ func (c *limitedConn) Close() error {
 	c.once.Do(func() { c.l.release(c.key) })
 	return err
 }
+
+// CloseWrite shuts the sending side down where the connection can (TCP):
+// the HTTP server does that before it closes a connection after an error
+// reply, so that the client reads the reply rather than a reset.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
