@@ -36,8 +36,8 @@ type assist struct {
 	idleTimer      *time.Timer // checks control for disuse
 }
 
-// auditEntry is an audit log entry for one user, written after the hub's
-// mutex is released.
+// auditEntry is an audit log entry for one user, queued under the hub's
+// mutex and written by the audit writer.
 type auditEntry struct {
 	user  string
 	entry store.AssistEntry
@@ -111,26 +111,24 @@ func (h *Hub) assistStart(s *Session, callID, helped string, grants []string) er
 		other = joined[1].user
 	}
 	a := &assist{helper: other, helped: s.user, granted: setOf(grants), requested: map[string]bool{}}
-	var audit []auditEntry
 	if helped != s.user {
 		// s helps: it may only ask, and at least to see.
 		a.helper, a.helped, a.granted = s.user, helped, map[string]bool{}
 		a.requested = setOf(append(grants, protocol.AssistView))
 	}
 	c.assist = a
-	audit = append(audit, h.auditLocked(c, store.AssistStart, nil, "")...)
+	h.auditLocked(c, store.AssistStart, nil, "")
 	if len(a.granted) > 0 {
-		audit = append(audit, h.auditLocked(c, store.AssistGrant, sorted(a.granted), "")...)
+		h.auditLocked(c, store.AssistGrant, sorted(a.granted), "")
 		h.armIdleLocked(c)
 	}
 	if len(a.requested) > 0 {
-		audit = append(audit, h.auditLocked(c, store.AssistRequest, sorted(a.requested), "")...)
+		h.auditLocked(c, store.AssistRequest, sorted(a.requested), "")
 		h.armRequestLocked(c)
 	}
 	h.tellAssistLocked(c, protocol.AssistStarted)
 	h.applyAssistLocked(c)
 	h.mu.Unlock()
-	h.writeAudit(audit)
 	s.log.Info("assistance started", "call", callID, "helper", a.helper, "helped", a.helped)
 	return nil
 }
@@ -154,14 +152,12 @@ func (h *Hub) assistRequest(s *Session, callID string, grants []string) error {
 			asked = append(asked, g)
 		}
 	}
-	var audit []auditEntry
 	if len(asked) > 0 {
-		audit = h.auditLocked(c, store.AssistRequest, sorted(setOf(asked)), "")
+		h.auditLocked(c, store.AssistRequest, sorted(setOf(asked)), "")
 		h.armRequestLocked(c)
 		h.tellAssistLocked(c, protocol.AssistRequested)
 	}
 	h.mu.Unlock()
-	h.writeAudit(audit)
 	return nil
 }
 
@@ -177,16 +173,15 @@ func (h *Hub) assistSetGrants(s *Session, callID string, grants []string) error 
 		h.mu.Unlock()
 		return err
 	}
-	audit := h.setGrantsLocked(c, setOf(grants), protocol.AssistGranted)
+	h.setGrantsLocked(c, setOf(grants), protocol.AssistGranted)
 	h.mu.Unlock()
-	h.writeAudit(audit)
 	return nil
 }
 
 // setGrantsLocked replaces c's grants with want, clears the requests,
 // tells both sides (why: AssistGranted when the helped device chose) and
-// the SFU, and returns the audit entries.
-func (h *Hub) setGrantsLocked(c *call, want map[string]bool, why string) []auditEntry {
+// the SFU, and logs the change for both users.
+func (h *Hub) setGrantsLocked(c *call, want map[string]bool, why string) {
 	revokeWhy := why
 	if why == protocol.AssistGranted {
 		revokeWhy = "revoked"
@@ -209,17 +204,15 @@ func (h *Hub) setGrantsLocked(c *call, want map[string]bool, why string) []audit
 		a.reqTimer.Stop()
 		a.reqTimer = nil
 	}
-	var audit []auditEntry
 	if len(given) > 0 {
-		audit = append(audit, h.auditLocked(c, store.AssistGrant, given, "")...)
+		h.auditLocked(c, store.AssistGrant, given, "")
 	}
 	if len(taken) > 0 {
-		audit = append(audit, h.auditLocked(c, store.AssistRevoke, taken, revokeWhy)...)
+		h.auditLocked(c, store.AssistRevoke, taken, revokeWhy)
 	}
 	h.armIdleLocked(c)
 	h.tellAssistLocked(c, why)
 	h.applyAssistLocked(c)
-	return audit
 }
 
 // assistEnd ends the assistance at either side's request.
@@ -233,24 +226,22 @@ func (h *Hub) assistEnd(s *Session, callID string) error {
 		h.mu.Unlock()
 		return err
 	}
-	audit := h.endAssistLocked(c, "ended")
+	h.endAssistLocked(c, "ended")
 	h.mu.Unlock()
-	h.writeAudit(audit)
 	return nil
 }
 
 // endAssistLocked ends c's assistance, telling the members still in it;
 // why goes to the audit log.
-func (h *Hub) endAssistLocked(c *call, why string) []auditEntry {
+func (h *Hub) endAssistLocked(c *call, why string) {
 	a := c.assist
 	if a == nil {
-		return nil
+		return
 	}
-	var audit []auditEntry
 	if len(a.granted) > 0 {
-		audit = append(audit, h.auditLocked(c, store.AssistRevoke, sorted(a.granted), why)...)
+		h.auditLocked(c, store.AssistRevoke, sorted(a.granted), why)
 	}
-	audit = append(audit, h.auditLocked(c, store.AssistEnd, nil, why)...)
+	h.auditLocked(c, store.AssistEnd, nil, why)
 	if a.reqTimer != nil {
 		a.reqTimer.Stop()
 	}
@@ -261,7 +252,6 @@ func (h *Hub) endAssistLocked(c *call, why string) []auditEntry {
 	h.tellAssistLocked(c, protocol.AssistEnded)
 	c.assist = nil
 	h.applyAssistLocked(c)
-	return audit
 }
 
 // armRequestLocked (re)starts the clock on c's open requests.
@@ -284,12 +274,11 @@ func (h *Hub) assistRequestTimeout(callID string, a *assist) {
 		h.mu.Unlock()
 		return
 	}
-	audit := h.auditLocked(c, store.AssistDenied, sorted(a.requested), protocol.AssistRequestTimeout)
+	h.auditLocked(c, store.AssistDenied, sorted(a.requested), protocol.AssistRequestTimeout)
 	a.requested = map[string]bool{}
 	a.reqTimer = nil
 	h.tellAssistLocked(c, protocol.AssistRequestTimeout)
 	h.mu.Unlock()
-	h.writeAudit(audit)
 }
 
 // armIdleLocked starts or stops the check on control's use.
@@ -325,9 +314,8 @@ func (h *Hub) armIdleLocked(c *call) {
 		}
 		want := setOf(sorted(a.granted))
 		delete(want, protocol.AssistControl)
-		audit := h.setGrantsLocked(c, want, protocol.AssistControlIdle)
+		h.setGrantsLocked(c, want, protocol.AssistControlIdle)
 		h.mu.Unlock()
-		h.writeAudit(audit)
 	}
 	a.idleTimer = time.AfterFunc(idle, check)
 }
@@ -362,8 +350,9 @@ func (h *Hub) applyAssistLocked(c *call) {
 	})
 }
 
-// auditLocked makes an audit entry of c's assistance for both users.
-func (h *Hub) auditLocked(c *call, event string, grants []string, reason string) []auditEntry {
+// auditLocked logs an event of c's assistance for both users: it queues
+// their entries, in the order the events happen, for the audit writer.
+func (h *Hub) auditLocked(c *call, event string, grants []string, reason string) {
 	a := c.assist
 	e := store.AssistEntry{At: h.now(), CallID: c.id, Helper: a.helper, Helped: a.helped, Event: event,
 		Grants: slices.Clone(grants), Reason: reason}
@@ -376,36 +365,64 @@ func (h *Hub) auditLocked(c *call, event string, grants []string, reason string)
 	case store.AssistRevoke:
 		h.notifyLocked(webhook.AssistRevoked, assistEvent{CallID: c.id, Helper: a.helper, Helped: a.helped, Device: e.Device, Grants: e.Grants, Reason: reason})
 	}
-	return []auditEntry{{user: a.helped, entry: e}, {user: a.helper, entry: e}}
+	h.queueAuditLocked(auditEntry{user: a.helped, entry: e}, auditEntry{user: a.helper, entry: e})
 }
 
-// writeAudit stores audit entries; the caller holds no lock.
-func (h *Hub) writeAudit(entries []auditEntry) {
-	if len(entries) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+// queueAuditLocked hands entries to the audit writer, starting it if it
+// is not running. Entries are written in the order they are queued, which
+// is the order of the events under the hub's lock: a grant that lapses
+// just before the call ends is not logged after the end. Until written
+// they count as the users' pending writes (an export or erasure waits for
+// them). The caller holds h.mu.
+func (h *Hub) queueAuditLocked(entries ...auditEntry) {
 	for _, e := range entries {
-		if err := h.store.AppendAssist(ctx, e.user, e.entry); err != nil {
-			h.log.Error("assistance audit entry not written", "call", e.entry.CallID, "user", e.user, "err", err)
+		h.pending.add(e.user)
+	}
+	h.auditQ = append(h.auditQ, entries...)
+	if !h.auditWriting {
+		h.auditWriting = true
+		h.wg.Add(1)
+		go h.auditWriter()
+	}
+}
+
+// auditWriter writes queued audit entries, in order, until none are left.
+func (h *Hub) auditWriter() {
+	defer h.wg.Done()
+	for {
+		h.mu.Lock()
+		batch := h.auditQ
+		h.auditQ = nil
+		if len(batch) == 0 {
+			h.auditWriting = false
+			h.mu.Unlock()
+			return
 		}
+		h.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		for _, e := range batch {
+			if err := h.store.AppendAssist(ctx, e.user, e.entry); err != nil {
+				h.log.Error("assistance audit entry not written", "call", e.entry.CallID, "user", e.user, "err", err)
+			}
+			h.pending.done(e.user)
+		}
+		cancel()
 	}
 }
 
 // helpedDeviceChangedLocked resets the grants when the helped user's call
 // moved to another device: that device has granted nothing.
-func (h *Hub) helpedDeviceChangedLocked(c *call, user string) []auditEntry {
+func (h *Hub) helpedDeviceChangedLocked(c *call, user string) {
 	if c.assist == nil || c.assist.helped != user || len(c.assist.granted) == 0 {
-		return nil
+		return
 	}
-	return h.setGrantsLocked(c, map[string]bool{}, protocol.AssistDeviceChanged)
+	h.setGrantsLocked(c, map[string]bool{}, protocol.AssistDeviceChanged)
 }
 
 // assistLeftLocked ends c's assistance when its helper or helped leaves.
-func (h *Hub) assistLeftLocked(c *call, user string) []auditEntry {
+func (h *Hub) assistLeftLocked(c *call, user string) {
 	if c.assist == nil || (c.assist.helper != user && c.assist.helped != user) {
-		return nil
+		return
 	}
-	return h.endAssistLocked(c, "member_left")
+	h.endAssistLocked(c, "member_left")
 }

@@ -192,7 +192,6 @@ type endResult struct {
 	legs    []MediaLeg
 	partial bool   // a member left; the call goes on
 	after   func() // media update to make after the lock, if any
-	audit   []auditEntry
 }
 
 // reqError is a failed request, reported back to the requesting device.
@@ -603,7 +602,7 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 	})
 	h.dirtyLocked(c)
 	e := &endResult{call: c, reason: reason, partial: true}
-	e.audit = h.assistLeftLocked(c, m.user)
+	h.assistLeftLocked(c, m.user)
 	if leg := h.dropHandoffLocked(c, m, nil, "the call ended on the other device"); leg != nil {
 		e.legs = append(e.legs, leg)
 	}
@@ -652,7 +651,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	users := c.historyUsers()
 	h.pending.add(users...)
 	h.holdLocked()
-	audit := h.endAssistLocked(c, "call_ended")
+	h.endAssistLocked(c, "call_ended")
 	now := h.now()
 	wasActive := c.state == stateActive
 	c.state = stateEnded
@@ -709,7 +708,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 		h.notifyLeftLocked(c, m, reason)
 	}
 	h.notifyLocked(webhook.CallEnded, callEndedEvent{CallID: c.id, Reason: reason, DurationMS: dur, Answered: !c.answered.IsZero()})
-	e := &endResult{call: c, reason: reason, users: users, entries: h.entries(c, reason, now), audit: audit}
+	e := &endResult{call: c, reason: reason, users: users, entries: h.entries(c, reason, now)}
 	for _, l := range c.legs {
 		e.legs = append(e.legs, l)
 	}
@@ -775,7 +774,6 @@ func (h *Hub) finish(e *endResult) {
 	for _, l := range e.legs {
 		_ = l.Close()
 	}
-	h.writeAudit(e.audit)
 	if e.after != nil {
 		e.after()
 	}

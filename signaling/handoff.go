@@ -183,9 +183,8 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffDone, Device: old.device})
 	c.greetWatchers(s)
 	h.announceLocked(s.user)
-	audit := h.helpedDeviceChangedLocked(c, s.user)
+	h.helpedDeviceChangedLocked(c, s.user)
 	h.mu.Unlock()
-	h.writeAudit(audit)
 	s.log.Info("handoff complete", "call", callID, "from", old.device)
 	h.metrics.handoffs.WithLabelValues("done").Inc()
 	if oldLeg != nil {

@@ -94,10 +94,14 @@ type Hub struct {
 	draining bool
 	closed   bool
 
-	pending  *pendingWrites
-	metrics  *metrics
-	limits   inviteLimiter
-	notifier Notifier // webhooks; under mu
+	pending *pendingWrites
+	// auditQ are the assistance audit entries not yet written, in the
+	// order of their events; auditWriting says the writer runs (assist.go).
+	auditQ       []auditEntry
+	auditWriting bool
+	metrics      *metrics
+	limits       inviteLimiter
+	notifier     Notifier // webhooks; under mu
 	// onRevoke is told of revocations (OnRevoke); under mu.
 	onRevoke func(auth.Revocation)
 	// recent are the revocations of the last minute (revoke.go), under
