@@ -151,10 +151,21 @@ func (p *Participant) allocate(now time.Time, dt time.Duration, downs []*downTra
 		}
 		return a.viewW.Load()*a.viewH.Load() > b.viewW.Load()*b.viewH.Load()
 	})
+	mono := monotime()
 	for _, d := range video {
 		if d.hidden.Load() {
+			d.adopt.Store(nil)
 			d.setTarget(nil)
 			continue
+		}
+		if d.adopt.Load() != nil {
+			// Moving to a user's new device: the layer that matches
+			// what it had, or the old device's meanwhile.
+			if t := d.adoptTarget(d.track(), mono); d.adopt.Load() != nil && t != nil {
+				budget -= t.lastRate.Load()
+				d.setTarget(t)
+				continue
+			}
 		}
 		order := *d.track().order.Load()
 		if len(order) == 0 {

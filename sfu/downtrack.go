@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/binary"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/internal/rtpcodec"
 )
 
 // historySize is how many sent packets a video downTrack remembers, to map
@@ -24,6 +27,33 @@ type sent struct {
 	layer    *layer // nil: nothing sent under this number yet
 	out, src uint16
 	tsOff    uint32
+	nums     vp8Offsets
+}
+
+// vp8Offsets continue a VP8 stream's picture numbering (picture id,
+// TL0PICIDX, KEYIDX) across a switch, as seqOff and tsOff continue its
+// sequence numbers and timestamps: a receiver's reference finder sees one
+// stream, not a jump it must recover from.
+type vp8Offsets struct {
+	pic      uint16
+	tl0, key uint8
+}
+
+func (o vp8Offsets) zero() bool { return o == vp8Offsets{} }
+
+// renumber is what send writes into a VP8 payload's descriptor.
+type renumber struct {
+	at          rtpcodec.VP8Numbers
+	pic         uint16
+	tl0, keyIdx uint8
+}
+
+func (r *renumber) apply(p []byte) { r.at.Rewrite(p, r.pic, r.tl0, r.keyIdx) }
+
+// renumbered returns the numbers to write into a packet that carries n,
+// forwarded with offsets o.
+func renumbered(n *rtpcodec.VP8Numbers, o vp8Offsets) renumber {
+	return renumber{at: *n, pic: (n.PictureID + o.pic) & 0x7fff, tl0: n.TL0PicIdx + o.tl0, keyIdx: (n.KeyIdx + o.key) & 0x1f}
 }
 
 // binding is what pion negotiated for a downTrack on the subscriber's PC.
@@ -53,6 +83,9 @@ type downTrack struct {
 	target atomic.Pointer[layer] // what the allocator wants; nil = nothing
 	cur    atomic.Pointer[layer] // what is being forwarded now
 	hidden atomic.Bool           // the subscriber shows no tile for it
+	// adopt, while a handoff moves d to a new leg's track, is the quality
+	// it waits for there (handoff.go); the allocator leaves d alone.
+	adopt atomic.Pointer[adoptWant]
 
 	needKeyframe atomic.Bool // request a keyframe once the subscriber can receive
 
@@ -71,17 +104,22 @@ type downTrack struct {
 	firstSrc uint16 // source sequence number of the current layer's first packet
 	rtxSeq   uint16
 	history  []sent // video only
+	// VP8 numbering: the offsets in use and the last numbers sent.
+	nums     vp8Offsets
+	lastNums vp8Offsets // picture id, TL0PICIDX and KEYIDX as sent
+	numbered bool       // lastNums holds a packet's numbers
 
 	packets, octets atomic.Uint64 // sent, for sender reports and rates
 
 	// Direct SRTP output (srtpout.go); wmu serializes the forwarding loop
 	// and NACK answers on the context and the scratch buffers.
-	wmu    sync.Mutex
-	enc    *srtp.Context
-	encOut *srtpOut
-	plain  []byte
-	cipher []byte
-	pkt    rtp.Packet // scratch, so that encrypting a packet allocates nothing
+	wmu     sync.Mutex
+	enc     *srtp.Context
+	encOut  *srtpOut
+	plain   []byte
+	cipher  []byte
+	pkt     rtp.Packet // scratch, so that encrypting a packet allocates nothing
+	copyBuf []byte     // scratch for a renumbered payload on pion's path
 
 	// From the subscriber's receiver reports and REMB.
 	fractionLost atomic.Uint32 // /256
@@ -182,9 +220,10 @@ func (d *downTrack) setTarget(l *layer) {
 }
 
 // write forwards one packet of layer l, if l is the layer being forwarded
-// or the target layer starting at a keyframe. hdr is scratch space owned by
-// the calling read loop. It never blocks beyond a UDP send.
-func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int64, hdr *rtp.Header) {
+// or the target layer starting at a keyframe. nums is the packet's VP8
+// numbering (nil: none, or not VP8). hdr is scratch space owned by the
+// calling read loop. It never blocks beyond a UDP send.
+func (d *downTrack) write(l *layer, pkt *rtp.Packet, nums *rtpcodec.VP8Numbers, key bool, size int, now int64, hdr *rtp.Header) {
 	b := d.b.Load()
 	if b == nil {
 		return
@@ -218,6 +257,13 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 			d.seqOff = d.lastSeq + 1 - pkt.SequenceNumber
 			step := uint32(max(1, (now-d.lastWall)*int64(b.clock)/int64(time.Second)))
 			d.tsOff = d.lastTs + step - pkt.Timestamp
+			if nums != nil && d.numbered {
+				d.nums = vp8Offsets{
+					pic: d.lastNums.pic + 1 - nums.PictureID,
+					tl0: d.lastNums.tl0 + 1 - nums.TL0PicIdx,
+					key: d.lastNums.key + 1 - nums.KeyIdx,
+				}
+			}
 		}
 		d.firstSrc = pkt.SequenceNumber
 		d.cur.Store(l)
@@ -234,12 +280,23 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 	}
 	seq := pkt.SequenceNumber + d.seqOff
 	ts := pkt.Timestamp + d.tsOff
+	var rn *renumber
+	var r renumber
+	if nums != nil {
+		r = renumbered(nums, d.nums)
+		if !d.nums.zero() {
+			rn = &r
+		}
+	}
 	if !d.started || int16(seq-d.lastSeq) > 0 {
 		d.started = true
 		d.lastSeq, d.lastTs, d.lastWall = seq, ts, now
+		if nums != nil {
+			d.lastNums, d.numbered = vp8Offsets{pic: r.pic, tl0: r.tl0, key: r.keyIdx}, true
+		}
 	}
 	if d.history != nil {
-		d.history[seq%historySize] = sent{layer: l, out: seq, src: pkt.SequenceNumber, tsOff: d.tsOff}
+		d.history[seq%historySize] = sent{layer: l, out: seq, src: pkt.SequenceNumber, tsOff: d.tsOff, nums: d.nums}
 	}
 	d.mu.Unlock()
 
@@ -248,7 +305,7 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, key bool, size int, now int
 		PayloadType: b.pt, SequenceNumber: seq, Timestamp: ts, SSRC: b.ssrc, CSRC: pkt.CSRC,
 	}
 	st := d.sub.stats.kind(d.kind)
-	if err := d.send(b, hdr, pkt.Payload); err != nil {
+	if err := d.send(b, hdr, pkt.Payload, rn); err != nil {
 		st.dropped.Add(1)
 		return
 	}
@@ -268,16 +325,23 @@ const maxDirect = 1600
 
 // send writes one RTP packet to the subscriber: encrypted here and written
 // to the shared socket when the sub PC has direct output, through pion
-// otherwise.
-func (d *downTrack) send(b *binding, hdr *rtp.Header, payload []byte) error {
+// otherwise. rn, if not nil, renumbers the VP8 descriptor of the copy sent;
+// payload itself is shared with the other subscribers and left alone.
+func (d *downTrack) send(b *binding, hdr *rtp.Header, payload []byte, rn *renumber) error {
 	out := d.sub.out.Load()
-	if out == nil {
-		_, err := b.ws.WriteRTP(hdr, payload)
-		return err
+	var addr *net.UDPAddr
+	hsize := hdr.MarshalSize()
+	if out != nil {
+		addr = out.addr.Load()
 	}
-	addr := out.addr.Load()
-	size := hdr.MarshalSize() + len(payload) + int(hdr.PaddingSize)
-	if addr == nil || size > maxDirect {
+	if addr == nil || hsize+len(payload)+int(hdr.PaddingSize) > maxDirect {
+		if rn != nil {
+			d.wmu.Lock()
+			defer d.wmu.Unlock()
+			d.copyBuf = append(d.copyBuf[:0], payload...)
+			rn.apply(d.copyBuf)
+			payload = d.copyBuf
+		}
 		_, err := b.ws.WriteRTP(hdr, payload)
 		return err
 	}
@@ -300,6 +364,9 @@ func (d *downTrack) send(b *binding, hdr *rtp.Header, payload []byte) error {
 	pkt.Payload = nil // not kept past this packet
 	if err != nil {
 		return err
+	}
+	if rn != nil {
+		rn.apply(d.plain[hsize : hsize+len(payload)])
 	}
 	ct, err := d.enc.EncryptRTP(d.cipher[:0], d.plain[:n], &pkt.Header)
 	if err != nil {
@@ -347,7 +414,13 @@ func (d *downTrack) retransmit(seqs []uint16) {
 			Version: 2, Marker: pkt.Marker, PayloadType: b.pt, SequenceNumber: seq,
 			Timestamp: pkt.Timestamp + h.tsOff, SSRC: b.ssrc, CSRC: pkt.CSRC,
 		}
-		payload := pkt.Payload
+		payload := pkt.Payload // in buf: ours to renumber
+		if !h.nums.zero() && h.layer.ft.vp8 {
+			if n, ok := rtpcodec.ParseVP8Numbers(payload); ok {
+				r := renumbered(&n, h.nums)
+				r.apply(payload)
+			}
+		}
 		if b.rtxSSRC != 0 {
 			// RFC 4588: the original sequence number, then the payload.
 			rtx := make([]byte, 2+len(payload))
@@ -356,7 +429,7 @@ func (d *downTrack) retransmit(seqs []uint16) {
 			payload = rtx
 			hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber = b.rtxSSRC, b.rtxPT, rtxSeq
 		}
-		if err := d.send(b, &hdr, payload); err != nil {
+		if err := d.send(b, &hdr, payload, nil); err != nil {
 			st.dropped.Add(1)
 			continue
 		}

@@ -3,6 +3,7 @@ package sfu
 import (
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/internal/rtpcodec"
 )
 
 // keyframeInterval is the minimum time between two keyframe requests sent to
@@ -67,6 +70,7 @@ type forwardTrack struct {
 	log       *slog.Logger
 	levelExt  uint8 // header extension id of the audio level, 0 = none
 	screen    bool  // a screen share (a=content:slides), gated by assistance
+	vp8       bool  // VP8: its descriptor's picture numbering is continued across switches
 
 	// downs and layers are copy-on-write snapshots read by the forwarding
 	// loops without locks; mu serializes writers.
@@ -94,6 +98,7 @@ func newForwardTrack(p *Participant, remote *webrtc.TrackRemote, receiver *webrt
 		id:        id,
 		log:       p.log.With("track", id, "codec", remote.Codec().MimeType),
 	}
+	ft.vp8 = strings.EqualFold(ft.codec.MimeType, webrtc.MimeTypeVP8)
 	if ft.kind == webrtc.RTPCodecTypeAudio {
 		for _, e := range receiver.GetParameters().HeaderExtensions {
 			if e.URI == audioLevelURI {
@@ -123,8 +128,12 @@ func (ft *forwardTrack) addLayer(remote *webrtc.TrackRemote) *layer {
 	ft.reorderLocked()
 	// Subscribers waiting for a layer (the first one, or a track with one
 	// layer) aim at this one until the allocator decides.
+	now := monotime()
 	for _, d := range *ft.downs.Load() {
-		if d.target.Load() == nil && !d.hidden.Load() {
+		switch {
+		case d.adopt.Load() != nil && d.track() == ft:
+			d.setTarget(d.adoptTarget(ft, now)) // perhaps the layer it waits for
+		case d.target.Load() == nil && !d.hidden.Load():
 			d.setTarget(ft.lowest())
 		}
 	}
@@ -296,6 +305,14 @@ func (ft *forwardTrack) handle(l *layer, pkt *rtp.Packet, raw []byte, out *rtp.H
 func (ft *forwardTrack) fanout(l *layer, pkt *rtp.Packet, key bool, size int, out *rtp.Header) {
 	now := monotime()
 	downs := *ft.downs.Load()
+	var nums *rtpcodec.VP8Numbers
+	var n rtpcodec.VP8Numbers
+	if ft.vp8 {
+		var ok bool
+		if n, ok = rtpcodec.ParseVP8Numbers(pkt.Payload); ok {
+			nums = &n
+		}
+	}
 	var c corker
 	if r := ft.publisher.room; r != nil && len(downs) > 1 {
 		c = r.sfu.cork
@@ -304,7 +321,7 @@ func (ft *forwardTrack) fanout(l *layer, pkt *rtp.Packet, key bool, size int, ou
 		c.Cork()
 	}
 	for _, d := range downs {
-		d.write(l, pkt, key, size, now, out)
+		d.write(l, pkt, nums, key, size, now, out)
 	}
 	if c != nil {
 		c.Uncork()

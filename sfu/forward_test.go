@@ -14,13 +14,15 @@ import (
 // discardWriter is a TrackLocalWriter that keeps the last header and drops
 // packets.
 type discardWriter struct {
-	n    int
-	last rtp.Header
+	n       int
+	last    rtp.Header
+	payload []byte // a copy of the last payload
 }
 
-func (w *discardWriter) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
+func (w *discardWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
 	w.n++
 	w.last = *h
+	w.payload = append(w.payload[:0], p...)
 	return 0, nil
 }
 func (w *discardWriter) Write(b []byte) (int, error) { w.n++; return len(b), nil }
@@ -50,7 +52,7 @@ func newTestTrack(tb testing.TB, rids ...string) (*forwardTrack, []*layer) {
 	tb.Helper()
 	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	pub := &Participant{id: "pub", streamID: "user-pub", log: slog.New(slog.DiscardHandler)}
-	ft := &forwardTrack{publisher: pub, kind: webrtc.RTPCodecTypeVideo, codec: codec, id: "video", log: pub.log}
+	ft := &forwardTrack{publisher: pub, kind: webrtc.RTPCodecTypeVideo, codec: codec, id: "video", log: pub.log, vp8: true}
 	ft.downs.Store(&[]*downTrack{})
 	ft.layers.Store(&[]*layer{})
 	ft.order.Store(&[]*layer{})

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // Handoff moves a user's call from one device's leg to another's without
@@ -22,6 +24,144 @@ import (
 // Takeover reports when every subscriber has switched; the caller then
 // closes the old leg. If the new leg does not get there in time, Takeover
 // moves everyone back.
+
+// adoptWait bounds how long a subscriber keeps receiving the old leg while
+// the new leg has no layer as good as the one it received: a device that
+// has just started its camera sends its lowest simulcast layer first, and
+// adds the others as its bandwidth estimate ramps up. Past it the
+// subscriber takes the best the new leg sends. Shorter than pauseAfter, so
+// that the new leg's upper layers are not paused for want of a viewer
+// meanwhile.
+const adoptWait = 2500 * time.Millisecond
+
+// adoptWant is what a subscriber moved onto a new leg's track waits for:
+// a layer at least as good as from, the old leg's layer it received.
+type adoptWant struct {
+	from  *layer // nil: it received nothing, any layer will do
+	width int32  // from's frame width, 0 = unknown
+	rank  int    // from's rid rank, for when widths are unknown
+	until int64  // monotime after which any layer will do
+}
+
+// adoptTarget returns the layer of ft, the new leg's track d was moved
+// onto, that d should switch to, or the old leg's layer d receives while
+// ft has none as good yet. Past the wait, or with nothing to match, it
+// clears the want and returns ft's lowest layer, which the allocator then
+// raises as it would for any subscriber.
+func (d *downTrack) adoptTarget(ft *forwardTrack, now int64) *layer {
+	w := d.adopt.Load()
+	if w == nil || w.from == nil || now >= w.until || w.from.ft.publisher.gone() {
+		d.adopt.Store(nil)
+		return ft.lowest()
+	}
+	for _, l := range *ft.order.Load() { // lowest first: the closest match
+		if lw := l.width.Load(); w.width > 0 && lw > 0 {
+			if lw >= w.width*9/10 {
+				return l
+			}
+		} else if ridRank(l.rid) >= w.rank {
+			return l
+		}
+	}
+	return w.from // follow the old leg meanwhile: make before break
+}
+
+// Bounds of the start bitrate a new leg is given, in kbit/s: below the
+// lower one a browser's own start does as well; the upper one keeps a
+// misread rate from flooding a link the new device has not measured.
+const (
+	minStartKbps = 300
+	maxStartKbps = 4000
+)
+
+// cameraKbps is what p's camera sends now, over all its layers, in kbit/s;
+// 0 when it is too little to be worth seeding a new leg with.
+func (p *Participant) cameraKbps() int {
+	r := p.room
+	r.mu.Lock()
+	var bps int64
+	for _, ft := range r.tracks {
+		if ft.publisher != p || ft.kind != webrtc.RTPCodecTypeVideo || ft.isScreen() {
+			continue
+		}
+		for _, l := range *ft.layers.Load() {
+			bps += l.lastRate.Load()
+		}
+	}
+	r.mu.Unlock()
+	kbps := int(bps / 1000)
+	if kbps < minStartKbps {
+		return 0
+	}
+	return min(kbps, maxStartKbps)
+}
+
+// withStartBitrate adds x-google-start-bitrate to the fmtp of every video
+// codec (not RTX, RED or FEC) in an SDP answer: Chromium starts its
+// bandwidth estimate for what it sends there. Other browsers ignore it.
+func withStartBitrate(sdp string, kbps int) string {
+	param := "x-google-start-bitrate=" + itoa(kbps)
+	lines := strings.Split(sdp, "\r\n")
+	out := make([]string, 0, len(lines)+4)
+	video := false
+	var media map[string]bool // payload types of video codecs in this section
+	fmtp := map[string]bool{} // those that have an fmtp line
+	var pending []string      // the section's video codecs, in order
+	// A codec without an fmtp line gets one at the end of its section.
+	flush := func() {
+		for _, pt := range pending {
+			if !fmtp[pt] {
+				out = append(out, "a=fmtp:"+pt+" "+param)
+			}
+		}
+		pending = pending[:0]
+		fmtp = map[string]bool{}
+	}
+	for _, line := range lines {
+		if strings.HasPrefix(line, "m=") {
+			flush()
+			video = strings.HasPrefix(line, "m=video ")
+			media = map[string]bool{}
+		}
+		if video {
+			if rest, ok := strings.CutPrefix(line, "a=rtpmap:"); ok {
+				pt, codec, _ := strings.Cut(rest, " ")
+				name, _, _ := strings.Cut(codec, "/")
+				switch strings.ToLower(name) {
+				case "rtx", "red", "ulpfec", "flexfec-03":
+				default:
+					media[pt] = true
+					pending = append(pending, pt)
+				}
+			} else if rest, ok := strings.CutPrefix(line, "a=fmtp:"); ok {
+				pt, _, _ := strings.Cut(rest, " ")
+				if media[pt] {
+					fmtp[pt] = true
+					if !strings.Contains(line, "x-google-start-bitrate") {
+						line += ";" + param
+					}
+				}
+			}
+		}
+		if line == "" && video {
+			flush() // the end of the SDP
+		}
+		out = append(out, line)
+	}
+	flush()
+	return strings.Join(out, "\r\n")
+}
+
+// gone reports whether Close has begun, without taking p.mu (adoptLocked
+// holds another participant's).
+func (p *Participant) gone() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // adoption is one of the old leg's tracks taken over by the new leg's.
 type adoption struct {
@@ -72,9 +212,15 @@ func (r *Room) adoptLocked(ft *forwardTrack, old *Participant) map[*Participant]
 	next := append(slices.Clone(*ft.downs.Load()), a.downs...)
 	ft.downs.Store(&next)
 	ft.mu.Unlock()
+	until := monotime() + int64(adoptWait)
 	for _, d := range a.downs {
+		w := &adoptWant{until: until}
+		if c := d.cur.Load(); c != nil && c.ft == from {
+			w.from, w.width, w.rank = c, c.width.Load(), ridRank(c.rid)
+		}
+		d.adopt.Store(w)
 		d.ft.Store(ft)
-		d.setTarget(ft.lowest())
+		d.setTarget(d.adoptTarget(ft, monotime()))
 	}
 	p.adopted = append(p.adopted, a)
 	ft.log.Info("track taken over", "from", old.id, "subscribers", len(a.downs))
@@ -138,8 +284,8 @@ func (p *Participant) takenOver() bool {
 			continue
 		}
 		for _, d := range a.downs {
-			if d.track() != a.to || d.b.Load() == nil || d.sub.isClosed() {
-				continue // moved back, not negotiated yet, or gone: nothing to wait for
+			if d.track() != a.to || d.b.Load() == nil || d.sub.isClosed() || d.target.Load() == nil {
+				continue // moved back, not negotiated yet, gone or paused: nothing to wait for
 			}
 			if c := d.cur.Load(); c == nil || c.ft != a.to {
 				return false
@@ -165,6 +311,7 @@ func (p *Participant) revert() {
 		moved := map[*downTrack]bool{}
 		for _, d := range a.downs {
 			if d.ft.CompareAndSwap(a.to, a.from) {
+				d.adopt.Store(nil)
 				moved[d] = true
 				if c := d.cur.Load(); c != nil && c.ft == a.from {
 					d.setTarget(c)

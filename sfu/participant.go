@@ -91,6 +91,10 @@ type Participant struct {
 	replaces *Participant
 	adopted  []*adoption
 	tookOver bool
+	// startKbps, for a leg taking over, is the old leg's camera rate: the
+	// new device's encoder starts there (x-google-start-bitrate) rather
+	// than ramp up from a browser's default on its lowest layer. 0 = none.
+	startKbps int
 
 	// assistDC is the open "assist" data channel of pub (assist.go).
 	assistDC atomic.Pointer[assistChannel]
@@ -387,6 +391,9 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 	if err != nil {
 		p.log.Info("pub offer rejected", "err", err)
 		return "", err
+	}
+	if p.startKbps > 0 {
+		ans = withStartBitrate(ans, p.startKbps)
 	}
 	if restarted && p.kind == kindLeg {
 		// The client's network changed: its sub path is as stale as its

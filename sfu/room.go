@@ -81,6 +81,9 @@ func (r *Room) join(id, streamID string, ev Events, replaces *Participant) (*Par
 		return nil, err
 	}
 	p.replaces = replaces
+	if replaces != nil {
+		p.startKbps = replaces.cameraKbps()
+	}
 
 	r.mu.Lock()
 	if r.closed || r.participants[id] != nil {

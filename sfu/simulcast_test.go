@@ -1,10 +1,13 @@
 package sfu
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/tandemcall/tandem/internal/rtpcodec"
 )
 
 // sendFrame feeds one single-packet VP8 frame of layer l through ft.
@@ -238,6 +241,102 @@ func TestKeyframeInfo(t *testing.T) {
 		key, w, _ := keyframeInfo(tt.mime, tt.p)
 		if key != tt.key || w != tt.w {
 			t.Errorf("%s: key %v width %d, want %v %d", tt.name, key, w, tt.key, tt.w)
+		}
+	}
+}
+
+// vp8Numbered returns a one-packet VP8 frame whose descriptor carries a
+// 15-bit picture id, TL0PICIDX and KEYIDX.
+func vp8Numbered(key bool, pic uint16, tl0, keyIdx uint8) []byte {
+	p := []byte{0x90, 0xf0, 0x80 | byte(pic>>8), byte(pic), tl0, 0x20 | keyIdx}
+	return append(p, vp8(key)[1:]...)
+}
+
+// TestSwitchContinuesVP8Numbering: two layers (or two devices' tracks)
+// number their pictures independently. Across a switch the subscriber
+// sees picture ids, TL0PICIDX and KEYIDX continue by one, as sequence
+// numbers do, also when a NACK is answered from before the switch.
+func TestSwitchContinuesVP8Numbering(t *testing.T) {
+	ft, ls := newTestTrack(t, "q", "f")
+	ls[0].width.Store(320)
+	ls[1].width.Store(1280)
+	ft.reorderLocked()
+	_, downs, writers := addBound(t, ft, 1)
+	d, w := downs[0], writers[0]
+	type src struct {
+		seq      uint16
+		ts       uint32
+		pic      uint16
+		tl0, key uint8
+	}
+	q := &src{seq: 10, ts: 1000, pic: 0x7ffe, tl0: 254, key: 31} // all about to wrap
+	f := &src{seq: 5000, ts: 9_000_000, pic: 1234, tl0: 77, key: 3}
+	type out struct {
+		seq      uint16
+		pic      uint16
+		tl0, key uint8
+	}
+	var got []out
+	send := func(l *layer, s *src, key bool) {
+		p := vp8Numbered(key, s.pic, s.tl0, s.key)
+		raw, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: s.seq, Timestamp: s.ts, Marker: true}, Payload: p}).Marshal()
+		l.cache.put(s.seq, raw)
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: s.seq, Timestamp: s.ts, Marker: true}, Payload: p}
+		n := w.n
+		ft.fanout(l, pkt, key, len(p)+12, &rtp.Header{})
+		if w.n > n {
+			m, ok := rtpcodec.ParseVP8Numbers(w.payload)
+			if !ok {
+				t.Fatalf("forwarded payload % x does not parse", w.payload)
+			}
+			got = append(got, out{w.last.SequenceNumber, m.PictureID, m.TL0PicIdx, m.KeyIdx})
+		}
+		if !bytes.Equal(p, vp8Numbered(key, s.pic, s.tl0, s.key)) {
+			t.Fatal("the publisher's packet was changed in place")
+		}
+		s.seq++
+		s.ts += 3000
+		s.pic = (s.pic + 1) & 0x7fff
+		s.tl0++
+	}
+	for i := range 4 {
+		send(ls[0], q, i == 0)
+		send(ls[1], f, false)
+	}
+	d.setTarget(ls[1])
+	send(ls[0], q, false)
+	send(ls[1], f, true) // the switch
+	for range 3 {
+		send(ls[0], q, false)
+		send(ls[1], f, false)
+	}
+	if len(got) != 9 {
+		t.Fatalf("forwarded %d packets, want 9", len(got))
+	}
+	for i := 1; i < len(got); i++ {
+		a, b := got[i-1], got[i]
+		if b.seq != a.seq+1 || b.pic != (a.pic+1)&0x7fff || b.tl0 != a.tl0+1 {
+			t.Errorf("packet %d: %+v after %+v, want every number one up", i, b, a)
+		}
+	}
+	if got[5].key != (got[4].key+1)&0x1f {
+		t.Errorf("KEYIDX went from %d to %d at the switch, want one up", got[4].key, got[5].key)
+	}
+	if got[6].key != got[5].key {
+		t.Errorf("KEYIDX changed from %d to %d after the switch", got[5].key, got[6].key)
+	}
+
+	// A NACK for the last packet before the switch and the first after:
+	// each comes back numbered as it was first sent.
+	for _, i := range []int{4, 5} {
+		n := w.n
+		d.retransmit([]uint16{got[i].seq})
+		if w.n != n+1 {
+			t.Fatalf("NACK for packet %d not answered", i)
+		}
+		m, _ := rtpcodec.ParseVP8Numbers(w.payload)
+		if m.PictureID != got[i].pic || m.TL0PicIdx != got[i].tl0 || m.KeyIdx != got[i].key {
+			t.Errorf("retransmitted packet %d numbered %+v, want %+v", i, m, got[i])
 		}
 	}
 }

@@ -86,3 +86,84 @@ func H264Keyframe(p []byte) bool {
 	}
 	return false
 }
+
+// VP8Numbers locates the picture numbering a VP8 payload descriptor
+// carries (RFC 7741 §4.2): the picture id (7 or 15 bits), TL0PICIDX and
+// KEYIDX. A forwarder that switches between streams rewrites them so that
+// a receiver sees one continuous numbering. An offset of 0 means the field
+// is absent (a field never starts at byte 0).
+type VP8Numbers struct {
+	PictureID   uint16
+	TL0PicIdx   uint8
+	KeyIdx      uint8
+	PictureAt   uint8 // offset of the picture id
+	TL0At       uint8 // offset of TL0PICIDX
+	KeyAt       uint8 // offset of the TID/Y/KEYIDX byte, when K is set
+	LongPicture bool  // the picture id has 15 bits, not 7
+}
+
+// ParseVP8Numbers reads the numbering of a VP8 payload descriptor. It
+// reports false for a payload too short for the descriptor it announces.
+func ParseVP8Numbers(p []byte) (VP8Numbers, bool) {
+	var n VP8Numbers
+	if len(p) < 1 || p[0]&0x80 == 0 {
+		return n, len(p) >= 1 // no extension byte: nothing to number
+	}
+	if len(p) < 2 {
+		return n, false
+	}
+	ext := p[1]
+	i := 2
+	if ext&0x80 != 0 { // I
+		if len(p) <= i {
+			return n, false
+		}
+		n.PictureAt = uint8(i)
+		if p[i]&0x80 != 0 {
+			if len(p) <= i+1 {
+				return VP8Numbers{}, false
+			}
+			n.LongPicture = true
+			n.PictureID = binary.BigEndian.Uint16(p[i:]) & 0x7fff
+			i += 2
+		} else {
+			n.PictureID = uint16(p[i])
+			i++
+		}
+	}
+	if ext&0x40 != 0 { // L
+		if len(p) <= i {
+			return VP8Numbers{}, false
+		}
+		n.TL0At, n.TL0PicIdx = uint8(i), p[i]
+		i++
+	}
+	if ext&0x30 != 0 { // T or K
+		if len(p) <= i {
+			return VP8Numbers{}, false
+		}
+		if ext&0x10 != 0 {
+			n.KeyAt, n.KeyIdx = uint8(i), p[i]&0x1f
+		}
+	}
+	return n, true
+}
+
+// Rewrite writes picture id, TL0PICIDX and KEYIDX into p, a copy of the
+// payload n was parsed from, at the places n found: the picture id keeps
+// its width (mod 2^7 or 2^15), KEYIDX its 5 bits.
+func (n VP8Numbers) Rewrite(p []byte, picture uint16, tl0, keyIdx uint8) {
+	if at := int(n.PictureAt); at != 0 {
+		if n.LongPicture {
+			binary.BigEndian.PutUint16(p[at:], 0x8000|picture&0x7fff)
+		} else {
+			p[at] = byte(picture & 0x7f)
+		}
+	}
+	if at := int(n.TL0At); at != 0 {
+		p[at] = tl0
+	}
+	if at := int(n.KeyAt); at != 0 {
+		p[at] = p[at]&0xe0 | keyIdx&0x1f
+	}
+}
