@@ -256,6 +256,12 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, nums *rtpcodec.VP8Numbers, 
 		if d.started {
 			d.seqOff = d.lastSeq + 1 - pkt.SequenceNumber
 			step := uint32(max(1, (now-d.lastWall)*int64(b.clock)/int64(time.Second)))
+			if d.kind == webrtc.RTPCodecTypeAudio {
+				// The last packet still plays for a packet time: a new
+				// source (another device) starts after it, not inside it,
+				// or the receiver drops or overlaps what the two say.
+				step = max(step, b.clock/audioPacketsPerSecond)
+			}
 			d.tsOff = d.lastTs + step - pkt.Timestamp
 			if nums != nil && d.numbered {
 				d.nums = vp8Offsets{
@@ -313,6 +319,10 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, nums *rtpcodec.VP8Numbers, 
 	d.octets.Add(uint64(len(pkt.Payload)))
 	st.forwarded(size)
 }
+
+// audioPacketsPerSecond is the usual audio packet rate (20 ms packets),
+// the least a switch between audio sources moves the timeline.
+const audioPacketsPerSecond = 50
 
 // switchWindow is how far behind the newest packet a packet of the current
 // layer may arrive and still be sent; anything older is taken for one of

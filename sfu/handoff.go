@@ -46,20 +46,34 @@ type adoptWant struct {
 // adoptTarget returns the layer of ft, the new leg's track d was moved
 // onto, that d should switch to, or the old leg's layer d receives while
 // ft has none as good yet. Past the wait, or with nothing to match, it
-// clears the want and returns ft's lowest layer, which the allocator then
-// raises as it would for any subscriber.
+// clears the want and returns the best layer of ft not better than the
+// one d had (the lowest when d had none), which the allocator then moves
+// as it would for any subscriber.
 func (d *downTrack) adoptTarget(ft *forwardTrack, now int64) *layer {
 	w := d.adopt.Load()
-	if w == nil || w.from == nil || now >= w.until || w.from.ft.publisher.gone() {
+	order := *ft.order.Load()
+	asGood := func(l *layer) bool {
+		if lw := l.width.Load(); w.width > 0 && lw > 0 {
+			return lw >= w.width*9/10
+		}
+		return ridRank(l.rid) >= w.rank
+	}
+	if w == nil || w.from == nil {
 		d.adopt.Store(nil)
 		return ft.lowest()
 	}
-	for _, l := range *ft.order.Load() { // lowest first: the closest match
-		if lw := l.width.Load(); w.width > 0 && lw > 0 {
-			if lw >= w.width*9/10 {
-				return l
+	if now >= w.until || w.from.ft.publisher.gone() {
+		d.adopt.Store(nil)
+		best := ft.lowest()
+		for _, l := range order {
+			if !asGood(l) || l.width.Load() <= w.width {
+				best = l
 			}
-		} else if ridRank(l.rid) >= w.rank {
+		}
+		return best
+	}
+	for _, l := range order { // lowest first: the closest match
+		if asGood(l) {
 			return l
 		}
 	}
@@ -181,6 +195,35 @@ func (r *Room) JoinReplacing(id, streamID string, ev Events, old string) (*Parti
 		return nil, fmt.Errorf("join room %s replacing %s: %w", r.id, old, ErrNoLeg)
 	}
 	return r.join(id, streamID, ev, op)
+}
+
+// Replace makes p, a leg that receives but has published nothing (a
+// device listening along), take over from leg old of the same user as a
+// leg joined with JoinReplacing does: the tracks it publishes from now on
+// take over old's, and Takeover waits for that. What p receives is not
+// touched, so the device keeps seeing and hearing the others throughout.
+func (p *Participant) Replace(old string) error {
+	r := p.room
+	r.mu.Lock()
+	op := r.participants[old]
+	r.mu.Unlock()
+	if op == nil || op == p || op.streamID != p.streamID || op.kind != kindLeg || p.kind != kindLeg {
+		return fmt.Errorf("leg %s replacing %s: %w", p.id, old, ErrNoLeg)
+	}
+	kbps := op.cameraKbps()
+	r.mu.Lock() // publish reads replaces under the room's mutex
+	defer r.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return fmt.Errorf("leg %s replacing %s: %w", p.id, old, ErrClosed)
+	case p.replaces != nil || len(p.published) > 0:
+		return fmt.Errorf("leg %s replacing %s: %w: it publishes already", p.id, old, ErrHandoff)
+	}
+	p.replaces = op
+	p.startKbps.Store(int32(kbps))
+	return nil
 }
 
 // adoptLocked moves the subscribers of old's track matching ft onto ft and

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 )
 
 // addTestLayer adds a layer to a test track, as the publisher's first
@@ -148,5 +151,54 @@ func TestWithStartBitrate(t *testing.T) {
 	}
 	if again := withStartBitrate(got, 1800); again != got {
 		t.Errorf("applied twice:\n%s", again)
+	}
+}
+
+// audioBinding binds a downTrack to Opus without a PeerConnection.
+type audioBinding struct{ fakeBinding }
+
+func (audioBinding) CodecParameters() []webrtc.RTPCodecParameters {
+	audio, _ := codecList()
+	return audio
+}
+
+// TestAudioSwitchStartsAfterTheLastPacket: the new device's first audio
+// packet may arrive a moment after the old device's last. Its timestamp
+// lands after the whole of that packet (20 ms at 48 kHz), never inside
+// it, where a receiver would drop one or overlap the two.
+func TestAudioSwitchStartsAfterTheLastPacket(t *testing.T) {
+	mk := func(id string) (*forwardTrack, *layer) {
+		pub := &Participant{id: id, streamID: "alice", log: slog.New(slog.DiscardHandler)}
+		ft := &forwardTrack{publisher: pub, kind: webrtc.RTPCodecTypeAudio, codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000}, id: "audio", log: pub.log}
+		ft.downs.Store(&[]*downTrack{})
+		l := &layer{ft: ft, ssrc: 1, isKeyframe: keyframeReader(ft.codec.MimeType)}
+		ft.layers.Store(&[]*layer{l})
+		ft.order.Store(&[]*layer{l})
+		return ft, l
+	}
+	old, ol := mk("phone")
+	nw, nl := mk("laptop")
+	d, err := old.addDown(&Participant{id: "bob", bwe: newEstimator()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &discardWriter{}
+	if _, err := d.Bind(audioBinding{fakeBinding{id: "a", w: w}}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(ft *forwardTrack, l *layer, seq uint16, ts uint32) {
+		ft.fanout(l, &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts}, Payload: []byte{1, 2, 3}}, true, 15, &rtp.Header{})
+	}
+	send(old, ol, 10, 48000)
+	last := w.last.Timestamp
+	d.ft.Store(nw)
+	d.setTarget(nl)
+	nw.downs.Store(&[]*downTrack{d})
+	send(nw, nl, 900, 5) // at once: well within the 20 ms the last packet plays
+	if w.n != 2 {
+		t.Fatalf("forwarded %d packets, want 2", w.n)
+	}
+	if step := w.last.Timestamp - last; step < 960 {
+		t.Errorf("the new source's first packet is %d samples after the last one's start, want at least 960", step)
 	}
 }

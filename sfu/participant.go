@@ -94,7 +94,7 @@ type Participant struct {
 	// startKbps, for a leg taking over, is the old leg's camera rate: the
 	// new device's encoder starts there (x-google-start-bitrate) rather
 	// than ramp up from a browser's default on its lowest layer. 0 = none.
-	startKbps int
+	startKbps atomic.Int32
 
 	// assistDC is the open "assist" data channel of pub (assist.go).
 	assistDC atomic.Pointer[assistChannel]
@@ -392,8 +392,8 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 		p.log.Info("pub offer rejected", "err", err)
 		return "", err
 	}
-	if p.startKbps > 0 {
-		ans = withStartBitrate(ans, p.startKbps)
+	if kbps := p.startKbps.Load(); kbps > 0 {
+		ans = withStartBitrate(ans, int(kbps))
 	}
 	if restarted && p.kind == kindLeg {
 		// The client's network changed: its sub path is as stale as its

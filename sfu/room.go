@@ -82,7 +82,7 @@ func (r *Room) join(id, streamID string, ev Events, replaces *Participant) (*Par
 	}
 	p.replaces = replaces
 	if replaces != nil {
-		p.startKbps = replaces.cameraKbps()
+		p.startKbps.Store(int32(replaces.cameraKbps()))
 	}
 
 	r.mu.Lock()

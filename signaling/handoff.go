@@ -34,8 +34,9 @@ func (ho *handoff) stop() {
 }
 
 // requestHandoff is a handoff message from s: a pull of the call to s
-// (device empty) or a push from s to the user's device named device.
-func (h *Hub) requestHandoff(s *Session, callID, device string) error {
+// (device empty) or a push from s to the user's device named device. keep,
+// from a device listening along, asks to take the call on the leg it has.
+func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c, m, err := h.answeredCallLocked(s, callID)
@@ -64,28 +65,58 @@ func (h *Hub) requestHandoff(s *Session, callID, device string) error {
 	if m.dev == s {
 		return fail(protocol.CodeInvalidState, "this device already holds the call")
 	}
+	var kept MediaLeg
 	if m.listeners[s] {
-		// A device listening along takes the whole call: its receive-only
-		// leg gives way to the one it connects now.
+		// A device listening along takes the whole call. Its leg, which
+		// receives the others already, takes over: the device starts
+		// sending on it and never stops seeing and hearing them. A leg
+		// that cannot gives way to one the device connects now.
 		delete(m.listeners, s)
 		if leg := c.legs[s]; leg != nil {
-			delete(c.legs, s)
-			delete(c.events, s)
-			h.wg.Go(func() { _ = leg.Close() })
+			var err error
+			if keep {
+				err = leg.Replace(m.dev.id)
+			}
+			if keep && err == nil {
+				kept = leg
+			} else {
+				if err != nil {
+					s.log.Info("listening leg cannot take over", "call", c.id, "err", err)
+				}
+				delete(c.legs, s)
+				delete(c.events, s)
+				h.wg.Go(func() { _ = leg.Close() })
+			}
 		}
 	}
 	timeout := cmp.Or(h.cfg.HandoffTimeout, defaultHandoffTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	ho := &handoff{from: m.dev, to: s, ctx: ctx, cancel: cancel}
+	ho := &handoff{from: m.dev, to: s, ctx: ctx, cancel: cancel, leg: kept}
 	user := s.user
 	ho.timer = time.AfterFunc(timeout, func() {
 		h.endHandoff(callID, user, s, "the new device did not connect in time")
 	})
 	m.handoff = ho
 	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffStarted,
-		Device: m.dev.device, Video: c.video, Members: c.parties()})
-	s.log.Info("handoff started", "call", c.id, "from", m.dev.device)
+		Device: m.dev.device, Video: c.video, Members: c.parties(), Keep: kept != nil})
+	s.log.Info("handoff started", "call", c.id, "from", m.dev.device, "keeps_leg", kept != nil)
+	if kept != nil {
+		h.awaitTakeover(callID, s, ho)
+	}
 	return nil
+}
+
+// awaitTakeover waits in the background until ho's new leg carries the
+// member's media, then completes the handoff, or gives it up.
+func (h *Hub) awaitTakeover(callID string, s *Session, ho *handoff) {
+	leg := ho.leg
+	h.wg.Go(func() {
+		if err := leg.Takeover(ho.ctx); err != nil {
+			h.endHandoff(callID, s.user, s, "the new device did not take over the media in time")
+			return
+		}
+		h.completeHandoff(callID, s)
+	})
 }
 
 // answeredCallLocked returns the answered call callID and s's user's
@@ -148,14 +179,7 @@ func (h *Hub) joinStandby(s *Session, callID string, ev *legEvents) (MediaLeg, b
 	c.addLegLocked(s, leg)
 	c.events[s] = ev
 	h.mu.Unlock()
-	h.wg.Go(func() {
-		err := leg.Takeover(ho.ctx)
-		if err != nil {
-			h.endHandoff(callID, s.user, s, "the new device did not take over the media in time")
-			return
-		}
-		h.completeHandoff(callID, s)
-	})
+	h.awaitTakeover(callID, s, ho)
 	return leg, true, nil
 }
 
@@ -179,7 +203,7 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	h.dirtyLocked(c)
 	m.rung = map[*Session]bool{s: true}
 	old.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: protocol.ReasonHandedOff,
-		DurationMS: h.now().Sub(m.joined).Milliseconds()})
+		DurationMS: h.now().Sub(m.joined).Milliseconds(), Device: s.device})
 	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffDone, Device: old.device})
 	c.greetWatchers(s)
 	h.announceLocked(s.user)

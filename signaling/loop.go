@@ -111,7 +111,7 @@ func (s *Session) handle(ev any) {
 		if m.Listen {
 			err = h.requestListen(s, m.CallID)
 		} else {
-			err = h.requestHandoff(s, m.CallID, m.Device)
+			err = h.requestHandoff(s, m.CallID, m.Device, m.Keep)
 		}
 	case mediaFailed:
 		h.mediaFailed(s, m.callID)
@@ -165,7 +165,9 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 		return nil
 	}
 	ev := s.events[m.CallID]
-	if leg == nil && h.isListener(s, m.CallID) && sendsMedia(m.SDP) {
+	if h.isListener(s, m.CallID) && sendsMedia(m.SDP) {
+		// Also on renegotiation: a listener's media would reach the others
+		// as a second copy of its user.
 		return fail(protocol.CodeInvalidState, "a device listening along receives only: offer no media to send")
 	}
 	if leg == nil {

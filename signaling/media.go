@@ -44,6 +44,10 @@ type MediaLeg interface {
 	// of the leg it replaces, or ctx ends (then everything stays with the
 	// old leg and it returns an error).
 	Takeover(ctx context.Context) error
+	// Replace makes a leg that has published nothing yet (a device
+	// listening along) take over from leg old of the same user, as
+	// JoinReplacing would, keeping what it receives.
+	Replace(old string) error
 	// QualitySummary is the leg's network quality over its life, and
 	// false if it was never measured.
 	QualitySummary() (sfu.LegQuality, bool)

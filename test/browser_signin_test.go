@@ -89,3 +89,36 @@ func TestBrowserSignInLinkAsksBeforeSwitchingUser(t *testing.T) {
 		t.Fatal("the newer token was not kept")
 	}
 }
+
+// TestBrowserSignInNamesTheDevice: the sign-in page proposes a device name
+// from the platform, so that a family's devices do not all start as the
+// same word: this Linux desktop is "linux-pc", an iPhone "iphone", an
+// Android tablet "android-tablet". A new user's history says it is loading,
+// then that there are no calls yet.
+func TestBrowserSignInNamesTheDevice(t *testing.T) {
+	ts := startServer(t, nil)
+	for _, tc := range []struct{ ua, want string }{
+		{"", "linux-pc"},
+		{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1", "iphone"},
+		{"Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", "android-tablet"},
+	} {
+		var extra []chromedp.ExecAllocatorOption
+		if tc.ua != "" {
+			extra = append(extra, chromedp.UserAgent(tc.ua))
+		}
+		b := newBrowser(t, tc.want, extra...)
+		b.do(20*time.Second, chromedp.Navigate(ts.URL()+"/"))
+		b.waitJS("sign-in form", `!!document.querySelector('#signin-device') && document.querySelector('#signin-device').offsetParent !== null`, 15*time.Second)
+		if got := eval[string](b, `document.querySelector('#signin-device').value`); got != tc.want {
+			t.Errorf("with user agent %q the proposed device name is %q, want %q", tc.ua, got, tc.want)
+		}
+		if tc.ua == "" {
+			if got := eval[string](b, `document.querySelector('#history-empty').textContent`); !strings.Contains(got, "Loading") {
+				t.Errorf("before the history loaded it says %q", got)
+			}
+			b.setValue("#signin-user", "dora")
+			b.click("#signin-submit")
+			b.waitJS("an empty history", `document.querySelector('#history-empty').textContent.startsWith('No calls yet') && !document.querySelector('#history-empty').hidden`, 15*time.Second)
+		}
+	}
+}

@@ -11,7 +11,7 @@ import { T as AT, TOOLS, encode as encodeAssist, decode as decodeAssist, isContr
 import { QualityMonitor } from './quality.js';
 import { ViewReporter } from './view.js';
 import { SpeakerTracker } from './speakers.js';
-import { openLocalMedia, openTrack, listDevices, stopStream } from './media.js';
+import { openLocalMedia, openTrack, listDevices, stopStream, liveLocalTracks } from './media.js';
 import { startRing, stopRing, unlockAudio } from './ringtone.js';
 import { refreshHistory, clearHistory } from './history.js';
 import { pipSupported, popOut, popIn, isPoppedOut } from './pip.js';
@@ -37,6 +37,7 @@ const S = {
   activeCall: null, // the user's call as the server last described it (active_call), or null
   pushOffer: null, // a handoff offer: another device of the user sends its call here
   moving: false, // a pull or listen request is under way
+  earlyMedia: null, // {callId, video, promise}: local media opened at a move's click
 };
 
 // Room names (docs/protocol.md, "Group calls and rooms").
@@ -896,6 +897,7 @@ function startMedia(call) {
     signaling: S.sig,
     iceServers: (S.sig && S.sig.welcome && S.sig.welcome.ice_servers) || [],
     localStream: call.stream,
+    sendKinds: call.stream ? null : call.sendKinds,
   });
   call.session = session;
   session.addEventListener('track', (e) => {
@@ -963,7 +965,7 @@ function onRemoteMedia(msg) {
 function onEnded(msg) {
   const callId = msg.call_id;
   if (!callId) return;
-  S.lastEnded = { call_id: callId, reason: msg.reason, duration_ms: msg.duration_ms || 0 };
+  S.lastEnded = { call_id: callId, reason: msg.reason, duration_ms: msg.duration_ms || 0, device: msg.device || '' };
   if (S.forgotten.delete(callId)) {
     loadHistory();
     return;
@@ -1017,7 +1019,7 @@ function endedText(call, msg) {
     case 'failed':
       return 'Call failed';
     case 'handed_off':
-      return 'Call moved to your other device';
+      return msg.device ? `Call moved to your ${msg.device}` : 'Call moved to your other device';
     default:
       return 'Call ended';
   }
@@ -1236,25 +1238,50 @@ async function pullCall(listen) {
   const callId = a.call_id;
   const current = S.call;
   if (current) {
-    // Only a device listening along may take the call it listens to.
+    // Only a device listening along may take the call it listens to. It
+    // keeps its leg, and with it the others' pictures and sound: the
+    // server lets that leg take over once it sends too.
     if (listen || !current.listening || current.callId !== callId) return;
-    teardownCall(current); // the server closes the listening leg itself
-    S.call = null;
   }
   S.moving = true;
   S.pushOffer = null;
   renderActiveCall();
+  if (!listen) {
+    // The camera and microphone start opening now, while the server
+    // answers: a camera can take a second to give its first frame.
+    dropEarlyMedia();
+    const early = { callId, video: !!a.video, promise: openLocalMedia(!!a.video) };
+    early.promise.catch(() => {}); // reported when the call needs it
+    S.earlyMedia = early;
+  }
   const req = { type: 'handoff', call_id: callId };
   if (listen) req.listen = true;
+  if (current) req.keep = true;
   try {
     await S.sig.request(req);
   } catch (err) {
     S.moving = false;
-    if (current) afterCall();
+    dropEarlyMedia();
     renderActiveCall();
     toast(`Could not ${listen ? 'listen here' : 'move the call here'}: ${errorText(err)}`, 6000);
   }
   // `handoff` started follows.
+}
+
+/** Releases the camera and microphone opened for a move that did not happen. */
+function dropEarlyMedia() {
+  const early = S.earlyMedia;
+  S.earlyMedia = null;
+  if (early) early.promise.then(stopStream, () => {});
+}
+
+/** The local media for a call moved here: opened at the click, or now. */
+function takeEarlyMedia(callId, video) {
+  const early = S.earlyMedia;
+  S.earlyMedia = null;
+  if (early && early.callId === callId && early.video === video) return early.promise;
+  if (early) early.promise.then(stopStream, () => {});
+  return openLocalMedia(video);
 }
 
 /** Sends this device's call to the user's device named device. */
@@ -1288,10 +1315,21 @@ function onHandoff(msg) {
         if (!S.incoming.size) stopRing();
       }, 3000);
       return;
-    case 'started':
+    case 'started': {
       S.moving = false;
+      const cur = S.call;
+      if (cur && cur.callId === msg.call_id && cur.listening && !msg.listen) {
+        if (msg.keep) {
+          takeListenedCall(cur, msg).catch((err) => toast(errorText(err)));
+          return;
+        }
+        // The server closed the listening leg: connect anew.
+        teardownCall(cur);
+        S.call = null;
+      }
       startMovedCall(msg).catch((err) => toast(errorText(err)));
       return;
+    }
     case 'done': {
       const call = S.call;
       if (!call || call.callId !== msg.call_id) return;
@@ -1303,6 +1341,7 @@ function onHandoff(msg) {
     }
     case 'failed': {
       S.moving = false;
+      dropEarlyMedia();
       const call = S.call;
       const why = msg.message ? `: ${msg.message}` : '';
       if (call && call.callId === msg.call_id && call.moving) {
@@ -1320,6 +1359,38 @@ function onHandoff(msg) {
   }
 }
 
+/**
+ * This device listened along and now takes the call on the same leg: it
+ * starts sending its camera and microphone there, and the others' media,
+ * which it receives already, never stops.
+ */
+async function takeListenedCall(call, msg) {
+  call.listening = false;
+  call.moving = true;
+  call.video = !!msg.video;
+  el.screenCall.dataset.listening = 'false';
+  el.screenCall.dataset.video = String(call.video);
+  el.takeCall.hidden = true;
+  tiles.refreshAll();
+  renderCallTitle(call);
+  el.callInfo.textContent = `Moving the call from your ${call.from}…`;
+  let stream;
+  try {
+    stream = await takeEarlyMedia(call.callId, call.video);
+  } catch (err) {
+    if (S.call === call) failCall(call, `${errorText(err)} The call stays on your ${call.from}.`);
+    return;
+  }
+  if (S.call !== call || !call.session) {
+    stopStream(stream);
+    return;
+  }
+  call.stream = stream;
+  attachLocal(call);
+  call.session.sendStream(stream);
+  sendMediaState(call, { force: true });
+}
+
 /** The server lets this device take (or listen to) the user's call: connect its media. */
 async function startMovedCall(msg) {
   if (S.call) return;
@@ -1334,20 +1405,13 @@ async function startMovedCall(msg) {
   el.activeCall.hidden = true;
   showCallScreen(call);
   setState('calling');
+  let media = null;
   if (!listen) {
-    try {
-      call.stream = await openLocalMedia(call.video);
-    } catch (err) {
-      // The server gives up on this device after its timeout; the call
-      // stays where it is.
-      if (S.call === call) failCall(call, `${errorText(err)} The call stays on your ${call.from}.`);
-      return;
-    }
-    if (S.call !== call) {
-      stopStream(call.stream);
-      return;
-    }
-    attachLocal(call);
+    // The leg connects while the camera opens (CallSession sendKinds):
+    // the others' media reaches this device at once, and its own starts
+    // the moment the camera gives it.
+    media = takeEarlyMedia(call.callId, call.video);
+    call.sendKinds = call.video ? ['audio', 'video'] : ['audio'];
   }
   call.phase = 'in-call';
   call.answeredAt = Date.now();
@@ -1364,6 +1428,23 @@ async function startMovedCall(msg) {
   startMedia(call);
   startTimer(call);
   setState('in-call');
+  if (!media) return;
+  let stream;
+  try {
+    stream = await media;
+  } catch (err) {
+    // The server gives up on this device after its timeout; the call
+    // stays where it is.
+    if (S.call === call) failCall(call, `${errorText(err)} The call stays on your ${call.from}.`);
+    return;
+  }
+  if (S.call !== call || !call.session) {
+    stopStream(stream);
+    return;
+  }
+  call.stream = stream;
+  attachLocal(call);
+  await call.session.attachStream(stream);
 }
 
 /** The "move to" control: shown on the device holding the call when it has somewhere to go. */
@@ -2564,6 +2645,10 @@ function exposeApi() {
     get pcs() {
       const s = S.call && S.call.session;
       return s ? { pub: s.pcs.pub, sub: s.pcs.sub } : null;
+    },
+    /** How many camera and microphone tracks the page holds open. */
+    localTracksLive() {
+      return liveLocalTracks();
     },
     get lastEnded() {
       return S.lastEnded;

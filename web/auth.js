@@ -85,12 +85,29 @@ export function saveNames(user, device) {
   write(localStorage, NAMES, { user, device });
 }
 
-/** A device name guessed from the user agent. */
-export function defaultDeviceName() {
-  const ua = navigator.userAgent || '';
-  if (/iPad|Tablet/i.test(ua) || (/Android/i.test(ua) && !/Mobile/i.test(ua))) return 'tablet';
-  if (/Mobi|iPhone|iPod|Android/i.test(ua)) return 'phone';
-  if (/CrOS|Macintosh|Windows|Linux/i.test(ua)) return 'laptop';
+/**
+ * A name for this device, from its platform and form factor: what a person
+ * would call it among their others ("iphone", "android-tablet", "mac",
+ * "windows-pc"), not the same word for every computer. The user can change
+ * it at sign-in; the name they chose last in this browser is kept.
+ */
+export function defaultDeviceName(nav = navigator) {
+  const ua = (nav && nav.userAgent) || '';
+  const data = nav && nav.userAgentData;
+  const platform = String((data && data.platform) || (nav && nav.platform) || '');
+  const touch = ((nav && nav.maxTouchPoints) || 0) > 1;
+  if (/iPhone|iPod/.test(ua)) return 'iphone';
+  // iPadOS asks for desktop sites: a "Mac" with a touch screen is an iPad.
+  if (/iPad/.test(ua) || (/Macintosh/.test(ua) && touch)) return 'ipad';
+  if (/Android/i.test(ua) || /Android/i.test(platform)) {
+    const mobile = data && typeof data.mobile === 'boolean' ? data.mobile : /Mobile/i.test(ua);
+    return mobile ? 'android-phone' : 'android-tablet';
+  }
+  if (/CrOS/.test(ua) || /Chrome OS/i.test(platform)) return 'chromebook';
+  if (/Mac/i.test(platform) || /Macintosh/.test(ua)) return 'mac';
+  if (/Win/i.test(platform) || /Windows/.test(ua)) return 'windows-pc';
+  if (/Linux|X11/i.test(platform) || /Linux|X11/.test(ua)) return 'linux-pc';
+  if (/Mobi/i.test(ua)) return 'phone';
   return 'browser';
 }
 

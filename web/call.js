@@ -47,12 +47,20 @@ export function isScreenName(name) {
 }
 
 export class CallSession extends EventTarget {
-  constructor({ callId, signaling, iceServers, localStream }) {
+  /**
+   * localStream is what this leg sends. A leg whose camera and microphone
+   * are still opening passes sendKinds (['audio', 'video']) instead and
+   * attachStream() later: its PeerConnections connect meanwhile, so the
+   * other members' media arrives while the camera starts (a call moved
+   * here shows the others at once).
+   */
+  constructor({ callId, signaling, iceServers, localStream, sendKinds }) {
     super();
     this.callId = callId;
     this.signaling = signaling;
     this.iceServers = Array.isArray(iceServers) ? iceServers : [];
     this.localStream = localStream;
+    this.sendKinds = localStream ? null : sendKinds || null;
     this.pcs = { pub: null, sub: null };
     this.senders = { audio: null, video: null };
     this.queued = { pub: [], sub: [] };
@@ -93,7 +101,16 @@ export class CallSession extends EventTarget {
         this.senders[track.kind] = tr.sender;
       }
     }
-    if (!stream) {
+    if (!stream && this.sendKinds) {
+      // The camera is still opening: the same transceivers, without a
+      // track until attachStream.
+      for (const kind of this.sendKinds) {
+        const init = { direction: 'sendonly' };
+        const encodings = kind === 'video' ? cameraEncodings() : undefined;
+        if (encodings) init.sendEncodings = encodings;
+        this.senders[kind] = this.pcs.pub.addTransceiver(kind, init).sender;
+      }
+    } else if (!stream) {
       // A device listening along sends nothing, but the server creates a
       // leg on its first pub offer, which needs a media section.
       this.pcs.pub.addTransceiver('audio', { direction: 'recvonly' });
@@ -448,24 +465,75 @@ export class CallSession extends EventTarget {
       const live = t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv';
       if (!user || !live) continue;
       byMid.set(t.mid, user);
-      if (!out[user]) out[user] = { framesDecoded: 0, videoBytes: 0, audioBytes: 0, audioPackets: 0 };
+      if (!out[user]) out[user] = CallSession.emptyStats();
     }
     const report = await pc.getStats();
     report.forEach((s) => {
       if (s.type !== 'inbound-rtp') return;
       const user = byMid.get(s.mid);
       if (!user) return;
-      const u = out[user] || (out[user] = { framesDecoded: 0, videoBytes: 0, audioBytes: 0, audioPackets: 0 });
+      const u = out[user] || (out[user] = CallSession.emptyStats());
       const kind = s.kind || s.mediaType;
       if (kind === 'video') {
         u.framesDecoded += s.framesDecoded || 0;
         u.videoBytes += s.bytesReceived || 0;
+        u.freezeCount += s.freezeCount || 0;
+        u.freezeSeconds += s.totalFreezesDuration || 0;
+        u.frameWidth = Math.max(u.frameWidth, s.frameWidth || 0);
       } else if (kind === 'audio') {
         u.audioBytes += s.bytesReceived || 0;
         u.audioPackets += s.packetsReceived || 0;
+        u.concealedSamples += s.concealedSamples || 0;
+        u.samplesReceived += s.totalSamplesReceived || 0;
       }
     });
     return out;
+  }
+
+  /**
+   * What remoteStats reports per user: frames decoded, Chrome's freezes
+   * (count and seconds), the decoded width, bytes, audio packets and the
+   * audio samples received and concealed (at 48 kHz).
+   */
+  static emptyStats() {
+    return {
+      framesDecoded: 0, videoBytes: 0, freezeCount: 0, freezeSeconds: 0, frameWidth: 0,
+      audioBytes: 0, audioPackets: 0, concealedSamples: 0, samplesReceived: 0,
+    };
+  }
+
+  /**
+   * Starts sending stream on the transceivers start() made for sendKinds:
+   * no renegotiation, the media simply begins. Tracks of other kinds are
+   * not sent.
+   */
+  async attachStream(stream) {
+    if (this.closed || !stream) return;
+    this.localStream = stream;
+    this.sendKinds = null;
+    for (const track of stream.getTracks()) {
+      const sender = this.senders[track.kind];
+      if (!sender || sender.track) continue;
+      await sender.replaceTrack(track);
+      if (typeof sender.setStreams === 'function') sender.setStreams(stream);
+    }
+  }
+
+  /**
+   * Starts sending stream on a leg that sent nothing so far (a device that
+   * listened along and takes the call): new transceivers, one pub offer.
+   */
+  sendStream(stream) {
+    if (this.closed || !stream || !this.pcs.pub) return;
+    this.localStream = stream;
+    for (const track of stream.getTracks()) {
+      if (this.senders[track.kind]) continue;
+      const init = { direction: 'sendonly', streams: [stream] };
+      const encodings = track.kind === 'video' ? cameraEncodings() : undefined;
+      if (encodings) init.sendEncodings = encodings;
+      this.senders[track.kind] = this.pcs.pub.addTransceiver(track, init).sender;
+    }
+    this.offerPub();
   }
 
   close() {

@@ -120,6 +120,12 @@ let loading = null;
 export function refreshHistory(token, onCall) {
   if (loading) return loading;
   el.historyRefresh.disabled = true;
+  el.history.setAttribute('aria-busy', 'true');
+  if (!el.history.childElementCount) {
+    // Nothing shown yet: say so, rather than "No calls yet" before we know.
+    el.historyEmpty.hidden = false;
+    el.historyEmpty.textContent = 'Loading your calls…';
+  }
   loading = getCalls(token, 50)
     .then((calls) => {
       renderHistory(calls, onCall);
@@ -133,6 +139,7 @@ export function refreshHistory(token, onCall) {
     })
     .finally(() => {
       loading = null;
+      el.history.removeAttribute('aria-busy');
       el.historyRefresh.disabled = false;
     });
   return loading;

@@ -2,6 +2,25 @@
 
 const PREF = 'tandem.devices';
 
+// Every local track this page opened, so that it can tell (and a test can
+// check) that none is left running once a call no longer needs it.
+const opened = new Set();
+
+function remember(stream) {
+  for (const t of stream.getTracks()) opened.add(t);
+  return stream;
+}
+
+/** How many camera and microphone tracks this page holds open now. */
+export function liveLocalTracks() {
+  let n = 0;
+  for (const t of opened) {
+    if (t.readyState === 'live') n++;
+    else opened.delete(t);
+  }
+  return n;
+}
+
 function prefs() {
   try {
     return JSON.parse(localStorage.getItem(PREF) || '{}') || {};
@@ -78,15 +97,15 @@ export async function openLocalMedia(video) {
   }
   const p = prefs();
   try {
-    return await navigator.mediaDevices.getUserMedia({
+    return remember(await navigator.mediaDevices.getUserMedia({
       audio: audioConstraints(p.audioinput),
       video: video ? videoConstraints(p.videoinput) : false,
-    });
+    }));
   } catch (err) {
     if (video && err && (err.name === 'NotFoundError' || err.name === 'NotReadableError')) {
       // No usable camera: carry on with audio rather than failing the call.
       try {
-        const s = await navigator.mediaDevices.getUserMedia({ audio: audioConstraints(p.audioinput) });
+        const s = remember(await navigator.mediaDevices.getUserMedia({ audio: audioConstraints(p.audioinput) }));
         s.cameraUnavailable = true;
         return s;
       } catch {
@@ -104,7 +123,7 @@ export async function openTrack(kind, deviceId) {
       ? { audio: { ...audioConstraints(), deviceId: { exact: deviceId } } }
       : { video: { ...videoConstraints(), deviceId: { exact: deviceId } } };
   try {
-    const s = await navigator.mediaDevices.getUserMedia(constraints);
+    const s = remember(await navigator.mediaDevices.getUserMedia(constraints));
     const track = kind === 'audio' ? s.getAudioTracks()[0] : s.getVideoTracks()[0];
     if (!track) throw new Error('no track');
     savePref(kind === 'audio' ? 'audioinput' : 'videoinput', deviceId);

@@ -345,7 +345,13 @@ type Handoff struct {
 	// leg of its user while the call stays where it is (listen on the TV
 	// while the phone stays in); the server's started and done for it
 	// carry Listen too.
-	Listen  bool    `json:"listen,omitempty"`
+	Listen bool `json:"listen,omitempty"`
+	// Keep, from a device listening along that takes the call, asks to
+	// take it on the leg it listens with: it will offer its camera and
+	// microphone on the PeerConnections it has, and keeps receiving the
+	// others throughout. The server's started carries Keep when it agrees;
+	// otherwise the device connects a new leg, as for any handoff.
+	Keep    bool    `json:"keep,omitempty"`
 	State   string  `json:"state,omitempty"`
 	Video   bool    `json:"video,omitempty"`
 	Members []Party `json:"members,omitempty"`
@@ -540,6 +546,8 @@ type Ended struct {
 	CallID     string `json:"call_id"`
 	Reason     string `json:"reason"`
 	DurationMS int64  `json:"duration_ms"`
+	// Device, with handed_off, names the device that holds the call now.
+	Device string `json:"device,omitempty"`
 }
 
 // EncodedMessage is any message that can be sent.
