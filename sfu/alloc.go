@@ -172,6 +172,18 @@ func (p *Participant) allocate(now time.Time, dt time.Duration, downs []*downTra
 			continue
 		}
 		pick := pickLayer(order, int(d.viewW.Load()), budget)
+		if cur := d.target.Load(); cur != nil && cur.ft == d.track() {
+			// Lower only past the margin: no flapping at the budget.
+			for i, l := range order {
+				if l == cur && i > pick && i <= pickLayer(order, int(d.viewW.Load()), int64(float64(budget)*keepMargin)) {
+					pick = i
+				}
+			}
+		}
+		if t := d.target.Load(); t != order[pick] {
+			p.log.Debug("layer chosen", "track", d.track().id, "from", d.track().publisher.id, "rid", order[pick].rid,
+				"budget", budget, "cost", layerCost(order, pick), "tile_width", d.viewW.Load())
+		}
 		budget -= layerCost(order, pick)
 		d.setTarget(order[pick])
 	}
@@ -199,11 +211,30 @@ func pickLayer(order []*layer, width int, budget int64) int {
 }
 
 func layerCost(order []*layer, i int) int64 {
-	if r := order[i].lastRate.Load(); r > 0 {
+	l := order[i]
+	r := l.lastRate.Load()
+	switch nominal := nominalRate(i, len(order)); {
+	case r <= 0:
+		return nominal
+	case monotime()-l.firstAt < int64(rateSettles):
+		// Its first measurements are mostly its first keyframe: a layer
+		// that just started (a device that just took a call) costs no
+		// more than usual.
+		return min(r, nominal)
+	default:
 		return r
 	}
-	return nominalRate(i, len(order))
 }
+
+// rateSettles is how long after its first packet a layer's measured rate
+// is taken for what it costs without question.
+const rateSettles = 2 * time.Second
+
+// keepMargin is how far over the budget the layer a subscriber receives
+// may cost before it is lowered: a layer whose cost hovers at the budget
+// would otherwise go up and down, a keyframe and a change of picture each
+// time.
+const keepMargin = 1.15
 
 // pauseUnwatched tells the publisher to stop encoding simulcast layers
 // nobody has received for pauseAfter, and to resume them when wanted. The
@@ -215,6 +246,13 @@ func (ft *forwardTrack) pauseUnwatched(now time.Time) {
 	}
 	wanted := map[*layer]bool{ft.lowest(): true}
 	for _, d := range *ft.downs.Load() {
+		if d.adopt.Load() != nil && d.track() == ft {
+			// A subscriber waits for this new leg's layer as good as the
+			// one it had: keep every layer coming until it has switched.
+			for _, l := range layers {
+				wanted[l] = true
+			}
+		}
 		if t := d.target.Load(); t != nil {
 			wanted[t] = true
 		}

@@ -34,6 +34,8 @@ type estimator struct {
 	hold     time.Duration // how long increases wait after a decrease
 	holdTill time.Time
 	lastDown time.Time
+	sentBps  float64 // sent to the subscriber over the last tick
+	rembCut  bool    // a REMB lowered the estimate since the last tick
 }
 
 func newEstimator() *estimator { return &estimator{est: bweStart, hold: 2 * time.Second} }
@@ -46,17 +48,48 @@ func (e *estimator) loss(f float64) {
 	e.mu.Unlock()
 }
 
-// remb records a receiver's estimated maximum bitrate.
+// rembBinding is how far under what the receiver gets a REMB must be to
+// say the link is full. Chromium never reports more than about 1.5 times
+// what it receives (plus 10 kbit/s), whatever the link could carry; taken
+// as the capacity, that ceiling would keep a subscriber on a layer forever
+// once it had been lowered (the next layer up costs more than 1.5 times
+// it). Under congestion the report falls to about 0.85 times what arrives.
+const rembBinding = 1.2
+
+// remb records a receiver's estimated maximum bitrate. Below what it
+// receives (by rembBinding) the link is full: the estimate comes down to
+// it and holds, as after loss; otherwise it is the receiver's ceiling, not
+// news about the link, and the estimate keeps probing upwards.
 func (e *estimator) remb(bps int64) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.rembBps, e.rembAt = bps, time.Now()
-	e.mu.Unlock()
+	if e.sentBps > 0 && float64(bps) < rembBinding*e.sentBps && float64(bps) < e.est {
+		e.est = max(float64(bps), bweMin)
+		e.rembCut = true // the next tick starts the hold
+	}
+}
+
+// backoffLocked starts a hold after a decrease: longer when the last one
+// was recent (the ceiling is near), short again after a quiet while.
+func (e *estimator) backoffLocked(now time.Time) {
+	if now.Sub(e.lastDown) < 30*time.Second {
+		e.hold = min(2*e.hold, 60*time.Second)
+	} else {
+		e.hold = 2 * time.Second
+	}
+	e.lastDown = now
+	e.holdTill = now.Add(e.hold)
 }
 
 // tick advances the estimate given what was sent over the last dt.
 func (e *estimator) tick(now time.Time, sentBps float64, dt time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.rembCut {
+		e.rembCut = false
+		e.backoffLocked(now)
+	}
 	if e.lossSeen {
 		switch {
 		case e.maxLoss > 0.10 && now.Sub(e.lastDown) < decreaseInterval:
@@ -70,28 +103,19 @@ func (e *estimator) tick(now time.Time, sentBps float64, dt time.Duration) {
 			e.est = base * (1 - 0.5*e.maxLoss)
 			// Backing off again soon after the last increase means
 			// the ceiling is near: wait longer before probing.
-			if now.Sub(e.lastDown) < 30*time.Second {
-				e.hold = min(2*e.hold, 60*time.Second)
-			} else {
-				e.hold = 2 * time.Second
-			}
-			e.lastDown = now
-			e.holdTill = now.Add(e.hold)
+			e.backoffLocked(now)
 		case e.maxLoss < 0.02 && now.After(e.holdTill):
 			e.est *= 1 + 0.08*dt.Seconds()
 		}
 	}
 	e.lossSeen, e.maxLoss = false, 0
 	e.est = min(max(e.est, bweMin), bweMax)
+	e.sentBps = sentBps
 }
 
 // estimate returns the current estimate in bit/s.
 func (e *estimator) estimate() int64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	est := int64(e.est)
-	if e.rembBps > 0 && time.Since(e.rembAt) < 5*time.Second {
-		est = min(est, e.rembBps)
-	}
-	return est
+	return int64(e.est)
 }

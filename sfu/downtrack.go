@@ -214,7 +214,9 @@ func itoa(n int) string {
 // switch itself happens at the new layer's next keyframe, which is asked for
 // here.
 func (d *downTrack) setTarget(l *layer) {
-	if old := d.target.Swap(l); old != l && l != nil && d.cur.Load() != l && d.b.Load() != nil {
+	// Not before the subscriber can receive: the keyframe would be lost,
+	// and the request would hold back the one its connection asks for.
+	if old := d.target.Swap(l); old != l && l != nil && d.cur.Load() != l && d.b.Load() != nil && d.sub.subUp.Load() {
 		l.ft.requestKeyframe(l)
 	}
 }
@@ -235,6 +237,21 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, nums *rtpcodec.VP8Numbers, 
 			d.sub.stats.kind(d.kind).paused.Add(1) // the lowest layer's: one per frame's packet, not per layer
 		}
 		return
+	}
+	if d.cur.Load() == nil && !d.sub.subUp.Load() {
+		// The subscriber cannot receive yet. Starting now would spend the
+		// keyframe on a transport that drops it, and leave the picture
+		// waiting for the next one: the start waits for the connection,
+		// which asks for a keyframe (subscribe.go).
+		return
+	}
+	if w := d.adopt.Load(); w != nil && target == w.from && l.ft == d.track() {
+		// Moving to a user's new device and still on the old one: a
+		// packet of the new one may make one of its layers good enough.
+		if t := d.adoptTarget(l.ft, now); t != target && t != nil {
+			d.setTarget(t)
+			target = t
+		}
 	}
 	if d.cur.Load() != l && (target != l || !key) {
 		if target == l && d.kind == webrtc.RTPCodecTypeVideo {
@@ -261,6 +278,14 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, nums *rtpcodec.VP8Numbers, 
 				// source (another device) starts after it, not inside it,
 				// or the receiver drops or overlaps what the two say.
 				step = max(step, b.clock/audioPacketsPerSecond)
+			} else {
+				// A keyframe takes a while to arrive. Stamped a moment
+				// after the last packet, it looks to the receiver's
+				// bandwidth estimator like a frame that queued for all
+				// that while (a delay it reads as congestion, and lowers
+				// its estimate for); stamped a frame later, it looks like
+				// the keyframe it is.
+				step = max(step, b.clock/videoFramesPerSecond)
 			}
 			d.tsOff = d.lastTs + step - pkt.Timestamp
 			if nums != nil && d.numbered {
@@ -321,8 +346,12 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, nums *rtpcodec.VP8Numbers, 
 }
 
 // audioPacketsPerSecond is the usual audio packet rate (20 ms packets),
-// the least a switch between audio sources moves the timeline.
-const audioPacketsPerSecond = 50
+// the least a switch between audio sources moves the timeline; a video
+// switch moves it at least one frame of videoFramesPerSecond.
+const (
+	audioPacketsPerSecond = 50
+	videoFramesPerSecond  = 30
+)
 
 // switchWindow is how far behind the newest packet a packet of the current
 // layer may arrive and still be sent; anything older is taken for one of

@@ -41,6 +41,7 @@ type layer struct {
 	lastRate      atomic.Int64  // the last non-zero rate
 
 	lastKeyframeReq atomic.Int64 // unix nanoseconds
+	firstAt         int64        // monotime of its first packet; fixed
 }
 
 // nominalRate is what a layer is assumed to cost before it has been
@@ -118,7 +119,7 @@ func (ft *forwardTrack) addLayer(remote *webrtc.TrackRemote) *layer {
 	defer ft.mu.Unlock()
 	old := *ft.layers.Load()
 	l := &layer{ft: ft, idx: int8(len(old)), rid: remote.RID(), remote: remote, ssrc: uint32(remote.SSRC()),
-		isKeyframe: keyframeReader(ft.codec.MimeType)}
+		isKeyframe: keyframeReader(ft.codec.MimeType), firstAt: monotime()}
 	l.rx.clock = remote.Codec().ClockRate
 	if ft.kind == webrtc.RTPCodecTypeVideo {
 		l.cache = &packetCache{}
@@ -358,13 +359,22 @@ func (ft *forwardTrack) rtcpLoop(l *layer) {
 
 // requestKeyframe sends a PLI for one layer to its publisher, at most once
 // per keyframeInterval per layer.
-func (ft *forwardTrack) requestKeyframe(l *layer) {
+func (ft *forwardTrack) requestKeyframe(l *layer) { ft.requestKeyframeWithin(l, keyframeInterval) }
+
+// startKeyframeInterval is the least time between a keyframe request and
+// one for a subscriber whose connection just came up: it has nothing to
+// show until the keyframe, so it need not wait out keyframeInterval behind
+// a request made for somebody else.
+const startKeyframeInterval = 100 * time.Millisecond
+
+// requestKeyframeWithin is requestKeyframe with its own least interval.
+func (ft *forwardTrack) requestKeyframeWithin(l *layer, interval time.Duration) {
 	if ft.kind != webrtc.RTPCodecTypeVideo || l == nil || ft.publisher.pub == nil {
 		return // audio, nothing to ask for, or no PeerConnection (unit tests)
 	}
 	now := time.Now().UnixNano()
 	last := l.lastKeyframeReq.Load()
-	if now-last < int64(keyframeInterval) || !l.lastKeyframeReq.CompareAndSwap(last, now) {
+	if now-last < int64(interval) || !l.lastKeyframeReq.CompareAndSwap(last, now) {
 		return
 	}
 	pli := &rtcp.PictureLossIndication{MediaSSRC: l.ssrc}

@@ -75,6 +75,7 @@ func addBound(tb testing.TB, ft *forwardTrack, n int) ([]*Participant, []*downTr
 	var writers []*discardWriter
 	for i := range n {
 		sub := &Participant{id: "sub", bwe: newEstimator()}
+		sub.subUp.Store(true)
 		d, err := ft.addDown(sub)
 		if err != nil {
 			tb.Fatal(err)
@@ -238,5 +239,29 @@ func TestForwardLongStream(t *testing.T) {
 	stream(ls[1], 1000)
 	if got, want := w.last.SequenceNumber-first, uint16((2*n-1)%65536); got != want {
 		t.Errorf("outgoing sequence advanced by %d, want %d", got, want)
+	}
+}
+
+// TestNoStartBeforeTheSubscriberConnects: a keyframe that comes while the
+// subscriber's transport is not up yet is not where its picture starts
+// (it would be lost, and the frames after it undecodable); the first
+// keyframe after the connection is.
+func TestNoStartBeforeTheSubscriberConnects(t *testing.T) {
+	ft, ls := newTestTrack(t, "")
+	subs, downs, writers := addBound(t, ft, 1)
+	subs[0].subUp.Store(false)
+	sendFrame(ft, ls[0], 1, 3000, true)
+	sendFrame(ft, ls[0], 2, 6000, false)
+	if writers[0].n != 0 || downs[0].cur.Load() != nil {
+		t.Fatalf("forwarded %d packets before the subscriber connected", writers[0].n)
+	}
+	subs[0].subUp.Store(true)
+	sendFrame(ft, ls[0], 3, 9000, false)
+	if writers[0].n != 0 {
+		t.Fatal("started on a delta frame")
+	}
+	sendFrame(ft, ls[0], 4, 12000, true)
+	if writers[0].n != 1 || downs[0].cur.Load() != ls[0] {
+		t.Fatalf("did not start at the first keyframe after connecting (%d packets)", writers[0].n)
 	}
 }

@@ -29,10 +29,18 @@ import (
 // the new leg has no layer as good as the one it received: a device that
 // has just started its camera sends its lowest simulcast layer first, and
 // adds the others as its bandwidth estimate ramps up. Past it the
-// subscriber takes the best the new leg sends. Shorter than pauseAfter, so
-// that the new leg's upper layers are not paused for want of a viewer
-// meanwhile.
-const adoptWait = 2500 * time.Millisecond
+// subscriber takes the best the new leg sends. The new leg's layers are
+// not paused for want of a viewer meanwhile (pauseUnwatched).
+const adoptWait = 4 * time.Second
+
+// adoptWarmup is how long a new leg's video layer must have been sending
+// before subscribers switch to it. A browser's encoder that has just
+// started stalls for a few hundred milliseconds after its first keyframe
+// (its rate control pays for the keyframe by dropping frames); switched
+// at that keyframe, the others would see the stall as a freeze. Switched
+// at a keyframe asked for once it runs, they see none. The old leg's
+// media flows meanwhile.
+const adoptWarmup = 500 * time.Millisecond
 
 // adoptWant is what a subscriber moved onto a new leg's track waits for:
 // a layer at least as good as from, the old leg's layer it received.
@@ -52,12 +60,14 @@ type adoptWant struct {
 func (d *downTrack) adoptTarget(ft *forwardTrack, now int64) *layer {
 	w := d.adopt.Load()
 	order := *ft.order.Load()
+	video := ft.kind == webrtc.RTPCodecTypeVideo
 	asGood := func(l *layer) bool {
 		if lw := l.width.Load(); w.width > 0 && lw > 0 {
 			return lw >= w.width*9/10
 		}
 		return ridRank(l.rid) >= w.rank
 	}
+	ready := func(l *layer) bool { return asGood(l) && (!video || now-l.firstAt >= int64(adoptWarmup)) }
 	if w == nil || w.from == nil {
 		d.adopt.Store(nil)
 		return ft.lowest()
@@ -73,7 +83,7 @@ func (d *downTrack) adoptTarget(ft *forwardTrack, now int64) *layer {
 		return best
 	}
 	for _, l := range order { // lowest first: the closest match
-		if asGood(l) {
+		if ready(l) {
 			return l
 		}
 	}
@@ -85,11 +95,14 @@ func (d *downTrack) adoptTarget(ft *forwardTrack, now int64) *layer {
 // misread rate from flooding a link the new device has not measured.
 const (
 	minStartKbps = 300
-	maxStartKbps = 4000
+	maxStartKbps = 2500
 )
 
-// cameraKbps is what p's camera sends now, over all its layers, in kbit/s;
-// 0 when it is too little to be worth seeding a new leg with.
+// cameraKbps is what p's camera may send, over all its layers, in kbit/s:
+// what each layer sends now, or its usual rate if more (a simple picture
+// costs less than its layer may use, and the new device must be free to
+// send every layer from the start); 0 when too little to be worth seeding
+// a new leg with.
 func (p *Participant) cameraKbps() int {
 	r := p.room
 	r.mu.Lock()
@@ -98,8 +111,9 @@ func (p *Participant) cameraKbps() int {
 		if ft.publisher != p || ft.kind != webrtc.RTPCodecTypeVideo || ft.isScreen() {
 			continue
 		}
-		for _, l := range *ft.layers.Load() {
-			bps += l.lastRate.Load()
+		order := *ft.order.Load()
+		for i, l := range order {
+			bps += max(l.lastRate.Load(), nominalRate(i, len(order)))
 		}
 	}
 	r.mu.Unlock()

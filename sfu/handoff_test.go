@@ -16,7 +16,8 @@ func addTestLayer(ft *forwardTrack, rid string, width int32) *layer {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	old := *ft.layers.Load()
-	l := &layer{ft: ft, idx: int8(len(old)), rid: rid, ssrc: uint32(200 + len(old)), cache: &packetCache{}, isKeyframe: keyframeReader(ft.codec.MimeType)}
+	l := &layer{ft: ft, idx: int8(len(old)), rid: rid, ssrc: uint32(200 + len(old)), cache: &packetCache{}, isKeyframe: keyframeReader(ft.codec.MimeType),
+		firstAt: monotime()}
 	l.width.Store(width)
 	next := append(append([]*layer(nil), old...), l)
 	ft.layers.Store(&next)
@@ -96,13 +97,22 @@ func TestHandoffKeepsTheQuality(t *testing.T) {
 			var nf *layer
 			if tc.topLayer {
 				nf = addTestLayer(nw, "f", 1280)
-				d.setTarget(d.adoptTarget(nw, monotime())) // what addLayer does
+				// Its encoder has just started: Bob waits for it to run.
+				sendFrame(nw, nf, nseq+1000, uint32(nseq)*3000, true)
+				step(false)
+				if c := d.cur.Load(); c != ols[2] {
+					t.Fatalf("Bob moved to %s of %s at the first keyframe of a layer that just started", c.rid, c.ft.publisher.id)
+				}
+				nf.firstAt -= int64(adoptWarmup) // it has run for a while now
 				for range 3 {
 					step(false)
 					sendFrame(nw, nf, nseq+1000, uint32(nseq)*3000, false)
 				}
 				if d.cur.Load() != ols[2] {
 					t.Fatal("Bob switched before the top layer's keyframe")
+				}
+				if d.target.Load() != nf {
+					t.Fatal("Bob does not wait for the laptop's top layer now that it runs")
 				}
 				sendFrame(nw, nf, nseq+1000, uint32(nseq)*3000, true)
 			} else {
@@ -178,7 +188,9 @@ func TestAudioSwitchStartsAfterTheLastPacket(t *testing.T) {
 	}
 	old, ol := mk("phone")
 	nw, nl := mk("laptop")
-	d, err := old.addDown(&Participant{id: "bob", bwe: newEstimator()})
+	bob := &Participant{id: "bob", bwe: newEstimator()}
+	bob.subUp.Store(true)
+	d, err := old.addDown(bob)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,6 +111,9 @@ type Participant struct {
 	subDirty         bool // sub's tracks changed since the last offer
 	subRestart       bool // the next sub offer restarts ICE
 	subConnected     bool
+	// subUp mirrors subConnected for the forwarding loops, which read it
+	// without the lock before starting a track (downtrack.go).
+	subUp atomic.Bool
 }
 
 func newParticipant(r *Room, id, streamID string, ev Events, kind legKind) (*Participant, error) {
@@ -188,6 +191,7 @@ func (p *Participant) start() {
 				}
 				p.mu.Lock()
 				p.subConnected = s == webrtc.PeerConnectionStateConnected
+				p.subUp.Store(p.subConnected)
 				p.mu.Unlock()
 				p.wake()
 			}

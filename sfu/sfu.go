@@ -226,6 +226,13 @@ func (s *SFU) newPeerConnection(role int, mode *atomic.Int32) (*webrtc.PeerConne
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(s.loopback)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	// Every remote candidate is peer-reflexive here, and on sub the SFU
+	// controls: pion's default wait of a second before nominating such a
+	// pair (meant for agents that also have the candidates signaled)
+	// delayed the first media of every call, and the new device's first
+	// picture of every handoff, by that second. The client checks its best
+	// path first, so the first pair proved is the one to take.
+	se.SetPrflxAcceptanceMinWait(0)
 	if len(s.rewrite) > 0 {
 		if err := se.SetICEAddressRewriteRules(s.rewrite...); err != nil {
 			return nil, nil, fmt.Errorf("%w: address rewrite: %w", ErrBadConfig, err)

@@ -179,7 +179,40 @@ func TestEstimatorFollowsLoss(t *testing.T) {
 	}
 	e.remb(300_000)
 	if e.estimate() != 300_000 {
-		t.Errorf("REMB 300k: estimate %d", e.estimate())
+		t.Errorf("REMB 300k while 540k is sent: estimate %d, want 300k", e.estimate())
+	}
+}
+
+// TestREMBCeilingIsNotTheLink: a browser's REMB never says more than
+// about 1.5 times what it receives. Such a report does not hold the
+// estimate down, so a subscriber lowered to a small layer can be raised
+// again; a report under what it receives (congestion) does, and holds.
+func TestREMBCeilingIsNotTheLink(t *testing.T) {
+	e := newEstimator()
+	now := time.Now()
+	e.loss(0.5) // lowered to a small layer
+	e.tick(now, 200_000, time.Second)
+	low := e.estimate()
+	for i := range 60 {
+		e.remb(int64(1.5*100_000 + 10_000)) // the ceiling over 100k received
+		e.loss(0)
+		e.tick(now.Add(time.Duration(3+i)*time.Second), 100_000, time.Second)
+	}
+	if got := e.estimate(); got < 3*low {
+		t.Errorf("with REMB at its ceiling the estimate went from %d to only %d", low, got)
+	}
+	high := e.estimate()
+	e.tick(now.Add(70*time.Second), float64(high), time.Second) // sending all of it
+	high = e.estimate()
+	e.remb(int64(0.85 * float64(high))) // and the receiver says it is too much
+	if got := e.estimate(); got > int64(0.9*float64(high)) {
+		t.Errorf("a REMB under what arrives left the estimate at %d (from %d)", got, high)
+	}
+	held := e.estimate()
+	e.loss(0)
+	e.tick(now.Add(71*time.Second), float64(held), time.Second)
+	if e.estimate() != held {
+		t.Error("the estimate rose right after the REMB said the link is full")
 	}
 }
 

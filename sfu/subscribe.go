@@ -98,7 +98,7 @@ func (p *Participant) reconcile(attached map[*downTrack]*webrtc.RTPSender) {
 		for d := range attached {
 			if d.b.Load() != nil && d.needKeyframe.CompareAndSwap(true, false) {
 				if t := d.target.Load(); t != nil {
-					t.ft.requestKeyframe(t)
+					t.ft.requestKeyframeWithin(t, startKeyframeInterval)
 				}
 			}
 		}

@@ -267,7 +267,7 @@ func (p *Participant) viewLoop() {
 		for _, d := range p.downTracks() {
 			if d.b.Load() != nil && d.needKeyframe.CompareAndSwap(true, false) {
 				if t := d.target.Load(); t != nil {
-					t.ft.requestKeyframe(t)
+					t.ft.requestKeyframeWithin(t, startKeyframeInterval)
 				}
 			}
 		}

@@ -82,10 +82,25 @@ function lite() {
   }
 }
 
+// ?camera=WxH asks the camera for that size (e.g. 640x360): for devices,
+// and machines running several browsers at once, that cannot spare the
+// encoders of a 720p picture; simulcast still sends it in three sizes.
+function cameraSize() {
+  try {
+    const m = /^(\d{2,4})x(\d{2,4})$/.exec(new URLSearchParams(location.search).get('camera') || '');
+    return m ? { width: Number(m[1]), height: Number(m[2]) } : null;
+  } catch {
+    return null;
+  }
+}
+
 function videoConstraints(deviceId) {
+  const size = cameraSize();
   const c = lite()
     ? { width: { ideal: 320 }, height: { ideal: 240 }, frameRate: { ideal: 15 } }
-    : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
+    : size
+      ? { width: { ideal: size.width }, height: { ideal: size.height }, frameRate: { ideal: 30 } }
+      : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
   if (deviceId) c.deviceId = { ideal: deviceId };
   return c;
 }
