@@ -54,7 +54,7 @@ func (e *estimator) loss(f float64) {
 // as the capacity, that ceiling would keep a subscriber on a layer forever
 // once it had been lowered (the next layer up costs more than 1.5 times
 // it). Under congestion the report falls to about 0.85 times what arrives.
-const rembBinding = 1.2
+const rembBinding = 1.0
 
 // remb records a receiver's estimated maximum bitrate. Below what it
 // receives (by rembBinding) the link is full: the estimate comes down to

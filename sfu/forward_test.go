@@ -16,13 +16,13 @@ import (
 type discardWriter struct {
 	n       int
 	last    rtp.Header
-	payload []byte // a copy of the last payload
+	payload []byte // the start of the last payload
 }
 
 func (w *discardWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
 	w.n++
 	w.last = *h
-	w.payload = append(w.payload[:0], p...)
+	w.payload = append(w.payload[:0], p[:min(len(p), 32)]...) // the descriptor is in front
 	return 0, nil
 }
 func (w *discardWriter) Write(b []byte) (int, error) { w.n++; return len(b), nil }
@@ -151,7 +151,8 @@ func benchFanout(b *testing.B, ft *forwardTrack, l *layer) {
 	start := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 99, Timestamp: 1}, Payload: vp8(true)}
 	ft.fanout(l, start, true, 20, hdr)
 	payload := make([]byte, 1100)
-	copy(payload, vp8(false))
+	// A browser's descriptor: X, a 15-bit picture id, TL0PICIDX, TID.
+	copy(payload, []byte{0x90, 0xe0, 0x80 | 0x12, 0x34, 0x56, 0x40, 0x01, 0x00, 0x00})
 	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 99, Timestamp: 1}, Payload: payload}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -159,6 +160,24 @@ func benchFanout(b *testing.B, ft *forwardTrack, l *layer) {
 		pkt.SequenceNumber = uint16(i + 1)
 		ft.fanout(l, pkt, false, 1112, hdr)
 	}
+}
+
+// BenchmarkForwardDirectRenumbered is BenchmarkForwardDirect after a
+// switch of source (another layer or another device): every copy's VP8
+// picture id, TL0PICIDX and KEYIDX are rewritten on the way out.
+func BenchmarkForwardDirectRenumbered(b *testing.B) {
+	ft, ls := newTestTrack(b, "")
+	subs, downs, _ := addBound(b, ft, 8)
+	for _, sub := range subs {
+		out := &srtpOut{conn: discardConn{}, profile: srtp.ProtectionProfileAeadAes128Gcm,
+			key: make([]byte, 16), salt: make([]byte, 12)}
+		out.addr.Store(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+		sub.out.Store(out)
+	}
+	for _, d := range downs {
+		d.nums = vp8Offsets{pic: 1000, tl0: 7, key: 3}
+	}
+	benchFanout(b, ft, ls[0])
 }
 
 // discardConn is a PacketConn whose writes go nowhere.
