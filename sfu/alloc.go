@@ -172,12 +172,12 @@ func (p *Participant) allocate(now time.Time, dt time.Duration, downs []*downTra
 			continue
 		}
 		pick := pickLayer(order, int(d.viewW.Load()), budget)
-		if cur := d.target.Load(); cur != nil && cur.ft == d.track() {
-			// Lower only past the margin: no flapping at the budget.
-			for i, l := range order {
-				if l == cur && i > pick && i <= pickLayer(order, int(d.viewW.Load()), int64(float64(budget)*keepMargin)) {
-					pick = i
-				}
+		if d.cur.Load() == nil {
+			// Nothing shown yet: start on a layer the publisher sends now,
+			// not one it paused for want of viewers, which takes its
+			// browser a while to resume; the next tick raises it.
+			for pick > 0 && order[pick].rate.Load() == 0 {
+				pick--
 			}
 		}
 		if t := d.target.Load(); t != order[pick] {
@@ -229,12 +229,6 @@ func layerCost(order []*layer, i int) int64 {
 // rateSettles is how long after its first packet a layer's measured rate
 // is taken for what it costs without question.
 const rateSettles = 2 * time.Second
-
-// keepMargin is how far over the budget the layer a subscriber receives
-// may cost before it is lowered: a layer whose cost hovers at the budget
-// would otherwise go up and down, a keyframe and a change of picture each
-// time.
-const keepMargin = 1.15
 
 // pauseUnwatched tells the publisher to stop encoding simulcast layers
 // nobody has received for pauseAfter, and to resume them when wanted. The

@@ -130,6 +130,20 @@ const inboundSSRCsJS = `(async () => {
 	return JSON.stringify(out.sort());
 })()`
 
+// handoffBrowsers starts Alice's laptop and Bob's phone and tablet, each
+// signed in at handoffPage on a page of its size.
+func handoffBrowsers(t *testing.T, ts *testServer) (alice, phone, tablet *browser) {
+	t.Helper()
+	url := ts.URL() + handoffPage
+	alice = newBrowser(t, "alice-laptop", laptopSize)
+	phone = newBrowser(t, "bob-phone", phoneSize)
+	tablet = newBrowser(t, "bob-tablet", tabletSize)
+	alice.signIn(url, "alice", "laptop")
+	phone.signIn(url, "bob", "phone")
+	tablet.signIn(url, "bob", "tablet")
+	return alice, phone, tablet
+}
+
 // moveFigures is what one move looked like at the other end and on the
 // device that took the call.
 type moveFigures struct {
@@ -161,13 +175,7 @@ func TestBrowserHandoff(t *testing.T) {
 		moves = n
 	}
 	ts := startServer(t, nil)
-	url := ts.URL() + handoffPage
-	alice := newBrowser(t, "alice-laptop", laptopSize)
-	phone := newBrowser(t, "bob-phone", phoneSize)
-	tablet := newBrowser(t, "bob-tablet", tabletSize)
-	alice.signIn(url, "alice", "laptop")
-	phone.signIn(url, "bob", "phone")
-	tablet.signIn(url, "bob", "tablet")
+	alice, phone, tablet := handoffBrowsers(t, ts)
 
 	alice.setValue("#call-to", "bob")
 	alice.click("#call-video")
@@ -408,14 +416,8 @@ func TestBrowserSignalingDrop(t *testing.T) {
 // gets a new track, and Carol never sees him leave or join.
 func TestBrowserHandoffInGroup(t *testing.T) {
 	ts := startServer(t, nil)
-	url := ts.URL() + handoffPage
 	ctx := testCtx(t, 3*time.Minute)
-	alice := newBrowser(t, "alice-laptop", laptopSize)
-	phone := newBrowser(t, "bob-phone", phoneSize)
-	tablet := newBrowser(t, "bob-tablet", tabletSize)
-	alice.signIn(url, "alice", "laptop")
-	phone.signIn(url, "bob", "phone")
-	tablet.signIn(url, "bob", "tablet")
+	alice, phone, tablet := handoffBrowsers(t, ts)
 	carol := ts.dial(t, "carol", "phone")
 
 	alice.setValue("#call-to", "bob")

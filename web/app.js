@@ -1374,21 +1374,32 @@ async function takeListenedCall(call, msg) {
   tiles.refreshAll();
   renderCallTitle(call);
   el.callInfo.textContent = `Moving the call from your ${call.from}…`;
+  const stream = await movedCallMedia(call, takeEarlyMedia(call.callId, call.video));
+  if (!stream) return;
+  call.session.sendStream(stream);
+  sendMediaState(call, { force: true });
+}
+
+/**
+ * Waits for the camera and microphone of a call moving here and shows
+ * them; null when they failed (the call stays on the other device, whose
+ * server-side handoff times out) or the call went meanwhile.
+ */
+async function movedCallMedia(call, media) {
   let stream;
   try {
-    stream = await takeEarlyMedia(call.callId, call.video);
+    stream = await media;
   } catch (err) {
     if (S.call === call) failCall(call, `${errorText(err)} The call stays on your ${call.from}.`);
-    return;
+    return null;
   }
   if (S.call !== call || !call.session) {
     stopStream(stream);
-    return;
+    return null;
   }
   call.stream = stream;
   attachLocal(call);
-  call.session.sendStream(stream);
-  sendMediaState(call, { force: true });
+  return stream;
 }
 
 /** The server lets this device take (or listen to) the user's call: connect its media. */
@@ -1429,22 +1440,8 @@ async function startMovedCall(msg) {
   startTimer(call);
   setState('in-call');
   if (!media) return;
-  let stream;
-  try {
-    stream = await media;
-  } catch (err) {
-    // The server gives up on this device after its timeout; the call
-    // stays where it is.
-    if (S.call === call) failCall(call, `${errorText(err)} The call stays on your ${call.from}.`);
-    return;
-  }
-  if (S.call !== call || !call.session) {
-    stopStream(stream);
-    return;
-  }
-  call.stream = stream;
-  attachLocal(call);
-  await call.session.attachStream(stream);
+  const stream = await movedCallMedia(call, media);
+  if (stream) await call.session.attachStream(stream);
 }
 
 /** The "move to" control: shown on the device holding the call when it has somewhere to go. */
