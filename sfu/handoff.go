@@ -33,13 +33,13 @@ import (
 // not paused for want of a viewer meanwhile (pauseUnwatched).
 const adoptWait = 4 * time.Second
 
-// adoptWarmup is how long a new leg's layer must have been sending before
-// subscribers switch to it. A browser's encoder that has just started
-// stalls for a few hundred milliseconds after its first keyframe (its rate
-// control pays for the keyframe by dropping frames), and a microphone that
-// has just opened sends its first packets unevenly; switched at once, the
-// others would see a freeze and hear a gap. The old leg's media flows
-// meanwhile.
+// adoptWarmup is how long a new leg's video layer must have been sending
+// before subscribers switch to it. A browser's encoder that has just
+// started stalls for a few hundred milliseconds after its first keyframe
+// (its rate control pays for the keyframe by dropping frames); switched
+// at that keyframe, the others would see the stall as a freeze. Switched
+// at a keyframe asked for once it runs, they see none. The old leg's
+// media flows meanwhile.
 const adoptWarmup = 500 * time.Millisecond
 
 // adoptWant is what a subscriber moved onto a new leg's track waits for:
@@ -60,13 +60,14 @@ type adoptWant struct {
 func (d *downTrack) adoptTarget(ft *forwardTrack, now int64) *layer {
 	w := d.adopt.Load()
 	order := *ft.order.Load()
+	video := ft.kind == webrtc.RTPCodecTypeVideo
 	asGood := func(l *layer) bool {
 		if lw := l.width.Load(); w.width > 0 && lw > 0 {
 			return lw >= w.width*9/10
 		}
 		return ridRank(l.rid) >= w.rank
 	}
-	ready := func(l *layer) bool { return asGood(l) && now-l.firstAt >= int64(adoptWarmup) }
+	ready := func(l *layer) bool { return asGood(l) && (!video || now-l.firstAt >= int64(adoptWarmup)) }
 	if w == nil || w.from == nil {
 		d.adopt.Store(nil)
 		return ft.lowest()
