@@ -168,12 +168,7 @@ func benchFanout(b *testing.B, ft *forwardTrack, l *layer) {
 func BenchmarkForwardDirectRenumbered(b *testing.B) {
 	ft, ls := newTestTrack(b, "")
 	subs, downs, _ := addBound(b, ft, 8)
-	for _, sub := range subs {
-		out := &srtpOut{conn: discardConn{}, profile: srtp.ProtectionProfileAeadAes128Gcm,
-			key: make([]byte, 16), salt: make([]byte, 12)}
-		out.addr.Store(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
-		sub.out.Store(out)
-	}
+	discardOutput(subs)
 	for _, d := range downs {
 		d.nums = vp8Offsets{pic: 1000, tl0: 7, key: 3}
 	}
@@ -185,18 +180,23 @@ type discardConn struct{ net.PacketConn }
 
 func (discardConn) WriteTo(b []byte, _ net.Addr) (int, error) { return len(b), nil }
 
-// BenchmarkForwardDirect is BenchmarkForward with direct SRTP output: each
-// subscriber's copy is rewritten, encrypted with its own AES-GCM context and
-// handed to a socket that discards it. ns per packet covers 8 subscribers.
-func BenchmarkForwardDirect(b *testing.B) {
-	ft, ls := newTestTrack(b, "")
-	subs, _, writers := addBound(b, ft, 8)
+// discardOutput gives each subscriber direct SRTP output into a discardConn.
+func discardOutput(subs []*Participant) {
 	for _, sub := range subs {
 		out := &srtpOut{conn: discardConn{}, profile: srtp.ProtectionProfileAeadAes128Gcm,
 			key: make([]byte, 16), salt: make([]byte, 12)}
 		out.addr.Store(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
 		sub.out.Store(out)
 	}
+}
+
+// BenchmarkForwardDirect is BenchmarkForward with direct SRTP output: each
+// subscriber's copy is rewritten, encrypted with its own AES-GCM context and
+// handed to a socket that discards it. ns per packet covers 8 subscribers.
+func BenchmarkForwardDirect(b *testing.B) {
+	ft, ls := newTestTrack(b, "")
+	subs, _, writers := addBound(b, ft, 8)
+	discardOutput(subs)
 	benchFanout(b, ft, ls[0])
 	b.StopTimer()
 	for i, w := range writers {
