@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"time"
 
+	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -15,65 +15,6 @@ import (
 // The admin API (docs/operations.md, "Admin API"), for tokens with the
 // admin grant. It shows what this node holds: on a deployment of several,
 // ask each node.
-
-// RoomView is a call or room as the admin API lists it.
-type RoomView struct {
-	ID         string       `json:"id"`
-	Kind       string       `json:"kind"` // call or room
-	Room       string       `json:"room,omitempty"`
-	Mode       string       `json:"mode,omitempty"` // group or ptt, for rooms
-	State      string       `json:"state"`          // ringing or active
-	Video      bool         `json:"video,omitempty"`
-	StartedAt  time.Time    `json:"started_at"`
-	AnsweredAt *time.Time   `json:"answered_at,omitempty"`
-	Members    []MemberView `json:"members"`
-}
-
-// MemberView is one user's place in a call, with their media leg.
-type MemberView struct {
-	User     string       `json:"user"`
-	Device   string       `json:"device,omitempty"`
-	Session  string       `json:"session,omitempty"`
-	State    string       `json:"state"` // ringing or joined
-	JoinedAt *time.Time   `json:"joined_at,omitempty"`
-	Tracks   []TrackView  `json:"tracks"`
-	Quality  *QualityView `json:"quality,omitempty"`
-}
-
-// TrackView is a track a member publishes.
-type TrackView struct {
-	ID          string      `json:"id"`
-	Kind        string      `json:"kind"`
-	Codec       string      `json:"codec"`
-	Screen      bool        `json:"screen,omitempty"`
-	Subscribers int         `json:"subscribers"`
-	Layers      []LayerView `json:"layers,omitempty"`
-}
-
-// LayerView is one simulcast layer.
-type LayerView struct {
-	RID    string `json:"rid,omitempty"`
-	Width  int    `json:"width,omitempty"`
-	Height int    `json:"height,omitempty"`
-	Kbps   int64  `json:"kbps"`
-}
-
-// QualityView is a leg's network quality over the last second, with its
-// packet counters since it joined.
-type QualityView struct {
-	Level       string  `json:"level"`
-	RTTMs       float64 `json:"rtt_ms"`
-	LossUpPct   float64 `json:"loss_up_pct"`
-	LossDownPct float64 `json:"loss_down_pct"`
-	JitterMs    float64 `json:"jitter_ms"`
-	SendKbps    float64 `json:"send_kbps"`
-	RecvKbps    float64 `json:"recv_kbps"`
-	// Since the leg joined.
-	PacketsReceived  uint64 `json:"packets_received"`
-	PacketsForwarded uint64 `json:"packets_forwarded"`
-	NACKs            uint64 `json:"nacks"`
-	KeyframeRequests uint64 `json:"keyframe_requests"`
-}
 
 // AdminHandler serves /api/v1/admin/.
 func (h *Hub) AdminHandler() http.Handler {
@@ -134,32 +75,34 @@ func (h *Hub) AdminHandler() http.Handler {
 }
 
 // Rooms lists the calls and rooms on this node, oldest first.
-func (h *Hub) Rooms() []RoomView {
+func (h *Hub) Rooms() []adminapi.RoomView {
 	h.mu.Lock()
 	ids := make([]string, 0, len(h.calls))
 	for id := range h.calls {
 		ids = append(ids, id)
 	}
 	h.mu.Unlock()
-	out := []RoomView{}
+	out := []adminapi.RoomView{}
 	for _, id := range ids {
 		if v, ok := h.RoomView(id); ok {
 			out = append(out, v)
 		}
 	}
-	slices.SortFunc(out, func(a, b RoomView) int { return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(out, func(a, b adminapi.RoomView) int {
+		return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.ID, b.ID))
+	})
 	return out
 }
 
-// RoomView describes call id with its members' tracks and quality.
-func (h *Hub) RoomView(id string) (RoomView, bool) {
+// adminapi.RoomView describes call id with its members' tracks and quality.
+func (h *Hub) RoomView(id string) (adminapi.RoomView, bool) {
 	h.mu.Lock()
 	c := h.calls[id]
 	if c == nil || c.state == stateEnded {
 		h.mu.Unlock()
-		return RoomView{}, false
+		return adminapi.RoomView{}, false
 	}
-	v := RoomView{ID: c.id, Kind: "call", Video: c.video, StartedAt: c.started, State: "active"}
+	v := adminapi.RoomView{ID: c.id, Kind: "call", Video: c.video, StartedAt: c.started, State: "active"}
 	if c.room != "" {
 		v.Kind, v.Room, v.Mode = "room", c.room, "group"
 		if c.floor != nil {
@@ -174,7 +117,7 @@ func (h *Hub) RoomView(id string) (RoomView, bool) {
 		v.AnsweredAt = &a
 	}
 	for _, m := range c.members {
-		mv := MemberView{User: m.user, Tracks: []TrackView{}}
+		mv := adminapi.MemberView{User: m.user, Tracks: []adminapi.TrackView{}}
 		switch m.state {
 		case memberJoined:
 			mv.State = "joined"
@@ -208,26 +151,26 @@ func (h *Hub) RoomView(id string) (RoomView, bool) {
 			}
 		}
 	}
-	slices.SortFunc(v.Members, func(a, b MemberView) int { return cmp.Compare(a.User, b.User) })
+	slices.SortFunc(v.Members, func(a, b adminapi.MemberView) int { return cmp.Compare(a.User, b.User) })
 	return v, true
 }
 
-func trackViews(ts []sfu.TrackInfo) []TrackView {
-	out := make([]TrackView, 0, len(ts))
+func trackViews(ts []sfu.TrackInfo) []adminapi.TrackView {
+	out := make([]adminapi.TrackView, 0, len(ts))
 	for _, t := range ts {
-		tv := TrackView{ID: t.ID, Kind: t.Kind, Codec: t.Codec, Screen: t.Screen, Subscribers: t.Subscribers}
+		tv := adminapi.TrackView{ID: t.ID, Kind: t.Kind, Codec: t.Codec, Screen: t.Screen, Subscribers: t.Subscribers}
 		for _, l := range t.Layers {
-			tv.Layers = append(tv.Layers, LayerView{RID: l.RID, Width: l.Width, Height: l.Height, Kbps: l.Bps / 1000})
+			tv.Layers = append(tv.Layers, adminapi.LayerView{RID: l.RID, Width: l.Width, Height: l.Height, Kbps: l.Bps / 1000})
 		}
 		out = append(out, tv)
 	}
 	return out
 }
 
-func qualityView(p sfu.ParticipantInfo) *QualityView {
+func qualityView(p sfu.ParticipantInfo) *adminapi.QualityView {
 	q := legQuality(p.Quality)
 	st := p.Stats
-	return &QualityView{
+	return &adminapi.QualityView{
 		Level: q.Level, RTTMs: q.RTTMs, JitterMs: q.JitterMs, SendKbps: q.SendKbps, RecvKbps: q.RecvKbps,
 		LossUpPct: roundTenth(100 * p.Quality.LossUp), LossDownPct: roundTenth(100 * p.Quality.LossDown),
 		PacketsReceived:  st.Audio.PacketsReceived + st.Video.PacketsReceived,

@@ -5,57 +5,25 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
-// A user's data is theirs: they can take all of it (Export) or have it
+// A user's data is theirs: they can take all of it (adminapi.Export) or have it
 // erased (Erase) at any time, and so can an operator for them.
-
-// ExportFormat names the archive's layout.
-const ExportFormat = "tandem-export/1"
-
-// Export is everything Tandem holds about one user.
-type Export struct {
-	Format     string    `json:"format"`
-	ExportedAt time.Time `json:"exported_at"`
-	User       string    `json:"user"`
-	// Known says whether the user ever signed in (what lets others call
-	// them).
-	Known bool `json:"known"`
-	// Devices are the user's devices signed in now. Tandem keeps no
-	// device list beyond the sessions open at the moment.
-	Devices   []DeviceInfo        `json:"devices"`
-	Calls     []store.CallEntry   `json:"calls"`
-	AssistLog []store.AssistEntry `json:"assist_log"`
-}
-
-// DeviceInfo is one signed-in device of a user.
-type DeviceInfo struct {
-	Device    string    `json:"device"`
-	Session   string    `json:"session"`
-	Grants    []string  `json:"grants"`
-	ExpiresAt time.Time `json:"token_expires_at"`
-	// TokenID is the id (jti) of the token the session opened with, by
-	// which that token can be revoked; empty if it has none.
-	TokenID string `json:"token_id,omitempty"`
-	// Call is the call or room this device is a leg of, if any.
-	Call string `json:"call,omitempty"`
-	// Node is where the device is connected, on a deployment of several.
-	Node string `json:"node,omitempty"`
-}
 
 // exportLimit bounds the entries read per list: more than any store keeps.
 const exportLimit = 1 << 20
 
-// Export gathers everything Tandem holds about user.
-func (h *Hub) Export(ctx context.Context, user string) (*Export, error) {
+// adminapi.Export gathers everything Tandem holds about user.
+func (h *Hub) Export(ctx context.Context, user string) (*adminapi.Export, error) {
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	h.pending.wait(wctx, user)
 	cancel()
-	x := &Export{Format: ExportFormat, ExportedAt: h.now().UTC(), User: user, Devices: h.devicesOf(user)}
+	x := &adminapi.Export{Format: adminapi.ExportFormat, ExportedAt: h.now().UTC(), User: user, Devices: h.devicesOf(user)}
 	var err error
 	if x.Known, err = h.store.KnownUser(ctx, user); err != nil {
 		return nil, err
@@ -76,12 +44,12 @@ func (h *Hub) Export(ctx context.Context, user string) (*Export, error) {
 }
 
 // devicesOf lists user's devices connected to this node.
-func (h *Hub) devicesOf(user string) []DeviceInfo {
+func (h *Hub) devicesOf(user string) []adminapi.DeviceInfo {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := []DeviceInfo{}
+	out := []adminapi.DeviceInfo{}
 	for _, s := range h.devices[user] {
-		d := DeviceInfo{Device: s.device, Session: s.id, Grants: s.ident.Grants, ExpiresAt: s.ident.ExpiresAt, TokenID: s.ident.ID}
+		d := adminapi.DeviceInfo{Device: s.device, Session: s.id, Grants: s.ident.Grants, ExpiresAt: s.ident.ExpiresAt, TokenID: s.ident.ID}
 		if s.remote != nil {
 			d.Node = s.remote.node
 		} else if h.cluster != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -269,19 +270,6 @@ func (h *Hub) erasureHook(user string, mark time.Time) {
 	h.revokeHook(hook, auth.Revocation{User: user, Before: mark})
 }
 
-// RevokeAnswer is what the admin API answers to a revocation.
-type RevokeAnswer struct {
-	User    string `json:"user,omitempty"`
-	Device  string `json:"device,omitempty"`
-	TokenID string `json:"token_id,omitempty"`
-	// IssuedBefore: tokens of the user or device issued up to then are
-	// refused.
-	IssuedBefore *time.Time `json:"issued_before,omitempty"`
-	// Until: the token id is refused until then, when every token with it
-	// has expired.
-	Until *time.Time `json:"until,omitempty"`
-}
-
 // adminRevokeRoutes adds the admin API's revocations to mux.
 func (h *Hub) adminRevokeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/admin/users/{user}/revoke", func(w http.ResponseWriter, r *http.Request) {
@@ -313,7 +301,7 @@ func (h *Hub) serveRevoke(w http.ResponseWriter, req *http.Request, r auth.Revoc
 		writeHTTPError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "the revocation was not recorded; try again shortly")
 		return
 	}
-	a := RevokeAnswer{User: r.User, Device: r.Device, TokenID: r.ID}
+	a := adminapi.RevokeAnswer{User: r.User, Device: r.Device, TokenID: r.ID}
 	if r.ID != "" {
 		until := r.Before.Add(h.tokenIDKept()).UTC()
 		a.Until = &until

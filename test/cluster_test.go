@@ -10,11 +10,11 @@ import (
 	"github.com/pion/rtp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/redistest"
 	"github.com/tandemcall/tandem/internal/server"
-	"github.com/tandemcall/tandem/signaling"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -298,7 +298,7 @@ func TestEraseAcrossNodes(t *testing.T) {
 	admin := ts.adminToken(t)
 	for i, url := range []string{ts.URL(), ts.others[0].URL(), ts.others[1].URL()} {
 		eventually(t, 10*time.Second, "nothing of Alice's on a node", func() bool {
-			var x signaling.Export
+			var x adminapi.Export
 			if st := api(t, "GET", url+"/api/v1/admin/users/alice/export", admin, &x); st != http.StatusOK {
 				t.Fatalf("node %d: export %d", i+1, st)
 			}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
@@ -142,7 +143,7 @@ func TestMetricsAndAdminDuringACall(t *testing.T) {
 
 	// The admin API: the call, both members, their tracks, live quality.
 	admin := ts.adminToken(t)
-	var rooms struct{ Rooms []signaling.RoomView }
+	var rooms struct{ Rooms []adminapi.RoomView }
 	eventually(t, 10*time.Second, "live quality of both legs", func() bool {
 		if st := api(t, "GET", ts.URL()+"/api/v1/admin/rooms", admin, &rooms); st != http.StatusOK {
 			t.Fatalf("GET rooms: %d", st)
@@ -174,7 +175,7 @@ func TestMetricsAndAdminDuringACall(t *testing.T) {
 			t.Errorf("%s's quality on loopback: %+v", m.User, *q)
 		}
 	}
-	var sessions struct{ Devices []signaling.DeviceInfo }
+	var sessions struct{ Devices []adminapi.DeviceInfo }
 	api(t, "GET", ts.URL()+"/api/v1/admin/users/bob/sessions", admin, &sessions)
 	if len(sessions.Devices) != 1 || sessions.Devices[0].Device != "phone" || sessions.Devices[0].Call != id {
 		t.Errorf("Bob's sessions: %+v, want his phone in the call", sessions.Devices)
@@ -317,7 +318,7 @@ func TestExportAndErase(t *testing.T) {
 	}
 	ended(t, alice, second)
 
-	var x signaling.Export
+	var x adminapi.Export
 	if st := api(t, "GET", ts.URL()+"/api/v1/me/export", aliceTok, &x); st != http.StatusOK {
 		t.Fatalf("export: %d", st)
 	}
@@ -325,7 +326,7 @@ func TestExportAndErase(t *testing.T) {
 	for _, c := range x.Calls {
 		ids = append(ids, c.CallID)
 	}
-	if !slices.Equal(ids, []string{second, first}) || x.User != "alice" || !x.Known || x.Format != signaling.ExportFormat {
+	if !slices.Equal(ids, []string{second, first}) || x.User != "alice" || !x.Known || x.Format != adminapi.ExportFormat {
 		t.Errorf("Alice's export has calls %v (known %v, user %q), want exactly %s and %s", ids, x.Known, x.User, second, first)
 	}
 	var events []string
@@ -350,7 +351,7 @@ func TestExportAndErase(t *testing.T) {
 	if e.Re != "" {
 		t.Errorf("sign-out error %+v", e)
 	}
-	var after signaling.Export
+	var after adminapi.Export
 	if st := api(t, "GET", ts.URL()+"/api/v1/admin/users/alice/export", ts.adminToken(t), &after); st != http.StatusOK {
 		t.Fatalf("admin export: %d", st)
 	}
@@ -372,7 +373,7 @@ func TestExportAndErase(t *testing.T) {
 	if _, err := bob.Invite(ctx, "alice", false); err == nil || !strings.Contains(err.Error(), protocol.CodeUserUnknown) {
 		t.Errorf("calling the erased Alice: %v, want %s", err, protocol.CodeUserUnknown)
 	}
-	var bobs signaling.Export
+	var bobs adminapi.Export
 	api(t, "GET", ts.URL()+"/api/v1/me/export", ts.token(t, "bob", "phone"), &bobs)
 	if len(bobs.Calls) != 2 || len(bobs.AssistLog) != 4 {
 		t.Errorf("Bob's export after Alice's erasure: %d calls, %d assist entries; want his 2 and 4", len(bobs.Calls), len(bobs.AssistLog))

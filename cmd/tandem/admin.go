@@ -22,9 +22,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/config"
-	"github.com/tandemcall/tandem/signaling"
 )
 
 const adminUsage = `Usage:
@@ -339,7 +339,7 @@ func (c *adminClient) rooms(ctx context.Context, w io.Writer, raw bool) error {
 		return printIndentedJSON(w, b)
 	}
 	var list struct {
-		Rooms []signaling.RoomView `json:"rooms"`
+		Rooms []adminapi.RoomView `json:"rooms"`
 	}
 	if err := json.Unmarshal(b, &list); err != nil {
 		return fmt.Errorf("the server's answer is not a room list: %w", err)
@@ -353,7 +353,7 @@ func (c *adminClient) rooms(ctx context.Context, w io.Writer, raw bool) error {
 
 // writeRooms prints one line per call or room and under it one line per
 // member.
-func writeRooms(w io.Writer, rooms []signaling.RoomView, now time.Time) error {
+func writeRooms(w io.Writer, rooms []adminapi.RoomView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID / MEMBER\tKIND\tSTATE\tAGE / TRACKS\tQUALITY")
 	for _, r := range rooms {
@@ -378,7 +378,7 @@ func writeRooms(w io.Writer, rooms []signaling.RoomView, now time.Time) error {
 }
 
 // trackSummary is e.g. "audio, video 3 layers, screen".
-func trackSummary(ts []signaling.TrackView) string {
+func trackSummary(ts []adminapi.TrackView) string {
 	if len(ts) == 0 {
 		return "-"
 	}
@@ -397,7 +397,7 @@ func trackSummary(ts []signaling.TrackView) string {
 }
 
 // qualitySummary is e.g. "good 12 ms rtt 0.0% loss 1.8 Mbit/s up 900 kbit/s down".
-func qualitySummary(q *signaling.QualityView) string {
+func qualitySummary(q *adminapi.QualityView) string {
 	if q == nil {
 		return "-"
 	}
@@ -451,7 +451,7 @@ func (c *adminClient) revoke(ctx context.Context, w io.Writer, path string) erro
 		return err
 	}
 	defer resp.Body.Close()
-	var a signaling.RevokeAnswer
+	var a adminapi.RevokeAnswer
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&a); err != nil {
 		return fmt.Errorf("the server's answer is not a revocation: %w", err)
 	}
@@ -489,8 +489,8 @@ func (c *adminClient) sessions(ctx context.Context, w io.Writer, user string, ra
 		return printIndentedJSON(w, b)
 	}
 	var s struct {
-		User    string                 `json:"user"`
-		Devices []signaling.DeviceInfo `json:"devices"`
+		User    string                `json:"user"`
+		Devices []adminapi.DeviceInfo `json:"devices"`
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("the server's answer is not a session list: %w", err)
@@ -502,7 +502,7 @@ func (c *adminClient) sessions(ctx context.Context, w io.Writer, user string, ra
 	return writeSessions(w, s.Devices, time.Now())
 }
 
-func writeSessions(w io.Writer, ds []signaling.DeviceInfo, now time.Time) error {
+func writeSessions(w io.Writer, ds []adminapi.DeviceInfo, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DEVICE\tSESSION\tGRANTS\tTOKEN EXPIRES\tCALL\tNODE")
 	for _, d := range ds {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
@@ -116,20 +117,20 @@ func answeredCall(t *testing.T, a, b *client.Client, to string) string {
 	return id
 }
 
-func readExport(t *testing.T, path string) signaling.Export {
+func readExport(t *testing.T, path string) adminapi.Export {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var x signaling.Export
+	var x adminapi.Export
 	if err := json.Unmarshal(b, &x); err != nil {
 		t.Fatalf("export is not a JSON archive: %v\n%s", err, b)
 	}
 	return x
 }
 
-func hasCall(x signaling.Export, id string) bool {
+func hasCall(x adminapi.Export, id string) bool {
 	for _, c := range x.Calls {
 		if c.CallID == id {
 			return true
@@ -155,7 +156,7 @@ func TestAdminCommands(t *testing.T) {
 		}
 	}
 	var list struct {
-		Rooms []signaling.RoomView `json:"rooms"`
+		Rooms []adminapi.RoomView `json:"rooms"`
 	}
 	out = mustAdmin(t, append(g, "rooms", "--json")...)
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
@@ -166,7 +167,7 @@ func TestAdminCommands(t *testing.T) {
 	}
 
 	// room: one call as indented JSON; an unknown one is an error.
-	var rv signaling.RoomView
+	var rv adminapi.RoomView
 	out = mustAdmin(t, append(g, "room", id)...)
 	if err := json.Unmarshal([]byte(out), &rv); err != nil || rv.ID != id || !strings.Contains(out, "\n  \"") {
 		t.Errorf("room %s printed (%v):\n%s", id, err, out)
@@ -177,8 +178,8 @@ func TestAdminCommands(t *testing.T) {
 
 	// sessions: bob's device, in the call.
 	var ss struct {
-		User    string                 `json:"user"`
-		Devices []signaling.DeviceInfo `json:"devices"`
+		User    string                `json:"user"`
+		Devices []adminapi.DeviceInfo `json:"devices"`
 	}
 	out = mustAdmin(t, append(g, "sessions", "bob", "--json")...)
 	if err := json.Unmarshal([]byte(out), &ss); err != nil {
@@ -241,7 +242,7 @@ func TestAdminCommands(t *testing.T) {
 		t.Errorf("alice's archive = %+v, want calls %s and %s", x, id, id2)
 	}
 	// To stdout too.
-	var x signaling.Export
+	var x adminapi.Export
 	if out = mustAdmin(t, append(g, "export", "alice")...); json.Unmarshal([]byte(out), &x) != nil || !hasCall(x, id) {
 		t.Errorf("export alice to stdout:\n%s", out)
 	}
@@ -364,22 +365,22 @@ func TestAdminTokenSources(t *testing.T) {
 // live quality in a line an operator can read.
 func TestAdminRoomsTable(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	rooms := []signaling.RoomView{{
+	rooms := []adminapi.RoomView{{
 		ID: "c_1", Kind: "call", State: "active", Video: true, StartedAt: now.Add(-95 * time.Second),
-		Members: []signaling.MemberView{
+		Members: []adminapi.MemberView{
 			{User: "alice", Device: "phone", State: "joined",
-				Tracks: []signaling.TrackView{
+				Tracks: []adminapi.TrackView{
 					{Kind: "audio", Codec: "opus"},
-					{Kind: "video", Codec: "VP8", Layers: []signaling.LayerView{{RID: "q"}, {RID: "h"}, {RID: "f"}}},
+					{Kind: "video", Codec: "VP8", Layers: []adminapi.LayerView{{RID: "q"}, {RID: "h"}, {RID: "f"}}},
 				},
-				Quality: &signaling.QualityView{Level: "good", RTTMs: 12.4, LossUpPct: 0, SendKbps: 1800, RecvKbps: 640}},
-			{User: "bob", State: "ringing", Tracks: []signaling.TrackView{}},
+				Quality: &adminapi.QualityView{Level: "good", RTTMs: 12.4, LossUpPct: 0, SendKbps: 1800, RecvKbps: 640}},
+			{User: "bob", State: "ringing", Tracks: []adminapi.TrackView{}},
 		},
 	}, {
 		ID: "r_2", Kind: "room", Room: "ops", Mode: "ptt", State: "active", StartedAt: now.Add(-time.Hour),
-		Members: []signaling.MemberView{{User: "carol", Device: "radio", State: "joined",
-			Tracks:  []signaling.TrackView{{Kind: "video", Screen: true, Layers: []signaling.LayerView{{}}}},
-			Quality: &signaling.QualityView{Level: "poor", RTTMs: 250, LossUpPct: 1.2, LossDownPct: 4.5, SendKbps: 90, RecvKbps: 2500}}},
+		Members: []adminapi.MemberView{{User: "carol", Device: "radio", State: "joined",
+			Tracks:  []adminapi.TrackView{{Kind: "video", Screen: true, Layers: []adminapi.LayerView{{}}}},
+			Quality: &adminapi.QualityView{Level: "poor", RTTMs: 250, LossUpPct: 1.2, LossDownPct: 4.5, SendKbps: 90, RecvKbps: 2500}}},
 	}}
 	var b bytes.Buffer
 	if err := writeRooms(&b, rooms, now); err != nil {
