@@ -24,7 +24,6 @@ import (
 	"github.com/tandemcall/tandem/internal/server"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/internal/webhook"
-	"github.com/tandemcall/tandem/signaling"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
