@@ -29,10 +29,7 @@ var (
 	// ErrNothingPublished is returned by Room.View when the room has no
 	// track a WHEP viewer could be given.
 	ErrNothingPublished = errors.New("sfu: nothing published in the room")
-	// ErrBadFragment is returned by ParseICEFragment for a malformed
-	// trickle-ice-sdpfrag body.
-	ErrBadFragment = errors.New("sfu: bad ICE fragment")
-	// ErrICEMismatch is returned by Session.Patch for a fragment whose ICE
+	// ErrICEMismatch is returned by WHIPSession.Patch for a fragment whose ICE
 	// credentials belong to another ICE session and do not restart ICE.
 	ErrICEMismatch = errors.New("sfu: ICE credentials do not match the session")
 	// ErrNoLeg is returned by JoinReplacing when the leg to replace is not

@@ -174,6 +174,27 @@ func (s *SFU) CloseRoom(id string) {
 	}
 }
 
+// CloseRoomIfEmpty closes and forgets the room if it has no participants,
+// and reports whether it did. A Join racing with it fails with ErrClosed;
+// SFU.Room then makes a new room.
+func (s *SFU) CloseRoomIfEmpty(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[id]
+	if !ok {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.participants) > 0 {
+		return false
+	}
+	r.closed = true
+	delete(s.rooms, id)
+	r.log.Debug("room closed: empty")
+	return true
+}
+
 // Close closes every room and the shared socket, and waits for the
 // goroutines the rooms own.
 func (s *SFU) Close() error {

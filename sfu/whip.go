@@ -3,13 +3,12 @@ package sfu
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
-	"unicode/utf8"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/internal/sdpfrag"
 )
 
 // WHIP (RFC 9725) and WHEP sessions: a participant with one PeerConnection
@@ -30,8 +29,8 @@ import (
 //
 // The HTTP side (resources, tokens, ETags, CORS) lives in internal/server.
 
-// Session is a WHIP publisher or a WHEP viewer in a room.
-type Session struct {
+// WHIPSession is a WHIP publisher or a WHEP viewer in a room.
+type WHIPSession struct {
 	p  *Participant
 	pr *peer // the one PeerConnection
 	ev *sessionEvents
@@ -72,7 +71,7 @@ func (e *sessionEvents) ConnectionState(_ string, s webrtc.PeerConnectionState) 
 // SFU's answer with all of its ICE candidates (the client gets no trickle
 // from the server); ctx bounds the wait for them. A bad offer returns an
 // error wrapping ErrBadSDP and leaves nothing behind.
-func (r *Room) Publish(ctx context.Context, id, streamID, offer string) (*Session, string, error) {
+func (r *Room) Publish(ctx context.Context, id, streamID, offer string) (*WHIPSession, string, error) {
 	if _, err := parseSDP(offer); err != nil {
 		return nil, "", err
 	}
@@ -94,7 +93,7 @@ func (r *Room) Publish(ctx context.Context, id, streamID, offer string) (*Sessio
 		return nil, "", err
 	}
 	p.start()
-	s := &Session{p: p, pr: p.pub, ev: ev}
+	s := &WHIPSession{p: p, pr: p.pub, ev: ev}
 	ans, err := s.negotiate(ctx, offer)
 	if err != nil {
 		_ = p.Close()
@@ -111,7 +110,7 @@ func (r *Room) Publish(ctx context.Context, id, streamID, offer string) (*Sessio
 // last). It returns the SFU's answer with all of its ICE candidates; ctx
 // bounds the wait for them. With nothing published it returns
 // ErrNothingPublished; a bad offer returns an error wrapping ErrBadSDP.
-func (r *Room) View(ctx context.Context, id, offer string) (*Session, string, error) {
+func (r *Room) View(ctx context.Context, id, offer string) (*WHIPSession, string, error) {
 	if _, err := parseSDP(offer); err != nil {
 		return nil, "", err
 	}
@@ -154,7 +153,7 @@ func (r *Room) View(ctx context.Context, id, offer string) (*Session, string, er
 		sender := tr.Sender()
 		p.spawn(func() { d.rtcpLoop(sender) })
 	}
-	s := &Session{p: p, pr: p.sub, ev: ev}
+	s := &WHIPSession{p: p, pr: p.sub, ev: ev}
 	ans, err := s.negotiate(ctx, offer)
 	if err != nil {
 		_ = p.Close()
@@ -276,20 +275,20 @@ func (p *Participant) viewLoop() {
 
 // negotiate applies the client's offer and returns the answer with the
 // SFU's candidates.
-func (s *Session) negotiate(ctx context.Context, offer string) (string, error) {
+func (s *WHIPSession) negotiate(ctx context.Context, offer string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, _, err := s.pr.answer(offer); err != nil {
 		return "", err
 	}
 	s.offer = offer
-	s.ufrag, s.pwd = iceCredentials(offer)
+	s.ufrag, s.pwd = sdpfrag.Credentials(offer)
 	return s.gathered(ctx), nil
 }
 
 // gathered waits (within ctx) until the PC has gathered its candidates and
 // returns its local description, which then carries them.
-func (s *Session) gathered(ctx context.Context) string {
+func (s *WHIPSession) gathered(ctx context.Context) string {
 	select {
 	case <-webrtc.GatheringCompletePromise(s.pr.pc):
 	case <-ctx.Done():
@@ -302,22 +301,22 @@ func (s *Session) gathered(ctx context.Context) string {
 }
 
 // ID returns the session's leg id in its room.
-func (s *Session) ID() string { return s.p.id }
+func (s *WHIPSession) ID() string { return s.p.id }
 
 // Participant returns the session's participant (for stats).
-func (s *Session) Participant() *Participant { return s.p }
+func (s *WHIPSession) Participant() *Participant { return s.p }
 
 // Failed is closed when the session's PeerConnection has failed or
 // closed: the session cannot continue and should be closed.
-func (s *Session) Failed() <-chan struct{} { return s.ev.failed }
+func (s *WHIPSession) Failed() <-chan struct{} { return s.ev.failed }
 
 // Done is closed when the session has been closed, by Close or because its
 // room closed.
-func (s *Session) Done() <-chan struct{} { return s.p.done }
+func (s *WHIPSession) Done() <-chan struct{} { return s.p.done }
 
 // Close leaves the room and closes the PeerConnection. A publisher's
 // tracks stop for everyone receiving them.
-func (s *Session) Close() error { return s.p.Close() }
+func (s *WHIPSession) Close() error { return s.p.Close() }
 
 // Patch applies a trickle ICE fragment: its candidates are added and, if
 // its credentials differ from the client's current ones, ICE restarts
@@ -328,7 +327,7 @@ func (s *Session) Close() error { return s.p.Close() }
 // ErrBadCandidate, and candidates past the limit of the ICE session
 // ErrTooManyCandidates, before anything of the fragment is applied.
 // Unusable candidates are dropped (candidates.go).
-func (s *Session) Patch(ctx context.Context, f ICEFragment) (frag string, restarted bool, err error) {
+func (s *WHIPSession) Patch(ctx context.Context, f sdpfrag.Fragment) (frag string, restarted bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.p.isClosed() {
@@ -359,7 +358,7 @@ func (s *Session) Patch(ctx context.Context, f ICEFragment) (frag string, restar
 			return "", false, fmt.Errorf("%w: %d usable candidates, at most %d per ICE session", ErrTooManyCandidates, n, maxRemoteCandidates)
 		}
 		restarted = true
-		offer := withICECredentials(s.offer, f.Ufrag, f.Pwd)
+		offer := sdpfrag.WithCredentials(s.offer, f.Ufrag, f.Pwd)
 		if _, _, err := s.pr.answer(offer); err != nil {
 			return "", false, err
 		}
@@ -372,234 +371,13 @@ func (s *Session) Patch(ctx context.Context, f ICEFragment) (frag string, restar
 	if !restarted {
 		return "", false, nil
 	}
-	return localFragment(s.gathered(ctx)), true, nil
+	return sdpfrag.Local(s.gathered(ctx)), true, nil
 }
 
 // Restarts reports whether Patch would restart ICE with f: f has both a
 // ufrag and a password, and the ufrag is not the client's current one.
-func (s *Session) Restarts(f ICEFragment) bool {
+func (s *WHIPSession) Restarts(f sdpfrag.Fragment) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return f.Ufrag != "" && f.Ufrag != s.ufrag && f.Pwd != ""
-}
-
-// ICEFragment is what a trickle-ice-sdpfrag body (RFC 8840) carries: the
-// ICE credentials it belongs to, candidates and end-of-candidates.
-type ICEFragment struct {
-	Ufrag, Pwd      string
-	Candidates      []webrtc.ICECandidateInit
-	EndOfCandidates bool
-}
-
-// Limits on a fragment.
-const (
-	maxFragmentBytes      = 64 << 10
-	maxFragmentLines      = 512
-	maxFragmentCandidates = 64
-	maxMidLen             = 64
-)
-
-// ParseICEFragment parses an application/trickle-ice-sdpfrag body. It
-// accepts session- and media-level ice-ufrag and ice-pwd (which must agree
-// and use only ICE characters, RFC 8839 §5.4), mid, candidate and
-// end-of-candidates lines, ignores other attributes, and returns an error
-// wrapping ErrBadFragment for anything malformed.
-func ParseICEFragment(body string) (ICEFragment, error) {
-	var f ICEFragment
-	bad := func(format string, args ...any) (ICEFragment, error) {
-		return ICEFragment{}, fmt.Errorf("%w: "+format, append([]any{ErrBadFragment}, args...)...)
-	}
-	if len(body) > maxFragmentBytes {
-		return bad("longer than %d bytes", maxFragmentBytes)
-	}
-	if !utf8.ValidString(body) {
-		return bad("not UTF-8")
-	}
-	lines := strings.Split(body, "\n")
-	if len(lines) > maxFragmentLines {
-		return bad("more than %d lines", maxFragmentLines)
-	}
-	mid, sections, seen := "", 0, false
-	for n, line := range lines {
-		line = strings.TrimSuffix(line, "\r")
-		if line == "" {
-			continue
-		}
-		if len(line) < 2 || line[1] != '=' || line[0] < 'a' || line[0] > 'z' {
-			return bad("line %d is not <letter>=<value>", n+1)
-		}
-		seen = true
-		if line[0] == 'm' {
-			sections++
-			mid = ""
-			continue
-		}
-		if line[0] != 'a' {
-			continue
-		}
-		name, value, _ := strings.Cut(line[2:], ":")
-		switch name {
-		case "ice-ufrag":
-			if !iceString(value, 4) {
-				return bad("ice-ufrag must be 4–256 ICE characters")
-			}
-			if f.Ufrag != "" && f.Ufrag != value {
-				return bad("two different ice-ufrag values")
-			}
-			f.Ufrag = value
-		case "ice-pwd":
-			if !iceString(value, 22) {
-				return bad("ice-pwd must be 22–256 ICE characters")
-			}
-			if f.Pwd != "" && f.Pwd != value {
-				return bad("two different ice-pwd values")
-			}
-			f.Pwd = value
-		case "mid":
-			if value == "" || len(value) > maxMidLen || strings.ContainsFunc(value, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-				return bad("bad mid")
-			}
-			mid = value
-		case "candidate":
-			if len(f.Candidates) == maxFragmentCandidates {
-				return bad("more than %d candidates", maxFragmentCandidates)
-			}
-			if strings.ContainsFunc(value, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-				return bad("control character in candidate on line %d", n+1)
-			}
-			if _, err := ice.UnmarshalCandidate(value); err != nil {
-				return bad("candidate on line %d: %v", n+1, err)
-			}
-			c := webrtc.ICECandidateInit{Candidate: "candidate:" + value}
-			if mid != "" {
-				m := mid
-				c.SDPMid = &m
-			}
-			if sections > 0 && sections <= maxFragmentLines {
-				i := uint16(sections - 1)
-				c.SDPMLineIndex = &i
-			}
-			f.Candidates = append(f.Candidates, c)
-		case "end-of-candidates":
-			f.EndOfCandidates = true
-		}
-	}
-	if !seen {
-		return bad("empty")
-	}
-	return f, nil
-}
-
-// iceString reports whether s is min–256 ICE characters (ALPHA / DIGIT /
-// "+" / "/").
-func iceString(s string, min int) bool {
-	if len(s) < min || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
-			return false
-		}
-	}
-	return true
-}
-
-// iceCredentials returns the ICE ufrag and password of a description
-// (session level, else the first media section that has them).
-func iceCredentials(desc string) (ufrag, pwd string) {
-	var d sdp.SessionDescription
-	if d.UnmarshalString(desc) != nil {
-		return "", ""
-	}
-	ufrag, _ = d.Attribute("ice-ufrag")
-	pwd, _ = d.Attribute("ice-pwd")
-	for _, m := range d.MediaDescriptions {
-		if ufrag == "" {
-			ufrag, _ = m.Attribute("ice-ufrag")
-		}
-		if pwd == "" {
-			pwd, _ = m.Attribute("ice-pwd")
-		}
-	}
-	return ufrag, pwd
-}
-
-// withICECredentials returns desc with every ice-ufrag and ice-pwd replaced
-// and its candidates removed: the offer a client restarting ICE would have
-// sent. ufrag and pwd must have passed iceString.
-func withICECredentials(desc, ufrag, pwd string) string {
-	lines := strings.SplitAfter(desc, "\n")
-	var b strings.Builder
-	b.Grow(len(desc))
-	for _, line := range lines {
-		eol := line[len(strings.TrimRight(line, "\r\n")):]
-		switch {
-		case strings.HasPrefix(line, "a=ice-ufrag:"):
-			b.WriteString("a=ice-ufrag:" + ufrag + eol)
-		case strings.HasPrefix(line, "a=ice-pwd:"):
-			b.WriteString("a=ice-pwd:" + pwd + eol)
-		case strings.HasPrefix(line, "a=candidate:"), strings.HasPrefix(line, "a=end-of-candidates"):
-		default:
-			b.WriteString(line)
-		}
-	}
-	return b.String()
-}
-
-// localFragment turns the SFU's local description into the
-// trickle-ice-sdpfrag answer to an ICE restart: the bundle group, the first
-// media section's m= line and mid, the ICE credentials, its candidates and
-// end-of-candidates.
-func localFragment(desc string) string {
-	var d sdp.SessionDescription
-	if d.UnmarshalString(desc) != nil {
-		return ""
-	}
-	var b strings.Builder
-	line := func(s string) { b.WriteString(s + "\r\n") }
-	if g, ok := d.Attribute("group"); ok {
-		line("a=group:" + g)
-	}
-	ufrag, pwd := iceCredentials(desc)
-	if len(d.MediaDescriptions) == 0 {
-		line("a=ice-ufrag:" + ufrag)
-		line("a=ice-pwd:" + pwd)
-		return b.String()
-	}
-	m := d.MediaDescriptions[0]
-	line(fmt.Sprintf("m=%s 9 %s %s", m.MediaName.Media, strings.Join(m.MediaName.Protos, "/"), strings.Join(m.MediaName.Formats, " ")))
-	if mid, ok := m.Attribute("mid"); ok {
-		line("a=mid:" + mid)
-	}
-	line("a=ice-ufrag:" + ufrag)
-	line("a=ice-pwd:" + pwd)
-	for _, a := range m.Attributes {
-		if a.Key == "candidate" {
-			line("a=candidate:" + a.Value)
-		}
-	}
-	line("a=end-of-candidates")
-	return b.String()
-}
-
-// CloseRoomIfEmpty closes and forgets the room if it has no participants,
-// and reports whether it did. A Join racing with it fails with ErrClosed;
-// SFU.Room then makes a new room.
-func (s *SFU) CloseRoomIfEmpty(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.rooms[id]
-	if !ok {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.participants) > 0 {
-		return false
-	}
-	r.closed = true
-	delete(s.rooms, id)
-	r.log.Debug("room closed: empty")
-	return true
 }

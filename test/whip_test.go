@@ -17,11 +17,11 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/tandemcall/tandem/internal/sdpfrag"
 	"github.com/tandemcall/tandem/internal/whiptest"
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
-	"github.com/tandemcall/tandem/sfu"
 )
 
 // whipPC builds a pion PeerConnection the way a third-party WHIP client
@@ -328,7 +328,7 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	if newTag == "" || newTag == etag {
 		t.Errorf("ETag after restart %q (was %q)", newTag, etag)
 	}
-	back, err := sfu.ParseICEFragment(b)
+	back, err := sdpfrag.Parse(b)
 	if err != nil {
 		t.Fatalf("restart answer %q: %v", b, err)
 	}

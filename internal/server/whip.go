@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/sdpfrag"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling"
@@ -25,7 +26,7 @@ import (
 // WHIP (RFC 9725) and WHEP over HTTP: POST /whip/{room} publishes into a
 // room and POST /whep/{room} plays it; each creates a session resource at
 // /whip/{room}/{id} (resp. /whep/…) that PATCH (trickle ICE, ICE restart)
-// and DELETE act on. The media side is sfu.Session; this file is the HTTP:
+// and DELETE act on. The media side is sfu.WHIPSession; this file is the HTTP:
 // tokens, resources, entity tags, ICE servers in Link headers and CORS for
 // clients on pages of other origins. docs/protocol.md describes it.
 
@@ -58,7 +59,7 @@ type whipResource struct {
 	// ident is the token's identity that created the session: a
 	// revocation that covers it ends the session.
 	ident auth.Identity
-	sess  *sfu.Session
+	sess  *sfu.WHIPSession
 	// watching is set for a WHEP viewer of a call's room, counted among
 	// the call's watchers (signaling's AddWatcher) until it ends.
 	watching bool
@@ -458,7 +459,7 @@ func (s *Server) whipJoin(ctx context.Context, res *whipResource, offer string) 
 		}
 		room := s.sfu.Room(res.sfuRoom)
 		var (
-			sess *sfu.Session
+			sess *sfu.WHIPSession
 			ans  string
 			err  error
 		)
@@ -562,7 +563,7 @@ func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request, res *whipReso
 	if !ok {
 		return
 	}
-	frag, err := sfu.ParseICEFragment(body)
+	frag, err := sdpfrag.Parse(body)
 	if err != nil {
 		whipError(w, http.StatusBadRequest, err.Error())
 		return

@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tandemcall/tandem/sfu"
@@ -89,51 +86,4 @@ func (c *sfuCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.candidates, cd.Transport, "transport")
 	counter(c.candidates, cd.Address, "address")
 	counter(c.candidates, cd.OverLimit, "over_limit")
-}
-
-// retention deletes call history and assistance audit entries older than
-// configured, now and then every sweep, until ctx ends.
-func (s *Server) retention(ctx context.Context) {
-	calls, assist := s.cfg.Calls.HistoryRetention, s.cfg.Assist.LogRetention
-	if calls <= 0 && assist <= 0 {
-		return
-	}
-	// Often enough that nothing outlives its retention by more than a
-	// tenth of it, at most hourly.
-	sweep := time.Hour
-	for _, r := range []time.Duration{calls, assist} {
-		if r > 0 {
-			sweep = min(sweep, max(r/10, 100*time.Millisecond))
-		}
-	}
-	t := time.NewTicker(sweep)
-	defer t.Stop()
-	for {
-		s.prune(ctx, calls, assist)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (s *Server) prune(ctx context.Context, calls, assist time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	now := time.Now()
-	if calls > 0 {
-		if n, err := s.store.PruneCalls(ctx, now.Add(-calls)); err != nil {
-			s.log.Warn("call history retention", "err", err)
-		} else if n > 0 {
-			s.log.Info("call history past retention deleted", "entries", n)
-		}
-	}
-	if assist > 0 {
-		if n, err := s.store.PruneAssist(ctx, now.Add(-assist)); err != nil {
-			s.log.Warn("assistance log retention", "err", err)
-		} else if n > 0 {
-			s.log.Info("assistance log past retention deleted", "entries", n)
-		}
-	}
 }
