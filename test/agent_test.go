@@ -12,11 +12,11 @@ import (
 	"github.com/pion/rtp/codecs"
 
 	"github.com/tandemcall/tandem/internal/agent"
+	"github.com/tandemcall/tandem/internal/agent/vpx"
+	"github.com/tandemcall/tandem/internal/agent/x11"
+	"github.com/tandemcall/tandem/internal/agent/x11/x11test"
 	"github.com/tandemcall/tandem/internal/assistwire"
 	"github.com/tandemcall/tandem/internal/client"
-	"github.com/tandemcall/tandem/internal/vpx"
-	"github.com/tandemcall/tandem/internal/x11"
-	"github.com/tandemcall/tandem/internal/x11/x11test"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 

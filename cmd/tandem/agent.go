@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tandemcall/tandem/internal/agent"
-	"github.com/tandemcall/tandem/internal/vpx"
+	"github.com/tandemcall/tandem/internal/agent/vpx"
 )
 
 // agentCmd runs the desktop agent: this X11 desktop joins the helped

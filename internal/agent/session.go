@@ -10,10 +10,10 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/tandemcall/tandem/internal/agent/vpx"
+	"github.com/tandemcall/tandem/internal/agent/x11"
 	"github.com/tandemcall/tandem/internal/assistwire"
 	"github.com/tandemcall/tandem/internal/client"
-	"github.com/tandemcall/tandem/internal/vpx"
-	"github.com/tandemcall/tandem/internal/x11"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tandemcall/tandem/internal/x11"
-	"github.com/tandemcall/tandem/internal/x11/x11test"
+	"github.com/tandemcall/tandem/internal/agent/x11"
+	"github.com/tandemcall/tandem/internal/agent/x11/x11test"
 )
 
 // grabbers are the two ways of reading the screen.

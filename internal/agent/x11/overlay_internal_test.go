@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/tandemcall/tandem/internal/x11/x11test"
+	"github.com/tandemcall/tandem/internal/agent/x11/x11test"
 )
 
 func TestBarFontEncode(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 
-	"github.com/tandemcall/tandem/internal/x11"
-	"github.com/tandemcall/tandem/internal/x11/x11test"
+	"github.com/tandemcall/tandem/internal/agent/x11"
+	"github.com/tandemcall/tandem/internal/agent/x11/x11test"
 )
 
 // open starts an Xvfb and opens a Display on it.

@@ -6,8 +6,8 @@ import (
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 
-	"github.com/tandemcall/tandem/internal/x11"
-	"github.com/tandemcall/tandem/internal/x11/x11test"
+	"github.com/tandemcall/tandem/internal/agent/x11"
+	"github.com/tandemcall/tandem/internal/agent/x11/x11test"
 )
 
 // window is what the server says of window w.
