@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // nopEvents records what the SFU reports.
@@ -158,7 +160,7 @@ func TestPublicIPs(t *testing.T) {
 	if _, err := p.HandleOffer(clientOffer(t)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "a pub candidate", func() bool { return len(ev.candidates()) > 0 })
+	testkit.Eventually(t, 5*time.Second, "a pub candidate", func() bool { return len(ev.candidates()) > 0 })
 	port := s.UDPAddr().Port
 	for _, c := range ev.candidates() {
 		f := strings.Fields(c.Candidate)
@@ -182,7 +184,7 @@ func TestSubscriberBadAnswer(t *testing.T) {
 	a := joinClient(t, r, "A")
 	b := joinClient(t, r, "B", func(c *client) { c.garbageAnswer = true })
 	a.publish()
-	waitFor(t, 10*time.Second, "B to receive A's video", func() bool {
+	testkit.Eventually(t, 10*time.Second, "B to receive A's video", func() bool {
 		v := b.trackFrom("user-A", webrtc.RTPCodecTypeVideo)
 		return v != nil && v.packets.Load() > 10
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/udptrap"
 )
 
@@ -71,14 +72,14 @@ func TestCandidateLimit(t *testing.T) {
 	room := s.Room("limit")
 	a := joinClient(t, room, "A")
 	a.publish()
-	waitFor(t, 10*time.Second, "A's pub PC to connect", func() bool {
+	testkit.Eventually(t, 10*time.Second, "A's pub PC to connect", func() bool {
 		return a.pub.ConnectionState() == webrtc.PeerConnectionStateConnected
 	})
 	add := func(cand string) error {
 		return a.p.AddICECandidate(PCPub, webrtc.ICECandidateInit{Candidate: "candidate:" + cand})
 	}
 	// The client's own candidates count too: wait until it has sent them.
-	waitFor(t, 5*time.Second, "A's gathering", func() bool {
+	testkit.Eventually(t, 5*time.Second, "A's gathering", func() bool {
 		return a.pub.ICEGatheringState() == webrtc.ICEGatheringStateComplete
 	})
 	drained := make(chan struct{})
@@ -188,7 +189,7 @@ func TestCandidateLimit(t *testing.T) {
 	if err := add(udptrap.HostCandidate(7, "127.0.0.1", port(9000))); err != nil {
 		t.Errorf("a candidate after the ICE restart: %v", err)
 	}
-	waitFor(t, 10*time.Second, "A's pub PC to be connected after the restart", func() bool {
+	testkit.Eventually(t, 10*time.Second, "A's pub PC to be connected after the restart", func() bool {
 		return a.pub.ConnectionState() == webrtc.PeerConnectionStateConnected
 	})
 }

@@ -36,18 +36,6 @@ func newTestSFU(t *testing.T) *SFU {
 	return s
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // fifo is an unbounded ordered queue of actions run by one goroutine: the
 // test's stand-in for a signaling session's event loop.
 type fifo struct {

@@ -14,6 +14,8 @@ import (
 	"github.com/pion/transport/v4"
 	"github.com/pion/transport/v4/stdnet"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // rtpPublisher sends raw VP8 RTP from a client's pub PC, so the test chooses
@@ -226,7 +228,7 @@ func TestNack(t *testing.T) {
 	// B receives A's packets with A's sequence numbers.
 	var track *webrtc.TrackRemote
 	var last uint16
-	waitFor(t, 8*time.Second, "B to receive A's video", func() bool {
+	testkit.Eventually(t, 8*time.Second, "B to receive A's video", func() bool {
 		var n int
 		track, n, last = rec.received()
 		return track != nil && n >= 20
@@ -267,10 +269,10 @@ func TestNack(t *testing.T) {
 
 	// A leaves out one sequence number: the SFU NACKs it to A.
 	missing := pub.skipSoon()
-	waitFor(t, 3*time.Second, "the SFU to NACK the missing packet to A", func() bool {
+	testkit.Eventually(t, 3*time.Second, "the SFU to NACK the missing packet to A", func() bool {
 		return pub.nacksFor(missing) > 0
 	})
-	waitFor(t, 3*time.Second, "B to receive the packet after the gap", func() bool {
+	testkit.Eventually(t, 3*time.Second, "B to receive the packet after the gap", func() bool {
 		return rec.count(missing+1) > 0
 	})
 	if n := rec.count(missing); n != 0 {
@@ -381,7 +383,7 @@ func TestNackLostPacket(t *testing.T) {
 	pub := publishRTP(t, a, 100)
 
 	var track *webrtc.TrackRemote
-	waitFor(t, 8*time.Second, "B to receive A's video", func() bool {
+	testkit.Eventually(t, 8*time.Second, "B to receive A's video", func() bool {
 		var n int
 		track, n, _ = rec.received()
 		return track != nil && n >= 20
@@ -392,12 +394,12 @@ func TestNackLostPacket(t *testing.T) {
 
 	loss.armed.Store(true)
 	var lost uint16
-	waitFor(t, 3*time.Second, "a packet to be dropped", func() bool {
+	testkit.Eventually(t, 3*time.Second, "a packet to be dropped", func() bool {
 		dropped, _ := loss.state()
 		lost = uint16(dropped)
 		return dropped >= 0
 	})
-	waitFor(t, 3*time.Second, "the dropped packet to be resent to B", func() bool {
+	testkit.Eventually(t, 3*time.Second, "the dropped packet to be resent to B", func() bool {
 		return rec.count(lost) > 0
 	})
 	// The copy came on B's RTX stream (RFC 4588), which pion unwraps into

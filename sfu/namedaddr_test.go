@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/udptrap"
 )
 
@@ -53,7 +54,7 @@ func TestNamedAddressesGetNoChecks(t *testing.T) {
 	}
 	a.publish()
 	b.publish()
-	waitFor(t, 10*time.Second, "B to receive A's video", func() bool {
+	testkit.Eventually(t, 10*time.Second, "B to receive A's video", func() bool {
 		v := b.trackFrom("user-A", webrtc.RTPCodecTypeVideo)
 		return v != nil && v.packets.Load() > 50
 	})
@@ -102,7 +103,7 @@ func iceLiteRefused(t *testing.T, attr string) {
 		}
 	})
 	a.publish()
-	waitFor(t, 10*time.Second, "B's answer", func() bool {
+	testkit.Eventually(t, 10*time.Second, "B's answer", func() bool {
 		return len(b.errors()) > 0 || b.p.sub.pc.RemoteDescription() != nil
 	})
 	time.Sleep(2 * time.Second)

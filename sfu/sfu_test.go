@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -10,25 +9,9 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
-)
 
-// goroutineBaseline returns a check that fails the test if goroutines
-// started after the call are still running (polled with a deadline).
-func goroutineBaseline(t *testing.T) func() {
-	base := runtime.NumGoroutine()
-	return func() {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Fatalf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), base, buf[:n])
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
+	"github.com/tandemcall/tandem/internal/testkit"
+)
 
 // sendingStreams returns the msid stream ids of the media sections an offer
 // sends on.
@@ -55,7 +38,7 @@ func sendingStreams(t *testing.T, offer string) []string {
 // back to A, bad SDP is rejected without harm, A's departure renegotiates the
 // others' sub PCs, and SFU.Close leaves no goroutines behind.
 func TestForwarding(t *testing.T) {
-	leakCheck := goroutineBaseline(t)
+	leakCheck := testkit.LeakCheck(t, 0)
 	s, err := New(Config{UDPListen: "127.0.0.1:0"}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +57,7 @@ func TestForwarding(t *testing.T) {
 
 	// B receives both tracks, labelled with A's stream id.
 	var bAudio, bVideo *remoteTrack
-	waitFor(t, 10*time.Second, "B to receive A's audio and video", func() bool {
+	testkit.Eventually(t, 10*time.Second, "B to receive A's audio and video", func() bool {
 		bAudio = b.trackFrom("user-A", webrtc.RTPCodecTypeAudio)
 		bVideo = b.trackFrom("user-A", webrtc.RTPCodecTypeVideo)
 		return bAudio != nil && bVideo != nil && bAudio.packets.Load() > 25 && bVideo.packets.Load() > 25
@@ -112,11 +95,11 @@ func TestForwarding(t *testing.T) {
 	}
 
 	// The SFU asked A for a keyframe when B subscribed.
-	waitFor(t, 5*time.Second, "initial keyframe request to A", func() bool { return a.plis.Load() > 0 })
+	testkit.Eventually(t, 5*time.Second, "initial keyframe request to A", func() bool { return a.plis.Load() > 0 })
 
 	// A PLI from B reaches A as a PLI for A's video SSRC.
 	base := a.plis.Load()
-	waitFor(t, 5*time.Second, "B's PLI to reach A", func() bool {
+	testkit.Eventually(t, 5*time.Second, "B's PLI to reach A", func() bool {
 		pli := &rtcp.PictureLossIndication{MediaSSRC: uint32(bVideo.track.SSRC())}
 		if err := b.sub.WriteRTCP([]rtcp.Packet{pli}); err != nil {
 			t.Fatalf("B WriteRTCP: %v", err)
@@ -139,13 +122,13 @@ func TestForwarding(t *testing.T) {
 		t.Errorf("HandleAnswer(garbage) error = %v", err)
 	}
 	before := bVideo.packets.Load()
-	waitFor(t, 5*time.Second, "media to keep flowing after bad SDP", func() bool {
+	testkit.Eventually(t, 5*time.Second, "media to keep flowing after bad SDP", func() bool {
 		return bVideo.packets.Load() > before+20
 	})
 
 	// A late joiner receives A's tracks too.
 	c := joinClient(t, room, "C")
-	waitFor(t, 10*time.Second, "C to receive A's audio and video", func() bool {
+	testkit.Eventually(t, 10*time.Second, "C to receive A's audio and video", func() bool {
 		ca := c.trackFrom("user-A", webrtc.RTPCodecTypeAudio)
 		cv := c.trackFrom("user-A", webrtc.RTPCodecTypeVideo)
 		return ca != nil && cv != nil && ca.packets.Load() > 10 && cv.packets.Load() > 10
@@ -162,10 +145,10 @@ func TestForwarding(t *testing.T) {
 	if err := a.p.Close(); err != nil {
 		t.Errorf("A Close: %v", err)
 	}
-	waitFor(t, 10*time.Second, "B's renegotiation without A's tracks", func() bool {
+	testkit.Eventually(t, 10*time.Second, "B's renegotiation without A's tracks", func() bool {
 		return b.offerCount() > offersBefore && len(sendingStreams(t, b.lastOffer())) == 0
 	})
-	waitFor(t, 5*time.Second, "B's tracks from A to end", func() bool {
+	testkit.Eventually(t, 5*time.Second, "B's tracks from A to end", func() bool {
 		return b.trackFrom("user-A", webrtc.RTPCodecTypeAudio) == nil &&
 			b.trackFrom("user-A", webrtc.RTPCodecTypeVideo) == nil
 	})

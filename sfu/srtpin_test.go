@@ -12,6 +12,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // TestReceivePaths: whether a publisher's media is taken at the socket
@@ -101,7 +103,7 @@ func testReceivePath(t *testing.T, pionInput bool) {
 	}()
 	defer func() { close(stop); <-done }()
 
-	waitFor(t, 10*time.Second, "B to receive A's video", func() bool {
+	testkit.Eventually(t, 10*time.Second, "B to receive A's video", func() bool {
 		v := b.trackFrom("user-A", webrtc.RTPCodecTypeVideo)
 		return v != nil && v.packets.Load() > 40
 	})
@@ -112,7 +114,7 @@ func testReceivePath(t *testing.T, pionInput bool) {
 	if m := a.p.pubMode.Load(); m != want || (a.p.in.Load() != nil) == pionInput {
 		t.Fatalf("A's pub PC receive path: mode %d, direct input %v; want mode %d", m, a.p.in.Load() != nil, want)
 	}
-	waitFor(t, 5*time.Second, "receiver reports, TWCC feedback and NACKs for 1010 and 1011", func() bool {
+	testkit.Eventually(t, 5*time.Second, "receiver reports, TWCC feedback and NACKs for 1010 and 1011", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return reports > 0 && feedback > 0 && slices.Contains(nacked, 1010) && slices.Contains(nacked, 1011)

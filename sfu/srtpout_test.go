@@ -12,6 +12,8 @@ import (
 	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // TestDTLSTapKeys runs real DTLS handshakes over loopback UDP, the server
@@ -140,7 +142,7 @@ func TestDirectOutputFallback(t *testing.T) {
 		}
 	})
 	a.publish()
-	waitFor(t, 10*time.Second, "B to receive A's audio and video", func() bool {
+	testkit.Eventually(t, 10*time.Second, "B to receive A's audio and video", func() bool {
 		au := b.trackFrom("user-A", webrtc.RTPCodecTypeAudio)
 		v := b.trackFrom("user-A", webrtc.RTPCodecTypeVideo)
 		return au != nil && v != nil && au.packets.Load() > 25 && v.packets.Load() > 25

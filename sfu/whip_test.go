@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tandemcall/tandem/internal/sdpfrag"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/whiptest"
 )
 
@@ -60,7 +61,7 @@ func newWHEPViewer(t *testing.T, kinds ...webrtc.RTPCodecType) (*whepViewer, str
 // viewer keeps media flowing, the publisher's leaving stops the viewer's
 // tracks, and nothing leaks.
 func TestWHIPWHEPSession(t *testing.T) {
-	leakCheck := goroutineBaseline(t)
+	leakCheck := testkit.LeakCheck(t, 0)
 	s, err := New(Config{UDPListen: "127.0.0.1:0"}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func TestWHIPWHEPSession(t *testing.T) {
 	pub2.Close()
 
 	leg := joinClient(t, room, "leg")
-	waitFor(t, 10*time.Second, "the call leg to receive the WHIP video", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the call leg to receive the WHIP video", func() bool {
 		rt := leg.trackFrom("obs", webrtc.RTPCodecTypeVideo)
 		return rt != nil && rt.packets.Load() > 10
 	})
@@ -120,7 +121,7 @@ func TestWHIPWHEPSession(t *testing.T) {
 	var vs *WHIPSession
 	viewer, voffer := newWHEPViewer(t, webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo)
 	defer viewer.pc.Close()
-	waitFor(t, 10*time.Second, "the publisher's tracks", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the publisher's tracks", func() bool {
 		var err error
 		var vans string
 		vs, vans, err = room.View(ctx, "viewer", voffer)
@@ -135,7 +136,7 @@ func TestWHIPWHEPSession(t *testing.T) {
 		}
 		return true
 	})
-	waitFor(t, 10*time.Second, "the viewer to receive audio and video", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the viewer to receive audio and video", func() bool {
 		return viewer.audio.Load() > 20 && viewer.video.Load() > 20
 	})
 	if st := vs.Participant().Stats(); st.Video.PacketsForwarded == 0 || st.Audio.PacketsForwarded == 0 {
@@ -171,7 +172,7 @@ func TestWHIPWHEPSession(t *testing.T) {
 		}
 	}
 	before := viewer.video.Load()
-	waitFor(t, 10*time.Second, "video after the ICE restart", func() bool { return viewer.video.Load() > before+30 })
+	testkit.Eventually(t, 10*time.Second, "video after the ICE restart", func() bool { return viewer.video.Load() > before+30 })
 
 	// Stale credentials without a password are refused.
 	if _, _, err := vs.Patch(ctx, sdpfrag.Fragment{Ufrag: ufrag + "x"}); !errors.Is(err, ErrICEMismatch) {

@@ -17,6 +17,7 @@ import (
 	"github.com/tandemcall/tandem/internal/agent/x11/x11test"
 	"github.com/tandemcall/tandem/internal/assistwire"
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -146,7 +147,7 @@ func TestAgent(t *testing.T) {
 	ctx := testCtx(t, 90*time.Second)
 	bob := ts.dial(t, "bob", "phone")
 	var id string
-	eventually(t, 10*time.Second, "the agent signed in, ringing", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the agent signed in, ringing", func() bool {
 		var err error
 		id, err = bob.Invite(ctx, "mom", false)
 		return err == nil
@@ -166,7 +167,7 @@ func TestAgent(t *testing.T) {
 	waitType(t, bob, func(m *protocol.AssistState) bool { return slices.Equal(m.Granted, []string{protocol.AssistView}) })
 
 	// Bob sees her screen: each of the window's colours where it is.
-	eventually(t, 20*time.Second, "Bob receiving screen frames", func() bool { return screen.count() > 5 })
+	testkit.Eventually(t, 20*time.Second, "Bob receiving screen frames", func() bool { return screen.count() > 5 })
 	dec, err := vpx.NewDecoder()
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +336,7 @@ func TestAgentUnattended(t *testing.T) {
 
 	carol := ts.dial(t, "carol", "phone")
 	var carolCall string
-	eventually(t, 10*time.Second, "the agent signed in, ringing", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the agent signed in, ringing", func() bool {
 		var err error
 		carolCall, err = carol.Invite(ctx, "mom", false)
 		return err == nil
@@ -362,12 +363,12 @@ func TestAgentUnattended(t *testing.T) {
 	if !slices.Equal(st.Granted, []string{protocol.AssistView, protocol.AssistAnnotate}) {
 		t.Errorf("unattended, Bob was granted %v, want view and annotate only", st.Granted)
 	}
-	eventually(t, 20*time.Second, "Bob receiving the screen", func() bool { return screen.count() > 3 })
+	testkit.Eventually(t, 20*time.Second, "Bob receiving the screen", func() bool { return screen.count() > 3 })
 	x, y := at(640, 360)
 	if err := bobMedia.SendAssist(ctx, assistwire.Event{Type: assistwire.StrokePoint, Tool: assistwire.ToolLaser, X: x, Y: y}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the agent showing Bob's pointing", func() bool { return a.Stats().Annotations > 0 })
+	testkit.Eventually(t, 5*time.Second, "the agent showing Bob's pointing", func() bool { return a.Stats().Annotations > 0 })
 	if n := a.Stats().Unattended; n != 1 {
 		t.Errorf("the agent counted %d unattended accesses, want 1", n)
 	}

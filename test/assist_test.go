@@ -12,6 +12,7 @@ import (
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -80,7 +81,7 @@ func TestAssistGrantsEnforced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "Bob hearing Alice", func() bool {
+	testkit.Eventually(t, 20*time.Second, "Bob hearing Alice", func() bool {
 		seen.mu.Lock()
 		defer seen.mu.Unlock()
 		return len(seen.audio) > 10
@@ -139,11 +140,11 @@ func TestAssistGrantsEnforced(t *testing.T) {
 		t.Fatalf("Bob was told %+v, want view and control granted", st)
 	}
 	granted := time.Now()
-	eventually(t, 10*time.Second, "Bob receiving Alice's screen", func() bool { return screenFrames(granted) > 10 })
+	testkit.Eventually(t, 10*time.Second, "Bob receiving Alice's screen", func() bool { return screenFrames(granted) > 10 })
 	if err := bobMedia.SendAssist(ctx, append(slices.Clone(click), stroke...)...); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "Bob's click reaching Alice", func() bool { return len(atAlice.list()) >= len(click) })
+	testkit.Eventually(t, 5*time.Second, "Bob's click reaching Alice", func() bool { return len(atAlice.list()) >= len(click) })
 	// Malformed input is dropped and counted, never forwarded: a wrong
 	// version, an out-of-range button (the move before it goes through),
 	// an event cut short.
@@ -256,7 +257,7 @@ func TestAssistTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	ended(t, alice, id)
-	eventually(t, 5*time.Second, "the log to show the end", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the log to show the end", func() bool {
 		l := assistLog(t, ts, "alice", "laptop")
 		return len(l) > 0 && l[0].Event == store.AssistEnd && l[0].Reason == "call_ended"
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -469,7 +470,7 @@ func TestBrowserHandoffInGroup(t *testing.T) {
 	// Carol's client sends marked test frames, not pictures a browser
 	// decodes: Alice receives them.
 	alice.waitJS("Alice decoding Bob and receiving Carol", `window.tandem.remoteStats().then(s => s.bob && s.bob.framesDecoded > 30 && s.carol && s.carol.videoBytes > 10000)`, 40*time.Second)
-	eventually(t, 20*time.Second, "Carol receiving Bob", func() bool {
+	testkit.Eventually(t, 20*time.Second, "Carol receiving Bob", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(bobAtCarol.video) > 30 && len(bobAtCarol.audio) > 50

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // whipPage is a page of another origin than the server with a plain
@@ -175,7 +176,7 @@ func TestBrowserWHEPWatchersShown(t *testing.T) {
 	loc, _ := ts.whepPlay(t, view, "stage", viewTok)
 	alice.waitJS(`"1 watching" on the call screen`, `(() => { const e = document.querySelector('#call-watchers');
 		return !e.hidden && e.offsetParent !== null && e.textContent === '1 watching' && window.tandem.watchers === 1 })()`, 15*time.Second)
-	eventually(t, 20*time.Second, "the player receiving Alice's camera", func() bool { return view.video.Load() > 25 })
+	testkit.Eventually(t, 20*time.Second, "the player receiving Alice's camera", func() bool { return view.video.Load() > 25 })
 
 	resp, body := whipReq(t, http.MethodDelete, loc, viewTok, "", "")
 	wantStatus(t, "DELETE", resp, body, http.StatusOK)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -189,7 +190,7 @@ func TestUnknownAndOfflineCallee(t *testing.T) {
 	}
 	bob := ts.dial(t, "bob", "phone")
 	bob.Close()
-	eventually(t, 5*time.Second, "bob offline", func() bool {
+	testkit.Eventually(t, 5*time.Second, "bob offline", func() bool {
 		id, err := alice.Invite(ctx, "bob", false)
 		if err == nil { // bob's socket was not yet gone: cancel and retry
 			_ = alice.Hangup(ctx, id)

@@ -15,6 +15,7 @@ import (
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/redistest"
 	"github.com/tandemcall/tandem/internal/server"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -102,7 +103,7 @@ func TestNodesShareTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	ended(t, bob, id)
-	eventually(t, 5*time.Second, "alice's call in the history node b serves", func() bool {
+	testkit.Eventually(t, 5*time.Second, "alice's call in the history node b serves", func() bool {
 		h := b.history(t, "alice")
 		return len(h) == 1 && h[0].CallID == id && h[0].Reason == protocol.ReasonCompleted
 	})
@@ -180,7 +181,7 @@ func TestRedisOutage(t *testing.T) {
 	if _, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, OnRTP: atBob.onRTP}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "audio both ways", func() bool {
+	testkit.Eventually(t, 15*time.Second, "audio both ways", func() bool {
 		a, _ := atBob.read()
 		b, _ := atAlice.read()
 		return !a.IsZero() && !b.IsZero()
@@ -188,7 +189,7 @@ func TestRedisOutage(t *testing.T) {
 
 	rdb.Stop()
 	down := time.Now()
-	eventually(t, 5*time.Second, "both nodes to report not ready", func() bool {
+	testkit.Eventually(t, 5*time.Second, "both nodes to report not ready", func() bool {
 		return status(t, ts.URL()+"/readyz") == 503 && status(t, ts.others[0].URL()+"/readyz") == 503
 	})
 	if c := status(t, ts.URL()+"/healthz"); c != 200 {
@@ -223,11 +224,11 @@ func TestRedisOutage(t *testing.T) {
 	rdb.Restart()
 	t.Logf("Redis was down for %v; media flowed throughout", time.Since(down).Round(time.Second))
 
-	eventually(t, 10*time.Second, "both nodes ready again", func() bool {
+	testkit.Eventually(t, 10*time.Second, "both nodes ready again", func() bool {
 		return status(t, ts.URL()+"/readyz") == 200 && status(t, ts.others[0].URL()+"/readyz") == 200
 	})
 	var second string
-	eventually(t, 10*time.Second, "a new call to be accepted", func() bool {
+	testkit.Eventually(t, 10*time.Second, "a new call to be accepted", func() bool {
 		second, err = carol.Invite(ctx, "dave", false)
 		return err == nil
 	})
@@ -265,7 +266,7 @@ func TestCallStateLeavesRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	ended(t, alice, id)
-	eventually(t, 5*time.Second, "the call's keys to leave Redis", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the call's keys to leave Redis", func() bool {
 		n, err := r.Exists(ctx, keys...).Result()
 		return err == nil && n == 0
 	})
@@ -297,7 +298,7 @@ func TestEraseAcrossNodes(t *testing.T) {
 	ended(t, bob, id)
 	admin := ts.adminToken(t)
 	for i, url := range []string{ts.URL(), ts.others[0].URL(), ts.others[1].URL()} {
-		eventually(t, 10*time.Second, "nothing of Alice's on a node", func() bool {
+		testkit.Eventually(t, 10*time.Second, "nothing of Alice's on a node", func() bool {
 			var x adminapi.Export
 			if st := api(t, "GET", url+"/api/v1/admin/users/alice/export", admin, &x); st != http.StatusOK {
 				t.Fatalf("node %d: export %d", i+1, st)

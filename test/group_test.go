@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -49,7 +50,7 @@ func TestOneToOneCallGrowsIntoAGroupCall(t *testing.T) {
 
 	id := answeredCall(t, alice, bob, true)
 	am, bm := startMedia(t, ctx, id, alice, bob)
-	eventually(t, 20*time.Second, "alice and bob see each other", func() bool {
+	testkit.Eventually(t, 20*time.Second, "alice and bob see each other", func() bool {
 		return seesEveryone(am, "bob") && seesEveryone(bm, "alice")
 	})
 
@@ -82,7 +83,7 @@ func TestOneToOneCallGrowsIntoAGroupCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := []string{"alice", "bob", "carol"}
-	eventually(t, 30*time.Second, "everyone sees everyone", func() bool {
+	testkit.Eventually(t, 30*time.Second, "everyone sees everyone", func() bool {
 		return seesEveryone(am, others(all, "alice")...) && seesEveryone(bm, others(all, "bob")...) &&
 			seesEveryone(cm, others(all, "carol")...)
 	})
@@ -106,7 +107,7 @@ func TestOneToOneCallGrowsIntoAGroupCall(t *testing.T) {
 		}
 	}
 	fromCarol := am.Stats().Video.PacketsReceived
-	eventually(t, 10*time.Second, "alice still receives carol", func() bool {
+	testkit.Eventually(t, 10*time.Second, "alice still receives carol", func() bool {
 		return am.Stats().Video.PacketsReceived > fromCarol+20
 	})
 
@@ -174,7 +175,7 @@ func TestGroupInviteDeclinedAndRefused(t *testing.T) {
 		t.Errorf("inviting from outside the call: %v", err)
 	}
 	ts.dial(t, "frank", "phone").Close()
-	eventually(t, 5*time.Second, "frank offline", func() bool { return ts.Hub().Online("frank") == 0 })
+	testkit.Eventually(t, 5*time.Second, "frank offline", func() bool { return ts.Hub().Online("frank") == 0 })
 	if err := invite(alice, "frank"); !client.IsCode(err, protocol.CodeUserOffline) {
 		t.Errorf("inviting someone offline: %v", err)
 	}
@@ -225,7 +226,7 @@ func TestSixPersonRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 60*time.Second, "everyone receives the other five", func() bool {
+	testkit.Eventually(t, 60*time.Second, "everyone receives the other five", func() bool {
 		for i, u := range users {
 			if !seesEveryone(medias[i], others(users, u)...) {
 				return false
@@ -234,7 +235,7 @@ func TestSixPersonRoom(t *testing.T) {
 		return true
 	})
 	// Then media keeps flowing: about a second from each of the five.
-	eventually(t, 30*time.Second, "a second of media from everyone", func() bool {
+	testkit.Eventually(t, 30*time.Second, "a second of media from everyone", func() bool {
 		for _, m := range medias {
 			if s := m.Stats(); s.Audio.PacketsReceived < 5*50 || s.Video.PacketsReceived < 5*25 {
 				return false
@@ -264,7 +265,7 @@ func TestSixPersonRoom(t *testing.T) {
 	if r := ended(t, clients[4], roomID).Reason; r != protocol.ReasonCompleted {
 		t.Fatalf("last member got %q", r)
 	}
-	eventually(t, 5*time.Second, "room closed", func() bool { return ts.Hub().ActiveCalls() == 0 })
+	testkit.Eventually(t, 5*time.Second, "room closed", func() bool { return ts.Hub().ActiveCalls() == 0 })
 	// A new join makes a new room.
 	ack, err := clients[0].Request(ctx, protocol.TypeJoin, &protocol.Join{Room: "family"})
 	if err != nil || ack.CallID == roomID {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -113,7 +114,7 @@ func TestHandoffKeepsTheRemoteTrack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "Bob receiving the phone's audio and video", func() bool {
+	testkit.Eventually(t, 20*time.Second, "Bob receiving the phone's audio and video", func() bool {
 		seen.mu.Lock()
 		defer seen.mu.Unlock()
 		return len(seen.audio) > 10 && len(seen.video) > 5
@@ -205,7 +206,7 @@ func TestHandoffPushAndFailure(t *testing.T) {
 	if _, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, Video: true, OnRTP: seen.onRTP}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "Bob receiving the phone", seen.receiving(0xa1, time.Time{}))
+	testkit.Eventually(t, 20*time.Second, "Bob receiving the phone", seen.receiving(0xa1, time.Time{}))
 
 	// A pull that never connects: the laptop asks and then does nothing.
 	if err := laptop.Handoff(ctx, id, ""); err != nil {
@@ -221,7 +222,7 @@ func TestHandoffPushAndFailure(t *testing.T) {
 		t.Fatalf("phone got %+v, want failed naming the laptop", m)
 	}
 	failedAt := time.Now()
-	eventually(t, 5*time.Second, "Bob still receiving the phone after the failed handoff", seen.receiving(0xa1, failedAt))
+	testkit.Eventually(t, 5*time.Second, "Bob still receiving the phone after the failed handoff", seen.receiving(0xa1, failedAt))
 	if err := phoneMedia.Err(); err != nil {
 		t.Fatalf("phone media after the failed handoff: %v", err)
 	}
@@ -256,7 +257,7 @@ func TestHandoffPushAndFailure(t *testing.T) {
 		t.Errorf("phone ended with %q, want handed_off", e.Reason)
 	}
 	_ = phoneMedia.Close()
-	eventually(t, 5*time.Second, "Bob receiving the laptop", seen.receiving(0xa2, pushed))
+	testkit.Eventually(t, 5*time.Second, "Bob receiving the laptop", seen.receiving(0xa2, pushed))
 	if ac := waitType(t, phone, func(m *protocol.ActiveCall) bool { return m.CallID == id && m.Device == "laptop" }); len(ac.Members) != 2 {
 		t.Errorf("phone told %+v", ac)
 	}
@@ -305,7 +306,7 @@ func TestHandoffInRoom(t *testing.T) {
 		}
 		others = append(others, member{c, m, seen})
 	}
-	eventually(t, 20*time.Second, "Bob and Carol receiving the phone and each other", func() bool {
+	testkit.Eventually(t, 20*time.Second, "Bob and Carol receiving the phone and each other", func() bool {
 		return others[0].seen.has(0xa1, time.Time{}) && others[1].seen.has(0xa1, time.Time{}) &&
 			len(others[0].m.Stats().RemoteTracks) == 4 && len(others[1].m.Stats().RemoteTracks) == 4
 	})
@@ -325,7 +326,7 @@ func TestHandoffInRoom(t *testing.T) {
 	if e := ended(t, phone, id); e.Reason != protocol.ReasonHandedOff {
 		t.Errorf("the phone ended with %q, want handed_off", e.Reason)
 	}
-	eventually(t, 10*time.Second, "Bob and Carol receiving the laptop, the laptop receiving both", func() bool {
+	testkit.Eventually(t, 10*time.Second, "Bob and Carol receiving the laptop, the laptop receiving both", func() bool {
 		return others[0].seen.has(0xa2, moved) && others[1].seen.has(0xa2, moved) &&
 			atLaptop.has(0xb1, moved) && atLaptop.has(0xb2, moved)
 	})

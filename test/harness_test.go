@@ -170,18 +170,6 @@ func ended(t *testing.T, c *client.Client, callID string) *protocol.Ended {
 	return waitType(t, c, func(e *protocol.Ended) bool { return e.CallID == callID })
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // startMedia publishes synthetic audio and video from both legs of a call.
 func startMedia(t *testing.T, ctx context.Context, callID string, a, b *client.Client) (am, bm *client.Media) {
 	t.Helper()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // fromAddr returns an HTTP client whose connections come from the local
@@ -83,7 +84,7 @@ func TestHTTPConnectionsPerAddress(t *testing.T) {
 	}
 
 	alice.Close()
-	eventually(t, 5*time.Second, "the closed WebSocket's slot", func() bool { return get("127.0.0.1") == nil })
+	testkit.Eventually(t, 5*time.Second, "the closed WebSocket's slot", func() bool { return get("127.0.0.1") == nil })
 }
 
 // TestHTTPBodyTimeout: a request body sent a byte at a time is cut off at
@@ -126,7 +127,7 @@ func TestHTTPBodyTimeout(t *testing.T) {
 	}
 
 	// The WebSocket opened before is still there: a request gets its answer.
-	eventually(t, 10*time.Second, "the body timeout to pass for the WebSocket", func() bool { return time.Since(start) > timeout+time.Second })
+	testkit.Eventually(t, 10*time.Second, "the body timeout to pass for the WebSocket", func() bool { return time.Since(start) > timeout+time.Second })
 	if _, err := ws.Invite(testCtx(t, 5*time.Second), "nobody-at-all", false); err == nil || !strings.Contains(err.Error(), "user_unknown") {
 		t.Fatalf("signaling after the body timeout: %v, want a user_unknown answer", err)
 	}

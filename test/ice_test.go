@@ -17,6 +17,7 @@ import (
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/udptrap"
 	"github.com/tandemcall/tandem/internal/whiptest"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -352,7 +353,7 @@ func TestClientBehindNAT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "media both ways", func() bool {
+	testkit.Eventually(t, 20*time.Second, "media both ways", func() bool {
 		a, b := am.Stats(), bm.Stats()
 		return a.Video.PacketsReceived > 40 && a.Audio.PacketsReceived > 40 &&
 			b.Video.PacketsReceived > 40 && b.Audio.PacketsReceived > 40

@@ -3,11 +3,11 @@ package test
 import (
 	"context"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // Subscribers behind an impaired link. Each test runs in a network
@@ -48,7 +48,7 @@ func TestLossyLinkRecovers(t *testing.T) {
 	if !inPrivateNetns(t, "nft") {
 		return
 	}
-	before := runtime.NumGoroutine()
+	leaks := testkit.LeakCheck(t, 2)
 	dropDownlink(t, impairedPorts, 10)
 	ts := startServer(t, nil)
 	ctx := testCtx(t, 60*time.Second)
@@ -60,7 +60,7 @@ func TestLossyLinkRecovers(t *testing.T) {
 	carol, lossy := joinWithMedia(t, ctx, ts, "carol", room, client.MediaOptions{
 		ReceiveOnly: true, ReceivePorts: impairedPorts, DisableNACK: os.Getenv(disableNACKEnv) != "",
 	})
-	eventually(t, 20*time.Second, "bob and carol to decode alice's video and hear her", func() bool {
+	testkit.Eventually(t, 20*time.Second, "bob and carol to decode alice's video and hear her", func() bool {
 		return playing(clean, "alice") && playing(lossy, "alice")
 	})
 
@@ -132,9 +132,7 @@ func TestLossyLinkRecovers(t *testing.T) {
 		_ = c.Close()
 	}
 	ts.stop(t)
-	eventually(t, 10*time.Second, "goroutines to exit", func() bool {
-		return runtime.NumGoroutine() <= before+2
-	})
+	leaks()
 }
 
 // maxAudioGap is the longest gap between two audio packets a listener
@@ -154,7 +152,7 @@ func TestCappedLinkSettlesLower(t *testing.T) {
 	if !inPrivateNetns(t) {
 		return
 	}
-	before := runtime.NumGoroutine()
+	leaks := testkit.LeakCheck(t, 2)
 	const capKbit = 600
 	capDownlink(t, impairedPorts, capKbit)
 	ts := startServer(t, nil)
@@ -168,11 +166,11 @@ func TestCappedLinkSettlesLower(t *testing.T) {
 	carol, capped := joinWithMedia(t, ctx, ts, "carol", room, client.MediaOptions{
 		ReceiveOnly: true, ReceivePorts: impairedPorts, OnRTP: cappedTrace.onRTP,
 	})
-	eventually(t, 20*time.Second, "bob and carol to decode alice's video and hear her", func() bool {
+	testkit.Eventually(t, 20*time.Second, "bob and carol to decode alice's video and hear her", func() bool {
 		return playing(clean, "alice") && playing(capped, "alice")
 	})
 	// Settled: below the top layer, and on the same layer for a while.
-	eventually(t, 20*time.Second, "carol to settle below the top layer", func() bool {
+	testkit.Eventually(t, 20*time.Second, "carol to settle below the top layer", func() bool {
 		w, since := cappedTrace.layer()
 		return w > 0 && w < topLayerWidth && since > settleTime
 	})
@@ -234,9 +232,7 @@ func TestCappedLinkSettlesLower(t *testing.T) {
 		_ = c.Close()
 	}
 	ts.stop(t)
-	eventually(t, 10*time.Second, "goroutines to exit", func() bool {
-		return runtime.NumGoroutine() <= before+2
-	})
+	leaks()
 }
 
 // topLayerWidth is the width of the client's top simulcast layer.

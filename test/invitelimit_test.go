@@ -11,6 +11,7 @@ import (
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/redistest"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -190,7 +191,7 @@ func TestInviteFloodToAnOfflineUser(t *testing.T) {
 	}
 	ended(t, bob, id)
 	bob.Close()
-	eventually(t, 5*time.Second, "bob offline", func() bool { return ts.Hub().Online("bob") == 0 })
+	testkit.Eventually(t, 5*time.Second, "bob offline", func() bool { return ts.Hub().Online("bob") == 0 })
 	start := time.Now()
 	missed := flood(t, ctx, ts.urls(), []string{ts.token(t, "mallory", "m1")}, "bob", 20, "offline")
 	if k := earned(start); missed < 1 || missed > testPairBurst+k {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -32,7 +33,7 @@ func TestListenAlong(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "Bob receiving the phone", atBob.receiving(0xa1, time.Time{}))
+	testkit.Eventually(t, 20*time.Second, "Bob receiving the phone", atBob.receiving(0xa1, time.Time{}))
 	bobBefore := bobMedia.Stats()
 
 	// The TV asks to listen; an offer to send is refused, a receive-only
@@ -79,7 +80,7 @@ func TestListenAlong(t *testing.T) {
 	if ac := waitType(t, phone, func(m *protocol.ActiveCall) bool { return len(m.Listening) > 0 }); !slices.Equal(ac.Listening, []string{"tv"}) || ac.Device != "phone" {
 		t.Errorf("the phone was told %+v, want the call on the phone with the TV listening", ac)
 	}
-	eventually(t, 20*time.Second, "the TV receiving Bob", atTV.receiving(0xb1, time.Time{}))
+	testkit.Eventually(t, 20*time.Second, "the TV receiving Bob", atTV.receiving(0xb1, time.Time{}))
 	atTV.mu.Lock()
 	for _, a := range append(slices.Clone(atTV.audio), atTV.video...) {
 		if a.tag != 0xb1 {
@@ -101,7 +102,7 @@ func TestListenAlong(t *testing.T) {
 	}
 	_ = tvMedia.Close()
 	stopped := time.Now()
-	eventually(t, 5*time.Second, "Bob receiving the phone after the TV left", atBob.receiving(0xa1, stopped))
+	testkit.Eventually(t, 5*time.Second, "Bob receiving the phone after the TV left", atBob.receiving(0xa1, stopped))
 
 	// It listens again, then takes the call.
 	tvMedia, _ = listen()
@@ -121,7 +122,7 @@ func TestListenAlong(t *testing.T) {
 		t.Errorf("the phone ended with %q, want handed_off", e.Reason)
 	}
 	_ = phoneMedia.Close()
-	eventually(t, 5*time.Second, "Bob receiving the TV", atBob.receiving(0xa3, moved))
+	testkit.Eventually(t, 5*time.Second, "Bob receiving the TV", atBob.receiving(0xa3, moved))
 
 	bobAfter := bobMedia.Stats()
 	if bobAfter.SubOffers != bobBefore.SubOffers || !slices.Equal(bobAfter.RemoteTracks, bobBefore.RemoteTracks) {

@@ -1,12 +1,12 @@
 package test
 
 import (
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -15,7 +15,7 @@ import (
 // answers on the laptop; the phone stops with answered_elsewhere; audio and
 // video flow both ways through the SFU; mute is seen by the other side.
 func TestCallRingsEveryDeviceAndCarriesMedia(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leaks := testkit.LeakCheck(t, 2)
 	ts := startServer(t, nil)
 	bobPhone := ts.dial(t, "bob", "phone")
 	bobLaptop := ts.dial(t, "bob", "laptop")
@@ -65,7 +65,7 @@ func TestCallRingsEveryDeviceAndCarriesMedia(t *testing.T) {
 	}
 
 	const want = 40 // about a second of audio, more than a second of video
-	eventually(t, 20*time.Second, "media both ways", func() bool {
+	testkit.Eventually(t, 20*time.Second, "media both ways", func() bool {
 		a, b := aliceMedia.Stats(), bobMedia.Stats()
 		return a.Audio.PacketsReceived > want && a.Video.PacketsReceived > want &&
 			b.Audio.PacketsReceived > want && b.Video.PacketsReceived > want
@@ -101,9 +101,7 @@ func TestCallRingsEveryDeviceAndCarriesMedia(t *testing.T) {
 		c.Close()
 	}
 	ts.stop(t)
-	eventually(t, 10*time.Second, "goroutines to exit", func() bool {
-		return runtime.NumGoroutine() <= before+2
-	})
+	leaks()
 }
 
 // TestPLIReachesPublisher: a subscriber's keyframe request goes through the
@@ -115,9 +113,9 @@ func TestPLIReachesPublisher(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 	id := answeredCall(t, alice, bob, true)
 	am, bm := startMedia(t, ctx, id, alice, bob)
-	eventually(t, 20*time.Second, "video at bob", func() bool { return bm.Stats().Video.PacketsReceived > 10 })
+	testkit.Eventually(t, 20*time.Second, "video at bob", func() bool { return bm.Stats().Video.PacketsReceived > 10 })
 	before := am.Stats().PLIsReceived
-	eventually(t, 10*time.Second, "PLI at alice", func() bool {
+	testkit.Eventually(t, 10*time.Second, "PLI at alice", func() bool {
 		_ = bm.RequestKeyframe()
 		return am.Stats().PLIsReceived > before
 	})

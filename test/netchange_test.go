@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -50,7 +51,7 @@ func TestNetworkChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "Alice and Bob receiving each other", func() bool {
+	testkit.Eventually(t, 20*time.Second, "Alice and Bob receiving each other", func() bool {
 		return atBob.has(0xa1, time.Time{}) && atAlice.has(0xb1, time.Time{})
 	})
 	time.Sleep(500 * time.Millisecond)
@@ -63,7 +64,7 @@ func TestNetworkChange(t *testing.T) {
 	// Media from before the change may still be arriving; wait for media
 	// sent from the new address, well after it.
 	after := changed.Add(maxNetworkChangeGap + time.Second)
-	eventually(t, 15*time.Second, "media flowing both ways again", func() bool {
+	testkit.Eventually(t, 15*time.Second, "media flowing both ways again", func() bool {
 		return atBob.has(0xa1, after) && atAlice.has(0xb1, after)
 	})
 	window := func(a *arrivals) (audio, video time.Duration) {

@@ -23,6 +23,7 @@ import (
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/server"
 	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/webhook"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -108,7 +109,7 @@ func TestMetricsAndAdminDuringACall(t *testing.T) {
 	alice, bob := ts.dial(t, "alice", "laptop"), ts.dial(t, "bob", "phone")
 	id := answeredCall(t, alice, bob, true)
 	_, bm := startMedia(t, ctx, id, alice, bob)
-	eventually(t, 20*time.Second, "video at Bob", func() bool { return bm.Stats().Video.PacketsReceived > 30 })
+	testkit.Eventually(t, 20*time.Second, "video at Bob", func() bool { return bm.Stats().Video.PacketsReceived > 30 })
 
 	m1 := scrape(t, ts)
 	for k, want := range map[string]float64{
@@ -123,7 +124,7 @@ func TestMetricsAndAdminDuringACall(t *testing.T) {
 		m1[`tandem_signaling_messages_total{direction="out",type="incoming"}`] < 1 {
 		t.Errorf("the invite and the incoming are not counted: %v", grep(m1, "tandem_signaling_messages_total"))
 	}
-	eventually(t, 10*time.Second, "forwarded packets to grow", func() bool {
+	testkit.Eventually(t, 10*time.Second, "forwarded packets to grow", func() bool {
 		m2 := scrape(t, ts)
 		k := `tandem_sfu_packets_forwarded_total{kind="video"}`
 		a := `tandem_sfu_packets_forwarded_total{kind="audio"}`
@@ -143,7 +144,7 @@ func TestMetricsAndAdminDuringACall(t *testing.T) {
 	// The admin API: the call, both members, their tracks, live quality.
 	admin := ts.adminToken(t)
 	var rooms struct{ Rooms []adminapi.RoomView }
-	eventually(t, 10*time.Second, "live quality of both legs", func() bool {
+	testkit.Eventually(t, 10*time.Second, "live quality of both legs", func() bool {
 		if st := api(t, "GET", ts.URL()+"/api/v1/admin/rooms", admin, &rooms); st != http.StatusOK {
 			t.Fatalf("GET rooms: %d", st)
 		}
@@ -193,7 +194,7 @@ func TestMetricsAndAdminDuringACall(t *testing.T) {
 		m3["tandem_signaling_call_duration_seconds_sum"] < 1.5 {
 		t.Errorf("after the hang-up: %v %v", grep(m3, "invites_total"), grep(m3, "call_duration_seconds_(sum|count)"))
 	}
-	eventually(t, 5*time.Second, "the room to go", func() bool { return scrape(t, ts)["tandem_sfu_rooms"] == 0 })
+	testkit.Eventually(t, 5*time.Second, "the room to go", func() bool { return scrape(t, ts)["tandem_sfu_rooms"] == 0 })
 
 	// The history entry says how the call went, per leg.
 	var hist struct{ Calls []store.CallEntry }
@@ -415,7 +416,7 @@ func TestHistoryRetention(t *testing.T) {
 		t.Fatalf("history right after the call: %d entries", n)
 	}
 	start := time.Now()
-	eventually(t, 10*time.Second, "the entry to expire", func() bool { return count() == 0 })
+	testkit.Eventually(t, 10*time.Second, "the entry to expire", func() bool { return count() == 0 })
 	if waited := time.Since(start); waited < time.Second {
 		t.Errorf("the entry went after %v, before its 2 s retention", waited)
 	}
@@ -486,7 +487,7 @@ func TestWebhooksOfACall(t *testing.T) {
 		"assist.granted view", "assist.revoked view", "participant.left alice/laptop", "participant.left bob/phone", "call.ended completed",
 	}
 	var got []string
-	eventually(t, 15*time.Second, "every event", func() bool {
+	testkit.Eventually(t, 15*time.Second, "every event", func() bool {
 		rcv.mu.Lock()
 		defer rcv.mu.Unlock()
 		got = got[:0]
@@ -591,7 +592,7 @@ func TestLogsNameTheCallAndKeepSecrets(t *testing.T) {
 	if st := api(t, "DELETE", ts.URL()+"/api/v1/me", aliceTok, nil); st != http.StatusNoContent {
 		t.Fatalf("erase: %d", st)
 	}
-	eventually(t, 10*time.Second, "the webhooks", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the webhooks", func() bool {
 		rcv.mu.Lock()
 		defer rcv.mu.Unlock()
 		return len(rcv.events) >= 6

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -62,7 +63,7 @@ func TestPushToTalkRoom(t *testing.T) {
 		}
 	}
 	// Everyone publishes; nobody holds the floor; nobody is heard.
-	eventually(t, 20*time.Second, "everyone publishing", func() bool {
+	testkit.Eventually(t, 20*time.Second, "everyone publishing", func() bool {
 		for _, m := range md {
 			if m.Stats().Audio.PacketsSent < 25 {
 				return false
@@ -82,7 +83,7 @@ func TestPushToTalkRoom(t *testing.T) {
 			t.Fatalf("%s sees floor %+v", u, st)
 		}
 	}
-	eventually(t, 10*time.Second, "bob and carol hear alice", func() bool {
+	testkit.Eventually(t, 10*time.Second, "bob and carol hear alice", func() bool {
 		return md["bob"].Stats().Audio.PacketsReceived > 20 && md["carol"].Stats().Audio.PacketsReceived > 20
 	})
 	// Bob asks while Alice talks: he waits in the queue.
@@ -105,7 +106,7 @@ func TestPushToTalkRoom(t *testing.T) {
 		t.Fatalf("floor = %+v", st)
 	}
 	bobHeard := md["carol"].Stats().Audio.PacketsReceived
-	eventually(t, 10*time.Second, "alice hears bob", func() bool {
+	testkit.Eventually(t, 10*time.Second, "alice hears bob", func() bool {
 		return slices.Equal(heardFrom(md["alice"]), []string{"bob"}) && md["carol"].Stats().Audio.PacketsReceived > bobHeard+20
 	})
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -34,12 +35,12 @@ func TestSignalingResume(t *testing.T) {
 			return ok
 		}
 	}
-	eventually(t, 20*time.Second, "Bob hearing Alice", fromAlice(time.Time{}))
+	testkit.Eventually(t, 20*time.Second, "Bob hearing Alice", fromAlice(time.Time{}))
 
 	alice.Drop()
 	dropped := time.Now()
 	time.Sleep(time.Second) // the server notices and holds her place
-	eventually(t, 5*time.Second, "Bob hearing Alice while her signaling is gone", fromAlice(dropped.Add(time.Second)))
+	testkit.Eventually(t, 5*time.Second, "Bob hearing Alice while her signaling is gone", fromAlice(dropped.Add(time.Second)))
 
 	again := ts.dial(t, "alice", "phone")
 	r := waitType(t, again, func(m *protocol.Resumed) bool { return m.CallID == id })
@@ -79,7 +80,7 @@ func TestReconnectGraceEnds(t *testing.T) {
 	if waited := time.Since(dropped); waited < 900*time.Millisecond {
 		t.Errorf("the call ended %v after the drop, before the 1 s grace window", waited)
 	}
-	eventually(t, 5*time.Second, "both histories", func() bool {
+	testkit.Eventually(t, 5*time.Second, "both histories", func() bool {
 		a, b := ts.history(t, "alice"), ts.history(t, "bob")
 		return len(a) == 1 && len(b) == 1 && a[0].Reason == protocol.ReasonConnectionLost && b[0].Reason == protocol.ReasonConnectionLost
 	})

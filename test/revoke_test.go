@@ -17,6 +17,7 @@ import (
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/whiptest"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -153,7 +154,7 @@ func TestEveryEndpointRefusesARevokedToken(t *testing.T) {
 						ep.method, ep.url, resp.StatusCode, strings.TrimSpace(body), resp.Header.Get("WWW-Authenticate"))
 				}
 			}
-			eventually(t, 5*time.Second, "the revoked token's WHIP session to end", func() bool {
+			testkit.Eventually(t, 5*time.Second, "the revoked token's WHIP session to end", func() bool {
 				return ts.whipSessions(t, "whip") == "0"
 			})
 
@@ -200,7 +201,7 @@ func TestRevocationEndsRunningSessions(t *testing.T) {
 			// The player gets whatever the publisher had published when it
 			// came: audio, video or both.
 			received := func() int64 { return fan.audio.Load() + fan.video.Load() }
-			eventually(t, 15*time.Second, "the viewer to receive media", func() bool { return received() > 25 })
+			testkit.Eventually(t, 15*time.Second, "the viewer to receive media", func() bool { return received() > 25 })
 
 			// What the revocation must leave alone, where it can: a
 			// player on another device, and a publisher with another
@@ -225,7 +226,7 @@ func TestRevocationEndsRunningSessions(t *testing.T) {
 				t.Errorf("sign-out error %+v", e)
 			}
 			var stopped int64
-			eventually(t, 10*time.Second, "the viewer's media to stop", func() bool {
+			testkit.Eventually(t, 10*time.Second, "the viewer's media to stop", func() bool {
 				n := received()
 				quiet := n == stopped
 				stopped = n
@@ -235,7 +236,7 @@ func TestRevocationEndsRunningSessions(t *testing.T) {
 				time.Sleep(300 * time.Millisecond)
 				return false
 			})
-			eventually(t, 10*time.Second, "the publisher's PeerConnection to be closed by the server", func() bool {
+			testkit.Eventually(t, 10*time.Second, "the publisher's PeerConnection to be closed by the server", func() bool {
 				s := pub.PC.ConnectionState()
 				return s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateDisconnected
 			})
@@ -342,7 +343,7 @@ func TestRevocationAcrossNodes(t *testing.T) {
 		t.Fatalf("revoke device: %d %s %s", st, code, msg)
 	}
 	waitType(t, obs, func(m *protocol.Error) bool { return m.Code == protocol.CodeTokenRevoked })
-	eventually(t, 5*time.Second, "obs's WHIP session on node B to end", func() bool { return b.whipSessions(t, "whip") == "1" })
+	testkit.Eventually(t, 5*time.Second, "obs's WHIP session on node B to end", func() bool { return b.whipSessions(t, "whip") == "1" })
 	if b.TURN().Allocations("alice") != 1 {
 		t.Error("a device's revocation ended the user's TURN allocation")
 	}
@@ -351,7 +352,7 @@ func TestRevocationAcrossNodes(t *testing.T) {
 	if st, code, msg := apiError(t, http.MethodPost, a.URL()+"/api/v1/admin/tokens/"+keyID+"/revoke", admin); st != http.StatusOK {
 		t.Fatalf("revoke token id: %d %s %s", st, code, msg)
 	}
-	eventually(t, 5*time.Second, "the stream key's WHIP session on node B to end", func() bool { return b.whipSessions(t, "whip") == "0" })
+	testkit.Eventually(t, 5*time.Second, "the stream key's WHIP session on node B to end", func() bool { return b.whipSessions(t, "whip") == "0" })
 	if resp, body := whipReq(t, http.MethodDelete, keyURL, keyTok, "", ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("DELETE with the revoked stream key on node B: %d %s", resp.StatusCode, body)
 	}
@@ -362,7 +363,7 @@ func TestRevocationAcrossNodes(t *testing.T) {
 		t.Fatalf("erase: %d %s %s", st, code, msg)
 	}
 	waitType(t, laptop, func(m *protocol.Error) bool { return m.Code == protocol.CodeTokenRevoked })
-	eventually(t, 5*time.Second, "alice's TURN allocations to end on both nodes", func() bool {
+	testkit.Eventually(t, 5*time.Second, "alice's TURN allocations to end on both nodes", func() bool {
 		return a.TURN().Allocations("alice") == 0 && b.TURN().Allocations("alice") == 0
 	})
 	for _, addr := range []string{addrA, addrB} {
@@ -421,7 +422,7 @@ func TestRevocationSweepCatchesAMissedBroadcast(t *testing.T) {
 	}
 
 	waitType(t, obs, func(m *protocol.Error) bool { return m.Code == protocol.CodeTokenRevoked })
-	eventually(t, 10*time.Second, "both WHIP streams on node B to end", func() bool { return b.whipSessions(t, "whip") == "0" })
+	testkit.Eventually(t, 10*time.Second, "both WHIP streams on node B to end", func() bool { return b.whipSessions(t, "whip") == "0" })
 	// Alice's phone was not revoked: it is still signed in.
 	if err := phone.Send(ctx, protocol.TypePing, &protocol.Header{}); err != nil {
 		t.Fatalf("alice's phone, not revoked, lost its session: %v", err)

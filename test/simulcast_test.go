@@ -8,6 +8,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -118,10 +119,10 @@ func TestSimulcastLayersFollowTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	eventually(t, 20*time.Second, "big on the 1280-wide layer and small on the 320-wide one", func() bool {
+	testkit.Eventually(t, 20*time.Second, "big on the 1280-wide layer and small on the 320-wide one", func() bool {
 		return watches["big"].lastWidth() == 1280 && watches["small"].lastWidth() == 320
 	})
-	eventually(t, 15*time.Second, "the middle layer, which nobody receives, paused at the publisher", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the middle layer, which nobody receives, paused at the publisher", func() bool {
 		return !medias["pub"].LayerActive("h")
 	})
 	if !medias["pub"].LayerActive("q") || !medias["pub"].LayerActive("f") {
@@ -150,7 +151,7 @@ func TestSimulcastLayersFollowTiles(t *testing.T) {
 	if err := medias["small"].SetView(ctx, tile(640, 360)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "small on the 640-wide layer", func() bool {
+	testkit.Eventually(t, 15*time.Second, "small on the 640-wide layer", func() bool {
 		return watches["small"].lastWidth() == 640
 	})
 	if !medias["pub"].LayerActive("h") {

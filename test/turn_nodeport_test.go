@@ -8,6 +8,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/udptrap"
 )
 
@@ -83,7 +84,7 @@ func TestTURNRelaysToTheNodeOnlyAtItsMediaPort(t *testing.T) {
 	alice, bob := dial("alice", "phone"), dial("bob", "laptop")
 	id := answeredCall(t, alice, bob, false)
 	am, bm := startMedia(t, testCtx(t, 30*time.Second), id, alice, bob)
-	eventually(t, 20*time.Second, "media over relays to the media port", func() bool {
+	testkit.Eventually(t, 20*time.Second, "media over relays to the media port", func() bool {
 		return am.Stats().Audio.PacketsReceived > 20 && bm.Stats().Audio.PacketsReceived > 20
 	})
 	if st := tu.Stats(); st.RelayedPackets["to_peer"] == 0 {

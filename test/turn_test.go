@@ -16,6 +16,7 @@ import (
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/loadtest"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/turncred"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -304,9 +305,9 @@ func TestCallOutlivesTURNCredentials(t *testing.T) {
 	waitType(t, bob, func(m *protocol.ICEServers) bool { return len(m.ICEServers) > 0 })
 
 	expired := start.Add(2 * ttl)
-	eventually(t, 20*time.Second, "credentials to expire", func() bool { return time.Now().After(expired) })
+	testkit.Eventually(t, 20*time.Second, "credentials to expire", func() bool { return time.Now().After(expired) })
 	a0, b0 := am.Stats().Audio.PacketsReceived, bm.Stats().Audio.PacketsReceived
-	eventually(t, 10*time.Second, "media after expiry", func() bool {
+	testkit.Eventually(t, 10*time.Second, "media after expiry", func() bool {
 		return am.Stats().Audio.PacketsReceived > a0+50 && bm.Stats().Audio.PacketsReceived > b0+50
 	})
 	var relayed uint64

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -28,7 +29,7 @@ func watchersIs(t *testing.T, callID string, n int, cs ...*client.Client) {
 // call's room: a WHEP player arriving earlier would not get it.
 func (ts *testServer) waitVideoPublished(t *testing.T, callID, user string) {
 	t.Helper()
-	eventually(t, 20*time.Second, user+"'s video published", func() bool {
+	testkit.Eventually(t, 20*time.Second, user+"'s video published", func() bool {
 		room := ts.SFU().LookupRoom(callID)
 		if room == nil {
 			return false
@@ -92,13 +93,13 @@ func TestWHEPNeverPlaysAssistScreen(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 20*time.Second, "Bob seeing Alice's screen", func() bool { return screenAtBob() > 10 })
+	testkit.Eventually(t, 20*time.Second, "Bob seeing Alice's screen", func() bool { return screenAtBob() > 10 })
 
 	// A player arrives now that her screen is the video published last.
 	late := newWHEPReceiver(t)
 	lateURL, _ := ts.whepPlay(t, late, "help", viewTok)
 	watchersIs(t, id, 2, alice, bob)
-	eventually(t, 20*time.Second, "both players receiving video", func() bool {
+	testkit.Eventually(t, 20*time.Second, "both players receiving video", func() bool {
 		return early.video.Load() > 50 && late.video.Load() > 50
 	})
 
@@ -111,7 +112,7 @@ func TestWHEPNeverPlaysAssistScreen(t *testing.T) {
 	}
 	waitType(t, bob, func(m *protocol.AssistState) bool { return m.Reason == protocol.AssistGranted && len(m.Granted) == 1 })
 	seen, before := screenAtBob(), late.video.Load()
-	eventually(t, 20*time.Second, "Bob seeing her screen again, and the players video", func() bool {
+	testkit.Eventually(t, 20*time.Second, "Bob seeing her screen again, and the players video", func() bool {
 		return screenAtBob() > seen+25 && late.video.Load() > before+50
 	})
 	for name, r := range map[string]*whepReceiver{"early": early, "late": late} {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"path"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tandemcall/tandem/internal/sdpfrag"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/whiptest"
 
 	"github.com/tandemcall/tandem/internal/auth"
@@ -166,7 +166,7 @@ func (ts *testServer) whipPublish(t *testing.T, s *whiptest.Publisher, room, tok
 		sfuRoom = id
 	}
 	leg := "whip-" + path.Base(loc)
-	eventually(t, 20*time.Second, "the WHIP tracks published", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the WHIP tracks published", func() bool {
 		r := ts.SFU().LookupRoom(sfuRoom)
 		if r == nil {
 			return false
@@ -187,7 +187,7 @@ func (ts *testServer) whepPlay(t *testing.T, r *whepReceiver, room, token string
 	offer := whiptest.Offer(t, r.pc, nil)
 	var resp *http.Response
 	var body string
-	eventually(t, 10*time.Second, "something published in "+room, func() bool {
+	testkit.Eventually(t, 10*time.Second, "something published in "+room, func() bool {
 		resp, body = whipReq(t, http.MethodPost, ts.URL()+"/whep/"+room, token, "application/sdp", offer)
 		return resp.StatusCode != http.StatusConflict
 	})
@@ -229,7 +229,7 @@ func iceCreds(desc string) (ufrag, pwd string) {
 // players such as whep.js send it but a restart without it is not; DELETE
 // ends a session; nothing leaks.
 func TestWHIPPublishWHEPPlay(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leaks := testkit.LeakCheck(t, 2)
 	ts := startServer(t, nil)
 	pubTok := ts.grantToken(t, "studio", []string{"show"}, auth.GrantPublish)
 	subTok := ts.grantToken(t, "viewer", []string{"show"}, auth.GrantSubscribe)
@@ -241,7 +241,7 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	offer := whiptest.Offer(t, view.pc, nil)
 	var resp *http.Response
 	var answer string
-	eventually(t, 10*time.Second, "the WHIP tracks", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the WHIP tracks", func() bool {
 		resp, answer = whipReq(t, http.MethodPost, ts.URL()+"/whep/show", subTok, "application/sdp; charset=utf-8", offer)
 		return resp.StatusCode != http.StatusConflict
 	})
@@ -266,7 +266,7 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	if err := view.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "the viewer to receive audio and video", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the viewer to receive audio and video", func() bool {
 		return view.audio.Load() > 25 && view.video.Load() > 25
 	})
 	if _, ok := view.streams.Load("studio"); !ok {
@@ -350,7 +350,7 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 		}
 	}
 	videoBefore := view.video.Load()
-	eventually(t, 15*time.Second, "video after the ICE restart", func() bool { return view.video.Load() > videoBefore+50 })
+	testkit.Eventually(t, 15*time.Second, "video after the ICE restart", func() bool { return view.video.Load() > videoBefore+50 })
 	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle, "If-Match", etag)
 	wantStatus(t, "PATCH with the old ICE session's ETag", r, b, http.StatusPreconditionFailed)
 	// A trickle of the old ICE session arriving late without If-Match
@@ -358,7 +358,7 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	r, b = whipReq(t, http.MethodPatch, viewURL, subTok, frag, trickle)
 	wantStatus(t, "PATCH with the old ICE session's credentials, no If-Match", r, b, http.StatusPreconditionRequired)
 	videoBefore = view.video.Load()
-	eventually(t, 10*time.Second, "video after the refused stale trickle", func() bool { return view.video.Load() > videoBefore+25 })
+	testkit.Eventually(t, 10*time.Second, "video after the refused stale trickle", func() bool { return view.video.Load() > videoBefore+25 })
 
 	// Only the session's user may end it.
 	r, b = whipReq(t, http.MethodDelete, viewURL, pubTok, "", "")
@@ -383,7 +383,7 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	// The publisher's client closes its PeerConnection without DELETE
 	// (DTLS close_notify): the session ends on its own.
 	pub.Close()
-	eventually(t, 10*time.Second, "the closed publisher's session to end", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the closed publisher's session to end", func() bool {
 		return ts.whipSessions(t, "whip") == "0"
 	})
 	r, b = whipReq(t, http.MethodDelete, pubURL, pubTok, "", "")
@@ -392,9 +392,7 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	view.wg.Wait()
 	ts.stop(t)
 	http.DefaultClient.CloseIdleConnections()
-	eventually(t, 10*time.Second, "goroutines to exit", func() bool {
-		return runtime.NumGoroutine() <= before+2
-	})
+	leaks()
 }
 
 // TestWHIPErrors: bad inputs get the right HTTP errors, with CORS headers
@@ -517,7 +515,7 @@ func TestWHIPIntoCallRoom(t *testing.T) {
 
 	pub := newWHIPSender(t)
 	ts.whipPublish(t, pub, "studio", ts.grantToken(t, "obs", []string{"studio"}, auth.GrantPublish))
-	eventually(t, 15*time.Second, "the room member to receive the WHIP stream", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the room member to receive the WHIP stream", func() bool {
 		st := mm.Stats()
 		streams := mm.RemoteStreams()
 		return len(streams) == 1 && streams[0] == "obs" && st.Video.PacketsReceived > 25 && st.Audio.PacketsReceived > 25
@@ -525,7 +523,7 @@ func TestWHIPIntoCallRoom(t *testing.T) {
 
 	view := newWHEPReceiver(t)
 	ts.whepPlay(t, view, "studio", ts.grantToken(t, "viewer", []string{"studio"}, auth.GrantSubscribe))
-	eventually(t, 15*time.Second, "the WHEP viewer to receive the WHIP stream", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the WHEP viewer to receive the WHIP stream", func() bool {
 		return view.audio.Load() > 25 && view.video.Load() > 25
 	})
 
@@ -534,7 +532,7 @@ func TestWHIPIntoCallRoom(t *testing.T) {
 	if err := member.Hangup(ctx, callID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the sessions to end with the room", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the sessions to end with the room", func() bool {
 		return ts.whipSessions(t, "whip") == "0" && ts.whipSessions(t, "whep") == "0"
 	})
 }
@@ -589,5 +587,5 @@ func TestWHIPTokenRooms(t *testing.T) {
 	ts.whipPublish(t, newWHIPSender(t), "show", twoKey)
 	view := newWHEPReceiver(t)
 	ts.whepPlay(t, view, "show", showView)
-	eventually(t, 15*time.Second, "the viewer to receive show", func() bool { return view.video.Load() > 25 })
+	testkit.Eventually(t, 15*time.Second, "the viewer to receive show", func() bool { return view.video.Load() > 25 })
 }

@@ -174,18 +174,6 @@ func turnCode(err error) int {
 	return 0
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // refresh sends an authenticated Refresh request through c, as a client
 // does before its allocation's lifetime runs out.
 func refresh(c *pionturn.Client, username, password string) error {

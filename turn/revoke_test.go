@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // revokedSet is a Config.Revoked backed by a set of users.
@@ -61,7 +63,7 @@ func TestRevokedUserLosesTURN(t *testing.T) {
 	if n := s.CloseUser("alice", nil); n != 1 {
 		t.Fatalf("CloseUser(alice) = %d, want 1", n)
 	}
-	eventually(t, "alice's allocation to end", func() bool { return s.Allocations("alice") == 0 })
+	testkit.Eventually(t, 5*time.Second, "alice's allocation to end", func() bool { return s.Allocations("alice") == 0 })
 	if s.CloseUser("alice", nil) != 0 {
 		t.Error("CloseUser found an allocation left")
 	}

@@ -4,12 +4,13 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v3"
 	pionturn "github.com/pion/turn/v4"
+
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 func TestRelayRoundTripUDP(t *testing.T) {
@@ -28,7 +29,7 @@ func TestRelayRoundTripUDP(t *testing.T) {
 	peer := echoPeer(t)
 	roundTrips(t, relay, peer, 20)
 
-	eventually(t, "relay counters", func() bool {
+	testkit.Eventually(t, 5*time.Second, "relay counters", func() bool {
 		st := s.Stats()
 		return st.RelayedPackets["to_peer"] >= 20 && st.RelayedPackets["from_peer"] >= 20
 	})
@@ -248,7 +249,7 @@ func TestTLSAllocationAndHandshakeTimeout(t *testing.T) {
 	if _, err := idle.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("idle TLS connection: read %v, want EOF", err)
 	}
-	eventually(t, "tls_handshake rejection counted", func() bool {
+	testkit.Eventually(t, 5*time.Second, "tls_handshake rejection counted", func() bool {
 		return s.Stats().QuotaRejections["tls_handshake"] == 1
 	})
 
@@ -386,7 +387,7 @@ func TestBandwidthCapDropsExcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "20 packets accounted for", func() bool {
+	testkit.Eventually(t, 5*time.Second, "20 packets accounted for", func() bool {
 		st := s.Stats()
 		return st.RelayedPackets["to_peer"]+st.QuotaRejections["bandwidth"] >= 20
 	})
@@ -397,7 +398,7 @@ func TestBandwidthCapDropsExcess(t *testing.T) {
 }
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leaks := testkit.LeakCheck(t, 0)
 	clk := newFakeClock()
 	cfg := Config{
 		UDPListen: "127.0.0.1:0", UDPSockets: 3, TCPListen: "127.0.0.1:0",
@@ -431,7 +432,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tc.Close()
-		eventually(t, "tcp conn registered", func() bool {
+		testkit.Eventually(t, 5*time.Second, "tcp conn registered", func() bool {
 			s.reg.mu.Lock()
 			defer s.reg.mu.Unlock()
 			return len(s.reg.conns) == 1
@@ -440,12 +441,5 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	leaks()
 }

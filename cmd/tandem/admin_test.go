@@ -20,6 +20,7 @@ import (
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/server"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -431,7 +432,7 @@ func TestAdminRevoke(t *testing.T) {
 	if e := waitMsg(t, obs, func(m *protocol.Error) bool { return m.Code == protocol.CodeTokenRevoked }); e.Code == "" {
 		t.Fatal("no token_revoked")
 	}
-	eventually(t, 5*time.Second, "alice's obs session to go", func() bool {
+	testkit.Eventually(t, 5*time.Second, "alice's obs session to go", func() bool {
 		out = mustAdmin(t, append(g, "sessions", "alice")...)
 		return !strings.Contains(out, "obs")
 	})

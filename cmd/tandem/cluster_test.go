@@ -12,6 +12,7 @@ import (
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/redistest"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -94,7 +95,7 @@ func callAcross(t *testing.T, ctx context.Context, a, b string) (alice, bob *cli
 	if bm, err = bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, OnRTP: atBob.onRTP}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "audio both ways across nodes", func() bool {
+	testkit.Eventually(t, 15*time.Second, "audio both ways across nodes", func() bool {
 		a, _ := atBob.times()
 		b, _ := atAlice.times()
 		return !a.IsZero() && !b.IsZero()
@@ -135,7 +136,7 @@ func bothRejoin(t *testing.T, ctx context.Context, url string, bob *client.Clien
 	wg.Go(func() { rejoin(t, ctx, alice, id, nil, atAlice) })
 	rejoin(t, ctx, bob, id, bm, atBob)
 	wg.Wait()
-	eventually(t, 15*time.Second, "audio both ways on the node that took the call over", func() bool {
+	testkit.Eventually(t, 15*time.Second, "audio both ways on the node that took the call over", func() bool {
 		_, a := atBob.times()
 		_, b := atAlice.times()
 		return !a.IsZero() && !b.IsZero()

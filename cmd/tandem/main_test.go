@@ -24,6 +24,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -161,7 +162,7 @@ var urlRE = regexp.MustCompile(`http://127\.0\.0\.1:(\d+)`)
 func (p *proc) waitURL(t *testing.T) string {
 	t.Helper()
 	var u string
-	eventually(t, 10*time.Second, "the URL on stdout", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the URL on stdout", func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("tandem exited before printing its URL: %v\nstderr:\n%s", p.waitErr, p.stderr)
@@ -222,18 +223,6 @@ func mintToken(t *testing.T, dataDir, user, device string) string {
 		t.Fatalf("tandem token printed %q, want one JWT", r.stdout)
 	}
 	return tok
-}
-
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func httpGet(t *testing.T, url, token string) (int, string) {
@@ -479,7 +468,7 @@ func callUp(t *testing.T) (p *proc, url string, alice, bob, carol *client.Client
 func waitDraining(t *testing.T, p *proc, url string) {
 	t.Helper()
 	c := &http.Client{Timeout: 2 * time.Second}
-	eventually(t, 5*time.Second, "/readyz to report draining", func() bool {
+	testkit.Eventually(t, 5*time.Second, "/readyz to report draining", func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("tandem exited (%v) instead of draining with a call up", p.waitErr)

@@ -3,12 +3,12 @@ package client
 import (
 	"context"
 	"errors"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -256,7 +256,7 @@ func TestClosedClient(t *testing.T) {
 }
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leaks := testkit.LeakCheck(t, 0)
 	fs := newFakeServer(t, callServer)
 	ctx := testContext(t)
 	var clients []*Client
@@ -285,20 +285,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatalf("WaitFor during Close = %v, want ErrClosed", err)
 	}
 	fs.stop()
-	waitGoroutines(t, before)
-}
-
-// waitGoroutines polls until no more than n goroutines are left.
-func waitGoroutines(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines left, want <= %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leaks()
 }
 
 func TestRequestKeepsOwnID(t *testing.T) {

@@ -2,7 +2,6 @@ package client
 
 import (
 	"errors"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -91,7 +91,7 @@ func (r *received) count(kind string) int {
 // Load sources send realistic packet sizes with a send time in each, and
 // OnRTP sees every packet that comes back.
 func TestMediaLoadSources(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leaks := testkit.LeakCheck(t, 0)
 	sfu := &echoSFU{t: t}
 	fs := newFakeServer(t, sfu.handle)
 	ctx := testContext(t)
@@ -106,7 +106,7 @@ func TestMediaLoadSources(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartMedia: %v", err)
 	}
-	poll(t, 10*time.Second, "audio, video and a keyframe to come back", func() bool {
+	testkit.Eventually(t, 10*time.Second, "audio, video and a keyframe to come back", func() bool {
 		return rec.count("audio") >= 25 && rec.count("video") >= 60 && m.Stats().KeyframesReceived > 0
 	})
 	s := m.Stats()
@@ -115,7 +115,7 @@ func TestMediaLoadSources(t *testing.T) {
 	}
 	sfu.close()
 	fs.stop()
-	waitGoroutines(t, before)
+	leaks()
 
 	if s.KeyframesReceived == 0 || s.Video.PacketsSent < s.Video.PacketsReceived {
 		t.Fatalf("stats = %+v", s)

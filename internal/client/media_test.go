@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -200,20 +200,8 @@ func (s *echoSFU) close() {
 	}
 }
 
-// poll waits until cond holds or fails the test after timeout.
-func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestMediaEcho(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leaks := testkit.LeakCheck(t, 0)
 	sfu := &echoSFU{t: t}
 	fs := newFakeServer(t, sfu.handle)
 	ctx := testContext(t)
@@ -231,7 +219,7 @@ func TestMediaEcho(t *testing.T) {
 		t.Fatalf("second StartMedia = %v, want ErrMediaActive", err)
 	}
 
-	poll(t, 10*time.Second, "audio and video to come back", func() bool {
+	testkit.Eventually(t, 10*time.Second, "audio and video to come back", func() bool {
 		s := m.Stats()
 		return s.Audio.PacketsReceived >= 10 && s.Video.PacketsReceived >= 10 && s.KeyframesReceived >= 1
 	})
@@ -247,7 +235,7 @@ func TestMediaEcho(t *testing.T) {
 	if err := m.RequestKeyframe(); err != nil {
 		t.Fatalf("RequestKeyframe: %v", err)
 	}
-	poll(t, 5*time.Second, "a PLI and a keyframe", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a PLI and a keyframe", func() bool {
 		s := m.Stats()
 		return s.PLIsReceived >= 1 && s.KeyframesReceived > keys
 	})
@@ -266,11 +254,11 @@ func TestMediaEcho(t *testing.T) {
 	}
 	sfu.close()
 	fs.stop()
-	waitGoroutines(t, before)
+	leaks()
 }
 
 func TestMediaTakesBufferedOffer(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leaks := testkit.LeakCheck(t, 0)
 	sfu := &echoSFU{t: t}
 	fs := newFakeServer(t, sfu.handle)
 	ctx := testContext(t)
@@ -289,7 +277,7 @@ func TestMediaTakesBufferedOffer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartMedia: %v", err)
 	}
-	poll(t, 10*time.Second, "audio from the buffered offer", func() bool {
+	testkit.Eventually(t, 10*time.Second, "audio from the buffered offer", func() bool {
 		return m.Stats().Audio.PacketsReceived >= 10
 	})
 	if got := m.RemoteStreams(); !slices.Equal(got, []string{"bob"}) {
@@ -309,5 +297,5 @@ func TestMediaTakesBufferedOffer(t *testing.T) {
 	}
 	sfu.close()
 	fs.stop()
-	waitGoroutines(t, before)
+	leaks()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tandemcall/tandem/internal/redistest"
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 func openTestRedis(t *testing.T, addrs ...string) *Redis {
@@ -279,7 +280,7 @@ func startCluster(ctx context.Context, t *testing.T, n int) []string {
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		c := redis.NewClient(&redis.Options{Addr: addr})
 		t.Cleanup(func() { c.Close() })
-		poll(ctx, t, addr+" answering", func() bool { return c.Ping(ctx).Err() == nil })
+		testkit.Eventually(t, 10*time.Second, addr+" answering", func() bool { return c.Ping(ctx).Err() == nil })
 		if len(clients) > 0 {
 			must(t, clients[0].Do(ctx, "cluster", "meet", "127.0.0.1", port, bus).Err())
 		}
@@ -291,7 +292,7 @@ func startCluster(ctx context.Context, t *testing.T, n int) []string {
 		must(t, c.ClusterAddSlotsRange(ctx, i*slots/n, (i+1)*slots/n-1).Err())
 	}
 	for i, c := range clients {
-		poll(ctx, t, addrs[i]+" seeing the cluster ok", func() bool {
+		testkit.Eventually(t, 10*time.Second, addrs[i]+" seeing the cluster ok", func() bool {
 			info, err := c.ClusterInfo(ctx).Result()
 			return err == nil && strings.Contains(info, "cluster_state:ok") &&
 				strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n))
@@ -308,16 +309,4 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// poll waits until ok, failing the test at ctx's deadline.
-func poll(ctx context.Context, t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for !ok() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +19,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // hit is one request the test receiver got.
@@ -75,19 +77,8 @@ func (rc *receiver) got() []hit {
 // wait polls until the receiver has had n requests.
 func (rc *receiver) wait(n int) []hit {
 	rc.t.Helper()
-	waitFor(rc.t, func() bool { return len(rc.got()) >= n }, "%d requests", n)
+	testkit.Eventually(rc.t, 5*time.Second, fmt.Sprintf("%d requests", n), func() bool { return len(rc.got()) >= n })
 	return rc.got()
-}
-
-func waitFor(t *testing.T, cond func() bool, what string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for "+what, args...)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // syncBuffer collects log output from the delivery goroutine.
@@ -262,7 +253,7 @@ func TestDeliveryOrderHeadersAndSignature(t *testing.T) {
 			t.Errorf("event %d: Verify of a malformed header = %v", i, err)
 		}
 	}
-	waitFor(t, func() bool { return count(t, s, resultDelivered) == 30 }, "30 delivered")
+	testkit.Eventually(t, 5*time.Second, "30 delivered", func() bool { return count(t, s, resultDelivered) == 30 })
 	if got := attempts(t, s, outcomeOK); got != 30 {
 		t.Errorf("attempts{ok} = %d, want 30", got)
 	}
@@ -346,7 +337,7 @@ func TestRetryThenNext(t *testing.T) {
 	if hits[3].ev.ID == first {
 		t.Error("second event reused the first one's id")
 	}
-	waitFor(t, func() bool { return count(t, s, resultDelivered) == 2 }, "2 delivered")
+	testkit.Eventually(t, 5*time.Second, "2 delivered", func() bool { return count(t, s, resultDelivered) == 2 })
 	if r, o := attempts(t, s, outcomeRetry), attempts(t, s, outcomeOK); r != 2 || o != 2 {
 		t.Errorf("attempts retry=%d ok=%d, want 2 and 2", r, o)
 	}
@@ -428,7 +419,7 @@ func TestStatusHandling(t *testing.T) {
 			// The second event is always delivered; so is the first when
 			// its status is a success. Its count moves after the answer.
 			delivered := map[bool]int{true: 2, false: 1}[tc.result == resultDelivered]
-			waitFor(t, func() bool { return count(t, s, resultDelivered) >= delivered && len(rc.got()) == tc.attempts+1 }, "second event delivered")
+			testkit.Eventually(t, 5*time.Second, "second event delivered", func() bool { return count(t, s, resultDelivered) >= delivered && len(rc.got()) == tc.attempts+1 })
 
 			hits := rc.got()
 			for i, h := range hits[:tc.attempts] {
@@ -477,7 +468,7 @@ func TestNetworkErrorsAndTimeouts(t *testing.T) {
 		dead.Close()
 		s, logs := newTestSender(t, url+"/hook?token=hunter2", Config{MaxAttempts: 3, InitialBackoff: time.Millisecond})
 		s.Send(CallStarted, nil)
-		waitFor(t, func() bool { return count(t, s, resultFailed) == 1 }, "event failed")
+		testkit.Eventually(t, 5*time.Second, "event failed", func() bool { return count(t, s, resultFailed) == 1 })
 		if r, e := attempts(t, s, outcomeRetry), attempts(t, s, outcomeError); r != 2 || e != 1 {
 			t.Errorf("attempts retry=%d error=%d, want 2 and 1", r, e)
 		}
@@ -497,7 +488,7 @@ func TestNetworkErrorsAndTimeouts(t *testing.T) {
 		s, _ := newTestSender(t, rc.srv.URL, Config{Timeout: 100 * time.Millisecond})
 		s.Send(CallStarted, nil)
 		hits := rc.wait(2)
-		waitFor(t, func() bool { return count(t, s, resultDelivered) == 1 }, "delivered")
+		testkit.Eventually(t, 5*time.Second, "delivered", func() bool { return count(t, s, resultDelivered) == 1 })
 		if hits[0].ev.ID != hits[1].ev.ID || hits[1].header.Get("Tandem-Attempt") != "2" {
 			t.Fatalf("second request is not the retry of the first")
 		}
@@ -535,7 +526,7 @@ func TestQueueOverflowDropsOldest(t *testing.T) {
 	if want := []uint64{1, 4, 5, 6}; !equal(seqs, want) {
 		t.Errorf("delivered seqs %v, want %v", seqs, want)
 	}
-	waitFor(t, func() bool { return value(t, s.metrics.queue) == 0 }, "queue gauge 0")
+	testkit.Eventually(t, 5*time.Second, "queue gauge 0", func() bool { return value(t, s.metrics.queue) == 0 })
 	if !strings.Contains(logs.String(), "queue full") {
 		t.Errorf("drop not logged:\n%s", logs)
 	}
@@ -543,7 +534,7 @@ func TestQueueOverflowDropsOldest(t *testing.T) {
 		t.Errorf("drop warning not rate-limited:\n%s", logs)
 	}
 
-	waitFor(t, func() bool { return count(t, s, resultDelivered) == 4 }, "4 delivered")
+	testkit.Eventually(t, 5*time.Second, "4 delivered", func() bool { return count(t, s, resultDelivered) == 4 })
 	want := map[string]float64{
 		"tandem_webhook_events_total{result=delivered}": 4,
 		"tandem_webhook_events_total{result=dropped}":   2,
@@ -625,7 +616,7 @@ func TestCloseDeadline(t *testing.T) {
 		}, Config{InitialBackoff: time.Hour, MaxBackoff: time.Hour}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := runtime.NumGoroutine()
+			leaks := testkit.LeakCheck(t, 0)
 
 			rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				tc.respond(w, r, 0, Event{})
@@ -639,7 +630,7 @@ func TestCloseDeadline(t *testing.T) {
 			for range 5 {
 				s.Send(CallStarted, nil)
 			}
-			waitFor(t, func() bool { return attempts(t, s, outcomeRetry) > 0 || s.queued() == 4 }, "first attempt under way")
+			testkit.Eventually(t, 5*time.Second, "first attempt under way", func() bool { return attempts(t, s, outcomeRetry) > 0 || s.queued() == 4 })
 
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
@@ -662,14 +653,7 @@ func TestCloseDeadline(t *testing.T) {
 			}
 			rc.Close()
 
-			deadline := time.Now().Add(3 * time.Second)
-			for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if n := runtime.NumGoroutine(); n > before {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-			}
+			leaks()
 		})
 	}
 }

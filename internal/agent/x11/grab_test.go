@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"image"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandemcall/tandem/internal/agent/x11"
 	"github.com/tandemcall/tandem/internal/agent/x11/x11test"
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // grabbers are the two ways of reading the screen.
@@ -81,7 +82,7 @@ func TestGrabReadsChanges(t *testing.T) {
 			paint := image.Rect(250, 150, 300, 190)
 			tw.Paint(t, paint, 0xffffff)
 			var f *x11.Frame
-			eventually(t, "the change to be grabbed", func() bool {
+			testkit.Eventually(t, 5*time.Second, "the change to be grabbed", func() bool {
 				var changed bool
 				f, changed, err = g.Grab(false)
 				if err != nil {
@@ -115,7 +116,7 @@ func TestGrabReadsChanges(t *testing.T) {
 // be reported), and fails if that does not happen.
 func quiet(t *testing.T, g *x11.Grabber) {
 	t.Helper()
-	eventually(t, "a grab without change", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a grab without change", func() bool {
 		f, changed, err := g.Grab(false)
 		if err != nil {
 			t.Fatal(err)
@@ -145,7 +146,7 @@ func TestGrabberSHMSegmentMarkedRemoved(t *testing.T) {
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the segment to go", func() bool { return findSegment(t, size) == nil })
+	testkit.Eventually(t, 5*time.Second, "the segment to go", func() bool { return findSegment(t, size) == nil })
 }
 
 type segment struct {
@@ -243,7 +244,7 @@ func BenchmarkGrab(b *testing.B) {
 
 func TestCloseEndsGoroutines(t *testing.T) {
 	display := x11test.StartXvfb(t)
-	before := runtime.NumGoroutine()
+	leaks := testkit.LeakCheck(t, 0)
 	d, err := x11.Open(display)
 	if err != nil {
 		t.Fatal(err)
@@ -270,5 +271,5 @@ func TestCloseEndsGoroutines(t *testing.T) {
 	if _, _, err := g.Grab(false); !errors.Is(err, x11.ErrClosed) {
 		t.Fatalf("Grab after Close = %v, want ErrClosed", err)
 	}
-	eventually(t, "the connections' goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	leaks()
 }

@@ -2,7 +2,6 @@ package x11_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
@@ -80,16 +79,4 @@ func keysDown(t *testing.T, c *xgb.Conn) []int {
 		}
 	}
 	return down
-}
-
-// eventually polls cond until it holds, failing the test after 5 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 
 	"github.com/tandemcall/tandem/internal/agent/x11"
 	"github.com/tandemcall/tandem/internal/agent/x11/x11test"
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 const (
@@ -347,5 +349,5 @@ func TestConcurrentUse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "100 characters typed", func() bool { return len([]rune(tw.Text())) == 100 })
+	testkit.Eventually(t, 5*time.Second, "100 characters typed", func() bool { return len([]rune(tw.Text())) == 100 })
 }

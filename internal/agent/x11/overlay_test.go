@@ -2,12 +2,14 @@ package x11_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 
 	"github.com/tandemcall/tandem/internal/agent/x11"
 	"github.com/tandemcall/tandem/internal/agent/x11/x11test"
+	"github.com/tandemcall/tandem/internal/testkit"
 )
 
 // window is what the server says of window w.
@@ -95,7 +97,7 @@ func TestBar(t *testing.T) {
 
 	// Clicks on the bar go to the window below.
 	tw := x11test.NewTestWindow(t, display, 0, 0, 400, 300)
-	eventually(t, "the bar to be raised over the new window", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the bar to be raised over the new window", func() bool {
 		return topWindows(t, c)[0] == d.BarWindow()
 	})
 	if got := rgbAt(grab(t, g), 2, 2); got != x11test.Red {
