@@ -2,18 +2,18 @@ package sfu
 
 import (
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/tandemcall/tandem/internal/testkit/pionpc"
 )
 
 // testLogger logs at Debug when SFU_TEST_DEBUG is set, else only warnings.
@@ -146,40 +146,7 @@ func newClientPCWith(t *testing.T, reg func(*webrtc.MediaEngine, *interceptor.Re
 	tune ...func(*webrtc.SettingEngine),
 ) *webrtc.PeerConnection {
 	t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
-		t.Fatal(err)
-	}
-	if reg != nil {
-		if err := reg(m, ir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	se := webrtc.SettingEngine{}
-	// As browsers and internal/client: the DTLS client when answering the
-	// SFU's (ICE-lite) sub offer, where pion would take the server role.
-	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleClient); err != nil {
-		t.Fatal(err)
-	}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	for _, f := range tune {
-		if f != nil {
-			f(&se)
-		}
-	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pc
+	return pionpc.New(t, pionpc.Options{AnswerAsDTLSClient: true, Register: reg, Tune: tune})
 }
 
 // joinClient joins room r as name (stream id "user-"+name) with a pion

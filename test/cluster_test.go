@@ -14,8 +14,8 @@ import (
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/redistest"
-	"github.com/tandemcall/tandem/internal/server"
 	"github.com/tandemcall/tandem/internal/testkit"
+	"github.com/tandemcall/tandem/internal/testkit/testnode"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -43,22 +43,18 @@ func startClusterOn(t *testing.T, cfg config.Config, n int, rdb *redistest.Serve
 	t.Helper()
 	cfg.Redis.Addrs = []string{rdb.Addr}
 	cfg.Auth.Secret = clusterSecret
-	var nodes []*server.Server
-	for range n {
+	ts := &testServer{cfg: cfg}
+	for i := range n {
 		c := cfg
 		c.DataDir = t.TempDir()
-		if err := c.Validate(); err != nil {
-			t.Fatal(err)
+		srv, stop := testnode.Start(t, c, testLogger(t))
+		if i == 0 {
+			ts.Server = srv
+		} else {
+			ts.others = append(ts.others, srv)
 		}
-		srv, err := server.New(c, testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.Start()
-		nodes = append(nodes, srv)
+		ts.stops = append(ts.stops, stop)
 	}
-	ts := &testServer{Server: nodes[0], cfg: cfg, others: nodes[1:]}
-	t.Cleanup(func() { ts.stop(t) })
 	return ts
 }
 

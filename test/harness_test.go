@@ -13,6 +13,7 @@ import (
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/server"
+	"github.com/tandemcall/tandem/internal/testkit/testnode"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -23,6 +24,8 @@ type testServer struct {
 	// dial spreads devices over all of them.
 	others []*server.Server
 	dials  int
+	// stops shut the nodes down, the first node first.
+	stops []func()
 }
 
 // acrossNodes makes startServer start three nodes on one redis-server
@@ -48,37 +51,24 @@ func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
 
 // testConfig is a dev-mode node's configuration with every port chosen by
 // the kernel.
-func testConfig(t *testing.T) config.Config {
-	cfg := config.Default(true)
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Media.UDPListen = "127.0.0.1:0"
-	cfg.TURN.UDPListen = "127.0.0.1:0"
-	cfg.TURN.TCPListen = "127.0.0.1:0"
-	if os.Getenv("TANDEM_TEST_PION_INPUT") != "" {
-		cfg.Media.DirectInput = false // the whole suite on pion's receive path
-	}
-	return cfg
-}
+func testConfig(t *testing.T) config.Config { return testnode.Config(t) }
 
 func startWith(t *testing.T, cfg config.Config) *testServer {
 	t.Helper()
-	srv, err := server.New(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	ts := &testServer{Server: srv, cfg: cfg}
-	t.Cleanup(func() { ts.stop(t) })
-	return ts
+	return startLogged(t, cfg, testLogger(t))
 }
 
+// startLogged starts a node that logs to log.
+func startLogged(t *testing.T, cfg config.Config, log *slog.Logger) *testServer {
+	t.Helper()
+	srv, stop := testnode.Start(t, cfg, log)
+	return &testServer{Server: srv, cfg: cfg, stops: []func(){stop}}
+}
+
+// stop shuts every node of ts down.
 func (ts *testServer) stop(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = ts.Shutdown(ctx)
-	for _, o := range ts.others {
-		_ = o.Shutdown(ctx)
+	for _, stop := range ts.stops {
+		stop()
 	}
 }
 

@@ -21,7 +21,6 @@ import (
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/config"
-	"github.com/tandemcall/tandem/internal/server"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/webhook"
@@ -573,13 +572,7 @@ func TestLogsNameTheCallAndKeepSecrets(t *testing.T) {
 	cfg.Webhook.URL, cfg.Webhook.Secret = hs.URL, hookSecret
 	cfg.Log.Format = "json"
 	var logs syncBuffer
-	srv, err := server.New(cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	ts := &testServer{Server: srv, cfg: cfg}
-	t.Cleanup(func() { ts.stop(t) })
+	ts := startLogged(t, cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 
 	ctx := testCtx(t, 30*time.Second)
 	alice, bob := ts.dial(t, "alice", "laptop"), ts.dial(t, "bob", "phone")
@@ -597,9 +590,7 @@ func TestLogsNameTheCallAndKeepSecrets(t *testing.T) {
 		defer rcv.mu.Unlock()
 		return len(rcv.events) >= 6
 	})
-	ctx2, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(ctx2)
+	ts.stop(t)
 
 	out := logs.String()
 	secrets := []string{hookSecret, aliceTok, ts.token(t, "bob", "phone")}

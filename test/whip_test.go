@@ -2,7 +2,6 @@ package test
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"path"
 	"regexp"
@@ -12,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tandemcall/tandem/internal/sdpfrag"
 	"github.com/tandemcall/tandem/internal/testkit"
+	"github.com/tandemcall/tandem/internal/testkit/pionpc"
 	"github.com/tandemcall/tandem/internal/whiptest"
 
 	"github.com/tandemcall/tandem/internal/auth"
@@ -29,26 +27,7 @@ import (
 // over loopback.
 func whipPC(t *testing.T) *webrtc.PeerConnection {
 	t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)).
-		NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	return pc
+	return pionpc.New(t, pionpc.Options{})
 }
 
 // newWHIPSender returns a WHIP publisher on its own pion PeerConnection.

@@ -18,9 +18,9 @@ import (
 	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
-	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/server"
 	"github.com/tandemcall/tandem/internal/testkit"
+	"github.com/tandemcall/tandem/internal/testkit/testnode"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -28,27 +28,8 @@ import (
 // its base URL and data dir.
 func adminNode(t *testing.T) (srv *server.Server, url, dataDir string) {
 	t.Helper()
-	cfg := config.Default(true)
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Media.UDPListen = "127.0.0.1:0"
-	cfg.TURN.UDPListen = "127.0.0.1:0"
-	cfg.TURN.TCPListen = "127.0.0.1:0"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	cfg := testnode.Config(t)
+	srv, _ = testnode.Start(t, cfg, nil)
 	return srv, srv.URL(), cfg.DataDir
 }
 

@@ -3,7 +3,6 @@ package loadtest
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"math"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/server"
+	"github.com/tandemcall/tandem/internal/testkit/testnode"
 )
 
 func TestScenarioPresets(t *testing.T) {
@@ -245,28 +245,11 @@ func TestParseProcStat(t *testing.T) {
 // by the kernel.
 func startServer(t *testing.T, tweaks ...func(*config.Config)) *server.Server {
 	t.Helper()
-	cfg := config.Default(true)
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Media.UDPListen = "127.0.0.1:0"
-	cfg.TURN.UDPListen = "127.0.0.1:0"
-	cfg.TURN.TCPListen = "127.0.0.1:0"
+	cfg := testnode.Config(t)
 	for _, tw := range tweaks {
 		tw(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	srv, _ := testnode.Start(t, cfg, nil)
 	return srv
 }
 
