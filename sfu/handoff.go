@@ -201,7 +201,7 @@ type adoption struct {
 // must be in the room with the same stream id (the same user). The new leg
 // receives the other participants' tracks as any leg does, and none of
 // old's.
-func (r *Room) JoinReplacing(id, streamID string, ev Events, old string) (*Participant, error) {
+func (r *Room) JoinReplacing(id LegID, streamID string, ev Events, old LegID) (*Participant, error) {
 	r.mu.Lock()
 	op := r.participants[old]
 	r.mu.Unlock()
@@ -216,7 +216,7 @@ func (r *Room) JoinReplacing(id, streamID string, ev Events, old string) (*Parti
 // leg joined with JoinReplacing does: the tracks it publishes from now on
 // take over old's, and Takeover waits for that. What p receives is not
 // touched, so the device keeps seeing and hearing the others throughout.
-func (p *Participant) Replace(old string) error {
+func (p *Participant) Replace(old LegID) error {
 	r := p.room
 	r.mu.Lock()
 	op := r.participants[old]

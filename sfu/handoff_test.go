@@ -43,7 +43,7 @@ func TestHandoffKeepsTheQuality(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := slog.New(slog.DiscardHandler)
-			room := &Room{id: "r", log: log, participants: map[string]*Participant{}}
+			room := &Room{id: "r", log: log, participants: map[LegID]*Participant{}}
 			phone := &Participant{id: "phone", streamID: "alice", kind: kindLeg, log: log, room: room, done: make(chan struct{})}
 			laptop := &Participant{id: "laptop", streamID: "alice", kind: kindLeg, log: log, room: room, done: make(chan struct{}), replaces: phone}
 			old, ols := newTestTrack(t, "q", "h", "f")
@@ -177,7 +177,7 @@ func (audioBinding) CodecParameters() []webrtc.RTPCodecParameters {
 // lands after the whole of that packet (20 ms at 48 kHz), never inside
 // it, where a receiver would drop one or overlap the two.
 func TestAudioSwitchStartsAfterTheLastPacket(t *testing.T) {
-	mk := func(id string) (*forwardTrack, *layer) {
+	mk := func(id LegID) (*forwardTrack, *layer) {
 		pub := &Participant{id: id, streamID: "alice", log: slog.New(slog.DiscardHandler)}
 		ft := &forwardTrack{publisher: pub, kind: webrtc.RTPCodecTypeAudio, codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000}, id: "audio", log: pub.log}
 		ft.downs.Store(&[]*downTrack{})

@@ -187,7 +187,7 @@ func joinClient(t *testing.T, r *Room, name string, opts ...func(*client)) *clie
 			}
 		})
 	})
-	p, err := r.Join(name, "user-"+name, c)
+	p, err := r.Join(LegID(name), "user-"+name, c)
 	if err != nil {
 		t.Fatalf("Join %s: %v", name, err)
 	}

@@ -48,7 +48,7 @@ const (
 // PeerConnections. A WHIP publisher has only "pub" and a WHEP viewer only
 // "sub" (the other is nil).
 type Participant struct {
-	id       string
+	id       LegID
 	streamID string
 	kind     legKind
 	room     *Room
@@ -116,7 +116,7 @@ type Participant struct {
 	subUp atomic.Bool
 }
 
-func newParticipant(r *Room, id, streamID string, ev Events, kind legKind) (*Participant, error) {
+func newParticipant(r *Room, id LegID, streamID string, ev Events, kind legKind) (*Participant, error) {
 	p := &Participant{
 		id:       id,
 		streamID: streamID,
@@ -256,7 +256,7 @@ func (p *Participant) startDirectOutput() {
 }
 
 // ID returns the participant's leg id.
-func (p *Participant) ID() string { return p.id }
+func (p *Participant) ID() LegID { return p.id }
 
 // StreamID returns the MediaStream id of the participant's published tracks.
 func (p *Participant) StreamID() string { return p.streamID }

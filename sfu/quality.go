@@ -208,7 +208,7 @@ type LayerInfo struct {
 
 // ParticipantInfo is a participant as the admin API shows it.
 type ParticipantInfo struct {
-	ID       string
+	ID       LegID
 	StreamID string
 	Tracks   []TrackInfo
 	Quality  LegQuality
@@ -248,17 +248,17 @@ func (r *Room) Participants() []ParticipantInfo {
 }
 
 // Participant returns the participant id, or nil.
-func (r *Room) Participant(id string) *Participant {
+func (r *Room) Participant(id LegID) *Participant {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.participants[id]
 }
 
 // Rooms lists the ids of the SFU's rooms.
-func (s *SFU) Rooms() []string {
+func (s *SFU) Rooms() []RoomID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.rooms))
+	out := make([]RoomID, 0, len(s.rooms))
 	for id := range s.rooms {
 		out = append(out, id)
 	}

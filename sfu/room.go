@@ -7,9 +7,16 @@ import (
 	"sync/atomic"
 )
 
+// RoomID names a room: for a call or a named room, its call id.
+type RoomID string
+
+// LegID names a participant of a room: one device's leg of a call, or a
+// WHIP publisher or WHEP viewer. It is unique in its room.
+type LegID string
+
 // Room is a set of participants whose tracks are forwarded to each other.
 type Room struct {
-	id  string
+	id  RoomID
 	sfu *SFU
 	log *slog.Logger
 
@@ -17,12 +24,12 @@ type Room struct {
 	// then forwardTrack.mu.
 	mu           sync.Mutex
 	closed       bool
-	participants map[string]*Participant
+	participants map[LegID]*Participant
 	tracks       []*forwardTrack
 
 	// floor, once set, makes the room push-to-talk: only the audio of the
 	// participant it names is forwarded ("" = nobody's).
-	floor atomic.Pointer[string]
+	floor atomic.Pointer[LegID]
 
 	speakerMu    sync.Mutex
 	lastSpeakers []Speaker
@@ -33,39 +40,39 @@ type Room struct {
 // SetFloor makes the room push-to-talk, if it was not, and leg the one
 // participant whose audio is forwarded; "" silences everyone. It may name
 // a leg that has not joined yet. Video is not affected.
-func (r *Room) SetFloor(leg string) {
+func (r *Room) SetFloor(leg LegID) {
 	r.floor.Store(&leg)
 	r.log.Debug("floor", "leg", leg)
 }
 
 // audioAllowed reports whether audio from participant id is forwarded.
-func (r *Room) audioAllowed(id string) bool {
+func (r *Room) audioAllowed(id LegID) bool {
 	f := r.floor.Load()
 	return f == nil || *f == id
 }
 
-func newRoom(s *SFU, id string) *Room {
+func newRoom(s *SFU, id RoomID) *Room {
 	return &Room{
 		id:           id,
 		sfu:          s,
 		log:          s.log.With("room", id),
-		participants: make(map[string]*Participant),
+		participants: make(map[LegID]*Participant),
 	}
 }
 
 // ID returns the room id.
-func (r *Room) ID() string { return r.id }
+func (r *Room) ID() RoomID { return r.id }
 
 // Join adds a participant (one call leg) to the room. id must be unique in
 // the room; streamID is the MediaStream id subscribers see on every track
 // this participant publishes. The participant's sub PeerConnection is offered
 // (via ev.SubscriberOffer) as soon as there are tracks to forward to it.
-func (r *Room) Join(id, streamID string, ev Events) (*Participant, error) {
+func (r *Room) Join(id LegID, streamID string, ev Events) (*Participant, error) {
 	return r.join(id, streamID, ev, nil)
 }
 
 // join is Join, for a leg that takes over from replaces if that is not nil.
-func (r *Room) join(id, streamID string, ev Events, replaces *Participant) (*Participant, error) {
+func (r *Room) join(id LegID, streamID string, ev Events, replaces *Participant) (*Participant, error) {
 	r.mu.Lock()
 	closed, taken := r.closed, r.participants[id] != nil
 	r.mu.Unlock()

@@ -59,7 +59,7 @@ type SFU struct {
 
 	mu     sync.Mutex
 	closed bool
-	rooms  map[string]*Room
+	rooms  map[RoomID]*Room
 
 	ledger ledger // every participant's counters, for Totals
 
@@ -111,7 +111,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		mux:      webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), batched),
 		rewrite:  rewrite,
 		loopback: addr.IP != nil && addr.IP.IsLoopback(),
-		rooms:    make(map[string]*Room),
+		rooms:    make(map[RoomID]*Room),
 		done:     make(chan struct{}),
 		ranDone:  make(chan struct{}),
 	}
@@ -139,7 +139,7 @@ func (s *SFU) UDPAddr() *net.UDPAddr {
 
 // Room returns the room with the given id, creating it if needed. After
 // Close it returns a closed room whose Join fails with ErrClosed.
-func (s *SFU) Room(id string) *Room {
+func (s *SFU) Room(id RoomID) *Room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -157,14 +157,14 @@ func (s *SFU) Room(id string) *Room {
 }
 
 // LookupRoom returns the room with id, or nil if there is none.
-func (s *SFU) LookupRoom(id string) *Room {
+func (s *SFU) LookupRoom(id RoomID) *Room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.rooms[id]
 }
 
 // CloseRoom closes every participant of the room and forgets it.
-func (s *SFU) CloseRoom(id string) {
+func (s *SFU) CloseRoom(id RoomID) {
 	s.mu.Lock()
 	r, ok := s.rooms[id]
 	delete(s.rooms, id)
@@ -177,7 +177,7 @@ func (s *SFU) CloseRoom(id string) {
 // CloseRoomIfEmpty closes and forgets the room if it has no participants,
 // and reports whether it did. A Join racing with it fails with ErrClosed;
 // SFU.Room then makes a new room.
-func (s *SFU) CloseRoomIfEmpty(id string) bool {
+func (s *SFU) CloseRoomIfEmpty(id RoomID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.rooms[id]
@@ -208,7 +208,7 @@ func (s *SFU) Close() error {
 	for _, r := range s.rooms {
 		rooms = append(rooms, r)
 	}
-	s.rooms = map[string]*Room{}
+	s.rooms = map[RoomID]*Room{}
 	s.mu.Unlock()
 	close(s.done)
 	<-s.ranDone

@@ -71,7 +71,7 @@ func (e *sessionEvents) ConnectionState(_ string, s webrtc.PeerConnectionState) 
 // SFU's answer with all of its ICE candidates (the client gets no trickle
 // from the server); ctx bounds the wait for them. A bad offer returns an
 // error wrapping ErrBadSDP and leaves nothing behind.
-func (r *Room) Publish(ctx context.Context, id, streamID, offer string) (*WHIPSession, string, error) {
+func (r *Room) Publish(ctx context.Context, id LegID, streamID, offer string) (*WHIPSession, string, error) {
 	if _, err := parseSDP(offer); err != nil {
 		return nil, "", err
 	}
@@ -110,7 +110,7 @@ func (r *Room) Publish(ctx context.Context, id, streamID, offer string) (*WHIPSe
 // last). It returns the SFU's answer with all of its ICE candidates; ctx
 // bounds the wait for them. With nothing published it returns
 // ErrNothingPublished; a bad offer returns an error wrapping ErrBadSDP.
-func (r *Room) View(ctx context.Context, id, offer string) (*WHIPSession, string, error) {
+func (r *Room) View(ctx context.Context, id LegID, offer string) (*WHIPSession, string, error) {
 	if _, err := parseSDP(offer); err != nil {
 		return nil, "", err
 	}
@@ -119,7 +119,7 @@ func (r *Room) View(ctx context.Context, id, offer string) (*WHIPSession, string
 		return nil, "", fmt.Errorf("%w: the offer receives neither audio nor video", ErrBadSDP)
 	}
 	ev := newSessionEvents()
-	p, err := newParticipant(r, id, id, ev, kindViewer)
+	p, err := newParticipant(r, id, string(id), ev, kindViewer)
 	if err != nil {
 		return nil, "", err
 	}
@@ -301,7 +301,7 @@ func (s *WHIPSession) gathered(ctx context.Context) string {
 }
 
 // ID returns the session's leg id in its room.
-func (s *WHIPSession) ID() string { return s.p.id }
+func (s *WHIPSession) ID() LegID { return s.p.id }
 
 // Participant returns the session's participant (for stats).
 func (s *WHIPSession) Participant() *Participant { return s.p }

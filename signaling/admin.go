@@ -136,12 +136,12 @@ func (h *Hub) RoomView(id string) (adminapi.RoomView, bool) {
 	h.mu.Unlock()
 
 	if h.media != nil {
-		legs := map[string]sfu.ParticipantInfo{}
-		for _, p := range h.media.Participants(id) {
+		legs := map[sfu.LegID]sfu.ParticipantInfo{}
+		for _, p := range h.media.Participants(sfu.RoomID(id)) {
 			legs[p.ID] = p
 		}
 		for i := range v.Members {
-			p, ok := legs[v.Members[i].Session]
+			p, ok := legs[sfu.LegID(v.Members[i].Session)]
 			if !ok {
 				continue
 			}

@@ -303,7 +303,7 @@ func (h *Hub) armIdleLocked(c *call) {
 		}
 		last := since
 		if h.media != nil {
-			if t := h.media.ControlActivity(id); t.After(last) {
+			if t := h.media.ControlActivity(sfu.RoomID(id)); t.After(last) {
 				last = t
 			}
 		}
@@ -340,10 +340,10 @@ func (h *Hub) applyAssistLocked(c *call) {
 	}
 	a := c.assist
 	if a == nil {
-		h.media.SetAssist(c.id, nil)
+		h.media.SetAssist(c.mediaRoom(), nil)
 		return
 	}
-	h.media.SetAssist(c.id, &sfu.Assist{
+	h.media.SetAssist(c.mediaRoom(), &sfu.Assist{
 		Helper: a.helper, Helped: a.helped,
 		View: a.granted[protocol.AssistView], Annotate: a.granted[protocol.AssistAnnotate],
 		Control: a.granted[protocol.AssistControl],

@@ -115,6 +115,9 @@ func (c *call) ringingFor(s *Session) *member {
 	return nil
 }
 
+// mediaRoom is the SFU room of c's media: its call id.
+func (c *call) mediaRoom() sfu.RoomID { return sfu.RoomID(c.id) }
+
 func (c *call) isLeg(s *Session) bool { return c.state != stateEnded && c.joinedBy(s) != nil }
 
 // joined returns the joined members in the order they joined.
@@ -781,7 +784,7 @@ func (h *Hub) finish(e *endResult) {
 		return
 	}
 	if h.media != nil {
-		h.media.CloseRoom(e.call.id)
+		h.media.CloseRoom(e.call.mediaRoom())
 	}
 	h.record(e)
 }

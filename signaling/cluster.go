@@ -13,6 +13,7 @@ import (
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -890,7 +891,7 @@ func (h *Hub) Handover(ctx context.Context) int {
 	}
 	if h.media != nil {
 		for _, id := range rooms {
-			h.media.CloseRoom(id)
+			h.media.CloseRoom(sfu.RoomID(id))
 		}
 	}
 	n.SetDraining(true)

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -123,18 +124,18 @@ func (h *Hub) floorChangedLocked(c *call) func() {
 	leg := h.floorLegLocked(c)
 	return func() {
 		if h.media != nil {
-			h.media.SetFloor(c.id, leg)
+			h.media.SetFloor(c.mediaRoom(), leg)
 		}
 	}
 }
 
 // floorLegLocked is the media leg id of the floor holder ("" = nobody).
-func (h *Hub) floorLegLocked(c *call) string {
+func (h *Hub) floorLegLocked(c *call) sfu.LegID {
 	if c.floor == nil || c.floor.holder == "" {
 		return ""
 	}
 	if m := c.members[c.floor.holder]; m != nil && m.state == memberJoined {
-		return m.dev.id
+		return m.dev.legID()
 	}
 	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -75,7 +76,7 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 		if leg := c.legs[s]; leg != nil {
 			var err error
 			if keep {
-				err = leg.Replace(m.dev.id)
+				err = leg.Replace(m.dev.legID())
 			}
 			if keep && err == nil {
 				kept = leg
@@ -165,7 +166,7 @@ func (h *Hub) joinStandby(s *Session, callID string, ev *legEvents) (MediaLeg, b
 	if ho == nil {
 		return nil, false, nil
 	}
-	leg, err := h.media.JoinReplacing(callID, s.id, s.user, ho.from.id, ev)
+	leg, err := h.media.JoinReplacing(sfu.RoomID(callID), s.legID(), s.user, ev, ho.from.legID())
 	if err != nil {
 		return nil, true, err
 	}

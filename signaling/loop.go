@@ -183,7 +183,7 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 			s.events[m.CallID] = ev
 			return s.answerPub(m, leg, ev)
 		}
-		leg, err = h.media.Join(m.CallID, s.id, s.user, ev)
+		leg, err = h.media.Join(sfu.RoomID(m.CallID), s.legID(), s.user, ev)
 		if err != nil {
 			return fail(protocol.CodeMediaFailed, "could not join the call's media: "+err.Error())
 		}
@@ -195,7 +195,7 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 		defer h.listening(s, m.CallID)
 		if ptt {
 			// Gate the room's audio before any of this leg's can flow.
-			h.media.SetFloor(m.CallID, floorLeg)
+			h.media.SetFloor(sfu.RoomID(m.CallID), floorLeg)
 		}
 		s.events[m.CallID] = ev
 	}
@@ -270,7 +270,7 @@ func (h *Hub) legOf(s *Session, callID string) (MediaLeg, error) {
 
 // attachLeg records leg as s's media leg unless the call has ended. For a
 // push-to-talk room it also reports the floor holder's leg.
-func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg, ev *legEvents) (ptt bool, floorLeg string, ok bool) {
+func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg, ev *legEvents) (ptt bool, floorLeg sfu.LegID, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.calls[callID]

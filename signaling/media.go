@@ -15,22 +15,22 @@ import (
 // MediaServer is what signaling needs from the SFU: a leg joins the room
 // of its call, and a room is closed when its call ends.
 type MediaServer interface {
-	Join(room, leg, streamID string, ev sfu.Events) (MediaLeg, error)
+	Join(room sfu.RoomID, leg sfu.LegID, streamID string, ev sfu.Events) (MediaLeg, error)
 	// JoinReplacing adds a leg that takes over the tracks of leg old of
 	// the same user (a handoff); its Takeover says when it has.
-	JoinReplacing(room, leg, streamID, old string, ev sfu.Events) (MediaLeg, error)
-	CloseRoom(room string)
+	JoinReplacing(room sfu.RoomID, leg sfu.LegID, streamID string, ev sfu.Events, old sfu.LegID) (MediaLeg, error)
+	CloseRoom(room sfu.RoomID)
 	// Participants describes room's legs now (none if it has no media).
-	Participants(room string) []sfu.ParticipantInfo
+	Participants(room sfu.RoomID) []sfu.ParticipantInfo
 	// SetFloor makes room push-to-talk with leg the only one heard ("" =
 	// nobody). A room with no legs yet is left alone.
-	SetFloor(room, leg string)
+	SetFloor(room sfu.RoomID, leg sfu.LegID)
 	// SetAssist sets the room's remote assistance (nil: none): what the
 	// helper may see of the helped user's screen and send to their device.
-	SetAssist(room string, a *sfu.Assist)
+	SetAssist(room sfu.RoomID, a *sfu.Assist)
 	// ControlActivity is when the room's helper last sent a control event
 	// that was forwarded (zero: never).
-	ControlActivity(room string) time.Time
+	ControlActivity(room sfu.RoomID) time.Time
 }
 
 // MediaLeg is one device's connection to a room.
@@ -47,7 +47,7 @@ type MediaLeg interface {
 	// Replace makes a leg that has published nothing yet (a device
 	// listening along) take over from leg old of the same user, as
 	// JoinReplacing would, keeping what it receives.
-	Replace(old string) error
+	Replace(old sfu.LegID) error
 	// QualitySummary is the leg's network quality over its life, and
 	// false if it was never measured.
 	QualitySummary() (sfu.LegQuality, bool)
@@ -60,7 +60,7 @@ type SFUMedia struct{ SFU *sfu.SFU }
 var _ MediaServer = SFUMedia{}
 
 // Join implements MediaServer.
-func (m SFUMedia) Join(room, leg, streamID string, ev sfu.Events) (MediaLeg, error) {
+func (m SFUMedia) Join(room sfu.RoomID, leg sfu.LegID, streamID string, ev sfu.Events) (MediaLeg, error) {
 	p, err := m.SFU.Room(room).Join(leg, streamID, ev)
 	if err != nil {
 		return nil, err
@@ -69,7 +69,7 @@ func (m SFUMedia) Join(room, leg, streamID string, ev sfu.Events) (MediaLeg, err
 }
 
 // JoinReplacing implements MediaServer.
-func (m SFUMedia) JoinReplacing(room, leg, streamID, old string, ev sfu.Events) (MediaLeg, error) {
+func (m SFUMedia) JoinReplacing(room sfu.RoomID, leg sfu.LegID, streamID string, ev sfu.Events, old sfu.LegID) (MediaLeg, error) {
 	p, err := m.SFU.Room(room).JoinReplacing(leg, streamID, ev, old)
 	if err != nil {
 		return nil, err
@@ -78,9 +78,9 @@ func (m SFUMedia) JoinReplacing(room, leg, streamID, old string, ev sfu.Events) 
 }
 
 // CloseRoom implements MediaServer.
-func (m SFUMedia) CloseRoom(room string) { m.SFU.CloseRoom(room) }
+func (m SFUMedia) CloseRoom(room sfu.RoomID) { m.SFU.CloseRoom(room) }
 
-func (m SFUMedia) Participants(room string) []sfu.ParticipantInfo {
+func (m SFUMedia) Participants(room sfu.RoomID) []sfu.ParticipantInfo {
 	if r := m.SFU.LookupRoom(room); r != nil {
 		return r.Participants()
 	}
@@ -88,21 +88,21 @@ func (m SFUMedia) Participants(room string) []sfu.ParticipantInfo {
 }
 
 // SetFloor implements MediaServer.
-func (m SFUMedia) SetFloor(room, leg string) {
+func (m SFUMedia) SetFloor(room sfu.RoomID, leg sfu.LegID) {
 	if r := m.SFU.LookupRoom(room); r != nil {
 		r.SetFloor(leg)
 	}
 }
 
 // SetAssist implements MediaServer.
-func (m SFUMedia) SetAssist(room string, a *sfu.Assist) {
+func (m SFUMedia) SetAssist(room sfu.RoomID, a *sfu.Assist) {
 	if r := m.SFU.LookupRoom(room); r != nil {
 		r.SetAssist(a)
 	}
 }
 
 // ControlActivity implements MediaServer.
-func (m SFUMedia) ControlActivity(room string) time.Time {
+func (m SFUMedia) ControlActivity(room sfu.RoomID) time.Time {
 	if r := m.SFU.LookupRoom(room); r != nil {
 		return r.ControlActivity()
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
+	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -72,6 +73,9 @@ type Session struct {
 	routesMu sync.Mutex
 	routes   map[string]string
 }
+
+// legID names s's media leg in the SFU room of a call: its session id.
+func (s *Session) legID() sfu.LegID { return sfu.LegID(s.id) }
 
 // outFrame is a message to write, optionally followed by a close frame.
 type outFrame struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/internal/testkit"
+	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -162,7 +163,7 @@ func TestAssistGrantsEnforced(t *testing.T) {
 	if got := atAlice.list(); !slices.Equal(got, wantEvents) {
 		t.Errorf("Alice received %+v, want only the click and the well-formed move (no annotate grant)", got)
 	}
-	if st := ts.SFU().LookupRoom(id).AssistStats(); st.Malformed != 3 {
+	if st := ts.SFU().LookupRoom(sfu.RoomID(id)).AssistStats(); st.Malformed != 3 {
 		t.Errorf("the SFU counted %d malformed, want 3", st.Malformed)
 	}
 
@@ -182,7 +183,7 @@ func TestAssistGrantsEnforced(t *testing.T) {
 	if n := screenFrames(revoked.Add(500 * time.Millisecond)); n != 0 {
 		t.Errorf("Bob received %d frames of Alice's screen after she revoked view", n)
 	}
-	if st := ts.SFU().LookupRoom(id).AssistStats(); st.Forwarded != 4 || st.Denied < 7 {
+	if st := ts.SFU().LookupRoom(sfu.RoomID(id)).AssistStats(); st.Forwarded != 4 || st.Denied < 7 {
 		t.Errorf("the SFU counted %+v, want 4 forwarded and at least 7 denied", st)
 	}
 

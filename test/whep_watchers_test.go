@@ -8,6 +8,7 @@ import (
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/testkit"
+	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -30,7 +31,7 @@ func watchersIs(t *testing.T, callID string, n int, cs ...*client.Client) {
 func (ts *testServer) waitVideoPublished(t *testing.T, callID, user string) {
 	t.Helper()
 	testkit.Eventually(t, 20*time.Second, user+"'s video published", func() bool {
-		room := ts.SFU().LookupRoom(callID)
+		room := ts.SFU().LookupRoom(sfu.RoomID(callID))
 		if room == nil {
 			return false
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/testkit/pionpc"
 	"github.com/tandemcall/tandem/internal/whiptest"
+	"github.com/tandemcall/tandem/sfu"
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
@@ -146,12 +147,12 @@ func (ts *testServer) whipPublish(t *testing.T, s *whiptest.Publisher, room, tok
 	}
 	leg := "whip-" + path.Base(loc)
 	testkit.Eventually(t, 20*time.Second, "the WHIP tracks published", func() bool {
-		r := ts.SFU().LookupRoom(sfuRoom)
+		r := ts.SFU().LookupRoom(sfu.RoomID(sfuRoom))
 		if r == nil {
 			return false
 		}
 		for _, p := range r.Participants() {
-			if p.ID == leg {
+			if p.ID == sfu.LegID(leg) {
 				return len(p.Tracks) == 2
 			}
 		}

@@ -457,16 +457,16 @@ func (s *Server) whipJoin(ctx context.Context, res *whipResource, offer string) 
 		if id, ok := s.hub.RoomCallID(res.room); ok {
 			res.sfuRoom = id
 		}
-		room := s.sfu.Room(res.sfuRoom)
+		room := s.sfu.Room(sfu.RoomID(res.sfuRoom))
 		var (
 			sess *sfu.WHIPSession
 			ans  string
 			err  error
 		)
 		if res.kind == kindWHIP {
-			sess, ans, err = room.Publish(ctx, res.kind+"-"+res.id, res.user, offer)
+			sess, ans, err = room.Publish(ctx, sfu.LegID(res.kind+"-"+res.id), res.user, offer)
 		} else {
-			sess, ans, err = room.View(ctx, res.kind+"-"+res.id, offer)
+			sess, ans, err = room.View(ctx, sfu.LegID(res.kind+"-"+res.id), offer)
 		}
 		// The room closed under us (an empty WHIP room, or a call that
 		// ended): once more, in whatever room the name now has.
@@ -502,7 +502,7 @@ func (s *Server) whipReleaseRoom(res *whipResource) {
 	if id, ok := s.hub.RoomCallID(res.room); ok && id == res.sfuRoom {
 		return
 	}
-	s.sfu.CloseRoomIfEmpty(res.sfuRoom)
+	s.sfu.CloseRoomIfEmpty(sfu.RoomID(res.sfuRoom))
 }
 
 // whipSession handles PATCH and DELETE on a session resource.
