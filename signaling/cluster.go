@@ -3,12 +3,8 @@ package signaling
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
@@ -27,12 +23,10 @@ import (
 // The SDP the home's SFU answers with carries the home's own media
 // address, so media goes straight there.
 //
-// Redis keys (under the deployment's prefix):
-//   presence:<user>   hash device → {node, session, grants}
-//   usercall:<user>   "<node> <call>": the call the user is in, and its home
-//   room:<name>       "<node> <call>" (or "<node> pending" while created)
-//   call:<id>         the answered call's snapshot, to rebuild it elsewhere
-//   nodecalls:<node>  the ids of the calls a node holds
+// Where each user's call and each room live, the calls' snapshots and who
+// takes a dead node's call over are in the shared store's call directory
+// (store.CallDirectory); the presence of devices and the messages between
+// nodes go through internal/cluster.
 
 // remoteEnd is where a proxy session's device really is.
 type remoteEnd struct{ node, sess string }
@@ -44,33 +38,11 @@ type inbound struct {
 	raw []byte
 }
 
-// callSnap is what another node needs to take a call over.
-type callSnap struct {
-	ID       string       `json:"id"`
-	Home     string       `json:"home"`
-	Room     string       `json:"room,omitempty"`
-	PTT      bool         `json:"ptt,omitempty"`
-	Caller   string       `json:"caller,omitempty"`
-	Callee   string       `json:"callee,omitempty"`
-	Video    bool         `json:"video,omitempty"`
-	Started  time.Time    `json:"started"`
-	Answered time.Time    `json:"answered"`
-	Members  []memberSnap `json:"members"`
-}
-
-type memberSnap struct {
-	User    string    `json:"user"`
-	Device  string    `json:"device"`
-	Joined  time.Time `json:"joined"`
-	Inviter string    `json:"inviter,omitempty"`
-}
-
-const stateTTL = 24 * time.Hour
-
-// SetCluster joins the hub to a deployment; call it before serving. The
-// node reports to the hub from then on.
-func (h *Hub) SetCluster(n *cluster.Node) error {
+// SetCluster joins the hub to a deployment whose calls are listed in dir;
+// call it before serving. The node reports to the hub from then on.
+func (h *Hub) SetCluster(n *cluster.Node, dir store.CallDirectory) error {
 	h.cluster = n
+	h.dir = dir
 	h.remotes = map[string]*Session{}
 	h.dirty = map[*call]bool{}
 	h.kick = make(chan struct{}, 1)
@@ -153,16 +125,8 @@ func (h *Hub) flush() {
 		h.flushedCond.Broadcast()
 		h.flushMu.Unlock()
 	}()
-	n := h.cluster
-	self := n.ID()
-	type userOp struct {
-		user, val string
-		clear     bool
-	}
-	var snaps []callSnap
-	var ended []*call
-	var users []userOp
-	var rooms []userOp
+	self := h.cluster.ID()
+	var ch store.CallChanges
 	h.mu.Lock()
 	if len(h.dirty) == 0 {
 		h.mu.Unlock()
@@ -171,53 +135,27 @@ func (h *Hub) flush() {
 	batch := h.dirty
 	h.dirty = map[*call]bool{}
 	for c := range batch {
-		val := self + " " + c.id
 		for u := range c.members {
 			if uc := h.userCall[u]; uc != nil {
-				users = append(users, userOp{user: u, val: self + " " + uc.id})
+				ch.Users = append(ch.Users, store.HomeChange{Key: u, Call: uc.id})
 			} else {
-				users = append(users, userOp{user: u, val: val, clear: true})
+				ch.Users = append(ch.Users, store.HomeChange{Key: u, Call: c.id, Clear: true})
 			}
 		}
 		if c.room != "" {
-			rooms = append(rooms, userOp{user: c.room, val: val, clear: c.state == stateEnded})
+			ch.Rooms = append(ch.Rooms, store.HomeChange{Key: c.room, Call: c.id, Clear: c.state == stateEnded})
 		}
 		switch c.state {
 		case stateRinging, stateActive:
-			snaps = append(snaps, h.snapLocked(c))
+			ch.Snapshots = append(ch.Snapshots, h.snapLocked(c))
 		case stateEnded:
-			ended = append(ended, c)
+			ch.Ended = append(ch.Ended, c.id)
 		}
 	}
 	h.mu.Unlock()
-	ctx, cancel := n.Ctx()
+	ctx, cancel := h.cluster.Ctx()
 	defer cancel()
-	rdb := n.Client()
-	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, u := range users {
-			if u.clear {
-				p.Eval(ctx, delIf, []string{n.Key("usercall", u.user)}, u.val)
-			} else {
-				p.Set(ctx, n.Key("usercall", u.user), u.val, stateTTL)
-			}
-		}
-		for _, r := range rooms {
-			if r.clear {
-				p.Eval(ctx, delIf, []string{n.Key("room", r.user)}, r.val)
-			} else {
-				p.Set(ctx, n.Key("room", r.user), r.val, stateTTL)
-			}
-		}
-		for _, s := range snaps {
-			h.saveSnap(ctx, p, s)
-		}
-		for _, c := range ended {
-			p.Del(ctx, n.Key("call", c.id))
-			p.SRem(ctx, n.Key("nodecalls", self), c.id)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err := h.dir.WriteCalls(ctx, self, ch); err != nil {
 		h.log.Debug("call state not written; retrying", "err", err)
 		// Try again on the next tick; Resync rewrites everything anyway
 		// once Redis is back.
@@ -229,28 +167,12 @@ func (h *Hub) flush() {
 	}
 }
 
-// delIf deletes a key if it still holds the value given. It is sent
-// whole (EVAL): in a pipeline a cached script's NOSCRIPT cannot fall back.
-const delIf = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`
-
-// saveSnap queues the writes of a call's snapshot; an answered call or a
-// room is also listed among this node's calls, for another to take over.
-func (h *Hub) saveSnap(ctx context.Context, p redis.Pipeliner, s callSnap) {
-	n := h.cluster
-	b, _ := json.Marshal(s)
-	p.Set(ctx, n.Key("call", s.ID), b, stateTTL)
-	if !s.Answered.IsZero() || s.Room != "" {
-		p.SAdd(ctx, n.Key("nodecalls", n.ID()), s.ID)
-		p.Expire(ctx, n.Key("nodecalls", n.ID()), stateTTL)
-	}
-}
-
 // snapLocked describes an answered call for another node to rebuild.
-func (h *Hub) snapLocked(c *call) callSnap {
-	s := callSnap{ID: c.id, Home: h.cluster.ID(), Room: c.room, PTT: c.floor != nil, Caller: c.caller, Callee: c.callee,
+func (h *Hub) snapLocked(c *call) store.CallSnapshot {
+	s := store.CallSnapshot{ID: c.id, Home: h.cluster.ID(), Room: c.room, PTT: c.floor != nil, Caller: c.caller, Callee: c.callee,
 		Video: c.video, Started: c.started, Answered: c.answered}
 	for _, m := range c.joined() {
-		ms := memberSnap{User: m.user, Device: m.dev.device, Joined: m.joined}
+		ms := store.MemberSnapshot{User: m.user, Device: m.dev.device, Joined: m.joined}
 		if m.inviter != nil {
 			ms.Inviter = m.inviter.user
 		}
@@ -332,32 +254,20 @@ func (h *Hub) holdLocked() {
 	}
 }
 
-// historyTo is a store that adds its history writes to a pipeline.
-type historyTo interface {
-	AppendCallTo(ctx context.Context, p redis.Pipeliner, user string, e store.CallEntry)
-	GroupCallTo(ctx context.Context, p redis.Pipeliner, user string, e store.CallEntry, within time.Duration)
-}
-
 // releaseHeldLocked queues e's history writes, then the messages held since
 // holdLocked; e's history is then not written again by record.
 func (h *Hub) releaseHeldLocked(e *endResult) {
 	if h.cluster == nil {
 		return
 	}
-	if st, ok := h.store.(historyTo); ok && len(e.entries) > 0 {
-		entries, users := e.entries, e.users
-		e.entries = nil
-		within := h.cfg.GroupUnansweredWithin
-		h.cluster.Queue(func(ctx context.Context, p redis.Pipeliner) {
-			for user, entry := range entries {
-				if within > 0 {
-					st.GroupCallTo(ctx, p, user, entry, within)
-				} else {
-					st.AppendCallTo(ctx, p, user, entry)
-				}
-			}
-		}, func() { h.pending.done(users...) })
-		e.users = nil
+	if len(e.entries) > 0 {
+		writes := make([]store.HistoryWrite, 0, len(e.entries))
+		for user, entry := range e.entries {
+			writes = append(writes, store.HistoryWrite{User: user, Entry: entry, Within: h.cfg.GroupUnansweredWithin})
+		}
+		users := e.users
+		h.cluster.QueueHistory(writes, func() { h.pending.done(users...) })
+		e.entries, e.users = nil, nil
 	}
 	h.holdMu.Lock()
 	held := h.held
@@ -458,15 +368,11 @@ func (h *Hub) homeFor(s *Session, msg any, callID string) (string, error) {
 	}
 	ctx, cancel := h.cluster.Ctx()
 	defer cancel()
-	raw, err := h.cluster.Client().Get(ctx, h.cluster.Key("call", callID)).Bytes()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return "", nil
-	case err != nil:
+	snap, ok, err := h.dir.CallSnapshot(ctx, callID)
+	if err != nil {
 		return "", err
 	}
-	var snap callSnap
-	if json.Unmarshal(raw, &snap) == nil && h.cluster.Live(snap.Home) {
+	if ok && h.cluster.Live(snap.Home) {
 		return snap.Home, nil
 	}
 	return "", nil
@@ -478,15 +384,13 @@ func (h *Hub) homeFor(s *Session, msg any, callID string) (string, error) {
 func (h *Hub) inviteHome(s *Session, to string) (string, error) {
 	ctx, cancel := h.cluster.Ctx()
 	defer cancel()
-	vals, err := h.cluster.Client().MGet(ctx, h.cluster.Key("usercall", to), h.cluster.Key("usercall", s.user)).Result()
+	homes, err := h.dir.UserHomes(ctx, to, s.user)
 	if err != nil {
 		return "", err
 	}
-	for _, v := range vals {
-		if str, ok := v.(string); ok {
-			if node, _, _ := strings.Cut(str, " "); h.cluster.Live(node) {
-				return node, nil
-			}
+	for _, home := range homes {
+		if home.Node != "" && h.cluster.Live(home.Node) {
+			return home.Node, nil
 		}
 	}
 	return h.cluster.PickHome(), nil
@@ -496,22 +400,18 @@ func (h *Hub) inviteHome(s *Session, to string) (string, error) {
 func (h *Hub) roomHome(name string) (string, error) {
 	ctx, cancel := h.cluster.Ctx()
 	defer cancel()
-	rdb, key := h.cluster.Client(), h.cluster.Key("room", name)
 	for range 3 {
-		v, err := rdb.Get(ctx, key).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		cur, err := h.dir.RoomHome(ctx, name)
+		if err != nil {
 			return "", err
 		}
-		if node, _, _ := strings.Cut(v, " "); v != "" && h.cluster.Live(node) {
-			return node, nil
+		if cur.Node != "" && h.cluster.Live(cur.Node) {
+			return cur.Node, nil
 		}
+		// None, or its node is gone and nobody took it over: start it
+		// anew.
 		home := h.cluster.PickHome()
-		var ok bool
-		if v == "" {
-			ok, err = rdb.SetNX(ctx, key, home+" pending", 30*time.Second).Result()
-		} else { // its node is gone and nobody took it over: start it anew
-			ok, err = rdb.SetXX(ctx, key, home+" pending", 30*time.Second).Result()
-		}
+		ok, err := h.dir.ClaimRoom(ctx, name, home, 30*time.Second, cur.Node != "")
 		if err != nil {
 			return "", err
 		}
@@ -745,31 +645,29 @@ func (h *Hub) NodeGone(node string) {
 	time.Sleep(time.Duration(h.cluster.Rank()) * 100 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rdb := h.cluster.Client()
-	ids, err := rdb.SMembers(ctx, h.cluster.Key("nodecalls", node)).Result()
+	ids, err := h.dir.NodeCalls(ctx, node)
 	if err != nil {
 		h.log.Error("the calls of a gone node cannot be read", "gone", node, "err", err)
 		return
 	}
 	for _, id := range ids {
-		won, err := rdb.SetNX(ctx, h.cluster.Key("claim", id), h.cluster.ID(), time.Minute).Result()
+		won, err := h.dir.ClaimCall(ctx, id, h.cluster.ID(), time.Minute)
 		if err != nil || !won {
 			continue
 		}
-		raw, err := rdb.Get(ctx, h.cluster.Key("call", id)).Bytes()
-		var snap callSnap
-		if err != nil || json.Unmarshal(raw, &snap) != nil || snap.Home != node {
+		snap, ok, err := h.dir.CallSnapshot(ctx, id)
+		if err != nil || !ok || snap.Home != node {
 			continue
 		}
 		h.rehome(snap)
-		rdb.SRem(ctx, h.cluster.Key("nodecalls", node), id)
+		_ = h.dir.ForgetNodeCall(ctx, node, id)
 	}
 }
 
 // rehome rebuilds a call another node held. Members whose device is
 // online get resumed with rejoin and connect their media here; the others
 // keep their place for the reconnect grace, as after a lost socket.
-func (h *Hub) rehome(snap callSnap) {
+func (h *Hub) rehome(snap store.CallSnapshot) {
 	for _, m := range snap.Members {
 		if err := h.loadRemote(m.User); err != nil {
 			h.log.Warn("presence unreadable while taking a call over", "call", snap.ID, "err", err)
@@ -841,7 +739,7 @@ func (h *Hub) Handover(ctx context.Context) int {
 	}
 	var ends []*endResult
 	var rooms []string
-	var snaps []callSnap
+	var snaps []store.CallSnapshot
 	h.mu.Lock()
 	for _, c := range h.calls {
 		if c.state != stateActive {
@@ -879,14 +777,7 @@ func (h *Hub) Handover(ctx context.Context) int {
 		h.finish(e)
 	}
 	n := h.cluster
-	rdb := n.Client()
-	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, s := range snaps {
-			h.saveSnap(ctx, p, s)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := h.dir.WriteCalls(ctx, n.ID(), store.CallChanges{Snapshots: snaps}); err != nil {
 		h.log.Error("calls not handed over: Redis unreachable", "calls", len(snaps), "err", err)
 	}
 	if h.media != nil {

@@ -111,6 +111,7 @@ type Hub struct {
 
 	// A node of a deployment (cluster.go); all nil on a single node.
 	cluster *cluster.Node
+	dir     store.CallDirectory // where the deployment's calls are
 	remotes map[string]*Session // proxies, by "<node>/<session>"
 	dirty   map[*call]bool      // calls whose state Redis must learn
 	kick    chan struct{}       // wakes the flusher

@@ -21,13 +21,25 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/tandemcall/tandem/internal/store"
 )
+
+// Shared is what the nodes of a deployment share, and how: store.Redis.
+type Shared interface {
+	Subscribe(ctx context.Context, channels ...string) (*store.Subscription, error)
+	Publish(ctx context.Context, channel string, data []byte) (int64, error)
+	Send(ctx context.Context, batch []store.BusItem) error
+	Beat(ctx context.Context, node string, entry []byte) (known, listening bool, err error)
+	Nodes(ctx context.Context, listeners bool) (map[string][]byte, map[string]int64, error)
+	ForgetNodes(ctx context.Context, ids ...string) error
+	SetPresence(ctx context.Context, user, device string, entry []byte) error
+	ClearPresence(ctx context.Context, user, device string, entry []byte) error
+	Presence(ctx context.Context, user string) (map[string][]byte, error)
+}
 
 // Config sets up a node's membership.
 type Config struct {
-	Client redis.UniversalClient
-	Prefix string // key prefix shared with the store, such as "tandem:"
+	Shared Shared
 	NodeID string // the node's name; each start adds a random part to it
 	// Media is the node's media address, for operators reading the
 	// registry.
@@ -102,9 +114,9 @@ var ErrNoReceiver = errors.New("cluster: the node is not listening")
 
 // Node is this process's membership of the deployment.
 type Node struct {
-	cfg  Config
-	rdb  redis.UniversalClient
-	id   string
+	cfg    Config
+	shared Shared
+	id     string
 	log  *slog.Logger
 	h    Handler
 	load func() int
@@ -121,7 +133,7 @@ type Node struct {
 	view map[string]*seen // other nodes, by id
 	dead map[string]bool
 
-	ps   *redis.PubSub
+	sub  *store.Subscription
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -133,11 +145,8 @@ type seen struct {
 }
 
 type outMsg struct {
-	channel string
-	data    []byte
-	// do, instead of a message, adds commands to the pipeline; after
-	// runs once they were sent.
-	do    func(ctx context.Context, p redis.Pipeliner)
+	item store.BusItem
+	// after, if not nil, runs once the item was sent (or failed).
 	after func()
 }
 
@@ -160,25 +169,17 @@ func New(cfg Config) *Node {
 	} else {
 		id = "n_" + id
 	}
-	return &Node{cfg: cfg, rdb: cfg.Client, id: id, log: cfg.Log.With("node", id),
+	return &Node{cfg: cfg, shared: cfg.Shared, id: id, log: cfg.Log.With("node", id),
 		out: make(chan outMsg, 8192), view: map[string]*seen{}, dead: map[string]bool{}, stop: make(chan struct{})}
 }
 
 // ID is this node's id.
 func (n *Node) ID() string { return n.id }
 
-// Client is the shared Redis.
-func (n *Node) Client() redis.UniversalClient { return n.rdb }
-
-// Key is a key (or channel) name under the deployment's prefix.
-func (n *Node) Key(parts ...string) string { return n.cfg.Prefix + strings.Join(parts, ":") }
-
 // Ctx bounds one Redis exchange by the configured timeout.
 func (n *Node) Ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), n.cfg.Timeout)
 }
-
-func (n *Node) inbox(id string) string { return n.Key("inbox", id) }
 
 // Start subscribes to this node's inbox and the broadcast channel,
 // registers the node and starts its heartbeat, its monitor of the others
@@ -187,16 +188,16 @@ func (n *Node) Start(h Handler, load func() int) error {
 	n.h, n.load = h, load
 	ctx, cancel := context.WithTimeout(context.Background(), 5*n.cfg.Timeout)
 	defer cancel()
-	n.ps = n.rdb.Subscribe(ctx, n.inbox(n.id), n.Key("all"))
-	if _, err := n.ps.Receive(ctx); err != nil {
-		_ = n.ps.Close()
+	sub, err := n.shared.Subscribe(ctx, store.Inbox(n.id), store.ChannelAll)
+	if err != nil {
 		return fmt.Errorf("cluster: subscribe: %w", err)
 	}
+	n.sub = sub
 	if err := n.beat(ctx); err != nil {
-		_ = n.ps.Close()
+		_ = n.sub.Close()
 		return fmt.Errorf("cluster: register: %w", err)
 	}
-	ch := n.ps.Channel(redis.WithChannelSize(8192))
+	ch := n.sub.Messages()
 	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.receive(ch) }()
 	go func() { defer n.wg.Done(); n.heartbeats() }()
@@ -215,7 +216,7 @@ func (n *Node) Close() error {
 	default:
 	}
 	close(n.stop)
-	err := n.ps.Close()
+	err := n.sub.Close()
 	n.wg.Wait()
 	return err
 }
@@ -250,7 +251,7 @@ func (n *Node) encode(e *Envelope) []byte {
 func (n *Node) Send(node string, e *Envelope) error {
 	ctx, cancel := n.Ctx()
 	defer cancel()
-	got, err := n.rdb.Publish(ctx, n.inbox(node), n.encode(e)).Result()
+	got, err := n.shared.Publish(ctx, store.Inbox(node), n.encode(e))
 	if err != nil {
 		return err
 	}
@@ -262,14 +263,15 @@ func (n *Node) Send(node string, e *Envelope) error {
 
 // Post queues e for node without waiting; messages posted from one
 // goroutine arrive in order. A full queue drops e and says so in the log.
-func (n *Node) Post(node string, e *Envelope) { n.queue(n.inbox(node), e) }
+func (n *Node) Post(node string, e *Envelope) { n.queue(store.Inbox(node), e) }
 
-// Queue adds commands to the queue of outgoing messages: they reach Redis
-// after everything posted before and before everything posted after.
-// after, if not nil, runs once they were sent (or failed).
-func (n *Node) Queue(do func(ctx context.Context, p redis.Pipeliner), after func()) {
+// QueueHistory adds call history writes to the queue of outgoing
+// messages: they are written after everything posted before and before
+// everything posted after, so whoever hears a later message finds them.
+// after, if not nil, runs once they were written (or failed).
+func (n *Node) QueueHistory(writes []store.HistoryWrite, after func()) {
 	select {
-	case n.out <- outMsg{do: do, after: after}:
+	case n.out <- outMsg{item: store.BusItem{History: writes}, after: after}:
 	default:
 		n.log.Warn("cluster send queue full; writes dropped")
 		if after != nil {
@@ -279,11 +281,11 @@ func (n *Node) Queue(do func(ctx context.Context, p redis.Pipeliner), after func
 }
 
 // Broadcast queues e for every node (this one ignores its own).
-func (n *Node) Broadcast(e *Envelope) { n.queue(n.Key("all"), e) }
+func (n *Node) Broadcast(e *Envelope) { n.queue(store.ChannelAll, e) }
 
 func (n *Node) queue(channel string, e *Envelope) {
 	select {
-	case n.out <- outMsg{channel: channel, data: n.encode(e)}:
+	case n.out <- outMsg{item: store.BusItem{Channel: channel, Data: n.encode(e)}}:
 	default:
 		n.log.Warn("cluster send queue full; message dropped", "kind", e.Kind)
 	}
@@ -312,17 +314,12 @@ func (n *Node) publisher() {
 				break more
 			}
 		}
+		items := make([]store.BusItem, len(batch))
+		for i, m := range batch {
+			items[i] = m.item
+		}
 		ctx, cancel := n.Ctx()
-		_, err := n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, m := range batch {
-				if m.do != nil {
-					m.do(ctx, p)
-				} else {
-					p.Publish(ctx, m.channel, m.data)
-				}
-			}
-			return nil
-		})
+		err := n.shared.Send(ctx, items)
 		cancel()
 		for _, m := range batch {
 			if m.after != nil {
@@ -338,7 +335,7 @@ func (n *Node) publisher() {
 	}
 }
 
-func (n *Node) receive(ch <-chan *redis.Message) {
+func (n *Node) receive(ch <-chan store.Message) {
 	for {
 		select {
 		case m, ok := <-ch:
@@ -346,7 +343,7 @@ func (n *Node) receive(ch <-chan *redis.Message) {
 				return
 			}
 			var e Envelope
-			if err := json.Unmarshal([]byte(m.Payload), &e); err != nil || e.From == "" {
+			if err := json.Unmarshal(m.Payload, &e); err != nil || e.From == "" {
 				n.log.Warn("cluster message not understood", "channel", m.Channel)
 				continue
 			}
@@ -369,8 +366,8 @@ func (n *Node) receive(ch <-chan *redis.Message) {
 func (n *Node) Leave() {
 	ctx, cancel := n.Ctx()
 	defer cancel()
-	n.rdb.Publish(ctx, n.Key("all"), n.encode(&Envelope{Kind: KindLeft}))
-	n.rdb.HDel(ctx, n.Key("nodes"), n.id)
+	_, _ = n.shared.Publish(ctx, store.ChannelAll, n.encode(&Envelope{Kind: KindLeft}))
+	_ = n.shared.ForgetNodes(ctx, n.id)
 }
 
 // ---- registry ----
@@ -393,26 +390,14 @@ func (n *Node) beat(ctx context.Context) error {
 	in := n.info()
 	in.Beat = beats.Add(1)
 	b, _ := json.Marshal(in)
-	_, isCluster := n.rdb.(*redis.ClusterClient)
-	var (
-		prev *redis.StringCmd
-		subs *redis.MapStringIntCmd
-	)
-	_, err := n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		prev = p.HGet(ctx, n.Key("nodes"), n.id)
-		p.HSet(ctx, n.Key("nodes"), n.id, b)
-		if !isCluster {
-			subs = p.PubSubNumSub(ctx, n.inbox(n.id))
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	known, listening, err := n.shared.Beat(ctx, n.id, b)
+	if err != nil {
 		return err
 	}
-	n.listening.Store(subs == nil || subs.Val()[n.inbox(n.id)] > 0)
+	n.listening.Store(listening)
 	first := n.lastOK.Load() == 0
 	n.lastOK.Store(time.Now().UnixNano())
-	if !first && errors.Is(prev.Err(), redis.Nil) {
+	if !first && !known {
 		return errLost
 	}
 	return nil
@@ -465,7 +450,6 @@ func (n *Node) monitor() {
 	t := time.NewTicker(n.cfg.Heartbeat / 2)
 	defer t.Stop()
 	blind := false
-	_, isCluster := n.rdb.(*redis.ClusterClient)
 	if all, _, err := n.read(false); err == nil { // know the others from the start
 		n.check(all, nil, false)
 	}
@@ -475,7 +459,7 @@ func (n *Node) monitor() {
 		case <-n.stop:
 			return
 		}
-		all, subs, err := n.read(!isCluster)
+		all, subs, err := n.read(true)
 		if err != nil {
 			if !blind {
 				n.log.Warn("the registry of nodes is unreadable; no node is judged meanwhile", "err", err)
@@ -489,23 +473,14 @@ func (n *Node) monitor() {
 }
 
 // read reads the registry and, with subs, how many subscribers each
-// node's inbox has.
-func (n *Node) read(subs bool) (map[string]string, map[string]int64, error) {
+// node's inbox has (nil where Redis cannot count them).
+func (n *Node) read(subs bool) (map[string][]byte, map[string]int64, error) {
 	ctx, cancel := n.Ctx()
 	defer cancel()
-	all, err := n.rdb.HGetAll(ctx, n.Key("nodes")).Result()
-	if err != nil || !subs || len(all) < 2 {
-		return all, nil, err
-	}
-	chans := make([]string, 0, len(all))
-	for id := range all {
-		chans = append(chans, n.inbox(id))
-	}
-	got, err := n.rdb.PubSubNumSub(ctx, chans...).Result()
-	return all, got, err
+	return n.shared.Nodes(ctx, subs)
 }
 
-func (n *Node) check(all map[string]string, subs map[string]int64, reseed bool) {
+func (n *Node) check(all map[string][]byte, subs map[string]int64, reseed bool) {
 	now := time.Now()
 	var gone []string
 	var stale []string
@@ -520,7 +495,7 @@ func (n *Node) check(all map[string]string, subs map[string]int64, reseed bool) 
 			continue
 		}
 		var in Info
-		if json.Unmarshal([]byte(raw), &in) != nil {
+		if json.Unmarshal(raw, &in) != nil {
 			continue
 		}
 		s := n.view[id]
@@ -543,7 +518,7 @@ func (n *Node) check(all map[string]string, subs map[string]int64, reseed bool) 
 			}
 			continue
 		}
-		if subs != nil && subs[n.inbox(id)] == 0 {
+		if subs != nil && subs[id] == 0 {
 			s.silent++
 		} else {
 			s.silent = 0
@@ -561,7 +536,7 @@ func (n *Node) check(all map[string]string, subs map[string]int64, reseed bool) 
 	}
 	if len(stale) > 0 {
 		ctx, cancel := n.Ctx()
-		n.rdb.HDel(ctx, n.Key("nodes"), stale...)
+		_ = n.shared.ForgetNodes(ctx, stale...)
 		cancel()
 	}
 }
@@ -646,36 +621,27 @@ func (n *Node) Rank() int {
 func (n *Node) SetPresence(ctx context.Context, user string, d Device) error {
 	d.Node = n.id
 	b, _ := json.Marshal(d)
-	key := n.Key("presence", user)
-	_, err := n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key, d.Device, b)
-		p.Expire(ctx, key, 7*24*time.Hour)
-		return nil
-	})
-	return err
+	return n.shared.SetPresence(ctx, user, d.Device, b)
 }
-
-// clearIf deletes a hash field if it still holds the value given.
-var clearIf = redis.NewScript(`if redis.call("HGET", KEYS[1], ARGV[1]) == ARGV[2] then return redis.call("HDEL", KEYS[1], ARGV[1]) end return 0`)
 
 // ClearPresence forgets the device's session on this node, unless the
 // device has signed in again since.
 func (n *Node) ClearPresence(ctx context.Context, user string, d Device) error {
 	d.Node = n.id
 	b, _ := json.Marshal(d)
-	return clearIf.Run(ctx, n.rdb, []string{n.Key("presence", user)}, d.Device, string(b)).Err()
+	return n.shared.ClearPresence(ctx, user, d.Device, b)
 }
 
 // Presence lists the user's devices signed in on live nodes.
 func (n *Node) Presence(ctx context.Context, user string) ([]Device, error) {
-	all, err := n.rdb.HGetAll(ctx, n.Key("presence", user)).Result()
+	all, err := n.shared.Presence(ctx, user)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Device, 0, len(all))
 	for dev, raw := range all {
 		var d Device
-		if json.Unmarshal([]byte(raw), &d) != nil || !n.Live(d.Node) {
+		if json.Unmarshal(raw, &d) != nil || !n.Live(d.Node) {
 			continue
 		}
 		d.Device = dev

@@ -54,8 +54,9 @@ type Server struct {
 	http      *http.Server
 	ln        net.Listener
 	serveErr  chan error
-	draining  atomic.Bool   // set once Shutdown has stopped new calls
-	node      *cluster.Node // membership of a deployment; nil on a single node
+	draining  atomic.Bool         // set once Shutdown has stopped new calls
+	node      *cluster.Node       // membership of a deployment; nil on a single node
+	dir       store.CallDirectory // the deployment's calls; nil on a single node
 	hooks     *webhook.Sender
 	stopBg    context.CancelFunc // ends the retention and revocation sweepers
 	bgDone    chan struct{}
@@ -95,8 +96,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			Password: r.Password, DB: r.DB, KeyPrefix: r.KeyPrefix, Timeout: r.Timeout, Limit: cfg.Calls.HistoryLimit}); err != nil {
 			return nil, err
 		}
-		s.store = rs
-		s.node = cluster.New(cluster.Config{Client: rs.Client(), Prefix: rs.Prefix(), NodeID: cfg.Cluster.NodeID,
+		s.store, s.dir = rs, rs
+		s.node = cluster.New(cluster.Config{Shared: rs, NodeID: cfg.Cluster.NodeID,
 			Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter, Timeout: r.Timeout,
 			Log: log.With("part", "cluster")})
 	} else {
@@ -136,7 +137,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	}, s.authority, signaling.SFUMedia{SFU: s.sfu}, s.store, log.With("part", "signaling"))
 	s.hub.OnRevoke(s.revoked)
 	if s.node != nil {
-		if err = s.hub.SetCluster(s.node); err != nil {
+		if err = s.hub.SetCluster(s.node, s.dir); err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 	}

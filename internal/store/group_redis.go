@@ -117,12 +117,12 @@ func (r *Redis) GroupCall(ctx context.Context, user string, e CallEntry, within 
 	return wrap("index", r.rdb.SAdd(ctx, r.indexKey(kindCalls), user).Err())
 }
 
-// GroupCallTo queues GroupCall's commands on p, as AppendCallTo does
+// groupCallTo queues GroupCall's commands on p, as appendCallTo does
 // AppendCall's (the script goes whole: a pipeline cannot fall back from a
 // script Redis does not know).
-func (r *Redis) GroupCallTo(ctx context.Context, p redis.Pipeliner, user string, e CallEntry, within time.Duration) {
+func (r *Redis) groupCallTo(ctx context.Context, p redis.Pipeliner, user string, e CallEntry, within time.Duration) {
 	if within <= 0 || !groupable(e) {
-		r.AppendCallTo(ctx, p, user, e)
+		r.appendCallTo(ctx, p, user, e)
 		return
 	}
 	args, err := r.groupArgs(e, within)

@@ -65,6 +65,7 @@ type Redis struct {
 	gcra     *redis.Script // see gcraScript
 	group    *redis.Script // see groupScript
 	revokeID *redis.Script // see revokeIDScript
+	clearIf  *redis.Script // see clearIf (bus_redis.go)
 }
 
 // The kinds of per-user lists.
@@ -111,7 +112,7 @@ func OpenRedis(c RedisConfig) (*Redis, error) {
 	return &Redis{rdb: rdb, prefix: c.KeyPrefix, limit: int64(c.Limit),
 		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript),
 		gcra: redis.NewScript(gcraScript), group: redis.NewScript(groupScript),
-		revokeID: redis.NewScript(revokeIDScript)}, nil
+		revokeID: redis.NewScript(revokeIDScript), clearIf: redis.NewScript(clearIf)}, nil
 }
 
 var quietOnce sync.Once
@@ -122,13 +123,6 @@ var quietOnce sync.Once
 type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
-
-// Client returns the Redis client, for the parts of a node that share
-// live state (presence, rooms, nodes) through the same connection.
-func (r *Redis) Client() redis.UniversalClient { return r.rdb }
-
-// Prefix returns the key prefix.
-func (r *Redis) Prefix() string { return r.prefix }
 
 // Ping reports whether Redis answers.
 func (r *Redis) Ping(ctx context.Context) error {
@@ -192,13 +186,13 @@ func newest[T any](ctx context.Context, r *Redis, key string, limit int) ([]T, e
 	return out, nil
 }
 
-// AppendCallTo queues AppendCall's commands on p, for a caller that
+// appendCallTo queues AppendCall's commands on p, for a caller that
 // orders them with others of its own. In a cluster p must not be a
 // transaction: the index is another key, in another slot. There the index
 // may also be added to before the push lands; should a prune that empties
 // the same user's list run exactly then, the list goes unindexed (and
 // unpruned) until the user's next call is recorded.
-func (r *Redis) AppendCallTo(ctx context.Context, p redis.Pipeliner, user string, e CallEntry) {
+func (r *Redis) appendCallTo(ctx context.Context, p redis.Pipeliner, user string, e CallEntry) {
 	b, _ := json.Marshal(e)
 	key := r.listKey(kindCalls, user)
 	p.LPush(ctx, key, b)

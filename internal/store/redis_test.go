@@ -37,20 +37,20 @@ func entryJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// TestRedisEraseLeavesNoTrace: appends, including AppendCallTo's batched
+// TestRedisEraseLeavesNoTrace: appends, including appendCallTo's batched
 // ones, index their users; after erasure no key, member or field names
 // the user.
 func TestRedisEraseLeavesNoTrace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r := openTestRedis(t, redistest.Start(t).Addr)
-	rdb := r.Client()
+	rdb := r.rdb
 	must(t, r.AppendCall(ctx, "alice", CallEntry{CallID: "a1", Peer: "bob"}))
 	must(t, r.AppendAssist(ctx, "alice", AssistEntry{CallID: "a1", Helper: "bob", Helped: "alice"}))
 	must(t, r.TouchUser(ctx, "alice"))
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		r.AppendCallTo(ctx, p, "bob", CallEntry{CallID: "a1", Peer: "alice"})
-		r.AppendCallTo(ctx, p, "alice", CallEntry{CallID: "a2", Peer: "bob"})
+		r.appendCallTo(ctx, p, "bob", CallEntry{CallID: "a1", Peer: "alice"})
+		r.appendCallTo(ctx, p, "alice", CallEntry{CallID: "a2", Peer: "bob"})
 		return nil
 	})
 	must(t, err)
@@ -91,13 +91,13 @@ func TestRedisEraseLeavesNoTrace(t *testing.T) {
 }
 
 // TestRedisPruneFindsUnindexedLists: lists written before the index was
-// kept are found once by scanning, and lists written with AppendCallTo
+// kept are found once by scanning, and lists written with appendCallTo
 // after that through the index.
 func TestRedisPruneFindsUnindexedLists(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r := openTestRedis(t, redistest.Start(t).Addr)
-	rdb := r.Client()
+	rdb := r.rdb
 	cut := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	must(t, rdb.LPush(ctx, "tandem:calls:legacy", entryJSON(t, CallEntry{CallID: "l1", EndedAt: cut.Add(-time.Hour)})).Err())
 	must(t, rdb.LPush(ctx, "tandem:assist:legacy", entryJSON(t, AssistEntry{CallID: "l1", At: cut.Add(-time.Hour)})).Err())
@@ -118,13 +118,13 @@ func TestRedisPruneFindsUnindexedLists(t *testing.T) {
 		t.Error("a user whose list is gone is still indexed")
 	}
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		r.AppendCallTo(ctx, p, "late", CallEntry{CallID: "x1", EndedAt: cut.Add(-time.Hour)})
-		r.AppendCallTo(ctx, p, "late", CallEntry{CallID: "x2", EndedAt: cut.Add(time.Hour)})
+		r.appendCallTo(ctx, p, "late", CallEntry{CallID: "x1", EndedAt: cut.Add(-time.Hour)})
+		r.appendCallTo(ctx, p, "late", CallEntry{CallID: "x2", EndedAt: cut.Add(time.Hour)})
 		return nil
 	})
 	must(t, err)
 	if n, err := r.PruneCalls(ctx, cut); n != 1 || err != nil {
-		t.Errorf("PruneCalls of a list written by AppendCallTo: %d, %v; want 1", n, err)
+		t.Errorf("PruneCalls of a list written by appendCallTo: %d, %v; want 1", n, err)
 	}
 	if calls, _ := r.Calls(ctx, "late", 0); fmt.Sprint(callIDs(calls)) != "[x2]" {
 		t.Errorf("late's history: %v, want [x2]", callIDs(calls))
@@ -138,7 +138,7 @@ func TestRedisOddData(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r := openTestRedis(t, redistest.Start(t).Addr)
-	rdb := r.Client()
+	rdb := r.rdb
 	cut := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	must(t, r.AppendCall(ctx, "alice", CallEntry{CallID: "a1", EndedAt: cut.Add(-time.Hour)}))
 	must(t, rdb.LPush(ctx, "tandem:calls:alice", "not json").Err())
@@ -171,7 +171,7 @@ func TestRedisRevocationKeys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r := openTestRedis(t, redistest.Start(t).Addr)
-	rdb := r.Client()
+	rdb := r.rdb
 	must(t, r.RevokeTokenID(ctx, "stream-key-1", time.Now().Add(time.Hour)))
 	keys := rdb.Keys(ctx, "tandem:revoked:id:*").Val()
 	if len(keys) != 1 || strings.Contains(keys[0], "stream-key-1") {
@@ -193,7 +193,7 @@ func TestRedisClusterOwner(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r := openTestRedis(t, startCluster(ctx, t, 3)...)
-	rdb := r.Client()
+	rdb := r.rdb
 	cut := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	users := []string{"alice", "bob", "carol", "dave", "erin", "frank"}
 	for _, u := range users {
@@ -204,7 +204,7 @@ func TestRedisClusterOwner(t *testing.T) {
 	}
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, u := range users {
-			r.AppendCallTo(ctx, p, u, CallEntry{CallID: u + "-batched", EndedAt: cut.Add(-time.Minute)})
+			r.appendCallTo(ctx, p, u, CallEntry{CallID: u + "-batched", EndedAt: cut.Add(-time.Minute)})
 		}
 		return nil
 	})
