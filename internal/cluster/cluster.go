@@ -117,9 +117,9 @@ type Node struct {
 	cfg    Config
 	shared Shared
 	id     string
-	log  *slog.Logger
-	h    Handler
-	load func() int
+	log    *slog.Logger
+	h      Handler
+	load   func() int
 
 	draining atomic.Bool
 	lastOK   atomic.Int64 // unix ns of the last successful heartbeat
