@@ -2,11 +2,11 @@ package signaling
 
 import (
 	"errors"
-	"github.com/tandemcall/tandem/sfu"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 

@@ -13,14 +13,13 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/sdpfrag"
 	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/internal/testkit/pionpc"
 	"github.com/tandemcall/tandem/internal/whiptest"
 	"github.com/tandemcall/tandem/sfu"
-
-	"github.com/tandemcall/tandem/internal/auth"
-	"github.com/tandemcall/tandem/internal/client"
 )
 
 // whipPC builds a pion PeerConnection the way a third-party WHIP client
