@@ -51,8 +51,10 @@ func (h *Hub) SetCluster(n *cluster.Node, dir store.CallDirectory) error {
 	if err := n.Start(h, h.ActiveCalls); err != nil {
 		return err
 	}
+	h.gone = newEventQueue()
 	h.bg.Go(h.flusher)
 	h.bg.Go(h.sweeper)
+	h.bg.Go(h.takeovers)
 	return nil
 }
 
@@ -196,7 +198,7 @@ func (h *Hub) sweeper() {
 			// Not in a call here, nothing heard from it for a while and
 			// nothing waiting for its loop: no longer needed. Taken out
 			// of remotes under the lock, so no message can reach it now.
-			if !h.involvedLocked(p.user) && h.now().Sub(p.lastUp) > 30*time.Second && len(p.inbox) == 0 {
+			if !h.involvedLocked(p.user) && h.now().Sub(p.lastUp) > 30*time.Second && p.inbox.len() == 0 {
 				delete(h.remotes, key)
 				idle = append(idle, p)
 			}
@@ -482,10 +484,9 @@ func (h *Hub) Deliver(e *cluster.Envelope) {
 				continue
 			}
 			p.lastUp = h.now()
-			select {
-			case p.inbox <- m:
-			default:
-				p.log.Warn("forwarded message dropped: the session is too busy")
+			if !p.inbox.put(m) {
+				h.metrics.dropped.Inc()
+				p.log.Warn("forwarded message dropped: the session's loop is stuck")
 			}
 			h.mu.Unlock()
 			return
@@ -542,7 +543,7 @@ func (h *Hub) proxyFor(e *cluster.Envelope) *Session {
 		hub: h, id: e.Sess, user: e.User, device: e.Device,
 		ident:  auth.Identity{User: e.User, Device: e.Device, Grants: e.Grants},
 		remote: &remoteEnd{node: e.From, sess: e.Sess},
-		inbox:  make(chan any, 256),
+		inbox:  newEventQueue(),
 		done:   make(chan struct{}),
 		events: map[string]*legEvents{},
 	}
@@ -628,8 +629,31 @@ func (h *Hub) Resync() {
 
 // NodeGone implements cluster.Handler: the devices whose sockets were on
 // that node lost them, and its calls come here unless another node is
-// quicker to take them.
+// quicker to take them. The work is the hub's takeover worker's, which
+// Close waits for.
 func (h *Hub) NodeGone(node string) {
+	if !h.gone.put(node) {
+		h.log.Error("a gone node's calls are not taken over: too many nodes gone at once", "gone", node)
+	}
+}
+
+// takeovers takes over the calls of the nodes that went away, one node
+// at a time, until the hub closes.
+func (h *Hub) takeovers() {
+	for {
+		select {
+		case <-h.gone.ready:
+			for _, node := range h.gone.take() {
+				h.takeOver(node.(string))
+			}
+		case <-h.bgStop:
+			return
+		}
+	}
+}
+
+// takeOver ends the proxies of node's devices and claims its calls.
+func (h *Hub) takeOver(node string) {
 	var drop []*Session
 	h.mu.Lock()
 	for _, p := range h.remotes {
@@ -642,7 +666,13 @@ func (h *Hub) NodeGone(node string) {
 		h.dropProxy(p, true)
 	}
 	// The least loaded node claims first.
-	time.Sleep(time.Duration(h.cluster.Rank()) * 100 * time.Millisecond)
+	wait := time.NewTimer(time.Duration(h.cluster.Rank()) * 100 * time.Millisecond)
+	defer wait.Stop()
+	select {
+	case <-wait.C:
+	case <-h.bgStop:
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ids, err := h.dir.NodeCalls(ctx, node)

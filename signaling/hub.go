@@ -127,7 +127,8 @@ type Hub struct {
 	holdMu  sync.Mutex
 	holding bool
 	held    []heldPost
-	bg      sync.WaitGroup // the flusher and the sweeper
+	gone    *eventQueue    // nodes gone, for takeovers
+	bg      sync.WaitGroup // the flusher, the sweeper and takeovers
 	bgStop  chan struct{}
 	bgOnce  sync.Once
 }

@@ -16,8 +16,15 @@ import (
 func (s *Session) loop() {
 	for {
 		select {
-		case ev := <-s.inbox:
-			s.dispatch(ev)
+		case <-s.inbox.ready:
+			for _, ev := range s.inbox.take() {
+				select {
+				case <-s.done:
+					return
+				default:
+				}
+				s.dispatch(ev)
+			}
 		case <-s.done:
 			return
 		}

@@ -17,6 +17,7 @@ type metrics struct {
 	limited  *prometheus.CounterVec // limit
 	duration prometheus.Histogram
 	handoffs *prometheus.CounterVec // result
+	dropped  prometheus.Counter     // events a stuck session loop could not take
 }
 
 func newMetrics() *metrics {
@@ -42,6 +43,10 @@ func newMetrics() *metrics {
 			Name: "tandem_signaling_handoffs_total",
 			Help: "Calls moved between a user's devices, by result (done, failed).",
 		}, []string{"result"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tandem_signaling_events_dropped_total",
+			Help: "Events for a session's loop (media events, forwarded messages) dropped because its queue was full: the loop was stuck.",
+		}),
 	}
 	// Series a dashboard draws from the start, at 0.
 	m.handoffs.WithLabelValues("done")
@@ -57,7 +62,7 @@ func newMetrics() *metrics {
 // of sessions, calls and rooms read when scraped.
 func (h *Hub) RegisterMetrics(reg prometheus.Registerer) {
 	m := h.metrics
-	reg.MustRegister(m.messages, m.invites, m.limited, m.duration, m.handoffs,
+	reg.MustRegister(m.messages, m.invites, m.limited, m.duration, m.handoffs, m.dropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tandem_signaling_sessions",
 			Help: "Devices connected to this node.",

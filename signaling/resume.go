@@ -75,11 +75,8 @@ func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
 		c.events[s] = ev
 		ev.sess.Store(s)
 		// The new session's loop owns its event map: hand it over there.
-		s.startLoop()
-		select {
-		case s.inbox <- resumedLeg{callID: c.id, ev: ev}:
-		default:
-			s.log.Warn("resumed leg's events not handed over: inbox full", "call", c.id)
+		if !s.post(resumedLeg{callID: c.id, ev: ev}) {
+			s.log.Warn("resumed leg's events not handed over", "call", c.id)
 		}
 	}
 	// No media leg here (the call was taken over from a node that went

@@ -43,10 +43,16 @@ type Session struct {
 	qmu     sync.Mutex
 	queue   []outFrame // to the writer; bounded, never blocks a sender
 	writing bool       // a writer goroutine is draining queue
+	// written is signalled (under qmu) when the writer ends: the session
+	// waits for it before it closes the socket.
+	written sync.Cond
 	ping    *time.Timer
+	// refresh sends fresh ICE servers; closer ends a session whose close
+	// frame could not be written. Under qmu; stopped when the session ends.
+	refresh, closer *time.Timer
 
-	handleMu sync.Mutex // one message or event handled at a time
-	inbox    chan any   // events for the loop
+	handleMu sync.Mutex  // one message or event handled at a time
+	inbox    *eventQueue // events for the loop; never blocks who posts
 	loopOnce sync.Once
 	loops    sync.WaitGroup
 	done     chan struct{} // closed when the session stops
@@ -132,11 +138,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s := &Session{
 		hub: h, id: newID("s_"), conn: conn, host: requestHost(r),
-		inbox: make(chan any, 16),
+		inbox: newEventQueue(),
 		done:  make(chan struct{}),
 
 		events: map[string]*legEvents{},
 	}
+	s.written.L = &s.qmu
 	s.log = h.log.With("session", s.id)
 	// The session runs on a goroutine of its own so that the HTTP
 	// server's, and the request and buffers it holds, are freed: an idle
@@ -166,10 +173,13 @@ func (s *Session) run() {
 		s.ping.Stop()
 		s.loops.Wait()
 		s.qmu.Lock()
+		for _, t := range []*time.Timer{s.refresh, s.closer} {
+			if t != nil {
+				t.Stop()
+			}
+		}
 		for s.writing { // the writer ends at once: the socket is closed
-			s.qmu.Unlock()
-			time.Sleep(time.Millisecond)
-			s.qmu.Lock()
+			s.written.Wait()
 		}
 		s.qmu.Unlock()
 		_ = s.conn.Close()
@@ -338,16 +348,23 @@ func (s *Session) dispatch(ev any) {
 	s.handle(ev)
 }
 
-// post hands an event to the loop, starting it on first use; it blocks
-// only while the loop is busy, and gives up when the session stops.
+// post hands an event to the loop, starting it on first use. It never
+// blocks, so a pion callback can post; it fails when the session has
+// stopped, or when its loop is stuck and its queue full (the event is
+// dropped and counted).
 func (s *Session) post(ev any) bool {
-	s.startLoop()
 	select {
-	case s.inbox <- ev:
-		return true
 	case <-s.done:
 		return false
+	default:
 	}
+	s.startLoop()
+	if !s.inbox.put(ev) {
+		s.hub.metrics.dropped.Inc()
+		s.log.Warn("event dropped: the session's loop is stuck", "queued", maxQueuedEvents)
+		return false
+	}
+	return true
 }
 
 // startLoop starts the session's event loop once.
@@ -363,7 +380,7 @@ func (s *Session) armRefresh() {
 	if s.iceRefresh <= 0 {
 		return
 	}
-	time.AfterFunc(s.iceRefresh, func() {
+	t := time.AfterFunc(s.iceRefresh, func() {
 		select {
 		case <-s.done:
 			return
@@ -372,6 +389,9 @@ func (s *Session) armRefresh() {
 		s.send(protocol.TypeICEServers, &protocol.ICEServers{ICEServers: s.iceServers()})
 		s.armRefresh()
 	})
+	s.qmu.Lock()
+	s.refresh = t
+	s.qmu.Unlock()
 }
 
 // pingNow queues a WebSocket ping and schedules the next.
@@ -392,6 +412,7 @@ func (s *Session) writer() {
 		if len(s.queue) == 0 {
 			s.writing = false
 			s.queue = nil // an idle session keeps no queue
+			s.written.Broadcast()
 			s.qmu.Unlock()
 			return
 		}
@@ -417,6 +438,7 @@ func (s *Session) writer() {
 			s.shutdown()
 			s.qmu.Lock()
 			s.writing, s.queue = false, nil
+			s.written.Broadcast()
 			s.qmu.Unlock()
 			return
 		}
@@ -496,7 +518,13 @@ func (s *Session) closeWith(code, msg string, wsCode int) {
 	}
 	// A writer stuck on a dead peer is cut off by its write deadline; make
 	// sure the session ends even then.
-	time.AfterFunc(2*s.hub.cfg.WriteTimeout, s.shutdown)
+	t := time.AfterFunc(2*s.hub.cfg.WriteTimeout, s.shutdown)
+	s.qmu.Lock()
+	if s.closer != nil {
+		s.closer.Stop()
+	}
+	s.closer = t
+	s.qmu.Unlock()
 }
 
 // bucket is a token-bucket rate limiter owned by one reader.

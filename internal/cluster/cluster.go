@@ -56,7 +56,8 @@ type Handler interface {
 	// node's one receiving goroutine and must not block.
 	Deliver(e *Envelope)
 	// NodeGone reports a node that died (silent for DeadAfter) or left
-	// (drained); it is called once per departure, on its own goroutine.
+	// (drained), once per departure. It runs on one of the node's own
+	// goroutines and must not block: the work is the handler's.
 	NodeGone(node string)
 	// Resync asks for everything this node keeps in Redis to be written
 	// again: Redis came back empty or after an outage.
@@ -532,7 +533,7 @@ func (n *Node) check(all map[string][]byte, subs map[string]int64, reseed bool) 
 	}
 	n.mu.Unlock()
 	for _, id := range gone {
-		go n.h.NodeGone(id)
+		n.h.NodeGone(id)
 	}
 	if len(stale) > 0 {
 		ctx, cancel := n.Ctx()
@@ -549,7 +550,7 @@ func (n *Node) markGone(id, why string) {
 	n.mu.Unlock()
 	if !already {
 		n.log.Info("node is gone", "gone", id, "why", why)
-		go n.h.NodeGone(id)
+		n.h.NodeGone(id)
 	}
 }
 
