@@ -480,7 +480,7 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 	h.announceLocked(s.user)
 	h.mu.Unlock()
 	for _, e := range ends {
-		h.finish(e)
+		s.later(func() { h.finish(e) })
 	}
 	s.log.Info("call accepted", "call", c.id, "members", len(c.members))
 	return nil
@@ -506,7 +506,7 @@ func (h *Hub) decline(s *Session, callID string) error {
 	e := h.unringLocked(c, m, protocol.ReasonDeclined, s)
 	h.mu.Unlock()
 	if e != nil {
-		h.finish(e)
+		s.later(func() { h.finish(e) })
 	}
 	return nil
 }
@@ -568,7 +568,7 @@ func (h *Hub) hangup(s *Session, callID string) error {
 		leg := h.dropListenerLocked(c, c.listenerOf(s), s, protocol.ReasonCompleted, false)
 		h.mu.Unlock()
 		if leg != nil {
-			_ = leg.Close()
+			s.later(func() { _ = leg.Close() })
 		}
 		return nil
 	case c.ringingFor(s) != nil:
@@ -579,7 +579,7 @@ func (h *Hub) hangup(s *Session, callID string) error {
 		return fail(protocol.CodeNotInCall, "this device is not in that call")
 	}
 	h.mu.Unlock()
-	h.finish(e)
+	s.later(func() { h.finish(e) })
 	return nil
 }
 

@@ -315,7 +315,7 @@ func (h *Hub) mediaFailed(s *Session, callID string) {
 		leg := h.dropListenerLocked(c, c.listenerOf(s), s, protocol.ReasonFailed, false)
 		h.mu.Unlock()
 		if leg != nil {
-			_ = leg.Close()
+			s.later(func() { _ = leg.Close() })
 		}
 		return
 	}
@@ -325,5 +325,5 @@ func (h *Hub) mediaFailed(s *Session, callID string) {
 	}
 	e := h.leaveLocked(c, c.joinedBy(s), protocol.ReasonFailed, s)
 	h.mu.Unlock()
-	h.finish(e)
+	s.later(func() { h.finish(e) })
 }

@@ -52,6 +52,7 @@ type Session struct {
 	refresh, closer *time.Timer
 
 	handleMu sync.Mutex  // one message or event handled at a time
+	after    []func()    // slow work of the one being handled (later); under handleMu
 	inbox    *eventQueue // events for the loop; never blocks who posts
 	loopOnce sync.Once
 	loops    sync.WaitGroup
@@ -341,12 +342,24 @@ func (s *Session) read() {
 	}
 }
 
-// dispatch handles a client message or an event, one at a time.
+// dispatch handles a client message or an event, one at a time, then does
+// the slow work the handling left (later) without holding the handler
+// lock: the device's next message or media event need not wait for a
+// PeerConnection to close or for history to be written.
 func (s *Session) dispatch(ev any) {
 	s.handleMu.Lock()
-	defer s.handleMu.Unlock()
 	s.handle(ev)
+	after := s.after
+	s.after = nil
+	s.handleMu.Unlock()
+	for _, f := range after {
+		f()
+	}
 }
+
+// later leaves f for after the message or event being handled; only the
+// handling goroutine may call it.
+func (s *Session) later(f func()) { s.after = append(s.after, f) }
 
 // post hands an event to the loop, starting it on first use. It never
 // blocks, so a pion callback can post; it fails when the session has
