@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 20m
 # lands while the fuzzer minimizes an input is reported as a failure).
 FUZZTIME ?= 50000x
 
-.PHONY: all build agent run test test-deps vet unit fuzz bench bench-turn bench-sfu bench-signaling clean
+.PHONY: all build agent run test test-deps vet typecheck-web unit fuzz bench bench-turn bench-sfu bench-signaling clean
 
 all: build
 
@@ -31,7 +31,7 @@ run: build
 ## test: install test dependencies if missing, then vet, race-test everything
 ## (including headless-Chromium tests) in a loopback-only network namespace,
 ## and run each fuzz target briefly
-test: test-deps vet build
+test: test-deps vet typecheck-web build
 	./scripts/loopback-only.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 
@@ -42,6 +42,11 @@ vet:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## typecheck-web: check the web client's JSDoc types with the TypeScript
+## compiler (a dev-only npm package in test/web; the client has no build)
+typecheck-web:
+	cd test/web && npm ci --no-audit --no-fund --silent && ./node_modules/.bin/tsc -p .
 
 ## fuzz: run every native fuzz target in the module for FUZZTIME iterations
 ## each (scripts/fuzz.sh finds them; FUZZ=<regex> picks some)

@@ -19,6 +19,9 @@ command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 pkg-config --exists vpx 2>/dev/null || need="$need libvpx-dev"
+# The web client's JSDoc types are checked by the TypeScript compiler,
+# fetched with npm (make typecheck-web).
+command -v npm >/dev/null 2>&1 || need="$need npm"
 
 if [ -n "$need" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,3 +1,4 @@
+// @ts-check
 // HTTP API (docs/protocol.md, "HTTP API"). Every function throws an
 // ApiError with a human-readable message on failure.
 
@@ -10,6 +11,19 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * @typedef {object} RequestOptions
+ * @property {string} [method] HTTP method, GET by default
+ * @property {string} [token] access token, sent as a bearer token
+ * @property {any} [body] sent as JSON
+ * @property {number} [timeoutMs] how long to wait for an answer
+ * @property {boolean} [empty] the answer has no body
+ */
+
+/**
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ */
 async function request(path, { method = 'GET', token, body, timeoutMs = 10000, empty = false } = {}) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;

@@ -1,3 +1,4 @@
+// @ts-check
 // Tandem web client: wires sign-in, signaling, calls and history together.
 
 import { getInfo, devToken, getAssistLog, exportMyData, eraseMyData } from './api.js';
@@ -367,16 +368,16 @@ function startSignaling() {
   if (S.sig) S.sig.stop();
   const sig = new Signaling(S.auth.token);
   S.sig = sig;
-  sig.addEventListener('state', (e) => {
+  sig.addEventListener('state', (/** @type {CustomEvent} */ e) => {
     if (S.sig !== sig) return;
     S.conn = e.detail.state;
     renderStatus();
   });
-  sig.addEventListener('ice_servers', (e) => {
+  sig.addEventListener('ice_servers', (/** @type {CustomEvent} */ e) => {
     if (S.sig !== sig) return;
     if (S.call && S.call.session) S.call.session.updateIceServers(e.detail);
   });
-  sig.addEventListener('welcome', (e) => {
+  sig.addEventListener('welcome', (/** @type {CustomEvent} */ e) => {
     if (S.sig !== sig) return;
     const w = e.detail;
     if (w.user && w.device) showMe(w.user, w.device);
@@ -421,7 +422,7 @@ function startSignaling() {
       toast('Connection lost — the incoming call could not be answered.');
     }
   });
-  sig.addEventListener('fatal', (e) => {
+  sig.addEventListener('fatal', (/** @type {CustomEvent} */ e) => {
     if (S.sig !== sig) return;
     S.sig = null;
     const { code, message } = e.detail;
@@ -437,7 +438,7 @@ function startSignaling() {
             : `Signed out: ${message || code}`;
     signOut(text);
   });
-  sig.addEventListener('message', (e) => {
+  sig.addEventListener('message', (/** @type {CustomEvent} */ e) => {
     if (S.sig !== sig) return;
     try {
       onMessage(e.detail);
@@ -900,7 +901,7 @@ function startMedia(call) {
     sendKinds: call.stream ? null : call.sendKinds,
   });
   call.session = session;
-  session.addEventListener('track', (e) => {
+  session.addEventListener('track', (/** @type {CustomEvent} */ e) => {
     tracksReceived += 1;
     if (S.call !== call) return;
     const { user, track, stream, name } = e.detail;
@@ -912,13 +913,13 @@ function startMedia(call) {
     tiles.addTrack(user, track, stream);
     if (call.view) call.view.schedule();
   });
-  session.addEventListener('trackended', (e) => {
+  session.addEventListener('trackended', (/** @type {CustomEvent} */ e) => {
     if (S.call !== call) return;
     tiles.removeTrack(e.detail.user);
     if (call.view) call.view.schedule();
   });
   startCallExtras(call, session);
-  session.addEventListener('connection', (e) => {
+  session.addEventListener('connection', (/** @type {CustomEvent} */ e) => {
     if (S.call !== call) return;
     const bad = ['disconnected', 'failed'].includes(e.detail.state);
     const states = ['pub', 'sub'].map((n) => session.pcs[n] && session.pcs[n].connectionState);
@@ -926,7 +927,7 @@ function startMedia(call) {
     el.callQuality.hidden = !anyBad;
     el.callQuality.textContent = states.includes('failed') ? 'Media connection failed' : 'Weak connection…';
   });
-  session.addEventListener('mediaerror', (e) => {
+  session.addEventListener('mediaerror', (/** @type {CustomEvent} */ e) => {
     if (S.call !== call) return;
     toast(e.detail.message);
   });
@@ -2248,10 +2249,10 @@ function floorRequest(call, action) {
 /** Keys typed into a text field or list are not push-to-talk. */
 function typingIn(target) {
   if (!target || !(target instanceof Element)) return false;
-  if (target.isContentEditable) return true;
+  if (target instanceof HTMLElement && target.isContentEditable) return true;
   const tag = target.tagName;
   if (tag === 'TEXTAREA' || tag === 'SELECT') return true;
-  return tag === 'INPUT' && !['checkbox', 'radio', 'button', 'submit', 'range'].includes(target.type);
+  return target instanceof HTMLInputElement && !['checkbox', 'radio', 'button', 'submit', 'range'].includes(target.type);
 }
 
 function isSpace(ev) {

@@ -1,3 +1,4 @@
+// @ts-check
 // Remote assistance in the browser: the binary event format of the
 // "assist" data channel (docs/protocol.md, "The assist data channel"),
 // X11 keysyms for keyboard events, and the canvas that shows annotations

@@ -1,3 +1,4 @@
+// @ts-check
 // Credentials kept per tab (sessionStorage) with localStorage as the default
 // for new tabs. A Web Lock per identity stops a new tab from silently reusing
 // an identity another tab of the same profile is using (which would make the
@@ -91,6 +92,7 @@ export function saveNames(user, device) {
  * "windows-pc"), not the same word for every computer. The user can change
  * it at sign-in; the name they chose last in this browser is kept.
  */
+/** @param {Navigator & {userAgentData?: {platform?: string, mobile?: boolean}}} [nav] */
 export function defaultDeviceName(nav = navigator) {
   const ua = (nav && nav.userAgent) || '';
   const data = nav && nav.userAgentData;

@@ -1,3 +1,4 @@
+// @ts-check
 // Media for one call leg (docs/protocol.md, "Media"): a `pub` PeerConnection
 // (client offers, sends local tracks) and a `sub` PeerConnection (server
 // offers, client answers, receives the other members' tracks), trickle ICE
@@ -74,6 +75,7 @@ export class CallSession extends EventTarget {
     this.trackNames = new Map();
     // User → the MediaStream of their tracks but screens (what their tile plays).
     this.userStreams = new Map();
+    /** @type {Promise<unknown>} the simulcast layer changes, one after another */
     this.layerChain = Promise.resolve();
     this.lastRestart = 0;
     this.assistDC = null; // the "assist" data channel on pub

@@ -1,3 +1,4 @@
+// @ts-check
 // Call history list (GET /api/v1/calls).
 
 import { getCalls } from './api.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // Inline SVG icons (24×24, stroke-based). Each returns markup for innerHTML;
 // all icons are decorative (aria-hidden) — the buttons carry aria-labels.
 

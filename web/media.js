@@ -1,3 +1,4 @@
+// @ts-check
 // Local capture: getUserMedia, device lists and device switching.
 
 const PREF = 'tandem.devices';

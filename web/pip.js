@@ -1,11 +1,21 @@
+// @ts-check
 // "Pop out": moves the call layer into a Document Picture-in-Picture window
 // and back. Only offered when the browser has documentPictureInPicture.
 
 let pipWindow = null;
 let home = null; // {parent, next}
 
+/**
+ * The Document Picture-in-Picture API, where the browser has it.
+ * @returns {{requestWindow: (options: {width: number, height: number}) => Promise<Window>} | undefined}
+ */
+function dpip() {
+  return /** @type {any} */ (window).documentPictureInPicture;
+}
+
 export function pipSupported() {
-  return 'documentPictureInPicture' in window && typeof window.documentPictureInPicture.requestWindow === 'function';
+  const api = dpip();
+  return !!api && typeof api.requestWindow === 'function';
 }
 
 export function isPoppedOut() {
@@ -31,13 +41,16 @@ function copyStyles(target) {
 }
 
 /**
- * Moves `node` into a floating window. onReturn runs after it has come back
- * (the window was closed by the user or by popIn()).
+ * Moves `node` into a floating window. onMoved runs once it is there;
+ * onReturn after it has come back (the window was closed by the user or
+ * by popIn()).
+ * @param {HTMLElement} node
+ * @param {{width?: number, height?: number, onMoved?: () => void, onReturn?: () => void}} [options]
  */
 export async function popOut(node, { width = 360, height = 480, onMoved, onReturn } = {}) {
   if (!pipSupported()) throw new Error('Picture-in-Picture windows are not supported by this browser');
   if (pipWindow) return;
-  const win = await window.documentPictureInPicture.requestWindow({ width, height });
+  const win = await dpip().requestWindow({ width, height });
   pipWindow = win;
   home = { parent: node.parentNode, next: node.nextSibling };
   copyStyles(win);

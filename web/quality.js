@@ -1,3 +1,4 @@
+// @ts-check
 // Connection quality from the call's own statistics. The SFU answers the
 // media it receives with RTCP receiver reports, which give the browser real
 // loss, jitter and round-trip figures for what it sends (remote-inbound-rtp
@@ -37,7 +38,9 @@ export function describe(q) {
 }
 
 /** The selected candidate pair's current round-trip time in ms, or null. */
+/** @param {RTCStatsReport} report */
 function pairRtt(report) {
+  /** @type {any} */
   let pair = null;
   report.forEach((s) => {
     if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId) || pair;
@@ -57,6 +60,10 @@ function pairRtt(report) {
  * packets of the last interval.
  */
 export class QualityMonitor {
+  /**
+   * @param {import('./call.js').CallSession} session
+   * @param {{intervalMs?: number, onUpdate?: (figures: {local: any, remote: Object<string, any>}) => void}} [options]
+   */
   constructor(session, { intervalMs = 2000, onUpdate = () => {} } = {}) {
     this.session = session;
     this.intervalMs = intervalMs;
@@ -145,7 +152,7 @@ export class QualityMonitor {
     const q = {
       // Before the first receiver report, the ICE round trip still tells something.
       rttMs: rtt ?? pairRtt(report),
-      lossPct: lossPackets ? round1((lossWeighted / lossPackets) * 100) : lossAny != null ? round1(lossAny * 100) : null,
+      lossPct: lossPackets ? round1((lossWeighted / lossPackets) * 100) : lossAny != null ? round1(Number(lossAny) * 100) : null,
       // Audio jitter says most about the path: video packets of one frame
       // leave in a burst, which reads as jitter on its own.
       jitterMs: audioJitter ?? videoJitter,

@@ -1,3 +1,4 @@
+// @ts-check
 // Ring and ringback tones synthesised with WebAudio. Never throws: when the
 // browser blocks audio (autoplay policy) the tone is simply silent.
 
@@ -8,7 +9,7 @@ let nodes = [];
 
 function context() {
   if (ctx) return ctx;
-  const AC = window.AudioContext || window.webkitAudioContext;
+  const AC = window.AudioContext || /** @type {any} */ (window).webkitAudioContext;
   if (!AC) return null;
   try {
     ctx = new AC();

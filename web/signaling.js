@@ -1,3 +1,4 @@
+// @ts-check
 // The signaling WebSocket (docs/protocol.md): hello/welcome, request ids
 // with ack/error, reconnect with backoff. Emits events:
 //   'state'    detail {state: 'connecting'|'open'|'reconnecting'|'closed', attempt, delayMs}
@@ -18,6 +19,10 @@ export class SignalingError extends Error {
 }
 
 export class Signaling extends EventTarget {
+  /**
+   * @param {string} token access token
+   * @param {{url?: string}} [options] url: the WebSocket, by default /ws of this page's host
+   */
   constructor(token, { url } = {}) {
     super();
     this.token = token;

@@ -1,3 +1,4 @@
+// @ts-check
 // Simulcast publishing (docs/protocol.md, "Simulcast, view and speakers"):
 // the camera goes out as up to three encodings of one track, each with its
 // own RTP stream id (rid), and the SFU forwards to each viewer the one that

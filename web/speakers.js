@@ -1,3 +1,4 @@
+// @ts-check
 // Active speaker (docs/protocol.md, "Simulcast, view and speakers"): the
 // server's `speakers` message lists who is heard, loudest first, and comes
 // only when that changes. The loudest is highlighted at once; a short pause
@@ -6,6 +7,13 @@
 // tiles, so the grid does not reshuffle at every message.
 
 export class SpeakerTracker {
+  /**
+   * @param {object} [options]
+   * @param {(user: string) => void} [options.onHighlight] the loudest now ('' = nobody)
+   * @param {(user: string) => void} [options.onPromote] someone who stayed the loudest
+   * @param {number} [options.promoteAfterMs]
+   * @param {number} [options.holdMs]
+   */
   constructor({ onHighlight = () => {}, onPromote = () => {}, promoteAfterMs = 1000, holdMs = 700 } = {}) {
     this.onHighlight = onHighlight;
     this.onPromote = onPromote;

@@ -1,3 +1,4 @@
+// @ts-check
 // DOM helpers: element lookup, screens, status line, toasts, avatars and
 // the remote video tiles of the call screen.
 

@@ -1,3 +1,4 @@
+// @ts-check
 // View reporting (docs/protocol.md, "Simulcast, view and speakers"): tells
 // the server how large each remote video is shown, in device pixels, so the
 // SFU forwards the simulcast layer that fits — and nothing for a video
