@@ -137,7 +137,7 @@ func newParticipant(r *Room, id LegID, streamID string, ev Events, kind legKind)
 			p.pubMode.Store(modeDirect)
 			p.fb = newPubFeedback(p)
 		}
-		pubPC, tap, err := r.sfu.newPeerConnection(rolePub, &p.pubMode)
+		pubPC, tap, err := r.sfu.newPeerConnection(rolePub, &p.pubMode, &p.pubAddr)
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +145,7 @@ func newParticipant(r *Room, id LegID, streamID string, ev Events, kind legKind)
 		p.pub = &peer{name: PCPub, pc: pubPC, log: p.log, policy: &r.sfu.candidates}
 	}
 	if kind != kindPublisher {
-		subPC, tap, err := r.sfu.newPeerConnection(roleSub, nil)
+		subPC, tap, err := r.sfu.newPeerConnection(roleSub, nil, nil)
 		if err != nil {
 			_ = p.closePeers()
 			return nil, err
@@ -210,7 +210,9 @@ func (p *Participant) start() {
 	if p.pub != nil {
 		p.pub.pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
 			addr := pairAddr(pair)
-			p.pubAddr.Store(addr)
+			if prev := p.pubAddr.Swap(addr); prev != nil && addr != nil && prev.String() != addr.String() {
+				p.log.Debug("publisher moved to another ICE pair", "from", prev.String(), "to", addr.String())
+			}
 			p.setInputAddr(addr)
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tandemcall/tandem/internal/udpx"
@@ -236,8 +237,9 @@ func (s *SFU) Close() error {
 // output needs, and so does internal/client; a client that takes the
 // server role gets its media on pion's path.
 //
-// mode, for a pub PC, is where its receive path is decided (srtpin.go).
-func (s *SFU) newPeerConnection(role int, mode *atomic.Int32) (*webrtc.PeerConnection, *dtlsTap, error) {
+// mode, for a pub PC, is where its receive path is decided (srtpin.go),
+// and selected the address of its selected pair (followNomination).
+func (s *SFU) newPeerConnection(role int, mode *atomic.Int32, selected *atomic.Pointer[net.UDPAddr]) (*webrtc.PeerConnection, *dtlsTap, error) {
 	m, ir, err := newMediaEngine(s.lf, role, mode)
 	if err != nil {
 		return nil, nil, err
@@ -254,6 +256,9 @@ func (s *SFU) newPeerConnection(role int, mode *atomic.Int32) (*webrtc.PeerConne
 	// picture of every handoff, by that second. The client checks its best
 	// path first, so the first pair proved is the one to take.
 	se.SetPrflxAcceptanceMinWait(0)
+	if role == rolePub && selected != nil {
+		se.SetICEBindingRequestHandler(followNomination(selected))
+	}
 	if len(s.rewrite) > 0 {
 		if err := se.SetICEAddressRewriteRules(s.rewrite...); err != nil {
 			return nil, nil, fmt.Errorf("%w: address rewrite: %w", ErrBadConfig, err)
@@ -273,4 +278,26 @@ func (s *SFU) newPeerConnection(role int, mode *atomic.Int32) (*webrtc.PeerConne
 		return nil, nil, fmt.Errorf("sfu: new peer connection: %w", err)
 	}
 	return pc, tap, nil
+}
+
+// followNomination returns the ICE binding request handler of a pub PC,
+// where the client controls ICE: the pair the client nominates (a check
+// with USE-CANDIDATE) becomes the selected pair as soon as the SFU's own
+// check has proved it, whatever its priority. pion's full agent would
+// keep the pair it selected first unless a later one had a higher
+// priority, while Chrome moves to a pair it finds better (as it does when
+// its first pair's checks go unanswered for a moment on a busy machine) and
+// sends its media there. Direct input, which takes the media arriving from
+// the selected pair's address, then left the stream to pion without its
+// transport-wide CC feedback, and with no feedback Chrome's congestion
+// window soon stopped the device sending at all. selected is the address
+// of the pair selected now: a check on it changes nothing.
+func followNomination(selected *atomic.Pointer[net.UDPAddr]) func(*stun.Message, ice.Candidate, ice.Candidate, *ice.CandidatePair) bool {
+	return func(m *stun.Message, _, remote ice.Candidate, pair *ice.CandidatePair) bool {
+		if pair == nil || remote == nil || !m.Contains(stun.AttrUseCandidate) || pair.ResponsesReceived() == 0 {
+			return false
+		}
+		cur := selected.Load()
+		return cur == nil || cur.Port != remote.Port() || !cur.IP.Equal(net.ParseIP(remote.Address()))
+	}
 }

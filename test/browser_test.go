@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,65 @@ type browser struct {
 	t    *testing.T
 	name string
 	ctx  context.Context
+
+	// console holds the page's last warnings, errors and uncaught
+	// exceptions, shown when the test fails.
+	consoleMu sync.Mutex
+	console   []string
+}
+
+// consoleKept is how many console lines a browser keeps.
+const consoleKept = 40
+
+// watchConsole keeps the page's warnings, errors and exceptions until the
+// browser closes, and shows them if the test fails. The returned channel
+// is closed once it has stopped.
+func (b *browser) watchConsole() <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range chromedp.Console(b.ctx) {
+			if err != nil {
+				return
+			}
+			switch m.Type {
+			case chromedp.ConsoleWarning, chromedp.ConsoleError, chromedp.ConsoleException:
+			default:
+				continue
+			}
+			if strings.Contains(m.Text, "navigator.vibrate") {
+				continue // the ring stops vibrating on a page never tapped
+			}
+			line := m.Time.Format("15:04:05.000") + " " + m.String()
+			b.consoleMu.Lock()
+			b.console = append(b.console, line)
+			if len(b.console) > consoleKept {
+				b.console = b.console[len(b.console)-consoleKept:]
+			}
+			b.consoleMu.Unlock()
+		}
+	}()
+	b.t.Cleanup(func() {
+		if !b.t.Failed() {
+			return
+		}
+		if lines := b.consoleLines(); lines != "" {
+			b.t.Logf("%s's console, last warnings and errors:\n%s", b.name, lines)
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		if tr, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.tandem && window.tandem.trace ? window.tandem.trace.join('\n') : ''`)); err == nil && tr != "" {
+			b.t.Logf("%s's last messages and states:\n%s", b.name, tr)
+		}
+	})
+	return done
+}
+
+// consoleLines are the kept console lines, one per line.
+func (b *browser) consoleLines() string {
+	b.consoleMu.Lock()
+	defer b.consoleMu.Unlock()
+	return strings.Join(b.console, "\n")
 }
 
 // newBrowser starts a headless Chromium; extra options (more flags) go
@@ -74,8 +134,11 @@ func newBrowser(t *testing.T, name string, extra ...chromedp.ExecAllocatorOption
 		cancelA()
 		t.Fatalf("start %s's browser: %v", name, err)
 	}
-	t.Cleanup(func() { cancel(); cancelA() })
-	return &browser{t: t, name: name, ctx: ctx}
+	b := &browser{t: t, name: name, ctx: ctx}
+	var watched <-chan struct{}
+	t.Cleanup(func() { cancel(); cancelA(); <-watched })
+	watched = b.watchConsole()
+	return b
 }
 
 func (b *browser) do(timeout time.Duration, steps ...chromedp.Action[chromedp.Void]) {
@@ -112,8 +175,9 @@ func (b *browser) waitJS(what, js string, d time.Duration) {
 		}
 		if time.Now().After(deadline) {
 			st, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`JSON.stringify({state: window.tandem && window.tandem.state, status: document.querySelector('#status') && document.querySelector('#status').textContent, ended: window.tandem && window.tandem.lastEnded})`))
+			tr, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`window.tandem && window.tandem.trace ? window.tandem.trace.join('\n') : ''`))
 			b.screenshot(what)
-			b.t.Fatalf("%s: timed out waiting for %s (err %v; page %s)", b.name, what, err, st)
+			b.t.Fatalf("%s: timed out waiting for %s (err %v; page %s); its last messages and states:\n%s", b.name, what, err, st, tr)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

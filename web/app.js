@@ -39,7 +39,14 @@ const S = {
   pushOffer: null, // a handoff offer: another device of the user sends its call here
   moving: false, // a pull or listen request is under way
   earlyMedia: null, // {callId, video, promise}: local media opened at a move's click
+  trace: [], // the last messages and state changes, for a person (or a test) to read
 };
+
+/** Notes an event in S.trace, keeping the last 60. */
+function trace(what) {
+  S.trace.push(`${(performance.now() / 1000).toFixed(3)} ${what}`);
+  if (S.trace.length > 60) S.trace.splice(0, S.trace.length - 60);
+}
 
 // Room names (docs/protocol.md, "Group calls and rooms").
 const ROOM_NAME = /^[a-z0-9._-]{1,64}$/;
@@ -50,6 +57,7 @@ let tracksReceived = 0;
 // ---------- state and status ----------
 
 function setState(state) {
+  if (S.state !== state) trace(`state ${state}`);
   S.state = state;
   el.app.dataset.state = state;
   renderStatus();
@@ -368,6 +376,9 @@ function startSignaling() {
   if (S.sig) S.sig.stop();
   const sig = new Signaling(S.auth.token);
   S.sig = sig;
+  sig.onSent = (m) => {
+    if (m.type !== 'ice' && m.type !== 'view' && m.type !== 'ping') trace(`> ${m.type} ${m.call_id || ''} ${m.kind || (m.listen ? 'listen' : '') || (m.keep ? 'keep' : '')}`.trimEnd());
+  };
   sig.addEventListener('state', (/** @type {CustomEvent} */ e) => {
     if (S.sig !== sig) return;
     S.conn = e.detail.state;
@@ -440,6 +451,8 @@ function startSignaling() {
   });
   sig.addEventListener('message', (/** @type {CustomEvent} */ e) => {
     if (S.sig !== sig) return;
+    const m = e.detail || {};
+    trace(`< ${m.type} ${m.call_id || ''} ${m.state || m.reason || ''}`.trimEnd());
     try {
       onMessage(e.detail);
     } catch (err) {
@@ -2650,6 +2663,10 @@ function exposeApi() {
     },
     get lastEnded() {
       return S.lastEnded;
+    },
+    /** The last messages and state changes, oldest first. */
+    get trace() {
+      return [...S.trace];
     },
     /** The last archive "Download my data" fetched, or null. */
     get lastExport() {

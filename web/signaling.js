@@ -32,6 +32,8 @@ export class Signaling extends EventTarget {
     this.welcome = null;
     this.stopped = false;
     this.attempt = 0;
+    /** @type {((msg: object) => void) | null} told of every message sent, for tracing */
+    this.onSent = null;
     this.seq = 0;
     this.pending = new Map(); // id → {resolve, reject, timer}
     this.reconnectTimer = null;
@@ -190,6 +192,7 @@ export class Signaling extends EventTarget {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
     try {
       this.ws.send(JSON.stringify(msg));
+      if (this.onSent) this.onSent(msg);
       return true;
     } catch {
       return false;
