@@ -299,6 +299,7 @@ func (p *Participant) Takeover(ctx context.Context) error {
 	for !p.takenOver() {
 		select {
 		case <-ctx.Done():
+			p.logStalledTakeover()
 			p.revert()
 			return fmt.Errorf("handoff from %s to %s: %w: %w", p.replaces.id, p.id, ErrHandoff, ctx.Err())
 		case <-p.done:
@@ -380,4 +381,44 @@ func (p *Participant) revert() {
 		a.to.removeDowns(func(d *downTrack) bool { return moved[d] })
 		a.to.log.Info("takeover undone", "subscribers", len(moved))
 	}
+}
+
+// logStalledTakeover says, when a takeover gives up, what the new leg
+// received and where each subscriber it was to take over stands: what an
+// operator (or a test) needs to tell a device that stopped sending from a
+// subscriber that never switched.
+func (p *Participant) logStalledTakeover() {
+	var b strings.Builder
+	p.mu.Lock()
+	published := make([]*forwardTrack, 0, len(p.published))
+	for _, ft := range p.published {
+		published = append(published, ft)
+	}
+	adopted := slices.Clone(p.adopted)
+	p.mu.Unlock()
+	now := monotime()
+	for _, ft := range published {
+		for _, l := range *ft.layers.Load() {
+			l.rx.mu.Lock()
+			count := l.rx.count
+			l.rx.mu.Unlock()
+			fmt.Fprintf(&b, "%s/%s: %d packets, %d bytes, first %v ago; ", ft.id, l.rid, count, l.bytes.Load(), time.Duration(now-l.firstAt).Round(time.Millisecond))
+		}
+	}
+	for _, a := range adopted {
+		for _, d := range a.downs {
+			name := func(l *layer) string {
+				if l == nil {
+					return "none"
+				}
+				return string(l.ft.publisher.id) + "/" + l.rid
+			}
+			fmt.Fprintf(&b, "subscriber %s of %s: on %s, target %s, adopting %v; ", d.sub.id, a.to.id, name(d.cur.Load()), name(d.target.Load()), d.adopt.Load() != nil)
+		}
+	}
+	addr := "none"
+	if a := p.pubAddr.Load(); a != nil {
+		addr = a.String()
+	}
+	p.log.Warn("takeover stalled", "pair", addr, "direct_input", p.in.Load() != nil, "state", b.String())
 }
