@@ -54,6 +54,12 @@ export class CallSession extends EventTarget {
    * attachStream() later: its PeerConnections connect meanwhile, so the
    * other members' media arrives while the camera starts (a call moved
    * here shows the others at once).
+   * @param {object} options
+   * @param {string} options.callId the call whose media this is
+   * @param {import('./signaling.js').Signaling} options.signaling the session's signaling
+   * @param {RTCIceServer[]} [options.iceServers] from welcome (ice_servers)
+   * @param {MediaStream | null} [options.localStream] what this leg sends
+   * @param {string[] | null} [options.sendKinds] what it will send, once attachStream gives it
    */
   constructor({ callId, signaling, iceServers, localStream, sendKinds }) {
     super();
