@@ -172,10 +172,12 @@ func (p *Participant) allocate(now time.Time, dt time.Duration, downs []*downTra
 			continue
 		}
 		pick := pickLayer(order, int(d.viewW.Load()), budget)
-		if d.cur.Load() == nil {
-			// Nothing shown yet: start on a layer the publisher sends now,
-			// not one it paused for want of viewers, which takes its
-			// browser a while to resume; the next tick raises it.
+		if c := d.cur.Load(); c == nil || c.ft != d.track() {
+			// Nothing shown yet, or still the picture of a user's old
+			// device: start on a layer the publisher sends now, not one
+			// it paused (for want of viewers, or while its bandwidth
+			// estimate ramps up), which takes its browser a while to
+			// resume; the next tick raises it.
 			for pick > 0 && order[pick].rate.Load() == 0 {
 				pick--
 			}

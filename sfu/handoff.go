@@ -74,9 +74,14 @@ func (d *downTrack) adoptTarget(ft *forwardTrack, now int64) *layer {
 	}
 	if now >= w.until || w.from.ft.publisher.gone() {
 		d.adopt.Store(nil)
+		// The best layer the new device sends now: one it has not sent
+		// since its first packets (its bandwidth estimate still keeps it
+		// paused) would leave the subscriber waiting for a keyframe that
+		// does not come, on the old device's picture, and the handoff
+		// stalled.
 		best := ft.lowest()
 		for _, l := range order {
-			if !asGood(l) || l.width.Load() <= w.width {
+			if (!asGood(l) || l.width.Load() <= w.width) && l.rate.Load() > 0 {
 				best = l
 			}
 		}
