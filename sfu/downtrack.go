@@ -88,6 +88,7 @@ type downTrack struct {
 	adopt atomic.Pointer[adoptWant]
 
 	needKeyframe atomic.Bool // request a keyframe once the subscriber can receive
+	cacheTried   atomic.Bool // startFromCache had its one try
 
 	// Tile size the subscriber shows this track at (0 = not told).
 	viewW, viewH atomic.Int32
@@ -188,6 +189,12 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		b.clock = 90000
 	}
 	d.b.Store(b)
+	if t := d.target.Load(); t != nil && d.kind == webrtc.RTPCodecTypeVideo {
+		// The subscriber's connection comes up shortly: a keyframe asked
+		// for now is in the cache by then (startFromCache), where one
+		// asked for then would still be on its way.
+		t.ft.requestKeyframeWithin(t, startKeyframeInterval)
+	}
 	return *codec, nil
 }
 
@@ -214,8 +221,8 @@ func itoa(n int) string {
 // switch itself happens at the new layer's next keyframe, which is asked for
 // here.
 func (d *downTrack) setTarget(l *layer) {
-	// Not before the subscriber can receive: the keyframe would be lost,
-	// and the request would hold back the one its connection asks for.
+	// Not before the subscriber can receive: Bind asked for the keyframe
+	// it starts from, and its first packets ask again if that is gone.
 	if old := d.target.Swap(l); old != l && l != nil && d.cur.Load() != l && d.b.Load() != nil && d.sub.subUp.Load() {
 		l.ft.requestKeyframe(l)
 	}
@@ -252,6 +259,12 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, nums *rtpcodec.VP8Numbers, 
 			d.setTarget(t)
 			target = t
 		}
+	}
+	if target == l && !key && d.cur.Load() == nil && d.kind == webrtc.RTPCodecTypeVideo {
+		// Starting: the layer's last keyframe, if recent and still
+		// cached, goes out now with what followed it, and this packet
+		// continues them.
+		d.startFromCache(l, pkt, now, b)
 	}
 	if d.cur.Load() != l && (target != l || !key) {
 		if target == l && d.kind == webrtc.RTPCodecTypeVideo {
@@ -343,6 +356,98 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, nums *rtpcodec.VP8Numbers, 
 	d.packets.Add(1)
 	d.octets.Add(uint64(len(pkt.Payload)))
 	st.forwarded(size)
+}
+
+// A subscriber's video starts from the cached last keyframe of its layer
+// if that came at most cachedStartAge ago and at most cachedStartPackets
+// packets stand between it and now; otherwise it waits for a new one.
+// The bounds keep the burst small (about the ~100 KB a fresh keyframe and
+// a few frames cost anyway) and the picture current.
+const (
+	cachedStartAge     = time.Second
+	cachedStartPackets = 100
+)
+
+// startFromCache starts d, which has sent nothing yet, on layer l from
+// l's last keyframe: it sends that keyframe and every packet after it up
+// to pkt (not included) from the cache, and leaves d on l, so that pkt
+// and those after it follow as usual. It does nothing (and d waits for a
+// new keyframe) if the keyframe is too old or a packet of it is gone.
+//
+// The cached frames were captured up to cachedStartAge ago but leave now:
+// with their own timestamps the receiver would take the first for on
+// time and every later frame for early, and hold the picture back by the
+// keyframe's age. They are stamped instead a millisecond apart, ending
+// just before pkt's frame: a burst that was late, which the receiver
+// decodes and shows at once.
+func (d *downTrack) startFromCache(l *layer, pkt *rtp.Packet, now int64, b *binding) {
+	if !d.cacheTried.CompareAndSwap(false, true) {
+		return // once: the packets after a failed try ask for a keyframe
+	}
+	first, age, ok := l.lastKeyframe(now)
+	n := int(pkt.SequenceNumber - first) // packets before pkt
+	if !ok || l.cache == nil || age > cachedStartAge || n <= 0 || n > cachedStartPackets {
+		l.ft.log.Debug("no cached start", "sub", d.sub.id, "rid", l.rid, "keyframe", ok, "age", age, "packets", n)
+		return
+	}
+	buf := make([]byte, n*cacheSlotSize)
+	pkts := make([]rtp.Packet, n)
+	for i := range pkts {
+		raw := l.cache.get(first+uint16(i), buf[i*cacheSlotSize:(i+1)*cacheSlotSize])
+		if raw == nil || pkts[i].Unmarshal(raw) != nil {
+			return // lost, or overwritten since
+		}
+	}
+	if key, _, _ := l.isKeyframe(pkts[0].Payload); !key {
+		return
+	}
+	// New timestamps, frame by frame from the last: a frame that pkt
+	// belongs to keeps its own; each earlier one a millisecond before the
+	// next.
+	stamps := make([]uint32, n)
+	step := max(1, b.clock/1000)
+	ts, src := pkt.Timestamp, pkt.Timestamp
+	for i := n - 1; i >= 0; i-- {
+		if t := pkts[i].Timestamp; t != src {
+			src, ts = t, ts-step
+		}
+		stamps[i] = ts
+	}
+
+	d.mu.Lock()
+	if d.started || d.cur.Load() != nil {
+		d.mu.Unlock()
+		return // started meanwhile (another reader of the layer)
+	}
+	d.started = true
+	d.firstSrc = first
+	d.cur.Store(l)
+	for i := range pkts {
+		p := &pkts[i]
+		d.lastSeq, d.lastTs, d.lastWall = p.SequenceNumber, stamps[i], now
+		d.history[p.SequenceNumber%historySize] = sent{layer: l, out: p.SequenceNumber, src: p.SequenceNumber, tsOff: stamps[i] - p.Timestamp}
+	}
+	d.mu.Unlock()
+	l.ft.log.Debug("started from the cached keyframe", "sub", d.sub.id, "rid", l.rid, "age", age, "packets", n)
+	st := &d.sub.stats.video
+	st.layerSwitches.Add(1)
+	st.cachedStarts.Add(1)
+
+	var hdr rtp.Header
+	for i := range pkts {
+		p := &pkts[i]
+		hdr = rtp.Header{
+			Version: 2, Padding: p.Padding, PaddingSize: p.PaddingSize, Marker: p.Marker,
+			PayloadType: b.pt, SequenceNumber: p.SequenceNumber, Timestamp: stamps[i], SSRC: b.ssrc, CSRC: p.CSRC,
+		}
+		if err := d.send(b, &hdr, p.Payload, nil); err != nil {
+			st.dropped.Add(1)
+			continue
+		}
+		d.packets.Add(1)
+		d.octets.Add(uint64(len(p.Payload)))
+		st.forwarded(len(p.Raw))
+	}
 }
 
 // audioPacketsPerSecond is the usual audio packet rate (20 ms packets),

@@ -42,6 +42,36 @@ type layer struct {
 
 	lastKeyframeReq atomic.Int64 // unix nanoseconds
 	firstAt         int64        // monotime of its first packet; fixed
+
+	// The last keyframe seen (video): its RTP timestamp, and its first
+	// packet's sequence number with the millisecond it came (monotime),
+	// packed as ms<<16 | seq; 0 = none yet. A subscriber starting shortly
+	// after it is sent it from the cache (startFromCache) rather than
+	// waiting for a new one.
+	keyTs  atomic.Uint32
+	keyRef atomic.Uint64
+}
+
+// noteKeyframe records a packet that starts a keyframe. A keyframe may
+// mark more than one of its packets (H.264's parameter sets, then the
+// picture): the first of its timestamp is its start.
+func (l *layer) noteKeyframe(seq uint16, ts uint32, now int64) {
+	if ref := l.keyRef.Load(); ref != 0 && l.keyTs.Load() == ts {
+		return
+	}
+	l.keyTs.Store(ts)
+	l.keyRef.Store(uint64(now/int64(time.Millisecond))<<16 | uint64(seq) | 1<<63)
+}
+
+// lastKeyframe returns the first sequence number of the last keyframe and
+// how long ago it came; ok is false before any.
+func (l *layer) lastKeyframe(now int64) (seq uint16, age time.Duration, ok bool) {
+	ref := l.keyRef.Load()
+	if ref == 0 {
+		return 0, 0, false
+	}
+	at := int64(ref&^(1<<63)>>16) * int64(time.Millisecond)
+	return uint16(ref), time.Duration(now - at), true
 }
 
 // nominalRate is what a layer is assumed to cost before it has been
@@ -279,7 +309,10 @@ func (ft *forwardTrack) handle(l *layer, pkt *rtp.Packet, raw []byte, out *rtp.H
 	if video {
 		l.cache.put(pkt.SequenceNumber, raw)
 		var w, h int
-		if key, w, h = l.isKeyframe(pkt.Payload); key && w > 0 {
+		if key, w, h = l.isKeyframe(pkt.Payload); key {
+			l.noteKeyframe(pkt.SequenceNumber, pkt.Timestamp, monotime())
+		}
+		if key && w > 0 {
 			if int32(w) != l.width.Swap(int32(w)) {
 				l.height.Store(int32(h))
 				ft.mu.Lock()

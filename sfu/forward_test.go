@@ -3,6 +3,7 @@ package sfu
 import (
 	"log/slog"
 	"net"
+	"slices"
 	"testing"
 
 	"github.com/pion/interceptor"
@@ -261,26 +262,104 @@ func TestForwardLongStream(t *testing.T) {
 	}
 }
 
-// TestNoStartBeforeTheSubscriberConnects: a keyframe that comes while the
-// subscriber's transport is not up yet is not where its picture starts
-// (it would be lost, and the frames after it undecodable); the first
-// keyframe after the connection is.
-func TestNoStartBeforeTheSubscriberConnects(t *testing.T) {
+// recordingWriter is a TrackLocalWriter that keeps every header.
+type recordingWriter struct{ hdrs []rtp.Header }
+
+func (w *recordingWriter) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
+	w.hdrs = append(w.hdrs, *h)
+	return 0, nil
+}
+func (w *recordingWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// receive feeds one single-packet VP8 frame of layer l through ft as the
+// publisher's reader does: cached, noted, fanned out.
+func receive(t *testing.T, ft *forwardTrack, l *layer, seq uint16, ts uint32, key bool) {
+	t.Helper()
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: true}, Payload: vp8(key)}
+	raw, err := pkt.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft.handle(l, pkt, raw, &rtp.Header{})
+}
+
+// boundWaiting adds one subscriber to ft whose transport is not up yet.
+func boundWaiting(t *testing.T, ft *forwardTrack) (*Participant, *downTrack, *recordingWriter) {
+	t.Helper()
+	sub := &Participant{id: "sub", bwe: newEstimator()}
+	d, err := ft.addDown(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &recordingWriter{}
+	if _, err := d.Bind(fakeBinding{id: "a", w: (*discardWriter)(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	b := *d.b.Load()
+	b.ws = w
+	d.b.Store(&b)
+	return sub, d, w
+}
+
+// TestStartFromCachedKeyframe: a subscriber whose transport comes up after
+// the publisher's keyframe does not wait for another. Its first packet
+// after the connection brings the cached keyframe and the frames since,
+// numbered on from it and stamped as a burst that ends at the live frame,
+// and the stream continues with the publisher's own timeline; a NACK for
+// a cached packet is answered with the stamp it went out with.
+func TestStartFromCachedKeyframe(t *testing.T) {
 	ft, ls := newTestTrack(t, "")
-	subs, downs, writers := addBound(t, ft, 1)
-	subs[0].subUp.Store(false)
-	sendFrame(ft, ls[0], 1, 3000, true)
-	sendFrame(ft, ls[0], 2, 6000, false)
-	if writers[0].n != 0 || downs[0].cur.Load() != nil {
-		t.Fatalf("forwarded %d packets before the subscriber connected", writers[0].n)
+	sub, d, w := boundWaiting(t, ft)
+	receive(t, ft, ls[0], 1, 3000, true)
+	receive(t, ft, ls[0], 2, 6000, false)
+	receive(t, ft, ls[0], 3, 9000, false)
+	if len(w.hdrs) != 0 || d.cur.Load() != nil {
+		t.Fatalf("forwarded %d packets before the subscriber connected", len(w.hdrs))
 	}
-	subs[0].subUp.Store(true)
-	sendFrame(ft, ls[0], 3, 9000, false)
-	if writers[0].n != 0 {
-		t.Fatal("started on a delta frame")
+	sub.subUp.Store(true)
+	receive(t, ft, ls[0], 4, 12000, false)
+	receive(t, ft, ls[0], 5, 15000, false)
+	var seqs []uint16
+	var stamps []uint32
+	for _, h := range w.hdrs {
+		seqs = append(seqs, h.SequenceNumber)
+		stamps = append(stamps, h.Timestamp)
 	}
-	sendFrame(ft, ls[0], 4, 12000, true)
-	if writers[0].n != 1 || downs[0].cur.Load() != ls[0] {
-		t.Fatalf("did not start at the first keyframe after connecting (%d packets)", writers[0].n)
+	if want := []uint16{1, 2, 3, 4, 5}; !slices.Equal(seqs, want) {
+		t.Fatalf("sent sequence numbers %v, want %v", seqs, want)
+	}
+	if want := []uint32{12000 - 270, 12000 - 180, 12000 - 90, 12000, 15000}; !slices.Equal(stamps, want) {
+		t.Fatalf("sent timestamps %v, want %v", stamps, want)
+	}
+	if n := sub.stats.video.cachedStarts.Load(); n != 1 {
+		t.Fatalf("cached starts %d, want 1", n)
+	}
+	w.hdrs = nil
+	d.retransmit([]uint16{2})
+	if len(w.hdrs) != 1 || w.hdrs[0].SequenceNumber != 2 || w.hdrs[0].Timestamp != 12000-180 {
+		t.Fatalf("retransmitted %+v, want sequence 2 stamped %d", w.hdrs, 12000-180)
+	}
+}
+
+// TestNoStartFromAStaleKeyframe: a keyframe too many packets back is not
+// sent from the cache (the burst would be large and the picture old); the
+// subscriber waits for the next keyframe, as it does before any.
+func TestNoStartFromAStaleKeyframe(t *testing.T) {
+	ft, ls := newTestTrack(t, "")
+	sub, d, w := boundWaiting(t, ft)
+	seq, ts := uint16(65500), uint32(0) // wraps on the way
+	receive(t, ft, ls[0], seq, ts, true)
+	for range cachedStartPackets {
+		seq, ts = seq+1, ts+3000
+		receive(t, ft, ls[0], seq, ts, false)
+	}
+	sub.subUp.Store(true)
+	receive(t, ft, ls[0], seq+1, ts+3000, false)
+	if len(w.hdrs) != 0 || d.cur.Load() != nil {
+		t.Fatalf("started %d packets after the keyframe", cachedStartPackets)
+	}
+	receive(t, ft, ls[0], seq+2, ts+6000, true)
+	if len(w.hdrs) != 1 || w.hdrs[0].Timestamp != ts+6000 || d.cur.Load() != ls[0] {
+		t.Fatalf("did not start at the next keyframe: %+v", w.hdrs)
 	}
 }

@@ -35,6 +35,9 @@ type MediaStats struct {
 	// LayerSwitches counts simulcast layer changes (and starts) of video
 	// forwarded to this participant.
 	LayerSwitches uint64
+	// CachedStarts counts video started from the cached last keyframe of
+	// its layer rather than a new one (startFromCache).
+	CachedStarts uint64
 	// Packets not forwarded to a subscriber, by why (PacketsDropped is
 	// those a send failed for): its layer was paused for it (bandwidth or
 	// a hidden tile), it waited for a keyframe to start or switch, it came
@@ -55,6 +58,7 @@ func (m *MediaStats) add(o MediaStats) {
 	m.Retransmitted += o.Retransmitted
 	m.NACKMisses += o.NACKMisses
 	m.LayerSwitches += o.LayerSwitches
+	m.CachedStarts += o.CachedStarts
 	m.SkippedPaused += o.SkippedPaused
 	m.SkippedKeyframeWait += o.SkippedKeyframeWait
 	m.SkippedLate += o.SkippedLate
@@ -67,7 +71,7 @@ type counters struct {
 	packetsForwarded, bytesForwarded  atomic.Uint64
 	dropped, keyframeRequests         atomic.Uint64
 	nacks, retransmitted, nackMisses  atomic.Uint64
-	layerSwitches                     atomic.Uint64
+	layerSwitches, cachedStarts       atomic.Uint64
 	paused, keyframeWait, late, floor atomic.Uint64
 }
 
@@ -93,6 +97,7 @@ func (c *counters) snapshot() MediaStats {
 		Retransmitted:    c.retransmitted.Load(),
 		NACKMisses:       c.nackMisses.Load(),
 		LayerSwitches:    c.layerSwitches.Load(),
+		CachedStarts:     c.cachedStarts.Load(),
 
 		SkippedPaused:       c.paused.Load(),
 		SkippedKeyframeWait: c.keyframeWait.Load(),

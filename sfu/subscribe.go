@@ -97,8 +97,12 @@ func (p *Participant) reconcile(attached map[*downTrack]*webrtc.RTPSender) {
 	if ready {
 		for d := range attached {
 			if d.b.Load() != nil && d.needKeyframe.CompareAndSwap(true, false) {
+				// Unless the one asked for at Bind is cached and fresh
+				// enough to start from.
 				if t := d.target.Load(); t != nil {
-					t.ft.requestKeyframeWithin(t, startKeyframeInterval)
+					if _, age, ok := t.lastKeyframe(monotime()); !ok || age > cachedStartAge/2 {
+						t.ft.requestKeyframeWithin(t, startKeyframeInterval)
+					}
 				}
 			}
 		}

@@ -14,7 +14,7 @@ type sfuCollector struct {
 	rooms, participants, tracks        *prometheus.Desc
 	packetsIn, bytesIn, packets, bytes *prometheus.Desc
 	dropped, nacks, retransmits        *prometheus.Desc
-	plis, switches                     *prometheus.Desc
+	plis, switches, cachedStarts       *prometheus.Desc
 	candidates                         *prometheus.Desc
 }
 
@@ -36,6 +36,8 @@ func newSFUCollector(s *sfu.SFU) *sfuCollector {
 		retransmits: prometheus.NewDesc("tandem_sfu_retransmits_total", "Packets sent again from the cache for NACKs.", kind, nil),
 		plis:        prometheus.NewDesc("tandem_sfu_keyframe_requests_total", "Keyframe requests (PLI) sent to publishers.", nil, nil),
 		switches:    prometheus.NewDesc("tandem_sfu_layer_switches_total", "Simulcast layer switches (and starts) of subscribers' video.", nil, nil),
+		cachedStarts: prometheus.NewDesc("tandem_sfu_cached_starts_total",
+			"Subscribers' video started from the cached last keyframe of its layer rather than a new one.", nil, nil),
 		candidates: prometheus.NewDesc("tandem_sfu_ice_candidates_dropped_total",
 			"Clients' ICE candidates the SFU did not use, by reason: malformed (refused with an error), mdns (a .local name), transport (TCP), address (unspecified, multicast, broadcast, link-local, foreign loopback or port 0), over_limit (past the per-connection limit; refused with an error).",
 			[]string{"reason"}, nil),
@@ -44,7 +46,7 @@ func newSFUCollector(s *sfu.SFU) *sfuCollector {
 
 func (c *sfuCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rooms, c.participants, c.tracks, c.packetsIn, c.bytesIn, c.packets, c.bytes,
-		c.dropped, c.nacks, c.retransmits, c.plis, c.switches, c.candidates} {
+		c.dropped, c.nacks, c.retransmits, c.plis, c.switches, c.cachedStarts, c.candidates} {
 		ch <- d
 	}
 }
@@ -80,6 +82,7 @@ func (c *sfuCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.plis, t.Video.KeyframeRequests+t.Audio.KeyframeRequests)
 	counter(c.switches, t.Video.LayerSwitches)
+	counter(c.cachedStarts, t.Video.CachedStarts)
 	cd := t.Candidates
 	counter(c.candidates, cd.Malformed, "malformed")
 	counter(c.candidates, cd.MDNS, "mdns")
