@@ -10,6 +10,7 @@ import (
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/internal/webhook"
 	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -38,13 +39,14 @@ const (
 // member is one user's place in a call: their devices ringing, then the one
 // device (leg) that joined, then gone.
 type member struct {
-	user    string
-	dev     *Session          // the joined leg
-	rung    map[*Session]bool // devices that got incoming
+	user string
+	dev  *Session // the joined leg
+	// ring is their devices rung for the call (callcore.Ring's rules),
+	// then the one that holds it; nil for the caller and room members.
+	ring    *callcore.Ring[*Session]
 	state   memberState
-	waiting bool     // they were in another call when invited
-	inviter *Session // the device that invited them; nil for the caller and room members
-	timer   *time.Timer
+	inviter *Session    // the device that invited them; nil for the caller and room members
+	timer   *time.Timer // the ring's, while it rings
 	joined  time.Time
 	left    time.Time
 	reason  string   // why they left, for their history entry
@@ -109,7 +111,7 @@ func (c *call) joinedBy(s *Session) *member {
 
 // ringingFor returns the member s is ringing for.
 func (c *call) ringingFor(s *Session) *member {
-	if m := c.members[s.user]; m != nil && m.state == memberRinging && m.rung[s] {
+	if m := c.members[s.user]; m != nil && m.state == memberRinging && m.ring.Rings(s) {
 		return m
 	}
 	return nil
@@ -163,7 +165,7 @@ func (c *call) tellMembers(except *Session, typ string, msg func() protocol.Enco
 }
 
 func (c *call) incoming(m *member) *protocol.Incoming {
-	in := &protocol.Incoming{CallID: c.id, Video: c.video, Waiting: m.waiting}
+	in := &protocol.Incoming{CallID: c.id, Video: c.video, Waiting: m.ring.Waiting()}
 	if m.inviter != nil {
 		in.From = protocol.Party{User: m.inviter.user, Device: m.inviter.device}
 	}
@@ -225,21 +227,34 @@ func (h *Hub) checkCallee(s *Session, to string) error {
 	return nil
 }
 
-// ring adds a ringing member for user to, rung on devs.
+// ringLocked adds a ringing member for user to, rung on devs.
 func (h *Hub) ringLocked(c *call, to string, inviter *Session, devs []*Session) *member {
-	m := &member{user: to, rung: map[*Session]bool{}, inviter: inviter, waiting: h.userCall[to] != nil}
+	m := &member{user: to, inviter: inviter}
 	c.members[to] = m
-	timeout := h.cfg.RingTimeout
-	if m.waiting {
-		timeout = h.cfg.WaitingTimeout
-	}
-	id := c.id
-	m.timer = time.AfterFunc(timeout, func() { h.ringTimeout(id, to) })
-	for _, d := range devs {
-		m.rung[d] = true
-		d.send(protocol.TypeIncoming, c.incoming(m))
-	}
+	var effs []callcore.Effect[*Session]
+	m.ring, effs = callcore.NewRing(devs, h.userCall[to] != nil, callcore.Timeouts{Ring: h.cfg.RingTimeout, Waiting: h.cfg.WaitingTimeout})
+	h.ringEffectsLocked(c, m, effs)
 	return m
+}
+
+// ringEffectsLocked carries out what a transition of m's ring asks.
+func (h *Hub) ringEffectsLocked(c *call, m *member, effs []callcore.Effect[*Session]) {
+	for _, e := range effs {
+		switch e.Kind {
+		case callcore.SendIncoming:
+			e.Device.send(protocol.TypeIncoming, c.incoming(m))
+		case callcore.SendEnded:
+			e.Device.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: e.Reason})
+		case callcore.ArmTimer:
+			id, user, r := c.id, m.user, m.ring
+			m.timer = time.AfterFunc(e.After, func() { h.ringTimeout(id, user, r) })
+		case callcore.DisarmTimer:
+			if m.timer != nil {
+				m.timer.Stop()
+				m.timer = nil
+			}
+		}
+	}
 }
 
 // invite starts a call from s to user `to`, or, with callID, rings `to`
@@ -294,7 +309,7 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 	h.notifyJoinedLocked(c, c.members[s.user])
 	m := h.ringLocked(c, to, s, devs)
 	h.mu.Unlock()
-	s.log.Info("call invite", "call", c.id, "to", to, "devices", len(devs), "waiting", m.waiting)
+	s.log.Info("call invite", "call", c.id, "to", to, "devices", len(devs), "waiting", m.ring.Waiting())
 	return c.id, nil
 }
 
@@ -370,13 +385,8 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 	h.notifyJoinedLocked(c, m)
 	s.send(protocol.TypeJoined, &protocol.Joined{CallID: c.id, Room: room, Mode: mode, Members: c.parties()})
 	c.greetWatchers(s)
-	if f := c.floor; f != nil {
-		q := append([]string{}, f.queue...)
-		st := &protocol.FloorState{CallID: c.id, Holder: f.holder, Queue: q}
-		if f.holder != "" {
-			st.ExpiresMS = max(f.until.Sub(h.now()).Milliseconds(), 0)
-		}
-		s.send(protocol.TypeFloor, st)
+	if c.floor != nil {
+		s.send(protocol.TypeFloor, c.floorState(h.now()))
 	}
 	c.tellMembers(s, protocol.TypeMemberJoined, func() protocol.EncodedMessage {
 		return &protocol.MemberJoined{CallID: c.id, Member: m.party()}
@@ -403,7 +413,7 @@ func (h *Hub) ringing(s *Session, callID string) error {
 		return err
 	}
 	m := c.members[s.user]
-	if m == nil || !m.rung[s] {
+	if m == nil || !m.ring.Rings(s) {
 		return fail(protocol.CodeNotInCall, "this device is not ringing for that call")
 	}
 	if m.state != memberRinging {
@@ -429,7 +439,7 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 	case s.user == c.caller && (m == nil || m.state != memberRinging):
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "you cannot accept your own call")
-	case m == nil || !m.rung[s]:
+	case m == nil || !m.ring.Rings(s):
 		h.mu.Unlock()
 		return fail(protocol.CodeNotInCall, "this device was not rung for that call")
 	case m.state != memberRinging:
@@ -445,16 +455,15 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 			ends = append(ends, h.leaveLocked(cur, cm, protocol.ReasonCompleted, nil))
 		}
 	}
+	effs, err := m.ring.Answer(s)
+	if err != nil {
+		h.mu.Unlock()
+		return fail(protocol.CodeInvalidState, "the call was already answered")
+	}
 	now := h.now()
-	m.timer.Stop()
 	m.state, m.dev, m.joined = memberJoined, s, now
 	h.userCall[s.user] = c
-	for d := range m.rung {
-		if d != s {
-			d.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: protocol.ReasonAnsweredElsewhere})
-		}
-	}
-	m.rung = map[*Session]bool{s: true}
+	h.ringEffectsLocked(c, m, effs)
 	h.dirtyLocked(c)
 	me := m.party()
 	if c.state == stateRinging {
@@ -495,7 +504,7 @@ func (h *Hub) decline(s *Session, callID string) error {
 		return err
 	}
 	m := c.members[s.user]
-	if m == nil || !m.rung[s] || s.user == c.caller && m.state != memberRinging {
+	if m == nil || !m.ring.Rings(s) || s.user == c.caller && m.state != memberRinging {
 		h.mu.Unlock()
 		return fail(protocol.CodeNotInCall, "this device was not rung for that call")
 	}
@@ -516,37 +525,16 @@ func (h *Hub) decline(s *Session, callID string) error {
 // only m's invite into the running call. decliner is the device that
 // declined, if any.
 func (h *Hub) unringLocked(c *call, m *member, reason string, decliner *Session) *endResult {
-	if m.waiting {
-		reason = protocol.ReasonBusy
-	}
+	reason = m.ring.Refusal(reason)
 	if c.state == stateRinging {
 		return h.endLocked(c, reason, decliner)
 	}
-	m.timer.Stop()
 	m.state, m.left, m.reason = memberGone, h.now(), reason
-	c.tellRung(m, reason, decliner)
-	m.rung = nil
+	h.ringEffectsLocked(c, m, m.ring.End(reason, decliner))
 	c.tellMembers(nil, protocol.TypeMemberLeft, func() protocol.EncodedMessage {
 		return &protocol.MemberLeft{CallID: c.id, User: m.user, Reason: reason}
 	})
 	return nil
-}
-
-// tellRung tells every device that rang for m that the ringing ended for
-// reason; when one of them declined, it hears declined and the others
-// declined_elsewhere.
-func (c *call) tellRung(m *member, reason string, decliner *Session) {
-	declined := decliner != nil && m.rung[decliner]
-	for d := range m.rung {
-		r := reason
-		switch {
-		case declined && d == decliner:
-			r = protocol.ReasonDeclined
-		case declined:
-			r = protocol.ReasonDeclinedElsewhere
-		}
-		d.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: r})
-	}
 }
 
 // hangup ends the call for s: cancelled before an answer; after it, s
@@ -587,10 +575,10 @@ func (h *Hub) hangup(s *Session, callID string) error {
 // whose loss caused it, if any; it is told nothing. A call left with fewer
 // than two members, or a room left empty, ends.
 func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endResult {
-	left := c.count(memberJoined) - 1
-	if (c.room == "" && left < 2) || left < 1 {
+	if callcore.LeaveEnds(c.room != "", c.count(memberJoined)) {
 		return h.endLocked(c, reason, by)
 	}
+	left := c.count(memberJoined) - 1
 	now := h.now()
 	h.notifyLeftLocked(c, m, reason)
 	m.state, m.left, m.reason = memberGone, now, reason
@@ -627,14 +615,16 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 	return e
 }
 
-func (h *Hub) ringTimeout(callID, user string) {
+// ringTimeout is the timer of ring r, user's in call callID: if that ring
+// still waits for an answer, it ends unanswered.
+func (h *Hub) ringTimeout(callID, user string, r *callcore.Ring[*Session]) {
 	h.mu.Lock()
 	c := h.calls[callID]
 	var m *member
 	if c != nil {
 		m = c.members[user]
 	}
-	if m == nil || m.state != memberRinging || c.state == stateEnded {
+	if m == nil || m.ring != r || !r.Timeout() || m.state != memberRinging || c.state == stateEnded {
 		h.mu.Unlock()
 		return
 	}
@@ -694,12 +684,11 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 				m.dev.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: dur})
 			}
 		case memberRinging:
-			r := reason
+			r := callcore.RingEndReason(wasActive, reason)
 			if wasActive {
-				// A running call ended while they were rung into it.
-				r, m.reason = protocol.ReasonCancelled, protocol.ReasonCancelled
+				m.reason = r // their history says so too
 			}
-			c.tellRung(m, r, by)
+			h.ringEffectsLocked(c, m, m.ring.End(r, by))
 		}
 	}
 	for u := range c.members {
@@ -722,53 +711,18 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	return e
 }
 
-// entries builds every member's history entry for an ended call. Rooms
-// keep no history.
+// entries builds every member's history entry for an ended call
+// (callcore.History's rules).
 func (h *Hub) entries(c *call, reason string, now time.Time) map[string]store.CallEntry {
-	if c.room != "" {
-		return nil
-	}
-	var everJoined []string
+	f := callcore.Facts{ID: c.id, Caller: c.caller, Callee: c.callee, Room: c.room, Video: c.video, Started: c.started, Answered: c.answered}
 	for _, m := range c.members {
-		if !m.joined.IsZero() {
-			everJoined = append(everJoined, m.user)
+		mf := callcore.MemberFacts{User: m.user, Joined: m.joined, Left: m.left, Reason: m.reason}
+		if m.inviter != nil {
+			mf.Inviter = m.inviter.user
 		}
+		f.Members = append(f.Members, mf)
 	}
-	slices.Sort(everJoined)
-	out := make(map[string]store.CallEntry, len(c.members))
-	for u, m := range c.members {
-		e := store.CallEntry{CallID: c.id, Video: c.video, StartedAt: c.started, EndedAt: now, Reason: reason}
-		if m.reason != "" {
-			e.Reason = m.reason
-		}
-		if !m.left.IsZero() {
-			e.EndedAt = m.left
-		}
-		answered := m.joined
-		if u == c.caller {
-			e.Peer, e.Direction, answered = c.callee, store.Outgoing, c.answered
-		} else {
-			e.Peer, e.Direction = c.caller, store.Incoming
-			if m.inviter != nil {
-				e.Peer = m.inviter.user
-			}
-			e.Missed = answered.IsZero() && (e.Reason == protocol.ReasonNoAnswer || e.Reason == protocol.ReasonCancelled)
-		}
-		if !answered.IsZero() {
-			a := answered
-			e.AnsweredAt = &a
-			e.DurationMS = e.EndedAt.Sub(a).Milliseconds()
-		}
-		if len(c.members) > 2 {
-			for _, o := range everJoined {
-				if o != u {
-					e.Participants = append(e.Participants, o)
-				}
-			}
-		}
-		out[u] = e
-	}
-	return out
+	return callcore.History(f, reason, now)
 }
 
 // finish does the slow part of ending a call or a member's leaving,

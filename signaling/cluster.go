@@ -10,6 +10,7 @@ import (
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -729,7 +730,7 @@ func (h *Hub) rehome(snap store.CallSnapshot) {
 			m.dev = h.ghost(ms.User, ms.Device)
 			h.detachLocked(c, m, m.dev)
 		}
-		m.rung = map[*Session]bool{m.dev: true}
+		m.ring = callcore.AnsweredOn(m.dev)
 		c.members[ms.User] = m
 		if h.userCall[ms.User] == nil {
 			h.userCall[ms.User] = c

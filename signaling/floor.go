@@ -1,20 +1,18 @@
 package signaling
 
 import (
-	"slices"
 	"time"
 
 	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
-// floor is the push-to-talk floor of a room: one holder at a time, a
-// queue behind them, and a longest talk time. The hub's mutex guards it.
+// floor is the push-to-talk floor of a room (callcore.Floor's rules) and
+// the timer of its holder's longest talk. The hub's mutex guards it.
 type floor struct {
-	holder string // user; "" = free
-	queue  []string
-	until  time.Time
-	timer  *time.Timer
+	callcore.Floor
+	timer *time.Timer
 }
 
 // floorRequest handles a floor request or release from s.
@@ -33,20 +31,15 @@ func (h *Hub) floorRequest(s *Session, callID, action string) error {
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "this is not a push-to-talk room")
 	}
-	f, changed := c.floor, false
+	var changed bool
+	var effs []callcore.Effect[string]
 	switch action {
 	case protocol.FloorRequest:
-		switch {
-		case f.holder == "":
-			h.grantLocked(c, s.user)
-			changed = true
-		case f.holder != s.user && !slices.Contains(f.queue, s.user):
-			f.queue = append(f.queue, s.user)
-			changed = true
-		}
+		changed, effs = c.floor.Request(s.user, h.now(), h.cfg.MaxTalk)
 	case protocol.FloorRelease:
-		changed = h.releaseLocked(c, s.user)
+		changed, effs = c.floor.Release(s.user, h.now(), h.cfg.MaxTalk)
 	}
+	h.floorEffectsLocked(c, effs)
 	var apply func()
 	if changed {
 		apply = h.floorChangedLocked(c)
@@ -58,48 +51,51 @@ func (h *Hub) floorRequest(s *Session, callID, action string) error {
 	return nil
 }
 
-// grantLocked gives the floor to user for at most MaxTalk.
-func (h *Hub) grantLocked(c *call, user string) {
+// floorEffectsLocked arms and disarms the floor's timer as its rules ask.
+func (h *Hub) floorEffectsLocked(c *call, effs []callcore.Effect[string]) {
 	f := c.floor
-	f.holder = user
-	f.until = h.now().Add(h.cfg.MaxTalk)
-	until, id := f.until, c.id
-	f.timer = time.AfterFunc(h.cfg.MaxTalk, func() { h.floorTimeout(id, user, until) })
+	for _, e := range effs {
+		switch e.Kind {
+		case callcore.ArmTimer:
+			id, gen := c.id, e.Gen
+			f.timer = time.AfterFunc(e.After, func() { h.floorTimeout(id, gen) })
+		case callcore.DisarmTimer:
+			if f.timer != nil {
+				f.timer.Stop()
+				f.timer = nil
+			}
+		}
+	}
 }
 
-// releaseLocked takes user off the floor or out of its queue; the next in
-// the queue gets the floor. It reports whether anything changed.
+// releaseLocked takes user off the floor or out of its queue (they left
+// the room); the next in the queue gets the floor. It reports whether
+// anything changed.
 func (h *Hub) releaseLocked(c *call, user string) bool {
-	f := c.floor
-	if f == nil {
+	if c.floor == nil {
 		return false
 	}
-	if f.holder != user {
-		n := len(f.queue)
-		f.queue = slices.DeleteFunc(f.queue, func(u string) bool { return u == user })
-		return len(f.queue) != n
-	}
-	if f.timer != nil {
-		f.timer.Stop()
-	}
-	f.holder, f.timer = "", nil
-	if len(f.queue) > 0 {
-		next := f.queue[0]
-		f.queue = f.queue[1:]
-		h.grantLocked(c, next)
-	}
-	return true
+	changed, effs := c.floor.Release(user, h.now(), h.cfg.MaxTalk)
+	h.floorEffectsLocked(c, effs)
+	return changed
 }
 
-// floorTimeout passes the floor on when its holder talked for MaxTalk.
-func (h *Hub) floorTimeout(callID, user string, until time.Time) {
+// floorTimeout is the timer of the floor's grant gen: if its holder still
+// talks, they have for MaxTalk and the floor passes on.
+func (h *Hub) floorTimeout(callID string, gen uint64) {
 	h.mu.Lock()
 	c := h.calls[callID]
-	if c == nil || c.floor == nil || c.floor.holder != user || !c.floor.until.Equal(until) {
+	if c == nil || c.floor == nil {
 		h.mu.Unlock()
 		return
 	}
-	h.releaseLocked(c, user)
+	user := c.floor.Holder()
+	changed, effs := c.floor.Timeout(gen, h.now(), h.cfg.MaxTalk)
+	if !changed {
+		h.mu.Unlock()
+		return
+	}
+	h.floorEffectsLocked(c, effs)
 	apply := h.floorChangedLocked(c)
 	h.mu.Unlock()
 	h.log.Info("floor timed out", "call", callID, "user", user)
@@ -109,17 +105,7 @@ func (h *Hub) floorTimeout(callID, user string, until time.Time) {
 // floorChangedLocked tells every member the new floor and returns the
 // media update to make once the lock is released.
 func (h *Hub) floorChangedLocked(c *call) func() {
-	f := c.floor
-	st := func() protocol.EncodedMessage {
-		m := &protocol.FloorState{CallID: c.id, Holder: f.holder, Queue: slices.Clone(f.queue)}
-		if m.Queue == nil {
-			m.Queue = []string{}
-		}
-		if f.holder != "" {
-			m.ExpiresMS = max(f.until.Sub(h.now()).Milliseconds(), 0)
-		}
-		return m
-	}
+	st := func() protocol.EncodedMessage { return c.floorState(h.now()) }
 	c.tellMembers(nil, protocol.TypeFloor, st)
 	leg := h.floorLegLocked(c)
 	return func() {
@@ -131,11 +117,23 @@ func (h *Hub) floorChangedLocked(c *call) func() {
 
 // floorLegLocked is the media leg id of the floor holder ("" = nobody).
 func (h *Hub) floorLegLocked(c *call) sfu.LegID {
-	if c.floor == nil || c.floor.holder == "" {
+	if c.floor == nil || c.floor.Holder() == "" {
 		return ""
 	}
-	if m := c.members[c.floor.holder]; m != nil && m.state == memberJoined {
+	if m := c.members[c.floor.Holder()]; m != nil && m.state == memberJoined {
 		return m.dev.legID()
 	}
 	return ""
+}
+
+// floorState is the floor message of c at now.
+func (c *call) floorState(now time.Time) *protocol.FloorState {
+	m := &protocol.FloorState{CallID: c.id, Holder: c.floor.Holder(), Queue: c.floor.Queue()}
+	if m.Queue == nil {
+		m.Queue = []string{}
+	}
+	if m.Holder != "" {
+		m.ExpiresMS = c.floor.Left(now).Milliseconds()
+	}
+	return m
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -202,7 +203,7 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	delete(c.events, old)
 	m.dev = s
 	h.dirtyLocked(c)
-	m.rung = map[*Session]bool{s: true}
+	m.ring = callcore.AnsweredOn(s)
 	old.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: protocol.ReasonHandedOff,
 		DurationMS: h.now().Sub(m.joined).Milliseconds(), Device: s.device})
 	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffDone, Device: old.device})

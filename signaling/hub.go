@@ -188,9 +188,8 @@ func (h *Hub) ringLate(s *Session) {
 		return
 	}
 	for _, c := range h.calls {
-		if m := c.members[s.user]; m != nil && m.state == memberRinging && !m.rung[s] {
-			m.rung[s] = true
-			s.send(protocol.TypeIncoming, c.incoming(m))
+		if m := c.members[s.user]; m != nil && m.state == memberRinging {
+			h.ringEffectsLocked(c, m, m.ring.Add(s))
 		}
 	}
 	// Give it back the calls its device's lost session was in.
@@ -228,7 +227,7 @@ func (h *Hub) unregister(s *Session) {
 				ends = append(ends, h.leaveLocked(c, m, protocol.ReasonConnectionLost, s))
 			}
 		case m.state == memberRinging:
-			delete(m.rung, s)
+			m.ring.Drop(s)
 		case c.standby(s) != nil:
 			if leg := h.dropHandoffLocked(c, m, s, "the new device went offline"); leg != nil {
 				standbyLegs = append(standbyLegs, leg)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"time"
 
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -65,7 +66,7 @@ func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
 	}
 	old := m.dev
 	m.dev = s
-	m.rung = map[*Session]bool{s: true}
+	m.ring = callcore.AnsweredOn(s)
 	if leg := c.legs[old]; leg != nil {
 		delete(c.legs, old)
 		c.legs[s] = leg

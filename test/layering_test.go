@@ -33,6 +33,8 @@ var layerRules = []layerRule{
 		reason: "TURN stands alone beside the SFU"},
 	{pkg: "signaling/protocol", only: []string{},
 		reason: "the wire protocol is the standard library only, so any client can use it"},
+	{pkg: "signaling/callcore", only: []string{"signaling/protocol", "internal/store"},
+		reason: "the call core is rules only: no sockets, no media, no shared state, no clock of its own"},
 	{pkg: "signaling", never: []string{"internal/server", "turn"},
 		reason: "signaling is below the node's assembly and does not know TURN"},
 	{pkg: "cmd/tandem", never: []string{"signaling", "sfu", "turn"},
