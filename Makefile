@@ -31,8 +31,11 @@ run: build
 ## test: install test dependencies if missing, then vet, race-test everything
 ## (including headless-Chromium tests) in a loopback-only network namespace,
 ## and run each fuzz target briefly
+## The integration tests (./test: browsers, TURN, nodes) run after the
+## others, not beside them: three browsers on two cores need all of both.
 test: test-deps vet typecheck-web build
-	./scripts/loopback-only.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	./scripts/loopback-only.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/test$$')
+	./scripts/loopback-only.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./test/
 	$(MAKE) --no-print-directory fuzz
 
 test-deps:
