@@ -119,6 +119,9 @@ func (s *Session) handle(ev any) {
 			err = h.requestListen(s, m.CallID)
 		} else {
 			err = h.requestHandoff(s, m.CallID, m.Device, m.Keep)
+			if err == nil && m.Device == "" {
+				s.openStandby(m.CallID)
+			}
 		}
 	case mediaFailed:
 		h.mediaFailed(s, m.callID)
@@ -207,6 +210,30 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 		s.events[m.CallID] = ev
 	}
 	return s.answerPub(m, leg, ev)
+}
+
+// openStandby connects the media leg of a call moving to s at once, when
+// the move starts rather than at the device's first offer: the others'
+// media is offered to the device while its camera opens and its own offer
+// is made, and reaches it sooner. The offer then finds the leg there
+// (handleSDP). A move that keeps a leg the device has, or one whose leg
+// cannot open now, waits for the offer as before.
+func (s *Session) openStandby(callID string) {
+	h := s.hub
+	if h.media == nil {
+		return
+	}
+	if leg, err := h.legOf(s, callID); err != nil || leg != nil {
+		return
+	}
+	ev := newLegEvents(s, callID)
+	leg, standby, err := h.joinStandby(s, callID, ev)
+	switch {
+	case err != nil:
+		s.log.Info("the moved call's leg could not open before the offer", "call", callID, "err", err)
+	case standby && leg != nil:
+		s.events[callID] = ev
+	}
 }
 
 // answerPub applies a pub offer to leg and sends the answer; candidates the
