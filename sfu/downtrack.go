@@ -348,13 +348,19 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, nums *rtpcodec.VP8Numbers, 
 		Version: 2, Padding: pkt.Padding, PaddingSize: pkt.PaddingSize, Marker: pkt.Marker,
 		PayloadType: b.pt, SequenceNumber: seq, Timestamp: ts, SSRC: b.ssrc, CSRC: pkt.CSRC,
 	}
+	d.forward(b, hdr, pkt.Payload, rn, size)
+}
+
+// forward sends one packet (size bytes as received) and counts it as
+// forwarded, or as dropped if the send failed.
+func (d *downTrack) forward(b *binding, hdr *rtp.Header, payload []byte, rn *renumber, size int) {
 	st := d.sub.stats.kind(d.kind)
-	if err := d.send(b, hdr, pkt.Payload, rn); err != nil {
+	if err := d.send(b, hdr, payload, rn); err != nil {
 		st.dropped.Add(1)
 		return
 	}
 	d.packets.Add(1)
-	d.octets.Add(uint64(len(pkt.Payload)))
+	d.octets.Add(uint64(len(payload)))
 	st.forwarded(size)
 }
 
@@ -433,20 +439,13 @@ func (d *downTrack) startFromCache(l *layer, pkt *rtp.Packet, now int64, b *bind
 	st.layerSwitches.Add(1)
 	st.cachedStarts.Add(1)
 
-	var hdr rtp.Header
 	for i := range pkts {
 		p := &pkts[i]
-		hdr = rtp.Header{
+		hdr := rtp.Header{
 			Version: 2, Padding: p.Padding, PaddingSize: p.PaddingSize, Marker: p.Marker,
 			PayloadType: b.pt, SequenceNumber: p.SequenceNumber, Timestamp: stamps[i], SSRC: b.ssrc, CSRC: p.CSRC,
 		}
-		if err := d.send(b, &hdr, p.Payload, nil); err != nil {
-			st.dropped.Add(1)
-			continue
-		}
-		d.packets.Add(1)
-		d.octets.Add(uint64(len(p.Payload)))
-		st.forwarded(len(p.Raw))
+		d.forward(b, &hdr, p.Payload, nil, p.MarshalSize())
 	}
 }
 
