@@ -36,7 +36,31 @@ type estimator struct {
 	lastDown time.Time
 	sentBps  float64 // sent to the subscriber over the last tick
 	rembCut  bool    // a REMB lowered the estimate since the last tick
+	// ceil is what the link carried when it last proved full (what
+	// arrived at heavy loss, or a REMB under what was sent); 0 when
+	// unknown. Near it the estimate grows additively, as GCC's AIMD does
+	// near its link capacity estimate: probing multiplicatively from just
+	// under a ceiling reaches the layer that overflowed it again within
+	// seconds, and the subscriber's picture stalls each time.
+	ceil float64
+	// unreported is the time since the last tick that had a report:
+	// receivers report once a second or so, ticks come twice as often,
+	// and an increase covers the whole time since the last one.
+	unreported time.Duration
 }
+
+// ceilReach is how far above the last ceiling the estimate grows
+// additively; beyond it the link has grown and the ceiling is forgotten.
+const ceilReach = 2.0
+
+// additiveStep is the least additive increase, in bit/s per second: about
+// one 1,200-byte packet per 200 ms response time, as in GCC.
+const additiveStep = 48_000
+
+// heavyLossRoom is how far above what arrived a decrease on heavy loss may
+// leave the estimate: GCC's rule alone (half the loss off) leaves a link
+// that lost half of what was sent at 1.5 times its capacity.
+const heavyLossRoom = 1 / 0.85
 
 func newEstimator() *estimator { return &estimator{est: bweStart, hold: 2 * time.Second} }
 
@@ -66,6 +90,7 @@ func (e *estimator) remb(bps int64) {
 	e.rembBps, e.rembAt = bps, time.Now()
 	if e.sentBps > 0 && float64(bps) < rembBinding*e.sentBps && float64(bps) < e.est {
 		e.est = max(float64(bps), bweMin)
+		e.ceil = e.est
 		e.rembCut = true // the next tick starts the hold
 	}
 }
@@ -90,7 +115,10 @@ func (e *estimator) tick(now time.Time, sentBps float64, dt time.Duration) {
 		e.rembCut = false
 		e.backoffLocked(now)
 	}
+	e.unreported += dt
 	if e.lossSeen {
+		since := e.unreported
+		e.unreported = 0
 		switch {
 		case e.maxLoss > 0.10 && now.Sub(e.lastDown) < decreaseInterval:
 			// Reports still describe the rate before the last decrease.
@@ -100,17 +128,32 @@ func (e *estimator) tick(now time.Time, sentBps float64, dt time.Duration) {
 			if sentBps > 0 {
 				base = min(base, sentBps)
 			}
-			e.est = base * (1 - 0.5*e.maxLoss)
+			arrived := base * (1 - e.maxLoss)
+			e.est = min(base*(1-0.5*e.maxLoss), arrived*heavyLossRoom)
+			e.ceil = max(arrived, bweMin)
 			// Backing off again soon after the last increase means
 			// the ceiling is near: wait longer before probing.
 			e.backoffLocked(now)
 		case e.maxLoss < 0.02 && now.After(e.holdTill):
-			e.est *= 1 + 0.08*dt.Seconds()
+			e.increaseLocked(since)
 		}
 	}
 	e.lossSeen, e.maxLoss = false, 0
 	e.est = min(max(e.est, bweMin), bweMax)
 	e.sentBps = sentBps
+}
+
+// increaseLocked raises the estimate after dt without loss: additively
+// near the last ceiling, by 8 % a second below or far above it.
+func (e *estimator) increaseLocked(dt time.Duration) {
+	if e.ceil > 0 && e.est > ceilReach*e.ceil {
+		e.ceil = 0
+	}
+	if e.ceil > 0 && e.est >= 0.85*e.ceil {
+		e.est += max(additiveStep, 0.05*e.ceil) * dt.Seconds()
+		return
+	}
+	e.est *= 1 + 0.08*dt.Seconds()
 }
 
 // estimate returns the current estimate in bit/s.

@@ -373,3 +373,51 @@ func TestSwitchContinuesVP8Numbering(t *testing.T) {
 		}
 	}
 }
+
+// TestEstimatorProbesGentlyNearItsCeiling: a subscriber's link carries
+// 600 kbit/s; the top layer costs 1.25 Mbit/s, the middle 450 kbit/s. The
+// estimate learns the ceiling from the loss of the first try and comes
+// back to the top layer rarely, not every few seconds; a link that grows
+// well past the ceiling is still found within half a minute.
+func TestEstimatorProbesGentlyNearItsCeiling(t *testing.T) {
+	const link, top, mid = 600_000.0, 1_250_000.0, 450_000.0
+	e := newEstimator()
+	now := time.Now()
+	step := 500 * time.Millisecond
+	var tries []time.Duration
+	onTop := true
+	for i := range 240 { // two minutes
+		at := time.Duration(i) * step
+		sent := mid
+		if onTop {
+			sent = top
+		}
+		if i%2 == 1 { // a receiver report a second
+			e.loss(max(0, 1-link/sent))
+		}
+		e.tick(now.Add(at), sent, step)
+		up := float64(e.estimate()) >= top+audioReserve
+		if up && !onTop {
+			tries = append(tries, at)
+		}
+		onTop = up
+	}
+	t.Logf("tries %v, estimate %d, hold %v", tries, e.estimate(), e.hold)
+	if len(tries) == 0 || len(tries) > 4 {
+		t.Errorf("the top layer was tried again at %v in two minutes; want a few times", tries)
+	} else if tries[0] < 12*time.Second {
+		t.Errorf("the top layer was tried again %v after the start; want at least 12 s", tries[0])
+	}
+
+	// The link grows: no more loss at any rate.
+	start := time.Duration(240) * step
+	for i := range 60 {
+		e.tick(now.Add(start+time.Duration(i)*step), mid, step)
+		if i%2 == 1 {
+			e.loss(0)
+		}
+	}
+	if got := e.estimate(); got < 3_000_000 {
+		t.Errorf("30 s after the link grew the estimate is %d; want at least 3 Mbit/s", got)
+	}
+}
