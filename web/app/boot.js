@@ -1,0 +1,145 @@
+// @ts-check
+// Start-up: reads the server's info and the stored sign-in, and opens the page a person expects.
+import { getInfo } from '../api.js';
+import {
+  loadAuth, saveAuth, clearAuth, tokenExpired, authFromToken, sameIdentity,
+} from '../auth.js';
+import { pipSupported } from '../pip.js';
+import { el, initUi, showBanner, Tiles } from '../ui.js';
+import { exposeApi } from './automation.js';
+import { roomFromUrl } from './rooms.js';
+import { showSignIn, showSignedOut, signIn, signOut } from './signin.js';
+import { S, errorText, setState, setTiles } from './state.js';
+import { wire } from './wiring.js';
+
+export async function boot() {
+  initUi();
+  setTiles(new Tiles(el.tiles, el.screenCall));
+  wire();
+  el.popout.hidden = !pipSupported();
+  exposeApi();
+  setState('signed-out');
+
+  S.autoRoom = roomFromUrl();
+  if (S.autoRoom) {
+    el.roomName.value = S.autoRoom.name;
+    el.roomPtt.checked = S.autoRoom.ptt;
+  }
+  const fragToken = takeFragmentToken();
+  window.addEventListener('hashchange', onHashToken);
+  const infoPromise = getInfo().then(
+    (info) => {
+      S.info = info;
+      S.dev = !!(info && info.dev);
+      return info;
+    },
+    (err) => {
+      S.info = null;
+      return Promise.reject(err);
+    },
+  );
+
+  if (fragToken) {
+    const next = authFromToken(fragToken);
+    infoPromise.catch(() => {});
+    const current = loadAuth();
+    if (!current || tokenExpired(current.token) || sameIdentity(current, next) || (await confirmSwitch(current, next))) {
+      await signIn(next, { steal: true });
+      return;
+    }
+    // Keep whoever is signed in: carry on as if there were no link.
+  }
+
+  const stored = loadAuth();
+  let infoErr = null;
+  try {
+    await infoPromise;
+  } catch (err) {
+    infoErr = err;
+  }
+
+  if (stored && !tokenExpired(stored.token)) {
+    const ok = await signIn(stored, { steal: stored.source === 'tab', quietConflict: true });
+    if (ok) return;
+  } else if (stored) {
+    clearAuth(stored.token);
+    showSignedOut('Your session has expired. Please sign in again.');
+    return;
+  }
+  if (infoErr) {
+    showSignIn();
+    showBanner(`Server unreachable — ${errorText(infoErr)}. Check that Tandem is running, then try again.`);
+    return;
+  }
+  showSignedOut();
+}
+
+/**
+ * An app opening a new sign-in link in a tab that already shows Tandem
+ * changes only the fragment, which does not reload the page. Take the
+ * token then too, unless a call is under way.
+ */
+async function onHashToken() {
+  if (busyWithCall()) return;
+  const token = takeFragmentToken();
+  if (!token) return;
+  const next = authFromToken(token);
+  if (S.auth && sameIdentity(S.auth, next)) {
+    // The same user and device: a fresh token, nothing to ask.
+    S.auth = { ...S.auth, token };
+    saveAuth(S.auth);
+    if (S.sig) S.sig.token = token;
+    return;
+  }
+  if (S.auth) {
+    if (!(await confirmSwitch(S.auth, next)) || busyWithCall()) return;
+    signOut();
+  }
+  signIn(next, { steal: true }).catch((err) => {
+    showSignedOut(`Could not sign in: ${errorText(err)}.`);
+  });
+}
+
+function busyWithCall() {
+  return S.state === 'calling' || S.state === 'ringing' || S.state === 'in-call';
+}
+
+export let settleSwitch = null; // answers the question on screen, if any
+
+/**
+ * Asks whether a sign-in link for `next` may replace `current`, who is
+ * signed in here. Resolves true to switch, false to keep `current`.
+ */
+function confirmSwitch(current, next) {
+  if (settleSwitch) settleSwitch(false); // a newer link replaces the question
+  const sameUser = current.user === next.user;
+  const name = (a) => (a.user ? (sameUser ? `${a.user} on ${a.device}` : a.user) : 'someone else');
+  el.switchUserText.textContent = `You are signed in as ${name(current)}. Sign in as ${name(next)} instead?`;
+  el.switchUserYes.textContent = `Sign in as ${name(next)}`;
+  el.switchUserNo.textContent = `Stay signed in as ${name(current)}`;
+  el.switchUser.hidden = false;
+  el.switchUserNo.focus();
+  return new Promise((resolve) => {
+    settleSwitch = (yes) => {
+      settleSwitch = null;
+      el.switchUser.hidden = true;
+      resolve(yes);
+    };
+  });
+}
+
+function takeFragmentToken() {
+  const hash = location.hash.replace(/^#/, '');
+  if (!hash) return null;
+  const params = new URLSearchParams(hash);
+  const token = params.get('token');
+  if (!token) return null;
+  params.delete('token');
+  const rest = params.toString();
+  try {
+    history.replaceState(null, '', location.pathname + location.search + (rest ? '#' + rest : ''));
+  } catch {
+    /* ignore */
+  }
+  return token;
+}
