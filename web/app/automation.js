@@ -8,12 +8,12 @@ import { hangup, tracksReceived } from './lifecycle.js';
 import { pullCall, pushCall } from './moving.js';
 import { placeCall } from './outgoing.js';
 import { joinRoom } from './rooms.js';
-import { S, tiles } from './state.js';
+import { S, pageState, tiles } from './state.js';
 
 export function exposeApi() {
   const api = {
     get state() {
-      return S.state;
+      return pageState();
     },
     get callId() {
       if (S.call) return S.call.callId;

@@ -9,7 +9,7 @@ import { el, initUi, showBanner, Tiles } from '../ui.js';
 import { exposeApi } from './automation.js';
 import { roomFromUrl } from './rooms.js';
 import { showSignIn, showSignedOut, signIn, signOut } from './signin.js';
-import { S, errorText, setState, setTiles } from './state.js';
+import { S, errorText, pageState, setState, setTiles } from './state.js';
 import { wire } from './wiring.js';
 
 export async function boot() {
@@ -101,7 +101,8 @@ async function onHashToken() {
 }
 
 function busyWithCall() {
-  return S.state === 'calling' || S.state === 'ringing' || S.state === 'in-call';
+  const s = pageState();
+  return s === 'calling' || s === 'ringing' || s === 'in-call';
 }
 
 export let settleSwitch = null; // answers the question on screen, if any

@@ -128,7 +128,7 @@ export function onAssistState(msg) {
   if (call.session && msg.active) call.session.openAssist().catch(() => {});
   if (call.session && !a.wired) {
     a.wired = true;
-    call.session.addEventListener('assist', (e) => onAssistMessage(call, e.detail));
+    call.session.addEventListener('assist', (/** @type {CustomEvent} */ e) => onAssistMessage(call, e.detail));
   }
   const granted = new Set(msg.granted);
   const other = a.role === 'helped' ? msg.helper : msg.helped;

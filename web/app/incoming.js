@@ -6,9 +6,9 @@ import { el, toast, paintAvatar, setIcon } from '../ui.js';
 import { sendSig } from './connection.js';
 import { listNames, myUser } from './group.js';
 import { failCall, teardownCall } from './lifecycle.js';
-import { newCall } from './outgoing.js';
 import { attachLocal, showCallScreen } from './screen.js';
-import { S, errorText, renderStatus, setState } from './state.js';
+import { Call } from './callstate.js';
+import { S, errorText, renderStatus, setCall, setState } from './state.js';
 
 export function onIncoming(msg) {
   if (!msg.call_id || !msg.from || !msg.from.user || S.incoming.has(msg.call_id)) return;
@@ -73,7 +73,7 @@ export function dropIncoming(callId) {
     showIncoming(next.value);
     return;
   }
-  if (S.state === 'ringing') setState('idle');
+  if (S.rest === 'ringing') setState('idle');
   else renderStatus();
   if (S.call && S.call.phase === 'calling' && S.call.ringing) startRing('ringback');
 }
@@ -83,7 +83,7 @@ export function dismissAllIncoming() {
   S.shownIncoming = null;
   el.incoming.hidden = true;
   stopRing();
-  if (S.state === 'ringing') setState(S.auth ? 'idle' : 'signed-out');
+  if (S.rest === 'ringing') setState(S.auth ? 'idle' : 'signed-out');
 }
 
 export function declineIncoming() {
@@ -120,10 +120,9 @@ export async function acceptIncoming() {
   S.shownIncoming = null;
   el.incoming.hidden = true;
 
-  const call = newCall({ peer: inc.from.user, video: inc.video, direction: 'incoming', callId });
-  S.call = call;
+  const call = new Call({ peer: inc.from.user, video: inc.video, direction: 'incoming', callId });
+  setCall(call);
   showCallScreen(call);
-  setState('calling');
 
   try {
     call.stream = await openLocalMedia(inc.video);

@@ -16,7 +16,7 @@ import { closeMovePanel, renderActiveCall } from './moving.js';
 import { loadHistory } from './recent.js';
 import { sendMediaState, startTimer } from './screen.js';
 import { setFormError } from './signin.js';
-import { S, errorText, setState, tiles } from './state.js';
+import { S, errorText, renderState, setState, tiles } from './state.js';
 
 export let tracksReceived = 0;
 
@@ -29,8 +29,7 @@ export function onAccepted(msg) {
   }
   setMembers(call, msg.members);
   if (call.members.size === 0) call.members.set(call.peer, msg.peer || { user: call.peer });
-  call.phase = 'in-call';
-  call.answeredAt = Date.now();
+  call.answered();
   stopRing();
   el.screenCall.dataset.mode = 'in-call';
   for (const user of call.members.keys()) {
@@ -49,7 +48,7 @@ export function onAccepted(msg) {
     }, 300);
   }
   startTimer(call);
-  setState('in-call');
+  renderState();
   showNextIncomingIfAny();
 }
 
@@ -231,7 +230,7 @@ export function afterCall() {
   el.devicesPanel.hidden = true;
   el.devices.setAttribute('aria-expanded', 'false');
   closeAddPanel();
-  if (S.state === 'signed-out') return;
+  if (S.rest === 'signed-out') return;
   showScreen('home');
   renderActiveCall();
   if (S.incoming.size) {
@@ -305,6 +304,7 @@ export function onLayers(msg) {
 }
 
 export function teardownCall(call) {
+  call.end();
   stopRing();
   stopCallExtras(call);
   clearInterval(call.timer);

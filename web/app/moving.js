@@ -6,9 +6,9 @@ import { el, toast } from '../ui.js';
 import { sendSig } from './connection.js';
 import { closeAddPanel, listNames, myUser, renderCallTitle, setMembers } from './group.js';
 import { afterCall, failCall, startMedia, stopCallExtras, teardownCall } from './lifecycle.js';
-import { newCall } from './outgoing.js';
 import { attachLocal, sendMediaState, showCallScreen, startTimer } from './screen.js';
-import { S, errorText, setState, tiles } from './state.js';
+import { Call } from './callstate.js';
+import { S, errorText, renderState, setCall, tiles } from './state.js';
 
 export function onResumed(msg) {
   const call = S.call;
@@ -58,7 +58,7 @@ function activeCallPeers(a) {
 /** Shows, on the home screen, the call the user holds on another device. */
 export function renderActiveCall() {
   const a = S.activeCall;
-  const show = !!a && !S.call && S.state !== 'signed-out' && !!S.auth && a.device !== S.auth.device;
+  const show = !!a && !S.call && S.rest !== 'signed-out' && !!S.auth && a.device !== S.auth.device;
   el.activeCall.hidden = !show;
   if (!show) return;
   const offer = S.pushOffer && S.pushOffer.call_id === a.call_id ? S.pushOffer : null;
@@ -248,15 +248,14 @@ async function startMovedCall(msg) {
   if (S.call) return;
   const listen = !!msg.listen;
   const others = (msg.members || []).filter((p) => p && p.user && p.user !== myUser());
-  const call = newCall({ peer: others.length ? others[0].user : '', video: !!msg.video, direction: 'incoming', callId: msg.call_id });
+  const call = new Call({ peer: others.length ? others[0].user : '', video: !!msg.video, direction: 'incoming', callId: msg.call_id });
   call.listening = listen;
   call.moving = !listen;
   call.from = msg.device || 'other device';
   setMembers(call, msg.members);
-  S.call = call;
+  setCall(call);
   el.activeCall.hidden = true;
   showCallScreen(call);
-  setState('calling');
   let media = null;
   if (!listen) {
     // The leg connects while the camera opens (CallSession sendKinds):
@@ -265,8 +264,7 @@ async function startMovedCall(msg) {
     media = takeEarlyMedia(call.callId, call.video);
     call.sendKinds = call.video ? ['audio', 'video'] : ['audio'];
   }
-  call.phase = 'in-call';
-  call.answeredAt = Date.now();
+  call.answered();
   el.screenCall.dataset.mode = 'in-call';
   el.screenCall.dataset.listening = String(listen);
   el.takeCall.hidden = !listen;
@@ -279,7 +277,7 @@ async function startMovedCall(msg) {
   el.callInfo.textContent = listen ? `Listening · the call stays on your ${call.from}` : `Moving the call from your ${call.from}…`;
   startMedia(call);
   startTimer(call);
-  setState('in-call');
+  renderState();
   if (!media) return;
   const stream = await movedCallMedia(call, media);
   if (stream) await call.session.attachStream(stream);

@@ -8,7 +8,8 @@ import { sendSig } from './connection.js';
 import { failCall, startMedia } from './lifecycle.js';
 import { attachLocal, showCallScreen } from './screen.js';
 import { setFormError } from './signin.js';
-import { S, errorText, renderStatus, setState, tiles } from './state.js';
+import { Call } from './callstate.js';
+import { S, errorText, renderStatus, setCall, tiles } from './state.js';
 
 export async function placeCall(toRaw, video, { help = false } = {}) {
   unlockAudio();
@@ -34,11 +35,10 @@ export async function placeCall(toRaw, video, { help = false } = {}) {
   }
   el.callTo.value = to;
 
-  const call = newCall({ peer: to, video, direction: 'outgoing' });
-  call.helpOnAnswer = help; // ask to help with their screen once answered
-  S.call = call;
+  const call = new Call({ peer: to, video, direction: 'outgoing' });
+  call.helpOnAnswer = help;
+  setCall(call);
   showCallScreen(call);
-  setState('calling');
 
   try {
     call.stream = await openLocalMedia(video);
@@ -108,40 +108,6 @@ function inviteErrorText(err, to) {
     default:
       return `Could not call ${to}: ${errorText(err)}`;
   }
-}
-
-export function newCall({ peer, video, direction, callId = null }) {
-  return {
-    callId,
-    peer,
-    video: !!video,
-    direction,
-    phase: 'calling', // 'calling' → 'in-call'
-    ringing: false,
-    stream: null,
-    session: null,
-    audioOn: true,
-    videoOn: !!video,
-    answeredAt: 0,
-    timer: null,
-    pending: [], // sdp/ice that arrived before the session existed
-    mediaSent: { audio: true, video: !!video },
-    room: null, // the room's name when this is a room
-    mode: null, // 'ptt' in a push-to-talk room
-    joinedMsg: false, // a room's `joined` has arrived
-    members: new Map(), // user → party: everyone else in the call, in joining order
-    invited: new Set(), // users this device invited into the call who still ring
-    floor: { holder: '', queue: [] }, // push-to-talk floor
-    floorUntil: 0, // when the holder's talk time ends (local clock)
-    floorTimer: null,
-    pttPressed: false,
-    quality: null, // QualityMonitor while media runs
-    view: null, // ViewReporter while media runs
-    viewUnsupported: false, // the server answered `view` with unknown_type
-    viewSeq: 0,
-    speakers: null, // SpeakerTracker
-    watchers: 0, // WHEP players watching the call from outside it
-  };
 }
 
 export function onRinging(msg) {

@@ -6,11 +6,12 @@ import { el, toast } from '../ui.js';
 import { renderCallTitle, setMembers } from './group.js';
 import { showNextIncomingIfAny } from './incoming.js';
 import { failCall, startMedia } from './lifecycle.js';
-import { adoptCallId, newCall } from './outgoing.js';
+import { adoptCallId } from './outgoing.js';
 import { renderFloor } from './ptt.js';
 import { attachLocal, showCallScreen, startTimer } from './screen.js';
 import { setFormError } from './signin.js';
-import { ROOM_NAME, S, errorText, setState, tiles } from './state.js';
+import { Call } from './callstate.js';
+import { ROOM_NAME, S, errorText, renderState, setCall, tiles } from './state.js';
 
 /** {name, ptt} from ?room=NAME[&mode=ptt] or #room=NAME, for shared links. */
 export function roomFromUrl() {
@@ -28,7 +29,7 @@ export function roomFromUrl() {
 
 export function maybeAutoJoin() {
   const r = S.autoRoom;
-  if (!r || S.state !== 'idle' || S.call || !S.sig || !S.sig.connected) return;
+  if (!r || S.rest !== 'idle' || S.call || !S.sig || !S.sig.connected) return;
   S.autoRoom = null;
   joinRoom(r.name, { ptt: r.ptt }).catch((err) => toast(errorText(err)));
 }
@@ -55,12 +56,11 @@ export async function joinRoom(nameRaw, { ptt = false } = {}) {
   }
 
   // A walkie-talkie room is voice only.
-  const call = newCall({ peer: room, video: !ptt, direction: 'room' });
+  const call = new Call({ peer: room, video: !ptt, direction: 'room' });
   call.room = room;
   call.mode = ptt ? 'ptt' : null;
-  S.call = call;
+  setCall(call);
   showCallScreen(call);
-  setState('calling');
 
   try {
     call.stream = await openLocalMedia(call.video);
@@ -145,8 +145,7 @@ function enterRoom(call) {
     call.mediaSent = { audio: true, video: false };
     el.localVideo.srcObject = null;
   }
-  call.phase = 'in-call';
-  call.answeredAt = Date.now();
+  call.answered();
   const s = el.screenCall;
   s.dataset.mode = 'in-call';
   s.dataset.video = String(call.video);
@@ -157,6 +156,6 @@ function enterRoom(call) {
   renderFloor(call);
   startMedia(call);
   startTimer(call);
-  setState('in-call');
+  renderState();
   showNextIncomingIfAny();
 }

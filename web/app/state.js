@@ -3,25 +3,51 @@
 import { el, setStatus } from '../ui.js';
 import { listNames } from './group.js';
 
+/**
+ * What the page knows and shows. Each feature module reads it and changes
+ * its own part; the call itself changes through setCall and its Call
+ * transitions.
+ * @typedef {object} PageData
+ * @property {any} info /api/v1/info answer, null while unknown
+ * @property {boolean} dev the server signs in anyone (dev mode)
+ * @property {{token: string, user: string, device: string} | null} auth
+ * @property {import('../signaling.js').Signaling | null} sig
+ * @property {'connecting' | 'open' | 'reconnecting' | 'closed'} conn
+ * @property {import('./callstate.js').RestState} rest the page's state when no call is on it
+ * @property {import('./callstate.js').Call | null} call the call on this page: placed, answered, joined or moved here
+ * @property {Map<string, import('../protocol.js').Incoming>} incoming call_id → incoming message, in arrival order
+ * @property {string | null} shownIncoming call_id shown in #incoming
+ * @property {{call_id: string, reason: string, duration_ms: number, device?: string} | null} lastEnded
+ * @property {any} lastExport the last archive downloaded, for tests
+ * @property {Set<string>} forgotten call ids torn down locally whose `ended` is still to come
+ * @property {{name: string, ptt: boolean} | null} autoRoom from a shared room link, joined once signed in
+ * @property {any} activeCall the user's call as the server last described it (active_call), or null
+ * @property {any} pushOffer a handoff offer: another device of the user sends its call here
+ * @property {boolean} moving a pull or listen request is under way
+ * @property {{callId: string, video: boolean, promise: Promise<any>} | null} earlyMedia local media opened at a move's click
+ * @property {string[]} trace the last messages and state changes, for a person (or a test) to read
+ */
+
+/** @type {PageData} */
 export const S = {
-  info: null, // /api/v1/info answer, null while unknown
+  info: null,
   dev: false,
-  auth: null, // {token, user, device}
+  auth: null,
   sig: null,
-  conn: 'closed', // 'connecting' | 'open' | 'reconnecting' | 'closed'
-  state: 'signed-out',
-  call: null, // the current outgoing/active call
-  incoming: new Map(), // call_id → incoming message, in arrival order
-  shownIncoming: null, // call_id shown in #incoming
+  conn: 'closed',
+  rest: 'signed-out',
+  call: null,
+  incoming: new Map(),
+  shownIncoming: null,
   lastEnded: null,
-  lastExport: null, // the last archive downloaded, for tests
-  forgotten: new Set(), // call ids torn down locally whose `ended` is still to come
-  autoRoom: null, // {name, ptt} from a shared room link, joined once signed in
-  activeCall: null, // the user's call as the server last described it (active_call), or null
-  pushOffer: null, // a handoff offer: another device of the user sends its call here
-  moving: false, // a pull or listen request is under way
-  earlyMedia: null, // {callId, video, promise}: local media opened at a move's click
-  trace: [], // the last messages and state changes, for a person (or a test) to read
+  lastExport: null,
+  forgotten: new Set(),
+  autoRoom: null,
+  activeCall: null,
+  pushOffer: null,
+  moving: false,
+  earlyMedia: null,
+  trace: [],
 };
 
 /** Notes an event in S.trace, keeping the last 60. */
@@ -41,16 +67,51 @@ export function setTiles(t) {
   tiles = t;
 }
 
-export function setState(state) {
-  if (S.state !== state) trace(`state ${state}`);
-  S.state = state;
+/**
+ * The page's state: the phase of its call while one is on it, unless
+ * nobody is signed in any more.
+ * @returns {import('./callstate.js').PageState}
+ */
+export function pageState() {
+  if (S.rest === 'signed-out' || !S.call || S.call.phase === 'ended') return S.rest;
+  return S.call.phase;
+}
+
+let shownState = '';
+
+/** Shows the page's state (pageState) after it may have changed. */
+export function renderState() {
+  const state = pageState();
+  if (state !== shownState) trace(`state ${state}`);
+  shownState = state;
   el.app.dataset.state = state;
   renderStatus();
 }
 
+/**
+ * Sets what the page is when no call is on it.
+ * @param {import('./callstate.js').RestState} state
+ */
+export function setState(state) {
+  S.rest = state;
+  renderState();
+}
+
+/**
+ * Puts call on the page (null: none). A page with a call on it no longer
+ * rings: a call that comes in meanwhile waits inside the call.
+ * @param {import('./callstate.js').Call | null} call
+ */
+export function setCall(call) {
+  S.call = call;
+  if (call && S.rest === 'ringing') S.rest = 'idle';
+  renderState();
+}
+
 export function renderStatus() {
   const c = S.call;
-  if (S.state === 'signed-out') {
+  const state = pageState();
+  if (state === 'signed-out') {
     setStatus('Signed out');
     return;
   }
@@ -58,7 +119,7 @@ export function renderStatus() {
     setStatus(S.conn === 'connecting' ? 'Connecting…' : 'Reconnecting…', 'warn');
     return;
   }
-  switch (S.state) {
+  switch (state) {
     case 'idle':
       setStatus('Online', 'ok');
       break;
@@ -79,7 +140,7 @@ export function renderStatus() {
       else setStatus(c ? `In call with ${listNames(c.members.size ? [...c.members.keys()] : [c.peer])}` : 'In call', 'ok');
       break;
     default:
-      setStatus(S.state);
+      setStatus(state);
   }
 }
 

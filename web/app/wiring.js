@@ -17,7 +17,7 @@ import { loadHistory } from './recent.js';
 import { joinRoom } from './rooms.js';
 import { toggleCamera, toggleMute } from './screen.js';
 import { onSignInSubmit, setFormError, signOut } from './signin.js';
-import { S, errorText } from './state.js';
+import { S, errorText, pageState } from './state.js';
 
 export function wire() {
   el.signinForm.addEventListener('submit', (ev) => {
@@ -142,7 +142,7 @@ export function wire() {
     if (S.call && S.call.session) S.call.session.restartIce();
   });
   document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible' && S.state === 'idle') loadHistory();
+    if (document.visibilityState === 'visible' && pageState() === 'idle') loadHistory();
   });
   window.addEventListener('pagehide', () => {
     // Leaving the page: end the call cleanly rather than as a lost connection.
