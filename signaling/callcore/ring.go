@@ -32,6 +32,8 @@ const (
 	ArmTimer
 	// DisarmTimer: the armed timer no longer matters.
 	DisarmTimer
+	// Send: send Msg, a message of Type, to Device.
+	Send
 )
 
 // Effect is one thing the caller of a transition must do.
@@ -41,6 +43,11 @@ type Effect[D comparable] struct {
 	Reason string
 	After  time.Duration
 	Gen    uint64 // of an ArmTimer: which grant or ring the timer is for
+	// User is whose ring an effect of a Call's transition is for (its
+	// SendIncoming, SendEnded and timers); "" for a Ring's own.
+	User string
+	Type string
+	Msg  protocol.EncodedMessage
 }
 
 // Timeouts is how long a ring lasts: Ring for a user who is free, Waiting
