@@ -9,6 +9,7 @@ import (
 	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -98,35 +99,35 @@ func (h *Hub) Rooms() []adminapi.RoomView {
 func (h *Hub) RoomView(id string) (adminapi.RoomView, bool) {
 	h.mu.Lock()
 	c := h.calls[id]
-	if c == nil || c.state == stateEnded {
+	if c == nil || c.Phase == callcore.PhaseEnded {
 		h.mu.Unlock()
 		return adminapi.RoomView{}, false
 	}
-	v := adminapi.RoomView{ID: c.id, Kind: "call", Video: c.video, StartedAt: c.started, State: "active"}
-	if c.room != "" {
-		v.Kind, v.Room, v.Mode = "room", c.room, "group"
+	v := adminapi.RoomView{ID: c.ID, Kind: "call", Video: c.Video, StartedAt: c.Started, State: "active"}
+	if c.Room != "" {
+		v.Kind, v.Room, v.Mode = "room", c.Room, "group"
 		if c.floor != nil {
 			v.Mode = protocol.ModePTT
 		}
 	}
-	if c.state == stateRinging {
+	if c.Phase == callcore.PhaseRinging {
 		v.State = "ringing"
 	}
-	if !c.answered.IsZero() {
-		a := c.answered
+	if !c.Answered.IsZero() {
+		a := c.Answered
 		v.AnsweredAt = &a
 	}
 	for _, m := range c.members {
-		mv := adminapi.MemberView{User: m.user, Tracks: []adminapi.TrackView{}}
-		switch m.state {
-		case memberJoined:
+		mv := adminapi.MemberView{User: m.User, Tracks: []adminapi.TrackView{}}
+		switch m.State {
+		case callcore.MemberJoined:
 			mv.State = "joined"
-			j := m.joined
+			j := m.Joined
 			mv.JoinedAt = &j
-			if m.dev != nil {
-				mv.Device, mv.Session = m.dev.device, m.dev.id
+			if m.Dev != nil {
+				mv.Device, mv.Session = m.Dev.device, m.Dev.id
 			}
-		case memberRinging:
+		case callcore.MemberRinging:
 			mv.State = "ringing"
 		default:
 			continue
@@ -185,7 +186,7 @@ func qualityView(p sfu.ParticipantInfo) *adminapi.QualityView {
 func (h *Hub) EndCall(id string) bool {
 	h.mu.Lock()
 	c := h.calls[id]
-	if c == nil || c.state == stateEnded {
+	if c == nil || c.Phase == callcore.PhaseEnded {
 		h.mu.Unlock()
 		return false
 	}
@@ -202,7 +203,7 @@ func (h *Hub) RemoveParticipant(id, user string) bool {
 	h.mu.Lock()
 	c := h.calls[id]
 	var m *member
-	if c != nil && c.state != stateEnded {
+	if c != nil && c.Phase != callcore.PhaseEnded {
 		m = c.members[user]
 	}
 	var e *endResult
@@ -210,9 +211,9 @@ func (h *Hub) RemoveParticipant(id, user string) bool {
 	case m == nil:
 		h.mu.Unlock()
 		return false
-	case m.state == memberJoined:
+	case m.State == callcore.MemberJoined:
 		e = h.leaveLocked(c, m, protocol.ReasonRemoved, nil)
-	case m.state == memberRinging:
+	case m.State == callcore.MemberRinging:
 		e = h.unringLocked(c, m, protocol.ReasonRemoved, nil)
 	default:
 		h.mu.Unlock()

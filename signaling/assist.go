@@ -10,6 +10,7 @@ import (
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/internal/webhook"
 	"github.com/tandemcall/tandem/sfu"
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -93,22 +94,22 @@ func (h *Hub) assistStart(s *Session, callID, helped string, grants []string) er
 	}
 	joined := c.joined()
 	switch {
-	case c.state != stateActive:
+	case c.Phase != callcore.PhaseActive:
 		err = fail(protocol.CodeInvalidState, "the call has not been answered yet")
 	case c.assist != nil:
 		err = fail(protocol.CodeInvalidState, "assistance is already under way in this call")
 	case c.floor != nil || len(joined) != 2:
 		err = fail(protocol.CodeInvalidState, "remote assistance is between two people: use a call with just the two of you")
-	case c.members[helped] == nil || c.members[helped].state != memberJoined:
+	case c.members[helped] == nil || c.members[helped].State != callcore.MemberJoined:
 		err = fail(protocol.CodeNotInCall, helped+" is not in this call")
 	}
 	if err != nil {
 		h.mu.Unlock()
 		return err
 	}
-	other := joined[0].user
+	other := joined[0].User
 	if other == s.user {
-		other = joined[1].user
+		other = joined[1].User
 	}
 	a := &assist{helper: other, helped: s.user, granted: setOf(grants), requested: map[string]bool{}}
 	if helped != s.user {
@@ -260,7 +261,7 @@ func (h *Hub) armRequestLocked(c *call) {
 	if a.reqTimer != nil {
 		a.reqTimer.Stop()
 	}
-	id := c.id
+	id := c.ID
 	a.reqTimer = time.AfterFunc(cmp.Or(h.cfg.AssistRequestTimeout, defaultAssistRequestTimeout), func() {
 		h.assistRequestTimeout(id, a)
 	})
@@ -291,7 +292,7 @@ func (h *Hub) armIdleLocked(c *call) {
 	if !a.granted[protocol.AssistControl] {
 		return
 	}
-	id, idle := c.id, cmp.Or(h.cfg.AssistControlIdle, defaultAssistControlIdle)
+	id, idle := c.ID, cmp.Or(h.cfg.AssistControlIdle, defaultAssistControlIdle)
 	since := h.now()
 	var check func()
 	check = func() {
@@ -324,11 +325,11 @@ func (h *Hub) armIdleLocked(c *call) {
 // AssistEnded says it is over.
 func (h *Hub) tellAssistLocked(c *call, reason string) {
 	a := c.assist
-	msg := &protocol.AssistState{CallID: c.id, Active: reason != protocol.AssistEnded,
+	msg := &protocol.AssistState{CallID: c.ID, Active: reason != protocol.AssistEnded,
 		Helper: a.helper, Helped: a.helped, Granted: sorted(a.granted), Requested: sorted(a.requested), Reason: reason}
 	for _, u := range []string{a.helper, a.helped} {
-		if m := c.members[u]; m != nil && m.state == memberJoined && m.dev != nil {
-			m.dev.send(protocol.TypeAssistState, msg)
+		if m := c.members[u]; m != nil && m.State == callcore.MemberJoined && m.Dev != nil {
+			m.Dev.send(protocol.TypeAssistState, msg)
 		}
 	}
 }
@@ -354,16 +355,16 @@ func (h *Hub) applyAssistLocked(c *call) {
 // their entries, in the order the events happen, for the audit writer.
 func (h *Hub) auditLocked(c *call, event string, grants []string, reason string) {
 	a := c.assist
-	e := store.AssistEntry{At: h.now(), CallID: c.id, Helper: a.helper, Helped: a.helped, Event: event,
+	e := store.AssistEntry{At: h.now(), CallID: c.ID, Helper: a.helper, Helped: a.helped, Event: event,
 		Grants: slices.Clone(grants), Reason: reason}
-	if m := c.members[a.helped]; m != nil && m.dev != nil {
-		e.Device = m.dev.device
+	if m := c.members[a.helped]; m != nil && m.Dev != nil {
+		e.Device = m.Dev.device
 	}
 	switch event {
 	case store.AssistGrant:
-		h.notifyLocked(webhook.AssistGranted, assistEvent{CallID: c.id, Helper: a.helper, Helped: a.helped, Device: e.Device, Grants: e.Grants})
+		h.notifyLocked(webhook.AssistGranted, assistEvent{CallID: c.ID, Helper: a.helper, Helped: a.helped, Device: e.Device, Grants: e.Grants})
 	case store.AssistRevoke:
-		h.notifyLocked(webhook.AssistRevoked, assistEvent{CallID: c.id, Helper: a.helper, Helped: a.helped, Device: e.Device, Grants: e.Grants, Reason: reason})
+		h.notifyLocked(webhook.AssistRevoked, assistEvent{CallID: c.ID, Helper: a.helper, Helped: a.helped, Device: e.Device, Grants: e.Grants, Reason: reason})
 	}
 	h.queueAuditLocked(auditEntry{user: a.helped, entry: e}, auditEntry{user: a.helper, entry: e})
 }

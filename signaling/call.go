@@ -3,6 +3,7 @@ package signaling
 import (
 	"cmp"
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"time"
@@ -14,43 +15,18 @@ import (
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
-type callState int
-
-const (
-	stateRinging callState = iota // the first invitee has not answered yet
-	stateActive
-	stateEnded
-)
-
 // Limits on the size of a call or room.
 const (
 	maxCallMembers = 50  // members joined or ringing in a call
 	maxRoomMembers = 550 // members of a named room (most listen only)
 )
 
-type memberState int
-
-const (
-	memberRinging memberState = iota
-	memberJoined
-	memberGone
-)
-
 // member is one user's place in a call: their devices ringing, then the one
 // device (leg) that joined, then gone.
 type member struct {
-	user string
-	dev  *Session // the joined leg
-	// ring is their devices rung for the call (callcore.Ring's rules),
-	// then the one that holds it; nil for the caller and room members.
-	ring    *callcore.Ring[*Session]
-	state   memberState
-	inviter *Session    // the device that invited them; nil for the caller and room members
+	callcore.Member[*Session]
 	timer   *time.Timer // the ring's, while it rings
-	joined  time.Time
-	left    time.Time
-	reason  string   // why they left, for their history entry
-	handoff *handoff // the call moving to another of their devices
+	handoff *handoff    // the call moving to another of their devices
 	// listeners are their other devices listening along (listen.go).
 	listeners map[*Session]bool
 	// detached runs while the leg's device is offline: when it fires, the
@@ -58,25 +34,10 @@ type member struct {
 	detached *time.Timer
 }
 
-func (m *member) party() protocol.Party {
-	p := protocol.Party{User: m.user}
-	if m.dev != nil {
-		p.Device = m.dev.device
-	}
-	return p
-}
-
 // call is a call between users (1:1, growing into a group by invites) or a
 // named room people join without ringing. The hub's mutex guards it.
 type call struct {
-	id       string
-	caller   string // who started it; "" for a room
-	callee   string // whom they first called; "" for a room
-	room     string // the room's name; "" for a call
-	video    bool
-	state    callState
-	started  time.Time
-	answered time.Time
+	callcore.Call[*Session]
 	members  map[string]*member // by user
 	legs     map[*Session]MediaLeg
 	events   map[*Session]*legEvents // each leg's event sink, moved to a resumed session
@@ -85,6 +46,24 @@ type call struct {
 	watchers int                     // WHEP viewers of the call's media (watchers.go)
 	// legLog is every media leg the call had, for its quality summary.
 	legLog []legRecord
+}
+
+// newCall makes a call of core, with no members yet.
+func newCall(core callcore.Call[*Session]) *call {
+	core.Party = sessionParty
+	return &call{Call: core, members: map[string]*member{}, legs: map[*Session]MediaLeg{}, events: map[*Session]*legEvents{}}
+}
+
+// sessionParty names a device as messages show it.
+func sessionParty(s *Session) protocol.Party { return protocol.Party{User: s.user, Device: s.device} }
+
+// core returns c's members as the call core takes them.
+func (c *call) core() []*callcore.Member[*Session] {
+	ms := make([]*callcore.Member[*Session], 0, len(c.members))
+	for _, m := range c.members {
+		ms = append(ms, &m.Member)
+	}
+	return ms
 }
 
 // legRecord is one media leg of a call and whose it was.
@@ -103,7 +82,7 @@ func (c *call) addLegLocked(s *Session, leg MediaLeg) {
 
 // joinedBy returns the joined member whose leg is s.
 func (c *call) joinedBy(s *Session) *member {
-	if m := c.members[s.user]; m != nil && m.state == memberJoined && m.dev == s {
+	if m := c.members[s.user]; m != nil && m.State == callcore.MemberJoined && m.Dev == s {
 		return m
 	}
 	return nil
@@ -111,65 +90,60 @@ func (c *call) joinedBy(s *Session) *member {
 
 // ringingFor returns the member s is ringing for.
 func (c *call) ringingFor(s *Session) *member {
-	if m := c.members[s.user]; m != nil && m.state == memberRinging && m.ring.Rings(s) {
+	if m := c.members[s.user]; m != nil && m.State == callcore.MemberRinging && m.Ring.Rings(s) {
 		return m
 	}
 	return nil
 }
 
 // mediaRoom is the SFU room of c's media: its call id.
-func (c *call) mediaRoom() sfu.RoomID { return sfu.RoomID(c.id) }
+func (c *call) mediaRoom() sfu.RoomID { return sfu.RoomID(c.ID) }
 
-func (c *call) isLeg(s *Session) bool { return c.state != stateEnded && c.joinedBy(s) != nil }
+func (c *call) isLeg(s *Session) bool { return c.Phase != callcore.PhaseEnded && c.joinedBy(s) != nil }
 
 // joined returns the joined members in the order they joined.
 func (c *call) joined() []*member {
 	var out []*member
 	for _, m := range c.members {
-		if m.state == memberJoined {
+		if m.State == callcore.MemberJoined {
 			out = append(out, m)
 		}
 	}
 	slices.SortFunc(out, func(a, b *member) int {
-		return cmp.Or(a.joined.Compare(b.joined), cmp.Compare(a.user, b.user))
+		return cmp.Or(a.Joined.Compare(b.Joined), cmp.Compare(a.User, b.User))
 	})
 	return out
 }
 
-func (c *call) count(st memberState) int {
+func (c *call) count(st callcore.MemberState) int {
 	n := 0
 	for _, m := range c.members {
-		if m.state == st {
+		if m.State == st {
 			n++
 		}
 	}
 	return n
 }
 
-func (c *call) parties() []protocol.Party {
-	js := c.joined()
-	out := make([]protocol.Party, len(js))
-	for i, m := range js {
-		out[i] = m.party()
-	}
-	return out
-}
+// parties is the joined members as messages show them, in the order
+// they joined.
+func (c *call) parties() []protocol.Party { return c.Parties(c.core()) }
 
 // tellMembers sends msg to every joined leg but except.
 func (c *call) tellMembers(except *Session, typ string, msg func() protocol.EncodedMessage) {
 	for _, m := range c.joined() {
-		if m.dev != except {
-			m.dev.send(typ, msg())
+		if m.Dev != except {
+			m.Dev.send(typ, msg())
 		}
 	}
 }
 
 func (c *call) incoming(m *member) *protocol.Incoming {
-	in := &protocol.Incoming{CallID: c.id, Video: c.video, Waiting: m.ring.Waiting()}
-	if m.inviter != nil {
-		in.From = protocol.Party{User: m.inviter.user, Device: m.inviter.device}
+	in := &protocol.Incoming{CallID: c.ID, Video: c.Video, Waiting: m.Ring.Waiting()}
+	if m.Inviter != nil {
+		in.From = protocol.Party{User: m.Inviter.user, Device: m.Inviter.device}
 	}
-	if c.state == stateActive {
+	if c.Phase == callcore.PhaseActive {
 		in.Members = c.parties()
 	}
 	return in
@@ -177,7 +151,7 @@ func (c *call) incoming(m *member) *protocol.Incoming {
 
 // historyUsers are the users who get a history entry when c ends.
 func (c *call) historyUsers() []string {
-	if c.room != "" {
+	if c.Room != "" {
 		return nil
 	}
 	users := make([]string, 0, len(c.members))
@@ -229,10 +203,10 @@ func (h *Hub) checkCallee(s *Session, to string) error {
 
 // ringLocked adds a ringing member for user to, rung on devs.
 func (h *Hub) ringLocked(c *call, to string, inviter *Session, devs []*Session) *member {
-	m := &member{user: to, inviter: inviter}
+	m := &member{Member: callcore.Member[*Session]{User: to, Inviter: inviter}}
 	c.members[to] = m
 	var effs []callcore.Effect[*Session]
-	m.ring, effs = callcore.NewRing(devs, h.userCall[to] != nil, callcore.Timeouts{Ring: h.cfg.RingTimeout, Waiting: h.cfg.WaitingTimeout})
+	m.Ring, effs = callcore.NewRing(devs, h.userCall[to] != nil, callcore.Timeouts{Ring: h.cfg.RingTimeout, Waiting: h.cfg.WaitingTimeout})
 	h.ringEffectsLocked(c, m, effs)
 	return m
 }
@@ -240,20 +214,37 @@ func (h *Hub) ringLocked(c *call, to string, inviter *Session, devs []*Session) 
 // ringEffectsLocked carries out what a transition of m's ring asks.
 func (h *Hub) ringEffectsLocked(c *call, m *member, effs []callcore.Effect[*Session]) {
 	for _, e := range effs {
-		switch e.Kind {
-		case callcore.SendIncoming:
-			e.Device.send(protocol.TypeIncoming, c.incoming(m))
-		case callcore.SendEnded:
-			e.Device.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: e.Reason})
-		case callcore.ArmTimer:
-			id, user, r := c.id, m.user, m.ring
-			m.timer = time.AfterFunc(e.After, func() { h.ringTimeout(id, user, r) })
-		case callcore.DisarmTimer:
-			if m.timer != nil {
-				m.timer.Stop()
-				m.timer = nil
-			}
+		h.effectLocked(c, m, e)
+	}
+}
+
+// effectsLocked carries out what a transition of c asks.
+func (h *Hub) effectsLocked(c *call, effs []callcore.Effect[*Session]) {
+	for _, e := range effs {
+		h.effectLocked(c, c.members[e.User], e)
+	}
+}
+
+// effectLocked carries out e, of c (and of m's ring, if e is a ring's).
+func (h *Hub) effectLocked(c *call, m *member, e callcore.Effect[*Session]) {
+	if m == nil && e.Kind != callcore.Send {
+		return
+	}
+	switch e.Kind {
+	case callcore.SendIncoming:
+		e.Device.send(protocol.TypeIncoming, c.incoming(m))
+	case callcore.SendEnded:
+		e.Device.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: e.Reason})
+	case callcore.ArmTimer:
+		id, user, r := c.ID, m.User, m.Ring
+		m.timer = time.AfterFunc(e.After, func() { h.ringTimeout(id, user, r) })
+	case callcore.DisarmTimer:
+		if m.timer != nil {
+			m.timer.Stop()
+			m.timer = nil
 		}
+	case callcore.Send:
+		e.Device.send(e.Type, e.Msg)
 	}
 }
 
@@ -286,31 +277,30 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 		return "", fail(protocol.CodeBusy, "you are already in a call")
 	}
 	now := h.now()
-	c := &call{
-		id: newID("c_"), caller: s.user, callee: to, video: video, started: now,
-		members: map[string]*member{}, legs: map[*Session]MediaLeg{}, events: map[*Session]*legEvents{},
-	}
-	c.members[s.user] = &member{user: s.user, dev: s, state: memberJoined, joined: now}
+	c := newCall(callcore.Call[*Session]{
+		ID: newID("c_"), Caller: s.user, Callee: to, Video: video, Started: now,
+	})
+	c.members[s.user] = &member{Member: callcore.Member[*Session]{User: s.user, Dev: s, State: callcore.MemberJoined, Joined: now}}
 	devs := h.onlineLocked(to)
 	if len(devs) == 0 {
 		h.mu.Unlock()
 		// The callee learns of the attempt as a missed call.
-		c.state = stateEnded
-		c.members[to] = &member{user: to, inviter: s}
+		c.Phase = callcore.PhaseEnded
+		c.members[to] = &member{Member: callcore.Member[*Session]{User: to, Inviter: s}}
 		users := c.historyUsers()
 		h.pending.add(users...)
 		h.record(&endResult{call: c, reason: protocol.ReasonNoAnswer, users: users, entries: h.entries(c, protocol.ReasonNoAnswer, now)})
 		return "", fail(protocol.CodeUserOffline, to+" has no device online")
 	}
-	h.calls[c.id] = c
+	h.calls[c.ID] = c
 	h.userCall[s.user] = c
 	h.dirtyLocked(c)
-	h.notifyLocked(webhook.CallStarted, callStartedEvent{CallID: c.id, Caller: &partyEvent{User: s.user, Device: s.device}, Callees: []string{to}, Video: video})
+	h.notifyLocked(webhook.CallStarted, callStartedEvent{CallID: c.ID, Caller: &partyEvent{User: s.user, Device: s.device}, Callees: []string{to}, Video: video})
 	h.notifyJoinedLocked(c, c.members[s.user])
 	m := h.ringLocked(c, to, s, devs)
 	h.mu.Unlock()
-	s.log.Info("call invite", "call", c.id, "to", to, "devices", len(devs), "waiting", m.ring.Waiting())
-	return c.id, nil
+	s.log.Info("call invite", "call", c.ID, "to", to, "devices", len(devs), "waiting", m.Ring.Waiting())
+	return c.ID, nil
 }
 
 // inviteInto rings `to` into the running call callID, of which s is a
@@ -327,13 +317,13 @@ func (h *Hub) inviteInto(s *Session, to, callID string) error {
 		return fail(protocol.CodeShuttingDown, "the server is shutting down; try again shortly")
 	case c.joinedBy(s) == nil:
 		return fail(protocol.CodeNotInCall, "this device is not a member of that call")
-	case c.room != "":
+	case c.Room != "":
 		return fail(protocol.CodeInvalidState, "a room is joined, not rung: share its name instead")
-	case c.state != stateActive:
+	case c.Phase != callcore.PhaseActive:
 		return fail(protocol.CodeInvalidState, "the call has not been answered yet")
-	case m != nil && m.state != memberGone:
+	case m != nil && m.State != callcore.MemberGone:
 		return fail(protocol.CodeInvalidState, to+" is already in the call or being rung")
-	case c.count(memberJoined)+c.count(memberRinging) >= maxCallMembers:
+	case c.count(callcore.MemberJoined)+c.count(callcore.MemberRinging) >= maxCallMembers:
 		return fail(protocol.CodeCallFull, "the call is full")
 	}
 	devs := h.onlineLocked(to)
@@ -341,7 +331,7 @@ func (h *Hub) inviteInto(s *Session, to, callID string) error {
 		return fail(protocol.CodeUserOffline, to+" has no device online")
 	}
 	h.ringLocked(c, to, s, devs)
-	s.log.Info("call invite into group", "call", c.id, "to", to, "devices", len(devs))
+	s.log.Info("call invite into group", "call", c.ID, "to", to, "devices", len(devs))
 	return nil
 }
 
@@ -358,16 +348,15 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 	}
 	c := h.rooms[room]
 	if c == nil {
-		c = &call{
-			id: newID("r_"), room: room, state: stateActive, started: h.now(),
-			members: map[string]*member{}, legs: map[*Session]MediaLeg{}, events: map[*Session]*legEvents{},
-		}
+		c = newCall(callcore.Call[*Session]{
+			ID: newID("r_"), Room: room, Phase: callcore.PhaseActive, Started: h.now(),
+		})
 		if mode == protocol.ModePTT {
 			c.floor = &floor{}
 		}
-		h.calls[c.id] = c
+		h.calls[c.ID] = c
 		h.rooms[room] = c
-		h.notifyLocked(webhook.CallStarted, callStartedEvent{CallID: c.id, Room: room, Mode: cmp.Or(mode, "group")})
+		h.notifyLocked(webhook.CallStarted, callStartedEvent{CallID: c.ID, Room: room, Mode: cmp.Or(mode, "group")})
 	}
 	if (c.floor != nil) != (mode == protocol.ModePTT) {
 		if c.floor != nil {
@@ -375,25 +364,25 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 		}
 		return "", fail(protocol.CodeInvalidState, "room "+room+" is not a push-to-talk room")
 	}
-	if c.count(memberJoined) >= maxRoomMembers {
+	if c.count(callcore.MemberJoined) >= maxRoomMembers {
 		return "", fail(protocol.CodeCallFull, "the room is full")
 	}
-	m := &member{user: s.user, dev: s, state: memberJoined, joined: h.now()}
+	m := &member{Member: callcore.Member[*Session]{User: s.user, Dev: s, State: callcore.MemberJoined, Joined: h.now()}}
 	c.members[s.user] = m
 	h.userCall[s.user] = c
 	h.dirtyLocked(c)
 	h.notifyJoinedLocked(c, m)
-	s.send(protocol.TypeJoined, &protocol.Joined{CallID: c.id, Room: room, Mode: mode, Members: c.parties()})
+	s.send(protocol.TypeJoined, &protocol.Joined{CallID: c.ID, Room: room, Mode: mode, Members: c.parties()})
 	c.greetWatchers(s)
 	if c.floor != nil {
 		s.send(protocol.TypeFloor, c.floorState(h.now()))
 	}
 	c.tellMembers(s, protocol.TypeMemberJoined, func() protocol.EncodedMessage {
-		return &protocol.MemberJoined{CallID: c.id, Member: m.party()}
+		return &protocol.MemberJoined{CallID: c.ID, Member: c.MemberParty(&m.Member)}
 	})
 	h.announceLocked(s.user)
-	s.log.Info("room joined", "room", room, "call", c.id, "members", c.count(memberJoined))
-	return c.id, nil
+	s.log.Info("room joined", "room", room, "call", c.ID, "members", c.count(callcore.MemberJoined))
+	return c.ID, nil
 }
 
 func (h *Hub) lookupLocked(callID string) (*call, error) {
@@ -413,14 +402,14 @@ func (h *Hub) ringing(s *Session, callID string) error {
 		return err
 	}
 	m := c.members[s.user]
-	if m == nil || !m.ring.Rings(s) {
+	if m == nil || !m.Ring.Rings(s) {
 		return fail(protocol.CodeNotInCall, "this device is not ringing for that call")
 	}
-	if m.state != memberRinging {
+	if m.State != callcore.MemberRinging {
 		return fail(protocol.CodeInvalidState, "the call is no longer ringing")
 	}
-	if inv := m.inviter; inv != nil && c.joinedBy(inv) != nil {
-		inv.send(protocol.TypeRinging, &protocol.RingingEvent{CallID: c.id, Device: s.device})
+	if inv := m.Inviter; inv != nil && c.joinedBy(inv) != nil {
+		inv.send(protocol.TypeRinging, &protocol.RingingEvent{CallID: c.ID, Device: s.device})
 	}
 	return nil
 }
@@ -435,14 +424,18 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 		return err
 	}
 	m := c.members[s.user]
-	switch {
-	case s.user == c.caller && (m == nil || m.state != memberRinging):
+	var cm *callcore.Member[*Session]
+	if m != nil {
+		cm = &m.Member
+	}
+	switch err := c.CheckAnswer(cm, s); {
+	case errors.Is(err, callcore.ErrOwnCall):
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "you cannot accept your own call")
-	case m == nil || !m.ring.Rings(s):
+	case errors.Is(err, callcore.ErrNotRung):
 		h.mu.Unlock()
 		return fail(protocol.CodeNotInCall, "this device was not rung for that call")
-	case m.state != memberRinging || !m.ring.Ringing():
+	case err != nil:
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "the call was already answered")
 	}
@@ -451,44 +444,26 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 			h.mu.Unlock()
 			return fail(protocol.CodeInvalidState, "you are in another call; accept with end_current to end it")
 		}
-		if cm := cur.members[s.user]; cm != nil && cm.state == memberJoined {
+		if cm := cur.members[s.user]; cm != nil && cm.State == callcore.MemberJoined {
 			ends = append(ends, h.leaveLocked(cur, cm, protocol.ReasonCompleted, nil))
 		}
 	}
 	// Checked above: the ring rings on s, so the answer stands.
-	effs, _ := m.ring.Answer(s)
-	now := h.now()
-	m.state, m.dev, m.joined = memberJoined, s, now
+	effs, first, _ := c.Answer(&m.Member, s, c.core(), h.now())
 	h.userCall[s.user] = c
-	h.ringEffectsLocked(c, m, effs)
+	h.effectsLocked(c, effs)
 	h.dirtyLocked(c)
-	me := m.party()
-	if c.state == stateRinging {
-		c.state, c.answered = stateActive, now
-		h.notifyLocked(webhook.CallAnswered, callAnsweredEvent{CallID: c.id, By: partyEvent{User: s.user, Device: s.device}})
-		h.notifyJoinedLocked(c, m)
-		caller := c.members[c.caller]
-		members := c.parties()
-		caller.dev.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: me, Peer: me, Members: members})
-		s.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: me, Peer: caller.party(), Members: members})
-		h.announceLocked(c.caller)
-	} else {
-		var inviter protocol.Party
-		if m.inviter != nil {
-			inviter = protocol.Party{User: m.inviter.user, Device: m.inviter.device}
-		}
-		h.notifyJoinedLocked(c, m)
-		s.send(protocol.TypeAccepted, &protocol.Accepted{CallID: c.id, By: me, Peer: inviter, Members: c.parties()})
-		c.tellMembers(s, protocol.TypeMemberJoined, func() protocol.EncodedMessage {
-			return &protocol.MemberJoined{CallID: c.id, Member: me}
-		})
+	if first {
+		h.notifyLocked(webhook.CallAnswered, callAnsweredEvent{CallID: c.ID, By: partyEvent{User: s.user, Device: s.device}})
+		h.announceLocked(c.Caller)
 	}
+	h.notifyJoinedLocked(c, m)
 	h.announceLocked(s.user)
 	h.mu.Unlock()
 	for _, e := range ends {
 		s.later(func() { h.finish(e) })
 	}
-	s.log.Info("call accepted", "call", c.id, "members", len(c.members))
+	s.log.Info("call accepted", "call", c.ID, "members", len(c.members))
 	return nil
 }
 
@@ -501,11 +476,11 @@ func (h *Hub) decline(s *Session, callID string) error {
 		return err
 	}
 	m := c.members[s.user]
-	if m == nil || !m.ring.Rings(s) || s.user == c.caller && m.state != memberRinging {
+	if m == nil || !m.Ring.Rings(s) || s.user == c.Caller && m.State != callcore.MemberRinging {
 		h.mu.Unlock()
 		return fail(protocol.CodeNotInCall, "this device was not rung for that call")
 	}
-	if m.state != memberRinging {
+	if m.State != callcore.MemberRinging {
 		h.mu.Unlock()
 		return fail(protocol.CodeInvalidState, "the call was already answered; hang up instead")
 	}
@@ -522,15 +497,11 @@ func (h *Hub) decline(s *Session, callID string) error {
 // only m's invite into the running call. decliner is the device that
 // declined, if any.
 func (h *Hub) unringLocked(c *call, m *member, reason string, decliner *Session) *endResult {
-	reason = m.ring.Refusal(reason)
-	if c.state == stateRinging {
-		return h.endLocked(c, reason, decliner)
+	effs, endReason := c.Unring(&m.Member, c.core(), reason, decliner, h.now())
+	if endReason != "" {
+		return h.endLocked(c, endReason, decliner)
 	}
-	m.state, m.left, m.reason = memberGone, h.now(), reason
-	h.ringEffectsLocked(c, m, m.ring.End(reason, decliner))
-	c.tellMembers(nil, protocol.TypeMemberLeft, func() protocol.EncodedMessage {
-		return &protocol.MemberLeft{CallID: c.id, User: m.user, Reason: reason}
-	})
+	h.effectsLocked(c, effs)
 	return nil
 }
 
@@ -545,9 +516,9 @@ func (h *Hub) hangup(s *Session, callID string) error {
 	}
 	var e *endResult
 	switch {
-	case c.state == stateRinging && c.joinedBy(s) != nil:
+	case c.Phase == callcore.PhaseRinging && c.joinedBy(s) != nil:
 		e = h.endLocked(c, protocol.ReasonCancelled, nil)
-	case c.state == stateActive && c.isLeg(s):
+	case c.Phase == callcore.PhaseActive && c.isLeg(s):
 		e = h.leaveLocked(c, c.joinedBy(s), protocol.ReasonCompleted, nil)
 	case c.listenerOf(s) != nil:
 		leg := h.dropListenerLocked(c, c.listenerOf(s), s, protocol.ReasonCompleted, false)
@@ -572,25 +543,19 @@ func (h *Hub) hangup(s *Session, callID string) error {
 // whose loss caused it, if any; it is told nothing. A call left with fewer
 // than two members, or a room left empty, ends.
 func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endResult {
-	if callcore.LeaveEnds(c.room != "", c.count(memberJoined)) {
+	effs, ends := c.Leave(&m.Member, c.core(), reason, by, h.now())
+	if ends {
 		return h.endLocked(c, reason, by)
 	}
-	left := c.count(memberJoined) - 1
-	now := h.now()
 	h.notifyLeftLocked(c, m, reason)
-	m.state, m.left, m.reason = memberGone, now, reason
-	if h.userCall[m.user] == c {
-		delete(h.userCall, m.user)
+	left := c.count(callcore.MemberJoined)
+	if h.userCall[m.User] == c {
+		delete(h.userCall, m.User)
 	}
-	if !(reason == protocol.ReasonConnectionLost && m.dev == by) {
-		m.dev.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: now.Sub(m.joined).Milliseconds()})
-	}
-	c.tellMembers(nil, protocol.TypeMemberLeft, func() protocol.EncodedMessage {
-		return &protocol.MemberLeft{CallID: c.id, User: m.user, Reason: reason}
-	})
+	h.effectsLocked(c, effs)
 	h.dirtyLocked(c)
 	e := &endResult{call: c, reason: reason, partial: true}
-	h.assistLeftLocked(c, m.user)
+	h.assistLeftLocked(c, m.User)
 	if leg := h.dropHandoffLocked(c, m, nil, "the call ended on the other device"); leg != nil {
 		e.legs = append(e.legs, leg)
 	}
@@ -599,16 +564,16 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 			e.legs = append(e.legs, leg)
 		}
 	}
-	h.announceLocked(m.user)
-	if h.releaseLocked(c, m.user) {
+	h.announceLocked(m.User)
+	if h.releaseLocked(c, m.User) {
 		e.after = h.floorChangedLocked(c)
 	}
-	if l := c.legs[m.dev]; l != nil {
+	if l := c.legs[m.Dev]; l != nil {
 		e.legs = append(e.legs, l)
-		delete(c.legs, m.dev)
-		delete(c.events, m.dev)
+		delete(c.legs, m.Dev)
+		delete(c.events, m.Dev)
 	}
-	h.log.Info("member left", "call", c.id, "user", m.user, "reason", reason, "members", left)
+	h.log.Info("member left", "call", c.ID, "user", m.User, "reason", reason, "members", left)
 	return e
 }
 
@@ -621,7 +586,7 @@ func (h *Hub) ringTimeout(callID, user string, r *callcore.Ring[*Session]) {
 	if c != nil {
 		m = c.members[user]
 	}
-	if m == nil || m.ring != r || !r.Timeout() || m.state != memberRinging || c.state == stateEnded {
+	if m == nil || m.Ring != r || !r.Timeout() || m.State != callcore.MemberRinging || c.Phase == callcore.PhaseEnded {
 		h.mu.Unlock()
 		return
 	}
@@ -643,51 +608,34 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	h.holdLocked()
 	h.endAssistLocked(c, "call_ended")
 	now := h.now()
-	wasActive := c.state == stateActive
-	c.state = stateEnded
+	effs, d := c.End(c.core(), reason, by, now)
+	dur := d.Milliseconds()
 	if c.floor != nil && c.floor.timer != nil {
 		c.floor.timer.Stop()
 	}
-	delete(h.calls, c.id)
-	if c.room != "" && h.rooms[c.room] == c {
-		delete(h.rooms, c.room)
+	delete(h.calls, c.ID)
+	if c.Room != "" && h.rooms[c.Room] == c {
+		delete(h.rooms, c.Room)
 	}
 	h.dirtyLocked(c)
-	var dur int64
-	if !c.answered.IsZero() {
-		dur = now.Sub(c.answered).Milliseconds()
-	}
 	for _, m := range c.members {
 		if m.timer != nil {
 			m.timer.Stop()
 		}
-		if h.userCall[m.user] == c {
-			delete(h.userCall, m.user)
+		if h.userCall[m.User] == c {
+			delete(h.userCall, m.User)
 		}
 		if ho := m.handoff; ho != nil {
 			ho.stop()
 			m.handoff = nil
-			ho.to.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: dur})
+			ho.to.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: reason, DurationMS: dur})
 		}
 		for l := range m.listeners {
-			l.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: dur})
+			l.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: reason, DurationMS: dur})
 		}
 		m.listeners = nil
-		switch m.state {
-		case memberJoined:
-			// A device whose connection dropped gets nothing: its socket
-			// is gone.
-			if !(reason == protocol.ReasonConnectionLost && m.dev == by) {
-				m.dev.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason, DurationMS: dur})
-			}
-		case memberRinging:
-			r := callcore.RingEndReason(wasActive, reason)
-			if wasActive {
-				m.reason = r // their history says so too
-			}
-			h.ringEffectsLocked(c, m, m.ring.End(r, by))
-		}
 	}
+	h.effectsLocked(c, effs)
 	for u := range c.members {
 		if h.userCall[u] == nil {
 			h.announceLocked(u)
@@ -696,7 +644,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	for _, m := range c.joined() {
 		h.notifyLeftLocked(c, m, reason)
 	}
-	h.notifyLocked(webhook.CallEnded, callEndedEvent{CallID: c.id, Reason: reason, DurationMS: dur, Answered: !c.answered.IsZero()})
+	h.notifyLocked(webhook.CallEnded, callEndedEvent{CallID: c.ID, Reason: reason, DurationMS: dur, Answered: !c.Answered.IsZero()})
 	e := &endResult{call: c, reason: reason, users: users, entries: h.entries(c, reason, now)}
 	for _, l := range c.legs {
 		e.legs = append(e.legs, l)
@@ -704,18 +652,18 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	c.legs = nil
 	h.releaseHeldLocked(e)
 	h.metrics.callEnded(c, reason, now)
-	h.log.Info("call ended", "call", c.id, "users", c.historyUsers(), "reason", reason, "duration_ms", dur)
+	h.log.Info("call ended", "call", c.ID, "users", c.historyUsers(), "reason", reason, "duration_ms", dur)
 	return e
 }
 
 // entries builds every member's history entry for an ended call
 // (callcore.History's rules).
 func (h *Hub) entries(c *call, reason string, now time.Time) map[string]store.CallEntry {
-	f := callcore.Facts{ID: c.id, Caller: c.caller, Callee: c.callee, Room: c.room, Video: c.video, Started: c.started, Answered: c.answered}
+	f := callcore.Facts{ID: c.ID, Caller: c.Caller, Callee: c.Callee, Room: c.Room, Video: c.Video, Started: c.Started, Answered: c.Answered}
 	for _, m := range c.members {
-		mf := callcore.MemberFacts{User: m.user, Joined: m.joined, Left: m.left, Reason: m.reason}
-		if m.inviter != nil {
-			mf.Inviter = m.inviter.user
+		mf := callcore.MemberFacts{User: m.User, Joined: m.Joined, Left: m.Left, Reason: m.Reason}
+		if m.Inviter != nil {
+			mf.Inviter = m.Inviter.user
 		}
 		f.Members = append(f.Members, mf)
 	}
@@ -750,7 +698,7 @@ func (h *Hub) record(e *endResult) {
 			entry.Quality = q
 		}
 		if err := h.appendCall(ctx, user, entry); err != nil {
-			h.log.Error("call history not written", "call", e.call.id, "user", user, "err", err)
+			h.log.Error("call history not written", "call", e.call.ID, "user", user, "err", err)
 		}
 	}
 }

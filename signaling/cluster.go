@@ -140,19 +140,19 @@ func (h *Hub) flush() {
 	for c := range batch {
 		for u := range c.members {
 			if uc := h.userCall[u]; uc != nil {
-				ch.Users = append(ch.Users, store.HomeChange{Key: u, Call: uc.id})
+				ch.Users = append(ch.Users, store.HomeChange{Key: u, Call: uc.ID})
 			} else {
-				ch.Users = append(ch.Users, store.HomeChange{Key: u, Call: c.id, Clear: true})
+				ch.Users = append(ch.Users, store.HomeChange{Key: u, Call: c.ID, Clear: true})
 			}
 		}
-		if c.room != "" {
-			ch.Rooms = append(ch.Rooms, store.HomeChange{Key: c.room, Call: c.id, Clear: c.state == stateEnded})
+		if c.Room != "" {
+			ch.Rooms = append(ch.Rooms, store.HomeChange{Key: c.Room, Call: c.ID, Clear: c.Phase == callcore.PhaseEnded})
 		}
-		switch c.state {
-		case stateRinging, stateActive:
+		switch c.Phase {
+		case callcore.PhaseRinging, callcore.PhaseActive:
 			ch.Snapshots = append(ch.Snapshots, h.snapLocked(c))
-		case stateEnded:
-			ch.Ended = append(ch.Ended, c.id)
+		case callcore.PhaseEnded:
+			ch.Ended = append(ch.Ended, c.ID)
 		}
 	}
 	h.mu.Unlock()
@@ -172,12 +172,12 @@ func (h *Hub) flush() {
 
 // snapLocked describes an answered call for another node to rebuild.
 func (h *Hub) snapLocked(c *call) store.CallSnapshot {
-	s := store.CallSnapshot{ID: c.id, Home: h.cluster.ID(), Room: c.room, PTT: c.floor != nil, Caller: c.caller, Callee: c.callee,
-		Video: c.video, Started: c.started, Answered: c.answered}
+	s := store.CallSnapshot{ID: c.ID, Home: h.cluster.ID(), Room: c.Room, PTT: c.floor != nil, Caller: c.Caller, Callee: c.Callee,
+		Video: c.Video, Started: c.Started, Answered: c.Answered}
 	for _, m := range c.joined() {
-		ms := store.MemberSnapshot{User: m.user, Device: m.dev.device, Joined: m.joined}
-		if m.inviter != nil {
-			ms.Inviter = m.inviter.user
+		ms := store.MemberSnapshot{User: m.User, Device: m.Dev.device, Joined: m.Joined}
+		if m.Inviter != nil {
+			ms.Inviter = m.Inviter.user
 		}
 		s.Members = append(s.Members, ms)
 	}
@@ -224,7 +224,7 @@ func (h *Hub) involvedLocked(user string) bool {
 		return true
 	}
 	for _, c := range h.calls {
-		if m := c.members[user]; m != nil && m.state != memberGone {
+		if m := c.members[user]; m != nil && m.State != callcore.MemberGone {
 			return true
 		}
 	}
@@ -709,43 +709,42 @@ func (h *Hub) rehome(snap store.CallSnapshot) {
 	if h.calls[snap.ID] != nil || h.closed || len(snap.Members) == 0 {
 		return
 	}
-	c := &call{
-		id: snap.ID, caller: snap.Caller, callee: snap.Callee, room: snap.Room, video: snap.Video, state: stateActive,
-		started: snap.Started, answered: snap.Answered,
-		members: map[string]*member{}, legs: map[*Session]MediaLeg{}, events: map[*Session]*legEvents{},
-	}
+	c := newCall(callcore.Call[*Session]{
+		ID: snap.ID, Caller: snap.Caller, Callee: snap.Callee, Room: snap.Room, Video: snap.Video, Phase: callcore.PhaseActive,
+		Started: snap.Started, Answered: snap.Answered,
+	})
 	if snap.PTT {
 		c.floor = &floor{}
 	}
 	var here []*member
 	for _, ms := range snap.Members {
-		m := &member{user: ms.User, state: memberJoined, joined: ms.Joined}
+		m := &member{Member: callcore.Member[*Session]{User: ms.User, State: callcore.MemberJoined, Joined: ms.Joined}}
 		if ms.Inviter != "" {
-			m.inviter = h.ghost(ms.Inviter, "")
+			m.Inviter = h.ghost(ms.Inviter, "")
 		}
 		if d := h.devices[ms.User][ms.Device]; d != nil {
-			m.dev = d
+			m.Dev = d
 			here = append(here, m)
 		} else {
-			m.dev = h.ghost(ms.User, ms.Device)
-			h.detachLocked(c, m, m.dev)
+			m.Dev = h.ghost(ms.User, ms.Device)
+			h.detachLocked(c, m, m.Dev)
 		}
-		m.ring = callcore.AnsweredOn(m.dev)
+		m.Ring = callcore.AnsweredOn(m.Dev)
 		c.members[ms.User] = m
 		if h.userCall[ms.User] == nil {
 			h.userCall[ms.User] = c
 		}
 	}
-	h.calls[c.id] = c
-	if c.room != "" {
-		h.rooms[c.room] = c
+	h.calls[c.ID] = c
+	if c.Room != "" {
+		h.rooms[c.Room] = c
 	}
 	for _, m := range here {
-		m.dev.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.id, Room: c.room, Video: c.video, Members: c.parties(), Rejoin: true})
-		h.announceLocked(m.user)
+		m.Dev.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.ID, Room: c.Room, Video: c.Video, Members: c.parties(), Rejoin: true})
+		h.announceLocked(m.User)
 	}
 	h.dirtyLocked(c)
-	h.log.Info("took over a call from a gone node", "call", c.id, "from", snap.Home, "members", len(c.members), "online", len(here))
+	h.log.Info("took over a call from a gone node", "call", c.ID, "from", snap.Home, "members", len(c.members), "online", len(here))
 }
 
 // ghost is a stand-in session for a device that is not signed in
@@ -773,18 +772,18 @@ func (h *Hub) Handover(ctx context.Context) int {
 	var snaps []store.CallSnapshot
 	h.mu.Lock()
 	for _, c := range h.calls {
-		if c.state != stateActive {
+		if c.Phase != callcore.PhaseActive {
 			ends = append(ends, h.endLocked(c, protocol.ReasonFailed, nil))
 			continue
 		}
 		snaps = append(snaps, h.snapLocked(c))
-		rooms = append(rooms, c.id)
+		rooms = append(rooms, c.ID)
 	}
 	for _, s := range snaps {
 		c := h.calls[s.ID]
-		delete(h.calls, c.id)
-		if c.room != "" && h.rooms[c.room] == c {
-			delete(h.rooms, c.room)
+		delete(h.calls, c.ID)
+		if c.Room != "" && h.rooms[c.Room] == c {
+			delete(h.rooms, c.Room)
 		}
 		for u, m := range c.members {
 			if h.userCall[u] == c {
@@ -800,7 +799,7 @@ func (h *Hub) Handover(ctx context.Context) int {
 				m.handoff.stop()
 			}
 		}
-		c.state = stateEnded // its timers and stragglers find nothing to do
+		c.Phase = callcore.PhaseEnded // its timers and stragglers find nothing to do
 		delete(h.dirty, c)
 	}
 	h.mu.Unlock()

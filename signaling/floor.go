@@ -57,7 +57,7 @@ func (h *Hub) floorEffectsLocked(c *call, effs []callcore.Effect[string]) {
 	for _, e := range effs {
 		switch e.Kind {
 		case callcore.ArmTimer:
-			id, gen := c.id, e.Gen
+			id, gen := c.ID, e.Gen
 			f.timer = time.AfterFunc(e.After, func() { h.floorTimeout(id, gen) })
 		case callcore.DisarmTimer:
 			if f.timer != nil {
@@ -120,15 +120,15 @@ func (h *Hub) floorLegLocked(c *call) sfu.LegID {
 	if c.floor == nil || c.floor.Holder() == "" {
 		return ""
 	}
-	if m := c.members[c.floor.Holder()]; m != nil && m.state == memberJoined {
-		return m.dev.legID()
+	if m := c.members[c.floor.Holder()]; m != nil && m.State == callcore.MemberJoined {
+		return m.Dev.legID()
 	}
 	return ""
 }
 
 // floorState is the floor message of c at now.
 func (c *call) floorState(now time.Time) *protocol.FloorState {
-	m := &protocol.FloorState{CallID: c.id, Holder: c.floor.Holder(), Queue: c.floor.Queue()}
+	m := &protocol.FloorState{CallID: c.ID, Holder: c.floor.Holder(), Queue: c.floor.Queue()}
 	if m.Queue == nil {
 		m.Queue = []string{}
 	}

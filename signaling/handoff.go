@@ -53,18 +53,18 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 	}
 	if device != "" {
 		// A push: the sender holds the call and names the device to take it.
-		if m.dev != s {
+		if m.Dev != s {
 			return fail(protocol.CodeInvalidState, "only the device holding the call can send it elsewhere")
 		}
 		to := h.devices[s.user][device]
 		if to == nil || to == s {
 			return fail(protocol.CodeUserOffline, "no other device of yours named "+device+" is online")
 		}
-		to.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffOffer,
-			Device: s.device, Video: c.video, Members: c.parties()})
+		to.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffOffer,
+			Device: s.device, Video: c.Video, Members: c.parties()})
 		return nil
 	}
-	if m.dev == s {
+	if m.Dev == s {
 		return fail(protocol.CodeInvalidState, "this device already holds the call")
 	}
 	var kept MediaLeg
@@ -77,13 +77,13 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 		if leg := c.legs[s]; leg != nil {
 			var err error
 			if keep {
-				err = leg.Replace(m.dev.legID())
+				err = leg.Replace(m.Dev.legID())
 			}
 			if keep && err == nil {
 				kept = leg
 			} else {
 				if err != nil {
-					s.log.Info("listening leg cannot take over", "call", c.id, "err", err)
+					s.log.Info("listening leg cannot take over", "call", c.ID, "err", err)
 				}
 				delete(c.legs, s)
 				delete(c.events, s)
@@ -93,15 +93,15 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 	}
 	timeout := cmp.Or(h.cfg.HandoffTimeout, defaultHandoffTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	ho := &handoff{from: m.dev, to: s, ctx: ctx, cancel: cancel, leg: kept}
+	ho := &handoff{from: m.Dev, to: s, ctx: ctx, cancel: cancel, leg: kept}
 	user := s.user
 	ho.timer = time.AfterFunc(timeout, func() {
 		h.endHandoff(callID, user, s, "the new device did not connect in time")
 	})
 	m.handoff = ho
-	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffStarted,
-		Device: m.dev.device, Video: c.video, Members: c.parties(), Keep: kept != nil})
-	s.log.Info("handoff started", "call", c.id, "from", m.dev.device, "keeps_leg", kept != nil)
+	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffStarted,
+		Device: m.Dev.device, Video: c.Video, Members: c.parties(), Keep: kept != nil})
+	s.log.Info("handoff started", "call", c.ID, "from", m.Dev.device, "keeps_leg", kept != nil)
 	if kept != nil {
 		h.awaitTakeover(callID, s, ho)
 	}
@@ -130,9 +130,9 @@ func (h *Hub) answeredCallLocked(s *Session, callID string) (*call, *member, err
 	}
 	m := c.members[s.user]
 	switch {
-	case m == nil || m.state != memberJoined:
+	case m == nil || m.State != callcore.MemberJoined:
 		return nil, nil, fail(protocol.CodeNotInCall, "you are not in that call")
-	case c.state != stateActive:
+	case c.Phase != callcore.PhaseActive:
 		return nil, nil, fail(protocol.CodeInvalidState, "the call has not been answered yet")
 	}
 	return c, m, nil
@@ -141,7 +141,7 @@ func (h *Hub) answeredCallLocked(s *Session, callID string) (*call, *member, err
 // standby returns the handoff whose new device is s in c, if any. The
 // caller holds the hub's mutex.
 func (c *call) standby(s *Session) *handoff {
-	if m := c.members[s.user]; m != nil && m.state == memberJoined && m.handoff != nil && m.handoff.to == s {
+	if m := c.members[s.user]; m != nil && m.State == callcore.MemberJoined && m.handoff != nil && m.handoff.to == s {
 		return m.handoff
 	}
 	return nil
@@ -150,7 +150,7 @@ func (c *call) standby(s *Session) *handoff {
 // canSignal reports whether s may negotiate media in c: the member's leg,
 // the device a handoff moves it to, or one listening along.
 func (c *call) canSignal(s *Session) bool {
-	return c.state != stateEnded && (c.joinedBy(s) != nil || c.standby(s) != nil || c.listenerOf(s) != nil)
+	return c.Phase != callcore.PhaseEnded && (c.joinedBy(s) != nil || c.standby(s) != nil || c.listenerOf(s) != nil)
 }
 
 // joinStandby creates the media leg of a handoff's new device, taking over
@@ -197,16 +197,16 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	m := c.members[s.user]
 	m.handoff.stop()
 	m.handoff = nil
-	old := m.dev
+	old := m.Dev
 	oldLeg := c.legs[old]
 	delete(c.legs, old)
 	delete(c.events, old)
-	m.dev = s
+	m.Dev = s
 	h.dirtyLocked(c)
-	m.ring = callcore.AnsweredOn(s)
-	old.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: protocol.ReasonHandedOff,
-		DurationMS: h.now().Sub(m.joined).Milliseconds(), Device: s.device})
-	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffDone, Device: old.device})
+	m.Ring = callcore.AnsweredOn(s)
+	old.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: protocol.ReasonHandedOff,
+		DurationMS: h.now().Sub(m.Joined).Milliseconds(), Device: s.device})
+	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffDone, Device: old.device})
 	c.greetWatchers(s)
 	h.announceLocked(s.user)
 	h.helpedDeviceChangedLocked(c, s.user)
@@ -246,13 +246,13 @@ func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) Medi
 	leg := c.legs[ho.to]
 	delete(c.legs, ho.to)
 	delete(c.events, ho.to)
-	msg := &protocol.Handoff{CallID: c.id, State: protocol.HandoffFailed, Message: why}
+	msg := &protocol.Handoff{CallID: c.ID, State: protocol.HandoffFailed, Message: why}
 	ho.to.send(protocol.TypeHandoff, msg)
-	if m.dev != nil && m.dev != ho.to {
-		ho.from.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffFailed,
+	if m.Dev != nil && m.Dev != ho.to {
+		ho.from.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffFailed,
 			Device: ho.to.device, Message: why})
 	}
-	h.log.Info("handoff failed", "call", c.id, "user", m.user, "to", ho.to.device, "why", why)
+	h.log.Info("handoff failed", "call", c.ID, "user", m.User, "to", ho.to.device, "why", why)
 	h.metrics.handoffs.WithLabelValues("failed").Inc()
 	return leg
 }
@@ -271,11 +271,11 @@ func (h *Hub) announceLocked(user string) {
 // to take it. No call gives an empty message.
 func (h *Hub) activeCallLocked(user string) *protocol.ActiveCall {
 	c := h.userCall[user]
-	if c == nil || c.state != stateActive {
+	if c == nil || c.Phase != callcore.PhaseActive {
 		return &protocol.ActiveCall{}
 	}
 	m := c.members[user]
-	if m == nil || m.state != memberJoined || m.dev == nil {
+	if m == nil || m.State != callcore.MemberJoined || m.Dev == nil {
 		return &protocol.ActiveCall{}
 	}
 	online := make([]string, 0, len(h.devices[user]))
@@ -283,6 +283,6 @@ func (h *Hub) activeCallLocked(user string) *protocol.ActiveCall {
 		online = append(online, name)
 	}
 	slices.Sort(online)
-	return &protocol.ActiveCall{CallID: c.id, Device: m.dev.device, Video: c.video, Members: c.parties(),
+	return &protocol.ActiveCall{CallID: c.ID, Device: m.Dev.device, Video: c.Video, Members: c.parties(),
 		Listening: m.listening(), Online: online}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -188,8 +189,8 @@ func (h *Hub) ringLate(s *Session) {
 		return
 	}
 	for _, c := range h.calls {
-		if m := c.members[s.user]; m != nil && m.state == memberRinging {
-			h.ringEffectsLocked(c, m, m.ring.Add(s))
+		if m := c.members[s.user]; m != nil && m.State == callcore.MemberRinging {
+			h.ringEffectsLocked(c, m, m.Ring.Add(s))
 		}
 	}
 	// Give it back the calls its device's lost session was in.
@@ -215,9 +216,9 @@ func (h *Hub) unregister(s *Session) {
 	for _, c := range h.calls {
 		switch m := c.members[s.user]; {
 		case m == nil:
-		case c.state == stateRinging && c.joinedBy(s) != nil:
+		case c.Phase == callcore.PhaseRinging && c.joinedBy(s) != nil:
 			ends = append(ends, h.endLocked(c, protocol.ReasonCancelled, nil))
-		case c.state == stateActive && c.joinedBy(s) != nil:
+		case c.Phase == callcore.PhaseActive && c.joinedBy(s) != nil:
 			switch nd := h.devices[s.user][s.device]; {
 			case nd != nil:
 				h.reattachLocked(c, m, nd) // already signed in again
@@ -226,8 +227,8 @@ func (h *Hub) unregister(s *Session) {
 			default:
 				ends = append(ends, h.leaveLocked(c, m, protocol.ReasonConnectionLost, s))
 			}
-		case m.state == memberRinging:
-			m.ring.Drop(s)
+		case m.State == callcore.MemberRinging:
+			m.Ring.Drop(s)
 		case c.standby(s) != nil:
 			if leg := h.dropHandoffLocked(c, m, s, "the new device went offline"); leg != nil {
 				standbyLegs = append(standbyLegs, leg)
@@ -280,7 +281,7 @@ func (h *Hub) RoomCallID(name string) (string, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c := h.rooms[name]; c != nil {
-		return c.id, true
+		return c.ID, true
 	}
 	return "", false
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/pion/sdp/v3"
 
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -24,7 +25,7 @@ func (h *Hub) requestListen(s *Session, callID string) error {
 		return err
 	}
 	switch {
-	case m.dev == s:
+	case m.Dev == s:
 		return fail(protocol.CodeInvalidState, "this device already holds the call")
 	case m.listeners[s]:
 		return fail(protocol.CodeInvalidState, "this device already listens to the call")
@@ -35,15 +36,15 @@ func (h *Hub) requestListen(s *Session, callID string) error {
 		m.listeners = make(map[*Session]bool)
 	}
 	m.listeners[s] = true
-	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffStarted, Listen: true,
-		Device: m.dev.device, Video: c.video, Members: c.parties()})
-	s.log.Info("listening along", "call", c.id, "holder", m.dev.device)
+	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffStarted, Listen: true,
+		Device: m.Dev.device, Video: c.Video, Members: c.parties()})
+	s.log.Info("listening along", "call", c.ID, "holder", m.Dev.device)
 	return nil
 }
 
 // listenerOf returns the member s listens along for in c.
 func (c *call) listenerOf(s *Session) *member {
-	if m := c.members[s.user]; m != nil && m.state == memberJoined && m.listeners[s] {
+	if m := c.members[s.user]; m != nil && m.State == callcore.MemberJoined && m.listeners[s] {
 		return m
 	}
 	return nil
@@ -66,7 +67,7 @@ func (h *Hub) listening(s *Session, callID string) {
 	if c == nil || c.listenerOf(s) == nil {
 		return
 	}
-	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.id, State: protocol.HandoffDone, Listen: true})
+	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffDone, Listen: true})
 	c.greetWatchers(s)
 	h.announceLocked(s.user)
 }
@@ -80,12 +81,12 @@ func (h *Hub) dropListenerLocked(c *call, m *member, s *Session, reason string, 
 	}
 	delete(m.listeners, s)
 	if !gone {
-		s.send(protocol.TypeEnded, &protocol.Ended{CallID: c.id, Reason: reason})
+		s.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: reason})
 	}
 	leg := c.legs[s]
 	delete(c.legs, s)
 	delete(c.events, s)
-	h.announceLocked(m.user)
+	h.announceLocked(m.User)
 	return leg
 }
 

@@ -328,7 +328,7 @@ func (h *Hub) relayMedia(s *Session, m *protocol.Media) error {
 		return fail(protocol.CodeNotInCall, "this device is not a leg of that call")
 	}
 	c.tellMembers(s, protocol.TypeMedia, func() protocol.EncodedMessage {
-		return &protocol.Media{CallID: c.id, User: s.user, Audio: m.Audio, Video: m.Video}
+		return &protocol.Media{CallID: c.ID, User: s.user, Audio: m.Audio, Video: m.Video}
 	})
 	return nil
 }

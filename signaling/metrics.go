@@ -100,13 +100,13 @@ func (m *metrics) countIn(msg any) {
 
 // callEnded counts a call's outcome and, if it was answered, its length.
 func (m *metrics) callEnded(c *call, reason string, now time.Time) {
-	if c.room != "" {
+	if c.Room != "" {
 		return
 	}
-	if c.answered.IsZero() {
+	if c.Answered.IsZero() {
 		m.invites.WithLabelValues(reason).Inc()
 		return
 	}
 	m.invites.WithLabelValues("answered").Inc()
-	m.duration.Observe(now.Sub(c.answered).Seconds())
+	m.duration.Observe(now.Sub(c.Answered).Seconds())
 }

@@ -65,18 +65,18 @@ func (h *Hub) notifyLocked(typ string, data any) {
 
 // notifyJoinedLocked reports that m's device joined c.
 func (h *Hub) notifyJoinedLocked(c *call, m *member) {
-	ev := participantEvent{CallID: c.id, User: m.user}
-	if m.dev != nil {
-		ev.Device = m.dev.device
+	ev := participantEvent{CallID: c.ID, User: m.User}
+	if m.Dev != nil {
+		ev.Device = m.Dev.device
 	}
 	h.notifyLocked(webhook.ParticipantJoined, ev)
 }
 
 // notifyLeftLocked reports that m left c for reason.
 func (h *Hub) notifyLeftLocked(c *call, m *member, reason string) {
-	ev := participantEvent{CallID: c.id, User: m.user, Reason: reason}
-	if m.dev != nil {
-		ev.Device = m.dev.device
+	ev := participantEvent{CallID: c.ID, User: m.User, Reason: reason}
+	if m.Dev != nil {
+		ev.Device = m.Dev.device
 	}
 	h.notifyLocked(webhook.ParticipantLeft, ev)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -56,7 +57,7 @@ func (h *Hub) devicesOf(user string) []adminapi.DeviceInfo {
 			d.Node = h.cluster.ID()
 		}
 		if c := h.userCall[user]; c != nil && c.joinedBy(s) != nil {
-			d.Call = c.id
+			d.Call = c.ID
 		}
 		out = append(out, d)
 	}
@@ -143,16 +144,16 @@ func (h *Hub) removeUserLocked(user, reason string) []*endResult {
 	var ends []*endResult
 	for _, c := range h.calls {
 		m := c.members[user]
-		if m == nil || c.state == stateEnded {
+		if m == nil || c.Phase == callcore.PhaseEnded {
 			continue
 		}
 		var e *endResult
 		switch {
-		case m.state == memberJoined && c.state == stateRinging:
+		case m.State == callcore.MemberJoined && c.Phase == callcore.PhaseRinging:
 			e = h.endLocked(c, protocol.ReasonCancelled, nil)
-		case m.state == memberJoined:
+		case m.State == callcore.MemberJoined:
 			e = h.leaveLocked(c, m, reason, nil)
-		case m.state == memberRinging:
+		case m.State == callcore.MemberRinging:
 			e = h.unringLocked(c, m, protocol.ReasonDeclined, nil)
 		}
 		if e != nil {

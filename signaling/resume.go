@@ -23,12 +23,12 @@ const defaultReconnectGrace = 20 * time.Second
 // gone.
 func (h *Hub) detachLocked(c *call, m *member, s *Session) {
 	grace := cmp.Or(h.cfg.ReconnectGrace, defaultReconnectGrace)
-	id, user := c.id, m.user
+	id, user := c.ID, m.User
 	if m.detached != nil {
 		m.detached.Stop()
 	}
 	m.detached = time.AfterFunc(grace, func() { h.graceOver(id, user, s) })
-	h.log.Info("leg offline; holding its place", "call", c.id, "user", m.user, "device", s.device, "grace", grace)
+	h.log.Info("leg offline; holding its place", "call", c.ID, "user", m.User, "device", s.device, "grace", grace)
 }
 
 // graceOver ends the leg of s in the call if its device has not come back.
@@ -36,7 +36,7 @@ func (h *Hub) graceOver(callID, user string, s *Session) {
 	var e *endResult
 	h.mu.Lock()
 	if c := h.calls[callID]; c != nil {
-		if m := c.members[user]; m != nil && m.state == memberJoined && m.dev == s && m.detached != nil {
+		if m := c.members[user]; m != nil && m.State == callcore.MemberJoined && m.Dev == s && m.detached != nil {
 			m.detached = nil
 			e = h.leaveLocked(c, m, protocol.ReasonConnectionLost, s)
 		}
@@ -51,7 +51,7 @@ func (h *Hub) graceOver(callID, user string, s *Session) {
 func (h *Hub) resumeLocked(s *Session) {
 	for _, c := range h.calls {
 		m := c.members[s.user]
-		if m != nil && m.state == memberJoined && m.detached != nil && m.dev != s && m.dev.device == s.device {
+		if m != nil && m.State == callcore.MemberJoined && m.detached != nil && m.Dev != s && m.Dev.device == s.device {
 			h.reattachLocked(c, m, s)
 		}
 	}
@@ -64,9 +64,9 @@ func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
 		m.detached.Stop()
 		m.detached = nil
 	}
-	old := m.dev
-	m.dev = s
-	m.ring = callcore.AnsweredOn(s)
+	old := m.Dev
+	m.Dev = s
+	m.Ring = callcore.AnsweredOn(s)
 	if leg := c.legs[old]; leg != nil {
 		delete(c.legs, old)
 		c.legs[s] = leg
@@ -76,16 +76,16 @@ func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
 		c.events[s] = ev
 		ev.sess.Store(s)
 		// The new session's loop owns its event map: hand it over there.
-		if !s.post(resumedLeg{callID: c.id, ev: ev}) {
-			s.log.Warn("resumed leg's events not handed over", "call", c.id)
+		if !s.post(resumedLeg{callID: c.ID, ev: ev}) {
+			s.log.Warn("resumed leg's events not handed over", "call", c.ID)
 		}
 	}
 	// No media leg here (the call was taken over from a node that went
 	// away): the device connects its media anew.
 	rejoin := c.legs[s] == nil && h.cluster != nil
-	s.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.id, Room: c.room, Video: c.video, Members: c.parties(), Rejoin: rejoin})
+	s.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.ID, Room: c.Room, Video: c.Video, Members: c.parties(), Rejoin: rejoin})
 	c.greetWatchers(s)
-	s.log.Info("call resumed", "call", c.id)
+	s.log.Info("call resumed", "call", c.ID)
 }
 
 // resumedLeg is posted to a session's loop when it takes over a leg.

@@ -10,6 +10,7 @@ import (
 	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
+	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -211,12 +212,12 @@ func (h *Hub) endRevoked(r auth.Revocation) int {
 	}
 	for _, c := range h.calls {
 		for _, m := range c.members {
-			if m.state != memberJoined || m.detached == nil || m.dev == nil || !r.Covers(m.dev.ident) {
+			if m.State != callcore.MemberJoined || m.detached == nil || m.Dev == nil || !r.Covers(m.Dev.ident) {
 				continue
 			}
 			m.detached.Stop()
 			m.detached = nil
-			if e := h.leaveLocked(c, m, protocol.ReasonConnectionLost, m.dev); e != nil {
+			if e := h.leaveLocked(c, m, protocol.ReasonConnectionLost, m.Dev); e != nil {
 				ends = append(ends, e)
 			}
 		}

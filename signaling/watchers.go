@@ -1,6 +1,9 @@
 package signaling
 
-import "github.com/tandemcall/tandem/signaling/protocol"
+import (
+	"github.com/tandemcall/tandem/signaling/callcore"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
 
 // WHEP players (docs/protocol.md, "WHIP and WHEP") watch a room's call
 // from outside it: they are not members, yet they see and hear it. So
@@ -15,7 +18,7 @@ func (h *Hub) AddWatcher(callID string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.calls[callID]
-	if c == nil || c.state == stateEnded {
+	if c == nil || c.Phase == callcore.PhaseEnded {
 		return false
 	}
 	c.watchers++
@@ -29,7 +32,7 @@ func (h *Hub) RemoveWatcher(callID string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.calls[callID]
-	if c == nil || c.state == stateEnded || c.watchers == 0 {
+	if c == nil || c.Phase == callcore.PhaseEnded || c.watchers == 0 {
 		return
 	}
 	c.watchers--
@@ -40,7 +43,7 @@ func (h *Hub) RemoveWatcher(callID string) {
 // listening along with them, how many watch c now.
 func (h *Hub) tellWatchersLocked(c *call) {
 	for _, m := range c.joined() {
-		c.sendWatchers(m.dev)
+		c.sendWatchers(m.Dev)
 		for s := range m.listeners {
 			c.sendWatchers(s)
 		}
@@ -49,7 +52,7 @@ func (h *Hub) tellWatchersLocked(c *call) {
 
 // sendWatchers tells s how many watch c.
 func (c *call) sendWatchers(s *Session) {
-	s.send(protocol.TypeWatchers, &protocol.Watchers{CallID: c.id, WHEP: c.watchers})
+	s.send(protocol.TypeWatchers, &protocol.Watchers{CallID: c.ID, WHEP: c.watchers})
 }
 
 // greetWatchers tells s, a device that has just come into the call, how
