@@ -626,9 +626,8 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 			delete(h.userCall, m.User)
 		}
 		if ho := m.handoff; ho != nil {
-			ho.stop()
+			ho.stop() // the core told its device the call ended
 			m.handoff = nil
-			ho.to.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: reason, DurationMS: dur})
 		}
 		for l := range m.listeners {
 			l.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: reason, DurationMS: dur})

@@ -3,6 +3,7 @@ package signaling
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -22,11 +23,10 @@ const defaultHandoffTimeout = 15 * time.Second
 // receives the new leg's media, the new device becomes the member's leg
 // and the old one is released with handed_off.
 type handoff struct {
-	from, to *Session
-	leg      MediaLeg // the new device's leg, once its first offer came
-	timer    *time.Timer
-	ctx      context.Context
-	cancel   context.CancelFunc
+	leg    MediaLeg // the new device's leg, once its first offer came
+	timer  *time.Timer
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // stop stops the handoff's clock and the wait for its takeover.
@@ -45,27 +45,24 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 	if err != nil {
 		return err
 	}
-	switch {
-	case c.floor != nil:
+	if c.floor != nil {
 		return fail(protocol.CodeInvalidState, "a push-to-talk room cannot be moved to another device")
-	case m.handoff != nil:
-		return fail(protocol.CodeInvalidState, "the call is already moving to another device")
 	}
 	if device != "" {
 		// A push: the sender holds the call and names the device to take it.
-		if m.Dev != s {
-			return fail(protocol.CodeInvalidState, "only the device holding the call can send it elsewhere")
-		}
 		to := h.devices[s.user][device]
-		if to == nil || to == s {
+		if m.Dev == s && m.Move == nil && (to == nil || to == s) {
 			return fail(protocol.CodeUserOffline, "no other device of yours named "+device+" is online")
 		}
-		to.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffOffer,
-			Device: s.device, Video: c.Video, Members: c.parties()})
+		effs, err := c.Offer(&m.Member, s, to, c.core())
+		if err != nil {
+			return moveError(err)
+		}
+		h.effectsLocked(c, effs)
 		return nil
 	}
-	if m.Dev == s {
-		return fail(protocol.CodeInvalidState, "this device already holds the call")
+	if err := c.CheckPull(&m.Member, s); err != nil {
+		return moveError(err)
 	}
 	var kept MediaLeg
 	if m.listeners[s] {
@@ -93,19 +90,33 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 	}
 	timeout := cmp.Or(h.cfg.HandoffTimeout, defaultHandoffTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	ho := &handoff{from: m.Dev, to: s, ctx: ctx, cancel: cancel, leg: kept}
+	// Checked above: the pull stands.
+	effs, _ := c.Pull(&m.Member, s, kept != nil, c.core())
+	ho := &handoff{ctx: ctx, cancel: cancel, leg: kept}
 	user := s.user
 	ho.timer = time.AfterFunc(timeout, func() {
 		h.endHandoff(callID, user, s, "the new device did not connect in time")
 	})
 	m.handoff = ho
-	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffStarted,
-		Device: m.Dev.device, Video: c.Video, Members: c.parties(), Keep: kept != nil})
+	h.effectsLocked(c, effs)
 	s.log.Info("handoff started", "call", c.ID, "from", m.Dev.device, "keeps_leg", kept != nil)
 	if kept != nil {
 		h.awaitTakeover(callID, s, ho)
 	}
 	return nil
+}
+
+// moveError is the protocol's error for a move callcore refused.
+func moveError(err error) error {
+	switch {
+	case errors.Is(err, callcore.ErrMoving):
+		return fail(protocol.CodeInvalidState, "the call is already moving to another device")
+	case errors.Is(err, callcore.ErrHolds):
+		return fail(protocol.CodeInvalidState, "this device already holds the call")
+	case errors.Is(err, callcore.ErrNotHolder):
+		return fail(protocol.CodeInvalidState, "only the device holding the call can send it elsewhere")
+	}
+	return fail(protocol.CodeNotInCall, "you are not in that call")
 }
 
 // awaitTakeover waits in the background until ho's new leg carries the
@@ -141,7 +152,7 @@ func (h *Hub) answeredCallLocked(s *Session, callID string) (*call, *member, err
 // standby returns the handoff whose new device is s in c, if any. The
 // caller holds the hub's mutex.
 func (c *call) standby(s *Session) *handoff {
-	if m := c.members[s.user]; m != nil && m.State == callcore.MemberJoined && m.handoff != nil && m.handoff.to == s {
+	if m := c.members[s.user]; m != nil && m.State == callcore.MemberJoined && m.handoff != nil && m.Move != nil && m.Move.To == s {
 		return m.handoff
 	}
 	return nil
@@ -160,14 +171,17 @@ func (h *Hub) joinStandby(s *Session, callID string, ev *legEvents) (MediaLeg, b
 	h.mu.Lock()
 	c := h.calls[callID]
 	var ho *handoff
+	var from *Session
 	if c != nil {
-		ho = c.standby(s)
+		if ho = c.standby(s); ho != nil {
+			from = c.members[s.user].Move.From
+		}
 	}
 	h.mu.Unlock()
 	if ho == nil {
 		return nil, false, nil
 	}
-	leg, err := h.media.JoinReplacing(sfu.RoomID(callID), s.legID(), s.user, ev, ho.from.legID())
+	leg, err := h.media.JoinReplacing(sfu.RoomID(callID), s.legID(), s.user, ev, from.legID())
 	if err != nil {
 		return nil, true, err
 	}
@@ -197,16 +211,13 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	m := c.members[s.user]
 	m.handoff.stop()
 	m.handoff = nil
-	old := m.Dev
+	// Checked above: the move to s is under way.
+	effs, old, _ := c.Moved(&m.Member, s, h.now())
 	oldLeg := c.legs[old]
 	delete(c.legs, old)
 	delete(c.events, old)
-	m.Dev = s
 	h.dirtyLocked(c)
-	m.Ring = callcore.AnsweredOn(s)
-	old.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: protocol.ReasonHandedOff,
-		DurationMS: h.now().Sub(m.Joined).Milliseconds(), Device: s.device})
-	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffDone, Device: old.device})
+	h.effectsLocked(c, effs)
 	c.greetWatchers(s)
 	h.announceLocked(s.user)
 	h.helpedDeviceChangedLocked(c, s.user)
@@ -237,22 +248,20 @@ func (h *Hub) endHandoff(callID, user string, s *Session, why string) {
 // dropHandoffLocked ends m's handoff to s (any handoff if s is nil) and
 // returns the new leg to close after unlocking.
 func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) MediaLeg {
-	if m == nil || m.handoff == nil || (s != nil && m.handoff.to != s) {
+	if m == nil || m.handoff == nil {
 		return nil
 	}
-	ho := m.handoff
-	m.handoff = nil
-	ho.stop()
-	leg := c.legs[ho.to]
-	delete(c.legs, ho.to)
-	delete(c.events, ho.to)
-	msg := &protocol.Handoff{CallID: c.ID, State: protocol.HandoffFailed, Message: why}
-	ho.to.send(protocol.TypeHandoff, msg)
-	if m.Dev != nil && m.Dev != ho.to {
-		ho.from.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffFailed,
-			Device: ho.to.device, Message: why})
+	effs, mv := c.MoveFailed(&m.Member, s, why)
+	if mv == nil {
+		return nil
 	}
-	h.log.Info("handoff failed", "call", c.ID, "user", m.User, "to", ho.to.device, "why", why)
+	m.handoff.stop()
+	m.handoff = nil
+	leg := c.legs[mv.To]
+	delete(c.legs, mv.To)
+	delete(c.events, mv.To)
+	h.effectsLocked(c, effs)
+	h.log.Info("handoff failed", "call", c.ID, "user", m.User, "to", mv.To.device, "why", why)
 	h.metrics.handoffs.WithLabelValues("failed").Inc()
 	return leg
 }

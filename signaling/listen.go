@@ -29,7 +29,7 @@ func (h *Hub) requestListen(s *Session, callID string) error {
 		return fail(protocol.CodeInvalidState, "this device already holds the call")
 	case m.listeners[s]:
 		return fail(protocol.CodeInvalidState, "this device already listens to the call")
-	case m.handoff != nil && m.handoff.to == s:
+	case m.Move != nil && m.Move.To == s:
 		return fail(protocol.CodeInvalidState, "the call is moving to this device")
 	}
 	if m.listeners == nil {

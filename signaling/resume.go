@@ -65,8 +65,6 @@ func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
 		m.detached = nil
 	}
 	old := m.Dev
-	m.Dev = s
-	m.Ring = callcore.AnsweredOn(s)
 	if leg := c.legs[old]; leg != nil {
 		delete(c.legs, old)
 		c.legs[s] = leg
@@ -83,7 +81,7 @@ func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
 	// No media leg here (the call was taken over from a node that went
 	// away): the device connects its media anew.
 	rejoin := c.legs[s] == nil && h.cluster != nil
-	s.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.ID, Room: c.Room, Video: c.Video, Members: c.parties(), Rejoin: rejoin})
+	h.effectsLocked(c, c.Resume(&m.Member, s, rejoin, c.core()))
 	c.greetWatchers(s)
 	s.log.Info("call resumed", "call", c.ID)
 }

@@ -49,6 +49,9 @@ type Member[D comparable] struct {
 	Joined  time.Time
 	Left    time.Time
 	Reason  string // why they left, for their history entry
+	// Move is their place moving to another of their devices, while it
+	// does.
+	Move *Move[D]
 }
 
 // Call is a call between users (one-to-one, growing into a group by
@@ -207,7 +210,8 @@ func (c *Call[D]) tellLeft(m *Member[D], ms []*Member[D], reason string) []Effec
 // into a running call also keeps for their history. by is the device
 // whose action or loss ended the call, if any: lost, it is told nothing;
 // one that declined hears declined, and the user's others declined
-// elsewhere. End returns how long the call ran since its answer.
+// elsewhere. A device a member's place was moving to hears the call's
+// reason too. End returns how long the call ran since its answer.
 func (c *Call[D]) End(ms []*Member[D], reason string, by D, now time.Time) (effs []Effect[D], dur time.Duration) {
 	wasActive := c.Phase == PhaseActive
 	c.Phase = PhaseEnded
@@ -215,6 +219,10 @@ func (c *Call[D]) End(ms []*Member[D], reason string, by D, now time.Time) (effs
 		dur = now.Sub(c.Answered)
 	}
 	for _, m := range ms {
+		if mv := m.Move; mv != nil {
+			m.Move = nil
+			effs = append(effs, send(mv.To, protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: reason, DurationMS: dur.Milliseconds()}))
+		}
 		switch m.State {
 		case MemberJoined:
 			if !(reason == protocol.ReasonConnectionLost && m.Dev == by) {
