@@ -27,8 +27,6 @@ type member struct {
 	callcore.Member[*Session]
 	timer   *time.Timer // the ring's, while it rings
 	handoff *handoff    // the call moving to another of their devices
-	// listeners are their other devices listening along (listen.go).
-	listeners map[*Session]bool
 	// detached runs while the leg's device is offline: when it fires, the
 	// member leaves with connection_lost (resume.go).
 	detached *time.Timer
@@ -559,7 +557,7 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 	if leg := h.dropHandoffLocked(c, m, nil, "the call ended on the other device"); leg != nil {
 		e.legs = append(e.legs, leg)
 	}
-	for l := range m.listeners {
+	for _, l := range slices.Clone(m.Listeners) {
 		if leg := h.dropListenerLocked(c, m, l, reason, false); leg != nil {
 			e.legs = append(e.legs, leg)
 		}
@@ -629,10 +627,6 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 			ho.stop() // the core told its device the call ended
 			m.handoff = nil
 		}
-		for l := range m.listeners {
-			l.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: reason, DurationMS: dur})
-		}
-		m.listeners = nil
 	}
 	h.effectsLocked(c, effs)
 	for u := range c.members {

@@ -65,12 +65,12 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 		return moveError(err)
 	}
 	var kept MediaLeg
-	if m.listeners[s] {
-		// A device listening along takes the whole call. Its leg, which
-		// receives the others already, takes over: the device starts
-		// sending on it and never stops seeing and hearing them. A leg
-		// that cannot gives way to one the device connects now.
-		delete(m.listeners, s)
+	if m.Listens(s) {
+		// A device listening along takes the whole call (Pull ends its
+		// listening). Its leg, which receives the others already, takes
+		// over: the device starts sending on it and never stops seeing
+		// and hearing them. A leg that cannot gives way to one the
+		// device connects now.
 		if leg := c.legs[s]; leg != nil {
 			var err error
 			if keep {

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/pion/sdp/v3"
@@ -24,27 +25,25 @@ func (h *Hub) requestListen(s *Session, callID string) error {
 	if err != nil {
 		return err
 	}
+	effs, err := c.Listen(&m.Member, s, c.core())
 	switch {
-	case m.Dev == s:
+	case errors.Is(err, callcore.ErrHolds):
 		return fail(protocol.CodeInvalidState, "this device already holds the call")
-	case m.listeners[s]:
+	case errors.Is(err, callcore.ErrListening):
 		return fail(protocol.CodeInvalidState, "this device already listens to the call")
-	case m.Move != nil && m.Move.To == s:
+	case errors.Is(err, callcore.ErrMovingHere):
 		return fail(protocol.CodeInvalidState, "the call is moving to this device")
+	case err != nil:
+		return fail(protocol.CodeNotInCall, "you are not in that call")
 	}
-	if m.listeners == nil {
-		m.listeners = make(map[*Session]bool)
-	}
-	m.listeners[s] = true
-	s.send(protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffStarted, Listen: true,
-		Device: m.Dev.device, Video: c.Video, Members: c.parties()})
+	h.effectsLocked(c, effs)
 	s.log.Info("listening along", "call", c.ID, "holder", m.Dev.device)
 	return nil
 }
 
 // listenerOf returns the member s listens along for in c.
 func (c *call) listenerOf(s *Session) *member {
-	if m := c.members[s.user]; m != nil && m.State == callcore.MemberJoined && m.listeners[s] {
+	if m := c.members[s.user]; m != nil && m.State == callcore.MemberJoined && m.Listens(s) {
 		return m
 	}
 	return nil
@@ -76,13 +75,11 @@ func (h *Hub) listening(s *Session, callID string) {
 // unless its own connection is gone (gone), and returns its leg to close
 // after unlocking.
 func (h *Hub) dropListenerLocked(c *call, m *member, s *Session, reason string, gone bool) MediaLeg {
-	if !m.listeners[s] {
+	effs, err := c.StopListening(&m.Member, s, reason, gone)
+	if err != nil {
 		return nil
 	}
-	delete(m.listeners, s)
-	if !gone {
-		s.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: reason})
-	}
+	h.effectsLocked(c, effs)
 	leg := c.legs[s]
 	delete(c.legs, s)
 	delete(c.events, s)
@@ -93,7 +90,7 @@ func (h *Hub) dropListenerLocked(c *call, m *member, s *Session, reason string, 
 // listening lists the devices listening along to m's part in the call.
 func (m *member) listening() []string {
 	var out []string
-	for s := range m.listeners {
+	for _, s := range m.Listeners {
 		out = append(out, s.device)
 	}
 	slices.Sort(out)

@@ -44,7 +44,7 @@ func (h *Hub) RemoveWatcher(callID string) {
 func (h *Hub) tellWatchersLocked(c *call) {
 	for _, m := range c.joined() {
 		c.sendWatchers(m.Dev)
-		for s := range m.listeners {
+		for _, s := range m.Listeners {
 			c.sendWatchers(s)
 		}
 	}

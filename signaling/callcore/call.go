@@ -52,6 +52,9 @@ type Member[D comparable] struct {
 	// Move is their place moving to another of their devices, while it
 	// does.
 	Move *Move[D]
+	// Listeners are their other devices listening along, in the order
+	// they started.
+	Listeners []D
 }
 
 // Call is a call between users (one-to-one, growing into a group by
@@ -210,8 +213,8 @@ func (c *Call[D]) tellLeft(m *Member[D], ms []*Member[D], reason string) []Effec
 // into a running call also keeps for their history. by is the device
 // whose action or loss ended the call, if any: lost, it is told nothing;
 // one that declined hears declined, and the user's others declined
-// elsewhere. A device a member's place was moving to hears the call's
-// reason too. End returns how long the call ran since its answer.
+// elsewhere. A device a member's place was moving to, and one listening
+// along, hears the call's reason too. End returns how long the call ran since its answer.
 func (c *Call[D]) End(ms []*Member[D], reason string, by D, now time.Time) (effs []Effect[D], dur time.Duration) {
 	wasActive := c.Phase == PhaseActive
 	c.Phase = PhaseEnded
@@ -223,6 +226,10 @@ func (c *Call[D]) End(ms []*Member[D], reason string, by D, now time.Time) (effs
 			m.Move = nil
 			effs = append(effs, send(mv.To, protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: reason, DurationMS: dur.Milliseconds()}))
 		}
+		for _, l := range m.Listeners {
+			effs = append(effs, send(l, protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: reason, DurationMS: dur.Milliseconds()}))
+		}
+		m.Listeners = nil
 		switch m.State {
 		case MemberJoined:
 			if !(reason == protocol.ReasonConnectionLost && m.Dev == by) {

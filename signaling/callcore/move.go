@@ -2,6 +2,7 @@ package callcore
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -64,12 +65,14 @@ func (c *Call[D]) CheckPull(m *Member[D], to D) error {
 }
 
 // Pull starts moving m's place to their device to: to is told to connect
-// its media (keep: on the leg it already listens along with). The move
-// ends with Moved or MoveFailed.
+// its media (keep: on the leg it already listens along with). A device
+// listening along stops listening: it takes the whole call. The move ends
+// with Moved or MoveFailed.
 func (c *Call[D]) Pull(m *Member[D], to D, keep bool, ms []*Member[D]) ([]Effect[D], error) {
 	if err := c.CheckPull(m, to); err != nil {
 		return nil, err
 	}
+	m.Listeners = slices.DeleteFunc(m.Listeners, func(d D) bool { return d == to })
 	m.Move = &Move[D]{From: m.Dev, To: to}
 	return []Effect[D]{send(to, protocol.TypeHandoff, &protocol.Handoff{CallID: c.ID, State: protocol.HandoffStarted,
 		Device: c.Party(m.Dev).Device, Video: c.Video, Members: c.Parties(ms), Keep: keep})}, nil
