@@ -54,6 +54,12 @@ func StartXvfb(t testing.TB) string {
 	}
 	var tried []string
 	for n := firstDisplay; n <= lastDisplay; n++ {
+		release, ok := claimDisplay(n)
+		if !ok {
+			tried = append(tried, fmt.Sprintf(":%d: claimed by another test process", n))
+			continue
+		}
+		t.Cleanup(release) // runs after the server's own cleanup stopped it
 		display, msg, err := startXvfb(t, path, n)
 		if err != nil {
 			t.Fatalf("x11test: %v", err)
@@ -61,10 +67,30 @@ func StartXvfb(t testing.TB) string {
 		if display != "" {
 			return display
 		}
+		release()
 		tried = append(tried, fmt.Sprintf(":%d: %s", n, msg))
 	}
 	t.Fatalf("x11test: no Xvfb display free in :%d to :%d:\n%s", firstDisplay, lastDisplay, strings.Join(tried, "\n"))
 	return ""
+}
+
+// claimDisplay takes display number n for this process until release:
+// an exclusive lock on a file of its own in /tmp, where X keeps its
+// sockets whatever TMPDIR says. Test binaries run in parallel, and a
+// server that exits removes its socket by name: without the claim, one
+// binary's server could start on n while another's was shutting down
+// there, and lose its fresh socket to the other's cleanup.
+func claimDisplay(n int) (release func(), ok bool) {
+	f, err := os.OpenFile(fmt.Sprintf("/tmp/.tandem-x11test-%d.lock", n), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, false
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { f.Close() }) }, true
 }
 
 // startXvfb starts Xvfb on display n. It returns the display name once
