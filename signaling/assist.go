@@ -28,13 +28,12 @@ const (
 	defaultAssistControlIdle    = 2 * time.Minute
 )
 
-// assist is a call's assistance; the hub's mutex guards it.
+// assist is a call's assistance (callcore.Assist's rules) and its
+// timers; the hub's mutex guards it.
 type assist struct {
-	helper, helped string // users
-	granted        map[string]bool
-	requested      map[string]bool
-	reqTimer       *time.Timer // denies requested when it fires
-	idleTimer      *time.Timer // checks control for disuse
+	*callcore.Assist
+	reqTimer  *time.Timer // denies what is requested when it fires
+	idleTimer *time.Timer // checks control for disuse
 }
 
 // auditEntry is an audit log entry for one user, queued under the hub's
@@ -49,25 +48,6 @@ func (s *Session) assistGrant() error {
 		return fail(protocol.CodeForbidden, "the access token does not allow remote assistance")
 	}
 	return nil
-}
-
-// sorted lists the keys of a grant set in a fixed order.
-func sorted(set map[string]bool) []string {
-	out := []string{}
-	for _, g := range []string{protocol.AssistView, protocol.AssistAnnotate, protocol.AssistControl} {
-		if set[g] {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-func setOf(grants []string) map[string]bool {
-	m := make(map[string]bool, len(grants))
-	for _, g := range grants {
-		m[g] = true
-	}
-	return m
 }
 
 // assistCallLocked returns the call s is a leg of, for assistance.
@@ -111,26 +91,12 @@ func (h *Hub) assistStart(s *Session, callID, helped string, grants []string) er
 	if other == s.user {
 		other = joined[1].User
 	}
-	a := &assist{helper: other, helped: s.user, granted: setOf(grants), requested: map[string]bool{}}
-	if helped != s.user {
-		// s helps: it may only ask, and at least to see.
-		a.helper, a.helped, a.granted = s.user, helped, map[string]bool{}
-		a.requested = setOf(append(grants, protocol.AssistView))
-	}
+	core, effs := callcore.StartAssist[*Session](s.user, other, helped, grants)
+	a := &assist{Assist: core}
 	c.assist = a
-	h.auditLocked(c, store.AssistStart, nil, "")
-	if len(a.granted) > 0 {
-		h.auditLocked(c, store.AssistGrant, sorted(a.granted), "")
-		h.armIdleLocked(c)
-	}
-	if len(a.requested) > 0 {
-		h.auditLocked(c, store.AssistRequest, sorted(a.requested), "")
-		h.armRequestLocked(c)
-	}
-	h.tellAssistLocked(c, protocol.AssistStarted)
-	h.applyAssistLocked(c)
+	h.assistEffectsLocked(c, a, effs)
 	h.mu.Unlock()
-	s.log.Info("assistance started", "call", callID, "helper", a.helper, "helped", a.helped)
+	s.log.Info("assistance started", "call", callID, "helper", a.Helper, "helped", a.Helped)
 	return nil
 }
 
@@ -138,26 +104,14 @@ func (h *Hub) assistStart(s *Session, callID, helped string, grants []string) er
 func (h *Hub) assistRequest(s *Session, callID string, grants []string) error {
 	h.mu.Lock()
 	c, err := h.assistCallLocked(s, callID)
-	if err == nil && (c.assist == nil || c.assist.helper != s.user) {
+	if err == nil && (c.assist == nil || c.assist.Helper != s.user) {
 		err = fail(protocol.CodeInvalidState, "only the helper in a running assistance asks for grants")
 	}
 	if err != nil {
 		h.mu.Unlock()
 		return err
 	}
-	a := c.assist
-	var asked []string
-	for _, g := range grants {
-		if !a.granted[g] && !a.requested[g] {
-			a.requested[g] = true
-			asked = append(asked, g)
-		}
-	}
-	if len(asked) > 0 {
-		h.auditLocked(c, store.AssistRequest, sorted(setOf(asked)), "")
-		h.armRequestLocked(c)
-		h.tellAssistLocked(c, protocol.AssistRequested)
-	}
+	h.assistEffectsLocked(c, c.assist, callcore.Request[*Session](c.assist.Assist, grants))
 	h.mu.Unlock()
 	return nil
 }
@@ -167,53 +121,16 @@ func (h *Hub) assistRequest(s *Session, callID string, grants []string) error {
 func (h *Hub) assistSetGrants(s *Session, callID string, grants []string) error {
 	h.mu.Lock()
 	c, err := h.assistCallLocked(s, callID)
-	if err == nil && (c.assist == nil || c.assist.helped != s.user) {
+	if err == nil && (c.assist == nil || c.assist.Helped != s.user) {
 		err = fail(protocol.CodeForbidden, "only the device being helped gives or takes back grants")
 	}
 	if err != nil {
 		h.mu.Unlock()
 		return err
 	}
-	h.setGrantsLocked(c, setOf(grants), protocol.AssistGranted)
+	h.assistEffectsLocked(c, c.assist, callcore.SetGrants[*Session](c.assist.Assist, grants, protocol.AssistGranted))
 	h.mu.Unlock()
 	return nil
-}
-
-// setGrantsLocked replaces c's grants with want, clears the requests,
-// tells both sides (why: AssistGranted when the helped device chose) and
-// the SFU, and logs the change for both users.
-func (h *Hub) setGrantsLocked(c *call, want map[string]bool, why string) {
-	revokeWhy := why
-	if why == protocol.AssistGranted {
-		revokeWhy = "revoked"
-	}
-	a := c.assist
-	var given, taken []string
-	for _, g := range sorted(want) {
-		if !a.granted[g] {
-			given = append(given, g)
-		}
-	}
-	for _, g := range sorted(a.granted) {
-		if !want[g] {
-			taken = append(taken, g)
-		}
-	}
-	a.granted = want
-	a.requested = map[string]bool{}
-	if a.reqTimer != nil {
-		a.reqTimer.Stop()
-		a.reqTimer = nil
-	}
-	if len(given) > 0 {
-		h.auditLocked(c, store.AssistGrant, given, "")
-	}
-	if len(taken) > 0 {
-		h.auditLocked(c, store.AssistRevoke, taken, revokeWhy)
-	}
-	h.armIdleLocked(c)
-	h.tellAssistLocked(c, why)
-	h.applyAssistLocked(c)
 }
 
 // assistEnd ends the assistance at either side's request.
@@ -239,67 +156,68 @@ func (h *Hub) endAssistLocked(c *call, why string) {
 	if a == nil {
 		return
 	}
-	if len(a.granted) > 0 {
-		h.auditLocked(c, store.AssistRevoke, sorted(a.granted), why)
-	}
-	h.auditLocked(c, store.AssistEnd, nil, why)
-	if a.reqTimer != nil {
-		a.reqTimer.Stop()
-	}
-	if a.idleTimer != nil {
-		a.idleTimer.Stop()
-	}
-	a.granted, a.requested = map[string]bool{}, map[string]bool{}
-	h.tellAssistLocked(c, protocol.AssistEnded)
 	c.assist = nil
-	h.applyAssistLocked(c)
+	h.assistEffectsLocked(c, a, callcore.EndAssist[*Session](a.Assist, why))
 }
 
-// armRequestLocked (re)starts the clock on c's open requests.
-func (h *Hub) armRequestLocked(c *call) {
-	a := c.assist
-	if a.reqTimer != nil {
-		a.reqTimer.Stop()
+// assistEffectsLocked carries out what a transition of c's assistance a
+// asks.
+func (h *Hub) assistEffectsLocked(c *call, a *assist, effs []callcore.Effect[*Session]) {
+	for _, e := range effs {
+		switch {
+		case e.Kind == callcore.Audit:
+			h.auditLocked(c, a, e.Type, e.Grants, e.Reason)
+		case e.Kind == callcore.TellAssist:
+			h.tellAssistLocked(c, a, e.Reason)
+		case e.Kind == callcore.ApplyAssist:
+			h.applyAssistLocked(c, a)
+		case e.Kind == callcore.ArmTimer && e.Timer == callcore.RequestTimer:
+			if a.reqTimer != nil {
+				a.reqTimer.Stop()
+			}
+			id, gen := c.ID, e.Gen
+			a.reqTimer = time.AfterFunc(cmp.Or(h.cfg.AssistRequestTimeout, defaultAssistRequestTimeout), func() {
+				h.assistRequestTimeout(id, a, gen)
+			})
+		case e.Kind == callcore.DisarmTimer && e.Timer == callcore.RequestTimer:
+			if a.reqTimer != nil {
+				a.reqTimer.Stop()
+				a.reqTimer = nil
+			}
+		case e.Kind == callcore.ArmTimer && e.Timer == callcore.IdleTimer:
+			h.armIdleLocked(c, a)
+		case e.Kind == callcore.DisarmTimer && e.Timer == callcore.IdleTimer:
+			if a.idleTimer != nil {
+				a.idleTimer.Stop()
+				a.idleTimer = nil
+			}
+		}
 	}
-	id := c.ID
-	a.reqTimer = time.AfterFunc(cmp.Or(h.cfg.AssistRequestTimeout, defaultAssistRequestTimeout), func() {
-		h.assistRequestTimeout(id, a)
-	})
 }
 
-// assistRequestTimeout denies what the helped device did not answer.
-func (h *Hub) assistRequestTimeout(callID string, a *assist) {
+// assistRequestTimeout is a's request timer gen firing.
+func (h *Hub) assistRequestTimeout(callID string, a *assist, gen uint64) {
 	h.mu.Lock()
-	c := h.calls[callID]
-	if c == nil || c.assist != a || len(a.requested) == 0 {
-		h.mu.Unlock()
-		return
+	defer h.mu.Unlock()
+	if c := h.calls[callID]; c != nil && c.assist == a {
+		h.assistEffectsLocked(c, a, callcore.RequestTimeout[*Session](a.Assist, gen))
 	}
-	h.auditLocked(c, store.AssistDenied, sorted(a.requested), protocol.AssistRequestTimeout)
-	a.requested = map[string]bool{}
-	a.reqTimer = nil
-	h.tellAssistLocked(c, protocol.AssistRequestTimeout)
-	h.mu.Unlock()
 }
 
-// armIdleLocked starts or stops the check on control's use.
-func (h *Hub) armIdleLocked(c *call) {
-	a := c.assist
+// armIdleLocked starts the check on control's use: control granted and
+// unused for the idle time lapses.
+func (h *Hub) armIdleLocked(c *call, a *assist) {
 	if a.idleTimer != nil {
 		a.idleTimer.Stop()
-		a.idleTimer = nil
-	}
-	if !a.granted[protocol.AssistControl] {
-		return
 	}
 	id, idle := c.ID, cmp.Or(h.cfg.AssistControlIdle, defaultAssistControlIdle)
 	since := h.now()
 	var check func()
 	check = func() {
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		c := h.calls[id]
-		if c == nil || c.assist != a || !a.granted[protocol.AssistControl] {
-			h.mu.Unlock()
+		if c == nil || c.assist != a || !a.Has(protocol.AssistControl) {
 			return
 		}
 		last := since
@@ -310,24 +228,19 @@ func (h *Hub) armIdleLocked(c *call) {
 		}
 		if left := idle - h.now().Sub(last); left > 0 {
 			a.idleTimer = time.AfterFunc(left, check)
-			h.mu.Unlock()
 			return
 		}
-		want := setOf(sorted(a.granted))
-		delete(want, protocol.AssistControl)
-		h.setGrantsLocked(c, want, protocol.AssistControlIdle)
-		h.mu.Unlock()
+		h.assistEffectsLocked(c, a, callcore.ControlIdle[*Session](a.Assist))
 	}
 	a.idleTimer = time.AfterFunc(idle, check)
 }
 
-// tellAssistLocked sends c's assistance state to both members; reason
-// AssistEnded says it is over.
-func (h *Hub) tellAssistLocked(c *call, reason string) {
-	a := c.assist
-	msg := &protocol.AssistState{CallID: c.ID, Active: reason != protocol.AssistEnded,
-		Helper: a.helper, Helped: a.helped, Granted: sorted(a.granted), Requested: sorted(a.requested), Reason: reason}
-	for _, u := range []string{a.helper, a.helped} {
+// tellAssistLocked sends a's state to both members; reason AssistEnded
+// says it is over.
+func (h *Hub) tellAssistLocked(c *call, a *assist, reason string) {
+	msg := &protocol.AssistState{CallID: c.ID, Active: !a.Over(),
+		Helper: a.Helper, Helped: a.Helped, Granted: a.Granted(), Requested: a.Requested(), Reason: reason}
+	for _, u := range []string{a.Helper, a.Helped} {
 		if m := c.members[u]; m != nil && m.State == callcore.MemberJoined && m.Dev != nil {
 			m.Dev.send(protocol.TypeAssistState, msg)
 		}
@@ -335,38 +248,36 @@ func (h *Hub) tellAssistLocked(c *call, reason string) {
 }
 
 // applyAssistLocked tells the SFU what the helper may receive and send.
-func (h *Hub) applyAssistLocked(c *call) {
+func (h *Hub) applyAssistLocked(c *call, a *assist) {
 	if h.media == nil {
 		return
 	}
-	a := c.assist
-	if a == nil {
+	if a.Over() {
 		h.media.SetAssist(c.mediaRoom(), nil)
 		return
 	}
 	h.media.SetAssist(c.mediaRoom(), &sfu.Assist{
-		Helper: a.helper, Helped: a.helped,
-		View: a.granted[protocol.AssistView], Annotate: a.granted[protocol.AssistAnnotate],
-		Control: a.granted[protocol.AssistControl],
+		Helper: a.Helper, Helped: a.Helped,
+		View: a.Has(protocol.AssistView), Annotate: a.Has(protocol.AssistAnnotate),
+		Control: a.Has(protocol.AssistControl),
 	})
 }
 
 // auditLocked logs an event of c's assistance for both users: it queues
 // their entries, in the order the events happen, for the audit writer.
-func (h *Hub) auditLocked(c *call, event string, grants []string, reason string) {
-	a := c.assist
-	e := store.AssistEntry{At: h.now(), CallID: c.ID, Helper: a.helper, Helped: a.helped, Event: event,
+func (h *Hub) auditLocked(c *call, a *assist, event string, grants []string, reason string) {
+	e := store.AssistEntry{At: h.now(), CallID: c.ID, Helper: a.Helper, Helped: a.Helped, Event: event,
 		Grants: slices.Clone(grants), Reason: reason}
-	if m := c.members[a.helped]; m != nil && m.Dev != nil {
+	if m := c.members[a.Helped]; m != nil && m.Dev != nil {
 		e.Device = m.Dev.device
 	}
 	switch event {
 	case store.AssistGrant:
-		h.notifyLocked(webhook.AssistGranted, assistEvent{CallID: c.ID, Helper: a.helper, Helped: a.helped, Device: e.Device, Grants: e.Grants})
+		h.notifyLocked(webhook.AssistGranted, assistEvent{CallID: c.ID, Helper: a.Helper, Helped: a.Helped, Device: e.Device, Grants: e.Grants})
 	case store.AssistRevoke:
-		h.notifyLocked(webhook.AssistRevoked, assistEvent{CallID: c.ID, Helper: a.helper, Helped: a.helped, Device: e.Device, Grants: e.Grants, Reason: reason})
+		h.notifyLocked(webhook.AssistRevoked, assistEvent{CallID: c.ID, Helper: a.Helper, Helped: a.Helped, Device: e.Device, Grants: e.Grants, Reason: reason})
 	}
-	h.queueAuditLocked(auditEntry{user: a.helped, entry: e}, auditEntry{user: a.helper, entry: e})
+	h.queueAuditLocked(auditEntry{user: a.Helped, entry: e}, auditEntry{user: a.Helper, entry: e})
 }
 
 // queueAuditLocked hands entries to the audit writer, starting it if it
@@ -414,15 +325,15 @@ func (h *Hub) auditWriter() {
 // helpedDeviceChangedLocked resets the grants when the helped user's call
 // moved to another device: that device has granted nothing.
 func (h *Hub) helpedDeviceChangedLocked(c *call, user string) {
-	if c.assist == nil || c.assist.helped != user || len(c.assist.granted) == 0 {
+	if c.assist == nil || c.assist.Helped != user {
 		return
 	}
-	h.setGrantsLocked(c, map[string]bool{}, protocol.AssistDeviceChanged)
+	h.assistEffectsLocked(c, c.assist, callcore.HelpedDeviceChanged[*Session](c.assist.Assist))
 }
 
 // assistLeftLocked ends c's assistance when its helper or helped leaves.
 func (h *Hub) assistLeftLocked(c *call, user string) {
-	if c.assist == nil || (c.assist.helper != user && c.assist.helped != user) {
+	if c.assist == nil || (c.assist.Helper != user && c.assist.Helped != user) {
 		return
 	}
 	h.endAssistLocked(c, "member_left")

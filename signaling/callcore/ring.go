@@ -48,6 +48,9 @@ type Effect[D comparable] struct {
 	User string
 	Type string
 	Msg  protocol.EncodedMessage
+	// Grants and Timer: of an Assist's effects (assist.go).
+	Grants []string
+	Timer  string
 }
 
 // Timeouts is how long a ring lasts: Ring for a user who is free, Waiting
