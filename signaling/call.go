@@ -37,19 +37,18 @@ type member struct {
 type call struct {
 	callcore.Call[*Session]
 	members  map[string]*member // by user
-	legs     map[*Session]MediaLeg
-	events   map[*Session]*legEvents // each leg's event sink, moved to a resumed session
+	legs     map[*Session]*leg  // each device's media in the call, by device
 	floor    *floor                  // push-to-talk rooms only
 	assist   *assist                 // remote assistance, while it runs (assist.go)
 	watchers int                     // WHEP viewers of the call's media (watchers.go)
-	// legLog is every media leg the call had, for its quality summary.
-	legLog []legRecord
+	// legLog is every leg the call had, for its quality summary.
+	legLog []*leg
 }
 
 // newCall makes a call of core, with no members yet.
 func newCall(core callcore.Call[*Session]) *call {
 	core.Party = sessionParty
-	return &call{Call: core, members: map[string]*member{}, legs: map[*Session]MediaLeg{}, events: map[*Session]*legEvents{}}
+	return &call{Call: core, members: map[string]*member{}, legs: map[*Session]*leg{}}
 }
 
 // sessionParty names a device as messages show it.
@@ -64,18 +63,40 @@ func (c *call) core() []*callcore.Member[*Session] {
 	return ms
 }
 
-// legRecord is one media leg of a call and whose it was.
-type legRecord struct {
+// leg is one device's media in a call: its media leg and the sink of
+// that leg's events, which moves with the leg to a resumed session.
+type leg struct {
 	user, device string
-	leg          MediaLeg
+	media        MediaLeg
+	events       *legEvents
 }
 
-// addLegLocked records a new media leg of s.
-func (c *call) addLegLocked(s *Session, leg MediaLeg) {
-	c.legs[s] = leg
+// addLegLocked records media, with its event sink ev, as s's leg.
+func (c *call) addLegLocked(s *Session, media MediaLeg, ev *legEvents) {
+	l := &leg{user: s.user, device: s.device, media: media, events: ev}
+	c.legs[s] = l
 	if len(c.legLog) < 4*maxCallMembers {
-		c.legLog = append(c.legLog, legRecord{user: s.user, device: s.device, leg: leg})
+		c.legLog = append(c.legLog, l)
 	}
+}
+
+// mediaOf returns s's media leg in c, or nil.
+func (c *call) mediaOf(s *Session) MediaLeg {
+	if l := c.legs[s]; l != nil {
+		return l.media
+	}
+	return nil
+}
+
+// dropLegLocked forgets s's leg and returns its media leg, to close
+// after unlocking; nil if s had none.
+func (c *call) dropLegLocked(s *Session) MediaLeg {
+	l := c.legs[s]
+	if l == nil {
+		return nil
+	}
+	delete(c.legs, s)
+	return l.media
 }
 
 // joinedBy returns the joined member whose leg is s.
@@ -566,10 +587,8 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 	if h.releaseLocked(c, m.User) {
 		e.after = h.floorChangedLocked(c)
 	}
-	if l := c.legs[m.Dev]; l != nil {
+	if l := c.dropLegLocked(m.Dev); l != nil {
 		e.legs = append(e.legs, l)
-		delete(c.legs, m.Dev)
-		delete(c.events, m.Dev)
 	}
 	h.log.Info("member left", "call", c.ID, "user", m.User, "reason", reason, "members", left)
 	return e
@@ -640,7 +659,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	h.notifyLocked(webhook.CallEnded, callEndedEvent{CallID: c.ID, Reason: reason, DurationMS: dur, Answered: !c.Answered.IsZero()})
 	e := &endResult{call: c, reason: reason, users: users, entries: h.entries(c, reason, now)}
 	for _, l := range c.legs {
-		e.legs = append(e.legs, l)
+		e.legs = append(e.legs, l.media)
 	}
 	c.legs = nil
 	h.releaseHeldLocked(e)
@@ -714,7 +733,7 @@ func (h *Hub) callQuality(c *call) *store.CallQuality {
 	var q store.CallQuality
 	rank := map[string]int{store.QualityGood: 0, store.QualityPoor: 1, store.QualityBad: 2}
 	for _, l := range legs {
-		s, ok := l.leg.QualitySummary()
+		s, ok := l.media.QualitySummary()
 		if !ok {
 			continue
 		}

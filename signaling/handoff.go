@@ -71,7 +71,7 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 		// over: the device starts sending on it and never stops seeing
 		// and hearing them. A leg that cannot gives way to one the
 		// device connects now.
-		if leg := c.legs[s]; leg != nil {
+		if leg := c.mediaOf(s); leg != nil {
 			var err error
 			if keep {
 				err = leg.Replace(m.Dev.legID())
@@ -82,8 +82,7 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 				if err != nil {
 					s.log.Info("listening leg cannot take over", "call", c.ID, "err", err)
 				}
-				delete(c.legs, s)
-				delete(c.events, s)
+				c.dropLegLocked(s)
 				h.wg.Go(func() { _ = leg.Close() })
 			}
 		}
@@ -192,8 +191,7 @@ func (h *Hub) joinStandby(s *Session, callID string, ev *legEvents) (MediaLeg, b
 		return nil, true, fail(protocol.CodeInvalidState, "the handoff has ended")
 	}
 	ho.leg = leg
-	c.addLegLocked(s, leg)
-	c.events[s] = ev
+	c.addLegLocked(s, leg, ev)
 	h.mu.Unlock()
 	h.awaitTakeover(callID, s, ho)
 	return leg, true, nil
@@ -213,9 +211,7 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	m.handoff = nil
 	// Checked above: the move to s is under way.
 	effs, old, _ := c.Moved(&m.Member, s, h.now())
-	oldLeg := c.legs[old]
-	delete(c.legs, old)
-	delete(c.events, old)
+	oldLeg := c.dropLegLocked(old)
 	h.dirtyLocked(c)
 	h.effectsLocked(c, effs)
 	c.greetWatchers(s)
@@ -257,9 +253,7 @@ func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) Medi
 	}
 	m.handoff.stop()
 	m.handoff = nil
-	leg := c.legs[mv.To]
-	delete(c.legs, mv.To)
-	delete(c.events, mv.To)
+	leg := c.dropLegLocked(mv.To)
 	h.effectsLocked(c, effs)
 	h.log.Info("handoff failed", "call", c.ID, "user", m.User, "to", mv.To.device, "why", why)
 	h.metrics.handoffs.WithLabelValues("failed").Inc()

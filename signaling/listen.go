@@ -80,9 +80,7 @@ func (h *Hub) dropListenerLocked(c *call, m *member, s *Session, reason string, 
 		return nil
 	}
 	h.effectsLocked(c, effs)
-	leg := c.legs[s]
-	delete(c.legs, s)
-	delete(c.events, s)
+	leg := c.dropLegLocked(s)
 	h.announceLocked(m.User)
 	return leg
 }

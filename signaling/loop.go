@@ -299,7 +299,7 @@ func (h *Hub) legOf(s *Session, callID string) (MediaLeg, error) {
 	if !c.canSignal(s) {
 		return nil, fail(protocol.CodeNotInCall, "this device is not a leg of that call")
 	}
-	return c.legs[s], nil
+	return c.mediaOf(s), nil
 }
 
 // attachLeg records leg as s's media leg unless the call has ended. For a
@@ -311,8 +311,7 @@ func (h *Hub) attachLeg(s *Session, callID string, leg MediaLeg, ev *legEvents) 
 	if c == nil || !c.canSignal(s) || c.legs[s] != nil {
 		return false, "", false
 	}
-	c.addLegLocked(s, leg)
-	c.events[s] = ev
+	c.addLegLocked(s, leg, ev)
 	return c.floor != nil, h.floorLegLocked(c), true
 }
 

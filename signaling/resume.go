@@ -65,17 +65,15 @@ func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
 		m.detached = nil
 	}
 	old := m.Dev
-	if leg := c.legs[old]; leg != nil {
+	if l := c.legs[old]; l != nil {
 		delete(c.legs, old)
-		c.legs[s] = leg
-	}
-	if ev := c.events[old]; ev != nil {
-		delete(c.events, old)
-		c.events[s] = ev
-		ev.sess.Store(s)
-		// The new session's loop owns its event map: hand it over there.
-		if !s.post(resumedLeg{callID: c.ID, ev: ev}) {
-			s.log.Warn("resumed leg's events not handed over", "call", c.ID)
+		c.legs[s] = l
+		if l.events != nil {
+			l.events.sess.Store(s)
+			// The new session's loop owns its event map: hand it over there.
+			if !s.post(resumedLeg{callID: c.ID, ev: l.events}) {
+				s.log.Warn("resumed leg's events not handed over", "call", c.ID)
+			}
 		}
 	}
 	// No media leg here (the call was taken over from a node that went
