@@ -38,9 +38,9 @@ type call struct {
 	callcore.Call[*Session]
 	members  map[string]*member // by user
 	legs     map[*Session]*leg  // each device's media in the call, by device
-	floor    *floor                  // push-to-talk rooms only
-	assist   *assist                 // remote assistance, while it runs (assist.go)
-	watchers int                     // WHEP viewers of the call's media (watchers.go)
+	floor    *floor             // push-to-talk rooms only
+	assist   *assist            // remote assistance, while it runs (assist.go)
+	watchers int                // WHEP viewers of the call's media (watchers.go)
 	// legLog is every leg the call had, for its quality summary.
 	legLog []*leg
 }
