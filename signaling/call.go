@@ -120,17 +120,14 @@ func (c *call) mediaRoom() sfu.RoomID { return sfu.RoomID(c.ID) }
 
 func (c *call) isLeg(s *Session) bool { return c.Phase != callcore.PhaseEnded && c.joinedBy(s) != nil }
 
-// joined returns the joined members in the order they joined.
+// joined returns the joined members in the order they joined
+// (callcore.Joined's order).
 func (c *call) joined() []*member {
-	var out []*member
-	for _, m := range c.members {
-		if m.State == callcore.MemberJoined {
-			out = append(out, m)
-		}
+	js := callcore.Joined(c.core())
+	out := make([]*member, len(js))
+	for i, m := range js {
+		out[i] = c.members[m.User]
 	}
-	slices.SortFunc(out, func(a, b *member) int {
-		return cmp.Or(a.Joined.Compare(b.Joined), cmp.Compare(a.User, b.User))
-	})
 	return out
 }
 
