@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/clock"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/internal/webhook"
 	"github.com/tandemcall/tandem/sfu"
@@ -32,8 +33,8 @@ const (
 // timers; the hub's mutex guards it.
 type assist struct {
 	*callcore.Assist
-	reqTimer  *time.Timer // denies what is requested when it fires
-	idleTimer *time.Timer // checks control for disuse
+	reqTimer  clock.Timer // denies what is requested when it fires
+	idleTimer clock.Timer // checks control for disuse
 }
 
 // auditEntry is an audit log entry for one user, queued under the hub's
@@ -94,7 +95,7 @@ func (h *Hub) assistStart(s *Session, callID, helped string, grants []string) er
 	core, effs := callcore.StartAssist[*Session](s.user, other, helped, grants)
 	a := &assist{Assist: core}
 	c.assist = a
-	h.assistEffectsLocked(c, a, effs)
+	h.applyLocked(c, origin{a: a}, effs)
 	h.mu.Unlock()
 	s.log.Info("assistance started", "call", callID, "helper", a.Helper, "helped", a.Helped)
 	return nil
@@ -111,7 +112,7 @@ func (h *Hub) assistRequest(s *Session, callID string, grants []string) error {
 		h.mu.Unlock()
 		return err
 	}
-	h.assistEffectsLocked(c, c.assist, callcore.Request[*Session](c.assist.Assist, grants))
+	h.applyLocked(c, origin{a: c.assist}, callcore.Request[*Session](c.assist.Assist, grants))
 	h.mu.Unlock()
 	return nil
 }
@@ -128,7 +129,7 @@ func (h *Hub) assistSetGrants(s *Session, callID string, grants []string) error 
 		h.mu.Unlock()
 		return err
 	}
-	h.assistEffectsLocked(c, c.assist, callcore.SetGrants[*Session](c.assist.Assist, grants, protocol.AssistGranted))
+	h.applyLocked(c, origin{a: c.assist}, callcore.SetGrants[*Session](c.assist.Assist, grants, protocol.AssistGranted))
 	h.mu.Unlock()
 	return nil
 }
@@ -157,42 +158,7 @@ func (h *Hub) endAssistLocked(c *call, why string) {
 		return
 	}
 	c.assist = nil
-	h.assistEffectsLocked(c, a, callcore.EndAssist[*Session](a.Assist, why))
-}
-
-// assistEffectsLocked carries out what a transition of c's assistance a
-// asks.
-func (h *Hub) assistEffectsLocked(c *call, a *assist, effs []callcore.Effect[*Session]) {
-	for _, e := range effs {
-		switch {
-		case e.Kind == callcore.Audit:
-			h.auditLocked(c, a, e.Type, e.Grants, e.Reason)
-		case e.Kind == callcore.TellAssist:
-			h.tellAssistLocked(c, a, e.Reason)
-		case e.Kind == callcore.ApplyAssist:
-			h.applyAssistLocked(c, a)
-		case e.Kind == callcore.ArmTimer && e.Timer == callcore.RequestTimer:
-			if a.reqTimer != nil {
-				a.reqTimer.Stop()
-			}
-			id, gen := c.ID, e.Gen
-			a.reqTimer = time.AfterFunc(cmp.Or(h.cfg.AssistRequestTimeout, defaultAssistRequestTimeout), func() {
-				h.assistRequestTimeout(id, a, gen)
-			})
-		case e.Kind == callcore.DisarmTimer && e.Timer == callcore.RequestTimer:
-			if a.reqTimer != nil {
-				a.reqTimer.Stop()
-				a.reqTimer = nil
-			}
-		case e.Kind == callcore.ArmTimer && e.Timer == callcore.IdleTimer:
-			h.armIdleLocked(c, a)
-		case e.Kind == callcore.DisarmTimer && e.Timer == callcore.IdleTimer:
-			if a.idleTimer != nil {
-				a.idleTimer.Stop()
-				a.idleTimer = nil
-			}
-		}
-	}
+	h.applyLocked(c, origin{a: a}, callcore.EndAssist[*Session](a.Assist, why))
 }
 
 // assistRequestTimeout is a's request timer gen firing.
@@ -200,16 +166,14 @@ func (h *Hub) assistRequestTimeout(callID string, a *assist, gen uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c := h.calls[callID]; c != nil && c.assist == a {
-		h.assistEffectsLocked(c, a, callcore.RequestTimeout[*Session](a.Assist, gen))
+		h.applyLocked(c, origin{a: a}, callcore.RequestTimeout[*Session](a.Assist, gen))
 	}
 }
 
 // armIdleLocked starts the check on control's use: control granted and
 // unused for the idle time lapses.
 func (h *Hub) armIdleLocked(c *call, a *assist) {
-	if a.idleTimer != nil {
-		a.idleTimer.Stop()
-	}
+	stopTimer(&a.idleTimer)
 	id, idle := c.ID, cmp.Or(h.cfg.AssistControlIdle, defaultAssistControlIdle)
 	since := h.now()
 	var check func()
@@ -227,12 +191,12 @@ func (h *Hub) armIdleLocked(c *call, a *assist) {
 			}
 		}
 		if left := idle - h.now().Sub(last); left > 0 {
-			a.idleTimer = time.AfterFunc(left, check)
+			a.idleTimer = h.clock.AfterFunc(left, check)
 			return
 		}
-		h.assistEffectsLocked(c, a, callcore.ControlIdle[*Session](a.Assist))
+		h.applyLocked(c, origin{a: a}, callcore.ControlIdle[*Session](a.Assist))
 	}
-	a.idleTimer = time.AfterFunc(idle, check)
+	a.idleTimer = h.clock.AfterFunc(idle, check)
 }
 
 // tellAssistLocked sends a's state to both members; reason AssistEnded
@@ -328,7 +292,7 @@ func (h *Hub) helpedDeviceChangedLocked(c *call, user string) {
 	if c.assist == nil || c.assist.Helped != user {
 		return
 	}
-	h.assistEffectsLocked(c, c.assist, callcore.HelpedDeviceChanged[*Session](c.assist.Assist))
+	h.applyLocked(c, origin{a: c.assist}, callcore.HelpedDeviceChanged[*Session](c.assist.Assist))
 }
 
 // assistLeftLocked ends c's assistance when its helper or helped leaves.

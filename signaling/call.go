@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/clock"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/internal/webhook"
 	"github.com/tandemcall/tandem/sfu"
@@ -25,11 +26,11 @@ const (
 // device (leg) that joined, then gone.
 type member struct {
 	callcore.Member[*Session]
-	timer   *time.Timer // the ring's, while it rings
+	timer   clock.Timer // the ring's, while it rings
 	handoff *handoff    // the call moving to another of their devices
 	// detached runs while the leg's device is offline: when it fires, the
 	// member leaves with connection_lost (resume.go).
-	detached *time.Timer
+	detached clock.Timer
 }
 
 // call is a call between users (1:1, growing into a group by invites) or a
@@ -223,45 +224,8 @@ func (h *Hub) ringLocked(c *call, to string, inviter *Session, devs []*Session) 
 	c.members[to] = m
 	var effs []callcore.Effect[*Session]
 	m.Ring, effs = callcore.NewRing(devs, h.userCall[to] != nil, callcore.Timeouts{Ring: h.cfg.RingTimeout, Waiting: h.cfg.WaitingTimeout})
-	h.ringEffectsLocked(c, m, effs)
+	h.applyLocked(c, origin{m: m}, effs)
 	return m
-}
-
-// ringEffectsLocked carries out what a transition of m's ring asks.
-func (h *Hub) ringEffectsLocked(c *call, m *member, effs []callcore.Effect[*Session]) {
-	for _, e := range effs {
-		h.effectLocked(c, m, e)
-	}
-}
-
-// effectsLocked carries out what a transition of c asks.
-func (h *Hub) effectsLocked(c *call, effs []callcore.Effect[*Session]) {
-	for _, e := range effs {
-		h.effectLocked(c, c.members[e.User], e)
-	}
-}
-
-// effectLocked carries out e, of c (and of m's ring, if e is a ring's).
-func (h *Hub) effectLocked(c *call, m *member, e callcore.Effect[*Session]) {
-	if m == nil && e.Kind != callcore.Send {
-		return
-	}
-	switch e.Kind {
-	case callcore.SendIncoming:
-		e.Device.send(protocol.TypeIncoming, c.incoming(m))
-	case callcore.SendEnded:
-		e.Device.send(protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: e.Reason})
-	case callcore.ArmTimer:
-		id, user, r := c.ID, m.User, m.Ring
-		m.timer = time.AfterFunc(e.After, func() { h.ringTimeout(id, user, r) })
-	case callcore.DisarmTimer:
-		if m.timer != nil {
-			m.timer.Stop()
-			m.timer = nil
-		}
-	case callcore.Send:
-		e.Device.send(e.Type, e.Msg)
-	}
 }
 
 // invite starts a call from s to user `to`, or, with callID, rings `to`
@@ -467,7 +431,7 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 	// Checked above: the ring rings on s, so the answer stands.
 	effs, first, _ := c.Answer(&m.Member, s, c.core(), h.now())
 	h.userCall[s.user] = c
-	h.effectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	h.dirtyLocked(c)
 	if first {
 		h.notifyLocked(webhook.CallAnswered, callAnsweredEvent{CallID: c.ID, By: partyEvent{User: s.user, Device: s.device}})
@@ -517,7 +481,7 @@ func (h *Hub) unringLocked(c *call, m *member, reason string, decliner *Session)
 	if endReason != "" {
 		return h.endLocked(c, endReason, decliner)
 	}
-	h.effectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	return nil
 }
 
@@ -568,7 +532,7 @@ func (h *Hub) leaveLocked(c *call, m *member, reason string, by *Session) *endRe
 	if h.userCall[m.User] == c {
 		delete(h.userCall, m.User)
 	}
-	h.effectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	h.dirtyLocked(c)
 	e := &endResult{call: c, reason: reason, partial: true}
 	h.assistLeftLocked(c, m.User)
@@ -624,8 +588,8 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	now := h.now()
 	effs, d := c.End(c.core(), reason, by, now)
 	dur := d.Milliseconds()
-	if c.floor != nil && c.floor.timer != nil {
-		c.floor.timer.Stop()
+	if c.floor != nil {
+		stopTimer(&c.floor.timer)
 	}
 	delete(h.calls, c.ID)
 	if c.Room != "" && h.rooms[c.Room] == c {
@@ -633,9 +597,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	}
 	h.dirtyLocked(c)
 	for _, m := range c.members {
-		if m.timer != nil {
-			m.timer.Stop()
-		}
+		stopTimer(&m.timer)
 		if h.userCall[m.User] == c {
 			delete(h.userCall, m.User)
 		}
@@ -644,7 +606,7 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 			m.handoff = nil
 		}
 	}
-	h.effectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	for u := range c.members {
 		if h.userCall[u] == nil {
 			h.announceLocked(u)

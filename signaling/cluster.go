@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -172,16 +173,7 @@ func (h *Hub) flush() {
 
 // snapLocked describes an answered call for another node to rebuild.
 func (h *Hub) snapLocked(c *call) store.CallSnapshot {
-	s := store.CallSnapshot{ID: c.ID, Home: h.cluster.ID(), Room: c.Room, PTT: c.floor != nil, Caller: c.Caller, Callee: c.Callee,
-		Video: c.Video, Started: c.Started, Answered: c.Answered}
-	for _, m := range c.joined() {
-		ms := store.MemberSnapshot{User: m.User, Device: m.Dev.device, Joined: m.Joined}
-		if m.Inviter != nil {
-			ms.Inviter = m.Inviter.user
-		}
-		s.Members = append(s.Members, ms)
-	}
-	return s
+	return c.Snapshot(c.core(), h.cluster.ID(), c.floor != nil)
 }
 
 func (h *Hub) sweeper() {
@@ -546,7 +538,6 @@ func (h *Hub) proxyFor(e *cluster.Envelope) *Session {
 		remote: &remoteEnd{node: e.From, sess: e.Sess},
 		inbox:  newEventQueue(),
 		done:   make(chan struct{}),
-		events: map[string]*legEvents{},
 	}
 	p.log = h.log.With("session", p.id, "user", p.user, "device", p.device, "via", e.From)
 	p.lastUp = h.now()
@@ -709,49 +700,44 @@ func (h *Hub) rehome(snap store.CallSnapshot) {
 	if h.calls[snap.ID] != nil || h.closed || len(snap.Members) == 0 {
 		return
 	}
-	c := newCall(callcore.Call[*Session]{
-		ID: snap.ID, Caller: snap.Caller, Callee: snap.Callee, Room: snap.Room, Video: snap.Video, Phase: callcore.PhaseActive,
-		Started: snap.Started, Answered: snap.Answered,
+	core, ms, away, effs := callcore.Restore(snap, sessionParty, func(user, device string) (*Session, bool) {
+		if d := h.devices[user][device]; d != nil && device != "" {
+			return d, true
+		}
+		return h.ghost(user, device), false
 	})
+	c := newCall(*core)
 	if snap.PTT {
 		c.floor = &floor{}
 	}
-	var here []*member
-	for _, ms := range snap.Members {
-		m := &member{Member: callcore.Member[*Session]{User: ms.User, State: callcore.MemberJoined, Joined: ms.Joined}}
-		if ms.Inviter != "" {
-			m.Inviter = h.ghost(ms.Inviter, "")
+	for _, cm := range ms {
+		m := &member{Member: *cm}
+		c.members[m.User] = m
+		if h.userCall[m.User] == nil {
+			h.userCall[m.User] = c
 		}
-		if d := h.devices[ms.User][ms.Device]; d != nil {
-			m.Dev = d
-			here = append(here, m)
-		} else {
-			m.Dev = h.ghost(ms.User, ms.Device)
-			h.detachLocked(c, m, m.Dev)
-		}
-		m.Ring = callcore.AnsweredOn(m.Dev)
-		c.members[ms.User] = m
-		if h.userCall[ms.User] == nil {
-			h.userCall[ms.User] = c
-		}
+	}
+	for _, m := range away {
+		h.detachLocked(c, c.members[m.User], m.Dev)
 	}
 	h.calls[c.ID] = c
 	if c.Room != "" {
 		h.rooms[c.Room] = c
 	}
-	for _, m := range here {
-		m.Dev.send(protocol.TypeResumed, &protocol.Resumed{CallID: c.ID, Room: c.Room, Video: c.Video, Members: c.parties(), Rejoin: true})
-		h.announceLocked(m.User)
+	h.applyLocked(c, origin{}, effs)
+	for _, m := range ms {
+		if !slices.Contains(away, m) {
+			h.announceLocked(m.User)
+		}
 	}
 	h.dirtyLocked(c)
-	h.log.Info("took over a call from a gone node", "call", c.ID, "from", snap.Home, "members", len(c.members), "online", len(here))
+	h.log.Info("took over a call from a gone node", "call", c.ID, "from", snap.Home, "members", len(c.members), "online", len(ms)-len(away))
 }
 
 // ghost is a stand-in session for a device that is not signed in
 // anywhere: whatever is sent to it is dropped.
 func (h *Hub) ghost(user, device string) *Session {
-	s := &Session{hub: h, id: newID("s_"), user: user, device: device, done: make(chan struct{}),
-		events: map[string]*legEvents{}}
+	s := &Session{hub: h, id: newID("s_"), user: user, device: device, done: make(chan struct{})}
 	s.log = h.log.With("user", user, "device", device)
 	s.stop.Do(func() { close(s.done) })
 	s.lost.Store(true)

@@ -3,6 +3,8 @@ package signaling
 import (
 	"time"
 
+	"github.com/tandemcall/tandem/internal/clock"
+
 	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -11,8 +13,8 @@ import (
 // floor is the push-to-talk floor of a room (callcore.Floor's rules) and
 // the timer of its holder's longest talk. The hub's mutex guards it.
 type floor struct {
-	callcore.Floor
-	timer *time.Timer
+	callcore.Floor[*Session]
+	timer clock.Timer
 }
 
 // floorRequest handles a floor request or release from s.
@@ -32,14 +34,14 @@ func (h *Hub) floorRequest(s *Session, callID, action string) error {
 		return fail(protocol.CodeInvalidState, "this is not a push-to-talk room")
 	}
 	var changed bool
-	var effs []callcore.Effect[string]
+	var effs []callcore.Effect[*Session]
 	switch action {
 	case protocol.FloorRequest:
 		changed, effs = c.floor.Request(s.user, h.now(), h.cfg.MaxTalk)
 	case protocol.FloorRelease:
 		changed, effs = c.floor.Release(s.user, h.now(), h.cfg.MaxTalk)
 	}
-	h.floorEffectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	var apply func()
 	if changed {
 		apply = h.floorChangedLocked(c)
@@ -51,23 +53,6 @@ func (h *Hub) floorRequest(s *Session, callID, action string) error {
 	return nil
 }
 
-// floorEffectsLocked arms and disarms the floor's timer as its rules ask.
-func (h *Hub) floorEffectsLocked(c *call, effs []callcore.Effect[string]) {
-	f := c.floor
-	for _, e := range effs {
-		switch e.Kind {
-		case callcore.ArmTimer:
-			id, gen := c.ID, e.Gen
-			f.timer = time.AfterFunc(e.After, func() { h.floorTimeout(id, gen) })
-		case callcore.DisarmTimer:
-			if f.timer != nil {
-				f.timer.Stop()
-				f.timer = nil
-			}
-		}
-	}
-}
-
 // releaseLocked takes user off the floor or out of its queue (they left
 // the room); the next in the queue gets the floor. It reports whether
 // anything changed.
@@ -76,7 +61,7 @@ func (h *Hub) releaseLocked(c *call, user string) bool {
 		return false
 	}
 	changed, effs := c.floor.Release(user, h.now(), h.cfg.MaxTalk)
-	h.floorEffectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	return changed
 }
 
@@ -95,7 +80,7 @@ func (h *Hub) floorTimeout(callID string, gen uint64) {
 		h.mu.Unlock()
 		return
 	}
-	h.floorEffectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	apply := h.floorChangedLocked(c)
 	h.mu.Unlock()
 	h.log.Info("floor timed out", "call", callID, "user", user)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/clock"
 	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -24,7 +25,7 @@ const defaultHandoffTimeout = 15 * time.Second
 // and the old one is released with handed_off.
 type handoff struct {
 	leg    MediaLeg // the new device's leg, once its first offer came
-	timer  *time.Timer
+	timer  clock.Timer
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -58,7 +59,7 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 		if err != nil {
 			return moveError(err)
 		}
-		h.effectsLocked(c, effs)
+		h.applyLocked(c, origin{}, effs)
 		return nil
 	}
 	if err := c.CheckPull(&m.Member, s); err != nil {
@@ -93,11 +94,11 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 	effs, _ := c.Pull(&m.Member, s, kept != nil, c.core())
 	ho := &handoff{ctx: ctx, cancel: cancel, leg: kept}
 	user := s.user
-	ho.timer = time.AfterFunc(timeout, func() {
+	ho.timer = h.clock.AfterFunc(timeout, func() {
 		h.endHandoff(callID, user, s, "the new device did not connect in time")
 	})
 	m.handoff = ho
-	h.effectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	s.log.Info("handoff started", "call", c.ID, "from", m.Dev.device, "keeps_leg", kept != nil)
 	if kept != nil {
 		h.awaitTakeover(callID, s, ho)
@@ -213,7 +214,7 @@ func (h *Hub) completeHandoff(callID string, s *Session) {
 	effs, old, _ := c.Moved(&m.Member, s, h.now())
 	oldLeg := c.dropLegLocked(old)
 	h.dirtyLocked(c)
-	h.effectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	c.greetWatchers(s)
 	h.announceLocked(s.user)
 	h.helpedDeviceChangedLocked(c, s.user)
@@ -254,7 +255,7 @@ func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) Medi
 	m.handoff.stop()
 	m.handoff = nil
 	leg := c.dropLegLocked(mv.To)
-	h.effectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	h.log.Info("handoff failed", "call", c.ID, "user", m.User, "to", mv.To.device, "why", why)
 	h.metrics.handoffs.WithLabelValues("failed").Inc()
 	return leg

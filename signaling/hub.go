@@ -4,6 +4,7 @@
 package signaling
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/clock"
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/signaling/callcore"
@@ -53,6 +55,9 @@ type Config struct {
 	// signaling at host (the request's Host), and how long until they must
 	// be refreshed (0: never). Nil means none.
 	ICE ICEProvider
+	// Clock runs the call timers; nil is the real clock. Tests pass a
+	// clock.Manual to ring out a call in microseconds.
+	Clock clock.Clock
 }
 
 // ICEProvider hands out ICE servers, such as TURN with fresh credentials.
@@ -81,7 +86,9 @@ type Hub struct {
 	verifier Verifier
 	media    MediaServer
 	store    Store
-	now      func() time.Time
+	// clock is the time of the call timers (rings, grace windows, moves,
+	// the floor, assistance) and of what the hub records; Config.Clock.
+	clock clock.Clock
 
 	// wg tracks sessions and background work (history writes, media
 	// teardown) so Close can wait for them.
@@ -137,13 +144,16 @@ type Hub struct {
 // ErrClosed is returned when the hub no longer accepts sessions.
 var ErrClosed = errors.New("signaling: closed")
 
+// now is the hub's clock's time.
+func (h *Hub) now() time.Time { return h.clock.Now() }
+
 // NewHub returns a hub; it starts no goroutines until sessions arrive.
 func NewHub(cfg Config, v Verifier, media MediaServer, st Store, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Hub{
-		cfg: cfg, log: log, verifier: v, media: media, store: st, now: time.Now,
+		cfg: cfg, log: log, verifier: v, media: media, store: st, clock: cmp.Or[clock.Clock](cfg.Clock, clock.Real()),
 		devices:  map[string]map[string]*Session{},
 		calls:    map[string]*call{},
 		userCall: map[string]*call{},
@@ -190,7 +200,7 @@ func (h *Hub) ringLate(s *Session) {
 	}
 	for _, c := range h.calls {
 		if m := c.members[s.user]; m != nil && m.State == callcore.MemberRinging {
-			h.ringEffectsLocked(c, m, m.Ring.Add(s))
+			h.applyLocked(c, origin{m: m}, m.Ring.Add(s))
 		}
 	}
 	// Give it back the calls its device's lost session was in.

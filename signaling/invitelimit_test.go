@@ -9,22 +9,22 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/tandemcall/tandem/internal/clock"
 	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
 // limitedHub is a hub with small invite limits on st and a clock the
 // test moves.
-func limitedHub(t *testing.T, st Store) (*Hub, *time.Time) {
+func limitedHub(t *testing.T, st Store) (*Hub, *clock.Manual) {
 	t.Helper()
-	now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
-	h := NewHub(Config{InviteLimits: InviteLimits{
+	now := clock.NewManual(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+	h := NewHub(Config{Clock: now, InviteLimits: InviteLimits{
 		Caller: store.Rate{Every: 6 * time.Second, Burst: 4},
 		Pair:   store.Rate{Every: 12 * time.Second, Burst: 2},
 		Callee: store.Rate{Every: 4 * time.Second, Burst: 3},
 	}}, nil, nil, st, nil)
-	h.now = func() time.Time { return now }
-	return h, &now
+	return h, now
 }
 
 // limitInvite runs the limits as invite does.
@@ -43,7 +43,7 @@ func TestInviteLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, now := limitedHub(t, mem)
-	t0 := *now
+	t0 := now.Now()
 	steps := []struct {
 		at             time.Duration
 		caller, callee string
@@ -65,7 +65,7 @@ func TestInviteLimits(t *testing.T) {
 		{12 * time.Second, "mallory", "bob", "you have placed too many calls", 6 * time.Second},
 	}
 	for i, st := range steps {
-		*now = t0.Add(st.at)
+		now.Advance(t0.Add(st.at).Sub(now.Now()))
 		err := limitInvite(h, st.caller, st.callee)
 		var rerr *reqError
 		switch {

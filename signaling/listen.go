@@ -36,7 +36,7 @@ func (h *Hub) requestListen(s *Session, callID string) error {
 	case err != nil:
 		return fail(protocol.CodeNotInCall, "you are not in that call")
 	}
-	h.effectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	s.log.Info("listening along", "call", c.ID, "holder", m.Dev.device)
 	return nil
 }
@@ -79,7 +79,7 @@ func (h *Hub) dropListenerLocked(c *call, m *member, s *Session, reason string, 
 	if err != nil {
 		return nil
 	}
-	h.effectsLocked(c, effs)
+	h.applyLocked(c, origin{}, effs)
 	leg := c.dropLegLocked(s)
 	h.announceLocked(m.User)
 	return leg

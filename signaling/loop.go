@@ -126,9 +126,6 @@ func (s *Session) handle(ev any) {
 	case mediaFailed:
 		h.mediaFailed(s, m.callID)
 		return
-	case resumedLeg:
-		s.events[m.callID] = m.ev
-		return
 	}
 	if err != nil {
 		var rerr *reqError
@@ -161,7 +158,7 @@ func (s *Session) callGrant() error {
 // answer.
 func (s *Session) handleSDP(m *protocol.SDP) error {
 	h := s.hub
-	leg, err := h.legOf(s, m.CallID)
+	leg, ev, err := h.legOf(s, m.CallID)
 	if err != nil {
 		return err
 	}
@@ -174,7 +171,6 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 		}
 		return nil
 	}
-	ev := s.events[m.CallID]
 	if h.isListener(s, m.CallID) && sendsMedia(m.SDP) {
 		// Also on renegotiation: a listener's media would reach the others
 		// as a second copy of its user.
@@ -190,7 +186,6 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 			return fail(protocol.CodeMediaFailed, "could not take over the call's media: "+err.Error())
 		}
 		if standby {
-			s.events[m.CallID] = ev
 			return s.answerPub(m, leg, ev)
 		}
 		leg, err = h.media.Join(sfu.RoomID(m.CallID), s.legID(), s.user, ev)
@@ -207,7 +202,6 @@ func (s *Session) handleSDP(m *protocol.SDP) error {
 			// Gate the room's audio before any of this leg's can flow.
 			h.media.SetFloor(sfu.RoomID(m.CallID), floorLeg)
 		}
-		s.events[m.CallID] = ev
 	}
 	return s.answerPub(m, leg, ev)
 }
@@ -223,16 +217,11 @@ func (s *Session) openStandby(callID string) {
 	if h.media == nil {
 		return
 	}
-	if leg, err := h.legOf(s, callID); err != nil || leg != nil {
+	if leg, _, err := h.legOf(s, callID); err != nil || leg != nil {
 		return
 	}
-	ev := newLegEvents(s, callID)
-	leg, standby, err := h.joinStandby(s, callID, ev)
-	switch {
-	case err != nil:
+	if _, _, err := h.joinStandby(s, callID, newLegEvents(s, callID)); err != nil {
 		s.log.Info("the moved call's leg could not open before the offer", "call", callID, "err", err)
-	case standby && leg != nil:
-		s.events[callID] = ev
 	}
 }
 
@@ -250,7 +239,7 @@ func (s *Session) answerPub(m *protocol.SDP, leg MediaLeg, ev *legEvents) error 
 }
 
 func (s *Session) handleICE(m *protocol.ICE) error {
-	leg, err := s.hub.legOf(s, m.CallID)
+	leg, _, err := s.hub.legOf(s, m.CallID)
 	if err != nil {
 		return err
 	}
@@ -274,7 +263,7 @@ func (s *Session) handleICE(m *protocol.ICE) error {
 // leg, which picks simulcast layers by them. Before the leg exists there
 // is nothing to size; the client sends its view again as tiles appear.
 func (s *Session) handleView(m *protocol.View) error {
-	leg, err := s.hub.legOf(s, m.CallID)
+	leg, _, err := s.hub.legOf(s, m.CallID)
 	if err != nil || leg == nil {
 		return err
 	}
@@ -289,17 +278,20 @@ func (s *Session) handleView(m *protocol.View) error {
 
 // legOf returns s's media leg in the call (nil if not created yet), or an
 // error when s is not a leg of it.
-func (h *Hub) legOf(s *Session, callID string) (MediaLeg, error) {
+func (h *Hub) legOf(s *Session, callID string) (MediaLeg, *legEvents, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.calls[callID]
 	if c == nil {
-		return nil, fail(protocol.CodeNotFound, "no such call, or it has ended")
+		return nil, nil, fail(protocol.CodeNotFound, "no such call, or it has ended")
 	}
 	if !c.canSignal(s) {
-		return nil, fail(protocol.CodeNotInCall, "this device is not a leg of that call")
+		return nil, nil, fail(protocol.CodeNotInCall, "this device is not a leg of that call")
 	}
-	return c.mediaOf(s), nil
+	if l := c.legs[s]; l != nil {
+		return l.media, l.events, nil
+	}
+	return nil, nil, nil
 }
 
 // attachLeg records leg as s's media leg unless the call has ended. For a

@@ -27,7 +27,7 @@ func (h *Hub) detachLocked(c *call, m *member, s *Session) {
 	if m.detached != nil {
 		m.detached.Stop()
 	}
-	m.detached = time.AfterFunc(grace, func() { h.graceOver(id, user, s) })
+	m.detached = h.clock.AfterFunc(grace, func() { h.graceOver(id, user, s) })
 	h.log.Info("leg offline; holding its place", "call", c.ID, "user", m.User, "device", s.device, "grace", grace)
 }
 
@@ -70,22 +70,12 @@ func (h *Hub) reattachLocked(c *call, m *member, s *Session) {
 		c.legs[s] = l
 		if l.events != nil {
 			l.events.sess.Store(s)
-			// The new session's loop owns its event map: hand it over there.
-			if !s.post(resumedLeg{callID: c.ID, ev: l.events}) {
-				s.log.Warn("resumed leg's events not handed over", "call", c.ID)
-			}
 		}
 	}
 	// No media leg here (the call was taken over from a node that went
 	// away): the device connects its media anew.
 	rejoin := c.legs[s] == nil && h.cluster != nil
-	h.effectsLocked(c, c.Resume(&m.Member, s, rejoin, c.core()))
+	h.applyLocked(c, origin{}, c.Resume(&m.Member, s, rejoin, c.core()))
 	c.greetWatchers(s)
 	s.log.Info("call resumed", "call", c.ID)
-}
-
-// resumedLeg is posted to a session's loop when it takes over a leg.
-type resumedLeg struct {
-	callID string
-	ev     *legEvents
 }

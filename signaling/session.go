@@ -64,9 +64,6 @@ type Session struct {
 	// (no close frame): its calls wait for the device to come back.
 	lost atomic.Bool
 
-	// events holds each call's SFU event sink; owned by the loop.
-	events map[string]*legEvents
-
 	host       string        // the Host the client reached signaling on
 	iceRefresh time.Duration // when to send fresh ICE servers; 0 never
 
@@ -141,8 +138,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hub: h, id: newID("s_"), conn: conn, host: requestHost(r),
 		inbox: newEventQueue(),
 		done:  make(chan struct{}),
-
-		events: map[string]*legEvents{},
 	}
 	s.written.L = &s.qmu
 	s.log = h.log.With("session", s.id)

@@ -7,8 +7,10 @@ import (
 
 // Floor is the push-to-talk floor of a room: one holder at a time, who
 // holds it for at most a longest talk time, and a queue of the others who
-// asked, served in order.
-type Floor struct {
+// asked, served in order. Its members are users; D is only the device type
+// of the effects it returns, so that the caller carries them out with the
+// rest of the call's.
+type Floor[D comparable] struct {
 	holder string // "" = free
 	queue  []string
 	until  time.Time
@@ -16,13 +18,13 @@ type Floor struct {
 }
 
 // Holder is who holds the floor; "" when it is free.
-func (f *Floor) Holder() string { return f.holder }
+func (f *Floor[D]) Holder() string { return f.holder }
 
 // Queue is who waits for the floor, first first.
-func (f *Floor) Queue() []string { return slices.Clone(f.queue) }
+func (f *Floor[D]) Queue() []string { return slices.Clone(f.queue) }
 
 // Left is how long the holder may still talk at now; 0 when free.
-func (f *Floor) Left(now time.Time) time.Duration {
+func (f *Floor[D]) Left(now time.Time) time.Duration {
 	if f.holder == "" {
 		return 0
 	}
@@ -32,7 +34,7 @@ func (f *Floor) Left(now time.Time) time.Duration {
 // Request asks for the floor for user at now: granted for maxTalk if
 // free, otherwise user queues (once). It reports whether the floor or its
 // queue changed, which every member is then told, and the timer effects.
-func (f *Floor) Request(user string, now time.Time, maxTalk time.Duration) (bool, []Effect[string]) {
+func (f *Floor[D]) Request(user string, now time.Time, maxTalk time.Duration) (bool, []Effect[D]) {
 	switch {
 	case f.holder == "":
 		return true, f.grant(user, now, maxTalk)
@@ -45,13 +47,13 @@ func (f *Floor) Request(user string, now time.Time, maxTalk time.Duration) (bool
 
 // Release takes user off the floor (the first in the queue gets it) or out
 // of its queue: they let go, or left the room.
-func (f *Floor) Release(user string, now time.Time, maxTalk time.Duration) (bool, []Effect[string]) {
+func (f *Floor[D]) Release(user string, now time.Time, maxTalk time.Duration) (bool, []Effect[D]) {
 	if f.holder != user || user == "" {
 		n := len(f.queue)
 		f.queue = slices.DeleteFunc(f.queue, func(u string) bool { return u == user })
 		return len(f.queue) != n, nil
 	}
-	effs := []Effect[string]{{Kind: DisarmTimer}}
+	effs := []Effect[D]{{Kind: DisarmTimer, Timer: FloorTimer}}
 	f.holder, f.until = "", time.Time{}
 	if len(f.queue) > 0 {
 		next := f.queue[0]
@@ -63,15 +65,15 @@ func (f *Floor) Release(user string, now time.Time, maxTalk time.Duration) (bool
 
 // Timeout is the timer of grant gen: if that grant still holds the floor,
 // its holder has talked for maxTalk and the floor passes on.
-func (f *Floor) Timeout(gen uint64, now time.Time, maxTalk time.Duration) (bool, []Effect[string]) {
+func (f *Floor[D]) Timeout(gen uint64, now time.Time, maxTalk time.Duration) (bool, []Effect[D]) {
 	if gen != f.gen || f.holder == "" {
 		return false, nil
 	}
 	return f.Release(f.holder, now, maxTalk)
 }
 
-func (f *Floor) grant(user string, now time.Time, maxTalk time.Duration) []Effect[string] {
+func (f *Floor[D]) grant(user string, now time.Time, maxTalk time.Duration) []Effect[D] {
 	f.gen++
 	f.holder, f.until = user, now.Add(maxTalk)
-	return []Effect[string]{{Kind: ArmTimer, Device: user, After: maxTalk, Gen: f.gen}}
+	return []Effect[D]{{Kind: ArmTimer, Timer: FloorTimer, User: user, After: maxTalk, Gen: f.gen}}
 }

@@ -12,7 +12,7 @@ import (
 func TestFloor(t *testing.T) {
 	const maxTalk = 60 * time.Second
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	var f Floor
+	var f Floor[string]
 	armed := map[uint64]bool{} // timers armed and not disarmed, by grant
 	var lastGen uint64
 	type step struct {
@@ -58,7 +58,7 @@ func TestFloor(t *testing.T) {
 		for _, e := range effs {
 			switch e.Kind {
 			case ArmTimer:
-				timers = append(timers, fmt.Sprint("arm ", e.Device, " ", e.After))
+				timers = append(timers, fmt.Sprint("arm ", e.User, " ", e.After))
 				armed[e.Gen], lastGen = true, e.Gen
 			case DisarmTimer:
 				timers = append(timers, "disarm")

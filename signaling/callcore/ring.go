@@ -48,10 +48,18 @@ type Effect[D comparable] struct {
 	User string
 	Type string
 	Msg  protocol.EncodedMessage
-	// Grants and Timer: of an Assist's effects (assist.go).
+	// Timer is which timer an ArmTimer or DisarmTimer is about:
+	// RingTimer, FloorTimer, or an Assist's.
+	Timer string
+	// Grants: of an Assist's effects (assist.go).
 	Grants []string
-	Timer  string
 }
+
+// Timers of a Ring and a Floor (an Assist's are in assist.go).
+const (
+	RingTimer  = "ring"
+	FloorTimer = "floor"
+)
 
 // Timeouts is how long a ring lasts: Ring for a user who is free, Waiting
 // for one already in another call (call waiting), who needs longer to
@@ -101,7 +109,7 @@ func NewRing[D comparable](devs []D, waiting bool, t Timeouts) (*Ring[D], []Effe
 	if waiting {
 		after = t.Waiting
 	}
-	return r, append(effs, Effect[D]{Kind: ArmTimer, After: after})
+	return r, append(effs, Effect[D]{Kind: ArmTimer, Timer: RingTimer, After: after})
 }
 
 // AnsweredOn is the ring of a member who holds the call on d without
@@ -154,7 +162,7 @@ func (r *Ring[D]) Answer(d D) ([]Effect[D], error) {
 	case r.state == over:
 		return nil, ErrOver
 	}
-	effs := []Effect[D]{{Kind: DisarmTimer}}
+	effs := []Effect[D]{{Kind: DisarmTimer, Timer: RingTimer}}
 	for _, o := range r.devices {
 		if o != d {
 			effs = append(effs, Effect[D]{Kind: SendEnded, Device: o, Reason: protocol.ReasonAnsweredElsewhere})
@@ -183,7 +191,7 @@ func (r *Ring[D]) End(reason string, by D) []Effect[D] {
 		return nil
 	}
 	declined := slices.Contains(r.devices, by)
-	effs := []Effect[D]{{Kind: DisarmTimer}}
+	effs := []Effect[D]{{Kind: DisarmTimer, Timer: RingTimer}}
 	for _, d := range r.devices {
 		why := reason
 		switch {
