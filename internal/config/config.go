@@ -21,6 +21,7 @@ type Config struct {
 	DataDir   string          `mapstructure:"data_dir"`
 	HTTP      HTTPConfig      `mapstructure:"http"`
 	Auth      AuthConfig      `mapstructure:"auth"`
+	Accounts  AccountsConfig  `mapstructure:"accounts"`
 	Media     MediaConfig     `mapstructure:"media"`
 	Calls     CallsConfig     `mapstructure:"calls"`
 	Assist    AssistConfig    `mapstructure:"assist"`
@@ -174,6 +175,14 @@ type AuthConfig struct {
 	DevTokenTTL time.Duration `mapstructure:"dev_token_ttl"`
 	// MaxTokenTTL is the longest lifetime a token may have (exp - iat).
 	MaxTokenTTL time.Duration `mapstructure:"max_token_ttl"`
+}
+
+// AccountsConfig is Tandem's own sign-in (internal/accounts).
+type AccountsConfig struct {
+	Enabled   bool          `mapstructure:"enabled"`
+	PublicURL string        `mapstructure:"public_url"`
+	TokenTTL  time.Duration `mapstructure:"token_ttl"`
+	InviteTTL time.Duration `mapstructure:"invite_ttl"`
 }
 
 // MediaConfig is the SFU's network side.
@@ -414,6 +423,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth.DevTokenTTL > c.Auth.MaxTokenTTL {
 		return keyErr("auth.dev_token_ttl", "must not exceed auth.max_token_ttl (%v)", c.Auth.MaxTokenTTL)
+	}
+	if c.Accounts.TokenTTL <= 0 || c.Accounts.TokenTTL > c.Auth.MaxTokenTTL {
+		return keyErr("accounts.token_ttl", "must be positive and at most auth.max_token_ttl (%v)", c.Auth.MaxTokenTTL)
+	}
+	if c.Accounts.InviteTTL <= 0 || c.Accounts.InviteTTL > 90*24*time.Hour {
+		return keyErr("accounts.invite_ttl", "must be positive and at most 90 days (2160h)")
+	}
+	if u := c.Accounts.PublicURL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || (pu.Path != "" && pu.Path != "/") {
+			return keyErr("accounts.public_url", "must be the server's address such as https://call.example.org, got %q", u)
+		}
 	}
 	if c.Calls.RingTimeout <= 0 {
 		return keyErr("calls.ring_timeout", "must be positive")

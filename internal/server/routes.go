@@ -25,6 +25,13 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/api/v1/me/", me)
 	mux.Handle("/api/v1/admin/", s.hub.AdminHandler())
 	mux.HandleFunc("GET /api/v1/info", s.info)
+	if s.accounts != nil {
+		mux.Handle("/api/v1/account/", s.accounts.Handler(s.hub))
+		admin := s.accounts.AdminHandler(s.hub)
+		mux.Handle("/api/v1/admin/invites", admin)
+		mux.Handle("/api/v1/admin/people", admin)
+		mux.Handle("/api/v1/admin/people/", admin)
+	}
 	if s.cfg.Dev {
 		mux.HandleFunc("/api/v1/dev/token", s.devToken)
 	}
@@ -100,7 +107,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, map[string]any{"name": "tandem", "version": Version, "protocol": protocol.Version, "dev": s.cfg.Dev})
+	writeJSON(w, map[string]any{"name": "tandem", "version": Version, "protocol": protocol.Version, "dev": s.cfg.Dev, "accounts": s.accounts != nil})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tandemcall/tandem/internal/accounts"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/internal/config"
@@ -33,6 +34,14 @@ import (
 type serverStore interface {
 	signaling.Store
 	Close() error
+}
+
+// accountStore is what the accounts keep, from the parts of the node's
+// store that keep it.
+type accountStore struct {
+	store.Accounts
+	store.RateLimiter
+	store.Users
 }
 
 // Version is the server version reported by /api/v1/info.
@@ -58,8 +67,14 @@ type Server struct {
 	node      *cluster.Node       // membership of a deployment; nil on a single node
 	dir       store.CallDirectory // the deployment's calls; nil on a single node
 	hooks     *webhook.Sender
-	stopBg    context.CancelFunc // ends the retention and revocation sweepers
-	bgDone    chan struct{}
+	// accounts is Tandem's own sign-in (nil when accounts.enabled is
+	// off); db keeps them on a single node.
+	accounts      *accounts.Service
+	db            *store.SQLite
+	accountsStore store.Accounts
+	setupLink     string
+	stopBg        context.CancelFunc // ends the retention and revocation sweepers
+	bgDone        chan struct{}
 
 	// HTTP limits (httplimits.go).
 	connLimit    *limitListener // nil when http.max_conns_per_ip is 0
@@ -97,6 +112,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			return nil, err
 		}
 		s.store, s.dir = rs, rs
+		if cfg.Accounts.Enabled {
+			s.accountsStore = rs
+		}
 		s.node = cluster.New(cluster.Config{Shared: rs, NodeID: cfg.Cluster.NodeID,
 			Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter, Timeout: r.Timeout,
 			Log: log.With("part", "cluster")})
@@ -106,6 +124,12 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			return nil, err
 		}
 		s.store = ls
+		if cfg.Accounts.Enabled {
+			if s.db, err = store.OpenSQLite(cfg.DataDir); err != nil {
+				return nil, err
+			}
+			s.accountsStore = s.db
+		}
 	}
 	if s.sfu, err = sfu.New(sfu.Config{UDPListen: cfg.Media.UDPListen, PublicIPs: cfg.Media.PublicIPs, PionInput: !cfg.Media.DirectInput}, log.With("part", "sfu")); err != nil {
 		return nil, fmt.Errorf("media: %w", err)
@@ -142,6 +166,12 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		}
 	}
 	s.hub.RegisterMetrics(s.metrics)
+	if s.accountsStore != nil {
+		s.accounts = accounts.New(accounts.Config{PublicURL: cfg.Accounts.PublicURL, TokenTTL: cfg.Accounts.TokenTTL,
+			InviteTTL: cfg.Accounts.InviteTTL}, accountStore{s.accountsStore, s.store, s.store}, s.authority, s.hub,
+			log.With("part", "accounts"))
+		s.accounts.Register(s.metrics)
+	}
 	s.metrics.MustRegister(newSFUCollector(s.sfu))
 	if w := cfg.Webhook; w.URL != "" {
 		node := ""
@@ -219,6 +249,9 @@ func (s *Server) Start() {
 		bg.Wait()
 		close(s.bgDone)
 	}()
+	if s.accounts != nil {
+		s.announceSetup()
+	}
 	go func() {
 		err := s.http.Serve(s.ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -295,6 +328,9 @@ func (s *Server) closeParts() error {
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -85,6 +85,13 @@ type Accounts interface {
 	// RemoveContact ends a and b being each other's contacts.
 	RemoveContact(ctx context.Context, a, b string) error
 
+	// PutCeremony keeps the state of a sign-in ceremony (WebAuthn's
+	// challenge) under id until expires.
+	PutCeremony(ctx context.Context, id string, data []byte, expires time.Time) error
+	// TakeCeremony returns the ceremony's state and forgets it, so that
+	// one ceremony finishes once: ErrNotFound if it is gone or expired.
+	TakeCeremony(ctx context.Context, id string, now time.Time) ([]byte, error)
+
 	// EraseAccount removes everything the accounts keep about user: the
 	// person, devices, passkeys, contacts both ways, their invites and
 	// pairings.

@@ -283,3 +283,30 @@ func TestSQLiteKeepsAccountsAcrossRestarts(t *testing.T) {
 		t.Fatal("a database from a newer schema opened")
 	}
 }
+
+// TestAccountsCeremonies: a ceremony is taken once; an expired one is
+// gone.
+func TestAccountsCeremonies(t *testing.T) {
+	for name, a := range accountStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := dirCtx(t)
+			now := time.Now()
+			mustOK(t, a.PutCeremony(ctx, "c1", []byte("challenge"), now.Add(time.Minute)))
+			if err := a.PutCeremony(ctx, "c1", []byte("other"), now.Add(time.Minute)); !errors.Is(err, ErrExists) {
+				t.Fatalf("again: %v", err)
+			}
+			b, err := a.TakeCeremony(ctx, "c1", now)
+			mustOK(t, err)
+			if string(b) != "challenge" {
+				t.Fatalf("took %q", b)
+			}
+			if _, err := a.TakeCeremony(ctx, "c1", now); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("replayed: %v", err)
+			}
+			mustOK(t, a.PutCeremony(ctx, "c2", []byte("x"), now.Add(time.Second)))
+			if _, err := a.TakeCeremony(ctx, "c2", now.Add(2*time.Second)); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("expired: %v", err)
+			}
+		})
+	}
+}

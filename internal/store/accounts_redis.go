@@ -8,6 +8,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +30,7 @@ var _ Accounts = (*Redis)(nil)
 //	acct:passkeys:<user>      set: the user's passkey ids, hex
 //	acct:pairing:<id>         string: the pairing, JSON; expires with it
 //	acct:contacts:<user>      hash: contact → since (µs)
+//	acct:ceremony:<id>        string: a sign-in ceremony; expires with it
 //
 // Every script runs on one key, so that the keys may live in different
 // slots of a cluster. A pairing is not erased with its approver's
@@ -553,4 +555,33 @@ func (r *Redis) EraseAccount(ctx context.Context, user string) error {
 	pipe.ZRem(ctx, r.acctKey("people"), user)
 	_, err = pipe.Exec(ctx)
 	return wrap("erase account", err)
+}
+
+func (r *Redis) PutCeremony(ctx context.Context, id string, data []byte, expires time.Time) error {
+	// The expiry goes with the data: Redis drops the key in time, and a
+	// node whose clock says it is past the expiry refuses it too.
+	v := strconv.FormatInt(micros(expires), 10) + "\n" + string(data)
+	ok, err := r.rdb.SetNX(ctx, r.acctKey("ceremony", id), v, time.Until(expires)).Result()
+	if err != nil {
+		return wrap("put ceremony", err)
+	}
+	if !ok {
+		return ErrExists
+	}
+	return nil
+}
+
+func (r *Redis) TakeCeremony(ctx context.Context, id string, now time.Time) ([]byte, error) {
+	v, err := r.rdb.GetDel(ctx, r.acctKey("ceremony", id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap("take ceremony", err)
+	}
+	exp, data, _ := strings.Cut(v, "\n")
+	if us, _ := strconv.ParseInt(exp, 10, 64); us <= micros(now) {
+		return nil, ErrNotFound
+	}
+	return []byte(data), nil
 }

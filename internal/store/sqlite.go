@@ -80,6 +80,12 @@ var migrations = []string{
 		since INTEGER NOT NULL,
 		PRIMARY KEY (user, contact)
 	);`,
+	// 2: sign-in ceremonies.
+	`CREATE TABLE ceremonies (
+		id TEXT PRIMARY KEY,
+		data BLOB NOT NULL,
+		expires INTEGER NOT NULL
+	);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database in dir and brings
@@ -496,4 +502,24 @@ func (s *SQLite) EraseAccount(ctx context.Context, user string) error {
 		}
 	}
 	return tx.Commit()
+}
+
+func (s *SQLite) PutCeremony(ctx context.Context, id string, data []byte, expires time.Time) error {
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM ceremonies WHERE expires <= ?", micros(time.Now())); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, "INSERT INTO ceremonies (id, data, expires) VALUES (?, ?, ?)", id, data, micros(expires))
+	if isConstraint(err) {
+		return ErrExists
+	}
+	return err
+}
+
+func (s *SQLite) TakeCeremony(ctx context.Context, id string, now time.Time) ([]byte, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, "DELETE FROM ceremonies WHERE id = ? AND expires > ? RETURNING data", id, micros(now)).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return data, err
 }
