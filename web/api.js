@@ -24,7 +24,7 @@ export class ApiError extends Error {
  * @param {string} path
  * @param {RequestOptions} [options]
  */
-async function request(path, { method = 'GET', token, body, timeoutMs = 10000, empty = false } = {}) {
+export async function request(path, { method = 'GET', token, body, timeoutMs = 10000, empty = false } = {}) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -64,7 +64,7 @@ async function request(path, { method = 'GET', token, body, timeoutMs = 10000, e
   return data;
 }
 
-/** GET /api/v1/info → {name, version, protocol, dev} */
+/** GET /api/v1/info → {name, version, protocol, dev, accounts} */
 export function getInfo() {
   return request('/api/v1/info');
 }

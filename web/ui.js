@@ -28,9 +28,9 @@ export function setIcon(node, name) {
   node.innerHTML = icons[name] || '';
 }
 
-const SCREENS = ['screenLoading', 'screenSignin', 'screenNotoken', 'screenHome'];
+const SCREENS = ['screenLoading', 'screenSignin', 'screenNotoken', 'screenJoin', 'screenHome'];
 
-/** Shows one of the main screens ('loading'|'signin'|'notoken'|'home'). */
+/** Shows one of the main screens ('loading'|'signin'|'notoken'|'join'|'home'). */
 export function showScreen(name) {
   const want = 'screen' + name[0].toUpperCase() + name.slice(1);
   for (const key of SCREENS) el[key].hidden = key !== want;

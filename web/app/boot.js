@@ -8,6 +8,7 @@ import { pipSupported } from '../pip.js';
 import { el, initUi, showBanner, Tiles } from '../ui.js';
 import { exposeApi } from './automation.js';
 import { roomFromUrl } from './rooms.js';
+import { REMOVED, offerApproval, revive, showJoin, takeFragment } from './account.js';
 import { showSignIn, showSignedOut, signIn, signOut } from './signin.js';
 import { S, errorText, pageState, setState, setTiles } from './state.js';
 import { wire } from './wiring.js';
@@ -26,6 +27,8 @@ export async function boot() {
     el.roomPtt.checked = S.autoRoom.ptt;
   }
   const fragToken = takeFragmentToken();
+  const invite = takeFragment('invite');
+  const pairCode = takeFragment('pair');
   window.addEventListener('hashchange', onHashToken);
   const infoPromise = getInfo().then(
     (info) => {
@@ -50,16 +53,36 @@ export async function boot() {
     // Keep whoever is signed in: carry on as if there were no link.
   }
 
-  const stored = loadAuth();
+  let stored = loadAuth();
   let infoErr = null;
   try {
     await infoPromise;
   } catch (err) {
     infoErr = err;
   }
+  if (invite && !infoErr) {
+    await showJoin(invite);
+    return;
+  }
+  if (stored && stored.credential && tokenExpired(stored.token)) {
+    // An account's device: a fresh token from its credential.
+    try {
+      stored = await revive(stored);
+    } catch (err) {
+      if (err && (err.status === 401 || err.status === 403)) {
+        clearAuth(stored.token);
+        showSignedOut(REMOVED);
+      } else {
+        showSignedOut();
+        showBanner(`Server unreachable — ${errorText(err)}. Check your network, then reload.`);
+      }
+      return;
+    }
+  }
 
   if (stored && !tokenExpired(stored.token)) {
     const ok = await signIn(stored, { steal: stored.source === 'tab', quietConflict: true });
+    if (ok && pairCode) offerApproval(pairCode);
     if (ok) return;
   } else if (stored) {
     clearAuth(stored.token);

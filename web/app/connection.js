@@ -13,6 +13,7 @@ import { onRinging } from './outgoing.js';
 import { onFloor } from './ptt.js';
 import { loadHistory } from './recent.js';
 import { maybeAutoJoin, onJoined } from './rooms.js';
+import { REMOVED, refreshToken } from './account.js';
 import { showMe, signOut } from './signin.js';
 import { S, renderStatus, trace } from './state.js';
 
@@ -81,6 +82,14 @@ export function startSignaling() {
     if (S.sig !== sig) return;
     S.sig = null;
     const { code, message } = e.detail;
+    if (S.auth && S.auth.credential && (code === 'token_expired' || code === 'unauthorized')) {
+      // A device with an account gets a fresh token and goes on.
+      refreshToken().then((ok) => {
+        if (ok && S.auth) startSignaling();
+        else signOut(REMOVED);
+      });
+      return;
+    }
     const text =
       code === 'token_expired'
         ? 'Your session has expired. Please sign in again.'

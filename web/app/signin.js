@@ -12,6 +12,8 @@ import { sendSig, startSignaling } from './connection.js';
 import { dismissAllIncoming } from './incoming.js';
 import { endCurrentCall } from './lifecycle.js';
 import { loadHistory } from './recent.js';
+import { removeDevice } from '../account.js';
+import { accountsOn, renderAccount, scheduleRefresh, showAccountSignIn, stopRefresh } from './account.js';
 import { S, errorText, setState } from './state.js';
 
 export function showSignIn(message, names) {
@@ -36,6 +38,8 @@ export function showSignedOut(message, names) {
   el.notokenText.textContent = message
     ? `${message} Open Tandem from your app to sign in again.`
     : 'Open Tandem from your app to sign in. It hands this page a sign-in link.';
+  showAccountSignIn();
+  if (message && accountsOn()) el.notokenText.textContent = message;
   showScreen('notoken');
 }
 
@@ -104,6 +108,7 @@ export async function signIn(auth, { steal = false, quietConflict = false } = {}
     return false;
   }
   S.auth = { token: auth.token, user, device };
+  if (auth.credential) Object.assign(S.auth, { credential: auth.credential, name: auth.name || '' });
   saveAuth(S.auth);
   showMe(user, device);
   hideBanner();
@@ -112,11 +117,15 @@ export async function signIn(auth, { steal = false, quietConflict = false } = {}
   clearHistory();
   startSignaling();
   loadHistory();
+  if (S.auth.credential) {
+    scheduleRefresh(new Date((tokenClaims(S.auth.token).exp || 0) * 1000).toISOString());
+    renderAccount();
+  }
   return true;
 }
 
 export function showMe(user, device) {
-  el.meName.textContent = user;
+  el.meName.textContent = (S.auth && S.auth.name) || user;
   el.meDevice.textContent = device;
   paintAvatar(el.meAvatar, user);
   el.me.hidden = false;
@@ -125,6 +134,11 @@ export function showMe(user, device) {
 
 export function signOut(message, { keepNames = true } = {}) {
   const token = S.auth && S.auth.token;
+  stopRefresh();
+  if (S.auth && S.auth.credential && !message) {
+    // Signing out on purpose forgets this device: its credential is refused from now on.
+    removeDevice(S.auth.token, S.auth.device).catch(() => {});
+  }
   const names = S.auth ? { user: S.auth.user, device: S.auth.device } : null;
   if (S.call && S.call.callId) sendSig({ type: 'hangup', call_id: S.call.callId });
   endCurrentCall(null);

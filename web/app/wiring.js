@@ -1,6 +1,7 @@
 // @ts-check
 // Buttons, forms and page events wired to the features above.
 import { el, toast, hideBanner } from '../ui.js';
+import { wireAccount } from './account.js';
 import { settleSwitch } from './boot.js';
 import { sendSig } from './connection.js';
 import { downloadMyData, eraseAll, loadAssistLog } from './data.js';
@@ -20,6 +21,7 @@ import { onSignInSubmit, setFormError, signOut } from './signin.js';
 import { S, errorText, pageState } from './state.js';
 
 export function wire() {
+  wireAccount();
   el.signinForm.addEventListener('submit', (ev) => {
     onSignInSubmit(ev).catch((err) => setFormError(el.signinError, errorText(err)));
   });

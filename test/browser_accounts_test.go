@@ -1,0 +1,174 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+
+	"github.com/tandemcall/tandem/internal/config"
+)
+
+// withPasskeys gives b's page a virtual platform authenticator that keeps
+// passkeys (as a phone or laptop does) and passes user verification.
+func (b *browser) withPasskeys() {
+	b.t.Helper()
+	b.do(10*time.Second, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+			Options: &webauthn.VirtualAuthenticatorOptions{
+				Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21,
+				Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true,
+				HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+			}})
+		return err
+	}))
+}
+
+// localURL is a node's web client at localhost: a passkey's relying party
+// is a host name, never an address.
+func localURL(ts *testServer) string {
+	return strings.Replace(ts.URL(), "127.0.0.1", "localhost", 1)
+}
+
+// accountNode is a node with built-in accounts and no dev sign-in, on
+// dataDir.
+func accountNode(t *testing.T, dataDir string) *testServer {
+	return startServer(t, func(c *config.Config) {
+		c.Dev = false
+		c.Auth.Secret = "a-family-server-secret-of-32-bytes!"
+		c.DataDir = dataDir
+	})
+}
+
+// join opens an invite link in b, names the person, and waits until they
+// are signed in with a passkey.
+func (b *browser) join(link, name string) {
+	b.t.Helper()
+	b.do(20*time.Second, chromedp.Navigate(link))
+	b.waitJS("the join page", `!document.querySelector('#screen-join').hidden && !document.querySelector('#join-submit').disabled`, 15*time.Second)
+	b.setValue("#join-name", name)
+	b.click("#join-submit")
+	b.waitJS(name+" signed in", `window.tandem.connected && window.tandem.state === 'idle'`, 20*time.Second)
+}
+
+// peopleShown is the user ids b's page lists as its person's people.
+func (b *browser) peopleShown() string {
+	return eval[string](b, `[...document.querySelectorAll('#contacts li')].map((li) => li.dataset.user).join(' ')`)
+}
+
+// TestBrowserFamilySignsUp: a family sets a server up with nothing but
+// the server. The first-run link makes Mom the owner with a passkey; she
+// invites Grandpa, who registers his own; each is the other's contact and
+// they call each other from it. Grandpa adds a tablet by approving the
+// code it shows, then removes it: the tablet is signed out at once and
+// its credential is refused. After a restart both sign in again with
+// their passkeys.
+func TestBrowserFamilySignsUp(t *testing.T) {
+	dataDir := t.TempDir()
+	ts := accountNode(t, dataDir)
+	setup := ts.SetupLink()
+	if !strings.Contains(setup, "#invite=") {
+		t.Fatalf("no setup link on first start: %q", setup)
+	}
+	mom := newBrowser(t, "mom")
+	mom.withPasskeys()
+	mom.join(strings.Replace(setup, "127.0.0.1", "localhost", 1), "Mom")
+	if u := eval[string](mom, `window.tandem.user`); u != "mom" {
+		t.Fatalf("the owner is %q", u)
+	}
+
+	// Mom invites Grandpa from her devices and invites.
+	mom.click("#account-box summary")
+	mom.setValue("#invite-for", "Grandpa")
+	mom.click("#invite-create")
+	mom.waitJS("the invite link", `document.querySelector('#invite-link').value.includes('#invite=')`, 10*time.Second)
+	invite := eval[string](mom, `document.querySelector('#invite-link').value`)
+
+	grandpa := newBrowser(t, "grandpa")
+	grandpa.withPasskeys()
+	grandpa.do(20*time.Second, chromedp.Navigate(strings.Replace(invite, "127.0.0.1", "localhost", 1)))
+	grandpa.waitJS("his name proposed", `document.querySelector('#join-name').value === 'Grandpa' && document.querySelector('#join-text').textContent.includes('Mom invited you')`, 15*time.Second)
+	grandpa.click("#join-submit")
+	grandpa.waitJS("grandpa signed in", `window.tandem.connected && window.tandem.user === 'grandpa'`, 20*time.Second)
+	grandpa.waitJS("Mom among his people", `[...document.querySelectorAll('#contacts li')].some((li) => li.dataset.user === 'mom')`, 10*time.Second)
+
+	// The invite was for one person: opened again, it is refused.
+	again := newBrowser(t, "stranger")
+	again.do(20*time.Second, chromedp.Navigate(strings.Replace(invite, "127.0.0.1", "localhost", 1)))
+	again.waitJS("the used invite refused", `document.querySelector('#join-error').textContent.includes('has been used')`, 15*time.Second)
+
+	// Mom sees Grandpa among her people and calls him from there.
+	mom.do(20*time.Second, chromedp.Reload())
+	mom.waitJS("Grandpa among her people", `window.tandem.connected && [...document.querySelectorAll('#contacts li')].some((li) => li.dataset.user === 'grandpa')`, 15*time.Second)
+	mom.click(`#contacts li[data-user="grandpa"] button[data-act="audio"]`)
+	grandpa.waitJS("the call ringing", `!document.querySelector('#incoming').hidden`, 15*time.Second)
+	grandpa.click("#accept")
+	mom.state("in-call", 20*time.Second)
+	grandpa.state("in-call", 20*time.Second)
+	mom.click("#hangup")
+	grandpa.state("idle", 15*time.Second)
+
+	// A tablet without passkeys is added by Grandpa approving its code.
+	tablet := newBrowser(t, "tablet")
+	tablet.do(20*time.Second, chromedp.Navigate(localURL(ts)+"/"))
+	tablet.waitJS("the signed-out page", `!document.querySelector('#account-signin').hidden`, 15*time.Second)
+	tablet.click("#pair-start")
+	tablet.waitJS("its code", `document.querySelector('#pair-code').textContent.length >= 8 && document.querySelector('#pair-qr').naturalWidth > 0`, 15*time.Second)
+	code := eval[string](tablet, `document.querySelector('#pair-code').textContent`)
+	grandpa.click("#account-box summary")
+	grandpa.setValue("#pair-approve-code", code)
+	grandpa.setValue("#pair-approve-name", "Tablet")
+	grandpa.click("#pair-approve")
+	tablet.waitJS("the tablet signed in as grandpa", `window.tandem.connected && window.tandem.user === 'grandpa'`, 20*time.Second)
+	cred := eval[string](tablet, `JSON.parse(localStorage.getItem('tandem.auth')).credential`)
+	tabletID := eval[string](tablet, `window.tandem.device`)
+
+	// Grandpa removes it: signed out at once, its credential refused.
+	grandpa.waitJS("the tablet in his devices", fmt.Sprintf(`!!document.querySelector('#device-list li[data-device=%q] button')`, tabletID), 15*time.Second)
+	grandpa.click(fmt.Sprintf(`#device-list li[data-device=%q] button`, tabletID))
+	tablet.waitJS("the tablet signed out", `window.tandem.state === 'signed-out' && !window.tandem.connected`, 10*time.Second)
+	resp := postJSON(t, ts.URL()+"/api/v1/account/token", map[string]string{"credential": cred})
+	if resp != http.StatusUnauthorized {
+		t.Fatalf("the removed tablet's credential got %d, want 401", resp)
+	}
+
+	// A restart: the same data, another port (another origin, so the
+	// pages hold nothing), and each signs in with their passkey.
+	ts.stop(t)
+	ts = accountNode(t, dataDir)
+	if ts.SetupLink() != "" {
+		t.Fatal("a setup link was made again though the server has an owner")
+	}
+	for _, b := range []*browser{mom, grandpa} {
+		b.do(20*time.Second, chromedp.Navigate(localURL(ts)+"/"))
+		b.waitJS("the passkey button", `!document.querySelector('#account-signin').hidden`, 15*time.Second)
+		b.click("#passkey-signin")
+		b.waitJS("signed in again", `window.tandem.connected && window.tandem.state === 'idle'`, 20*time.Second)
+	}
+	if u := eval[string](mom, `window.tandem.user`) + " " + eval[string](grandpa, `window.tandem.user`); u != "mom grandpa" {
+		t.Fatalf("signed in again as %q", u)
+	}
+}
+
+// postJSON posts v and returns the status.
+func postJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	b, _ := json.Marshal(v)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
