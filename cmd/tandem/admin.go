@@ -41,6 +41,14 @@ Commands:
   revoke user USER          revoke every token of USER issued until now
   revoke device USER DEVICE revoke the tokens of USER's DEVICE issued until now
   revoke token ID           revoke the token with id ID (tandem token prints it)
+  invite [--for NAME] [--uses N] [--ttl DURATION] [--owner]
+                            make an invite link: whoever opens it picks a name and
+                            a passkey (--owner: the account is an owner's)
+  people [--json]           everyone with an account, and their devices
+  disable USER | enable USER
+                            disabling signs every device of theirs out at once
+  role USER ROLE            make USER an owner, admin or member
+  remove-device USER DEVICE sign USER's DEVICE out everywhere and forget it
 
 A revocation ends the sessions of the tokens it covers on every node of a
 deployment: signaling, WHIP and WHEP, and for a user's tokens their TURN
@@ -73,6 +81,11 @@ type adminFlags struct {
 	json      bool
 	out       string
 	yes       bool
+	// invite
+	owner   bool
+	forName string
+	uses    int
+	ttl     time.Duration
 }
 
 // adminClient talks to one node's admin API.
@@ -114,6 +127,10 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.json, "json", false, "rooms, sessions: print the server's JSON")
 	fs.StringVarP(&f.out, "output", "o", "", "export: write the archive to this file (mode 0600)")
 	fs.BoolVar(&f.yes, "yes", false, "erase: confirm the erasure")
+	fs.BoolVar(&f.owner, "owner", false, "invite: the account it makes is an owner's")
+	fs.StringVar(&f.forName, "for", "", "invite: who it is for, shown to them as the name to start from")
+	fs.IntVar(&f.uses, "uses", 1, "invite: how many accounts it may make")
+	fs.DurationVar(&f.ttl, "ttl", 0, "invite: how long it holds (default accounts.invite_ttl, 7 days)")
 	for _, name := range []string{"listen", "media-udp", "log-level"} {
 		_ = fs.MarkHidden(name) // the node's, not this client's
 	}
@@ -166,6 +183,20 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 		err = c.revoke(ctx, stdout, "/api/v1/admin/users/"+url.PathEscape(rest[0])+"/devices/"+url.PathEscape(rest[1])+"/revoke")
 	case "revoke token":
 		err = c.revoke(ctx, stdout, "/api/v1/admin/tokens/"+url.PathEscape(rest[0])+"/revoke")
+	case "invite":
+		err = c.invite(ctx, stdout, adminapi.InviteRequest{For: f.forName, Uses: f.uses,
+			TTLHours: int((f.ttl + time.Hour - 1) / time.Hour), Owner: f.owner})
+	case "people":
+		err = c.people(ctx, stdout, f.json)
+	case "disable", "enable":
+		disabled := cmd == "disable"
+		err = c.changePerson(ctx, stdout, rest[0], adminapi.PersonChange{Disabled: &disabled})
+	case "role":
+		err = c.changePerson(ctx, stdout, rest[0], adminapi.PersonChange{Role: &rest[1]})
+	case "remove-device":
+		if err = c.del(ctx, "/api/v1/admin/people/"+url.PathEscape(rest[0])+"/devices/"+url.PathEscape(rest[1])); err == nil {
+			_, err = fmt.Fprintf(stdout, "removed %s's device %s and signed it out everywhere\n", rest[0], rest[1])
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
@@ -187,6 +218,13 @@ var adminCommands = map[string]struct {
 	"export":   {[]string{"USER"}, []string{"output"}},
 	"erase":    {[]string{"USER"}, []string{"yes"}},
 
+	"invite":        {nil, []string{"owner", "for", "uses", "ttl"}},
+	"people":        {nil, []string{"json"}},
+	"disable":       {[]string{"USER"}, nil},
+	"enable":        {[]string{"USER"}, nil},
+	"role":          {[]string{"USER", "ROLE"}, nil},
+	"remove-device": {[]string{"USER", "DEVICE"}, nil},
+
 	"revoke user":   {[]string{"USER"}, nil},
 	"revoke device": {[]string{"USER", "DEVICE"}, nil},
 	"revoke token":  {[]string{"ID"}, nil},
@@ -200,7 +238,7 @@ func checkAdminArgs(fs *pflag.FlagSet, cmd string, args []string) error {
 	case !ok && strings.HasPrefix(cmd, "revoke"):
 		return errors.New("usage: tandem admin revoke user USER | revoke device USER DEVICE | revoke token ID")
 	case !ok:
-		return fmt.Errorf("unknown command %q (rooms, room, end, remove, sessions, export, erase, revoke)", cmd)
+		return fmt.Errorf("unknown command %q (rooms, room, end, remove, sessions, export, erase, revoke, invite, people, disable, enable, role, remove-device)", cmd)
 	}
 	if len(args) != len(spec.args) {
 		if len(spec.args) == 0 {
@@ -213,7 +251,7 @@ func checkAdminArgs(fs *pflag.FlagSet, cmd string, args []string) error {
 			return fmt.Errorf("%s: %s is empty", cmd, spec.args[i])
 		}
 	}
-	for _, name := range []string{"json", "output", "yes"} {
+	for _, name := range []string{"json", "output", "yes", "owner", "for", "uses", "ttl"} {
 		if fs.Changed(name) && !slices.Contains(spec.flags, name) {
 			return fmt.Errorf("%s does not take --%s", cmd, name)
 		}
@@ -277,9 +315,25 @@ func newAdminClient(server, token string) (*adminClient, error) {
 // its status is 2xx; otherwise the server's error. The caller closes the
 // body.
 func (c *adminClient) do(ctx context.Context, method, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	return c.send(ctx, method, path, nil)
+}
+
+// send is do with a JSON body (nil: none).
+func (c *adminClient) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
@@ -292,15 +346,15 @@ func (c *adminClient) do(ctx context.Context, method, path string) (*http.Respon
 	}
 	defer resp.Body.Close()
 	e := &adminAPIError{Status: resp.StatusCode}
-	var body struct {
+	var answer struct {
 		Error struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
 		} `json:"error"`
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	if json.Unmarshal(b, &body) == nil {
-		e.Code, e.Message = body.Error.Code, body.Error.Message
+	if json.Unmarshal(b, &answer) == nil {
+		e.Code, e.Message = answer.Error.Code, answer.Error.Message
 	}
 	return nil, e
 }
@@ -566,4 +620,81 @@ func writePrivateFile(path string, b []byte) error {
 		return err
 	}
 	return nil
+}
+
+// invite makes an invite link and prints it with what it allows.
+func (c *adminClient) invite(ctx context.Context, w io.Writer, req adminapi.InviteRequest) error {
+	resp, err := c.send(ctx, http.MethodPost, "/api/v1/admin/invites", req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var a adminapi.InviteAnswer
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&a); err != nil || a.Link == "" {
+		return errors.New("the server's answer is not an invite link")
+	}
+	who := "anyone with the link"
+	if a.For != "" {
+		who = a.For
+	}
+	uses := "once"
+	if a.Uses > 1 {
+		uses = fmt.Sprintf("%d times", a.Uses)
+	}
+	_, err = fmt.Fprintf(w, "%s\n\nFor %s (%s), until %s: it makes an account %s.\n", a.Link, who, a.Role,
+		a.ExpiresAt.Local().Format("2006-01-02 15:04"), uses)
+	return err
+}
+
+// people lists everyone with an account and their devices.
+func (c *adminClient) people(ctx context.Context, w io.Writer, raw bool) error {
+	b, err := c.getJSON(ctx, "/api/v1/admin/people")
+	if err != nil {
+		return err
+	}
+	if raw {
+		return printIndentedJSON(w, b)
+	}
+	var list struct {
+		People []adminapi.PersonView `json:"people"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("the server's answer is not a list of people: %w", err)
+	}
+	if len(list.People) == 0 {
+		_, err := fmt.Fprintln(w, "nobody has an account yet: `tandem admin invite --owner` makes the first")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER / DEVICE\tNAME\tROLE\tLAST USED")
+	for _, p := range list.People {
+		role := p.Role
+		if p.Disabled {
+			role += ", disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", p.ID, p.Name, role)
+		for _, d := range p.Devices {
+			fmt.Fprintf(tw, "  %s\t%s\t\t%s\n", d.ID, d.Name, d.LastUsed.Local().Format("2006-01-02 15:04"))
+		}
+	}
+	return tw.Flush()
+}
+
+// changePerson applies ch to user and says what they are now.
+func (c *adminClient) changePerson(ctx context.Context, w io.Writer, user string, ch adminapi.PersonChange) error {
+	resp, err := c.send(ctx, http.MethodPatch, "/api/v1/admin/people/"+url.PathEscape(user), ch)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var p adminapi.PersonView
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&p); err != nil {
+		return errors.New("the server's answer is not a person")
+	}
+	state := "enabled"
+	if p.Disabled {
+		state = "disabled, and every device of theirs signed out"
+	}
+	_, err = fmt.Fprintf(w, "%s (%s) is %s, %s\n", p.ID, p.Name, p.Role, state)
+	return err
 }

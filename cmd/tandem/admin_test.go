@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/server"
 	"github.com/tandemcall/tandem/internal/testkit"
+	"github.com/tandemcall/tandem/internal/testkit/passkey"
 	"github.com/tandemcall/tandem/internal/testkit/testnode"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -490,5 +493,111 @@ func TestTokenLifetimeAndID(t *testing.T) {
 	t.Setenv("TANDEM_AUTH_MAX_TOKEN_TTL", "4000h")
 	if err := run([]string{"token", "--dev", "--data-dir", dir, "--user", "studio", "--device", "obs", "--ttl", "3000h"}, &out, &errOut); err != nil {
 		t.Errorf("--ttl 3000h under auth.max_token_ttl 4000h: %v", err)
+	}
+}
+
+// TestAdminAccounts: the owner's first invite from the command line, and
+// people managed from it: listed with their devices, made admin,
+// disabled (their device's credential refused), a device removed.
+func TestAdminAccounts(t *testing.T) {
+	srv, url, _ := adminNode(t)
+	g := []string{"--server", url, "--token", grantToken(t, srv, auth.GrantAdmin)}
+	if out := mustAdmin(t, append(g, "people")...); !strings.Contains(out, "nobody has an account yet") {
+		t.Fatalf("people before anyone: %q", out)
+	}
+	out := mustAdmin(t, append(g, "invite", "--owner", "--for", "Mom", "--ttl", "48h")...)
+	link, _, _ := strings.Cut(out, "\n")
+	if !strings.HasPrefix(link, url+"/#invite=") || !strings.Contains(out, "For Mom (owner)") {
+		t.Fatalf("invite printed %q", out)
+	}
+	_, secret, _ := strings.Cut(link, "#invite=")
+	// By address, passkeys cannot work: the person is told to use the name.
+	if st := postStatus(t, url+"/api/v1/account/register/begin", map[string]string{"invite": secret, "name": "Mom"}); st != http.StatusMisdirectedRequest {
+		t.Fatalf("a passkey by IP address: %d, want 421", st)
+	}
+	mom := registerPasskey(t, strings.Replace(url, "127.0.0.1", "localhost", 1), secret, "Mom")
+
+	out = mustAdmin(t, append(g, "people")...)
+	if !strings.Contains(out, "mom") || !strings.Contains(out, "owner") || !strings.Contains(out, mom.Device) {
+		t.Fatalf("people: %q", out)
+	}
+	if out := mustAdmin(t, append(g, "role", "mom", "admin")...); !strings.Contains(out, "mom (Mom) is admin, enabled") {
+		t.Fatalf("role: %q", out)
+	}
+	if out := mustAdmin(t, append(g, "disable", "mom")...); !strings.Contains(out, "disabled") {
+		t.Fatalf("disable: %q", out)
+	}
+	if st := postStatus(t, url+"/api/v1/account/token", map[string]string{"credential": mom.Credential}); st != http.StatusForbidden {
+		t.Fatalf("a disabled person's credential: %d, want 403", st)
+	}
+	mustAdmin(t, append(g, "enable", "mom")...)
+	if st := postStatus(t, url+"/api/v1/account/token", map[string]string{"credential": mom.Credential}); st != http.StatusOK {
+		t.Fatalf("enabled again: %d, want 200", st)
+	}
+	if out := mustAdmin(t, append(g, "remove-device", "mom", mom.Device)...); !strings.Contains(out, "signed it out everywhere") {
+		t.Fatalf("remove-device: %q", out)
+	}
+	if st := postStatus(t, url+"/api/v1/account/token", map[string]string{"credential": mom.Credential}); st != http.StatusUnauthorized {
+		t.Fatalf("a removed device's credential: %d, want 401", st)
+	}
+	if _, _, err := runAdmin(t, append(g, "role", "mom", "queen")...); err == nil || !strings.Contains(err.Error(), "owner, admin or member") {
+		t.Fatalf("a made-up role: %v", err)
+	}
+	if _, _, err := runAdmin(t, append(g, "people", "--owner")...); err == nil {
+		t.Fatal("people took --owner")
+	}
+}
+
+// signedIn is what an account sign-in answers.
+type signedIn struct {
+	User       string `json:"user"`
+	Device     string `json:"device"`
+	Credential string `json:"credential"`
+	Token      string `json:"token"`
+}
+
+// registerPasskey makes an account from an invite secret with a software
+// passkey, as a browser at url would.
+func registerPasskey(t *testing.T, url, invite, name string) signedIn {
+	t.Helper()
+	var begun struct {
+		Ceremony string          `json:"ceremony"`
+		Options  json.RawMessage `json:"options"`
+	}
+	postInto(t, url+"/api/v1/account/register/begin", map[string]string{"invite": invite, "name": name}, &begun)
+	cred, err := passkey.New(url).Create(begun.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in signedIn
+	postInto(t, url+"/api/v1/account/register/finish", map[string]any{"ceremony": begun.Ceremony, "credential": json.RawMessage(cred)}, &in)
+	return in
+}
+
+func postStatus(t *testing.T, url string, body any) int {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func postInto(t *testing.T, url string, body, into any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST %s: %d %s", url, resp.StatusCode, msg)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		t.Fatal(err)
 	}
 }

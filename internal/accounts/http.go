@@ -13,6 +13,7 @@ import (
 
 	"github.com/skip2/go-qrcode"
 
+	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/store"
 )
@@ -261,6 +262,8 @@ func (s *Service) reply(w http.ResponseWriter, v any, err error) {
 		writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 	case errors.Is(err, ErrDisabled), errors.Is(err, ErrForbidden):
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())
+	case errors.Is(err, ErrHostName):
+		writeError(w, http.StatusMisdirectedRequest, "host_name_needed", err.Error())
 	case errors.Is(err, ErrBadName), errors.Is(err, ErrBadRole):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 	case errors.Is(err, store.ErrNotFound):
@@ -330,36 +333,29 @@ func (s *Service) AdminHandler(v Verifier) http.Handler {
 		if !ok {
 			return
 		}
-		var req struct {
-			For      string `json:"for"`
-			Uses     int    `json:"uses"`
-			TTLHours int    `json:"ttl_hours"`
-			Owner    bool   `json:"owner"`
-		}
+		var req adminapi.InviteRequest
 		if !decode(w, body, &req) {
 			return
 		}
 		link, inv, err := s.CreateInvite(r.Context(), "", InviteOptions{For: req.For, Uses: req.Uses,
 			TTL: time.Duration(req.TTLHours) * time.Hour, Owner: req.Owner}, baseURL(r))
-		s.reply(w, map[string]any{"link": link, "expires_at": inv.Expires, "uses": inv.Uses, "for": inv.For, "role": inv.Role}, err)
+		s.reply(w, adminapi.InviteAnswer{Link: link, ExpiresAt: inv.Expires, Uses: inv.Uses, For: inv.For, Role: inv.Role}, err)
 	})
 	mux.HandleFunc("GET /api/v1/admin/people", func(w http.ResponseWriter, r *http.Request) {
 		people, err := s.store.People(r.Context())
-		type view struct {
-			store.Person
-			Devices []store.Device `json:"devices"`
-		}
-		out := make([]view, 0, len(people))
+		out := make([]adminapi.PersonView, 0, len(people))
 		for _, p := range people {
 			if err != nil {
 				break
 			}
+			v := adminapi.PersonView{ID: p.ID, Name: p.Name, Role: p.Role, Disabled: p.Disabled, CanInvite: p.CanInvite,
+				Created: p.Created, Devices: []adminapi.DeviceView{}}
 			var ds []store.Device
 			ds, err = s.store.Devices(r.Context(), p.ID)
-			for i := range ds {
-				ds[i].CredentialHash = "" // not for anyone's eyes
+			for _, d := range ds {
+				v.Devices = append(v.Devices, adminapi.DeviceView{ID: d.ID, Name: d.Name, Created: d.Created, LastUsed: d.LastUsed})
 			}
-			out = append(out, view{Person: p, Devices: ds})
+			out = append(out, v)
 		}
 		s.reply(w, map[string]any{"people": out}, err)
 	})
@@ -368,16 +364,12 @@ func (s *Service) AdminHandler(v Verifier) http.Handler {
 		if !ok {
 			return
 		}
-		var req struct {
-			Disabled  *bool   `json:"disabled"`
-			Role      *string `json:"role"`
-			CanInvite *bool   `json:"can_invite"`
-		}
+		var req adminapi.PersonChange
 		if !decode(w, body, &req) {
 			return
 		}
 		p, err := s.UpdatePerson(r.Context(), r.PathValue("user"), req.Disabled, req.Role, req.CanInvite)
-		s.reply(w, p, err)
+		s.reply(w, adminapi.PersonView{ID: p.ID, Name: p.Name, Role: p.Role, Disabled: p.Disabled, CanInvite: p.CanInvite, Created: p.Created}, err)
 	})
 	mux.HandleFunc("DELETE /api/v1/admin/people/{user}/devices/{device}", func(w http.ResponseWriter, r *http.Request) {
 		err := s.removeDevice(r.Context(), r.PathValue("user"), r.PathValue("device"), "admin")

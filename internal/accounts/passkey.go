@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -26,6 +27,9 @@ const ceremonyTTL = 5 * time.Minute
 
 // Errors of the ceremonies.
 var (
+	// ErrHostName: browsers bind passkeys to a host name, never to an
+	// address.
+	ErrHostName = errors.New("passkeys need this server opened by its name (such as https://call.example.org or http://localhost), not by an IP address: the operator sets accounts.public_url")
 	ErrCeremony = errors.New("the sign-in took too long or was already used: try again")
 	ErrPasskey  = errors.New("that passkey was not accepted")
 )
@@ -71,6 +75,9 @@ func (s *Service) relyingParty(r *http.Request) (*webauthn.WebAuthn, error) {
 	host := u.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
+	}
+	if net.ParseIP(strings.Trim(host, "[]")) != nil {
+		return nil, ErrHostName
 	}
 	return webauthn.New(&webauthn.Config{
 		RPID: host, RPDisplayName: s.cfg.Name, RPOrigins: []string{origin},

@@ -113,3 +113,48 @@ type RevokeAnswer struct {
 	// has expired.
 	Until *time.Time `json:"until,omitempty"`
 }
+
+// InviteRequest asks for an invite link (POST /api/v1/admin/invites).
+type InviteRequest struct {
+	For      string `json:"for,omitempty"`       // who it is meant for, shown to them
+	Uses     int    `json:"uses,omitempty"`      // accounts it may make; default 1
+	TTLHours int    `json:"ttl_hours,omitempty"` // how long it holds; default accounts.invite_ttl
+	Owner    bool   `json:"owner,omitempty"`     // the account it makes is an owner's
+}
+
+// InviteAnswer is an invite link made.
+type InviteAnswer struct {
+	Link      string    `json:"link"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Uses      int       `json:"uses"`
+	For       string    `json:"for,omitempty"`
+	Role      string    `json:"role,omitempty"`
+}
+
+// PersonView is a person with an account, and their devices
+// (GET /api/v1/admin/people).
+type PersonView struct {
+	ID        string       `json:"id"`
+	Name      string       `json:"name"`
+	Role      string       `json:"role"`
+	Disabled  bool         `json:"disabled,omitempty"`
+	CanInvite bool         `json:"can_invite,omitempty"`
+	Created   time.Time    `json:"created"`
+	Devices   []DeviceView `json:"devices"`
+}
+
+// DeviceView is a device a person signed in on.
+type DeviceView struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"last_used"`
+}
+
+// PersonChange changes what is given (PATCH /api/v1/admin/people/{user}):
+// disabling signs every device of theirs out at once.
+type PersonChange struct {
+	Disabled  *bool   `json:"disabled,omitempty"`
+	Role      *string `json:"role,omitempty"`
+	CanInvite *bool   `json:"can_invite,omitempty"`
+}
