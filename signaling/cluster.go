@@ -503,6 +503,16 @@ func (h *Hub) Deliver(e *cluster.Envelope) {
 			mark = time.UnixMicro(e.At)
 		}
 		h.goUnlessClosed(func() { h.erasedElsewhere(e.User, mark) })
+	case cluster.KindPresence:
+		if e.From != h.cluster.ID() {
+			h.mu.Lock()
+			h.presenceChangedLocked(e.User, false)
+			h.mu.Unlock()
+		}
+	case cluster.KindContact:
+		if e.From != h.cluster.ID() {
+			h.contactAdded(e.User, e.Device)
+		}
 	case cluster.KindRevoked:
 		if e.From == h.cluster.ID() {
 			return

@@ -264,6 +264,7 @@ func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) Medi
 // announceLocked tells each of user's devices which device holds their call
 // now, or that they are in none.
 func (h *Hub) announceLocked(user string) {
+	h.presenceChangedLocked(user, true)
 	msg := h.activeCallLocked(user)
 	for _, d := range h.devices[user] {
 		d.send(protocol.TypeActiveCall, msg)

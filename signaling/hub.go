@@ -117,6 +117,17 @@ type Hub struct {
 	// after it closed the sessions it covers, is refused.
 	recent auth.Recent
 
+	// Presence (presence.go); all nil without a contact book. watchers
+	// are the local sessions that see each user's presence; shown is the
+	// state they were last told; presDirty the users whose presence may
+	// have changed (true: the change was on this node), worked out by a
+	// worker that runs while presRunning.
+	contacts    ContactBook
+	watchers    map[string]map[*Session]bool
+	shown       map[string]string
+	presDirty   map[string]bool
+	presRunning bool
+
 	// A node of a deployment (cluster.go); all nil on a single node.
 	cluster *cluster.Node
 	dir     store.CallDirectory // where the deployment's calls are
@@ -187,6 +198,7 @@ func (h *Hub) register(s *Session) (old *Session, err error) {
 	}
 	old = devs[s.device]
 	devs[s.device] = s
+	h.presenceChangedLocked(s.user, true)
 	return old, nil
 }
 
@@ -216,12 +228,22 @@ func (h *Hub) ringLate(s *Session) {
 func (h *Hub) unregister(s *Session) {
 	var ends []*endResult
 	var standbyLegs []MediaLeg
+	if h.contacts != nil && s.remote == nil {
+		// Noted before the device is gone: its contacts then see since when.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		h.contacts.Seen(ctx, s.user, s.device, h.now())
+		cancel()
+	}
 	h.mu.Lock()
 	if devs := h.devices[s.user]; devs[s.device] == s {
 		delete(devs, s.device)
 		if len(devs) == 0 {
 			delete(h.devices, s.user)
 		}
+		h.presenceChangedLocked(s.user, true)
+	}
+	if s.sees != nil {
+		h.unwatchLocked(s)
 	}
 	for _, c := range h.calls {
 		switch m := c.members[s.user]; {

@@ -35,6 +35,11 @@ func (h *Hub) Export(ctx context.Context, user string) (*adminapi.Export, error)
 	if x.AssistLog, err = h.store.AssistEntries(ctx, user, exportLimit); err != nil {
 		return nil, err
 	}
+	if h.contacts != nil {
+		if x.Account, err = h.contacts.ExportAccount(ctx, user); err != nil {
+			return nil, err
+		}
+	}
 	if x.Calls == nil {
 		x.Calls = []store.CallEntry{}
 	}
@@ -85,6 +90,11 @@ func (h *Hub) Erase(ctx context.Context, user string) error {
 	h.erasureHook(user, mark)
 	if err := h.store.EraseUser(ctx, user); err != nil {
 		return err
+	}
+	if h.contacts != nil {
+		if err := h.contacts.EraseAccount(ctx, user); err != nil {
+			return err
+		}
 	}
 	h.log.Info("user data erased", "user", user, "sessions", n)
 	return nil

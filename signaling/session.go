@@ -72,6 +72,9 @@ type Session struct {
 	// posted to that node.
 	remote *remoteEnd
 	lastUp time.Time // a proxy's last forwarded message (under the hub's lock)
+	// sees are the users whose presence this local session is told of
+	// (presence.go); under the hub's lock.
+	sees map[string]bool
 	// routes are the nodes holding this local session's calls, as learned
 	// from their messages.
 	routesMu sync.Mutex
@@ -209,6 +212,7 @@ func (s *Session) run() {
 	})
 	s.log.Info("session started")
 	h.ringLate(s)
+	h.watchContacts(s)
 	s.armRefresh()
 	s.read()
 	s.log.Info("session ended")

@@ -95,7 +95,9 @@ func TestBrowserFamilySignsUp(t *testing.T) {
 	mom.waitJS("the invite link", `document.querySelector('#invite-link').value.includes('#invite=')`, 10*time.Second)
 	invite := eval[string](mom, `document.querySelector('#invite-link').value`)
 
-	grandpa := newBrowser(t, "grandpa")
+	// No back-forward cache: leaving the page closes Tandem, as closing
+	// the tab does.
+	grandpa := newBrowser(t, "grandpa", chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns,BackForwardCache"))
 	grandpa.withPasskeys()
 	grandpa.do(20*time.Second, chromedp.Navigate(strings.Replace(invite, "127.0.0.1", "localhost", 1)))
 	grandpa.waitJS("his name proposed", `document.querySelector('#join-name').value === 'Grandpa' && document.querySelector('#join-text').textContent.includes('Mom invited you')`, 15*time.Second)
@@ -103,21 +105,32 @@ func TestBrowserFamilySignsUp(t *testing.T) {
 	grandpa.waitJS("grandpa signed in", `window.tandem.connected && window.tandem.user === 'grandpa'`, 20*time.Second)
 	grandpa.waitJS("Mom among his people", `[...document.querySelectorAll('#contacts li')].some((li) => li.dataset.user === 'mom')`, 10*time.Second)
 
-	// The invite was for one person: opened again, it is refused.
-	again := newBrowser(t, "stranger")
-	again.do(20*time.Second, chromedp.Navigate(strings.Replace(invite, "127.0.0.1", "localhost", 1)))
-	again.waitJS("the used invite refused", `document.querySelector('#join-error').textContent.includes('has been used')`, 15*time.Second)
+	// Mom's page lists him at once, available, without a reload.
+	mom.waitJS("Grandpa among her people, available", `document.querySelector('#contacts li[data-user="grandpa"]')?.dataset.presence === 'available'`, 10*time.Second)
+	grandpa.waitJS("Mom available", `window.tandem.presence.mom === 'available'`, 10*time.Second)
 
-	// Mom sees Grandpa among her people and calls him from there.
-	mom.do(20*time.Second, chromedp.Reload())
-	mom.waitJS("Grandpa among her people", `window.tandem.connected && [...document.querySelectorAll('#contacts li')].some((li) => li.dataset.user === 'grandpa')`, 15*time.Second)
+	// The invite was for one person: opened again, it is refused.
+	carol := newBrowser(t, "carol")
+	carol.withPasskeys()
+	carol.do(20*time.Second, chromedp.Navigate(strings.Replace(invite, "127.0.0.1", "localhost", 1)))
+	carol.waitJS("the used invite refused", `document.querySelector('#join-error').textContent.includes('has been used')`, 15*time.Second)
+	// Carol joins from the operator's invite: nobody's contact, she sees
+	// nobody's presence.
+	carol.join(strings.Replace(adminInvite(t, ts), "127.0.0.1", "localhost", 1), "Carol")
+
+	// Mom calls Grandpa from her people; Grandpa's page shows her in a call.
 	mom.click(`#contacts li[data-user="grandpa"] button[data-act="audio"]`)
 	grandpa.waitJS("the call ringing", `!document.querySelector('#incoming').hidden`, 15*time.Second)
 	grandpa.click("#accept")
 	mom.state("in-call", 20*time.Second)
 	grandpa.state("in-call", 20*time.Second)
+	grandpa.waitJS("Mom in a call", `window.tandem.presence.mom === 'in_call'`, 10*time.Second)
 	mom.click("#hangup")
 	grandpa.state("idle", 15*time.Second)
+	grandpa.waitJS("Mom available again", `window.tandem.presence.mom === 'available'`, 10*time.Second)
+	if seen := eval[string](carol, `JSON.stringify(window.tandem.presence)`); seen != "{}" {
+		t.Fatalf("Carol, nobody's contact, was told %s", seen)
+	}
 
 	// A tablet without passkeys is added by Grandpa approving its code.
 	tablet := newBrowser(t, "tablet")
@@ -142,6 +155,10 @@ func TestBrowserFamilySignsUp(t *testing.T) {
 	if resp != http.StatusUnauthorized {
 		t.Fatalf("the removed tablet's credential got %d, want 401", resp)
 	}
+
+	// Grandpa closes Tandem: Mom sees him offline, last seen just now.
+	grandpa.do(10*time.Second, chromedp.Navigate("about:blank"))
+	mom.waitJS("Grandpa offline", `document.querySelector('#contacts li[data-user="grandpa"]')?.dataset.presence === 'offline' && document.querySelector('#contacts li[data-user="grandpa"] .contact-presence').textContent === 'Last seen just now'`, 10*time.Second)
 
 	// A restart: the same data, another port (another origin, so the
 	// pages hold nothing), and each signs in with their passkey.
@@ -171,4 +188,28 @@ func postJSON(t *testing.T, url string, v any) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// adminInvite makes an invite link with the node's admin API, as
+// `tandem admin invite` does.
+func adminInvite(t *testing.T, ts *testServer) string {
+	t.Helper()
+	tok, _, err := ts.Authority().Mint("ops", "cli", []string{"admin"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", ts.URL()+"/api/v1/admin/invites", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a struct {
+		Link string `json:"link"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || a.Link == "" {
+		t.Fatalf("admin invite: %d %v", resp.StatusCode, err)
+	}
+	return a.Link
 }

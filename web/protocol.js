@@ -131,6 +131,19 @@
  */
 
 /**
+ * @typedef {object} PersonPresence one contact's presence (PersonPresence)
+ * @property {string} user
+ * @property {'available'|'in_call'|'offline'} state
+ * @property {number} [last_seen_ms] when an offline contact was last seen
+ */
+
+/**
+ * @typedef {object} Presence contacts' presence: all on sign-in, then each change (Presence)
+ * @property {'presence'} type
+ * @property {PersonPresence[]} people
+ */
+
+/**
  * @typedef {object} ServerError a request refused, or the session closing (Error)
  * @property {'error'} type
  * @property {string} [re] the request's id
@@ -141,7 +154,7 @@
  */
 
 /**
- * @typedef {Welcome|Incoming|Accepted|Ended|Joined|MemberJoined|MemberLeft|SDP|ICE|Handoff|Resumed|ServerError} ServerMessage
+ * @typedef {Welcome|Incoming|Accepted|Ended|Joined|MemberJoined|MemberLeft|SDP|ICE|Handoff|Resumed|Presence|ServerError} ServerMessage
  */
 
 export {};

@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/store"
 )
@@ -71,6 +72,8 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	// onContact is told when two people become contacts (OnContact).
+	onContact func(a, b string)
 }
 
 // New returns the service.
@@ -418,4 +421,94 @@ func (s *Service) Contacts(ctx context.Context, user string) ([]ContactView, err
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// ContactIDs lists user's contacts' user ids (signaling's ContactBook).
+func (s *Service) ContactIDs(ctx context.Context, user string) ([]string, error) {
+	cs, err := s.store.Contacts(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		ids = append(ids, c.User)
+	}
+	return ids, nil
+}
+
+// LastSeen is when any of user's devices was last in use.
+func (s *Service) LastSeen(ctx context.Context, user string) (time.Time, error) {
+	ds, err := s.store.Devices(ctx, user)
+	var last time.Time
+	for _, d := range ds {
+		if d.LastUsed.After(last) {
+			last = d.LastUsed
+		}
+	}
+	return last, err
+}
+
+// Seen notes a device's use at t (its session ended); a device signed
+// in with a token from elsewhere has no record, and is let be.
+func (s *Service) Seen(ctx context.Context, user, device string, t time.Time) {
+	if err := s.store.TouchDevice(ctx, user, device, t); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("device use not noted", "err", err)
+	}
+}
+
+// OnContact sets who is told when two people become contacts (the hub,
+// so that they see each other's presence at once).
+func (s *Service) OnContact(f func(a, b string)) { s.onContact = f }
+
+// contactAdded makes a and b contacts and tells whoever listens.
+func (s *Service) contactAdded(ctx context.Context, a, b string) error {
+	if err := s.store.AddContact(ctx, a, b, s.now()); err != nil {
+		return err
+	}
+	if s.onContact != nil {
+		s.onContact(a, b)
+	}
+	return nil
+}
+
+// ExportAccount is user's account for their data archive; nil if they
+// have none.
+func (s *Service) ExportAccount(ctx context.Context, user string) (*adminapi.AccountExport, error) {
+	p, err := s.store.Person(ctx, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	x := &adminapi.AccountExport{Name: p.Name, Role: p.Role, Created: p.Created,
+		Devices: []adminapi.DeviceView{}, Passkeys: []adminapi.PasskeyView{}, Contacts: []adminapi.ContactExport{}}
+	ds, err := s.store.Devices(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		x.Devices = append(x.Devices, adminapi.DeviceView{ID: d.ID, Name: d.Name, Created: d.Created, LastUsed: d.LastUsed})
+	}
+	ks, err := s.store.Passkeys(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range ks {
+		x.Passkeys = append(x.Passkeys, adminapi.PasskeyView{ID: base64.RawURLEncoding.EncodeToString(k.ID), Created: k.Created, LastUsed: k.LastUsed})
+	}
+	cs, err := s.Contacts(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		x.Contacts = append(x.Contacts, adminapi.ContactExport{User: c.User, Name: c.Name, Since: c.Since})
+	}
+	return x, nil
+}
+
+// EraseAccount removes user's account, devices, passkeys, contacts and
+// the invites they made (part of erasing their data).
+func (s *Service) EraseAccount(ctx context.Context, user string) error {
+	return s.store.EraseAccount(ctx, user)
 }

@@ -239,7 +239,7 @@ func (s *Service) FinishRegister(ctx context.Context, r *http.Request, ceremonyI
 		return SignedIn{}, err
 	}
 	if inv.By != "" {
-		if err := s.store.AddContact(ctx, inv.By, p.ID, s.now()); err != nil {
+		if err := s.contactAdded(ctx, inv.By, p.ID); err != nil {
 			s.log.Warn("inviter not made a contact", "err", err)
 		}
 	}

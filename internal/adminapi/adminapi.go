@@ -84,6 +84,35 @@ type Export struct {
 	Devices   []DeviceInfo        `json:"devices"`
 	Calls     []store.CallEntry   `json:"calls"`
 	AssistLog []store.AssistEntry `json:"assist_log"`
+	// Account is what Tandem's own accounts keep of them; absent for
+	// someone who signs in with tokens from elsewhere.
+	Account *AccountExport `json:"account,omitempty"`
+}
+
+// AccountExport is a person's account: who they are, the devices they
+// signed in on, their passkeys (the public part: the private key never
+// leaves their device) and their contacts.
+type AccountExport struct {
+	Name     string          `json:"name"`
+	Role     string          `json:"role"`
+	Created  time.Time       `json:"created"`
+	Devices  []DeviceView    `json:"devices"`
+	Passkeys []PasskeyView   `json:"passkeys"`
+	Contacts []ContactExport `json:"contacts"`
+}
+
+// PasskeyView is one of a person's passkeys.
+type PasskeyView struct {
+	ID       string    `json:"id"` // the credential id, base64url
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"last_used"`
+}
+
+// ContactExport is one of a person's contacts.
+type ContactExport struct {
+	User  string    `json:"user"`
+	Name  string    `json:"name"`
+	Since time.Time `json:"since"`
 }
 
 // DeviceInfo is one signed-in device of a user.

@@ -66,13 +66,15 @@ type Handler interface {
 
 // Envelope kinds.
 const (
-	KindUp      = "up"      // a device's message, to the node holding its call
-	KindDown    = "down"    // a server message, to the node holding the device's socket
-	KindOnline  = "online"  // broadcast: a device signed in
-	KindOffline = "offline" // broadcast: a device's session ended
-	KindLeft    = "left"    // broadcast: a node handed its calls over and is leaving
-	KindErased  = "erased"  // broadcast: a user's data was erased; take them out everywhere
-	KindRevoked = "revoked" // broadcast: tokens were revoked (User, Device or Token, At); end their sessions everywhere
+	KindUp       = "up"       // a device's message, to the node holding its call
+	KindDown     = "down"     // a server message, to the node holding the device's socket
+	KindOnline   = "online"   // broadcast: a device signed in
+	KindOffline  = "offline"  // broadcast: a device's session ended
+	KindLeft     = "left"     // broadcast: a node handed its calls over and is leaving
+	KindErased   = "erased"   // broadcast: a user's data was erased; take them out everywhere
+	KindRevoked  = "revoked"  // broadcast: tokens were revoked (User, Device or Token, At); end their sessions everywhere
+	KindPresence = "presence" // broadcast: User's presence may have changed; tell their contacts' devices
+	KindContact  = "contact"  // broadcast: User and Device (a user id here) became contacts
 )
 
 // Envelope is one message between nodes. Only nodes publish to Redis, so

@@ -171,6 +171,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			InviteTTL: cfg.Accounts.InviteTTL}, accountStore{s.accountsStore, s.store, s.store}, s.authority, s.hub,
 			log.With("part", "accounts"))
 		s.accounts.Register(s.metrics)
+		s.accounts.OnContact(s.hub.ContactAdded)
+		s.hub.SetContactBook(s.accounts)
 	}
 	s.metrics.MustRegister(newSFUCollector(s.sfu))
 	if w := cfg.Webhook; w.URL != "" {

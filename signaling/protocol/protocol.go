@@ -131,6 +131,16 @@ const (
 	// TypeWatchers tells a call's members how many WHEP viewers watch it
 	// from outside, whenever that changes and on joining while any do.
 	TypeWatchers = "watchers"
+	// TypePresence tells a device whether its person's contacts are
+	// reachable: all of them once it signs in, then each change.
+	TypePresence = "presence"
+)
+
+// Presence states.
+const (
+	PresenceAvailable = "available" // a device is online, and they are in no call
+	PresenceInCall    = "in_call"   // in a call or room
+	PresenceOffline   = "offline"   // no device online; LastSeen says since when
 )
 
 // Peer connection names: every call leg has two PeerConnections with the
@@ -538,6 +548,22 @@ type Watchers struct {
 	Header
 	CallID string `json:"call_id"`
 	WHEP   int    `json:"whep"`
+}
+
+// Presence is what a person's contacts see of them: only their contacts
+// are ever told (docs/protocol.md, "Contacts and presence").
+type Presence struct {
+	Header
+	People []PersonPresence `json:"people"`
+}
+
+// PersonPresence is one contact's presence.
+type PersonPresence struct {
+	User  string `json:"user"`
+	State string `json:"state"`
+	// LastSeenMS is when an offline contact was last seen, Unix ms; 0
+	// if never.
+	LastSeenMS int64 `json:"last_seen_ms,omitempty"`
 }
 
 // Ended tells a device that the call has ended for it, and why.

@@ -187,6 +187,51 @@ export async function renderAccount() {
   await renderDevices();
 }
 
+/** @type {Map<string, import('../protocol.js').PersonPresence>} the contacts' presence, by user */
+const presence = new Map();
+
+/**
+ * A presence message: each contact's row shows where they are; someone
+ * not yet listed (a new contact) brings the list up to date.
+ * @param {import('../protocol.js').Presence} msg
+ */
+export function onPresence(msg) {
+  let unknown = false;
+  for (const p of msg.people || []) {
+    presence.set(p.user, p);
+    const row = /** @type {HTMLElement | null} */ (el.contacts.querySelector(`li[data-user="${CSS.escape(p.user)}"]`));
+    if (row) showPresence(row, p);
+    else unknown = true;
+  }
+  if (unknown) renderAccount();
+}
+
+/** The contacts' presence states, by user. */
+export function presenceStates() {
+  return Object.fromEntries([...presence].map(([u, p]) => [u, p.state]));
+}
+
+const PRESENCE_TEXT = { available: 'Available', in_call: 'In a call' };
+
+function showPresence(row, p) {
+  row.dataset.presence = p.state;
+  const node = row.querySelector('.contact-presence');
+  if (!node) return;
+  node.textContent = PRESENCE_TEXT[p.state] || (p.last_seen_ms ? `Last seen ${lastSeenText(p.last_seen_ms)}` : 'Offline');
+}
+
+/** "just now", "5 minutes ago", "yesterday at 18:02", or a date. */
+function lastSeenText(ms) {
+  const ago = Date.now() - ms;
+  if (ago < 90000) return 'just now';
+  if (ago < 3600000) return `${Math.round(ago / 60000)} minutes ago`;
+  const d = new Date(ms);
+  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (ago < 86400000 && d.getDate() === new Date().getDate()) return `today at ${time}`;
+  if (ago < 2 * 86400000) return `yesterday at ${time}`;
+  return d.toLocaleDateString();
+}
+
 function contactRow(c) {
   const li = document.createElement('li');
   li.className = 'contact';
@@ -195,6 +240,9 @@ function contactRow(c) {
   name.className = 'contact-name';
   name.textContent = c.name;
   name.title = c.user;
+  const where = document.createElement('span');
+  where.className = 'contact-presence muted';
+  name.append(document.createElement('br'), where);
   const button = (label, icon, act) => {
     const b = document.createElement('button');
     b.type = 'button';
@@ -208,6 +256,8 @@ function contactRow(c) {
     return b;
   };
   li.append(makeAvatar(c.name), name, button('Audio', 'phone', 'audio'), button('Video', 'video', 'video'), button('Help', 'screen', 'help'));
+  const p = presence.get(c.user);
+  if (p) showPresence(li, p);
   return li;
 }
 

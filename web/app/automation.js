@@ -2,6 +2,7 @@
 // window.tandem: the surface tests and automation drive the page through.
 import { encode as encodeAssist } from '../assist.js';
 import { liveLocalTracks } from '../media.js';
+import { presenceStates } from './account.js';
 import { addPerson } from './group.js';
 import { acceptIncoming, declineIncoming } from './incoming.js';
 import { hangup, tracksReceived } from './lifecycle.js';
@@ -33,6 +34,10 @@ export function exposeApi() {
     /** The last messages and state changes, oldest first. */
     get trace() {
       return [...S.trace];
+    },
+    /** The contacts' presence as the server told it: {user: state}. */
+    get presence() {
+      return presenceStates();
     },
     /** The last archive "Download my data" fetched, or null. */
     get lastExport() {

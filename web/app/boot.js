@@ -5,7 +5,7 @@ import {
   loadAuth, saveAuth, clearAuth, tokenExpired, authFromToken, sameIdentity,
 } from '../auth.js';
 import { pipSupported } from '../pip.js';
-import { el, initUi, showBanner, Tiles } from '../ui.js';
+import { el, initUi, showBanner, toast, Tiles } from '../ui.js';
 import { exposeApi } from './automation.js';
 import { roomFromUrl } from './rooms.js';
 import { REMOVED, offerApproval, revive, showJoin, takeFragment } from './account.js';
@@ -104,6 +104,18 @@ export async function boot() {
  */
 async function onHashToken() {
   if (busyWithCall()) return;
+  // An invite or a new device's code opened in the page that is open.
+  const invite = takeFragment('invite');
+  if (invite) {
+    if (!S.auth) await showJoin(invite);
+    else toast('You already have an account here. Open the invite on the device of the person it is for.');
+    return;
+  }
+  const pairCode = takeFragment('pair');
+  if (pairCode) {
+    if (S.auth) offerApproval(pairCode);
+    return;
+  }
   const token = takeFragmentToken();
   if (!token) return;
   const next = authFromToken(token);

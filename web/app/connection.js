@@ -13,7 +13,7 @@ import { onRinging } from './outgoing.js';
 import { onFloor } from './ptt.js';
 import { loadHistory } from './recent.js';
 import { maybeAutoJoin, onJoined } from './rooms.js';
-import { REMOVED, refreshToken } from './account.js';
+import { REMOVED, onPresence, refreshToken } from './account.js';
 import { showMe, signOut } from './signin.js';
 import { S, renderStatus, trace } from './state.js';
 
@@ -175,6 +175,9 @@ function onMessage(msg) {
       break;
     case 'watchers':
       onWatchers(msg);
+      break;
+    case 'presence':
+      onPresence(msg);
       break;
     default:
       break;

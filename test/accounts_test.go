@@ -1,0 +1,111 @@
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tandemcall/tandem/internal/adminapi"
+	"github.com/tandemcall/tandem/internal/testkit/passkey"
+)
+
+// account is a device signed in with an account.
+type account struct {
+	User       string `json:"user"`
+	Device     string `json:"device"`
+	Credential string `json:"credential"`
+	Token      string `json:"token"`
+}
+
+// apiCall makes a request to the node at base and decodes a 2xx answer
+// into out (when not nil); it returns the status.
+func apiCall(t *testing.T, method, url, token string, body, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode/100 == 2 {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// joinWithPasskey makes an account from an invite link with a software
+// passkey, as a browser at the node's localhost address would.
+func joinWithPasskey(t *testing.T, ts *testServer, link, name string) account {
+	t.Helper()
+	base := localURL(ts)
+	_, secret, _ := strings.Cut(link, "#invite=")
+	var begun struct {
+		Ceremony string          `json:"ceremony"`
+		Options  json.RawMessage `json:"options"`
+	}
+	if st := apiCall(t, "POST", base+"/api/v1/account/register/begin", "", map[string]string{"invite": secret, "name": name}, &begun); st != http.StatusOK {
+		t.Fatalf("register/begin: %d", st)
+	}
+	cred, err := passkey.New(base).Create(begun.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a account
+	if st := apiCall(t, "POST", base+"/api/v1/account/register/finish", "", map[string]any{"ceremony": begun.Ceremony, "credential": json.RawMessage(cred)}, &a); st != http.StatusOK {
+		t.Fatalf("register/finish: %d", st)
+	}
+	return a
+}
+
+// TestAccountInExportAndErasure: a person's data archive holds their
+// account (devices, passkeys, contacts), and erasing their data removes
+// it: their credential is refused and they leave their contacts' lists.
+func TestAccountInExportAndErasure(t *testing.T) {
+	ts := accountNode(t, t.TempDir())
+	mom := joinWithPasskey(t, ts, ts.SetupLink(), "Mom")
+	var inv struct {
+		Link string `json:"link"`
+	}
+	apiCall(t, "POST", ts.URL()+"/api/v1/account/invites", mom.Token, map[string]string{"for": "Grandpa"}, &inv)
+	gp := joinWithPasskey(t, ts, inv.Link, "Grandpa")
+
+	var x adminapi.Export
+	if st := apiCall(t, "GET", ts.URL()+"/api/v1/me/export", mom.Token, nil, &x); st != http.StatusOK {
+		t.Fatalf("export: %d", st)
+	}
+	a := x.Account
+	if a == nil || a.Name != "Mom" || a.Role != "owner" || len(a.Devices) != 1 || len(a.Passkeys) != 1 ||
+		len(a.Contacts) != 1 || a.Contacts[0].Name != "Grandpa" {
+		t.Fatalf("the archive's account: %+v", a)
+	}
+	if b, _ := json.Marshal(x); bytes.Contains(b, []byte(mom.Credential)) {
+		t.Fatal("the archive holds the device's credential")
+	}
+
+	if st := apiCall(t, "DELETE", ts.URL()+"/api/v1/me", mom.Token, nil, nil); st/100 != 2 {
+		t.Fatalf("erase: %d", st)
+	}
+	if st := apiCall(t, "POST", ts.URL()+"/api/v1/account/token", "", map[string]string{"credential": mom.Credential}, nil); st != http.StatusUnauthorized {
+		t.Fatalf("an erased person's credential: %d, want 401", st)
+	}
+	var cs struct {
+		Contacts []any `json:"contacts"`
+	}
+	apiCall(t, "GET", ts.URL()+"/api/v1/account/contacts", gp.Token, nil, &cs)
+	if len(cs.Contacts) != 0 {
+		t.Fatalf("Grandpa still lists %v", cs.Contacts)
+	}
+}
