@@ -43,6 +43,8 @@ var layerRules = []layerRule{
 		reason: "the Go client speaks the protocol, as any client would"},
 	{pkg: "internal/agent", never: []string{"signaling", "sfu", "turn", "internal/server"},
 		reason: "the desktop agent is a client"},
+	{pkg: "internal/accounts", never: []string{"signaling", "sfu", "turn", "internal/server", "internal/cluster", "internal/config"},
+		reason: "accounts sit beside signaling: the server wires them together"},
 	{pkg: "internal/auth", never: []string{"signaling", "sfu", "turn", "internal/server", "internal/store", "internal/cluster"}, reason: "a leaf"},
 	{pkg: "internal/store", never: []string{"signaling", "sfu", "turn", "internal/server", "internal/cluster"}, reason: "a leaf"},
 	{pkg: "internal/cluster", never: []string{"signaling", "sfu", "turn", "internal/server"}, reason: "a transport below signaling"},
