@@ -26,8 +26,10 @@ const (
 // device (leg) that joined, then gone.
 type member struct {
 	callcore.Member[*Session]
-	timer   clock.Timer // the ring's, while it rings
-	handoff *handoff    // the call moving to another of their devices
+	timer clock.Timer // the ring's, while it rings
+	// stranger: their inviter is not among their contacts; the ring says so.
+	stranger bool
+	handoff  *handoff // the call moving to another of their devices
 	// detached runs while the leg's device is offline: when it fires, the
 	// member leaves with connection_lost (resume.go).
 	detached clock.Timer
@@ -156,7 +158,7 @@ func (c *call) tellMembers(except *Session, typ string, msg func() protocol.Enco
 }
 
 func (c *call) incoming(m *member) *protocol.Incoming {
-	in := &protocol.Incoming{CallID: c.ID, Video: c.Video, Waiting: m.Ring.Waiting()}
+	in := &protocol.Incoming{CallID: c.ID, Video: c.Video, Waiting: m.Ring.Waiting(), Stranger: m.stranger}
 	if m.Inviter != nil {
 		in.From = protocol.Party{User: m.Inviter.user, Device: m.Inviter.device}
 	}
@@ -219,8 +221,8 @@ func (h *Hub) checkCallee(s *Session, to string) error {
 }
 
 // ringLocked adds a ringing member for user to, rung on devs.
-func (h *Hub) ringLocked(c *call, to string, inviter *Session, devs []*Session) *member {
-	m := &member{Member: callcore.Member[*Session]{User: to, Inviter: inviter}}
+func (h *Hub) ringLocked(c *call, to string, inviter *Session, devs []*Session, stranger bool) *member {
+	m := &member{Member: callcore.Member[*Session]{User: to, Inviter: inviter}, stranger: stranger}
 	c.members[to] = m
 	var effs []callcore.Effect[*Session]
 	m.Ring, effs = callcore.NewRing(devs, h.userCall[to] != nil, callcore.Timeouts{Ring: h.cfg.RingTimeout, Waiting: h.cfg.WaitingTimeout})
@@ -240,11 +242,15 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 	if err := h.limitCallee(s.user, to); err != nil {
 		return callID, err
 	}
+	stranger, err := h.checkRelation(s.user, to)
+	if err != nil {
+		return callID, err
+	}
 	if err := h.loadRemote(to); err != nil {
 		return "", fail(protocol.CodeUnavailable, "the call service cannot reach its shared state; try again shortly")
 	}
 	if callID != "" {
-		return callID, h.inviteInto(s, to, callID)
+		return callID, h.inviteInto(s, to, callID, stranger)
 	}
 	_ = h.loadRemote(s.user) // the caller's other devices hear of the call
 	h.mu.Lock()
@@ -277,7 +283,7 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 	h.dirtyLocked(c)
 	h.notifyLocked(webhook.CallStarted, callStartedEvent{CallID: c.ID, Caller: &partyEvent{User: s.user, Device: s.device}, Callees: []string{to}, Video: video})
 	h.notifyJoinedLocked(c, c.members[s.user])
-	m := h.ringLocked(c, to, s, devs)
+	m := h.ringLocked(c, to, s, devs, stranger)
 	h.mu.Unlock()
 	s.log.Info("call invite", "call", c.ID, "to", to, "devices", len(devs), "waiting", m.Ring.Waiting())
 	return c.ID, nil
@@ -285,7 +291,7 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 
 // inviteInto rings `to` into the running call callID, of which s is a
 // member: a group call.
-func (h *Hub) inviteInto(s *Session, to, callID string) error {
+func (h *Hub) inviteInto(s *Session, to, callID string, stranger bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c, err := h.lookupLocked(callID)
@@ -310,7 +316,7 @@ func (h *Hub) inviteInto(s *Session, to, callID string) error {
 	if len(devs) == 0 {
 		return fail(protocol.CodeUserOffline, to+" has no device online")
 	}
-	h.ringLocked(c, to, s, devs)
+	h.ringLocked(c, to, s, devs, stranger)
 	s.log.Info("call invite into group", "call", c.ID, "to", to, "devices", len(devs))
 	return nil
 }

@@ -55,6 +55,9 @@ type Config struct {
 	// signaling at host (the request's Host), and how long until they must
 	// be refreshed (0: never). Nil means none.
 	ICE ICEProvider
+	// ContactsOnly: a person with an account is rung only by their
+	// contacts (accounts.calls_from: contacts); others get not_a_contact.
+	ContactsOnly bool
 	// Clock runs the call timers; nil is the real clock. Tests pass a
 	// clock.Manual to ring out a call in microseconds.
 	Clock clock.Clock

@@ -31,6 +31,29 @@ type ContactBook interface {
 	ExportAccount(ctx context.Context, user string) (*adminapi.AccountExport, error)
 	// EraseAccount removes user's account, devices, passkeys and contacts.
 	EraseAccount(ctx context.Context, user string) error
+	// Relation says whether callee has an account, and whether caller is
+	// among their contacts.
+	Relation(ctx context.Context, caller, callee string) (account, contact bool, err error)
+}
+
+// checkRelation is the contacts' say on a call from caller to callee:
+// refused when callee takes calls only from contacts and caller is not
+// one; otherwise whether it rings as a call from a stranger.
+func (h *Hub) checkRelation(caller, callee string) (stranger bool, err error) {
+	if h.contacts == nil {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	account, contact, err := h.contacts.Relation(ctx, caller, callee)
+	if err != nil {
+		h.log.Warn("contacts unreadable", "err", err)
+		return false, fail(protocol.CodeUnavailable, "the call service cannot reach its shared state; try again shortly")
+	}
+	if account && !contact && h.cfg.ContactsOnly {
+		return false, fail(protocol.CodeNotAContact, callee+" takes calls only from their people: ask them for an invite")
+	}
+	return account && !contact, nil
 }
 
 // SetContactBook turns presence on; call it before serving.

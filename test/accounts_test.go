@@ -2,14 +2,21 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandemcall/tandem/internal/adminapi"
+	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/testkit/passkey"
+	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
 // account is a device signed in with an account.
@@ -107,5 +114,71 @@ func TestAccountInExportAndErasure(t *testing.T) {
 	apiCall(t, "GET", ts.URL()+"/api/v1/account/contacts", gp.Token, nil, &cs)
 	if len(cs.Contacts) != 0 {
 		t.Fatalf("Grandpa still lists %v", cs.Contacts)
+	}
+}
+
+// dialAccount signs a device in to signaling with an account's token.
+func dialAccount(t *testing.T, ts *testServer, a account) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: a.Token, Logger: clientLogger(t)})
+	if err != nil {
+		t.Fatalf("dial %s: %v", a.User, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestCallsFromContactsOnly: with accounts.calls_from: contacts, a person
+// is rung by their people and a stranger is refused with a clear error;
+// with anyone, the stranger's call rings, marked as a stranger's.
+func TestCallsFromContactsOnly(t *testing.T) {
+	for _, only := range []bool{true, false} {
+		t.Run(fmt.Sprintf("contacts only %v", only), func(t *testing.T) {
+			ts := startServer(t, func(c *config.Config) {
+				c.Dev, c.Auth.Secret = false, "a-family-server-secret-of-32-bytes!"
+				if only {
+					c.Accounts.CallsFrom = "contacts"
+				}
+			})
+			mom := joinWithPasskey(t, ts, ts.SetupLink(), "Mom")
+			var inv struct {
+				Link string `json:"link"`
+			}
+			apiCall(t, "POST", ts.URL()+"/api/v1/account/invites", mom.Token, map[string]string{}, &inv)
+			gp := joinWithPasskey(t, ts, inv.Link, "Grandpa")
+			carol := joinWithPasskey(t, ts, adminInvite(t, ts), "Carol")
+
+			momC, gpC, carolC := dialAccount(t, ts, mom), dialAccount(t, ts, gp), dialAccount(t, ts, carol)
+			ctx := testCtx(t, 20*time.Second)
+			id, err := momC.Invite(ctx, "grandpa", false)
+			if err != nil {
+				t.Fatalf("mom calling grandpa: %v", err)
+			}
+			in := waitType(t, gpC, func(m *protocol.Incoming) bool { return m.CallID == id })
+			if in.Stranger {
+				t.Fatal("mom's call rang as a stranger's")
+			}
+			if err := momC.Hangup(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			waitType(t, gpC, func(m *protocol.Ended) bool { return m.CallID == id })
+
+			id, err = carolC.Invite(ctx, "grandpa", false)
+			if only {
+				var e *client.ServerError
+				if !errors.As(err, &e) || e.Code != protocol.CodeNotAContact || !strings.Contains(e.Message, "only from their people") {
+					t.Fatalf("a stranger's call: %v, want not_a_contact", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("a stranger's call: %v", err)
+			}
+			if in := waitType(t, gpC, func(m *protocol.Incoming) bool { return m.CallID == id }); !in.Stranger {
+				t.Fatal("a stranger's call rang as a contact's")
+			}
+		})
 	}
 }

@@ -35,6 +35,7 @@
  * @property {Party} from who calls, from which device
  * @property {boolean} video
  * @property {boolean} [waiting] the user is in another call
+ * @property {boolean} [stranger] the caller is not one of the user's contacts
  * @property {Party[]} [members] who is in the call already, for a group call
  */
 

@@ -512,3 +512,23 @@ func (s *Service) ExportAccount(ctx context.Context, user string) (*adminapi.Acc
 func (s *Service) EraseAccount(ctx context.Context, user string) error {
 	return s.store.EraseAccount(ctx, user)
 }
+
+// Relation says whether callee has an account, and whether caller is
+// among their contacts (signaling's ContactBook).
+func (s *Service) Relation(ctx context.Context, caller, callee string) (account, contact bool, err error) {
+	if _, err := s.store.Person(ctx, callee); errors.Is(err, store.ErrNotFound) {
+		return false, false, nil
+	} else if err != nil {
+		return false, false, err
+	}
+	cs, err := s.store.Contacts(ctx, callee)
+	if err != nil {
+		return true, false, err
+	}
+	for _, c := range cs {
+		if c.User == caller {
+			return true, true, nil
+		}
+	}
+	return true, false, nil
+}

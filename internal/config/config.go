@@ -183,6 +183,9 @@ type AccountsConfig struct {
 	PublicURL string        `mapstructure:"public_url"`
 	TokenTTL  time.Duration `mapstructure:"token_ttl"`
 	InviteTTL time.Duration `mapstructure:"invite_ttl"`
+	// CallsFrom is who may ring a person with an account: "anyone" on
+	// this server, or only their "contacts".
+	CallsFrom string `mapstructure:"calls_from"`
 }
 
 // MediaConfig is the SFU's network side.
@@ -429,6 +432,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Accounts.InviteTTL <= 0 || c.Accounts.InviteTTL > 90*24*time.Hour {
 		return keyErr("accounts.invite_ttl", "must be positive and at most 90 days (2160h)")
+	}
+	if c.Accounts.CallsFrom != "anyone" && c.Accounts.CallsFrom != "contacts" {
+		return keyErr("accounts.calls_from", "must be anyone or contacts, got %q", c.Accounts.CallsFrom)
 	}
 	if u := c.Accounts.PublicURL; u != "" {
 		pu, err := url.Parse(u)

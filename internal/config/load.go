@@ -39,6 +39,7 @@ func defaults() map[string]any {
 		"accounts.public_url":         "",
 		"accounts.token_ttl":          time.Hour,
 		"accounts.invite_ttl":         168 * time.Hour,
+		"accounts.calls_from":         "anyone",
 		"media.udp_listen":            "",
 		"media.public_ips":            []string{},
 		"media.direct_input":          true,

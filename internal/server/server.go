@@ -157,7 +157,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		HelloTimeout: sc.HelloTimeout, WriteTimeout: sc.WriteTimeout, SendQueue: sc.SendQueue,
 		RateLimit: sc.RateLimit, AllowedOrigins: cfg.HTTP.AllowedOrigins, ICE: s.ice,
 		InviteLimits: inviteLimits(cfg.Calls), GroupUnansweredWithin: cfg.Calls.GroupUnansweredWithin,
-		MaxTokenTTL: cfg.Auth.MaxTokenTTL,
+		MaxTokenTTL: cfg.Auth.MaxTokenTTL, ContactsOnly: cfg.Accounts.Enabled && cfg.Accounts.CallsFrom == "contacts",
 	}, s.authority, signaling.SFUMedia{SFU: s.sfu}, s.store, log.With("part", "signaling"))
 	s.hub.OnRevoke(s.revoked)
 	if s.node != nil {

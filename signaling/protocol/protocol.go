@@ -188,6 +188,7 @@ const (
 	CodeForbidden          = "forbidden"           // the token lacks the grant this action needs
 	CodeUserUnknown        = "user_unknown"        // the callee has never signed in on this server
 	CodeUserOffline        = "user_offline"        // the callee has no device online
+	CodeNotAContact        = "not_a_contact"       // the callee takes calls only from their contacts (accounts.calls_from)
 	CodeNotFound           = "call_not_found"      // no such call, or it has ended
 	CodeNotInCall          = "not_in_call"         // this device is not a member of that call
 	CodeInvalidState       = "invalid_state"       // the action does not fit the call's state now
@@ -457,6 +458,10 @@ type Incoming struct {
 	From    Party  `json:"from"`
 	Video   bool   `json:"video"`
 	Waiting bool   `json:"waiting,omitempty"`
+	// Stranger: the caller is not among the callee's contacts (the
+	// callee has a built-in account; docs/protocol.md, "Contacts and
+	// presence").
+	Stranger bool `json:"stranger,omitempty"`
 	// Members are the call's members when this is an invite into a
 	// running call (a group call); empty for a new call.
 	Members []Party `json:"members,omitempty"`

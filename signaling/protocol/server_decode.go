@@ -9,7 +9,7 @@ import (
 // It returns *Welcome, *Ack, *Error, *Incoming, *RingingEvent, *Accepted,
 // *Ended, *SDP, *ICE, *Media, *ICEServers, *Joined, *MemberJoined, *MemberLeft, *FloorState,
 // *Speakers, *Layers, *Handoff, *ActiveCall, *AssistState, *Resumed,
-// *Watchers or *Header (pong).
+// *Watchers, *Presence or *Header (pong).
 func DecodeServer(b []byte) (any, error) {
 	var h Header
 	if err := json.Unmarshal(b, &h); err != nil {
@@ -63,6 +63,8 @@ func DecodeServer(b []byte) (any, error) {
 		m = &Resumed{}
 	case TypeWatchers:
 		m = &Watchers{}
+	case TypePresence:
+		m = &Presence{}
 	default:
 		return nil, fmt.Errorf("protocol: unknown server message type %q", truncate(h.Type, 40))
 	}

@@ -178,6 +178,7 @@ export async function renderAccount() {
   try {
     const people = await acct.contacts(auth.token);
     if (S.auth !== auth) return;
+    for (const c of people) names.set(c.user, c.name);
     el.contacts.replaceChildren(...people.map(contactRow));
     el.contactsEmpty.hidden = people.length > 0;
   } catch (err) {
@@ -185,6 +186,14 @@ export async function renderAccount() {
     el.contactsEmpty.textContent = `Your people could not be loaded: ${errorText(err)}`;
   }
   await renderDevices();
+}
+
+/** @type {Map<string, string>} the contacts' names, by user */
+const names = new Map();
+
+/** A user as their person's page shows them: their name if a contact. */
+export function displayName(user) {
+  return names.get(user) || user;
 }
 
 /** @type {Map<string, import('../protocol.js').PersonPresence>} the contacts' presence, by user */

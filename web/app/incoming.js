@@ -1,5 +1,6 @@
 // @ts-check
 // Calls that ring this device: the incoming screen, call waiting, answering and declining.
+import { displayName } from './account.js';
 import { openLocalMedia, stopStream } from '../media.js';
 import { startRing, stopRing, unlockAudio } from '../ringtone.js';
 import { el, toast, paintAvatar, setIcon } from '../ui.js';
@@ -24,8 +25,10 @@ export function showIncoming(callId) {
   const who = inc.from.user;
   const local = S.call;
   const waiting = !!inc.waiting || !!local;
-  paintAvatar(el.incomingAvatar, who);
-  el.incomingName.textContent = who;
+  paintAvatar(el.incomingAvatar, displayName(who));
+  el.incomingName.textContent = displayName(who);
+  el.incomingStranger.hidden = !inc.stranger;
+  el.incomingStranger.textContent = inc.stranger ? `${who} is not one of your people.` : '';
   const others = (Array.isArray(inc.members) ? inc.members : [])
     .map((p) => p && p.user)
     .filter((u) => u && u !== who && u !== myUser());
