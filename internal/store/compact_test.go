@@ -190,7 +190,11 @@ func TestCompactionGivesUpOnClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	l, err := OpenLocal(dir, 1000)
+	// A history limit above the most entries the loop below writes: on a
+	// busy machine the compaction starts late, after more than a
+	// thousand, and a lower limit would keep fewer than were written.
+	const limit = 20_000
+	l, err := OpenLocal(dir, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +218,7 @@ func TestCompactionGivesUpOnClose(t *testing.T) {
 		t.Fatal("no compaction ran")
 	}
 	must(t, <-closed)
-	l, err = OpenLocal(dir, 1000)
+	l, err = OpenLocal(dir, limit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestWebTypesMatch(t *testing.T) {
 		"Party": Party{}, "ICEServer": ICEServer{}, "Welcome": Welcome{}, "Incoming": Incoming{},
 		"Accepted": Accepted{}, "Ended": Ended{}, "Joined": Joined{}, "MemberJoined": MemberJoined{},
 		"MemberLeft": MemberLeft{}, "SDP": SDP{}, "ICECandidate": ICECandidate{}, "ICE": ICE{},
-		"Handoff": Handoff{}, "Resumed": Resumed{}, "Error": Error{},
+		"Handoff": Handoff{}, "Resumed": Resumed{}, "Error": Error{}, "Presence": Presence{}, "PersonPresence": PersonPresence{},
 	}
 	typedef := regexp.MustCompile(`@typedef \{object\} \w+ [^\n]*?\((\w+)\)`)
 	prop := regexp.MustCompile(`@property \{[^}]*\} \[?(\w+)`)
