@@ -213,3 +213,67 @@ func adminInvite(t *testing.T, ts *testServer) string {
 	}
 	return a.Link
 }
+
+// TestBrowserFamilyAcrossNodes: the same family on a deployment of three
+// nodes sharing Redis, each person on another node: the owner set up on
+// the first, her invitee on the second, his tablet on the third. Invite,
+// contacts and presence, a call, the tablet's code approved from another
+// node, and its removal signing it out on its own node.
+func TestBrowserFamilyAcrossNodes(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Dev = false
+	ts := startCluster(t, cfg, 3)
+	node := func(i int) string {
+		u := ts.URL()
+		if i > 0 {
+			u = ts.others[i-1].URL()
+		}
+		return strings.Replace(u, "127.0.0.1", "localhost", 1)
+	}
+	setup := ts.SetupLink()
+	if setup == "" {
+		t.Fatal("no setup link on the first node")
+	}
+	mom := newBrowser(t, "mom")
+	mom.withPasskeys()
+	mom.join(strings.Replace(setup, "127.0.0.1", "localhost", 1), "Mom")
+
+	mom.click("#account-box summary")
+	mom.setValue("#invite-for", "Grandpa")
+	mom.click("#invite-create")
+	mom.waitJS("the invite link", `document.querySelector('#invite-link').value.includes('#invite=')`, 10*time.Second)
+	_, secret, _ := strings.Cut(eval[string](mom, `document.querySelector('#invite-link').value`), "#invite=")
+
+	grandpa := newBrowser(t, "grandpa")
+	grandpa.withPasskeys()
+	grandpa.join(node(1)+"/#invite="+secret, "Grandpa")
+	mom.waitJS("Grandpa available, from another node", `document.querySelector('#contacts li[data-user="grandpa"]')?.dataset.presence === 'available'`, 15*time.Second)
+	grandpa.waitJS("Mom available", `window.tandem.presence.mom === 'available'`, 10*time.Second)
+
+	grandpa.click(`#contacts li[data-user="mom"] button[data-act="audio"]`)
+	mom.waitJS("the call ringing", `!document.querySelector('#incoming').hidden`, 15*time.Second)
+	mom.click("#accept")
+	mom.state("in-call", 20*time.Second)
+	grandpa.state("in-call", 20*time.Second)
+	mom.waitJS("Grandpa in a call", `document.querySelector('#contacts li[data-user="grandpa"]')?.dataset.presence === 'in_call'`, 15*time.Second)
+	grandpa.click("#hangup")
+	mom.state("idle", 15*time.Second)
+	mom.waitJS("Grandpa available again", `document.querySelector('#contacts li[data-user="grandpa"]')?.dataset.presence === 'available'`, 15*time.Second)
+
+	tablet := newBrowser(t, "tablet")
+	tablet.do(20*time.Second, chromedp.Navigate(node(2)+"/"))
+	tablet.waitJS("the signed-out page", `!document.querySelector('#account-signin').hidden`, 15*time.Second)
+	tablet.click("#pair-start")
+	tablet.waitJS("its code", `document.querySelector('#pair-code').textContent.length >= 8`, 15*time.Second)
+	code := eval[string](tablet, `document.querySelector('#pair-code').textContent`)
+	grandpa.click("#account-box summary")
+	grandpa.setValue("#pair-approve-code", code)
+	grandpa.setValue("#pair-approve-name", "Tablet")
+	grandpa.click("#pair-approve")
+	tablet.waitJS("the tablet signed in as grandpa", `window.tandem.connected && window.tandem.user === 'grandpa'`, 20*time.Second)
+	tabletID := eval[string](tablet, `window.tandem.device`)
+
+	grandpa.waitJS("the tablet in his devices", fmt.Sprintf(`!!document.querySelector('#device-list li[data-device=%q] button')`, tabletID), 15*time.Second)
+	grandpa.click(fmt.Sprintf(`#device-list li[data-device=%q] button`, tabletID))
+	tablet.waitJS("the tablet signed out on its node", `window.tandem.state === 'signed-out' && !window.tandem.connected`, 10*time.Second)
+}
