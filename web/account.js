@@ -173,3 +173,20 @@ export async function contacts(token) {
   const r = await request('/api/v1/account/contacts', { token });
   return Array.isArray(r.contacts) ? r.contacts : [];
 }
+
+/** Who asks to be the person's contact: [{user, name, since}]. */
+export async function contactRequests(token) {
+  const r = await request('/api/v1/account/contacts/requests', { token });
+  return Array.isArray(r.requests) ? r.requests : [];
+}
+
+/** Asks user to be the person's contact: {state: 'requested'|'added'}. */
+export function askContact(token, user) {
+  return request('/api/v1/account/contacts/requests', { method: 'POST', token, body: { user } });
+}
+
+/** Accepts (yes) or declines someone's request. */
+export function answerContact(token, user, yes) {
+  const path = `/api/v1/account/contacts/requests/${encodeURIComponent(user)}`;
+  return yes ? request(path + '/accept', { method: 'POST', token, body: {} }) : request(path, { method: 'DELETE', token });
+}

@@ -61,6 +61,8 @@ type Config struct {
 	// Name is the server's name as passkey prompts show it; default
 	// "Tandem".
 	Name string
+	// FamilyCircle makes everyone with an account everyone's contact.
+	FamilyCircle bool
 }
 
 // Service runs the accounts.

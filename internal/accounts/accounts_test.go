@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -437,4 +438,94 @@ func FuzzAccountsAPI(f *testing.F) {
 			t.Fatalf("%s answered %d: %s", path, w.Code, w.Body)
 		}
 	})
+}
+
+// TestContactRequests: someone on the server asks to be a person's
+// contact; accepted, they are; declined, they are not; two asking each
+// other are at once. Nobody, oneself and a flood are refused.
+func TestContactRequests(t *testing.T) {
+	s := newSite(t)
+	mom := s.owner(passkey.New(s.origin))
+	join := func(name string) map[string]any {
+		inv := s.must("POST", "/api/v1/admin/invites", s.adminToken(), map[string]any{})
+		return s.register(passkey.New(s.origin), inviteSecret(inv["link"].(string)), name)
+	}
+	carol, dave := join("Carol"), join("Dave")
+	tok := func(m map[string]any) string { return m["token"].(string) }
+	contacts := func(m map[string]any) string {
+		var ids []string
+		for _, c := range s.must("GET", "/api/v1/account/contacts", tok(m), nil)["contacts"].([]any) {
+			ids = append(ids, c.(map[string]any)["user"].(string))
+		}
+		return strings.Join(ids, " ")
+	}
+
+	if out := s.must("POST", "/api/v1/account/contacts/requests", tok(carol), map[string]string{"user": "mom"}); out["state"] != "requested" {
+		t.Fatalf("carol's request: %v", out)
+	}
+	rs := s.must("GET", "/api/v1/account/contacts/requests", tok(mom), nil)["requests"].([]any)
+	if len(rs) != 1 || rs[0].(map[string]any)["name"] != "Carol" {
+		t.Fatalf("requests to mom: %v", rs)
+	}
+	s.must("POST", "/api/v1/account/contacts/requests/carol/accept", tok(mom), nil)
+	if contacts(mom) != "carol" || contacts(carol) != "mom" {
+		t.Fatalf("after accepting: mom %q, carol %q", contacts(mom), contacts(carol))
+	}
+	if st, _ := s.call("POST", "/api/v1/account/contacts/requests/carol/accept", tok(mom), nil); st != http.StatusNotFound {
+		t.Fatalf("accepted twice: %d", st)
+	}
+
+	s.must("POST", "/api/v1/account/contacts/requests", tok(dave), map[string]string{"user": "mom"})
+	s.must("DELETE", "/api/v1/account/contacts/requests/dave", tok(mom), nil)
+	if contacts(dave) != "" {
+		t.Fatalf("declined, dave has %q", contacts(dave))
+	}
+	// Two asking each other are contacts at once.
+	s.must("POST", "/api/v1/account/contacts/requests", tok(dave), map[string]string{"user": "carol"})
+	if out := s.must("POST", "/api/v1/account/contacts/requests", tok(carol), map[string]string{"user": "dave"}); out["state"] != "added" {
+		t.Fatalf("carol asking dave back: %v", out)
+	}
+	if contacts(dave) != "carol" {
+		t.Fatalf("dave's contacts %q", contacts(dave))
+	}
+
+	for _, tc := range []struct {
+		user   string
+		status int
+	}{{"nobody", http.StatusNotFound}, {"dave", http.StatusOK}, {"carol", http.StatusBadRequest}} {
+		if st, out := s.call("POST", "/api/v1/account/contacts/requests", tok(carol), map[string]string{"user": tc.user}); st != tc.status {
+			t.Errorf("carol asking %s: %d %v, want %d", tc.user, st, out, tc.status)
+		}
+	}
+	// A flood of requests is slowed.
+	var last int
+	start := time.Now()
+	for i := range 25 {
+		// Four seconds a person: the address's own limit allows the
+		// sign-ups; the requests' limit does not refill in that time.
+		s.svc.now = func() time.Time { return start.Add(time.Duration(i) * 4 * time.Second) }
+		ann := join(fmt.Sprint("Ann ", i))
+		last, _ = s.call("POST", "/api/v1/account/contacts/requests", tok(dave), map[string]string{"user": ann["user"].(string)})
+	}
+	if last != http.StatusTooManyRequests {
+		t.Fatalf("the 25th request answered %d, want 429", last)
+	}
+}
+
+// TestFamilyCircle: with a family circle, everyone who joins is everyone's
+// contact, however they were invited.
+func TestFamilyCircle(t *testing.T) {
+	s := newSite(t)
+	s.svc.cfg.FamilyCircle = true
+	mom := s.owner(passkey.New(s.origin))
+	var joined []map[string]any
+	for _, name := range []string{"Ann", "Ben"} {
+		inv := s.must("POST", "/api/v1/admin/invites", s.adminToken(), map[string]any{})
+		joined = append(joined, s.register(passkey.New(s.origin), inviteSecret(inv["link"].(string)), name))
+	}
+	for _, m := range append(joined, mom) {
+		if n := len(s.must("GET", "/api/v1/account/contacts", m["token"].(string), nil)["contacts"].([]any)); n != 2 {
+			t.Fatalf("%s has %d contacts, want 2", m["user"], n)
+		}
+	}
 }

@@ -216,6 +216,30 @@ func (s *Service) Handler(v Verifier) http.Handler {
 		cs, err := s.Contacts(r.Context(), id.User)
 		s.reply(w, map[string]any{"contacts": cs}, err)
 	})
+	signed("GET /api/v1/account/contacts/requests", func(w http.ResponseWriter, r *http.Request, id auth.Identity, _ []byte) {
+		rs, err := s.ContactRequests(r.Context(), id.User)
+		s.reply(w, map[string]any{"requests": rs}, err)
+	})
+	signed("POST /api/v1/account/contacts/requests", func(w http.ResponseWriter, r *http.Request, id auth.Identity, body []byte) {
+		var req struct {
+			User string `json:"user"`
+		}
+		if !decode(w, body, &req) {
+			return
+		}
+		added, err := s.RequestContact(r.Context(), id.User, strings.TrimSpace(req.User))
+		state := "requested"
+		if added {
+			state = "added"
+		}
+		s.reply(w, map[string]string{"state": state}, err)
+	})
+	signed("POST /api/v1/account/contacts/requests/{user}/accept", func(w http.ResponseWriter, r *http.Request, id auth.Identity, _ []byte) {
+		s.reply(w, map[string]bool{"added": true}, s.AcceptContact(r.Context(), id.User, r.PathValue("user")))
+	})
+	signed("DELETE /api/v1/account/contacts/requests/{user}", func(w http.ResponseWriter, r *http.Request, id auth.Identity, _ []byte) {
+		s.reply(w, map[string]bool{"declined": true}, s.DeclineContact(r.Context(), id.User, r.PathValue("user")))
+	})
 	mux.HandleFunc("/api/v1/account/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
@@ -254,7 +278,7 @@ func (s *Service) reply(w http.ResponseWriter, v any, err error) {
 	case errors.As(err, &retry):
 		w.Header().Set("Retry-After", strconv.Itoa(int(retry.After/time.Second)+1))
 		writeError(w, http.StatusTooManyRequests, "rate_limited", err.Error())
-	case errors.Is(err, ErrInviteInvalid), errors.Is(err, ErrPairingUnknown):
+	case errors.Is(err, ErrInviteInvalid), errors.Is(err, ErrPairingUnknown), errors.Is(err, ErrNoSuchPerson), errors.Is(err, ErrNoRequest):
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, ErrInviteExpired), errors.Is(err, ErrInviteUsedUp), errors.Is(err, ErrCeremony):
 		writeError(w, http.StatusGone, "gone", err.Error())
@@ -264,7 +288,7 @@ func (s *Service) reply(w http.ResponseWriter, v any, err error) {
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())
 	case errors.Is(err, ErrHostName):
 		writeError(w, http.StatusMisdirectedRequest, "host_name_needed", err.Error())
-	case errors.Is(err, ErrBadName), errors.Is(err, ErrBadRole):
+	case errors.Is(err, ErrBadName), errors.Is(err, ErrBadRole), errors.Is(err, ErrSelf):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", "no such device")

@@ -243,6 +243,7 @@ func (s *Service) FinishRegister(ctx context.Context, r *http.Request, ceremonyI
 			s.log.Warn("inviter not made a contact", "err", err)
 		}
 	}
+	s.welcomeToFamily(ctx, p.ID)
 	s.metrics.invites.Inc()
 	s.metrics.signIn("register", "ok")
 	s.log.Info("person registered", "user", p.ID, "role", p.Role, "invited_by", inv.By)

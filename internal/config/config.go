@@ -186,6 +186,8 @@ type AccountsConfig struct {
 	// CallsFrom is who may ring a person with an account: "anyone" on
 	// this server, or only their "contacts".
 	CallsFrom string `mapstructure:"calls_from"`
+	// FamilyCircle makes everyone with an account everyone's contact.
+	FamilyCircle bool `mapstructure:"family_circle"`
 }
 
 // MediaConfig is the SFU's network side.

@@ -40,6 +40,7 @@ func defaults() map[string]any {
 		"accounts.token_ttl":          time.Hour,
 		"accounts.invite_ttl":         168 * time.Hour,
 		"accounts.calls_from":         "anyone",
+		"accounts.family_circle":      false,
 		"media.udp_listen":            "",
 		"media.public_ips":            []string{},
 		"media.direct_input":          true,

@@ -13,6 +13,9 @@ import (
 func (s *Server) announceSetup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := s.accounts.JoinFamily(ctx); err != nil {
+		s.log.Error("the family circle could not be linked", "err", err)
+	}
 	link, err := s.accounts.SetupLink(ctx, s.URL())
 	if err != nil {
 		s.log.Error("the setup link could not be made", "err", err)

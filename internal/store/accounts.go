@@ -84,6 +84,15 @@ type Accounts interface {
 	Contacts(ctx context.Context, user string) ([]Contact, error)
 	// RemoveContact ends a and b being each other's contacts.
 	RemoveContact(ctx context.Context, a, b string) error
+	// RequestContact keeps from's request to become to's contact (again:
+	// no change).
+	RequestContact(ctx context.Context, from, to string, t time.Time) error
+	// ContactRequests lists the requests to user, oldest first (User is
+	// who asked).
+	ContactRequests(ctx context.Context, user string) ([]Contact, error)
+	// RemoveContactRequest forgets from's request to to; ErrNotFound if
+	// there was none.
+	RemoveContactRequest(ctx context.Context, from, to string) error
 
 	// PutCeremony keeps the state of a sign-in ceremony (WebAuthn's
 	// challenge) under id until expires.
@@ -93,8 +102,8 @@ type Accounts interface {
 	TakeCeremony(ctx context.Context, id string, now time.Time) ([]byte, error)
 
 	// EraseAccount removes everything the accounts keep about user: the
-	// person, devices, passkeys, contacts both ways, their invites and
-	// pairings.
+	// person, devices, passkeys, contacts and contact requests both ways,
+	// their invites and pairings.
 	EraseAccount(ctx context.Context, user string) error
 }
 

@@ -310,3 +310,32 @@ func TestAccountsCeremonies(t *testing.T) {
 		})
 	}
 }
+
+// TestAccountsContactRequests: a request is kept once, listed for whom it
+// asks, removed once, and goes with the erasure of either side.
+func TestAccountsContactRequests(t *testing.T) {
+	for name, a := range accountStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := dirCtx(t)
+			mustOK(t, a.RequestContact(ctx, "ann", "mom", t0))
+			mustOK(t, a.RequestContact(ctx, "ann", "mom", t0.Add(time.Hour))) // again: unchanged
+			mustOK(t, a.RequestContact(ctx, "ben", "mom", t0.Add(time.Minute)))
+			mustOK(t, a.RequestContact(ctx, "mom", "cat", t0))
+			rs, err := a.ContactRequests(ctx, "mom")
+			mustOK(t, err)
+			if len(rs) != 2 || rs[0].User != "ann" || !rs[0].Since.Equal(t0) || rs[1].User != "ben" {
+				t.Fatalf("requests to mom %+v", rs)
+			}
+			mustOK(t, a.RemoveContactRequest(ctx, "ann", "mom"))
+			if err := a.RemoveContactRequest(ctx, "ann", "mom"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("removed twice: %v", err)
+			}
+			mustOK(t, a.EraseAccount(ctx, "mom"))
+			for _, u := range []string{"mom", "cat"} {
+				if rs, _ := a.ContactRequests(ctx, u); len(rs) != 0 {
+					t.Fatalf("requests to %s after mom's erasure: %+v", u, rs)
+				}
+			}
+		})
+	}
+}

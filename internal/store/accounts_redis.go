@@ -31,6 +31,8 @@ var _ Accounts = (*Redis)(nil)
 //	acct:pairing:<id>         string: the pairing, JSON; expires with it
 //	acct:contacts:<user>      hash: contact → since (µs)
 //	acct:ceremony:<id>        string: a sign-in ceremony; expires with it
+//	acct:requests:<user>      hash: who asked to be user's contact → since (µs)
+//	acct:asked:<user>         set: whom user asked
 //
 // Every script runs on one key, so that the keys may live in different
 // slots of a cluster. A pairing is not erased with its approver's
@@ -549,7 +551,22 @@ func (r *Redis) EraseAccount(ctx context.Context, user string) error {
 			}
 		}
 	}
+	reqs, err := r.ContactRequests(ctx, user)
+	if err != nil {
+		return err
+	}
+	asked, err := r.rdb.SMembers(ctx, r.acctKey("asked", user)).Result()
+	if err != nil {
+		return wrap("erase account", err)
+	}
 	pipe := r.rdb.Pipeline()
+	for _, c := range reqs {
+		pipe.SRem(ctx, r.acctKey("asked", c.User), user)
+	}
+	for _, to := range asked {
+		pipe.HDel(ctx, r.acctKey("requests", to), user)
+	}
+	pipe.Del(ctx, r.acctKey("requests", user), r.acctKey("asked", user))
 	pipe.Del(ctx, r.acctKey("passkeys", user), r.acctKey("devices", user), r.acctKey("contacts", user))
 	pipe.Del(ctx, r.acctKey("person", user))
 	pipe.ZRem(ctx, r.acctKey("people"), user)
@@ -584,4 +601,38 @@ func (r *Redis) TakeCeremony(ctx context.Context, id string, now time.Time) ([]b
 		return nil, ErrNotFound
 	}
 	return []byte(data), nil
+}
+
+func (r *Redis) RequestContact(ctx context.Context, from, to string, t time.Time) error {
+	pipe := r.rdb.Pipeline()
+	pipe.HSetNX(ctx, r.acctKey("requests", to), from, micros(t))
+	pipe.SAdd(ctx, r.acctKey("asked", from), to)
+	_, err := pipe.Exec(ctx)
+	return wrap("request contact", err)
+}
+
+func (r *Redis) ContactRequests(ctx context.Context, user string) ([]Contact, error) {
+	m, err := r.rdb.HGetAll(ctx, r.acctKey("requests", user)).Result()
+	if err != nil {
+		return nil, wrap("contact requests", err)
+	}
+	out := make([]Contact, 0, len(m))
+	for u, since := range m {
+		us, _ := strconv.ParseInt(since, 10, 64)
+		out = append(out, Contact{User: u, Since: fromMicros(us)})
+	}
+	sortContacts(out)
+	return out, nil
+}
+
+func (r *Redis) RemoveContactRequest(ctx context.Context, from, to string) error {
+	n, err := r.rdb.HDel(ctx, r.acctKey("requests", to), from).Result()
+	if err != nil {
+		return wrap("remove contact request", err)
+	}
+	_ = r.rdb.SRem(ctx, r.acctKey("asked", from), to).Err()
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

@@ -86,6 +86,13 @@ var migrations = []string{
 		data BLOB NOT NULL,
 		expires INTEGER NOT NULL
 	);`,
+	// 3: contact requests.
+	`CREATE TABLE contact_requests (
+		from_user TEXT NOT NULL,
+		to_user TEXT NOT NULL,
+		since INTEGER NOT NULL,
+		PRIMARY KEY (to_user, from_user)
+	);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database in dir and brings
@@ -494,6 +501,7 @@ func (s *SQLite) EraseAccount(ctx context.Context, user string) error {
 		"DELETE FROM devices WHERE user = ?1",
 		"DELETE FROM passkeys WHERE user = ?1",
 		"DELETE FROM contacts WHERE user = ?1 OR contact = ?1",
+		"DELETE FROM contact_requests WHERE from_user = ?1 OR to_user = ?1",
 		"DELETE FROM invites WHERE by_user = ?1",
 		"DELETE FROM pairings WHERE user = ?1",
 	} {
@@ -522,4 +530,28 @@ func (s *SQLite) TakeCeremony(ctx context.Context, id string, now time.Time) ([]
 		return nil, ErrNotFound
 	}
 	return data, err
+}
+
+func (s *SQLite) RequestContact(ctx context.Context, from, to string, t time.Time) error {
+	_, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO contact_requests (from_user, to_user, since) VALUES (?, ?, ?)", from, to, micros(t))
+	return err
+}
+
+func (s *SQLite) ContactRequests(ctx context.Context, user string) ([]Contact, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT from_user, since FROM contact_requests WHERE to_user = ? ORDER BY since, from_user", user)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(row interface{ Scan(...any) error }) (Contact, error) {
+		var c Contact
+		var since int64
+		err := row.Scan(&c.User, &since)
+		c.Since = fromMicros(since)
+		return c, err
+	})
+}
+
+func (s *SQLite) RemoveContactRequest(ctx context.Context, from, to string) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM contact_requests WHERE from_user = ? AND to_user = ?", from, to)
+	return affected(res, err)
 }

@@ -185,7 +185,57 @@ export async function renderAccount() {
     el.contactsEmpty.hidden = false;
     el.contactsEmpty.textContent = `Your people could not be loaded: ${errorText(err)}`;
   }
-  await renderDevices();
+  await Promise.all([renderDevices(), renderRequests()]);
+}
+
+async function renderRequests() {
+  const auth = S.auth;
+  try {
+    const list = await acct.contactRequests(auth.token);
+    if (S.auth !== auth) return;
+    el.contactRequests.replaceChildren(...list.map((r) => {
+      const li = document.createElement('li');
+      li.className = 'contact';
+      li.dataset.request = r.user;
+      const name = document.createElement('span');
+      name.className = 'contact-name';
+      name.textContent = `${r.name} asks to be among your people`;
+      const answer = (label, yes) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = yes ? 'btn btn-call' : 'btn';
+        b.dataset.act = yes ? 'accept' : 'decline';
+        b.textContent = label;
+        b.addEventListener('click', async () => {
+          try {
+            await acct.answerContact(auth.token, r.user, yes);
+            renderAccount();
+          } catch (err) {
+            el.accountStatus.textContent = errorText(err);
+          }
+        });
+        return b;
+      };
+      li.append(makeAvatar(r.name), name, answer('Accept', true), answer('Decline', false));
+      return li;
+    }));
+  } catch (err) {
+    el.accountStatus.textContent = `Requests could not be loaded: ${errorText(err)}`;
+  }
+}
+
+async function onAskContact(ev) {
+  ev.preventDefault();
+  const user = el.contactAskUser.value.trim();
+  if (!user) return;
+  try {
+    const r = await acct.askContact(S.auth.token, user);
+    el.contactAskUser.value = '';
+    el.accountStatus.textContent = r.state === 'added' ? `${user} is among your people now.` : `Asked ${user}: they see your request when they open Tandem.`;
+    if (r.state === 'added') renderAccount();
+  } catch (err) {
+    el.accountStatus.textContent = errorText(err);
+  }
 }
 
 /** @type {Map<string, string>} the contacts' names, by user */
@@ -408,4 +458,5 @@ export function wireAccount() {
   el.pairStart.addEventListener('click', () => { onPairStart(); });
   el.pairApproveForm.addEventListener('submit', (ev) => { onApprove(ev); });
   el.inviteCreate.addEventListener('click', () => { onInvite(); });
+  el.contactAskForm.addEventListener('submit', (ev) => { onAskContact(ev); });
 }
