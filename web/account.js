@@ -127,6 +127,20 @@ export function freshToken(credential) {
   return request('/api/v1/account/token', { method: 'POST', body: { credential } });
 }
 
+/** Where the browser goes to sign in with the server's identity provider. */
+export function identityProviderURL(deviceName) {
+  return `/api/v1/account/oidc/start?device=${encodeURIComponent(deviceName)}`;
+}
+
+/**
+ * Collects the sign-in an identity provider's round trip left under a
+ * one-time code.
+ * @returns {Promise<SignedIn>}
+ */
+export function collectSignIn(code) {
+  return request('/api/v1/account/oidc/finish', { method: 'POST', body: { code } });
+}
+
 /** Starts adding this device: {code, secret, link, expires_at}. */
 export function startPairing() {
   return request('/api/v1/account/pair/start', { method: 'POST', body: {} });

@@ -63,6 +63,9 @@ type Config struct {
 	Name string
 	// FamilyCircle makes everyone with an account everyone's contact.
 	FamilyCircle bool
+	// OIDC is an identity provider people may sign in with; none when
+	// its Issuer is empty.
+	OIDC OIDCConfig
 }
 
 // Service runs the accounts.
@@ -76,6 +79,7 @@ type Service struct {
 	metrics *metrics
 	// onContact is told when two people become contacts (OnContact).
 	onContact func(a, b string)
+	oidc      oidcClient
 }
 
 // New returns the service.
@@ -91,6 +95,9 @@ func New(cfg Config, st Store, m Minter, r Revoker, log *slog.Logger) *Service {
 	}
 	if cfg.Name == "" {
 		cfg.Name = "Tandem"
+	}
+	if cfg.OIDC.Name == "" {
+		cfg.OIDC.Name = "single sign-on"
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

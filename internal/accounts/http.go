@@ -165,6 +165,8 @@ func (s *Service) Handler(v Verifier) http.Handler {
 		s.reply(w, in, err)
 	})
 
+	s.oidcRoutes(mux, open)
+
 	signed("POST /api/v1/account/pair/approve", func(w http.ResponseWriter, r *http.Request, id auth.Identity, body []byte) {
 		var req struct {
 			Code       string `json:"code"`
@@ -282,7 +284,7 @@ func (s *Service) reply(w http.ResponseWriter, v any, err error) {
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, ErrInviteExpired), errors.Is(err, ErrInviteUsedUp), errors.Is(err, ErrCeremony):
 		writeError(w, http.StatusGone, "gone", err.Error())
-	case errors.Is(err, ErrNotSignedIn), errors.Is(err, ErrPasskey):
+	case errors.Is(err, ErrNotSignedIn), errors.Is(err, ErrPasskey), errors.Is(err, ErrOIDC):
 		writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 	case errors.Is(err, ErrDisabled), errors.Is(err, ErrForbidden):
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())

@@ -42,6 +42,8 @@ type ceremony struct {
 	Invite string `json:"invite,omitempty"`
 	User   string `json:"user,omitempty"`
 	Name   string `json:"name,omitempty"`
+	// Data is another kind's own state (an identity provider's sign-in).
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // waUser is a person as the WebAuthn library sees them. The user handle

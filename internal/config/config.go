@@ -188,6 +188,16 @@ type AccountsConfig struct {
 	CallsFrom string `mapstructure:"calls_from"`
 	// FamilyCircle makes everyone with an account everyone's contact.
 	FamilyCircle bool `mapstructure:"family_circle"`
+	// OIDC is an identity provider people may sign in with.
+	OIDC OIDCConfig `mapstructure:"oidc"`
+}
+
+// OIDCConfig is an OpenID Connect identity provider (accounts.oidc).
+type OIDCConfig struct {
+	Issuer       string `mapstructure:"issuer"`
+	ClientID     string `mapstructure:"client_id"`
+	ClientSecret string `mapstructure:"client_secret"`
+	Name         string `mapstructure:"name"`
 }
 
 // MediaConfig is the SFU's network side.
@@ -434,6 +444,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Accounts.InviteTTL <= 0 || c.Accounts.InviteTTL > 90*24*time.Hour {
 		return keyErr("accounts.invite_ttl", "must be positive and at most 90 days (2160h)")
+	}
+	if o := c.Accounts.OIDC; o.Issuer != "" {
+		if u, err := url.Parse(o.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return keyErr("accounts.oidc.issuer", "must be the identity provider's issuer URL, got %q", o.Issuer)
+		}
+		if o.ClientID == "" {
+			return keyErr("accounts.oidc.client_id", "must be set with accounts.oidc.issuer")
+		}
 	}
 	if c.Accounts.CallsFrom != "anyone" && c.Accounts.CallsFrom != "contacts" {
 		return keyErr("accounts.calls_from", "must be anyone or contacts, got %q", c.Accounts.CallsFrom)

@@ -41,6 +41,10 @@ func defaults() map[string]any {
 		"accounts.invite_ttl":         168 * time.Hour,
 		"accounts.calls_from":         "anyone",
 		"accounts.family_circle":      false,
+		"accounts.oidc.issuer":        "",
+		"accounts.oidc.client_id":     "",
+		"accounts.oidc.client_secret": "",
+		"accounts.oidc.name":          "",
 		"media.udp_listen":            "",
 		"media.public_ips":            []string{},
 		"media.direct_input":          true,
@@ -208,7 +212,7 @@ func decodeError(v *viper.Viper, origin map[string]string, err error) error {
 	if o, ok := origin[key]; ok {
 		from = " (from " + o + ")"
 	}
-	if v.IsSet(key) && key != "auth.secret" && key != "webhook.secret" { // never echo a secret
+	if v.IsSet(key) && key != "auth.secret" && key != "webhook.secret" && key != "accounts.oidc.client_secret" { // never echo a secret
 		return &KeyError{Key: key, Err: fmt.Errorf("invalid value %q%s: %w", fmt.Sprint(v.Get(key)), from, de.Unwrap())}
 	}
 	return &KeyError{Key: key, Err: fmt.Errorf("invalid value%s: %w", from, de.Unwrap())}

@@ -107,7 +107,11 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, map[string]any{"name": "tandem", "version": Version, "protocol": protocol.Version, "dev": s.cfg.Dev, "accounts": s.accounts != nil})
+	info := map[string]any{"name": "tandem", "version": Version, "protocol": protocol.Version, "dev": s.cfg.Dev, "accounts": s.accounts != nil}
+	if s.accounts != nil && s.accounts.OIDCName() != "" {
+		info["oidc"] = s.accounts.OIDCName() // the sign-in button's name for the identity provider
+	}
+	writeJSON(w, info)
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

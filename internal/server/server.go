@@ -168,7 +168,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s.hub.RegisterMetrics(s.metrics)
 	if s.accountsStore != nil {
 		s.accounts = accounts.New(accounts.Config{PublicURL: cfg.Accounts.PublicURL, TokenTTL: cfg.Accounts.TokenTTL,
-			InviteTTL: cfg.Accounts.InviteTTL, FamilyCircle: cfg.Accounts.FamilyCircle}, accountStore{s.accountsStore, s.store, s.store}, s.authority, s.hub,
+			InviteTTL: cfg.Accounts.InviteTTL, FamilyCircle: cfg.Accounts.FamilyCircle,
+			OIDC: accounts.OIDCConfig{Issuer: cfg.Accounts.OIDC.Issuer, ClientID: cfg.Accounts.OIDC.ClientID,
+				ClientSecret: cfg.Accounts.OIDC.ClientSecret, Name: cfg.Accounts.OIDC.Name}}, accountStore{s.accountsStore, s.store, s.store}, s.authority, s.hub,
 			log.With("part", "accounts"))
 		s.accounts.Register(s.metrics)
 		s.accounts.OnContact(s.hub.ContactAdded)

@@ -94,6 +94,12 @@ type Accounts interface {
 	// there was none.
 	RemoveContactRequest(ctx context.Context, from, to string) error
 
+	// LinkSubject makes the identity provider issuer's subject sign in as
+	// user (OIDC); ErrExists if that subject is someone's already.
+	LinkSubject(ctx context.Context, issuer, subject, user string) error
+	// SubjectUser is whom issuer's subject signs in as, or ErrNotFound.
+	SubjectUser(ctx context.Context, issuer, subject string) (string, error)
+
 	// PutCeremony keeps the state of a sign-in ceremony (WebAuthn's
 	// challenge) under id until expires.
 	PutCeremony(ctx context.Context, id string, data []byte, expires time.Time) error
@@ -103,7 +109,7 @@ type Accounts interface {
 
 	// EraseAccount removes everything the accounts keep about user: the
 	// person, devices, passkeys, contacts and contact requests both ways,
-	// their invites and pairings.
+	// their identity provider links, their invites and pairings.
 	EraseAccount(ctx context.Context, user string) error
 }
 

@@ -339,3 +339,28 @@ func TestAccountsContactRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestAccountsSubjects: an identity provider's subject signs in as one
+// person, and the link goes with their erasure.
+func TestAccountsSubjects(t *testing.T) {
+	for name, a := range accountStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := dirCtx(t)
+			mustOK(t, a.LinkSubject(ctx, "https://sso.example", "u-1", "mom"))
+			if err := a.LinkSubject(ctx, "https://sso.example", "u-1", "mallory"); !errors.Is(err, ErrExists) {
+				t.Fatalf("a subject linked twice: %v", err)
+			}
+			mustOK(t, a.LinkSubject(ctx, "https://other.example", "u-1", "dad")) // another provider's u-1
+			if u, err := a.SubjectUser(ctx, "https://sso.example", "u-1"); err != nil || u != "mom" {
+				t.Fatalf("subject user %q, %v", u, err)
+			}
+			mustOK(t, a.EraseAccount(ctx, "mom"))
+			if _, err := a.SubjectUser(ctx, "https://sso.example", "u-1"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("after erasure: %v", err)
+			}
+			if u, _ := a.SubjectUser(ctx, "https://other.example", "u-1"); u != "dad" {
+				t.Fatalf("the other provider's link: %q", u)
+			}
+		})
+	}
+}

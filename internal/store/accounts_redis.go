@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,9 @@ var _ Accounts = (*Redis)(nil)
 //	acct:ceremony:<id>        string: a sign-in ceremony; expires with it
 //	acct:requests:<user>      hash: who asked to be user's contact → since (µs)
 //	acct:asked:<user>         set: whom user asked
+//	acct:oidc:<digest>        string: the user an identity provider's
+//	                          subject signs in as (digest of issuer, subject)
+//	acct:oidcof:<user>        set: the user's acct:oidc digests
 //
 // Every script runs on one key, so that the keys may live in different
 // slots of a cluster. A pairing is not erased with its approver's
@@ -567,6 +571,14 @@ func (r *Redis) EraseAccount(ctx context.Context, user string) error {
 		pipe.HDel(ctx, r.acctKey("requests", to), user)
 	}
 	pipe.Del(ctx, r.acctKey("requests", user), r.acctKey("asked", user))
+	links, err := r.rdb.SMembers(ctx, r.acctKey("oidcof", user)).Result()
+	if err != nil {
+		return wrap("erase account", err)
+	}
+	for _, d := range links {
+		pipe.Del(ctx, r.acctKey("oidc", d))
+	}
+	pipe.Del(ctx, r.acctKey("oidcof", user))
 	pipe.Del(ctx, r.acctKey("passkeys", user), r.acctKey("devices", user), r.acctKey("contacts", user))
 	pipe.Del(ctx, r.acctKey("person", user))
 	pipe.ZRem(ctx, r.acctKey("people"), user)
@@ -635,4 +647,30 @@ func (r *Redis) RemoveContactRequest(ctx context.Context, from, to string) error
 		return ErrNotFound
 	}
 	return nil
+}
+
+// subjectDigest names an identity provider's subject in a key.
+func subjectDigest(issuer, subject string) string {
+	sum := sha256.Sum256([]byte(issuer + "\x00" + subject))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (r *Redis) LinkSubject(ctx context.Context, issuer, subject, user string) error {
+	d := subjectDigest(issuer, subject)
+	ok, err := r.rdb.SetNX(ctx, r.acctKey("oidc", d), user, 0).Result()
+	if err != nil {
+		return wrap("link subject", err)
+	}
+	if !ok {
+		return ErrExists
+	}
+	return wrap("link subject", r.rdb.SAdd(ctx, r.acctKey("oidcof", user), d).Err())
+}
+
+func (r *Redis) SubjectUser(ctx context.Context, issuer, subject string) (string, error) {
+	u, err := r.rdb.Get(ctx, r.acctKey("oidc", subjectDigest(issuer, subject))).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	return u, wrap("subject user", err)
 }

@@ -93,6 +93,14 @@ var migrations = []string{
 		since INTEGER NOT NULL,
 		PRIMARY KEY (to_user, from_user)
 	);`,
+	// 4: identity provider (OIDC) subjects.
+	`CREATE TABLE oidc_subjects (
+		issuer TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		user TEXT NOT NULL,
+		PRIMARY KEY (issuer, subject)
+	);
+	CREATE INDEX oidc_subjects_user ON oidc_subjects (user);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database in dir and brings
@@ -502,6 +510,7 @@ func (s *SQLite) EraseAccount(ctx context.Context, user string) error {
 		"DELETE FROM passkeys WHERE user = ?1",
 		"DELETE FROM contacts WHERE user = ?1 OR contact = ?1",
 		"DELETE FROM contact_requests WHERE from_user = ?1 OR to_user = ?1",
+		"DELETE FROM oidc_subjects WHERE user = ?1",
 		"DELETE FROM invites WHERE by_user = ?1",
 		"DELETE FROM pairings WHERE user = ?1",
 	} {
@@ -554,4 +563,21 @@ func (s *SQLite) ContactRequests(ctx context.Context, user string) ([]Contact, e
 func (s *SQLite) RemoveContactRequest(ctx context.Context, from, to string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM contact_requests WHERE from_user = ? AND to_user = ?", from, to)
 	return affected(res, err)
+}
+
+func (s *SQLite) LinkSubject(ctx context.Context, issuer, subject, user string) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO oidc_subjects (issuer, subject, user) VALUES (?, ?, ?)", issuer, subject, user)
+	if isConstraint(err) {
+		return ErrExists
+	}
+	return err
+}
+
+func (s *SQLite) SubjectUser(ctx context.Context, issuer, subject string) (string, error) {
+	var user string
+	err := s.db.QueryRowContext(ctx, "SELECT user FROM oidc_subjects WHERE issuer = ? AND subject = ?", issuer, subject).Scan(&user)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return user, err
 }

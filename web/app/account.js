@@ -104,6 +104,8 @@ async function onJoinSubmit(ev) {
 /** Shows the built-in ways to sign in on the signed-out screen. */
 export function showAccountSignIn() {
   el.accountSignin.hidden = !accountsOn();
+  el.oidcSignin.hidden = !(accountsOn() && S.info.oidc);
+  if (S.info && S.info.oidc) el.oidcSignin.textContent = `Sign in with ${S.info.oidc}`;
   if (accountsOn()) {
     el.notokenText.textContent = 'Sign in with the passkey you made when you joined, or add this device from one where you are signed in.';
   }
@@ -456,6 +458,7 @@ export function wireAccount() {
   el.joinForm.addEventListener('submit', (ev) => { onJoinSubmit(ev); });
   el.passkeySignin.addEventListener('click', () => { onPasskeySignIn(); });
   el.pairStart.addEventListener('click', () => { onPairStart(); });
+  el.oidcSignin.addEventListener('click', () => { location.assign(acct.identityProviderURL(defaultDeviceName())); });
   el.pairApproveForm.addEventListener('submit', (ev) => { onApprove(ev); });
   el.inviteCreate.addEventListener('click', () => { onInvite(); });
   el.contactAskForm.addEventListener('submit', (ev) => { onAskContact(ev); });

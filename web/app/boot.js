@@ -8,7 +8,8 @@ import { pipSupported } from '../pip.js';
 import { el, initUi, showBanner, toast, Tiles } from '../ui.js';
 import { exposeApi } from './automation.js';
 import { roomFromUrl } from './rooms.js';
-import { REMOVED, offerApproval, revive, showJoin, takeFragment } from './account.js';
+import { REMOVED, offerApproval, revive, showJoin, signInAs, takeFragment } from './account.js';
+import { collectSignIn } from '../account.js';
 import { showSignIn, showSignedOut, signIn, signOut } from './signin.js';
 import { S, errorText, pageState, setState, setTiles } from './state.js';
 import { wire } from './wiring.js';
@@ -29,6 +30,8 @@ export async function boot() {
   const fragToken = takeFragmentToken();
   const invite = takeFragment('invite');
   const pairCode = takeFragment('pair');
+  const signinCode = takeFragment('signin');
+  const signinError = takeFragment('signin-error');
   window.addEventListener('hashchange', onHashToken);
   const infoPromise = getInfo().then(
     (info) => {
@@ -62,6 +65,20 @@ export async function boot() {
   }
   if (invite && !infoErr) {
     await showJoin(invite);
+    return;
+  }
+  if (signinCode) {
+    // Back from the identity provider: the sign-in it made waits under a one-time code.
+    try {
+      await signInAs(await collectSignIn(signinCode));
+      return;
+    } catch (err) {
+      showSignedOut(`The sign-in did not finish: ${errorText(err)}.`);
+      return;
+    }
+  }
+  if (signinError) {
+    showSignedOut(`${signinError}.`);
     return;
   }
   if (stored && stored.credential && tokenExpired(stored.token)) {
