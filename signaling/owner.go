@@ -118,8 +118,18 @@ func (h *Hub) signOutUser(ctx context.Context, user string) int {
 		s.closeWith(protocol.CodeTokenRevoked, "this account's data was erased", CloseUnauthorized)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	// Signed out means gone: the devices have left the hub when this
+	// returns, so nothing lists them after the erasure.
+	for _, s := range sessions {
+		if s.ended != nil {
+			select {
+			case <-s.ended:
+			case <-wctx.Done():
+			}
+		}
+	}
 	h.pending.wait(wctx, user)
-	cancel()
 	return len(sessions)
 }
 

@@ -57,7 +57,10 @@ type Session struct {
 	loopOnce sync.Once
 	loops    sync.WaitGroup
 	done     chan struct{} // closed when the session stops
-	stop     sync.Once
+	// ended is closed when a local session's run is over: it has left
+	// the hub and its calls (nil for proxies and stand-ins).
+	ended chan struct{}
+	stop  sync.Once
 
 	closing atomic.Bool // an error and close frame are queued
 	// lost is set when the socket failed without the client closing it
@@ -141,6 +144,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hub: h, id: newID("s_"), conn: conn, host: requestHost(r),
 		inbox: newEventQueue(),
 		done:  make(chan struct{}),
+		ended: make(chan struct{}),
 	}
 	s.written.L = &s.qmu
 	s.log = h.log.With("session", s.id)
@@ -156,6 +160,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Session) run() {
 	h := s.hub
+	defer close(s.ended)
 	s.ping = time.AfterFunc(h.cfg.PingInterval, s.pingNow)
 	defer func() {
 		if s.closing.Load() {

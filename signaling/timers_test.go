@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -123,6 +124,15 @@ func (d *wsDevice) next(typ string) map[string]any {
 	}
 }
 
+// armed waits until n call timers are armed: a device hears of a change
+// (its writer runs on its own) a moment before the hub has finished
+// carrying the change out, timers included, and the clock must not move
+// before then.
+func armed(t *testing.T, clk *clock.Manual, n int) {
+	t.Helper()
+	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("%d call timers armed", n), func() bool { return clk.Pending() == n })
+}
+
 // quiet fails if a message of typ arrives within a short real wait.
 func (d *wsDevice) quiet(typ string) {
 	d.t.Helper()
@@ -159,6 +169,7 @@ func TestRingOutOnTheClock(t *testing.T) {
 	alice.send(map[string]any{"type": protocol.TypeInvite, "to": "bob", "id": "1"})
 	id := phone.next(protocol.TypeIncoming)["call_id"]
 	laptop.next(protocol.TypeIncoming)
+	armed(t, clk, 1)
 
 	clk.Advance(tRing - time.Second)
 	phone.quiet(protocol.TypeEnded)
@@ -196,6 +207,7 @@ func TestCallWaitingOnTheClock(t *testing.T) {
 
 	alice.send(map[string]any{"type": protocol.TypeInvite, "to": "bob", "id": "1"})
 	waiting := bob.next(protocol.TypeIncoming)["call_id"]
+	armed(t, clk, 1)
 	clk.Advance(tRing)
 	alice.quiet(protocol.TypeEnded)
 
@@ -257,6 +269,7 @@ func TestTalkTimeOnTheClock(t *testing.T) {
 	bob.send(map[string]any{"type": protocol.TypeFloor, "call_id": id, "action": protocol.FloorRequest, "id": "f2"})
 	alice.next(protocol.TypeFloor) // bob queues: both hear it
 	bob.next(protocol.TypeFloor)
+	armed(t, clk, 1)
 	clk.Advance(tTalk - time.Second)
 	bob.quiet(protocol.TypeFloor)
 	clk.Advance(time.Second)

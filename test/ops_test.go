@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -377,16 +378,16 @@ func TestExportAndErase(t *testing.T) {
 	if len(bobs.Calls) != 2 || len(bobs.AssistLog) != 4 {
 		t.Errorf("Bob's export after Alice's erasure: %d calls, %d assist entries; want his 2 and 4", len(bobs.Calls), len(bobs.AssistLog))
 	}
-	// Nothing of hers is left on disk either.
-	for _, f := range []string{"calls.jsonl", "assist.jsonl", "users.jsonl"} {
+	// Nothing of hers is left on disk either: her own history entries,
+	// the only ones whose peer is Bob, are gone from the database file and
+	// its write-ahead log, not only unlinked.
+	for _, f := range []string{"tandem.db", "tandem.db-wal"} {
 		b, err := os.ReadFile(ts.cfg.DataDir + "/" + f)
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.Contains(line, `"user":"alice"`) {
-				t.Errorf("%s still holds %s", f, line)
-			}
+		if bytes.Contains(b, []byte(`"peer":"bob"`)) {
+			t.Errorf("%s still holds Alice's history", f)
 		}
 	}
 }

@@ -49,7 +49,7 @@ type site struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	db, err := store.OpenSQLite("")
+	db, err := store.OpenSQLite("", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func FuzzAccountsAPI(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"ceremony":"c","credential":{"id":"AA","rawId":"AA","type":"public-key","response":{}}}`))
 	f.Add(uint8(4), []byte(`{"ceremony":"c","credential":"x"}`))
 	f.Add(uint8(7), []byte(`{"code":"ABCD EFGH","secret":""}`))
-	db, err := store.OpenSQLite("")
+	db, err := store.OpenSQLite("", 0)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -68,9 +68,8 @@ type Server struct {
 	dir       store.CallDirectory // the deployment's calls; nil on a single node
 	hooks     *webhook.Sender
 	// accounts is Tandem's own sign-in (nil when accounts.enabled is
-	// off); db keeps them on a single node.
+	// off), kept in accountsStore.
 	accounts      *accounts.Service
-	db            *store.SQLite
 	accountsStore store.Accounts
 	setupLink     string
 	stopBg        context.CancelFunc // ends the retention and revocation sweepers
@@ -119,16 +118,15 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter, Timeout: r.Timeout,
 			Log: log.With("part", "cluster")})
 	} else {
-		var ls *store.Local
-		if ls, err = store.OpenLocal(cfg.DataDir, cfg.Calls.HistoryLimit); err != nil {
+		// A single node keeps everything in its embedded database; the
+		// files of an earlier Tandem are moved into it on the first start.
+		var db *store.SQLite
+		if db, err = store.OpenSQLite(cfg.DataDir, cfg.Calls.HistoryLimit); err != nil {
 			return nil, err
 		}
-		s.store = ls
+		s.store = db
 		if cfg.Accounts.Enabled {
-			if s.db, err = store.OpenSQLite(cfg.DataDir); err != nil {
-				return nil, err
-			}
-			s.accountsStore = s.db
+			s.accountsStore = db
 		}
 	}
 	if s.sfu, err = sfu.New(sfu.Config{UDPListen: cfg.Media.UDPListen, PublicIPs: cfg.Media.PublicIPs, PionInput: !cfg.Media.DirectInput}, log.With("part", "sfu")); err != nil {
@@ -332,9 +330,6 @@ func (s *Server) closeParts() error {
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
-	}
-	if s.db != nil {
-		errs = append(errs, s.db.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -14,9 +14,9 @@ import (
 // accountStores are the Accounts implementations, each fresh.
 func accountStores(t *testing.T) map[string]Accounts {
 	t.Helper()
-	mem, err := OpenSQLite("")
+	mem, err := OpenSQLite("", 0)
 	mustOK(t, err)
-	file, err := OpenSQLite(t.TempDir())
+	file, err := OpenSQLite(t.TempDir(), 0)
 	mustOK(t, err)
 	srv := redistest.Start(t)
 	r, err := OpenRedis(RedisConfig{Addrs: []string{srv.Addr}})
@@ -266,12 +266,12 @@ func TestAccountsContactsAndErasure(t *testing.T) {
 // with what was written, and a database from a newer Tandem is refused.
 func TestSQLiteKeepsAccountsAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	s, err := OpenSQLite(dir)
+	s, err := OpenSQLite(dir, 0)
 	mustOK(t, err)
 	ctx := dirCtx(t)
 	mustOK(t, s.CreatePerson(ctx, Person{ID: "mom", Name: "Mom", Role: RoleOwner, Created: t0}))
 	mustOK(t, s.Close())
-	s, err = OpenSQLite(dir)
+	s, err = OpenSQLite(dir, 0)
 	mustOK(t, err)
 	if p, err := s.Person(ctx, "mom"); err != nil || p.Name != "Mom" {
 		t.Fatalf("after reopening: %+v, %v", p, err)
@@ -279,7 +279,7 @@ func TestSQLiteKeepsAccountsAcrossRestarts(t *testing.T) {
 	_, err = s.db.Exec("PRAGMA user_version = 99")
 	mustOK(t, err)
 	mustOK(t, s.Close())
-	if _, err := OpenSQLite(dir); err == nil {
+	if _, err := OpenSQLite(dir, 0); err == nil {
 		t.Fatal("a database from a newer schema opened")
 	}
 }

@@ -40,7 +40,17 @@ func stores(t *testing.T) map[string]conformant {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	return map[string]conformant{"local": local, "memory": memory, "redis": r}
+	db, err := OpenSQLite(t.TempDir(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	dbMem, err := OpenSQLite("", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dbMem.Close() })
+	return map[string]conformant{"local": local, "memory": memory, "redis": r, "sqlite": db, "sqlite-memory": dbMem}
 }
 
 // TestStoresAgree: both stores keep each user's newest entries, newest

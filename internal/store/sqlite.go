@@ -25,7 +25,10 @@ const dbFile = "tandem.db"
 // binary stays static). Its schema is versioned: each migration runs once,
 // in order, in a transaction, and the database says which it has had.
 type SQLite struct {
-	db *sql.DB
+	db     *sql.DB
+	dir    string // "" in memory
+	limit  int    // history and audit entries kept per user
+	limits MemoryLimiter
 }
 
 // migrations are the schema's versions: migrations[i] takes the database
@@ -101,11 +104,19 @@ var migrations = []string{
 		PRIMARY KEY (issuer, subject)
 	);
 	CREATE INDEX oidc_subjects_user ON oidc_subjects (user);`,
+	// 5: history, audit log, users and revocations (sqlite_history.go).
+	historyMigration,
 }
 
 // OpenSQLite opens (creating it if need be) the database in dir and brings
 // its schema up to date; with dir "" the database lives in memory only.
-func OpenSQLite(dir string) (*SQLite, error) {
+// What an earlier Tandem kept in JSON-lines files in dir is moved in, once.
+// Each user keeps their newest limit history and audit entries (1000 for
+// 0).
+func OpenSQLite(dir string, limit int) (*SQLite, error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
 	var dsn string
 	if dir == "" {
 		// A name of its own: each store in a process is its own database.
@@ -117,7 +128,9 @@ func OpenSQLite(dir string) (*SQLite, error) {
 	}
 	// WAL lets readers go on while one writes; a writer waits for another
 	// up to busy_timeout instead of failing at once.
-	dsn += "&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
+	// secure_delete: a row deleted (an erasure, a pruned entry) is
+	// overwritten in the file, not only unlinked.
+	dsn += "&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=secure_delete(1)"
 	if dir != "" {
 		dsn += "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	}
@@ -131,10 +144,16 @@ func OpenSQLite(dir string) (*SQLite, error) {
 		db.SetConnMaxIdleTime(0)
 		db.SetConnMaxLifetime(0)
 	}
-	s := &SQLite{db: db}
+	s := &SQLite{db: db, dir: dir, limit: limit}
 	if err := s.migrate(context.Background()); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if dir != "" {
+		if _, err := s.importLocal(context.Background(), dir); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
