@@ -5,7 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +160,22 @@ func TestBrowserFamilySignsUp(t *testing.T) {
 		t.Fatalf("the removed tablet's credential got %d, want 401", resp)
 	}
 
+	// Mom sets her picture.
+	pic := filepath.Join(t.TempDir(), "mom.png")
+	var buf bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 600, 400))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)
+	}
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pic, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mom.do(10*time.Second, chromedp.SetUploadFiles("#avatar-file", []string{pic}))
+	mom.waitJS("her picture set", `document.querySelector('#account-status').textContent.startsWith('Your picture is set')`, 10*time.Second)
+
 	// Grandpa closes Tandem: Mom sees him offline, last seen just now.
 	grandpa.do(10*time.Second, chromedp.Navigate("about:blank"))
 	mom.waitJS("Grandpa offline", `document.querySelector('#contacts li[data-user="grandpa"]')?.dataset.presence === 'offline' && document.querySelector('#contacts li[data-user="grandpa"] .contact-presence').textContent === 'Last seen just now'`, 10*time.Second)
@@ -176,6 +196,8 @@ func TestBrowserFamilySignsUp(t *testing.T) {
 	if u := eval[string](mom, `window.tandem.user`) + " " + eval[string](grandpa, `window.tandem.user`); u != "mom grandpa" {
 		t.Fatalf("signed in again as %q", u)
 	}
+	// Grandpa's page shows her picture, not her initials.
+	grandpa.waitJS("Mom's picture", `document.querySelector('#contacts li[data-user="mom"] .avatar img')?.naturalWidth === 256`, 15*time.Second)
 }
 
 // postJSON posts v and returns the status.

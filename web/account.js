@@ -204,3 +204,29 @@ export function answerContact(token, user, yes) {
   const path = `/api/v1/account/contacts/requests/${encodeURIComponent(user)}`;
   return yes ? request(path + '/accept', { method: 'POST', token, body: {} }) : request(path, { method: 'DELETE', token });
 }
+
+/** Sets the person's picture from a file (the server keeps a small copy without its metadata). */
+export async function setAvatar(token, file) {
+  const res = await fetch('/api/v1/account/avatar', {
+    method: 'PUT', body: file, credentials: 'omit', cache: 'no-store',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': file.type || 'application/octet-stream' },
+  });
+  if (!res.ok) {
+    const data = await res.json().catch(() => null);
+    throw new ApiError((data && data.error && data.error.message) || `Server error (${res.status})`, { status: res.status });
+  }
+}
+
+/** Removes the person's picture. */
+export function removeAvatar(token) {
+  return request('/api/v1/account/avatar', { method: 'DELETE', token });
+}
+
+/** A contact's picture as an object URL, or null if they have none. */
+export async function avatarURL(token, user) {
+  const res = await fetch(`/api/v1/account/avatar/${encodeURIComponent(user)}`, {
+    headers: { Authorization: `Bearer ${token}` }, credentials: 'omit',
+  });
+  if (!res.ok) return null;
+  return URL.createObjectURL(await res.blob());
+}

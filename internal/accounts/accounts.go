@@ -413,6 +413,8 @@ type ContactView struct {
 	User  string    `json:"user"`
 	Name  string    `json:"name"`
 	Since time.Time `json:"since"`
+	// Avatar: they have a picture (GET /api/v1/account/avatar/{user}).
+	Avatar bool `json:"avatar,omitempty"`
 }
 
 // Contacts lists user's contacts with their names.
@@ -426,6 +428,9 @@ func (s *Service) Contacts(ctx context.Context, user string) ([]ContactView, err
 		v := ContactView{User: c.User, Name: c.User, Since: c.Since}
 		if p, err := s.store.Person(ctx, c.User); err == nil {
 			v.Name = p.Name
+		}
+		if _, err := s.store.Avatar(ctx, c.User); err == nil {
+			v.Avatar = true
 		}
 		out = append(out, v)
 	}

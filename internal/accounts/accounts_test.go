@@ -5,6 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -528,4 +532,127 @@ func TestFamilyCircle(t *testing.T) {
 			t.Fatalf("%s has %d contacts, want 2", m["user"], n)
 		}
 	}
+}
+
+// withExif is a JPEG of w×h with an Exif segment saying where it was
+// taken, as a phone's camera writes one.
+func withExif(t *testing.T, w, h int, place string) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{R: uint8(x), G: uint8(y), B: 128, A: 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	payload := append([]byte("Exif\x00\x00"), []byte(place)...)
+	seg := []byte{0xFF, 0xE1, byte((len(payload) + 2) >> 8), byte(len(payload) + 2)}
+	return append(append(append([]byte{}, b[:2]...), append(seg, payload...)...), b[2:]...)
+}
+
+// TestAvatars: a picture is scaled down and written anew (nothing of the
+// camera's metadata is kept), shown to its person and their contacts and
+// to nobody else; a file too large, or not a picture, is refused.
+func TestAvatars(t *testing.T) {
+	s := newSite(t)
+	mom := s.owner(passkey.New(s.origin))
+	inv := s.must("POST", "/api/v1/account/invites", mom["token"].(string), map[string]any{})
+	gp := s.register(passkey.New(s.origin), inviteSecret(inv["link"].(string)), "Grandpa")
+	stranger := s.register(passkey.New(s.origin), inviteSecret(s.must("POST", "/api/v1/admin/invites", s.adminToken(), map[string]any{})["link"].(string)), "Stranger")
+
+	put := func(token string, body []byte) int {
+		req, _ := http.NewRequest("PUT", s.url+"/api/v1/account/avatar", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	get := func(token, user string) (int, []byte) {
+		req, _ := http.NewRequest("GET", s.url+"/api/v1/account/avatar/"+user, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	const place = "GPS 48.8584 N 2.2945 E, Mom's house"
+	photo := withExif(t, 1200, 800, place)
+	if !bytes.Contains(photo, []byte(place)) {
+		t.Fatal("the test photo carries no metadata: the check could not fail")
+	}
+	if st := put(mom["token"].(string), photo); st != http.StatusOK {
+		t.Fatalf("upload: %d", st)
+	}
+	st, b := get(gp["token"].(string), "mom")
+	if st != http.StatusOK {
+		t.Fatalf("her contact's view: %d", st)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	if sz := img.Bounds().Size(); sz.X != 256 || sz.Y != 171 {
+		t.Fatalf("kept at %v, want 256×171", sz)
+	}
+	if bytes.Contains(b, []byte(place)) || bytes.Contains(b, []byte("Exif")) {
+		t.Fatal("the kept picture still says where it was taken")
+	}
+	if st, _ := get(stranger["token"].(string), "mom"); st != http.StatusForbidden {
+		t.Fatalf("a stranger's view: %d, want 403", st)
+	}
+	cs := s.must("GET", "/api/v1/account/contacts", gp["token"].(string), nil)["contacts"].([]any)
+	if cs[0].(map[string]any)["avatar"] != true {
+		t.Fatalf("the contact list does not say Mom has a picture: %v", cs)
+	}
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want int
+	}{
+		{"too large", bytes.Repeat([]byte{0xFF}, MaxAvatarBytes+1), http.StatusRequestEntityTooLarge},
+		{"not a picture", []byte("<svg onload=alert(1)>"), http.StatusUnsupportedMediaType},
+	} {
+		if st := put(gp["token"].(string), tc.body); st != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, st, tc.want)
+		}
+	}
+	s.must("DELETE", "/api/v1/account/avatar", mom["token"].(string), nil)
+	if st, _ := get(gp["token"].(string), "mom"); st != http.StatusNotFound {
+		t.Fatalf("after removal: %d, want 404", st)
+	}
+}
+
+// FuzzCleanAvatar: any upload is refused or becomes a small PNG, without
+// a panic.
+func FuzzCleanAvatar(f *testing.F) {
+	var buf bytes.Buffer
+	_ = png.Encode(&buf, image.NewGray(image.Rect(0, 0, 3, 700)))
+	f.Add(buf.Bytes())
+	buf.Reset()
+	_ = jpeg.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 300, 2)), nil)
+	f.Add(buf.Bytes())
+	f.Add([]byte("GIF89a\x01\x00\x01\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := cleanAvatar(b)
+		if err != nil {
+			return
+		}
+		img, err := png.Decode(bytes.NewReader(out))
+		if err != nil {
+			t.Fatalf("made an unreadable PNG: %v", err)
+		}
+		if sz := img.Bounds().Size(); sz.X > avatarSize || sz.Y > avatarSize || sz.X < 1 || sz.Y < 1 {
+			t.Fatalf("made a %v picture", sz)
+		}
+	})
 }

@@ -49,14 +49,8 @@ func (s *Service) Handler(v Verifier) http.Handler {
 	}
 	signed := func(pattern string, f func(w http.ResponseWriter, r *http.Request, id auth.Identity, body []byte)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			tok, ok := auth.BearerToken(r.Header.Get("Authorization"))
+			id, ok := s.bearer(w, r, v)
 			if !ok {
-				writeError(w, http.StatusUnauthorized, "unauthorized", "sign in first: send Authorization: Bearer <access token>")
-				return
-			}
-			id, err := v.Verify(tok)
-			if err != nil {
-				writeError(w, http.StatusUnauthorized, "unauthorized", "the access token is not valid; get a new one")
 				return
 			}
 			body, ok := readBody(w, r)
@@ -218,6 +212,34 @@ func (s *Service) Handler(v Verifier) http.Handler {
 		cs, err := s.Contacts(r.Context(), id.User)
 		s.reply(w, map[string]any{"contacts": cs}, err)
 	})
+	// A picture is uploaded as the request's body (PUT), at most
+	// MaxAvatarBytes; it is served to its person and their contacts.
+	mux.HandleFunc("PUT /api/v1/account/avatar", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := s.bearer(w, r, v)
+		if !ok {
+			return
+		}
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxAvatarBytes))
+		if err != nil {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", ErrAvatar.Error())
+			return
+		}
+		s.reply(w, map[string]bool{"avatar": true}, s.SetAvatar(r.Context(), id.User, b))
+	})
+	signed("DELETE /api/v1/account/avatar", func(w http.ResponseWriter, r *http.Request, id auth.Identity, _ []byte) {
+		s.reply(w, map[string]bool{"avatar": false}, s.SetAvatar(r.Context(), id.User, nil))
+	})
+	signed("GET /api/v1/account/avatar/{user}", func(w http.ResponseWriter, r *http.Request, id auth.Identity, _ []byte) {
+		b, err := s.Avatar(r.Context(), id.User, r.PathValue("user"))
+		if err != nil {
+			s.reply(w, nil, err)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Cache-Control", "private, max-age=300")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'")
+		_, _ = w.Write(b)
+	})
 	signed("GET /api/v1/account/contacts/requests", func(w http.ResponseWriter, r *http.Request, id auth.Identity, _ []byte) {
 		rs, err := s.ContactRequests(r.Context(), id.User)
 		s.reply(w, map[string]any{"requests": rs}, err)
@@ -246,6 +268,22 @@ func (s *Service) Handler(v Verifier) http.Handler {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
 	return mux
+}
+
+// bearer is the identity of the request's access token, or false with
+// the answer written.
+func (s *Service) bearer(w http.ResponseWriter, r *http.Request, v Verifier) (auth.Identity, bool) {
+	tok, ok := auth.BearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "sign in first: send Authorization: Bearer <access token>")
+		return auth.Identity{}, false
+	}
+	id, err := v.Verify(tok)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "the access token is not valid; get a new one")
+		return auth.Identity{}, false
+	}
+	return id, true
 }
 
 // allowAddr rate-limits the open doors per client address.
@@ -290,6 +328,10 @@ func (s *Service) reply(w http.ResponseWriter, v any, err error) {
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())
 	case errors.Is(err, ErrHostName):
 		writeError(w, http.StatusMisdirectedRequest, "host_name_needed", err.Error())
+	case errors.Is(err, ErrNoAvatar):
+		writeError(w, http.StatusNotFound, "not_found", "no picture: show their initials")
+	case errors.Is(err, ErrAvatar):
+		writeError(w, http.StatusUnsupportedMediaType, "bad_picture", err.Error())
 	case errors.Is(err, ErrBadName), errors.Is(err, ErrBadRole), errors.Is(err, ErrSelf):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 	case errors.Is(err, store.ErrNotFound):

@@ -26,6 +26,12 @@ type Accounts interface {
 	// p.ID; ErrNotFound if there is none.
 	UpdatePerson(ctx context.Context, p Person) error
 
+	// SetAvatar keeps user's picture (a PNG the accounts made), or
+	// removes it for nil; ErrNotFound if there is no such person.
+	SetAvatar(ctx context.Context, user string, png []byte) error
+	// Avatar is user's picture, or ErrNotFound if they have none.
+	Avatar(ctx context.Context, user string) ([]byte, error)
+
 	// CreateInvite keeps inv (by the hash of its secret).
 	CreateInvite(ctx context.Context, inv Invite) error
 	// RedeemInvite takes one use of the invite whose secret hashes to

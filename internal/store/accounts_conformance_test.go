@@ -364,3 +364,34 @@ func TestAccountsSubjects(t *testing.T) {
 		})
 	}
 }
+
+// TestAccountsAvatars: a person's picture is kept, replaced, removed, and
+// goes with their erasure; nobody has none.
+func TestAccountsAvatars(t *testing.T) {
+	for name, a := range accountStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := dirCtx(t)
+			if err := a.SetAvatar(ctx, "nobody", []byte("x")); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("nobody's picture: %v", err)
+			}
+			mustOK(t, a.CreatePerson(ctx, Person{ID: "mom", Name: "Mom", Role: RoleOwner, Created: t0}))
+			if _, err := a.Avatar(ctx, "mom"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("before any: %v", err)
+			}
+			mustOK(t, a.SetAvatar(ctx, "mom", []byte("one")))
+			mustOK(t, a.SetAvatar(ctx, "mom", []byte("two")))
+			if b, err := a.Avatar(ctx, "mom"); err != nil || string(b) != "two" {
+				t.Fatalf("picture %q, %v", b, err)
+			}
+			mustOK(t, a.SetAvatar(ctx, "mom", nil))
+			if _, err := a.Avatar(ctx, "mom"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("after removal: %v", err)
+			}
+			mustOK(t, a.SetAvatar(ctx, "mom", []byte("three")))
+			mustOK(t, a.EraseAccount(ctx, "mom"))
+			if _, err := a.Avatar(ctx, "mom"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("after erasure: %v", err)
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ var _ Accounts = (*Redis)(nil)
 //	acct:oidc:<digest>        string: the user an identity provider's
 //	                          subject signs in as (digest of issuer, subject)
 //	acct:oidcof:<user>        set: the user's acct:oidc digests
+//	acct:avatar:<user>        string: the user's picture, PNG
 //
 // Every script runs on one key, so that the keys may live in different
 // slots of a cluster. A pairing is not erased with its approver's
@@ -580,7 +581,7 @@ func (r *Redis) EraseAccount(ctx context.Context, user string) error {
 	}
 	pipe.Del(ctx, r.acctKey("oidcof", user))
 	pipe.Del(ctx, r.acctKey("passkeys", user), r.acctKey("devices", user), r.acctKey("contacts", user))
-	pipe.Del(ctx, r.acctKey("person", user))
+	pipe.Del(ctx, r.acctKey("person", user), r.acctKey("avatar", user))
 	pipe.ZRem(ctx, r.acctKey("people"), user)
 	_, err = pipe.Exec(ctx)
 	return wrap("erase account", err)
@@ -673,4 +674,22 @@ func (r *Redis) SubjectUser(ctx context.Context, issuer, subject string) (string
 		return "", ErrNotFound
 	}
 	return u, wrap("subject user", err)
+}
+
+func (r *Redis) SetAvatar(ctx context.Context, user string, png []byte) error {
+	if _, err := r.Person(ctx, user); err != nil {
+		return err
+	}
+	if png == nil {
+		return wrap("set avatar", r.rdb.Del(ctx, r.acctKey("avatar", user)).Err())
+	}
+	return wrap("set avatar", r.rdb.Set(ctx, r.acctKey("avatar", user), png, 0).Err())
+}
+
+func (r *Redis) Avatar(ctx context.Context, user string) ([]byte, error) {
+	b, err := r.rdb.Get(ctx, r.acctKey("avatar", user)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	return b, wrap("avatar", err)
 }

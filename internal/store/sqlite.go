@@ -106,6 +106,8 @@ var migrations = []string{
 	CREATE INDEX oidc_subjects_user ON oidc_subjects (user);`,
 	// 5: history, audit log, users and revocations (sqlite_history.go).
 	historyMigration,
+	// 6: pictures of people.
+	`CREATE TABLE avatars (user TEXT PRIMARY KEY, png BLOB NOT NULL);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database in dir and brings
@@ -530,6 +532,7 @@ func (s *SQLite) EraseAccount(ctx context.Context, user string) error {
 		"DELETE FROM contacts WHERE user = ?1 OR contact = ?1",
 		"DELETE FROM contact_requests WHERE from_user = ?1 OR to_user = ?1",
 		"DELETE FROM oidc_subjects WHERE user = ?1",
+		"DELETE FROM avatars WHERE user = ?1",
 		"DELETE FROM invites WHERE by_user = ?1",
 		"DELETE FROM pairings WHERE user = ?1",
 	} {
@@ -599,4 +602,25 @@ func (s *SQLite) SubjectUser(ctx context.Context, issuer, subject string) (strin
 		return "", ErrNotFound
 	}
 	return user, err
+}
+
+func (s *SQLite) SetAvatar(ctx context.Context, user string, png []byte) error {
+	if _, err := s.Person(ctx, user); err != nil {
+		return err
+	}
+	if png == nil {
+		_, err := s.db.ExecContext(ctx, "DELETE FROM avatars WHERE user = ?", user)
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, "INSERT INTO avatars (user, png) VALUES (?, ?) ON CONFLICT (user) DO UPDATE SET png = excluded.png", user, png)
+	return err
+}
+
+func (s *SQLite) Avatar(ctx context.Context, user string) ([]byte, error) {
+	var png []byte
+	err := s.db.QueryRowContext(ctx, "SELECT png FROM avatars WHERE user = ?", user).Scan(&png)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return png, err
 }

@@ -316,10 +316,36 @@ function contactRow(c) {
     });
     return b;
   };
-  li.append(makeAvatar(c.name), name, button('Audio', 'phone', 'audio'), button('Video', 'video', 'video'), button('Help', 'screen', 'help'));
+  const face = makeAvatar(c.name);
+  if (c.avatar && S.auth) showPicture(face, c.user);
+  li.append(face, name, button('Audio', 'phone', 'audio'), button('Video', 'video', 'video'), button('Help', 'screen', 'help'));
   const p = presence.get(c.user);
   if (p) showPresence(li, p);
   return li;
+}
+
+/** Puts user's picture in place of their initials, once it has loaded. */
+async function showPicture(face, user) {
+  const url = await acct.avatarURL(S.auth.token, user);
+  if (!url) return;
+  const img = document.createElement('img');
+  img.className = 'avatar-picture';
+  img.alt = '';
+  img.src = url;
+  face.replaceChildren(img);
+  face.dataset.picture = 'true';
+}
+
+async function onAvatarFile() {
+  const file = el.avatarFile.files && el.avatarFile.files[0];
+  if (!file) return;
+  try {
+    await acct.setAvatar(S.auth.token, file);
+    el.accountStatus.textContent = 'Your picture is set: your people see it.';
+  } catch (err) {
+    el.accountStatus.textContent = errorText(err);
+  }
+  el.avatarFile.value = '';
 }
 
 async function renderDevices() {
@@ -462,4 +488,13 @@ export function wireAccount() {
   el.pairApproveForm.addEventListener('submit', (ev) => { onApprove(ev); });
   el.inviteCreate.addEventListener('click', () => { onInvite(); });
   el.contactAskForm.addEventListener('submit', (ev) => { onAskContact(ev); });
+  el.avatarFile.addEventListener('change', () => { onAvatarFile(); });
+  el.avatarRemove.addEventListener('click', async () => {
+    try {
+      await acct.removeAvatar(S.auth.token);
+      el.accountStatus.textContent = 'Your picture is removed: your people see your initials.';
+    } catch (err) {
+      el.accountStatus.textContent = errorText(err);
+    }
+  });
 }
