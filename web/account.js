@@ -12,6 +12,7 @@ import { request, ApiError } from './api.js';
  * @property {string} user the person's user id
  * @property {string} name their display name
  * @property {string} device this device's id
+ * @property {string} device_name this device's name, as its person gave it
  * @property {string} [credential] the device's long-lived credential (only when it is made)
  * @property {string} token a short-lived access token
  * @property {string} expires_at when the token expires (RFC 3339)

@@ -67,7 +67,7 @@ export function loadAuth() {
 export function saveAuth(auth) {
   const value = { token: auth.token, user: auth.user, device: auth.device };
   // A device signed in with an account keeps its credential, to get fresh tokens.
-  if (auth.credential) Object.assign(value, { credential: auth.credential, name: auth.name || '' });
+  if (auth.credential) Object.assign(value, { credential: auth.credential, name: auth.name || '', deviceName: auth.deviceName || '' });
   write(sessionStorage, KEY, value);
   write(localStorage, KEY, value);
   saveNames(auth.user, auth.device);

@@ -294,6 +294,7 @@ type SignedIn struct {
 	User       string    `json:"user"`
 	Name       string    `json:"name"`
 	Device     string    `json:"device"`
+	DeviceName string    `json:"device_name"`
 	Credential string    `json:"credential"`
 	Token      string    `json:"token"`
 	ExpiresAt  time.Time `json:"expires_at"`
@@ -316,7 +317,7 @@ func (s *Service) newDevice(ctx context.Context, p store.Person, name string) (S
 	if err != nil {
 		return SignedIn{}, err
 	}
-	return SignedIn{User: p.ID, Name: p.Name, Device: d.ID, Credential: cred, Token: tok, ExpiresAt: exp}, nil
+	return SignedIn{User: p.ID, Name: p.Name, Device: d.ID, DeviceName: d.Name, Credential: cred, Token: tok, ExpiresAt: exp}, nil
 }
 
 // Token trades a device's credential for a fresh access token.
@@ -342,7 +343,7 @@ func (s *Service) Token(ctx context.Context, credential string) (SignedIn, error
 		s.log.Warn("device use not noted", "err", err)
 	}
 	s.metrics.signIn("credential", "ok")
-	return SignedIn{User: d.User, Name: p.Name, Device: d.ID, Token: tok, ExpiresAt: exp}, nil
+	return SignedIn{User: d.User, Name: p.Name, Device: d.ID, DeviceName: d.Name, Token: tok, ExpiresAt: exp}, nil
 }
 
 // Devices lists user's devices.

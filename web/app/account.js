@@ -40,7 +40,8 @@ export function accountsOn() {
  * @param {string} [credential] the credential r came from, when r has none
  */
 export function signInAs(r, credential) {
-  return signIn({ token: r.token, user: r.user, device: r.device, credential: r.credential || credential, name: r.name }, { steal: true });
+  return signIn({ token: r.token, user: r.user, device: r.device, credential: r.credential || credential, name: r.name,
+    deviceName: r.device_name }, { steal: true });
 }
 
 // ---- Joining from an invite link ------------------------------------------
@@ -444,7 +445,7 @@ export async function refreshToken() {
   try {
     const r = await acct.freshToken(auth.credential);
     if (S.auth !== auth) return true;
-    S.auth = { ...auth, token: r.token, name: r.name };
+    S.auth = { ...auth, token: r.token, name: r.name, deviceName: r.device_name };
     saveAuth(S.auth);
     if (S.sig) S.sig.token = r.token;
     scheduleRefresh(r.expires_at);
@@ -477,7 +478,7 @@ export const REMOVED = 'This device was signed out: it was removed from your dev
  */
 export async function revive(auth) {
   const r = await acct.freshToken(auth.credential);
-  return { ...auth, token: r.token, user: r.user, device: r.device, name: r.name };
+  return { ...auth, token: r.token, user: r.user, device: r.device, name: r.name, deviceName: r.device_name };
 }
 
 export function wireAccount() {

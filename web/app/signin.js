@@ -108,7 +108,7 @@ export async function signIn(auth, { steal = false, quietConflict = false } = {}
     return false;
   }
   S.auth = { token: auth.token, user, device };
-  if (auth.credential) Object.assign(S.auth, { credential: auth.credential, name: auth.name || '' });
+  if (auth.credential) Object.assign(S.auth, { credential: auth.credential, name: auth.name || '', deviceName: auth.deviceName || '' });
   saveAuth(S.auth);
   showMe(user, device);
   hideBanner();
@@ -125,11 +125,12 @@ export async function signIn(auth, { steal = false, quietConflict = false } = {}
 }
 
 export function showMe(user, device) {
-  el.meName.textContent = (S.auth && S.auth.name) || user;
-  el.meDevice.textContent = device;
-  paintAvatar(el.meAvatar, user);
+  const name = (S.auth && S.auth.name) || user;
+  el.meName.textContent = name;
+  el.meDevice.textContent = (S.auth && S.auth.deviceName) || device;
+  paintAvatar(el.meAvatar, name);
   el.me.hidden = false;
-  el.me.title = `Signed in as ${user} on ${device}`;
+  el.me.title = `Signed in as ${name} (${user}) on ${el.meDevice.textContent}`;
 }
 
 export function signOut(message, { keepNames = true } = {}) {

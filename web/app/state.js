@@ -10,7 +10,7 @@ import { listNames } from './group.js';
  * @typedef {object} PageData
  * @property {any} info /api/v1/info answer, null while unknown
  * @property {boolean} dev the server signs in anyone (dev mode)
- * @property {{token: string, user: string, device: string, credential?: string, name?: string} | null} auth the signed-in device; credential and name with a built-in account
+ * @property {{token: string, user: string, device: string, credential?: string, name?: string, deviceName?: string} | null} auth the signed-in device; credential and name with a built-in account
  * @property {import('../signaling.js').Signaling | null} sig
  * @property {'connecting' | 'open' | 'reconnecting' | 'closed'} conn
  * @property {import('./callstate.js').RestState} rest the page's state when no call is on it
