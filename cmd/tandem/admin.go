@@ -48,6 +48,7 @@ Commands:
   disable USER | enable USER
                             disabling signs every device of theirs out at once
   role USER ROLE            make USER an owner, admin or member
+  can-invite USER yes|no    let a member make invite links, or not
   remove-device USER DEVICE sign USER's DEVICE out everywhere and forget it
 
 A revocation ends the sessions of the tokens it covers on every node of a
@@ -193,6 +194,16 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 		err = c.changePerson(ctx, stdout, rest[0], adminapi.PersonChange{Disabled: &disabled})
 	case "role":
 		err = c.changePerson(ctx, stdout, rest[0], adminapi.PersonChange{Role: &rest[1]})
+	case "can-invite":
+		var yes bool
+		switch rest[1] {
+		case "yes":
+			yes = true
+		case "no":
+		default:
+			return errors.New("admin: usage: tandem admin can-invite USER yes|no")
+		}
+		err = c.changePerson(ctx, stdout, rest[0], adminapi.PersonChange{CanInvite: &yes})
 	case "remove-device":
 		if err = c.del(ctx, "/api/v1/admin/people/"+url.PathEscape(rest[0])+"/devices/"+url.PathEscape(rest[1])); err == nil {
 			_, err = fmt.Fprintf(stdout, "removed %s's device %s and signed it out everywhere\n", rest[0], rest[1])
@@ -223,6 +234,7 @@ var adminCommands = map[string]struct {
 	"disable":       {[]string{"USER"}, nil},
 	"enable":        {[]string{"USER"}, nil},
 	"role":          {[]string{"USER", "ROLE"}, nil},
+	"can-invite":    {[]string{"USER", "yes|no"}, nil},
 	"remove-device": {[]string{"USER", "DEVICE"}, nil},
 
 	"revoke user":   {[]string{"USER"}, nil},
@@ -238,7 +250,7 @@ func checkAdminArgs(fs *pflag.FlagSet, cmd string, args []string) error {
 	case !ok && strings.HasPrefix(cmd, "revoke"):
 		return errors.New("usage: tandem admin revoke user USER | revoke device USER DEVICE | revoke token ID")
 	case !ok:
-		return fmt.Errorf("unknown command %q (rooms, room, end, remove, sessions, export, erase, revoke, invite, people, disable, enable, role, remove-device)", cmd)
+		return fmt.Errorf("unknown command %q (rooms, room, end, remove, sessions, export, erase, revoke, invite, people, disable, enable, role, can-invite, remove-device)", cmd)
 	}
 	if len(args) != len(spec.args) {
 		if len(spec.args) == 0 {
@@ -695,6 +707,10 @@ func (c *adminClient) changePerson(ctx context.Context, w io.Writer, user string
 	if p.Disabled {
 		state = "disabled, and every device of theirs signed out"
 	}
-	_, err = fmt.Fprintf(w, "%s (%s) is %s, %s\n", p.ID, p.Name, p.Role, state)
+	invites := ""
+	if p.Role == "member" && p.CanInvite {
+		invites = ", may invite"
+	}
+	_, err = fmt.Fprintf(w, "%s (%s) is %s%s, %s\n", p.ID, p.Name, p.Role, invites, state)
 	return err
 }

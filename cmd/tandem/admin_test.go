@@ -524,6 +524,10 @@ func TestAdminAccounts(t *testing.T) {
 	if out := mustAdmin(t, append(g, "role", "mom", "admin")...); !strings.Contains(out, "mom (Mom) is admin, enabled") {
 		t.Fatalf("role: %q", out)
 	}
+	mustAdmin(t, append(g, "role", "mom", "member")...)
+	if out := mustAdmin(t, append(g, "can-invite", "mom", "yes")...); !strings.Contains(out, "mom (Mom) is member, may invite, enabled") {
+		t.Fatalf("can-invite: %q", out)
+	}
 	if out := mustAdmin(t, append(g, "disable", "mom")...); !strings.Contains(out, "disabled") {
 		t.Fatalf("disable: %q", out)
 	}
