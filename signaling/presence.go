@@ -89,6 +89,9 @@ func (h *Hub) watchContacts(s *Session) {
 		h.watchLocked(s, id)
 	}
 	h.mu.Unlock()
+	if len(ids) == 0 {
+		return // nobody to tell of (or no account): a first contact comes as a change
+	}
 	people := make([]protocol.PersonPresence, 0, len(ids))
 	for _, id := range ids {
 		people = append(people, h.presenceOf(ctx, id))
