@@ -56,9 +56,15 @@ type Accounts interface {
 	TouchDevice(ctx context.Context, user, id string, t time.Time) error
 	// Devices lists user's devices, oldest first.
 	Devices(ctx context.Context, user string) ([]Device, error)
-	// RemoveDevice forgets a device and its credential; ErrNotFound if
-	// there is none.
+	// RemoveDevice forgets a device, its credential and its push
+	// subscription; ErrNotFound if there is none.
 	RemoveDevice(ctx context.Context, user, id string) error
+
+	// SetPush keeps the push subscription (JSON, opaque here) of user's
+	// device; nil removes it. ErrNotFound if there is no such device.
+	SetPush(ctx context.Context, user, device string, sub []byte) error
+	// Pushes lists user's devices' push subscriptions, by device.
+	Pushes(ctx context.Context, user string) (map[string][]byte, error)
 
 	// AddPasskey keeps a passkey of a user; ErrExists for a credential
 	// id already registered (to anyone).

@@ -395,3 +395,36 @@ func TestAccountsAvatars(t *testing.T) {
 		})
 	}
 }
+
+// TestAccountsPushes: a device's push subscription is kept, replaced and
+// removed, and goes with the device and with its person's erasure.
+func TestAccountsPushes(t *testing.T) {
+	for name, a := range accountStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := dirCtx(t)
+			if err := a.SetPush(ctx, "mom", "nope", []byte("x")); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("no device: %v", err)
+			}
+			mustOK(t, a.AddDevice(ctx, Device{User: "mom", ID: "d1", CredentialHash: "c1", Created: t0}))
+			mustOK(t, a.AddDevice(ctx, Device{User: "mom", ID: "d2", CredentialHash: "c2", Created: t0}))
+			mustOK(t, a.SetPush(ctx, "mom", "d1", []byte(`{"endpoint":"a"}`)))
+			mustOK(t, a.SetPush(ctx, "mom", "d2", []byte(`{"endpoint":"b"}`)))
+			mustOK(t, a.SetPush(ctx, "mom", "d2", []byte(`{"endpoint":"c"}`)))
+			ps, err := a.Pushes(ctx, "mom")
+			mustOK(t, err)
+			if len(ps) != 2 || string(ps["d2"]) != `{"endpoint":"c"}` {
+				t.Fatalf("pushes %q", ps)
+			}
+			mustOK(t, a.SetPush(ctx, "mom", "d2", nil))
+			mustOK(t, a.RemoveDevice(ctx, "mom", "d1"))
+			if ps, _ := a.Pushes(ctx, "mom"); len(ps) != 0 {
+				t.Fatalf("after removals %q", ps)
+			}
+			mustOK(t, a.SetPush(ctx, "mom", "d2", []byte(`{"endpoint":"d"}`)))
+			mustOK(t, a.EraseAccount(ctx, "mom"))
+			if ps, _ := a.Pushes(ctx, "mom"); len(ps) != 0 {
+				t.Fatalf("after erasure %q", ps)
+			}
+		})
+	}
+}

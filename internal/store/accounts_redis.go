@@ -38,6 +38,7 @@ var _ Accounts = (*Redis)(nil)
 //	                          subject signs in as (digest of issuer, subject)
 //	acct:oidcof:<user>        set: the user's acct:oidc digests
 //	acct:avatar:<user>        string: the user's picture, PNG
+//	acct:push:<user>          hash: device → its push subscription
 //
 // Every script runs on one key, so that the keys may live in different
 // slots of a cluster. A pairing is not erased with its approver's
@@ -362,6 +363,7 @@ func (r *Redis) RemoveDevice(ctx context.Context, user, id string) error {
 	pipe.Del(ctx, r.acctKey("device", user, id))
 	pipe.Del(ctx, r.acctKey("cred", d.CredentialHash))
 	pipe.ZRem(ctx, r.acctKey("devices", user), id)
+	pipe.HDel(ctx, r.acctKey("push", user), id)
 	_, err = pipe.Exec(ctx)
 	return wrap("remove device", err)
 }
@@ -581,7 +583,7 @@ func (r *Redis) EraseAccount(ctx context.Context, user string) error {
 	}
 	pipe.Del(ctx, r.acctKey("oidcof", user))
 	pipe.Del(ctx, r.acctKey("passkeys", user), r.acctKey("devices", user), r.acctKey("contacts", user))
-	pipe.Del(ctx, r.acctKey("person", user), r.acctKey("avatar", user))
+	pipe.Del(ctx, r.acctKey("person", user), r.acctKey("avatar", user), r.acctKey("push", user))
 	pipe.ZRem(ctx, r.acctKey("people"), user)
 	_, err = pipe.Exec(ctx)
 	return wrap("erase account", err)
@@ -692,4 +694,26 @@ func (r *Redis) Avatar(ctx context.Context, user string) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	return b, wrap("avatar", err)
+}
+
+func (r *Redis) SetPush(ctx context.Context, user, device string, sub []byte) error {
+	if _, err := r.device(ctx, user, device); err != nil {
+		return err
+	}
+	if sub == nil {
+		return wrap("set push", r.rdb.HDel(ctx, r.acctKey("push", user), device).Err())
+	}
+	return wrap("set push", r.rdb.HSet(ctx, r.acctKey("push", user), device, sub).Err())
+}
+
+func (r *Redis) Pushes(ctx context.Context, user string) (map[string][]byte, error) {
+	m, err := r.rdb.HGetAll(ctx, r.acctKey("push", user)).Result()
+	if err != nil {
+		return nil, wrap("pushes", err)
+	}
+	out := make(map[string][]byte, len(m))
+	for d, s := range m {
+		out[d] = []byte(s)
+	}
+	return out, nil
 }

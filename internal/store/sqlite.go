@@ -108,6 +108,8 @@ var migrations = []string{
 	historyMigration,
 	// 6: pictures of people.
 	`CREATE TABLE avatars (user TEXT PRIMARY KEY, png BLOB NOT NULL);`,
+	// 7: devices' push subscriptions.
+	`ALTER TABLE devices ADD COLUMN push BLOB;`,
 }
 
 // OpenSQLite opens (creating it if need be) the database in dir and brings
@@ -387,6 +389,29 @@ func (s *SQLite) Devices(ctx context.Context, user string) ([]Device, error) {
 		return nil, err
 	}
 	return collect(rows, scanDevice)
+}
+
+func (s *SQLite) SetPush(ctx context.Context, user, device string, sub []byte) error {
+	res, err := s.db.ExecContext(ctx, "UPDATE devices SET push = ? WHERE user = ? AND id = ?", sub, user, device)
+	return affected(res, err)
+}
+
+func (s *SQLite) Pushes(ctx context.Context, user string) (map[string][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT id, push FROM devices WHERE user = ? AND push IS NOT NULL", user)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var id string
+		var sub []byte
+		if err := rows.Scan(&id, &sub); err != nil {
+			return nil, err
+		}
+		out[id] = sub
+	}
+	return out, rows.Err()
 }
 
 func (s *SQLite) RemoveDevice(ctx context.Context, user, id string) error {
