@@ -29,7 +29,9 @@ type member struct {
 	timer clock.Timer // the ring's, while it rings
 	// stranger: their inviter is not among their contacts; the ring says so.
 	stranger bool
-	handoff  *handoff // the call moving to another of their devices
+	// pushed: their devices without a connection were pushed the ring.
+	pushed  bool
+	handoff *handoff // the call moving to another of their devices
 	// detached runs while the leg's device is offline: when it fires, the
 	// member leaves with connection_lost (resume.go).
 	detached clock.Timer
@@ -227,6 +229,7 @@ func (h *Hub) ringLocked(c *call, to string, inviter *Session, devs []*Session, 
 	var effs []callcore.Effect[*Session]
 	m.Ring, effs = callcore.NewRing(devs, h.userCall[to] != nil, callcore.Timeouts{Ring: h.cfg.RingTimeout, Waiting: h.cfg.WaitingTimeout})
 	h.applyLocked(c, origin{m: m}, effs)
+	h.pushRingLocked(c, m)
 	return m
 }
 
@@ -246,11 +249,14 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 	if err != nil {
 		return callID, err
 	}
+	// A callee with no device online may still be rung on a device whose
+	// app is closed.
+	pushable := h.pushReachable(to)
 	if err := h.loadRemote(to); err != nil {
 		return "", fail(protocol.CodeUnavailable, "the call service cannot reach its shared state; try again shortly")
 	}
 	if callID != "" {
-		return callID, h.inviteInto(s, to, callID, stranger)
+		return callID, h.inviteInto(s, to, callID, stranger, pushable)
 	}
 	_ = h.loadRemote(s.user) // the caller's other devices hear of the call
 	h.mu.Lock()
@@ -268,7 +274,7 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 	})
 	c.members[s.user] = &member{Member: callcore.Member[*Session]{User: s.user, Dev: s, State: callcore.MemberJoined, Joined: now}}
 	devs := h.onlineLocked(to)
-	if len(devs) == 0 {
+	if len(devs) == 0 && !pushable {
 		h.mu.Unlock()
 		// The callee learns of the attempt as a missed call.
 		c.Phase = callcore.PhaseEnded
@@ -291,7 +297,7 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 
 // inviteInto rings `to` into the running call callID, of which s is a
 // member: a group call.
-func (h *Hub) inviteInto(s *Session, to, callID string, stranger bool) error {
+func (h *Hub) inviteInto(s *Session, to, callID string, stranger, pushable bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c, err := h.lookupLocked(callID)
@@ -313,7 +319,7 @@ func (h *Hub) inviteInto(s *Session, to, callID string, stranger bool) error {
 		return fail(protocol.CodeCallFull, "the call is full")
 	}
 	devs := h.onlineLocked(to)
-	if len(devs) == 0 {
+	if len(devs) == 0 && !pushable {
 		return fail(protocol.CodeUserOffline, to+" has no device online")
 	}
 	h.ringLocked(c, to, s, devs, stranger)
@@ -436,6 +442,7 @@ func (h *Hub) accept(s *Session, callID string, endCurrent bool) error {
 	}
 	// Checked above: the ring rings on s, so the answer stands.
 	effs, first, _ := c.Answer(&m.Member, s, c.core(), h.now())
+	h.pushRingEndedLocked(c, m, protocol.ReasonAnsweredElsewhere, s.device)
 	h.userCall[s.user] = c
 	h.applyLocked(c, origin{}, effs)
 	h.dirtyLocked(c)
@@ -483,6 +490,11 @@ func (h *Hub) decline(s *Session, callID string) error {
 // only m's invite into the running call. decliner is the device that
 // declined, if any.
 func (h *Hub) unringLocked(c *call, m *member, reason string, decliner *Session) *endResult {
+	pushReason := reason
+	if decliner != nil && reason == protocol.ReasonDeclined {
+		pushReason = protocol.ReasonDeclinedElsewhere
+	}
+	h.pushRingEndedLocked(c, m, pushReason, "")
 	effs, endReason := c.Unring(&m.Member, c.core(), reason, decliner, h.now())
 	if endReason != "" {
 		return h.endLocked(c, endReason, decliner)
@@ -592,6 +604,11 @@ func (h *Hub) endLocked(c *call, reason string, by *Session) *endResult {
 	h.holdLocked()
 	h.endAssistLocked(c, "call_ended")
 	now := h.now()
+	for _, m := range c.members {
+		if m.State == callcore.MemberRinging {
+			h.pushRingEndedLocked(c, m, callcore.RingEndReason(!c.Answered.IsZero(), reason), "")
+		}
+	}
 	effs, d := c.End(c.core(), reason, by, now)
 	dur := d.Milliseconds()
 	if c.floor != nil {

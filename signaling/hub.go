@@ -126,6 +126,7 @@ type Hub struct {
 	// have changed (true: the change was on this node), worked out by a
 	// worker that runs while presRunning.
 	contacts    ContactBook
+	pusher      Pusher // rings devices without a connection (push.go)
 	watchers    map[string]map[*Session]bool
 	shown       map[string]string
 	presDirty   map[string]bool

@@ -80,6 +80,33 @@ type Service struct {
 	// onContact is told when two people become contacts (OnContact).
 	onContact func(a, b string)
 	oidc      oidcClient
+	// push rings devices without a connection (push.go); nil when off.
+	push *pusher
+	// onDecline declines a call for a device its push rang (OnDecline).
+	onDecline func(user, device, callID string) error
+}
+
+// OnDecline sets who declines a call when a device's notification is
+// declined (the hub).
+func (s *Service) OnDecline(f func(user, device, callID string) error) { s.onDecline = f }
+
+// DeclineByCredential is a ringing notification's Decline: the service
+// worker has no session, only the device's credential.
+func (s *Service) DeclineByCredential(ctx context.Context, credential, callID string) error {
+	d, err := s.store.DeviceByCredential(ctx, hash(credential))
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotSignedIn
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.active(ctx, d.User); err != nil {
+		return err
+	}
+	if s.onDecline == nil {
+		return ErrNoPush
+	}
+	return s.onDecline(d.User, d.ID, callID)
 }
 
 // New returns the service.

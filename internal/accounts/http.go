@@ -16,6 +16,7 @@ import (
 	"github.com/tandemcall/tandem/internal/adminapi"
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/store"
+	"github.com/tandemcall/tandem/internal/webpush"
 )
 
 // Verifier checks access tokens (with their revocations).
@@ -160,6 +161,33 @@ func (s *Service) Handler(v Verifier) http.Handler {
 	})
 
 	s.oidcRoutes(mux, open)
+
+	signed("PUT /api/v1/account/push", func(w http.ResponseWriter, r *http.Request, id auth.Identity, body []byte) {
+		var req struct {
+			Subscription *webpush.Subscription `json:"subscription"`
+		}
+		if !decode(w, body, &req) {
+			return
+		}
+		if req.Subscription == nil {
+			writeError(w, http.StatusBadRequest, "bad_request", ErrBadSubscription.Error())
+			return
+		}
+		s.reply(w, map[string]bool{"push": true}, s.SetPush(r.Context(), id.User, id.Device, req.Subscription))
+	})
+	signed("DELETE /api/v1/account/push", func(w http.ResponseWriter, r *http.Request, id auth.Identity, _ []byte) {
+		s.reply(w, map[string]bool{"push": false}, s.SetPush(r.Context(), id.User, id.Device, nil))
+	})
+	open("POST /api/v1/account/push/decline", func(w http.ResponseWriter, r *http.Request, body []byte) {
+		var req struct {
+			Credential string `json:"credential"`
+			CallID     string `json:"call_id"`
+		}
+		if !decode(w, body, &req) {
+			return
+		}
+		s.reply(w, map[string]bool{"declined": true}, s.DeclineByCredential(r.Context(), req.Credential, req.CallID))
+	})
 
 	signed("POST /api/v1/account/pair/approve", func(w http.ResponseWriter, r *http.Request, id auth.Identity, body []byte) {
 		var req struct {
@@ -328,6 +356,12 @@ func (s *Service) reply(w http.ResponseWriter, v any, err error) {
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())
 	case errors.Is(err, ErrHostName):
 		writeError(w, http.StatusMisdirectedRequest, "host_name_needed", err.Error())
+	case errors.Is(err, ErrBadSubscription):
+		writeError(w, http.StatusBadRequest, "bad_subscription", err.Error())
+	case errors.Is(err, ErrNoPush):
+		writeError(w, http.StatusNotImplemented, "no_push", err.Error())
+	case errors.Is(err, ErrCallGone):
+		writeError(w, http.StatusGone, "gone", err.Error())
 	case errors.Is(err, ErrNoAvatar):
 		writeError(w, http.StatusNotFound, "not_found", "no picture: show their initials")
 	case errors.Is(err, ErrAvatar):

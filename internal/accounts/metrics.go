@@ -31,6 +31,9 @@ func newMetrics() *metrics {
 // Register adds the accounts' metrics to reg.
 func (s *Service) Register(reg prometheus.Registerer) {
 	reg.MustRegister(s.metrics.signIns, s.metrics.invites, s.metrics.refused)
+	if s.push != nil {
+		reg.MustRegister(s.push.sent, s.push.latency)
+	}
 }
 
 func (m *metrics) signIn(way, result string) { m.signIns.WithLabelValues(way, result).Inc() }

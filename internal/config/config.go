@@ -190,6 +190,19 @@ type AccountsConfig struct {
 	FamilyCircle bool `mapstructure:"family_circle"`
 	// OIDC is an identity provider people may sign in with.
 	OIDC OIDCConfig `mapstructure:"oidc"`
+	// Push rings devices whose app is closed (Web Push).
+	Push PushConfig `mapstructure:"push"`
+}
+
+// PushConfig is Web Push (accounts.push).
+type PushConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Subject is the VAPID contact push services may write to (mailto:
+	// or https:); default the public URL.
+	Subject string `mapstructure:"subject"`
+	// AllowLoopback lets push endpoints on loopback through: for tests
+	// with a local push service only.
+	AllowLoopback bool `mapstructure:"allow_loopback"`
 }
 
 // OIDCConfig is an OpenID Connect identity provider (accounts.oidc).

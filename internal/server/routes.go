@@ -108,6 +108,9 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	info := map[string]any{"name": "tandem", "version": Version, "protocol": protocol.Version, "dev": s.cfg.Dev, "accounts": s.accounts != nil}
+	if s.accounts != nil && s.accounts.PushKey() != "" {
+		info["push_key"] = s.accounts.PushKey() // the VAPID key devices subscribe with
+	}
 	if s.accounts != nil && s.accounts.OIDCName() != "" {
 		info["oidc"] = s.accounts.OIDCName() // the sign-in button's name for the identity provider
 	}

@@ -170,6 +170,21 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			OIDC: accounts.OIDCConfig{Issuer: cfg.Accounts.OIDC.Issuer, ClientID: cfg.Accounts.OIDC.ClientID,
 				ClientSecret: cfg.Accounts.OIDC.ClientSecret, Name: cfg.Accounts.OIDC.Name}}, accountStore{s.accountsStore, s.store, s.store}, s.authority, s.hub,
 			log.With("part", "accounts"))
+		if cfg.Accounts.Push.Enabled {
+			if err = s.accounts.EnablePush(accounts.PushConfig{Secret: secret, Subject: cfg.Accounts.Push.Subject,
+				AllowInsecure: cfg.Accounts.Push.AllowLoopback}); err != nil {
+				return nil, err
+			}
+			s.hub.SetPusher(s.accounts)
+			s.accounts.OnDecline(func(user, device, callID string) error {
+				if err := s.hub.DeclineByPush(user, device, callID); errors.Is(err, signaling.ErrNotRinging) {
+					return accounts.ErrCallGone
+				} else if err != nil {
+					return err
+				}
+				return nil
+			})
+		}
 		s.accounts.Register(s.metrics)
 		s.accounts.OnContact(s.hub.ContactAdded)
 		s.hub.SetContactBook(s.accounts)
@@ -327,6 +342,9 @@ func (s *Server) closeParts() error {
 	if s.whip != nil {
 		// The SFU has closed every session: their watchers end.
 		s.whip.close()
+	}
+	if s.accounts != nil {
+		s.accounts.Close() // pushes still queued are dropped
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
