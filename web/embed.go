@@ -6,5 +6,5 @@ import "embed"
 
 // Files is the client's static files.
 //
-//go:embed *.html *.js *.css app/*.js examples/*.html examples/*.js
+//go:embed *.html *.js *.css *.webmanifest icons/*.png app/*.js examples/*.html examples/*.js
 var Files embed.FS

@@ -42,6 +42,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.ready)
 	s.whipRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /sw.js", s.serveWorker)
 	static, _ := fs.Sub(web.Files, ".")
 	mux.Handle("/", securityHeaders(http.FileServerFS(static)))
 	return s.withHTTPLimits(mux)

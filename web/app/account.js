@@ -6,6 +6,7 @@ import * as acct from '../account.js';
 import { saveAuth, defaultDeviceName } from '../auth.js';
 import { el, showScreen, makeAvatar } from '../ui.js';
 import { placeCall } from './outgoing.js';
+import { renderPush } from './pwa.js';
 import { signIn, setFormError } from './signin.js';
 import { S, errorText, setState } from './state.js';
 
@@ -188,7 +189,7 @@ export async function renderAccount() {
     el.contactsEmpty.hidden = false;
     el.contactsEmpty.textContent = `Your people could not be loaded: ${errorText(err)}`;
   }
-  await Promise.all([renderDevices(), renderRequests()]);
+  await Promise.all([renderDevices(), renderRequests(), renderPush()]);
 }
 
 async function renderRequests() {

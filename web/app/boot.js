@@ -9,6 +9,7 @@ import { el, initUi, showBanner, toast, Tiles } from '../ui.js';
 import { exposeApi } from './automation.js';
 import { roomFromUrl } from './rooms.js';
 import { REMOVED, offerApproval, revive, showJoin, signInAs, takeFragment } from './account.js';
+import { registerWorker } from './pwa.js';
 import { collectSignIn } from '../account.js';
 import { showSignIn, showSignedOut, signIn, signOut } from './signin.js';
 import { S, errorText, pageState, setState, setTiles } from './state.js';
@@ -31,6 +32,11 @@ export async function boot() {
   const invite = takeFragment('invite');
   const pairCode = takeFragment('pair');
   const signinCode = takeFragment('signin');
+  // A notification opened the app: answer that call once it rings here
+  // (the device joins its ringing as it connects), or show it ringing.
+  S.answerOnRing = takeFragment('answer');
+  takeFragment('ring');
+  registerWorker();
   const signinError = takeFragment('signin-error');
   window.addEventListener('hashchange', onHashToken);
   const infoPromise = getInfo().then(
@@ -100,6 +106,10 @@ export async function boot() {
   if (stored && !tokenExpired(stored.token)) {
     const ok = await signIn(stored, { steal: stored.source === 'tab', quietConflict: true });
     if (ok && pairCode) offerApproval(pairCode);
+    if (ok && infoErr) {
+      // Opened from the installed app with the server away: say so plainly.
+      showBanner('Offline — the server cannot be reached. Tandem keeps trying, and calls ring here again once it can.');
+    }
     if (ok) return;
   } else if (stored) {
     clearAuth(stored.token);

@@ -1,5 +1,6 @@
 // @ts-check
 // Calls that ring this device: the incoming screen, call waiting, answering and declining.
+import { closeNotification, notifyHidden } from './pwa.js';
 import { displayName } from './account.js';
 import { openLocalMedia, stopStream } from '../media.js';
 import { startRing, stopRing, unlockAudio } from '../ringtone.js';
@@ -16,6 +17,13 @@ export function onIncoming(msg) {
   S.incoming.set(msg.call_id, msg);
   sendSig({ type: 'ringing', call_id: msg.call_id });
   if (!S.shownIncoming) showIncoming(msg.call_id);
+  if (S.answerOnRing === msg.call_id && S.shownIncoming === msg.call_id) {
+    // Answer on the notification opened the app: the call rings here now.
+    S.answerOnRing = null;
+    acceptIncoming();
+    return;
+  }
+  notifyHidden(msg, displayName(msg.from.user));
 }
 
 export function showIncoming(callId) {
@@ -66,6 +74,7 @@ export function showIncoming(callId) {
 
 /** Removes an incoming call from the screen and shows the next one, if any. */
 export function dropIncoming(callId) {
+  closeNotification(callId);
   S.incoming.delete(callId);
   if (S.shownIncoming !== callId) return;
   S.shownIncoming = null;
@@ -122,6 +131,7 @@ export async function acceptIncoming() {
   S.incoming.delete(callId);
   S.shownIncoming = null;
   el.incoming.hidden = true;
+  closeNotification(callId);
 
   const call = new Call({ peer: inc.from.user, video: inc.video, direction: 'incoming', callId });
   setCall(call);

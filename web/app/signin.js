@@ -14,6 +14,7 @@ import { endCurrentCall } from './lifecycle.js';
 import { loadHistory } from './recent.js';
 import { removeDevice } from '../account.js';
 import { accountsOn, renderAccount, scheduleRefresh, showAccountSignIn, stopRefresh } from './account.js';
+import { shareCredential } from './pwa.js';
 import { S, errorText, setState } from './state.js';
 
 export function showSignIn(message, names) {
@@ -108,7 +109,10 @@ export async function signIn(auth, { steal = false, quietConflict = false } = {}
     return false;
   }
   S.auth = { token: auth.token, user, device };
-  if (auth.credential) Object.assign(S.auth, { credential: auth.credential, name: auth.name || '', deviceName: auth.deviceName || '' });
+  if (auth.credential) {
+    Object.assign(S.auth, { credential: auth.credential, name: auth.name || '', deviceName: auth.deviceName || '' });
+    shareCredential(auth.credential); // for Decline on a notification, with no page open
+  }
   saveAuth(S.auth);
   showMe(user, device);
   hideBanner();
@@ -136,6 +140,7 @@ export function showMe(user, device) {
 export function signOut(message, { keepNames = true } = {}) {
   const token = S.auth && S.auth.token;
   stopRefresh();
+  shareCredential('');
   if (S.auth && S.auth.credential && !message) {
     // Signing out on purpose forgets this device: its credential is refused from now on.
     removeDevice(S.auth.token, S.auth.device).catch(() => {});

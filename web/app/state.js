@@ -26,6 +26,7 @@ import { listNames } from './group.js';
  * @property {boolean} moving a pull or listen request is under way
  * @property {{callId: string, video: boolean, promise: Promise<any>} | null} earlyMedia local media opened at a move's click
  * @property {string[]} trace the last messages and state changes, for a person (or a test) to read
+ * @property {string | null} answerOnRing a call Answer on a notification opened the app for: answered once it rings here
  */
 
 /** @type {PageData} */
@@ -48,6 +49,7 @@ export const S = {
   moving: false,
   earlyMedia: null,
   trace: [],
+  answerOnRing: null,
 };
 
 /** Notes an event in S.trace, keeping the last 60. */
