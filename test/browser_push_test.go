@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tandemcall/tandem/internal/testkit/pushsvc"
+	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
 // workerRegistration is the id of the service worker registration for
@@ -86,7 +87,9 @@ func (b *browser) clickNotification(tag, action string) {
 // answered on another device, or missed, the notification says so. With
 // the server down, the app shows it is offline.
 func TestBrowserRingsAClosedApp(t *testing.T) {
-	ts := pushNode(t)
+	// Long enough a ring for a busy machine to open the app from the
+	// notification while it still rings.
+	ts := pushNodeRinging(t, 12*time.Second)
 	svc := pushsvc.Start(t)
 	origin := localURL(ts)
 	mom := newBrowser(t, "mom")
@@ -191,7 +194,23 @@ func TestBrowserRingsAClosedApp(t *testing.T) {
 	gp.clickNotification(r.CallID, "decline")
 	mom.waitJS("declined", `window.tandem.lastEnded && window.tandem.lastEnded.reason === 'declined'`, 10*time.Second)
 
-	// 3. Missed: nobody answers; the notification becomes a missed call.
+	// 3. Answered on his laptop: the phone's notification says so.
+	laptop := signInAgain(t, ts, phone, "Laptop")
+	lapC := dialAccount(t, ts, laptop)
+	r = decodePush(t, ring(false))
+	waitType(t, lapC, func(m *protocol.Incoming) bool { return m.CallID == r.CallID })
+	if err := lapC.Accept(testCtx(t, 10*time.Second), r.CallID, false); err != nil {
+		t.Fatal(err)
+	}
+	answered := r.CallID
+	gp.deliver(origin, reg, waitPush(func(m ringPush) bool { return m.Type == "ended" && m.CallID == answered }))
+	gp.waitJS("answered elsewhere", fmt.Sprintf(`navigator.serviceWorker.ready.then((r) => r.getNotifications({tag: %q})).then((ns) => ns.length === 1 && ns[0].body === 'Answered on your Laptop' && !ns[0].requireInteraction)`, answered), 10*time.Second)
+	mom.click("#hangup")
+	ended(t, lapC, answered)
+	lapC.Close()
+	mom.state("idle", 10*time.Second)
+
+	// 4. Missed: nobody answers; the notification becomes a missed call.
 	r = decodePush(t, ring(false))
 	id := r.CallID
 	missed := waitPush(func(m ringPush) bool { return m.Type == "ended" && m.CallID == id })
@@ -201,7 +220,7 @@ func TestBrowserRingsAClosedApp(t *testing.T) {
 	gp.deliver(origin, reg, missed)
 	gp.waitJS("the missed call", fmt.Sprintf(`navigator.serviceWorker.ready.then((r) => r.getNotifications({tag: %q})).then((ns) => ns.length === 1 && ns[0].body === 'Missed call from Mom')`, id), 10*time.Second)
 
-	// 4. The server is down: the app still opens, and says it cannot reach it.
+	// 5. The server is down: the app still opens, and says it cannot reach it.
 	ts.stop(t)
 	gp.do(20*time.Second, chromedp.Navigate(origin+"/"))
 	gp.waitJS("the offline state", `!document.querySelector('#banner').hidden && document.querySelector('#banner-text').textContent.startsWith('Offline — the server cannot be reached')`, 15*time.Second)

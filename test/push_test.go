@@ -52,11 +52,14 @@ func subscribePush(t *testing.T, ts *testServer, svc *pushsvc.Service, a account
 
 // pushNode is a family node whose pushes may go to a push service on
 // loopback, with a short ring.
-func pushNode(t *testing.T) *testServer {
+func pushNode(t *testing.T) *testServer { return pushNodeRinging(t, 3*time.Second) }
+
+// pushNodeRinging is pushNode with calls ringing for ring.
+func pushNodeRinging(t *testing.T, ring time.Duration) *testServer {
 	return startServer(t, func(c *config.Config) {
 		c.Dev, c.Auth.Secret = false, "a-family-server-secret-of-32-bytes!"
 		c.Accounts.Push.AllowLoopback = true
-		c.Calls.RingTimeout = 3 * time.Second
+		c.Calls.RingTimeout = ring
 	})
 }
 

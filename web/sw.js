@@ -127,8 +127,10 @@ async function openApp(url) {
   const all = await clients.matchAll({ type: 'window', includeUncontrolled: true });
   for (const c of all) {
     if (new URL(c.url).origin === self.location.origin && 'focus' in c) {
-      await c.navigate(url).catch(() => null);
-      return c.focus();
+      // navigate() works on a page this worker controls; one it does not
+      // (opened before the worker) is left, and a new one opened.
+      const moved = await c.navigate(url).catch(() => null);
+      if (moved) return moved.focus();
     }
   }
   return clients.openWindow(url);
