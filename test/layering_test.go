@@ -51,6 +51,7 @@ var layerRules = []layerRule{
 	{pkg: "internal/config", never: []string{"signaling", "sfu", "turn", "internal/server", "internal/store"}, reason: "a leaf"},
 	{pkg: "internal/adminapi", never: []string{"signaling", "sfu", "turn", "internal/server"}, reason: "wire types, a leaf"},
 	{pkg: "internal/clock", only: []string{}, reason: "the call timers' clock is the standard library only"},
+	{pkg: "internal/webpush", only: []string{}, reason: "Web Push is the standard library only"},
 	{pkg: "internal/sdpfrag", never: []string{"signaling", "sfu", "turn", "internal/server"}, reason: "a leaf"},
 	{pkg: "internal/testkit", never: []string{"signaling", "sfu", "turn"}, reason: "shared by every package's tests"},
 }

@@ -114,15 +114,31 @@ async function act(action, p) {
     }
     return;
   }
+  const app = await appPage();
   if (p.type !== 'ring') {
-    await openApp('/');
+    // A missed call, a request: the app, as it is.
+    if (app) await app.focus();
+    else await clients.openWindow('/');
+    return;
+  }
+  if (app) {
+    // The app is open (hidden): it answers or shows the call itself,
+    // without a reload that would cut it off from the call.
+    app.postMessage({ type: 'notification-action', action: action === 'answer' ? 'answer' : 'show', call_id: p.call_id });
+    await app.focus();
     return;
   }
   // Answer opens straight into the call; a plain tap opens its ringing screen.
   await openApp(`/#${action === 'answer' ? 'answer' : 'ring'}=${encodeURIComponent(p.call_id)}`);
 }
 
-/** Focuses an open page of the app at url, or opens one. */
+/** A window running the app (at /), if one is open. */
+async function appPage() {
+  const all = await clients.matchAll({ type: 'window', includeUncontrolled: true });
+  return all.find((c) => new URL(c.url).origin === self.location.origin && new URL(c.url).pathname === '/') || null;
+}
+
+/** Opens the app at url: in a window of this origin it controls, or a new one. */
 async function openApp(url) {
   const all = await clients.matchAll({ type: 'window', includeUncontrolled: true });
   for (const c of all) {

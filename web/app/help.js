@@ -1,5 +1,7 @@
 // @ts-check
 // Remote screen help (assist): asking, consent, the helper's pointer and keys, annotations.
+import { displayName } from './account.js';
+import { notifyHiddenText } from './pwa.js';
 import {
   T as AT, TOOLS, encode as encodeAssist, decode as decodeAssist, isControl, keysym,
   AnnotationLayer, videoContentRect,
@@ -144,6 +146,8 @@ export function onAssistState(msg) {
         el['consent' + key].checked = g !== 'control';
       }
       el.assistConsent.hidden = false;
+      // In another tab or window: the request raises a notification too.
+      notifyHiddenText(`${displayName(other)} asks to help with your screen`, 'Open Tandem to answer.', `assist-${msg.call_id}`);
     } else {
       el.assistConsent.hidden = true;
     }

@@ -4,6 +4,7 @@
 // prompt, and opening into a call from a notification.
 import { request } from '../api.js';
 import { el, toast } from '../ui.js';
+import { acceptIncoming } from './incoming.js';
 import { S, errorText } from './state.js';
 
 /** @type {ServiceWorkerRegistration | null} */
@@ -19,6 +20,15 @@ export async function registerWorker() {
   }
   wireInstall();
   wirePushToggle();
+  // A notification of this page's own ring, acted on.
+  navigator.serviceWorker.addEventListener('message', (ev) => {
+    const m = ev.data || {};
+    if (m.type !== 'notification-action' || !m.call_id) return;
+    if (m.action === 'answer') {
+      if (S.shownIncoming === m.call_id) acceptIncoming();
+      else S.answerOnRing = m.call_id;
+    }
+  });
 }
 
 // ---- The credential the worker declines with -------------------------------
@@ -140,6 +150,15 @@ export function notifyHidden(inc, name) {
     actions: [{ action: 'answer', title: 'Answer' }, { action: 'decline', title: 'Decline' }],
   });
   registration.showNotification(name, options).catch(() => {});
+}
+
+/**
+ * Raises a plain notification while the page is hidden: something here
+ * waits for the person (a request for screen help).
+ */
+export function notifyHiddenText(title, body, tag) {
+  if (document.visibilityState !== 'hidden' || !registration || !('Notification' in window) || Notification.permission !== 'granted') return;
+  registration.showNotification(title, { body, tag, icon: '/icons/icon-192.png', data: { type: 'note' } }).catch(() => {});
 }
 
 /** Closes a call's notification once it no longer rings here. */
