@@ -29,6 +29,7 @@ func BenchmarkInviteToPush(b *testing.B) {
 	cfg.Calls.RingTimeout = 30 * time.Second
 	// Hundreds of calls to one person: no invite limits here.
 	cfg.Calls.CallerInvitesPerMinute, cfg.Calls.CalleeInvitesPerMinute, cfg.Calls.PairInvitesPerMinute = 0, 0, 0
+	cfg.Signaling.RateLimit = 10_000
 	srv, _ := testnode.Start(b, cfg, nil)
 	base := strings.Replace(srv.URL(), "127.0.0.1", "localhost", 1)
 	post := func(path, token string, body, out any) {
