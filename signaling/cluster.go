@@ -513,6 +513,10 @@ func (h *Hub) Deliver(e *cluster.Envelope) {
 		if e.From != h.cluster.ID() {
 			h.contactAdded(e.User, e.Device)
 		}
+	case cluster.KindDecline:
+		if e.From != h.cluster.ID() {
+			h.goUnlessClosed(func() { _ = h.declineByPush(e.User, e.Device, e.Token) })
+		}
 	case cluster.KindRevoked:
 		if e.From == h.cluster.ID() {
 			return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/cluster"
 	"github.com/tandemcall/tandem/signaling/callcore"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -88,6 +89,17 @@ var ErrNotRinging = errors.New("signaling: the call no longer rings for that use
 // device, which has no session (its service worker holds only the
 // device's credential).
 func (h *Hub) DeclineByPush(user, device, callID string) error {
+	err := h.declineByPush(user, device, callID)
+	if errors.Is(err, ErrNotRinging) && h.cluster != nil {
+		// The call may live on another node: the one holding it declines.
+		h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindDecline, User: user, Device: device, Token: callID})
+		return nil
+	}
+	return err
+}
+
+// declineByPush is DeclineByPush for a call on this node.
+func (h *Hub) declineByPush(user, device, callID string) error {
 	h.mu.Lock()
 	c := h.calls[callID]
 	var m *member

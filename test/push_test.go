@@ -263,3 +263,35 @@ func waitMetric(t *testing.T, ts *testServer, series string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPushDeclineAcrossNodes: on a deployment, Decline on a notification
+// reaches whichever node holds the call.
+func TestPushDeclineAcrossNodes(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Dev = false
+	cfg.Accounts.Push.AllowLoopback = true
+	cfg.Calls.RingTimeout = 20 * time.Second
+	ts := startCluster(t, cfg, 3)
+	svc := pushsvc.Start(t)
+	mom := joinWithPasskey(t, ts, ts.SetupLink(), "Mom")
+	var inv struct {
+		Link string `json:"link"`
+	}
+	apiCall(t, "POST", ts.URL()+"/api/v1/account/invites", mom.Token, map[string]string{}, &inv)
+	phone := joinWithPasskey(t, ts, inv.Link, "Grandpa")
+	sub := subscribePush(t, ts, svc, phone)
+	momC := dialAccount(t, ts, mom) // on the first node, which holds the call
+	ctx := testCtx(t, 30*time.Second)
+	id, err := momC.Invite(ctx, "grandpa", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Wait(sub, 1, 10*time.Second)
+	other := ts.others[1].URL()
+	if st := apiCall(t, "POST", other+"/api/v1/account/push/decline", "", map[string]string{"credential": phone.Credential, "call_id": id}, nil); st != http.StatusOK {
+		t.Fatalf("decline on the third node: %d", st)
+	}
+	if e := ended(t, momC, id); e.Reason != protocol.ReasonDeclined {
+		t.Fatalf("mom heard %s, want declined", e.Reason)
+	}
+}

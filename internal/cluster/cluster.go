@@ -75,6 +75,7 @@ const (
 	KindRevoked  = "revoked"  // broadcast: tokens were revoked (User, Device or Token, At); end their sessions everywhere
 	KindPresence = "presence" // broadcast: User's presence may have changed; tell their contacts' devices
 	KindContact  = "contact"  // broadcast: User and Device (a user id here) became contacts
+	KindDecline  = "decline"  // broadcast: User declined call Token on Device from a notification
 )
 
 // Envelope is one message between nodes. Only nodes publish to Redis, so
