@@ -498,9 +498,14 @@ func (r *Redis) AddContact(ctx context.Context, a, b string, t time.Time) error 
 }
 
 func (r *Redis) Contacts(ctx context.Context, user string) ([]Contact, error) {
-	m, err := r.rdb.HGetAll(ctx, r.acctKey("contacts", user)).Result()
+	return r.contactHash(ctx, r.acctKey("contacts", user), "contacts")
+}
+
+// contactHash reads a hash of user → since (µs) as contacts, by since.
+func (r *Redis) contactHash(ctx context.Context, key, what string) ([]Contact, error) {
+	m, err := r.rdb.HGetAll(ctx, key).Result()
 	if err != nil {
-		return nil, wrap("contacts", err)
+		return nil, wrap(what, err)
 	}
 	out := make([]Contact, 0, len(m))
 	for u, since := range m {
@@ -627,17 +632,7 @@ func (r *Redis) RequestContact(ctx context.Context, from, to string, t time.Time
 }
 
 func (r *Redis) ContactRequests(ctx context.Context, user string) ([]Contact, error) {
-	m, err := r.rdb.HGetAll(ctx, r.acctKey("requests", user)).Result()
-	if err != nil {
-		return nil, wrap("contact requests", err)
-	}
-	out := make([]Contact, 0, len(m))
-	for u, since := range m {
-		us, _ := strconv.ParseInt(since, 10, 64)
-		out = append(out, Contact{User: u, Since: fromMicros(us)})
-	}
-	sortContacts(out)
-	return out, nil
+	return r.contactHash(ctx, r.acctKey("requests", user), "contact requests")
 }
 
 func (r *Redis) RemoveContactRequest(ctx context.Context, from, to string) error {

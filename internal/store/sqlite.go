@@ -530,13 +530,16 @@ func (s *SQLite) Contacts(ctx context.Context, user string) ([]Contact, error) {
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(row interface{ Scan(...any) error }) (Contact, error) {
-		var c Contact
-		var since int64
-		err := row.Scan(&c.User, &since)
-		c.Since = fromMicros(since)
-		return c, err
-	})
+	return collect(rows, scanContact)
+}
+
+// scanContact reads a row of a user and since (µs) as a contact.
+func scanContact(row interface{ Scan(...any) error }) (Contact, error) {
+	var c Contact
+	var since int64
+	err := row.Scan(&c.User, &since)
+	c.Since = fromMicros(since)
+	return c, err
 }
 
 func (s *SQLite) RemoveContact(ctx context.Context, a, b string) error {
@@ -598,13 +601,7 @@ func (s *SQLite) ContactRequests(ctx context.Context, user string) ([]Contact, e
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(row interface{ Scan(...any) error }) (Contact, error) {
-		var c Contact
-		var since int64
-		err := row.Scan(&c.User, &since)
-		c.Since = fromMicros(since)
-		return c, err
-	})
+	return collect(rows, scanContact)
 }
 
 func (s *SQLite) RemoveContactRequest(ctx context.Context, from, to string) error {
