@@ -286,6 +286,7 @@ func (h *Hub) online(s *Session) {
 		s.log.Warn("presence not recorded", "err", err)
 	}
 	h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindOnline, Sess: s.id, User: s.user, Device: s.device, Grants: s.ident.Grants})
+	h.sharedPresenceChanged(s.user)
 }
 
 // presence is how a local session is recorded in presence.
@@ -307,6 +308,7 @@ func (h *Hub) offline(s *Session) {
 		s.log.Warn("presence not cleared", "err", err)
 	}
 	h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindOffline, Sess: s.id, User: s.user, Device: s.device, Lost: lost})
+	h.sharedPresenceChanged(s.user)
 }
 
 // forwarded sends a client message on to the node holding its call, and

@@ -152,6 +152,15 @@ func (h *Hub) contactAdded(a, b string) {
 	h.mu.Unlock()
 }
 
+// sharedPresenceChanged notes a change of user's presence once the shared
+// presence says it: the other nodes work presence out from it, and told
+// before it was written they would see the device as it was.
+func (h *Hub) sharedPresenceChanged(user string) {
+	h.mu.Lock()
+	h.presenceChangedLocked(user, true)
+	h.mu.Unlock()
+}
+
 // presenceChangedLocked notes that user's presence may have changed; local
 // says the change happened on this node (the other nodes are told).
 func (h *Hub) presenceChangedLocked(user string, local bool) {
