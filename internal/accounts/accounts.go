@@ -7,6 +7,7 @@
 package accounts
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -257,14 +258,7 @@ func (s *Service) CreateInvite(ctx context.Context, by string, o InviteOptions, 
 // link is the address of the web client with fragment key=value: a
 // fragment, so the secret is never sent in a request line or a Referer.
 func (s *Service) link(base, key, value string) string {
-	return strings.TrimRight(cmpOr(s.cfg.PublicURL, base), "/") + "/#" + key + "=" + value
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return strings.TrimRight(cmp.Or(s.cfg.PublicURL, base), "/") + "/#" + key + "=" + value
 }
 
 // SetupLink returns a link that makes the first person the owner, if the
@@ -330,7 +324,7 @@ type SignedIn struct {
 // newDevice gives user a device named name, with a fresh credential, and
 // its first token.
 func (s *Service) newDevice(ctx context.Context, p store.Person, name string) (SignedIn, error) {
-	name, err := cleanName(cmpOr(name, "Device"))
+	name, err := cleanName(cmp.Or(name, "Device"))
 	if err != nil {
 		return SignedIn{}, err
 	}
@@ -457,9 +451,7 @@ func (s *Service) Contacts(ctx context.Context, user string) ([]ContactView, err
 		if p, err := s.store.Person(ctx, c.User); err == nil {
 			v.Name = p.Name
 		}
-		if _, err := s.store.Avatar(ctx, c.User); err == nil {
-			v.Avatar = true
-		}
+		v.Avatar, _ = s.store.HasAvatar(ctx, c.User)
 		out = append(out, v)
 	}
 	return out, nil

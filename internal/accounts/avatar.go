@@ -53,26 +53,26 @@ func cleanAvatar(b []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// scaleDown returns src fitted into max×max, each pixel the mean of the
+// scaleDown returns src fitted into side×side, each pixel the mean of the
 // source pixels it covers (a box filter: good enough for a face at
 // 256 pixels, and no dependency).
-func scaleDown(src image.Image, max int) *image.NRGBA {
+func scaleDown(src image.Image, side int) *image.NRGBA {
 	sb := src.Bounds()
 	w, h := sb.Dx(), sb.Dy()
 	dw, dh := w, h
-	if w > max || h > max {
+	if w > side || h > side {
 		if w >= h {
-			dw, dh = max, (h*max+w/2)/w
+			dw, dh = side, (h*side+w/2)/w
 		} else {
-			dw, dh = (w*max+h/2)/h, max
+			dw, dh = (w*side+h/2)/h, side
 		}
 	}
-	dw, dh = maxInt(dw, 1), maxInt(dh, 1)
+	dw, dh = max(dw, 1), max(dh, 1)
 	dst := image.NewNRGBA(image.Rect(0, 0, dw, dh))
 	for y := range dh {
-		y0, y1 := sb.Min.Y+y*h/dh, sb.Min.Y+maxInt((y+1)*h/dh, y*h/dh+1)
+		y0, y1 := sb.Min.Y+y*h/dh, sb.Min.Y+max((y+1)*h/dh, y*h/dh+1)
 		for x := range dw {
-			x0, x1 := sb.Min.X+x*w/dw, sb.Min.X+maxInt((x+1)*w/dw, x*w/dw+1)
+			x0, x1 := sb.Min.X+x*w/dw, sb.Min.X+max((x+1)*w/dw, x*w/dw+1)
 			var r, g, b, a, n uint64
 			for sy := y0; sy < y1; sy++ {
 				for sx := x0; sx < x1; sx++ {
@@ -84,13 +84,6 @@ func scaleDown(src image.Image, max int) *image.NRGBA {
 		}
 	}
 	return dst
-}
-
-func maxInt(a, b int) int {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // SetAvatar sets actor's picture from an uploaded file; nil removes it.

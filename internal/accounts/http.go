@@ -83,34 +83,27 @@ func (s *Service) Handler(v Verifier) http.Handler {
 		b, err := s.BeginRegister(r.Context(), r, req.Invite, req.Name)
 		s.reply(w, b, err)
 	})
-	open("POST /api/v1/account/register/finish", func(w http.ResponseWriter, r *http.Request, body []byte) {
-		var req struct {
-			Ceremony   string          `json:"ceremony"`
-			Credential json.RawMessage `json:"credential"`
-			DeviceName string          `json:"device_name"`
+	// A ceremony's finish: the browser's answer, and the new device's name.
+	finish := func(f func(ctx context.Context, r *http.Request, ceremony string, answer []byte, device string) (SignedIn, error)) func(http.ResponseWriter, *http.Request, []byte) {
+		return func(w http.ResponseWriter, r *http.Request, body []byte) {
+			var req struct {
+				Ceremony   string          `json:"ceremony"`
+				Credential json.RawMessage `json:"credential"`
+				DeviceName string          `json:"device_name"`
+			}
+			if !decode(w, body, &req) {
+				return
+			}
+			in, err := f(r.Context(), r, req.Ceremony, req.Credential, req.DeviceName)
+			s.reply(w, in, err)
 		}
-		if !decode(w, body, &req) {
-			return
-		}
-		in, err := s.FinishRegister(r.Context(), r, req.Ceremony, req.Credential, req.DeviceName)
-		s.reply(w, in, err)
-	})
+	}
+	open("POST /api/v1/account/register/finish", finish(s.FinishRegister))
 	open("POST /api/v1/account/login/begin", func(w http.ResponseWriter, r *http.Request, body []byte) {
 		b, err := s.BeginLogin(r.Context(), r)
 		s.reply(w, b, err)
 	})
-	open("POST /api/v1/account/login/finish", func(w http.ResponseWriter, r *http.Request, body []byte) {
-		var req struct {
-			Ceremony   string          `json:"ceremony"`
-			Credential json.RawMessage `json:"credential"`
-			DeviceName string          `json:"device_name"`
-		}
-		if !decode(w, body, &req) {
-			return
-		}
-		in, err := s.FinishLogin(r.Context(), r, req.Ceremony, req.Credential, req.DeviceName)
-		s.reply(w, in, err)
-	})
+	open("POST /api/v1/account/login/finish", finish(s.FinishLogin))
 	open("POST /api/v1/account/token", func(w http.ResponseWriter, r *http.Request, body []byte) {
 		var req struct {
 			Credential string `json:"credential"`

@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,7 +85,7 @@ func (s *Service) StartOIDC(ctx context.Context, base, device string) (string, e
 	if err != nil {
 		return "", err
 	}
-	base = strings.TrimRight(cmpOr(s.cfg.PublicURL, base), "/")
+	base = strings.TrimRight(cmp.Or(s.cfg.PublicURL, base), "/")
 	st := oidcState{Verifier: oauth2.GenerateVerifier(), Nonce: secret(18), Base: base, Device: device}
 	b, _ := json.Marshal(ceremony{Kind: "oidc", Data: mustJSON(st)})
 	state := secret(18)

@@ -177,11 +177,8 @@ func (s *Service) SetPush(ctx context.Context, user, device string, sub *webpush
 	if u, err := url.Parse(sub.Endpoint); err == nil {
 		// An address here or on its networks is no push service (and the
 		// dialer refuses it anyway, also when a name resolves to one).
-		if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
-			ip = ip.Unmap()
-			if !(s.push.insec && ip.IsLoopback()) && (!ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast()) {
-				return ErrBadSubscription
-			}
+		if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !pushable(ip, s.push.insec) {
+			return ErrBadSubscription
 		}
 	}
 	b, _ := json.Marshal(sub)
@@ -263,13 +260,10 @@ func (s *Service) sendPush(p *pusher, j pushJob) {
 		return
 	}
 	if j.msg.Name == "" {
+		// The caller's name if they have an account; their id otherwise.
 		j.msg.Name = j.msg.From
-		if c, err := s.Contacts(ctx, j.user); err == nil {
-			for _, x := range c {
-				if x.User == j.msg.From {
-					j.msg.Name = x.Name
-				}
-			}
+		if p, err := s.store.Person(ctx, j.msg.From); err == nil {
+			j.msg.Name = p.Name
 		}
 	}
 	if j.msg.Device != "" {
@@ -328,11 +322,7 @@ func pushClient(allowLoopback bool) *http.Client {
 		if err != nil {
 			return err
 		}
-		ip = ip.Unmap()
-		if allowLoopback && ip.IsLoopback() {
-			return nil
-		}
-		if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+		if !pushable(ip, allowLoopback) {
 			return fmt.Errorf("accounts: push endpoint %s is not a public address", ip)
 		}
 		return nil
@@ -345,6 +335,16 @@ func pushClient(allowLoopback bool) *http.Client {
 		tr.DialContext = d.DialContext
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
+}
+
+// pushable reports whether a push may go to ip: a public address, or
+// loopback when allowed (tests).
+func pushable(ip netip.Addr, allowLoopback bool) bool {
+	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return allowLoopback
+	}
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLinkLocalUnicast()
 }
 
 // pushTopic is a call's push topic: at most 32 URL-safe characters.

@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -51,20 +53,12 @@ func serviceWorker() []byte {
 // shellDigest names the shell's content, so that a changed file is a new
 // cache even within one version number.
 func shellDigest(files []string) string {
-	h := uint32(2166136261)
+	h := fnv.New32a()
 	for _, f := range files {
 		b, _ := fs.ReadFile(web.Files, strings.TrimPrefix(f, "/"))
-		for _, c := range b {
-			h = (h ^ uint32(c)) * 16777619
-		}
+		h.Write(b)
 	}
-	const hex = "0123456789abcdef"
-	out := make([]byte, 8)
-	for i := range out {
-		out[7-i] = hex[h&15]
-		h >>= 4
-	}
-	return string(out)
+	return fmt.Sprintf("%08x", h.Sum32())
 }
 
 func (s *Server) serveWorker(w http.ResponseWriter, r *http.Request) {

@@ -31,6 +31,8 @@ type Accounts interface {
 	SetAvatar(ctx context.Context, user string, png []byte) error
 	// Avatar is user's picture, or ErrNotFound if they have none.
 	Avatar(ctx context.Context, user string) ([]byte, error)
+	// HasAvatar reports whether user has a picture, without reading it.
+	HasAvatar(ctx context.Context, user string) (bool, error)
 
 	// CreateInvite keeps inv (by the hash of its secret).
 	CreateInvite(ctx context.Context, inv Invite) error

@@ -383,9 +383,15 @@ func TestAccountsAvatars(t *testing.T) {
 			if b, err := a.Avatar(ctx, "mom"); err != nil || string(b) != "two" {
 				t.Fatalf("picture %q, %v", b, err)
 			}
+			if has, err := a.HasAvatar(ctx, "mom"); !has || err != nil {
+				t.Fatalf("has a picture: %v, %v", has, err)
+			}
 			mustOK(t, a.SetAvatar(ctx, "mom", nil))
 			if _, err := a.Avatar(ctx, "mom"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("after removal: %v", err)
+			}
+			if has, _ := a.HasAvatar(ctx, "mom"); has {
+				t.Fatal("has a picture after its removal")
 			}
 			mustOK(t, a.SetAvatar(ctx, "mom", []byte("three")))
 			mustOK(t, a.EraseAccount(ctx, "mom"))

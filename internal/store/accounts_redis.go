@@ -712,3 +712,8 @@ func (r *Redis) Pushes(ctx context.Context, user string) (map[string][]byte, err
 	}
 	return out, nil
 }
+
+func (r *Redis) HasAvatar(ctx context.Context, user string) (bool, error) {
+	n, err := r.rdb.Exists(ctx, r.acctKey("avatar", user)).Result()
+	return n > 0, wrap("has avatar", err)
+}

@@ -646,3 +646,9 @@ func (s *SQLite) Avatar(ctx context.Context, user string) ([]byte, error) {
 	}
 	return png, err
 }
+
+func (s *SQLite) HasAvatar(ctx context.Context, user string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM avatars WHERE user = ?", user).Scan(&n)
+	return n > 0, err
+}
