@@ -29,7 +29,7 @@ type account struct {
 
 // apiCall makes a request to the node at base and decodes a 2xx answer
 // into out (when not nil); it returns the status.
-func apiCall(t *testing.T, method, url, token string, body, out any) int {
+func apiCall(t testing.TB, method, url, token string, body, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -57,7 +57,12 @@ func apiCall(t *testing.T, method, url, token string, body, out any) int {
 // passkey, as a browser at the node's localhost address would.
 func joinWithPasskey(t *testing.T, ts *testServer, link, name string) account {
 	t.Helper()
-	base := localURL(ts)
+	return joinAt(t, localURL(ts), link, name)
+}
+
+// joinAt is joinWithPasskey for the node at base (a localhost URL).
+func joinAt(t testing.TB, base, link, name string) account {
+	t.Helper()
 	_, secret, _ := strings.Cut(link, "#invite=")
 	var begun struct {
 		Ceremony string          `json:"ceremony"`
@@ -77,17 +82,31 @@ func joinWithPasskey(t *testing.T, ts *testServer, link, name string) account {
 	return a
 }
 
+// family sets a node with accounts up as the tests' family does: Mom the
+// owner from the setup link, Grandpa from her invite, each the other's
+// contact.
+func family(t *testing.T, ts *testServer) (mom, grandpa account) {
+	t.Helper()
+	return familyAt(t, localURL(ts), ts.SetupLink())
+}
+
+// familyAt is family for the node at base, whose setup link is setup.
+func familyAt(t testing.TB, base, setup string) (mom, grandpa account) {
+	t.Helper()
+	mom = joinAt(t, base, setup, "Mom")
+	var inv struct {
+		Link string `json:"link"`
+	}
+	apiCall(t, "POST", base+"/api/v1/account/invites", mom.Token, map[string]string{"for": "Grandpa"}, &inv)
+	return mom, joinAt(t, base, inv.Link, "Grandpa")
+}
+
 // TestAccountInExportAndErasure: a person's data archive holds their
 // account (devices, passkeys, contacts), and erasing their data removes
 // it: their credential is refused and they leave their contacts' lists.
 func TestAccountInExportAndErasure(t *testing.T) {
 	ts := accountNode(t, t.TempDir())
-	mom := joinWithPasskey(t, ts, ts.SetupLink(), "Mom")
-	var inv struct {
-		Link string `json:"link"`
-	}
-	apiCall(t, "POST", ts.URL()+"/api/v1/account/invites", mom.Token, map[string]string{"for": "Grandpa"}, &inv)
-	gp := joinWithPasskey(t, ts, inv.Link, "Grandpa")
+	mom, gp := family(t, ts)
 
 	var x adminapi.Export
 	if st := apiCall(t, "GET", ts.URL()+"/api/v1/me/export", mom.Token, nil, &x); st != http.StatusOK {
@@ -142,12 +161,7 @@ func TestCallsFromContactsOnly(t *testing.T) {
 					c.Accounts.CallsFrom = "contacts"
 				}
 			})
-			mom := joinWithPasskey(t, ts, ts.SetupLink(), "Mom")
-			var inv struct {
-				Link string `json:"link"`
-			}
-			apiCall(t, "POST", ts.URL()+"/api/v1/account/invites", mom.Token, map[string]string{}, &inv)
-			gp := joinWithPasskey(t, ts, inv.Link, "Grandpa")
+			mom, gp := family(t, ts)
 			carol := joinWithPasskey(t, ts, adminInvite(t, ts), "Carol")
 
 			momC, gpC, carolC := dialAccount(t, ts, mom), dialAccount(t, ts, gp), dialAccount(t, ts, carol)

@@ -66,9 +66,17 @@ func (b *browser) join(link, name string) {
 	b.waitJS(name+" signed in", `window.tandem.connected && window.tandem.state === 'idle'`, 20*time.Second)
 }
 
-// peopleShown is the user ids b's page lists as its person's people.
-func (b *browser) peopleShown() string {
-	return eval[string](b, `[...document.querySelectorAll('#contacts li')].map((li) => li.dataset.user).join(' ')`)
+// makeInvite makes an invite link for forName from b's page, as its
+// person does under "Your devices and invites".
+func (b *browser) makeInvite(forName string) string {
+	b.t.Helper()
+	if !eval[bool](b, `document.querySelector('#account-box').open`) {
+		b.click("#account-box summary")
+	}
+	b.setValue("#invite-for", forName)
+	b.click("#invite-create")
+	b.waitJS("the invite link", `document.querySelector('#invite-link').value.includes('#invite=')`, 10*time.Second)
+	return eval[string](b, `document.querySelector('#invite-link').value`)
 }
 
 // TestBrowserFamilySignsUp: a family sets a server up with nothing but
@@ -93,11 +101,7 @@ func TestBrowserFamilySignsUp(t *testing.T) {
 	}
 
 	// Mom invites Grandpa from her devices and invites.
-	mom.click("#account-box summary")
-	mom.setValue("#invite-for", "Grandpa")
-	mom.click("#invite-create")
-	mom.waitJS("the invite link", `document.querySelector('#invite-link').value.includes('#invite=')`, 10*time.Second)
-	invite := eval[string](mom, `document.querySelector('#invite-link').value`)
+	invite := mom.makeInvite("Grandpa")
 
 	// No back-forward cache: leaving the page closes Tandem, as closing
 	// the tab does.
@@ -155,9 +159,8 @@ func TestBrowserFamilySignsUp(t *testing.T) {
 	grandpa.waitJS("the tablet in his devices", fmt.Sprintf(`!!document.querySelector('#device-list li[data-device=%q] button')`, tabletID), 15*time.Second)
 	grandpa.click(fmt.Sprintf(`#device-list li[data-device=%q] button`, tabletID))
 	tablet.waitJS("the tablet signed out", `window.tandem.state === 'signed-out' && !window.tandem.connected`, 10*time.Second)
-	resp := postJSON(t, ts.URL()+"/api/v1/account/token", map[string]string{"credential": cred})
-	if resp != http.StatusUnauthorized {
-		t.Fatalf("the removed tablet's credential got %d, want 401", resp)
+	if st := apiCall(t, "POST", ts.URL()+"/api/v1/account/token", "", map[string]string{"credential": cred}, nil); st != http.StatusUnauthorized {
+		t.Fatalf("the removed tablet's credential got %d, want 401", st)
 	}
 
 	// Mom sets her picture.
@@ -198,18 +201,6 @@ func TestBrowserFamilySignsUp(t *testing.T) {
 	}
 	// Grandpa's page shows her picture, not her initials.
 	grandpa.waitJS("Mom's picture", `document.querySelector('#contacts li[data-user="mom"] .avatar img')?.naturalWidth === 256`, 15*time.Second)
-}
-
-// postJSON posts v and returns the status.
-func postJSON(t *testing.T, url string, v any) int {
-	t.Helper()
-	b, _ := json.Marshal(v)
-	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // adminInvite makes an invite link with the node's admin API, as
@@ -260,11 +251,7 @@ func TestBrowserFamilyAcrossNodes(t *testing.T) {
 	mom.withPasskeys()
 	mom.join(strings.Replace(setup, "127.0.0.1", "localhost", 1), "Mom")
 
-	mom.click("#account-box summary")
-	mom.setValue("#invite-for", "Grandpa")
-	mom.click("#invite-create")
-	mom.waitJS("the invite link", `document.querySelector('#invite-link').value.includes('#invite=')`, 10*time.Second)
-	_, secret, _ := strings.Cut(eval[string](mom, `document.querySelector('#invite-link').value`), "#invite=")
+	_, secret, _ := strings.Cut(mom.makeInvite("Grandpa"), "#invite=")
 
 	grandpa := newBrowser(t, "grandpa")
 	grandpa.withPasskeys()

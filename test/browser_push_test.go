@@ -95,11 +95,7 @@ func TestBrowserRingsAClosedApp(t *testing.T) {
 	mom := newBrowser(t, "mom")
 	mom.withPasskeys()
 	mom.join(strings.Replace(ts.SetupLink(), "127.0.0.1", "localhost", 1), "Mom")
-	mom.click("#account-box summary")
-	mom.setValue("#invite-for", "Grandpa")
-	mom.click("#invite-create")
-	mom.waitJS("the invite link", `document.querySelector('#invite-link').value.includes('#invite=')`, 10*time.Second)
-	invite := eval[string](mom, `document.querySelector('#invite-link').value`)
+	invite := mom.makeInvite("Grandpa")
 
 	gp := newBrowser(t, "grandpa", chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns,BackForwardCache"))
 	gp.withPasskeys()

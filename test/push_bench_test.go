@@ -1,9 +1,7 @@
 package test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/internal/client"
-	"github.com/tandemcall/tandem/internal/testkit/passkey"
 	"github.com/tandemcall/tandem/internal/testkit/pushsvc"
 	"github.com/tandemcall/tandem/internal/testkit/testnode"
 )
@@ -32,73 +29,35 @@ func BenchmarkInviteToPush(b *testing.B) {
 	cfg.Signaling.RateLimit = 10_000
 	srv, _ := testnode.Start(b, cfg, nil)
 	base := strings.Replace(srv.URL(), "127.0.0.1", "localhost", 1)
-	post := func(path, token string, body, out any) {
-		bb, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(bb))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if out != nil {
-			_ = json.NewDecoder(resp.Body).Decode(out)
-		}
-	}
-	join := func(link, name string) (tok, cred string) {
-		_, secret, _ := strings.Cut(link, "#invite=")
-		var begun struct {
-			Ceremony string
-			Options  json.RawMessage
-		}
-		post("/api/v1/account/register/begin", "", map[string]string{"invite": secret, "name": name}, &begun)
-		c, err := passkey.New(base).Create(begun.Options)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var in struct{ Token, Credential string }
-		post("/api/v1/account/register/finish", "", map[string]any{"ceremony": begun.Ceremony, "credential": json.RawMessage(c)}, &in)
-		return in.Token, in.Credential
-	}
-	momTok, _ := join(srv.SetupLink(), "Mom")
-	var inv struct{ Link string }
-	post("/api/v1/account/invites", momTok, map[string]string{}, &inv)
-	gpTok, _ := join(inv.Link, "Grandpa")
-	svc := pushsvc.Start(b)
+	mom, grandpa := familyAt(b, base, srv.SetupLink())
 	var info struct {
 		PushKey string `json:"push_key"`
 	}
-	if resp, err := http.Get(srv.URL() + "/api/v1/info"); err == nil {
-		_ = json.NewDecoder(resp.Body).Decode(&info)
-		resp.Body.Close()
-	}
+	apiCall(b, "GET", base+"/api/v1/info", "", nil, &info)
+	svc := pushsvc.Start(b)
 	sub := svc.Subscribe(info.PushKey)
-	req, _ := http.NewRequest("PUT", base+"/api/v1/account/push", strings.NewReader(mustMarshal(map[string]any{"subscription": sub.Subscription})))
-	req.Header.Set("Authorization", "Bearer "+gpTok)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-		b.Fatalf("subscribe: %v %v", resp, err)
+	if st := apiCall(b, "PUT", base+"/api/v1/account/push", grandpa.Token, map[string]any{"subscription": sub.Subscription}, nil); st != http.StatusOK {
+		b.Fatalf("subscribe: %d", st)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	mom, err := client.Dial(ctx, client.Options{URL: "ws" + strings.TrimPrefix(srv.URL(), "http") + "/ws", Token: momTok})
+	caller, err := client.Dial(ctx, client.Options{URL: "ws" + strings.TrimPrefix(srv.URL(), "http") + "/ws", Token: mom.Token})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer mom.Close()
+	defer caller.Close()
 
 	var took []time.Duration
 	b.ResetTimer()
 	for i := range b.N {
 		start := time.Now()
-		id, err := mom.Invite(ctx, "grandpa", false)
+		id, err := caller.Invite(ctx, "grandpa", false)
 		if err != nil {
 			b.Fatal(err)
 		}
 		p := svc.Wait(sub, 2*i+1, 10*time.Second)[2*i]
 		took = append(took, p.At.Sub(start))
-		if err := mom.Hangup(ctx, id); err != nil {
+		if err := caller.Hangup(ctx, id); err != nil {
 			b.Fatal(err)
 		}
 		svc.Wait(sub, 2*i+2, 10*time.Second) // the cancelled ring's push
@@ -107,9 +66,4 @@ func BenchmarkInviteToPush(b *testing.B) {
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(took[len(took)*95/100].Microseconds())/1000, "p95-ms")
-}
-
-func mustMarshal(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }

@@ -71,12 +71,7 @@ func pushNodeRinging(t *testing.T, ring time.Duration) *testServer {
 func TestPushRingsAClosedApp(t *testing.T) {
 	ts := pushNode(t)
 	svc := pushsvc.Start(t)
-	mom := joinWithPasskey(t, ts, ts.SetupLink(), "Mom")
-	var inv struct {
-		Link string `json:"link"`
-	}
-	apiCall(t, "POST", ts.URL()+"/api/v1/account/invites", mom.Token, map[string]string{}, &inv)
-	phone := joinWithPasskey(t, ts, inv.Link, "Grandpa") // his phone: subscribed, and closed
+	mom, phone := family(t, ts) // Grandpa's phone: subscribed, and closed
 	sub := subscribePush(t, ts, svc, phone)
 	momC := dialAccount(t, ts, mom)
 	ctx := testCtx(t, 60*time.Second)
@@ -169,12 +164,7 @@ func signInAgain(t *testing.T, ts *testServer, a account, name string) account {
 func TestPushFailuresNeverDelayRinging(t *testing.T) {
 	ts := pushNode(t)
 	svc := pushsvc.Start(t)
-	mom := joinWithPasskey(t, ts, ts.SetupLink(), "Mom")
-	var inv struct {
-		Link string `json:"link"`
-	}
-	apiCall(t, "POST", ts.URL()+"/api/v1/account/invites", mom.Token, map[string]string{}, &inv)
-	phone := joinWithPasskey(t, ts, inv.Link, "Grandpa")
+	mom, phone := family(t, ts)
 	sub := subscribePush(t, ts, svc, phone)
 	for _, bad := range []map[string]any{
 		{"endpoint": "http://push.example/x", "keys": sub.Subscription.Keys},
@@ -273,12 +263,7 @@ func TestPushDeclineAcrossNodes(t *testing.T) {
 	cfg.Calls.RingTimeout = 20 * time.Second
 	ts := startCluster(t, cfg, 3)
 	svc := pushsvc.Start(t)
-	mom := joinWithPasskey(t, ts, ts.SetupLink(), "Mom")
-	var inv struct {
-		Link string `json:"link"`
-	}
-	apiCall(t, "POST", ts.URL()+"/api/v1/account/invites", mom.Token, map[string]string{}, &inv)
-	phone := joinWithPasskey(t, ts, inv.Link, "Grandpa")
+	mom, phone := family(t, ts)
 	sub := subscribePush(t, ts, svc, phone)
 	momC := dialAccount(t, ts, mom) // on the first node, which holds the call
 	ctx := testCtx(t, 30*time.Second)
