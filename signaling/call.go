@@ -249,12 +249,15 @@ func (h *Hub) invite(s *Session, to string, video bool, callID string) (string, 
 	if err != nil {
 		return callID, err
 	}
-	// A callee with no device online may still be rung on a device whose
-	// app is closed.
-	pushable := h.pushReachable(to)
 	if err := h.loadRemote(to); err != nil {
 		return "", fail(protocol.CodeUnavailable, "the call service cannot reach its shared state; try again shortly")
 	}
+	// A callee with no device online may still be rung on a device whose
+	// app is closed (asked of the store only then).
+	h.mu.Lock()
+	offline := len(h.devices[to]) == 0
+	h.mu.Unlock()
+	pushable := offline && h.pushReachable(to)
 	if callID != "" {
 		return callID, h.inviteInto(s, to, callID, stranger, pushable)
 	}
