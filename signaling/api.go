@@ -49,9 +49,6 @@ func (h *Hub) Authenticate(w http.ResponseWriter, r *http.Request) (auth.Identit
 // HistoryHandler serves GET /api/v1/calls: the caller's call history.
 func (h *Hub) HistoryHandler() http.Handler {
 	return h.listHandler(50, func(ctx context.Context, id auth.Identity, limit int) (any, error) {
-		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		h.pending.wait(wctx, id.User)
-		cancel()
 		calls, err := h.store.Calls(ctx, id.User, limit)
 		if calls == nil {
 			calls = []store.CallEntry{}
@@ -61,7 +58,10 @@ func (h *Hub) HistoryHandler() http.Handler {
 }
 
 // listHandler serves a GET of the caller's own list, at most ?limit
-// entries (1 to 1000, default def), as the JSON list returns.
+// entries (1 to 1000, default def), as the JSON list returns. It waits
+// first for the caller's writes still under way (a call's history, an
+// assistance's audit entries): a client that reads on hearing of an end
+// finds it.
 func (h *Hub) listHandler(def int, list func(ctx context.Context, id auth.Identity, limit int) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
@@ -82,6 +82,9 @@ func (h *Hub) listHandler(def int, list func(ctx context.Context, id auth.Identi
 			}
 			limit = n
 		}
+		wctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		h.pending.wait(wctx, id.User)
+		cancel()
 		body, err := list(r.Context(), id, limit)
 		if err != nil {
 			writeHTTPError(w, http.StatusInternalServerError, protocol.CodeInternal, "not available now")

@@ -54,6 +54,8 @@ func jsList(users []string) string {
 // joinRoom joins a room from the home screen.
 func (b *browser) joinRoom(room string, ptt bool) {
 	b.t.Helper()
+	// As a person waits for "Online": before it, the page says to try again.
+	b.waitJS("connected", `window.tandem.connected`, 15*time.Second)
 	b.setValue("#room-name", room)
 	eval[bool](b, fmt.Sprintf(`(() => { document.querySelector('#room-ptt').checked = %t; return true })()`, ptt))
 	b.click("#join-room")

@@ -181,8 +181,12 @@ func (s *SQLite) AssistEntries(ctx context.Context, user string, limit int) ([]A
 	return newestRows[AssistEntry](ctx, s, "assist", user, limit)
 }
 
-// TouchUser implements Users.
+// TouchUser implements Users. Every sign-in touches its user: one who is
+// known already costs a read, not a write.
 func (s *SQLite) TouchUser(ctx context.Context, user string) error {
+	if known, err := s.KnownUser(ctx, user); err != nil || known {
+		return err
+	}
 	_, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO users (user) VALUES (?)", user)
 	return err
 }
