@@ -141,7 +141,7 @@ func dialAccount(t *testing.T, ts *testServer, a account) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: a.Token, Logger: clientLogger(t)})
+	c, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: a.Token, Logger: clientLogger(t), LoopbackOnly: true})
 	if err != nil {
 		t.Fatalf("dial %s: %v", a.User, err)
 	}

@@ -112,7 +112,7 @@ func (ts *testServer) dial(t *testing.T, user, device string) *client.Client {
 		}
 		ts.dials++
 	}
-	c, err := client.Dial(ctx, client.Options{URL: url, Token: ts.token(t, user, device), Logger: clientLogger(t)})
+	c, err := client.Dial(ctx, client.Options{URL: url, Token: ts.token(t, user, device), Logger: clientLogger(t), LoopbackOnly: true})
 	if err != nil {
 		t.Fatalf("dial %s/%s: %v", user, device, err)
 	}

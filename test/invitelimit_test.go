@@ -49,7 +49,7 @@ func dialToken(t *testing.T, url, token string) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Options{URL: url, Token: token, Logger: clientLogger(t)})
+	c, err := client.Dial(ctx, client.Options{URL: url, Token: token, Logger: clientLogger(t), LoopbackOnly: true})
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}

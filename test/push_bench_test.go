@@ -41,7 +41,7 @@ func BenchmarkInviteToPush(b *testing.B) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	caller, err := client.Dial(ctx, client.Options{URL: "ws" + strings.TrimPrefix(srv.URL(), "http") + "/ws", Token: mom.Token})
+	caller, err := client.Dial(ctx, client.Options{URL: "ws" + strings.TrimPrefix(srv.URL(), "http") + "/ws", Token: mom.Token, LoopbackOnly: true})
 	if err != nil {
 		b.Fatal(err)
 	}

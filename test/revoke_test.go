@@ -121,7 +121,7 @@ func TestEveryEndpointRefusesARevokedToken(t *testing.T) {
 
 			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if c, err := client.Dial(dctx, client.Options{URL: ts.wsURL(), Token: tok}); err == nil {
+			if c, err := client.Dial(dctx, client.Options{URL: ts.wsURL(), Token: tok, LoopbackOnly: true}); err == nil {
 				c.Close()
 				t.Error("/ws: the revoked token opened a session")
 			} else if !client.IsCode(err, protocol.CodeTokenRevoked) {
@@ -186,7 +186,7 @@ func TestRevocationEndsRunningSessions(t *testing.T) {
 			room := "room-" + strings.ReplaceAll(rv.name, " ", "-")
 			tok, id := ts.mintFor(t, user, "obs")
 			ctx := testCtx(t, 10*time.Second)
-			ws, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: tok})
+			ws, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: tok, LoopbackOnly: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,12 +313,12 @@ func TestRevocationAcrossNodes(t *testing.T) {
 	laptopTok, _ := b.mintFor(t, "alice", "laptop")
 	obsTok, _ := b.mintFor(t, "alice", "obs")
 	keyTok, keyID := b.mintFor(t, "alice", "studio")
-	laptop, err := client.Dial(ctx, client.Options{URL: b.wsURL(), Token: laptopTok})
+	laptop, err := client.Dial(ctx, client.Options{URL: b.wsURL(), Token: laptopTok, LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { laptop.Close() })
-	obs, err := client.Dial(ctx, client.Options{URL: b.wsURL(), Token: obsTok})
+	obs, err := client.Dial(ctx, client.Options{URL: b.wsURL(), Token: obsTok, LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,12 +394,12 @@ func TestRevocationSweepCatchesAMissedBroadcast(t *testing.T) {
 	phoneTok, _ := b.mintFor(t, "alice", "phone")
 	obsTok, _ := b.mintFor(t, "alice", "obs")
 	keyTok, keyID := b.mintFor(t, "bob", "studio")
-	phone, err := client.Dial(ctx, client.Options{URL: b.wsURL(), Token: phoneTok})
+	phone, err := client.Dial(ctx, client.Options{URL: b.wsURL(), Token: phoneTok, LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { phone.Close() })
-	obs, err := client.Dial(ctx, client.Options{URL: b.wsURL(), Token: obsTok})
+	obs, err := client.Dial(ctx, client.Options{URL: b.wsURL(), Token: obsTok, LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func TestTURNRelaysToTheNodeOnlyAtItsMediaPort(t *testing.T) {
 
 	// The media port itself: a call whose legs may only use relays.
 	dial := func(user, device string) *client.Client {
-		c, err := client.Dial(testCtx(t, 10*time.Second), client.Options{URL: ts.wsURL(), Token: ts.token(t, user, device), UseICEServers: true, RelayOnly: true})
+		c, err := client.Dial(testCtx(t, 10*time.Second), client.Options{URL: ts.wsURL(), Token: ts.token(t, user, device), LoopbackOnly: true, UseICEServers: true, RelayOnly: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -282,7 +282,7 @@ func TestCallOutlivesTURNCredentials(t *testing.T) {
 	ts := startServer(t, func(c *config.Config) { c.TURN.CredentialTTL = ttl })
 	dial := func(user, device string) *client.Client {
 		ctx := testCtx(t, 10*time.Second)
-		c, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: ts.token(t, user, device), UseICEServers: true, RelayOnly: true})
+		c, err := client.Dial(ctx, client.Options{URL: ts.wsURL(), Token: ts.token(t, user, device), LoopbackOnly: true, UseICEServers: true, RelayOnly: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -257,7 +257,7 @@ func dial(t *testing.T, baseURL, token string) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Options{URL: "ws" + strings.TrimPrefix(baseURL, "http") + "/ws", Token: token})
+	c, err := client.Dial(ctx, client.Options{URL: "ws" + strings.TrimPrefix(baseURL, "http") + "/ws", Token: token, LoopbackOnly: true})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

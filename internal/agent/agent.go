@@ -54,9 +54,7 @@ type Config struct {
 	LocalPause time.Duration
 	// Unattended access: off unless the machine's owner turns it on.
 	Unattended Unattended
-	// UseICEServers makes media use the server's STUN/TURN servers.
-	UseICEServers bool
-	Logger        *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Unattended is unattended access: with nobody at the machine, calls
@@ -139,7 +137,7 @@ func (a *Agent) StopHelp() {
 
 // Run signs in and serves calls until ctx ends or the connection fails.
 func (a *Agent) Run(ctx context.Context) error {
-	c, err := client.Dial(ctx, client.Options{URL: a.cfg.URL, Token: a.cfg.Token, Logger: a.cfg.Logger, UseICEServers: a.cfg.UseICEServers})
+	c, err := client.Dial(ctx, client.Options{URL: a.cfg.URL, Token: a.cfg.Token, Logger: a.cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

@@ -23,7 +23,6 @@ type File struct {
 	FPS         int           `yaml:"fps"`
 	BitrateKbps int           `yaml:"bitrate_kbps"`
 	LocalPause  time.Duration `yaml:"local_pause"`
-	ICEServers  bool          `yaml:"ice_servers"`
 	Unattended  struct {
 		Enabled bool     `yaml:"enabled"`
 		Helpers []string `yaml:"helpers"`
@@ -67,8 +66,7 @@ func (f File) check() error {
 func (f File) Config() (Config, error) {
 	c := Config{
 		URL: f.Server, Display: f.Display, FPS: f.FPS, BitrateKbps: f.BitrateKbps, LocalPause: f.LocalPause,
-		UseICEServers: f.ICEServers,
-		Unattended:    Unattended{Enabled: f.Unattended.Enabled, Helpers: f.Unattended.Helpers, Grants: f.Unattended.Grants},
+		Unattended: Unattended{Enabled: f.Unattended.Enabled, Helpers: f.Unattended.Helpers, Grants: f.Unattended.Grants},
 	}
 	if f.TokenFile != "" {
 		b, err := os.ReadFile(f.TokenFile)

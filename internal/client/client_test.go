@@ -21,7 +21,7 @@ func testContext(t *testing.T) context.Context {
 
 func dial(t *testing.T, fs *fakeServer, token string) *Client {
 	t.Helper()
-	c, err := Dial(testContext(t), Options{URL: fs.url(), Token: token})
+	c, err := Dial(testContext(t), Options{URL: fs.url(), Token: token, LoopbackOnly: true})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -261,7 +261,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	ctx := testContext(t)
 	var clients []*Client
 	for _, u := range []string{"alice", "bob", "carol"} {
-		c, err := Dial(ctx, Options{URL: fs.url(), Token: u})
+		c, err := Dial(ctx, Options{URL: fs.url(), Token: u, LoopbackOnly: true})
 		if err != nil {
 			t.Fatalf("Dial: %v", err)
 		}

@@ -8,6 +8,11 @@
 // buffer are the sdp and ice messages of a call that has active Media: those
 // go to the Media, which answers them by itself.
 //
-// Media only ever uses loopback addresses: it gathers host candidates on
-// 127.0.0.0/8 and drops remote candidates outside it.
+// Media works across real networks: it gathers on every interface, IPv4
+// and IPv6, uses the STUN and TURN servers the server names (TURN over
+// UDP, TCP or TLS), and restarts ICE when the host's addresses change.
+// Tests and the load tool, which run everything on one machine, opt into
+// Options.LoopbackOnly, and the synthetic sources of MediaOptions (fake
+// audio and video, load sources, tags, pinned ports) are theirs; the
+// desktop agent publishes real frames through MediaOptions.ScreenTrack.
 package client

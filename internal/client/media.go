@@ -77,7 +77,7 @@ func (c *Client) StartMedia(ctx context.Context, callID string, o MediaOptions) 
 			return nil, fmt.Errorf("client: start media: %w", err)
 		}
 	}
-	if o.Network != nil && m.pub != nil {
+	if m.hostNet != nil && m.pub != nil {
 		m.goTracked(func() { m.watchNetwork(o.Network) })
 	}
 	return m, nil
@@ -100,12 +100,13 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 	}
 	servers := m.iceServers()
 	var err error
-	if o.Network != nil {
+	loopback := c.opts.LoopbackOnly && o.Network == nil
+	if !loopback {
 		if m.hostNet, err = stdnet.NewNet(); err != nil {
 			return nil, fmt.Errorf("list network interfaces: %w", err)
 		}
 	}
-	subSettings := pcSettings{ports: o.ReceivePorts, noNACK: o.DisableNACK, nacks: m.nacks, net: o.Network, hostNet: m.hostNet}
+	subSettings := pcSettings{ports: o.ReceivePorts, noNACK: o.DisableNACK, nacks: m.nacks, net: o.Network, loopback: loopback, hostNet: m.hostNet}
 	if m.sub, err = newPeerConnection(m.log.With("pc", protocol.PCSub), m.pcConfig(servers), subSettings); err != nil {
 		return nil, err
 	}
@@ -119,7 +120,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		return m, nil
 	}
 
-	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers), pcSettings{net: o.Network, hostNet: m.hostNet}); err != nil {
+	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers), pcSettings{net: o.Network, loopback: loopback, hostNet: m.hostNet}); err != nil {
 		_ = m.sub.Close()
 		return nil, err
 	}
@@ -160,9 +161,10 @@ func (m *Media) pcConfig(servers []webrtc.ICEServer) webrtc.Configuration {
 	return cfg
 }
 
-// iceServers returns the welcome's servers when Options.UseICEServers is set.
+// iceServers returns the welcome's servers, unless the client is
+// LoopbackOnly without UseICEServers.
 func (m *Media) iceServers() []webrtc.ICEServer {
-	if !m.c.opts.UseICEServers {
+	if m.c.opts.LoopbackOnly && !m.c.opts.UseICEServers {
 		return nil
 	}
 	servers := m.c.iceServers()

@@ -95,7 +95,7 @@ func TestMediaLoadSources(t *testing.T) {
 	sfu := &echoSFU{t: t}
 	fs := newFakeServer(t, sfu.handle)
 	ctx := testContext(t)
-	c, err := Dial(ctx, Options{URL: fs.url(), Token: "alice"})
+	c, err := Dial(ctx, Options{URL: fs.url(), Token: "alice", LoopbackOnly: true})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
-// networkPoll is how often Media looks at the local addresses of
-// MediaOptions.Network; a phone's connectivity callback comes about as
-// soon.
+// networkPoll is how often Media looks at the host's addresses (those
+// in MediaOptions.Network, when set); a phone's connectivity callback
+// comes about as soon.
 const networkPoll = 100 * time.Millisecond
 
 // restartICE asks the Media's loop for an ICE restart; done gets its
@@ -91,8 +91,9 @@ func (m *Media) restartPub() error {
 	return nil
 }
 
-// watchNetwork restarts ICE whenever the host's addresses inside n change
-// and at least one is left to gather on.
+// watchNetwork restarts ICE whenever the host's addresses inside n (nil:
+// every address ICE gathers on but loopback) change and at least one is
+// left to gather on.
 func (m *Media) watchNetwork(n *net.IPNet) {
 	t := time.NewTicker(networkPoll)
 	defer t.Stop()
@@ -120,7 +121,8 @@ func (m *Media) watchNetwork(n *net.IPNet) {
 	}
 }
 
-// addrsIn lists the host's addresses inside n, sorted.
+// addrsIn lists the host's addresses inside n, sorted; n nil means every
+// gatherable address but loopback.
 func addrsIn(n *net.IPNet) []string {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -128,7 +130,11 @@ func addrsIn(n *net.IPNet) []string {
 	}
 	var in []string
 	for _, a := range addrs {
-		if ip, ok := a.(*net.IPNet); ok && n.Contains(ip.IP) {
+		ip, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		if n == nil && gatherable(ip.IP) && !ip.IP.IsLoopback() || n != nil && n.Contains(ip.IP) {
 			in = append(in, ip.IP.String())
 		}
 	}

@@ -137,7 +137,7 @@ func (m *Media) handleICE(msg *protocol.ICE, pending map[string][]webrtc.ICECand
 		m.log.Debug("candidate for a PeerConnection this leg does not have", "pc", msg.PC)
 		return nil
 	}
-	if !loopbackCandidate(msg.Candidate.Candidate) {
+	if m.c.opts.LoopbackOnly && !loopbackCandidate(msg.Candidate.Candidate) {
 		m.log.Debug("dropping non-loopback candidate", "pc", msg.PC, "candidate", msg.Candidate.Candidate)
 		return nil
 	}

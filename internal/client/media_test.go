@@ -60,7 +60,7 @@ func (s *echoSFU) handle(fc *fakeConn, msg any) {
 }
 
 func (s *echoSFU) newPC(fc *fakeConn, name string) *webrtc.PeerConnection {
-	pc, err := newPeerConnection(slog.New(slog.DiscardHandler), webrtc.Configuration{}, pcSettings{})
+	pc, err := newPeerConnection(slog.New(slog.DiscardHandler), webrtc.Configuration{}, pcSettings{loopback: true})
 	if err != nil {
 		s.t.Fatalf("sfu: %v", err)
 	}
@@ -207,7 +207,7 @@ func TestMediaEcho(t *testing.T) {
 	ctx := testContext(t)
 	// A verbose logger exercises the pion log adapter under -race.
 	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug - 4}))
-	c, err := Dial(ctx, Options{URL: fs.url(), Token: "alice", Logger: log})
+	c, err := Dial(ctx, Options{URL: fs.url(), Token: "alice", Logger: log, LoopbackOnly: true})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -262,7 +262,7 @@ func TestMediaTakesBufferedOffer(t *testing.T) {
 	sfu := &echoSFU{t: t}
 	fs := newFakeServer(t, sfu.handle)
 	ctx := testContext(t)
-	c, err := Dial(ctx, Options{URL: fs.url(), Token: "alice"})
+	c, err := Dial(ctx, Options{URL: fs.url(), Token: "alice", LoopbackOnly: true})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}

@@ -19,12 +19,21 @@ type Options struct {
 	Token string
 	// Logger receives the client's and pion's logs; nil discards them.
 	Logger *slog.Logger
-	// UseICEServers makes Media use the STUN/TURN servers from welcome.
-	// By default Media uses none and relies on loopback host candidates.
-	UseICEServers bool
-	// RelayOnly makes Media use relay (TURN) candidates only; it implies
-	// nothing about UseICEServers, which must be set too.
+	// RelayOnly makes Media use relay (TURN) candidates only.
 	RelayOnly bool
+
+	// LoopbackOnly is for tests and the load tool, which run client and
+	// server on one machine: Media gathers host candidates on 127.0.0.0/8
+	// only (or on MediaOptions.Network), drops remote candidates outside
+	// it, and uses the server's STUN/TURN servers only with
+	// UseICEServers. Without it Media is a client for real networks: it
+	// gathers on every interface, IPv4 and IPv6, uses the STUN and TURN
+	// servers the server names, takes every candidate the server sends,
+	// and restarts ICE by itself when the host's addresses change.
+	LoopbackOnly bool
+	// UseICEServers, with LoopbackOnly, makes Media use the STUN/TURN
+	// servers from welcome all the same.
+	UseICEServers bool
 }
 
 // MediaOptions says which synthetic tracks Media publishes on "pub".
@@ -63,11 +72,12 @@ type MediaOptions struct {
 	// other socket lands in it.
 	ReceivePorts PortRange
 	// Network, when set, makes both PeerConnections gather candidates on
-	// the local addresses inside it instead of loopback, and the Media
-	// watches those addresses: when they change, as on a phone moving
-	// from Wi-Fi to cellular, it restarts ICE by itself (see RestartICE).
-	// For tests that give the client an address in a network namespace
-	// of their own and then change it.
+	// the local addresses inside it only, and the Media watches those
+	// addresses: when they change, as on a phone moving from Wi-Fi to
+	// cellular, it restarts ICE by itself (see RestartICE). For tests
+	// that give the client an address in a network namespace of their
+	// own and then change it; without it a client that is not
+	// LoopbackOnly gathers on, and watches, every address it has.
 	Network *net.IPNet
 	// DisableNACK makes "sub" never ask for retransmissions: lost video
 	// packets stay lost. For measuring what NACK recovers.

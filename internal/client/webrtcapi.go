@@ -26,14 +26,17 @@ type pcSettings struct {
 	ports  PortRange    // local ICE ports; zero for any
 	noNACK bool         // never ask for retransmissions
 	nacks  *nackCounter // counts NACKs and retransmissions; nil for none
-	net    *net.IPNet   // local addresses to gather on; nil for loopback
-	// hostNet, with net, is the host's interfaces as ICE sees them; pion
-	// lists them once, so a network change needs UpdateInterfaces.
+	net    *net.IPNet   // local addresses to gather on; nil for all (or loopback)
+	// loopback gathers on 127.0.0.0/8 only, when net is nil.
+	loopback bool
+	// hostNet, unless loopback, is the host's interfaces as ICE sees
+	// them; pion lists them once, so a network change needs
+	// UpdateInterfaces.
 	hostNet *stdnet.Net
 }
 
 // newAPI builds a pion API for one PeerConnection: Opus and VP8 only, NACK
-// and RTCP report interceptors, and ICE restricted to UDP over loopback.
+// and RTCP report interceptors, and ICE over UDP on the addresses s allows.
 func newAPI(log *slog.Logger, s pcSettings) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
@@ -89,12 +92,23 @@ func newAPI(log *slog.Logger, s pcSettings) (*webrtc.API, error) {
 	}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	if s.net != nil {
+	switch {
+	case s.net != nil:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 		se.SetIPFilter(s.net.Contains)
 		se.SetNet(s.hostNet)
-	} else {
+	case s.loopback:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	default:
+		// Every address a peer elsewhere could reach: IPv4 and IPv6, but
+		// not IPv6 link-local ones, which name no route. Loopback stays, for
+		// a server on the same machine.
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+		se.SetIPFilter(gatherable)
+		if s.hostNet != nil {
+			se.SetNet(s.hostNet)
+		}
 	}
 	if err := s.ports.apply(&se); err != nil {
 		return nil, err
@@ -119,4 +133,9 @@ func newPeerConnection(log *slog.Logger, cfg webrtc.Configuration, s pcSettings)
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	return pc, nil
+}
+
+// gatherable reports whether a real client gathers candidates on ip.
+func gatherable(ip net.IP) bool {
+	return !ip.IsLinkLocalUnicast() && !ip.IsUnspecified() && !ip.IsMulticast()
 }

@@ -507,7 +507,7 @@ func (mb *member) start(ctx context.Context, cfg MediaConfig, room string) error
 	if err != nil {
 		return err
 	}
-	c, err := client.Dial(ctx, client.Options{URL: cfg.URL, Token: tok, Logger: cfg.Logger.With("member", mb.name)})
+	c, err := client.Dial(ctx, client.Options{URL: cfg.URL, Token: tok, Logger: cfg.Logger.With("member", mb.name), LoopbackOnly: true})
 	if err != nil {
 		return err
 	}

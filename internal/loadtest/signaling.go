@@ -285,7 +285,7 @@ func invites(ctx context.Context, cfg SignalingConfig, res *SignalingResult, fai
 		}
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		return client.Dial(dctx, client.Options{URL: cfg.URLs[node%len(cfg.URLs)], Token: tok})
+		return client.Dial(dctx, client.Options{URL: cfg.URLs[node%len(cfg.URLs)], Token: tok, LoopbackOnly: true})
 	}
 	id := runID()
 	for i := range pairs {
