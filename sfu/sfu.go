@@ -11,6 +11,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/stun/v4"
@@ -40,13 +41,16 @@ const udpSocketBuffer = 4 << 20
 
 // SFU owns the shared UDP socket and the rooms.
 type SFU struct {
-	log      *slog.Logger
-	lf       slogFactory
-	conn     *net.UDPConn
-	media    net.PacketConn // conn, batched; what direct SRTP output writes to
-	mux      ice.UDPMux
-	rewrite  []webrtc.ICEAddressRewriteRule
-	loopback bool
+	log   *slog.Logger
+	lf    slogFactory
+	conn  *net.UDPConn
+	media net.PacketConn // conn, batched; what direct SRTP output writes to
+	mux   ice.UDPMux
+	// relayChecks holds back checks relayed by the TURN server beside
+	// this SFU, so that a direct path wins (relaycheck.go).
+	relayChecks relayChecks
+	rewrite     []webrtc.ICEAddressRewriteRule
+	loopback    bool
 	// cork, when the socket supports it, holds the writes of one packet's
 	// fan-out so they leave in one sendmmsg.
 	cork corker
@@ -109,7 +113,6 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		lf:       lf,
 		conn:     conn,
 		media:    batched,
-		mux:      webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), batched),
 		rewrite:  rewrite,
 		loopback: addr.IP != nil && addr.IP.IsLoopback(),
 		rooms:    make(map[RoomID]*Room),
@@ -117,6 +120,8 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		ranDone:  make(chan struct{}),
 	}
 	s.candidates.loopback = s.loopback
+	s.relayChecks.now = time.Now
+	s.mux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), &relayHoldConn{PacketConn: batched, r: &s.relayChecks})
 	s.cork, _ = batched.(corker)
 	if !cfg.PionInput {
 		s.filtered = udpx.SetFilter(batched, &filter{s: s})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 
@@ -169,4 +170,20 @@ func (g *relayGenerator) bind(network string, requestedPort int) (net.PacketConn
 // not offered.
 func (g *relayGenerator) AllocateConn(string, int) (net.Conn, net.Addr, error) {
 	return nil, nil, ErrTCPRelayUnsupported
+}
+
+// IsRelay reports whether addr is the address of one of this server's
+// open relay sockets: what a peer sees as the source of relayed packets.
+// The media server asks, to prefer a client's direct path to a relayed one
+// (sfu.SFU.SetRelayCheck).
+func (s *Server) IsRelay(addr netip.AddrPort) bool {
+	ip, ok := netip.AddrFromSlice(s.cfg.RelayIP)
+	if !ok || ip.Unmap() != addr.Addr().Unmap() && !ip.IsUnspecified() {
+		return false
+	}
+	g := s.relays
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, open := g.byPort[int(addr.Port())]
+	return open
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,7 +109,8 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 			return nil, fmt.Errorf("list network interfaces: %w", err)
 		}
 	}
-	subSettings := pcSettings{ports: o.ReceivePorts, noNACK: o.DisableNACK, nacks: m.nacks, net: o.Network, loopback: loopback, hostNet: m.hostNet}
+	local := serverOnThisHost(c.opts.URL)
+	subSettings := pcSettings{ports: o.ReceivePorts, noNACK: o.DisableNACK, nacks: m.nacks, net: o.Network, loopback: loopback, serverLocal: local, hostNet: m.hostNet}
 	if m.sub, err = newPeerConnection(m.log.With("pc", protocol.PCSub), m.pcConfig(servers), subSettings); err != nil {
 		return nil, err
 	}
@@ -120,7 +124,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		return m, nil
 	}
 
-	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers), pcSettings{net: o.Network, loopback: loopback, hostNet: m.hostNet}); err != nil {
+	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers), pcSettings{net: o.Network, loopback: loopback, serverLocal: local, hostNet: m.hostNet}); err != nil {
 		_ = m.sub.Close()
 		return nil, err
 	}
@@ -249,4 +253,18 @@ func (m *Media) goTracked(f func()) {
 		defer m.wg.Done()
 		f()
 	}()
+}
+
+// serverOnThisHost reports whether the signaling URL names a loopback
+// host, so that the server's media is on this machine too.
+func serverOnThisHost(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if ip := net.ParseIP(h); ip != nil {
+		return ip.IsLoopback()
+	}
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }

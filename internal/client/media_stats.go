@@ -1,8 +1,14 @@
 package client
 
 import (
+	"net"
 	"slices"
+	"strconv"
 	"sync/atomic"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
 // counters are a Media's packet counts, updated by its goroutines.
@@ -87,4 +93,42 @@ func (m *Media) RemoteStreams() []string {
 	m.mu.Unlock()
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// Path is the candidate pair one PeerConnection's media goes over.
+type Path struct {
+	// Local and Remote are the candidates' types: host, srflx, prflx or
+	// relay. A relay path goes through a TURN server.
+	Local, Remote string
+	// LocalAddr and RemoteAddr are the candidates' addresses (ip:port).
+	LocalAddr, RemoteAddr string
+}
+
+func (p Path) String() string {
+	return p.Local + " " + p.LocalAddr + " → " + p.Remote + " " + p.RemoteAddr
+}
+
+// Paths returns the candidate pair each PeerConnection ("pub", "sub")
+// has selected; one not yet connected is absent.
+func (m *Media) Paths() map[string]Path {
+	out := map[string]Path{}
+	for name, pc := range map[string]*webrtc.PeerConnection{protocol.PCPub: m.pub, protocol.PCSub: m.sub} {
+		if pc == nil {
+			continue
+		}
+		dtls := pc.SCTP().Transport()
+		if dtls == nil {
+			continue
+		}
+		pair, err := dtls.ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+			continue
+		}
+		out[name] = Path{
+			Local: pair.Local.Typ.String(), Remote: pair.Remote.Typ.String(),
+			LocalAddr:  net.JoinHostPort(pair.Local.Address, strconv.Itoa(int(pair.Local.Port))),
+			RemoteAddr: net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port))),
+		}
+	}
+	return out
 }

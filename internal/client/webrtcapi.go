@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -18,6 +19,10 @@ const (
 	vp8PayloadType  = 96
 )
 
+// relayAcceptanceWait is how long a real client waits for a direct path
+// before it takes a relayed one.
+const relayAcceptanceWait = 500 * time.Millisecond
+
 // maxNACKsPerPacket is how often "sub" asks for one lost packet.
 const maxNACKsPerPacket = 10
 
@@ -29,6 +34,9 @@ type pcSettings struct {
 	net    *net.IPNet   // local addresses to gather on; nil for all (or loopback)
 	// loopback gathers on 127.0.0.0/8 only, when net is nil.
 	loopback bool
+	// serverLocal, for a client that is not loopback-only, is a server on
+	// this machine: loopback addresses are worth gathering on too.
+	serverLocal bool
 	// hostNet, unless loopback, is the host's interfaces as ICE sees
 	// them; pion lists them once, so a network change needs
 	// UpdateInterfaces.
@@ -102,10 +110,16 @@ func newAPI(log *slog.Logger, s pcSettings) (*webrtc.API, error) {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	default:
 		// Every address a peer elsewhere could reach: IPv4 and IPv6, but
-		// not IPv6 link-local ones, which name no route. Loopback stays, for
-		// a server on the same machine.
+		// not IPv6 link-local ones, which name no route, and loopback only
+		// for a server on this machine.
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
-		se.SetIPFilter(gatherable)
+		se.SetIncludeLoopbackCandidate(s.serverLocal)
+		se.SetIPFilter(func(ip net.IP) bool { return gatherable(ip) && (s.serverLocal || !ip.IsLoopback()) })
+		// pion waits 2 s before it nominates a relayed pair, in case a
+		// direct one proves itself; the server already holds relayed
+		// checks back (sfu/relaycheck.go), and a client behind a firewall
+		// that only lets TLS out would wait for nothing.
+		se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
 		if s.hostNet != nil {
 			se.SetNet(s.hostNet)
 		}

@@ -172,6 +172,7 @@ func (s *Server) startTURN(cfg config.Config, signing []byte, reg prometheus.Reg
 		return nil, fmt.Errorf("turn: %w", err)
 	}
 	s.turn = srv
+	s.sfu.SetRelayCheck(srv.IsRelay)
 	ep := &turnEndpoints{host: t.PublicHost, secret: secrets[0], ttl: t.CredentialTTL, now: time.Now}
 	if a := srv.UDPAddr(); a != nil {
 		ep.udpPort = a.Port

