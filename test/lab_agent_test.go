@@ -33,8 +33,8 @@ func TestLabAgentHelp(t *testing.T) {
 	display := x11test.StartXvfb(t)
 	win := x11test.NewTestWindow(t, display, 200, 150, 640, 360)
 
-	bobHome := l.home("bob", natPortPreserving)
-	// l.netem(bobHome, 20*time.Millisecond, 0)
+	// 20 ms each way between Bob's home and the server.
+	bobHome := l.home("bob", natPortPreserving, linkShape{Delay: 20 * time.Millisecond})
 	bob := l.browserIn(bobHome, "bob")
 	bob.do(20*time.Second, chromedp.Navigate("https://"+labServerIP+"/#token="+ts.token(t, "bob", "laptop")))
 	bob.state("idle", 20*time.Second)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,8 +133,14 @@ func (l *lab) deviceIn(t *testing.T, h *home, name string, spec labDeviceSpec) *
 				t.Errorf("%s ended with %v", name, err)
 			}
 		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+			// Its goroutines, to say where it hangs.
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
 			t.Errorf("%s did not end within 10 s of its stdin closing", name)
 		}
 	})

@@ -188,8 +188,18 @@ func sysctl(t *testing.T, n *netns, settings ...string) {
 	}
 }
 
-// home builds a home network of the given kind.
-func (l *lab) home(name string, nat labNAT) *home {
+// linkShape is what a home's WAN link does to every packet, each way:
+// delay it, and drop some at random. This kernel has no sch_netem (see
+// linkshape_test.go), so a shaped link is two TUN devices, one at each
+// end, and the test carries the packets between them (tunLink).
+type linkShape struct {
+	Delay   time.Duration
+	LossPct float64
+}
+
+// home builds a home network of the given kind; shape, when given, is
+// its WAN link's delay and loss.
+func (l *lab) home(name string, nat labNAT, shape ...linkShape) *home {
 	t := l.t
 	t.Helper()
 	l.homes++
@@ -199,7 +209,11 @@ func (l *lab) home(name string, nat labNAT) *home {
 	lan, hlan := fmt.Sprintf("lan%d", i), fmt.Sprintf("hlan%d", i)
 	h.wan = wan
 	// The WAN link: internet ↔ router.
-	l.ip("link", "add", wan, "type", "veth", "peer", "name", rwan)
+	if len(shape) > 0 {
+		tunLink(t, wan, rwan, shape[0])
+	} else {
+		l.ip("link", "add", wan, "type", "veth", "peer", "name", rwan)
+	}
 	l.ip("link", "set", rwan, "netns", h.router.path)
 	l.ip("link", "set", wan, "up")
 	h.router.run(t, "ip", "link", "set", rwan, "name", "wan0")
@@ -258,21 +272,6 @@ func (l *lab) home(name string, nat labNAT) *home {
 }
 `, forward, masq))
 	return h
-}
-
-// netem delays (each way) and drops on the home's WAN link.
-func (l *lab) netem(h *home, delay time.Duration, lossPct float64) {
-	l.t.Helper()
-	args := []string{"qdisc", "replace", "dev", "wan0", "root", "netem", "delay", delay.String()}
-	if lossPct > 0 {
-		args = append(args, "loss", fmt.Sprintf("%g%%", lossPct))
-	}
-	h.router.run(l.t, "tc", args...)
-	mustBePrivateNetns(l.t)
-	args[3] = h.wan
-	if out, err := exec.Command("tc", args...).CombinedOutput(); err != nil {
-		l.t.Fatalf("tc %s: %v: %s", strings.Join(args, " "), err, bytesTrim(out))
-	}
 }
 
 // browserIn starts a headless Chromium whose network is the home's host:

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/transport/v4/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -39,7 +38,7 @@ type Media struct {
 	screen         *webrtc.RTPSender   // the screen share's sender (MediaOptions.Screen)
 	assistDC       *webrtc.DataChannel // MediaOptions.Assist
 	assistOpen     <-chan struct{}     // closed when assistDC opens
-	hostNet        *stdnet.Net         // interfaces ICE gathers on, with MediaOptions.Network
+	hostNet        *hostNet            // interfaces ICE gathers on, with MediaOptions.Network
 	events         chan any            // *protocol.SDP and *protocol.ICE from the server
 	done           chan struct{}       // closed by Close
 	pubConnected   chan struct{}       // closed when pub first connects
@@ -105,7 +104,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 	var err error
 	loopback := c.opts.LoopbackOnly && o.Network == nil
 	if !loopback {
-		if m.hostNet, err = stdnet.NewNet(); err != nil {
+		if m.hostNet, err = newHostNet(); err != nil {
 			return nil, fmt.Errorf("list network interfaces: %w", err)
 		}
 	}

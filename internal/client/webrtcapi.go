@@ -9,6 +9,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/transport/v4"
 	"github.com/pion/transport/v4/stdnet"
 	"github.com/pion/webrtc/v4"
 )
@@ -40,7 +41,7 @@ type pcSettings struct {
 	// hostNet, unless loopback, is the host's interfaces as ICE sees
 	// them; pion lists them once, so a network change needs
 	// UpdateInterfaces.
-	hostNet *stdnet.Net
+	hostNet *hostNet
 }
 
 // newAPI builds a pion API for one PeerConnection: Opus and VP8 only, NACK
@@ -152,4 +153,35 @@ func newPeerConnection(log *slog.Logger, cfg webrtc.Configuration, s pcSettings)
 // gatherable reports whether a real client gathers candidates on ip.
 func gatherable(ip net.IP) bool {
 	return !ip.IsLinkLocalUnicast() && !ip.IsUnspecified() && !ip.IsMulticast()
+}
+
+// turnDialTimeout bounds a TCP connection to a TURN server. pion dials
+// TURN over TCP and TLS without a deadline and waits for that dial when
+// the PeerConnection closes: behind a firewall that drops what it does not
+// allow (as many do, rather than refuse), closing a call took the kernel's
+// two minutes of SYN retries.
+const turnDialTimeout = 5 * time.Second
+
+// hostNet is the host's network as ICE sees it, with TCP dials bounded.
+type hostNet struct{ *stdnet.Net }
+
+func newHostNet() (*hostNet, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return &hostNet{n}, nil
+}
+
+// DialTCP implements transport.Net with a timeout.
+func (n *hostNet) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
+	d := net.Dialer{Timeout: turnDialTimeout}
+	if laddr != nil {
+		d.LocalAddr = laddr
+	}
+	c, err := d.Dial(network, raddr.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil //nolint:forcetypeassert // a TCP dial gives a *net.TCPConn
 }
