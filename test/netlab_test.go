@@ -351,7 +351,7 @@ func labCertificates(t *testing.T, ips ...string) (caFile, certFile, keyFile str
 
 // startServer starts a node on the lab's public addresses, as it runs on
 // the internet: not in dev mode, HTTPS on 443, media on one UDP port of
-// every address, and TURN on UDP and TCP 3478 and TLS 443.
+// its address, and TURN on UDP and TCP 3478 and TLS 443.
 func (l *lab) startServer(tweak func(*config.Config)) *testServer {
 	t := l.t
 	t.Helper()
@@ -361,7 +361,6 @@ func (l *lab) startServer(tweak func(*config.Config)) *testServer {
 	cfg.HTTP.Listen = labServerIP + ":443"
 	cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = l.certFile, l.keyFile
 	cfg.Media.UDPListen = labServerIP + ":0"
-	// cfg.Media.PublicIPs = []string{labServerIP, labServerIP6}
 	cfg.TURN.Enabled = true
 	cfg.TURN.UDPListen = labTURNIP + ":3478"
 	cfg.TURN.TCPListen = labTURNIP + ":3478"
