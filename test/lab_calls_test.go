@@ -96,3 +96,37 @@ func checkLabPaths(t *testing.T, h *home, r labReport) {
 		}
 	}
 }
+
+// TestLabCallMovesBetweenNetworks: Alice is in a call from home, behind a
+// port-preserving NAT, and takes her laptop to a hotel whose firewall lets
+// out only TCP 443: the address under the call goes and another comes.
+// Her client sees it, opens its signaling socket again from the new
+// address, the server resumes her call on it, and her media restarts ICE
+// and comes back through TURN over TLS. The call goes on: her video keeps
+// reaching Bob and his reaches her.
+func TestLabCallMovesBetweenNetworks(t *testing.T) {
+	if !inPrivateNetns(t, "nft", "nsenter", "unshare", "sysctl") {
+		return
+	}
+	l := newLab(t)
+	ts := l.startServer(nil)
+	aliceHome, bobHome, hotel := l.home("home", natPortPreserving), l.home("bob", natSymmetric), l.home("hotel", natTCP443)
+	bob := l.deviceIn(t, bobHome, "bob", labDeviceSpec{URL: l.wsURL(), Token: ts.token(t, "bob", "phone"), Role: "answer", Tag: 0xb1, PeerTag: 0xa1})
+	bob.wait("signed in", 20*time.Second, func(r labReport) bool { return r.Event == "signed_in" })
+	alice := l.deviceIn(t, aliceHome, "alice", labDeviceSpec{URL: l.wsURL(), Token: ts.token(t, "alice", "laptop"), Role: "call", Peer: "bob", Tag: 0xa1, PeerTag: 0xb1})
+	flowing := func(r labReport) bool { return r.Event == "stats" && r.Frames >= 30 && len(r.Paths) == 2 }
+	before := alice.wait("media at Alice", 30*time.Second, flowing)
+	atBob := bob.wait("media at Bob", 30*time.Second, flowing)
+	checkLabPaths(t, aliceHome, before)
+
+	moved := time.Now()
+	l.moveHost(aliceHome, hotel)
+	after := alice.wait("Alice's media through the hotel", 30*time.Second, func(r labReport) bool {
+		return r.Event == "stats" && r.Paths["pub"].Local == "relay" && r.Paths["sub"].Local == "relay" && r.Frames >= before.Frames+30
+	})
+	back := time.Since(moved)
+	bob.wait("Bob still receiving Alice", 30*time.Second, func(r labReport) bool {
+		return r.Event == "stats" && r.Frames >= atBob.Frames+60
+	})
+	t.Logf("Alice moved from %v to %v; her path through the hotel within %v", before.Paths["pub"], after.Paths["pub"], back.Round(10*time.Millisecond))
+}

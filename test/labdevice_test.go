@@ -227,7 +227,7 @@ func runLabDevice(raw string) int {
 // networking, synthetic audio and video.
 func runLabCaller(ctx context.Context, spec labDeviceSpec, report func(labReport), lines <-chan string) error {
 	log := labLogger()
-	c, err := client.Dial(ctx, client.Options{URL: spec.URL, Token: spec.Token, Logger: log})
+	c, err := client.Dial(ctx, client.Options{URL: spec.URL, Token: spec.Token, Logger: log, Reconnect: true})
 	if err != nil {
 		return err
 	}
@@ -274,6 +274,11 @@ func runLabCaller(ctx context.Context, spec labDeviceSpec, report func(labReport
 		return err
 	}
 	defer m.Close()
+	ended := make(chan struct{})
+	go func() {
+		_, _ = client.WaitForType(ctx, c, func(e *protocol.Ended) bool { return e.CallID == id })
+		close(ended)
+	}()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -283,6 +288,12 @@ func runLabCaller(ctx context.Context, spec labDeviceSpec, report func(labReport
 				_ = c.Hangup(context.Background(), id)
 				return nil
 			}
+		case <-ended:
+			// The other side hung up: the media goes with the call.
+			report(labReport{Event: "ended"})
+			for range lines {
+			}
+			return nil
 		case <-tick.C:
 			if err := m.Err(); err != nil {
 				return err

@@ -375,3 +375,26 @@ func (l *lab) startServer(tweak func(*config.Config)) *testServer {
 
 // wsURL is the signaling address a device in the lab dials.
 func (l *lab) wsURL() string { return "wss://" + labServerIP + "/ws" }
+
+// moveHost takes h's host off its own network and puts it behind to's
+// router, as a laptop leaves home for a hotel: its address goes, and a new
+// one, on a link of its own behind to's router, comes.
+func (l *lab) moveHost(h, to *home) {
+	t := l.t
+	t.Helper()
+	l.homes++
+	i := l.homes
+	lan, hlan := fmt.Sprintf("mv%d", i), fmt.Sprintf("hmv%d", i)
+	to.router.run(t, "ip", "link", "add", lan, "type", "veth", "peer", "name", hlan)
+	to.router.run(t, "ip", "link", "set", hlan, "netns", h.host.path)
+	to.router.run(t, "ip", "link", "set", lan, "up")
+	to.router.run(t, "ip", "addr", "add", fmt.Sprintf("10.%d.0.1/24", i), "dev", lan)
+	if to.nat == natTCP443 {
+		to.router.nft(t, fmt.Sprintf(`add rule inet home forward iifname %q oifname "wan0" tcp dport 443 accept`+"\n", lan))
+	}
+	h.host.run(t, "ip", "link", "del", "eth0")
+	h.host.run(t, "ip", "link", "set", hlan, "up")
+	h.host.run(t, "ip", "addr", "add", fmt.Sprintf("10.%d.0.2/24", i), "dev", hlan)
+	h.host.run(t, "ip", "route", "add", "default", "via", fmt.Sprintf("10.%d.0.1", i))
+	h.hostIP, h.publicIP, h.nat = fmt.Sprintf("10.%d.0.2", i), to.publicIP, to.nat
+}

@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -27,18 +25,21 @@ const (
 // Client is one signed-in device: a WebSocket to Tandem with one reader and
 // one writer goroutine. Its methods are safe for concurrent use.
 type Client struct {
-	conn    *websocket.Conn
+	connMu  sync.Mutex
+	conn    *websocket.Conn // the socket in use; a new one after a reconnect
 	log     *slog.Logger
 	opts    Options
 	welcome *protocol.Welcome
 
 	in         *inbox
-	out        chan []byte
+	out        chan outMsg
+	unsent     chan outMsg   // a message whose write failed, for the next socket
 	done       chan struct{} // closed by Close
-	writerDone chan struct{} // closed when the writer exits
+	writerDone chan struct{} // closed when the client stops sending for good
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
 	reqID      atomic.Uint64
+	gen        atomic.Uint64 // counts the sockets after the first (reconnects)
 
 	mu    sync.Mutex
 	media map[string]*Media    // by call id
@@ -65,54 +66,25 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout}
-	conn, resp, err := d.DialContext(ctx, o.URL, nil)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
+	conn, w, err := dialConn(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("client: dial %s: %w", o.URL, err)
+		return nil, err
 	}
 	c := &Client{
 		conn:       conn,
 		log:        log,
 		opts:       o,
+		welcome:    w,
 		in:         newInbox(),
-		out:        make(chan []byte, sendQueueLen),
+		out:        make(chan outMsg, sendQueueLen),
+		unsent:     make(chan outMsg, 1),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		media:      make(map[string]*Media),
 	}
-	c.start()
-
-	w, err := c.hello(ctx)
-	if err != nil {
-		_ = c.Close()
-		return nil, err
-	}
-	c.welcome = w
+	c.wg.Add(1)
+	go c.serve(conn)
 	return c, nil
-}
-
-// hello sends hello and waits for welcome or an error.
-func (c *Client) hello(ctx context.Context) (*protocol.Welcome, error) {
-	if err := c.Send(ctx, protocol.TypeHello, &protocol.Hello{Token: c.opts.Token}); err != nil {
-		return nil, fmt.Errorf("client: hello: %w", err)
-	}
-	m, err := c.WaitFor(ctx, func(m any) bool {
-		switch m.(type) {
-		case *protocol.Welcome, *protocol.Error:
-			return true
-		}
-		return false
-	})
-	if err != nil {
-		return nil, fmt.Errorf("client: waiting for welcome: %w", err)
-	}
-	if e, ok := m.(*protocol.Error); ok {
-		return nil, newServerError(e)
-	}
-	return m.(*protocol.Welcome), nil
 }
 
 // Welcome returns the server's welcome.
@@ -153,13 +125,13 @@ func (c *Client) Close() error {
 			_ = m.Close()
 		}
 
-		<-c.writerDone // no write can race the close frame below
-		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
-		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
-			c.log.Debug("close frame not sent", "err", err)
+		// The writer sends the close frame when it sees done; the socket
+		// closes once it has (serve), or now if the writer is stuck.
+		select {
+		case <-c.writerDone:
+		case <-time.After(closeWait):
+			_ = c.currentConn().Close()
 		}
-		_ = c.conn.Close()
 		c.wg.Wait()
 	})
 	return nil
@@ -171,7 +143,7 @@ func (c *Client) Close() error {
 // device to resume. The Client is of no further use but must still be
 // closed.
 func (c *Client) Drop() {
-	_ = c.conn.UnderlyingConn().Close()
+	_ = c.currentConn().UnderlyingConn().Close()
 }
 
 // addMedia registers m for its call; there may be one Media per call. The

@@ -35,6 +35,7 @@ type Media struct {
 	subTrickle     *trickle
 	backlog        []any               // sdp and ice buffered before StartMedia; loop only
 	restartPending bool                // restart ICE when the pub answer comes; loop only
+	pubOfferGen    atomic.Uint64       // the client's socket generation the last pub offer went out on
 	screen         *webrtc.RTPSender   // the screen share's sender (MediaOptions.Screen)
 	assistDC       *webrtc.DataChannel // MediaOptions.Assist
 	assistOpen     <-chan struct{}     // closed when assistDC opens
@@ -187,8 +188,7 @@ func (m *Media) offer(ctx context.Context) error {
 	if err := m.pub.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("set pub offer: %w", err)
 	}
-	msg := &protocol.SDP{CallID: m.callID, PC: protocol.PCPub, Kind: protocol.SDPOffer, SDP: m.markSlides(offer.SDP)}
-	if err := m.c.Send(ctx, protocol.TypeSDP, msg); err != nil {
+	if err := m.sendPubOffer(offer.SDP); err != nil {
 		return err
 	}
 	m.pubTrickle.release()

@@ -19,7 +19,13 @@ const networkPoll = 100 * time.Millisecond
 
 // restartICE asks the Media's loop for an ICE restart; done gets its
 // result.
-type restartICE struct{ done chan error }
+type restartICE struct {
+	done chan error
+	// resync: the signaling socket was replaced, and a pub offer still
+	// awaiting its answer may have been lost with the old one; it is
+	// rolled back and the restart sent at once.
+	resync bool
+}
 
 // RestartICE restarts ICE, as a client does when its network changes: it
 // sends a pub offer with new ICE credentials and candidates gathered on
@@ -28,11 +34,14 @@ type restartICE struct{ done chan error }
 // the Media answers. DTLS and SRTP carry on, so the tracks continue
 // without renegotiation. It returns once the offer is queued; while a
 // pub offer awaits its answer, the restart follows that answer.
-func (m *Media) RestartICE(ctx context.Context) error {
+func (m *Media) RestartICE(ctx context.Context) error { return m.restart(ctx, false) }
+
+// restart asks the loop for an ICE restart (see restartICE).
+func (m *Media) restart(ctx context.Context, resync bool) error {
 	if m.pub == nil {
 		return fmt.Errorf("client: restart ice: %w: this leg has no pub PeerConnection", ErrMediaOptions)
 	}
-	req := restartICE{done: make(chan error, 1)}
+	req := restartICE{done: make(chan error, 1), resync: resync}
 	select {
 	case m.events <- req:
 	case <-m.done:
@@ -54,8 +63,19 @@ func (m *Media) RestartICE(ctx context.Context) error {
 }
 
 // restartPub sends a pub offer that restarts ICE, or marks the restart
-// pending while an earlier offer awaits its answer. Loop only.
-func (m *Media) restartPub() error {
+// pending while an earlier offer awaits its answer (with resync, the
+// earlier offer is rolled back instead). Loop only.
+func (m *Media) restartPub(resync bool) error {
+	if resync && m.pub.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+		if g := m.pubOfferGen.Load(); g == offerQueued || g == m.c.gen.Load() {
+			return nil // goes, or went, out on the new socket: its answer will come
+		}
+		// Sent on the socket since replaced, perhaps lost with it: send it
+		// again, and restart once it is answered, for candidates from the
+		// address the host has now.
+		m.restartPending = true
+		return m.sendPubOffer(m.pub.LocalDescription().SDP)
+	}
 	if m.pub.SignalingState() != webrtc.SignalingStateStable {
 		m.restartPending = true
 		return nil
@@ -76,14 +96,8 @@ func (m *Media) restartPub() error {
 		m.pubTrickle.release()
 		return fmt.Errorf("set pub restart offer: %w", err)
 	}
-	b, err := protocol.Encode(protocol.TypeSDP, &protocol.SDP{
-		CallID: m.callID, PC: protocol.PCPub, Kind: protocol.SDPOffer, SDP: m.markSlides(offer.SDP),
-	})
-	if err != nil {
-		return fmt.Errorf("encode pub restart offer: %w", err)
-	}
-	if err := m.c.enqueue(m.done, b); err != nil {
-		return fmt.Errorf("send pub restart offer: %w", err)
+	if err := m.sendPubOffer(offer.SDP); err != nil {
+		return err
 	}
 	m.pubTrickle.release()
 	m.count.iceRestarts.Add(1)
@@ -141,3 +155,25 @@ func addrsIn(n *net.IPNet) []string {
 	slices.Sort(in)
 	return in
 }
+
+// sendPubOffer sends a pub offer on the socket in use. Loop only, or
+// before the loop handles anything.
+func (m *Media) sendPubOffer(sdp string) error {
+	b, err := protocol.Encode(protocol.TypeSDP, &protocol.SDP{
+		CallID: m.callID, PC: protocol.PCPub, Kind: protocol.SDPOffer, SDP: m.markSlides(sdp),
+	})
+	if err != nil {
+		return fmt.Errorf("encode pub offer: %w", err)
+	}
+	m.pubOfferGen.Store(offerQueued)
+	if err := m.c.enqueueMsg(m.done, outMsg{b: b, sent: m.pubOfferSent}); err != nil {
+		return fmt.Errorf("send pub offer: %w", err)
+	}
+	return nil
+}
+
+// offerQueued marks a pub offer not yet written to any socket.
+const offerQueued = ^uint64(0)
+
+// pubOfferSent records the socket generation a pub offer went out on.
+func (m *Media) pubOfferSent(gen uint64) { m.pubOfferGen.Store(gen) }

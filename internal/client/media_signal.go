@@ -53,7 +53,7 @@ func (m *Media) handle(ev any, pending map[string][]webrtc.ICECandidateInit) {
 	case *protocol.Layers:
 		m.setLayers(msg)
 	case restartICE:
-		msg.done <- m.restartPub()
+		msg.done <- m.restartPub(msg.resync)
 	}
 	if err != nil {
 		m.fail(err)
@@ -77,6 +77,10 @@ func (m *Media) handleSDP(msg *protocol.SDP, pending map[string][]webrtc.ICECand
 	switch {
 	case pc == nil:
 		return fmt.Errorf("%w: %s %s for a PeerConnection this leg does not have", errUnexpectedSDP, msg.PC, msg.Kind)
+	case msg.PC == protocol.PCPub && msg.Kind == protocol.SDPAnswer && pc.SignalingState() == webrtc.SignalingStateStable:
+		// The answer to an offer rolled back after a reconnect.
+		m.log.Debug("stale pub answer dropped")
+		return nil
 	case msg.PC == protocol.PCPub && msg.Kind == protocol.SDPAnswer:
 		desc := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: msg.SDP}
 		if err := pc.SetRemoteDescription(desc); err != nil {
@@ -86,7 +90,7 @@ func (m *Media) handleSDP(msg *protocol.SDP, pending map[string][]webrtc.ICECand
 			return err
 		}
 		if m.restartPending {
-			return m.restartPub()
+			return m.restartPub(false)
 		}
 		return nil
 	case msg.PC == protocol.PCSub && msg.Kind == protocol.SDPOffer:

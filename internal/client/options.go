@@ -21,6 +21,13 @@ type Options struct {
 	Logger *slog.Logger
 	// RelayOnly makes Media use relay (TURN) candidates only.
 	RelayOnly bool
+	// Reconnect keeps the device signed in: when its socket fails, or the
+	// address it left from goes (the network changed), the client dials
+	// again until the server takes it back (or refuses the token), and the
+	// server resumes its calls on the new socket; each call's Media then
+	// restarts ICE. Without it a lost socket ends the Client: Next fails
+	// with ErrDisconnected.
+	Reconnect bool
 
 	// LoopbackOnly is for tests and the load tool, which run client and
 	// server on one machine: Media gathers host candidates on 127.0.0.0/8

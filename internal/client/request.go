@@ -28,6 +28,18 @@ func (c *Client) Send(ctx context.Context, msgType string, m protocol.EncodedMes
 // enqueue queues b, waiting until stop is closed. With a nil stop it does
 // not wait and fails with ErrQueueFull when the queue is full.
 func (c *Client) enqueue(stop <-chan struct{}, b []byte) error {
+	return c.enqueueMsg(stop, outMsg{b: b})
+}
+
+// outMsg is a message queued for the socket. sent, when set, is called by
+// the writer once the message is written, with the generation of the
+// socket it went out on (Client.gen).
+type outMsg struct {
+	b    []byte
+	sent func(gen uint64)
+}
+
+func (c *Client) enqueueMsg(stop <-chan struct{}, m outMsg) error {
 	select {
 	case <-c.done:
 		return ErrClosed
@@ -40,14 +52,14 @@ func (c *Client) enqueue(stop <-chan struct{}, b []byte) error {
 	}
 	if stop == nil {
 		select {
-		case c.out <- b:
+		case c.out <- m:
 			return nil
 		default:
 			return ErrQueueFull
 		}
 	}
 	select {
-	case c.out <- b:
+	case c.out <- m:
 		return nil
 	case <-c.done:
 		return ErrClosed
