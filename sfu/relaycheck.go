@@ -111,14 +111,14 @@ func (r *relayChecks) forgetOld(now time.Time) {
 	}
 }
 
-// relayHoldConn is the shared socket as ICE reads it: relayed checks that
-// must wait are dropped (the client sends them again).
-type relayHoldConn struct {
+// muxConn is the shared socket as ICE reads it: relayed checks that must
+// wait are dropped (the client sends them again).
+type muxConn struct {
 	net.PacketConn
 	r *relayChecks
 }
 
-func (c *relayHoldConn) ReadFrom(b []byte) (int, net.Addr, error) {
+func (c *muxConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(b)
 		if err != nil || !c.r.hold(b[:n], addr) {

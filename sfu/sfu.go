@@ -121,7 +121,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	}
 	s.candidates.loopback = s.loopback
 	s.relayChecks.now = time.Now
-	s.mux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), &relayHoldConn{PacketConn: batched, r: &s.relayChecks})
+	s.mux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), &muxConn{PacketConn: batched, r: &s.relayChecks})
 	s.cork, _ = batched.(corker)
 	if !cfg.PionInput {
 		s.filtered = udpx.SetFilter(batched, &filter{s: s})

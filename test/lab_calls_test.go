@@ -11,9 +11,7 @@ import (
 
 // TestLabCallsAcrossNetworks: Go clients in homes behind a port-preserving
 // NAT, a symmetric NAT and a firewall that lets out only TCP 443 call each
-// other, every pair. (An IPv6-only home is not among them yet: the server
-// listens for signaling on one address and for media on one IPv4 socket;
-// see docs/testing.md, "The network lab".) Each
+// other, and so does one in an IPv6-only network, every pair. Each
 // call connects and carries audio and video both ways. Only a device that
 // cannot reach the server's media port over UDP goes through TURN (over
 // TLS on 443); every other one goes straight to the server, whatever its
@@ -29,15 +27,16 @@ func TestLabCallsAcrossNetworks(t *testing.T) {
 		l.home("cone", natPortPreserving),
 		l.home("symmetric", natSymmetric),
 		l.home("tcp443", natTCP443),
+		l.home("v6only", natIPv6Only),
 	}
 	connect := map[string][]float64{}
 	for i, a := range homes {
 		for _, b := range homes[i+1:] {
 			caller, callee := fmt.Sprintf("u%s", a.name), fmt.Sprintf("u%s", b.name)
 			t.Run(a.name+"→"+b.name, func(t *testing.T) {
-				bob := l.deviceIn(t, b, callee, labDeviceSpec{URL: l.wsURL(), Token: ts.token(t, callee, "phone"), Role: "answer", Tag: 0xb1, PeerTag: 0xa1})
+				bob := l.deviceIn(t, b, callee, labDeviceSpec{URL: l.wsURL(b), Token: ts.token(t, callee, "phone"), Role: "answer", Tag: 0xb1, PeerTag: 0xa1})
 				bob.wait("signed in", 20*time.Second, func(r labReport) bool { return r.Event == "signed_in" })
-				alice := l.deviceIn(t, a, caller, labDeviceSpec{URL: l.wsURL(), Token: ts.token(t, caller, "phone"), Role: "call", Peer: callee, Tag: 0xa1, PeerTag: 0xb1})
+				alice := l.deviceIn(t, a, caller, labDeviceSpec{URL: l.wsURL(a), Token: ts.token(t, caller, "phone"), Role: "call", Peer: callee, Tag: 0xa1, PeerTag: 0xb1})
 				fa := alice.wait("Alice's first frame", 30*time.Second, func(r labReport) bool { return r.Event == "first_frame" })
 				bob.wait("Bob's first frame", 30*time.Second, func(r labReport) bool { return r.Event == "first_frame" })
 				flowing := func(r labReport) bool {

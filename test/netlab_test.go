@@ -237,12 +237,16 @@ func (l *lab) home(name string, nat labNAT, shape ...linkShape) *home {
 		h.router.run(t, "ip", "-6", "route", "add", "default", "via", wanNet+"1")
 		h.host.run(t, "ip", "-6", "addr", "add", lanNet+"2/64", "dev", "eth0", "nodad")
 		h.host.run(t, "ip", "-6", "route", "add", "default", "via", lanNet+"1")
-		l.ip("-6", "route", "add", lanNet+"/64", "via", wanNet+"2")
+		// The server's media socket listens on [::]: what it sends leaves
+		// from the route's preferred source, which must be the address
+		// it advertises (docs/operations.md, "IPv6").
+		l.ip("-6", "route", "add", lanNet+"/64", "via", wanNet+"2", "src", labServerIP6)
 		h.hostIP, h.publicIP = lanNet+"2", lanNet+"2"
 		return h
 	}
 	wanIP, routerWAN := fmt.Sprintf("100.64.%d.1", i), fmt.Sprintf("100.64.%d.2", i)
 	l.ip("addr", "add", wanIP+"/30", "dev", wan)
+	l.ip("route", "replace", fmt.Sprintf("100.64.%d.0/30", i), "dev", wan, "src", labServerIP)
 	h.router.run(t, "ip", "addr", "add", routerWAN+"/30", "dev", "wan0")
 	h.router.run(t, "ip", "route", "add", "default", "via", wanIP)
 	h.router.run(t, "ip", "addr", "add", fmt.Sprintf("10.%d.0.1/24", i), "dev", "lan0")
@@ -350,8 +354,9 @@ func labCertificates(t *testing.T, ips ...string) (caFile, certFile, keyFile str
 }
 
 // startServer starts a node on the lab's public addresses, as it runs on
-// the internet: not in dev mode, HTTPS on 443, media on one UDP port of
-// its address, and TURN on UDP and TCP 3478 and TLS 443.
+// the internet: not in dev mode, HTTPS on 443 of its IPv4 and IPv6
+// addresses, media on one dual-stack UDP port, and TURN on UDP and TCP
+// 3478 and TLS 443 of an IPv4 address of its own.
 func (l *lab) startServer(tweak func(*config.Config)) *testServer {
 	t := l.t
 	t.Helper()
@@ -359,13 +364,17 @@ func (l *lab) startServer(tweak func(*config.Config)) *testServer {
 	cfg.DataDir = t.TempDir()
 	cfg.Auth.Secret = strings.Repeat("lab-secret-", 4)
 	cfg.HTTP.Listen = labServerIP + ":443"
+	cfg.HTTP.ListenAlso = []string{"[" + labServerIP6 + "]:443"}
 	cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = l.certFile, l.keyFile
-	cfg.Media.UDPListen = labServerIP + ":0"
+	cfg.Media.UDPListen = "[::]:0"
+	cfg.Media.PublicIPs = []string{labServerIP, labServerIP6}
 	cfg.TURN.Enabled = true
 	cfg.TURN.UDPListen = labTURNIP + ":3478"
 	cfg.TURN.TCPListen = labTURNIP + ":3478"
 	cfg.TURN.TLSListen = labTURNIP + ":443"
-	cfg.TURN.RelayIP = labTURNIP
+	// Relays on the server's own address, as on a host with one: the media
+	// socket on [::] answers a relay from the address the relay wrote to.
+	cfg.TURN.RelayIP = labServerIP
 	cfg.TURN.PublicHost = labTURNIP
 	if tweak != nil {
 		tweak(&cfg)
@@ -373,8 +382,15 @@ func (l *lab) startServer(tweak func(*config.Config)) *testServer {
 	return startWith(t, cfg)
 }
 
-// wsURL is the signaling address a device in the lab dials.
-func (l *lab) wsURL() string { return "wss://" + labServerIP + "/ws" }
+// wsURL is the signaling address a device in the lab dials: the server's
+// IPv4 address, or its IPv6 one from an IPv6-only home (as a name with
+// both records would resolve there).
+func (l *lab) wsURL(h ...*home) string {
+	if len(h) > 0 && h[0].nat == natIPv6Only {
+		return "wss://[" + labServerIP6 + "]/ws"
+	}
+	return "wss://" + labServerIP + "/ws"
+}
 
 // moveHost takes h's host off its own network and puts it behind to's
 // router, as a laptop leaves home for a hotel: its address goes, and a new

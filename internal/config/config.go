@@ -154,7 +154,10 @@ func (t *TURNConfig) validate(dev bool, tlsCert string) error {
 
 // HTTPConfig is the web, API and signaling listener.
 type HTTPConfig struct {
-	Listen         string   `mapstructure:"listen"`
+	Listen string `mapstructure:"listen"`
+	// ListenAlso are more addresses served the same way (another address
+	// family, say).
+	ListenAlso     []string `mapstructure:"listen_also"`
 	TLSCert        string   `mapstructure:"tls_cert"`
 	TLSKey         string   `mapstructure:"tls_key"`
 	AllowedOrigins []string `mapstructure:"allowed_origins"`
@@ -404,6 +407,15 @@ func (c *Config) Validate() error {
 	httpHost, err := checkHostPort("http.listen", c.HTTP.Listen)
 	if err != nil {
 		return err
+	}
+	for _, a := range c.HTTP.ListenAlso {
+		h, err := checkHostPort("http.listen_also", a)
+		if err != nil {
+			return err
+		}
+		if c.Dev && !isLoopbackHost(h) {
+			return keyErr("http.listen_also", "dev mode binds to loopback only, not %q", a)
+		}
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		return keyErr("http.tls_cert", "tls_cert and tls_key must be set together")

@@ -18,6 +18,11 @@ import (
 // and closing with the request unread resets the connection anyway.
 type limitListener struct {
 	net.Listener
+	*connCounts // shared by every listener of the node (http.listen_also)
+}
+
+// connCounts are the open connections per source, and the refusals.
+type connCounts struct {
 	limit   int
 	refused atomic.Uint64
 
@@ -26,7 +31,12 @@ type limitListener struct {
 }
 
 func newLimitListener(l net.Listener, limit int) *limitListener {
-	return &limitListener{Listener: l, limit: limit, open: make(map[netip.Addr]int)}
+	return &limitListener{Listener: l, connCounts: &connCounts{limit: limit, open: make(map[netip.Addr]int)}}
+}
+
+// also limits ln with the same counts as l.
+func (l *limitListener) also(ln net.Listener) *limitListener {
+	return &limitListener{Listener: ln, connCounts: l.connCounts}
 }
 
 // Accept returns the next connection whose source is under its limit.

@@ -10,15 +10,23 @@ import (
 // hstsHeader asks browsers to reach this host over HTTPS only, for a year.
 const hstsHeader = "max-age=31536000"
 
-// limitConns wraps the HTTP listener (under TLS, if any) with the
-// per-source connection limit, and registers the HTTP limits' metrics.
+// limitConns wraps an HTTP listener (under TLS, if any) with the
+// per-source connection limit, the same for every listener of the node,
+// and registers the HTTP limits' metrics with the first.
 func (s *Server) limitConns(ln net.Listener) net.Listener {
-	s.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "tandem_http_body_timeouts_total",
-		Help: "Requests whose body did not arrive within http.body_timeout.",
-	}, func() float64 { return float64(s.bodyTimeouts.Load()) }))
+	first := !s.httpLimitsRegistered
+	s.httpLimitsRegistered = true
+	if first {
+		s.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tandem_http_body_timeouts_total",
+			Help: "Requests whose body did not arrive within http.body_timeout.",
+		}, func() float64 { return float64(s.bodyTimeouts.Load()) }))
+	}
 	if s.cfg.HTTP.MaxConnsPerIP <= 0 {
 		return ln
+	}
+	if s.connLimit != nil {
+		return s.connLimit.also(ln)
 	}
 	s.connLimit = newLimitListener(ln, s.cfg.HTTP.MaxConnsPerIP)
 	s.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -61,7 +61,8 @@ type Server struct {
 	ice       signaling.ICEProvider
 	whip      *whipRegistry
 	http      *http.Server
-	ln        net.Listener
+	ln        net.Listener   // http.listen
+	lns       []net.Listener // it and http.listen_also
 	serveErr  chan error
 	draining  atomic.Bool         // set once Shutdown has stopped new calls
 	node      *cluster.Node       // membership of a deployment; nil on a single node
@@ -76,8 +77,10 @@ type Server struct {
 	bgDone        chan struct{}
 
 	// HTTP limits (httplimits.go).
-	connLimit    *limitListener // nil when http.max_conns_per_ip is 0
-	bodyTimeouts atomic.Uint64
+	connLimit *limitListener // nil when http.max_conns_per_ip is 0
+	// httpLimitsRegistered: the HTTP limits' metrics are registered.
+	httpLimitsRegistered bool
+	bodyTimeouts         atomic.Uint64
 }
 
 // New builds a node and binds its listeners (HTTP and the media UDP port),
@@ -209,17 +212,30 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	if s.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-		return nil, fmt.Errorf("http: %w", err)
-	}
-	s.ln = s.limitConns(s.ln)
+	var tlsCfg *tls.Config
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
 		if err != nil {
-			s.ln.Close()
 			return nil, &config.KeyError{Key: "http.tls_cert", Err: err}
 		}
-		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	for i, addr := range append([]string{cfg.HTTP.Listen}, cfg.HTTP.ListenAlso...) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range s.lns {
+				_ = l.Close()
+			}
+			return nil, fmt.Errorf("http: %w", err)
+		}
+		ln = s.limitConns(ln)
+		if tlsCfg != nil {
+			ln = tls.NewListener(ln, tlsCfg)
+		}
+		if i == 0 {
+			s.ln = ln
+		}
+		s.lns = append(s.lns, ln)
 	}
 	return s, nil
 }
@@ -268,6 +284,13 @@ func (s *Server) Start() {
 	}()
 	if s.accounts != nil {
 		s.announceSetup()
+	}
+	for _, ln := range s.lns[1:] {
+		go func() {
+			if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("http listener stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
 	}
 	go func() {
 		err := s.http.Serve(s.ln)
