@@ -74,6 +74,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad listen", "", nil, []string{"--listen", "nowhere"}, "http.listen"},
 		{"unknown env", "", []string{"TANDEM_HTTP_LISTN=1"}, nil, "TANDEM_HTTP_LISTN"},
 		{"dev off loopback", "", nil, []string{"--dev", "--listen", "0.0.0.0:7880"}, "http.listen"},
+		{"bad listen_also", "http:\n  listen_also: [\"nowhere\"]\n", nil, []string{"--dev"}, "http.listen_also"},
+		{"dev listen_also off loopback", "http:\n  listen_also: [\"[::]:7880\"]\n", nil, []string{"--dev"}, "http.listen_also"},
 		{"public without secret", "", nil, []string{"--listen", "0.0.0.0:7880"}, "auth.secret"},
 		{"short secret", "", []string{"TANDEM_AUTH_SECRET=short"}, []string{"--listen", "0.0.0.0:7880"}, "auth.secret"},
 		{"bad log level", "log:\n  level: loud\n", nil, []string{"--dev"}, "log.level"},

@@ -26,6 +26,7 @@ func defaults() map[string]any {
 		"dev":                          false,
 		"data_dir":                     "",
 		"http.listen":                  "",
+		"http.listen_also":             []string{},
 		"http.tls_cert":                "",
 		"http.tls_key":                 "",
 		"http.allowed_origins":         []string{},
