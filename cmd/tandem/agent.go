@@ -19,6 +19,9 @@ import (
 // agentCmd runs the desktop agent: this X11 desktop joins the helped
 // user's calls as one of their devices.
 func agentCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "install" || args[0] == "uninstall") {
+		return agentInstallCmd(args[1:], stdout, stderr, args[0] == "uninstall")
+	}
 	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "agent configuration file (see configs/agent.yaml)")

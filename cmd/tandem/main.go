@@ -32,6 +32,7 @@ Usage:
   tandem loadtest turn --server ADDR --secret S  hold many TURN allocations
   tandem loadtest media --url WS --scenario S    synthetic media load on a room
   tandem agent --config agent.yaml                share this X11 desktop for remote help
+  tandem agent install --config agent.yaml [--now] run the agent as a user service at every login
   tandem admin [--server URL] COMMAND          operate a node: rooms, end, remove, sessions, export, erase, revoke
   tandem version
 
