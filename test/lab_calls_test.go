@@ -129,3 +129,53 @@ func TestLabCallMovesBetweenNetworks(t *testing.T) {
 	})
 	t.Logf("Alice moved from %v to %v; her path through the hotel within %v", before.Paths["pub"], after.Paths["pub"], back.Round(10*time.Millisecond))
 }
+
+// TestLabCongestionControl: a Go client with congestion control sends
+// 2.5 Mbit/s of video from a home whose uplink carries 500 kbit/s; its
+// estimate of the path falls to what the link carries, which a sender
+// that encodes its own frames (the desktop agent) then follows. From a
+// home with no cap, sending 600 kbit/s, the estimate does not fall.
+func TestLabCongestionControl(t *testing.T) {
+	if !inPrivateNetns(t, "nft", "nsenter", "unshare", "sysctl") {
+		return
+	}
+	l := newLab(t)
+	ts := l.startServer(nil)
+	const capKbps = 500
+	capped := l.home("capped", natPortPreserving, linkShape{Delay: 10 * time.Millisecond, RateKbps: capKbps})
+	open := l.home("open", natSymmetric, linkShape{Delay: 10 * time.Millisecond})
+	for _, c := range []struct {
+		from     *home
+		sendKbps int
+		fell     bool
+	}{{capped, 2500, true}, {open, 600, false}} {
+		t.Run(c.from.name, func(t *testing.T) {
+			callee := "peer-of-" + c.from.name
+			peer := l.deviceIn(t, open, callee, labDeviceSpec{URL: l.wsURL(), Token: ts.token(t, callee, "phone"), Role: "answer", Tag: 0xb1, PeerTag: 0xa1})
+			peer.wait("signed in", 20*time.Second, func(r labReport) bool { return r.Event == "signed_in" })
+			sender := l.deviceIn(t, c.from, "sender", labDeviceSpec{
+				URL: l.wsURL(), Token: ts.token(t, "sender-"+c.from.name, "laptop"), Role: "call", Peer: callee, Tag: 0xa1, PeerTag: 0xb1,
+				VideoKbps: c.sendKbps, EstimateBandwidth: true,
+			})
+			start := time.Now()
+			first := sender.wait("an estimate", 20*time.Second, func(r labReport) bool { return r.Event == "stats" && r.TargetKbps > 0 })
+			if c.fell {
+				if first.TargetKbps <= capKbps*5/4 {
+					t.Fatalf("the estimate began at %d kbit/s, already under the link's rate: nothing to show", first.TargetKbps)
+				}
+				r := sender.wait("the estimate under the link's rate", 30*time.Second, func(r labReport) bool {
+					return r.Event == "stats" && r.TargetKbps > 0 && r.TargetKbps <= capKbps*5/4
+				})
+				t.Logf("sending %d kbit/s into %d kbit/s: estimate %d kbit/s at first, %d kbit/s after %v",
+					c.sendKbps, capKbps, first.TargetKbps, r.TargetKbps, time.Since(start).Round(100*time.Millisecond))
+				return
+			}
+			time.Sleep(8 * time.Second)
+			r := sender.wait("an estimate now", 5*time.Second, func(r labReport) bool { return r.Event == "stats" && time.Since(start) > 8*time.Second })
+			t.Logf("sending %d kbit/s on an open link: estimate %d kbit/s at first, %d kbit/s after %v", c.sendKbps, first.TargetKbps, r.TargetKbps, time.Since(start).Round(100*time.Millisecond))
+			if r.TargetKbps < 900 {
+				t.Errorf("on an open link the estimate fell to %d kbit/s", r.TargetKbps)
+			}
+		})
+	}
+}

@@ -49,6 +49,10 @@ type labDeviceSpec struct {
 	Peer string `json:"peer"`
 	// Tag ends this device's frames; PeerTag is the one it waits for.
 	Tag, PeerTag byte
+	// VideoKbps, when set, makes the video a load source at that rate;
+	// EstimateBandwidth runs congestion control on what it sends.
+	VideoKbps         int  `json:"video_kbps"`
+	EstimateBandwidth bool `json:"estimate_bandwidth"`
 	// Agent is the agent's part of the spec.
 	Agent labAgentSpec `json:"agent"`
 }
@@ -63,6 +67,9 @@ type labReport struct {
 	Frames uint64                 `json:"frames,omitempty"`
 	Audio  uint64                 `json:"audio,omitempty"`
 	Paths  map[string]client.Path `json:"paths,omitempty"`
+	// TargetKbps is the congestion controller's estimate of the path to
+	// the server (EstimateBandwidth).
+	TargetKbps int `json:"target_kbps,omitempty"`
 	Text   string                 `json:"text,omitempty"`
 }
 
@@ -259,7 +266,7 @@ func runLabCaller(ctx context.Context, spec labDeviceSpec, report func(labReport
 	var frames atomic.Uint64
 	var first sync.Once
 	m, err := c.StartMedia(ctx, id, client.MediaOptions{
-		Audio: true, Video: true, Tag: spec.Tag,
+		Audio: true, Video: true, Tag: spec.Tag, VideoBitrate: spec.VideoKbps * 1000, EstimateBandwidth: spec.EstimateBandwidth,
 		OnRTP: func(t client.RemoteTrack, p *rtp.Packet, at time.Time) {
 			if t.Kind != "video" || !p.Marker || len(p.Payload) == 0 || p.Payload[len(p.Payload)-1] != spec.PeerTag {
 				return
@@ -298,7 +305,7 @@ func runLabCaller(ctx context.Context, spec labDeviceSpec, report func(labReport
 			if err := m.Err(); err != nil {
 				return err
 			}
-			report(labReport{Event: "stats", Frames: frames.Load(), Audio: m.Stats().Audio.PacketsReceived, Paths: m.Paths()})
+			report(labReport{Event: "stats", Frames: frames.Load(), Audio: m.Stats().Audio.PacketsReceived, Paths: m.Paths(), TargetKbps: m.TargetBitrate() / 1000})
 		}
 	}
 }

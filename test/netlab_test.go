@@ -189,12 +189,14 @@ func sysctl(t *testing.T, n *netns, settings ...string) {
 }
 
 // linkShape is what a home's WAN link does to every packet, each way:
-// delay it, and drop some at random. This kernel has no sch_netem (see
+// delay it, drop some at random, and carry no more than a rate. This kernel has no sch_netem (see
 // linkshape_test.go), so a shaped link is two TUN devices, one at each
 // end, and the test carries the packets between them (tunLink).
 type linkShape struct {
 	Delay   time.Duration
 	LossPct float64
+	// RateKbps caps what the link carries each way; 0 for no cap.
+	RateKbps int
 }
 
 // home builds a home network of the given kind; shape, when given, is

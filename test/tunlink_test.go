@@ -48,7 +48,10 @@ func openTUN(t *testing.T, name string) *os.File {
 	return os.NewFile(uintptr(fd), name)
 }
 
-// carry moves packets from src to dst, each after shape.Delay, in order.
+// carry moves packets from src to dst, each after shape.Delay, in order,
+// and no faster than shape.RateKbps: a packet leaves the link's queue
+// when the one before it has been sent (the queue holds 4096 packets, as
+// a home router's buffer does, and drops at its tail).
 func carry(src, dst *os.File, shape linkShape) {
 	type packet struct {
 		b   []byte
@@ -68,6 +71,7 @@ func carry(src, dst *os.File, shape linkShape) {
 		}
 	}()
 	buf := make([]byte, 65536)
+	var free time.Time // when the link has sent what it took so far
 	for {
 		n, err := src.Read(buf)
 		if err != nil {
@@ -78,8 +82,17 @@ func carry(src, dst *os.File, shape linkShape) {
 		if shape.LossPct > 0 && rand.Float64()*100 < shape.LossPct {
 			continue
 		}
+		now := time.Now()
+		due := now
+		if shape.RateKbps > 0 {
+			if free.Before(now) {
+				free = now
+			}
+			free = free.Add(time.Duration(n*8) * time.Second / time.Duration(shape.RateKbps*1000))
+			due = free
+		}
 		select {
-		case q <- packet{b: append([]byte(nil), buf[:n]...), due: time.Now().Add(shape.Delay)}:
+		case q <- packet{b: append([]byte(nil), buf[:n]...), due: due.Add(shape.Delay)}:
 		default: // the link's queue is full: dropped, as a router would
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -33,16 +34,17 @@ type Media struct {
 	pub, sub       *webrtc.PeerConnection // pub is nil when nothing is published
 	pubTrickle     *trickle
 	subTrickle     *trickle
-	backlog        []any               // sdp and ice buffered before StartMedia; loop only
-	restartPending bool                // restart ICE when the pub answer comes; loop only
-	pubOfferGen    atomic.Uint64       // the client's socket generation the last pub offer went out on
-	screen         *webrtc.RTPSender   // the screen share's sender (MediaOptions.Screen)
-	assistDC       *webrtc.DataChannel // MediaOptions.Assist
-	assistOpen     <-chan struct{}     // closed when assistDC opens
-	hostNet        *hostNet            // interfaces ICE gathers on, with MediaOptions.Network
-	events         chan any            // *protocol.SDP and *protocol.ICE from the server
-	done           chan struct{}       // closed by Close
-	pubConnected   chan struct{}       // closed when pub first connects
+	backlog        []any                                 // sdp and ice buffered before StartMedia; loop only
+	restartPending bool                                  // restart ICE when the pub answer comes; loop only
+	pubOfferGen    atomic.Uint64                         // the client's socket generation the last pub offer went out on
+	bwe            atomic.Pointer[cc.BandwidthEstimator] // pub's, with MediaOptions.EstimateBandwidth
+	screen         *webrtc.RTPSender                     // the screen share's sender (MediaOptions.Screen)
+	assistDC       *webrtc.DataChannel                   // MediaOptions.Assist
+	assistOpen     <-chan struct{}                       // closed when assistDC opens
+	hostNet        *hostNet                              // interfaces ICE gathers on, with MediaOptions.Network
+	events         chan any                              // *protocol.SDP and *protocol.ICE from the server
+	done           chan struct{}                         // closed by Close
+	pubConnected   chan struct{}                         // closed when pub first connects
 	connOnce       sync.Once
 	forceKey       atomic.Bool // the next video frame is a keyframe
 	sim            *simulcast  // set by publish with MediaOptions.Simulcast
@@ -124,7 +126,11 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		return m, nil
 	}
 
-	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers), pcSettings{net: o.Network, loopback: loopback, serverLocal: local, hostNet: m.hostNet}); err != nil {
+	pubSettings := pcSettings{net: o.Network, loopback: loopback, serverLocal: local, hostNet: m.hostNet}
+	if o.EstimateBandwidth {
+		pubSettings.bwe = func(e cc.BandwidthEstimator) { m.bwe.Store(&e) }
+	}
+	if m.pub, err = newPeerConnection(m.log.With("pc", protocol.PCPub), m.pcConfig(servers), pubSettings); err != nil {
 		_ = m.sub.Close()
 		return nil, err
 	}
@@ -193,6 +199,17 @@ func (m *Media) offer(ctx context.Context) error {
 	}
 	m.pubTrickle.release()
 	return nil
+}
+
+// TargetBitrate is what send-side congestion control estimates the path
+// to the server carries, in bit/s; 0 without MediaOptions.EstimateBandwidth
+// or before pub connects.
+func (m *Media) TargetBitrate() int {
+	e := m.bwe.Load()
+	if e == nil {
+		return 0
+	}
+	return (*e).GetTargetBitrate()
 }
 
 // CallID returns the call this Media belongs to.

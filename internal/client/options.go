@@ -104,6 +104,11 @@ type MediaOptions struct {
 	// synthetic frames: the caller writes its samples, asking
 	// Media.KeyframeRequested before each frame.
 	ScreenTrack *webrtc.TrackLocalStaticSample
+	// EstimateBandwidth runs send-side congestion control on pub (the
+	// server's transport-wide CC feedback, Google's estimator):
+	// Media.TargetBitrate then says what the path to the server carries,
+	// for a sender that encodes its own frames (ScreenTrack) to follow.
+	EstimateBandwidth bool
 	// Assist opens the "assist" data channel on pub, for sending
 	// assistance events (Media.SendAssist) as a helper, or receiving them
 	// (OnAssist) as the device being helped.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/transport/v4"
 	"github.com/pion/transport/v4/stdnet"
@@ -42,7 +44,17 @@ type pcSettings struct {
 	// them; pion lists them once, so a network change needs
 	// UpdateInterfaces.
 	hostNet *hostNet
+	// bwe, when set, runs send-side congestion control (transport-wide CC
+	// feedback into Google's estimator) and is given the estimator.
+	bwe func(cc.BandwidthEstimator)
 }
+
+// Send-side bandwidth estimation (MediaOptions.EstimateBandwidth).
+const (
+	bweInitial = 1_000_000 // bit/s, before any feedback
+	bweMin     = 100_000
+	bweMax     = 8_000_000
+)
 
 // newAPI builds a pion API for one PeerConnection: Opus and VP8 only, NACK
 // and RTCP report interceptors, and ICE over UDP on the addresses s allows.
@@ -57,12 +69,14 @@ func newAPI(log *slog.Logger, s pcSettings) (*webrtc.API, error) {
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register opus: %w", err)
 	}
+	videoFeedback := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+	if s.bwe != nil {
+		videoFeedback = append(videoFeedback, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC})
+	}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
-			RTCPFeedback: []webrtc.RTCPFeedback{
-				{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
-			},
+			RTCPFeedback: videoFeedback,
 		},
 		PayloadType: vp8PayloadType,
 	}, webrtc.RTPCodecTypeVideo); err != nil {
@@ -89,6 +103,23 @@ func newAPI(log *slog.Logger, s pcSettings) (*webrtc.API, error) {
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
+	}
+	if s.bwe != nil {
+		// Google congestion control on the server's transport-wide CC
+		// feedback. No pacer: a frame goes out whole, and the sender
+		// follows the estimate by encoding at it.
+		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(bweInitial), gcc.SendSideBWEMinBitrate(bweMin),
+				gcc.SendSideBWEMaxBitrate(bweMax), gcc.SendSideBWEPacer(gcc.NewNoOpPacer()))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("congestion control: %w", err)
+		}
+		f.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { s.bwe(e) })
+		ir.Add(f)
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
+			return nil, fmt.Errorf("transport-wide cc: %w", err)
+		}
 	}
 
 	se := webrtc.SettingEngine{LoggerFactory: pionLogs(log)}

@@ -17,6 +17,7 @@ enum { TANDEM_BUF_INITIAL_MS = 500, TANDEM_BUF_OPTIMAL_MS = 600, TANDEM_BUF_MS =
 // here, in C memory, as cgo's pointer rules require.
 typedef struct {
 	vpx_codec_ctx_t ctx;
+	vpx_codec_enc_cfg_t cfg; // as opened; changed by tandem_enc_set_bitrate
 	int ready;              // ctx was initialised and must be destroyed
 	vpx_image_t img;        // wraps i420
 	unsigned char *i420;    // packed I420 input, filled by Go before each frame
@@ -68,6 +69,7 @@ static vpx_codec_err_t tandem_enc_open(tandem_enc *e, int w, int h, int fps, int
 	cfg.rc_dropframe_thresh = 0;                      // never drop: a requested keyframe must come out
 	cfg.kf_mode = VPX_KF_DISABLED;                    // keyframes only when asked (and the first frame)
 
+	e->cfg = cfg;
 	e->step = "vpx_codec_enc_init";
 	if ((err = vpx_codec_enc_init(&e->ctx, iface, &cfg, 0)) != VPX_CODEC_OK) {
 		e->detail = vpx_codec_error_detail(&e->ctx);
@@ -130,6 +132,15 @@ static vpx_codec_err_t tandem_enc_frame(tandem_enc *e, vpx_codec_pts_t pts, int 
 		return VPX_CODEC_ERROR;
 	}
 	return VPX_CODEC_OK;
+}
+
+// tandem_enc_set_bitrate changes the target bitrate between frames.
+static vpx_codec_err_t tandem_enc_set_bitrate(tandem_enc *e, unsigned int kbps) {
+	e->cfg.rc_target_bitrate = kbps;
+	e->step = "vpx_codec_enc_config_set";
+	vpx_codec_err_t err = vpx_codec_enc_config_set(&e->ctx, &e->cfg);
+	if (err != VPX_CODEC_OK) e->detail = vpx_codec_error_detail(&e->ctx);
+	return err;
 }
 
 static void tandem_enc_close(tandem_enc *e) {
@@ -212,6 +223,24 @@ func (e *Encoder) Encode(pix []byte, stride int, forceKey bool) (frame []byte, k
 	// Copied at once: libvpx reuses the buffer on the next call.
 	return C.GoBytes(e.c.out, C.int(e.c.out_len)), e.c.out_key != 0, nil
 }
+
+// SetBitrate changes the target bitrate, in kbit/s, from the next frame
+// on: to follow the bandwidth the network has (the congestion
+// controller's estimate). Values under 50 are taken as 50.
+func (e *Encoder) SetBitrate(kbps int) error {
+	if e == nil || e.c == nil {
+		return ErrClosed
+	}
+	kbps = max(kbps, 50)
+	if rc := C.tandem_enc_set_bitrate(e.c, C.uint(kbps)); rc != C.VPX_CODEC_OK {
+		return codecError("set bitrate", e.c.step, e.c.detail, rc)
+	}
+	e.cfg.BitrateKbps = kbps
+	return nil
+}
+
+// Bitrate is the target bitrate now, in kbit/s.
+func (e *Encoder) Bitrate() int { return e.cfg.BitrateKbps }
 
 // Close frees libvpx's encoder. Calling it again, or after an error, does
 // nothing; Encode after Close returns ErrClosed.

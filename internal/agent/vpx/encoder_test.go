@@ -268,3 +268,51 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(bytes)/float64(frames), "bytes/frame")
 }
+
+// TestSetBitrateFollows: after SetBitrate the encoder spends about what it
+// is told. A picture with detail that changes everywhere in every frame
+// takes all it is given; at a fifth of the bitrate its frames are far
+// smaller, and they still decode.
+func TestSetBitrateFollows(t *testing.T) {
+	const fps = 15
+	e := mustEncoder(t, EncoderConfig{Width: 320, Height: 240, FPS: fps, BitrateKbps: 1500})
+	d := mustDecoder(t)
+	b := newBGRX(320, 240, 0)
+	seed := uint32(1)
+	bytesOver := func(frames int) int {
+		total := 0
+		for i := range frames {
+			// Detail everywhere, different each frame: a moving pattern
+			// with a little noise, like a scrolled photo.
+			for y := range b.h {
+				for x := range 4 * b.w {
+					seed = seed*1664525 + 1013904223
+					b.pix[y*b.stride+x] = byte(x*3+y*5+i*11) ^ byte(seed>>29)
+				}
+			}
+			f, _, err := e.Encode(b.pix, b.stride, i == 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Decode(f); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if i >= frames/2 { // after rate control settled
+				total += len(f)
+			}
+		}
+		return total
+	}
+	high := bytesOver(40)
+	if err := e.SetBitrate(300); err != nil {
+		t.Fatal(err)
+	}
+	if e.Bitrate() != 300 {
+		t.Errorf("Bitrate() = %d, want 300", e.Bitrate())
+	}
+	low := bytesOver(40)
+	t.Logf("20 frames at 1500 kbit/s: %d bytes; at 300 kbit/s: %d bytes", high, low)
+	if low*3 > high {
+		t.Errorf("at 300 kbit/s the encoder spent %d bytes, at 1500 kbit/s %d: want under a third", low, high)
+	}
+}

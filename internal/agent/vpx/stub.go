@@ -15,6 +15,12 @@ func (*Encoder) Encode([]byte, int, bool) (frame []byte, key bool, err error) {
 	return nil, false, ErrUnavailable
 }
 
+// SetBitrate returns ErrUnavailable.
+func (*Encoder) SetBitrate(int) error { return ErrUnavailable }
+
+// Bitrate is 0.
+func (*Encoder) Bitrate() int { return 0 }
+
 // Close does nothing.
 func (*Encoder) Close() {}
 
