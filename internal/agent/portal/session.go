@@ -129,12 +129,14 @@ func containsName(names []string, n string) bool {
 // interaction, unless a restore token lets it skip the question. Open
 // waits for the answer until ctx ends. If the person says no it returns
 // ErrRefused.
-func Open(ctx context.Context, o Options) (s *Session, err error) {
+func Open(ctx context.Context, o Options) (_ *Session, err error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn, err := dbus.ConnectSessionBus(dbus.WithContext(ctx))
+	// The connection outlives ctx: a connection made WithContext closes
+	// when its context ends.
+	conn, err := dbus.ConnectSessionBus()
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v)", ErrNoPortal, err)
 	}
@@ -158,7 +160,7 @@ func Open(ctx context.Context, o Options) (s *Session, err error) {
 	if h == "" {
 		return nil, errors.New("portal: CreateSession gave no session")
 	}
-	s = &Session{
+	s := &Session{
 		conn: conn, b: b, handle: dbus.ObjectPath(h), log: log,
 		ended: make(chan struct{}), stop: make(chan struct{}),
 		keys: map[uint32]bool{}, buttons: map[int32]bool{},
@@ -296,8 +298,11 @@ func (s *Session) watchClosed() error {
 			select {
 			case <-s.stop:
 				return
-			case sig := <-sigs:
-				if sig.Path == s.handle && sig.Name == ifaceSession+".Closed" {
+			case sig, ok := <-sigs:
+				if !ok {
+					return // the connection closed
+				}
+				if sig != nil && sig.Path == s.handle && sig.Name == ifaceSession+".Closed" {
 					s.log.Info("the desktop ended the screen sharing")
 					close(s.ended)
 					return
