@@ -5,12 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/agent"
 	"github.com/tandemcall/tandem/internal/agent/portal"
 	"github.com/tandemcall/tandem/internal/agent/portal/portaltest"
+	"github.com/tandemcall/tandem/internal/agent/vpx"
+	"github.com/tandemcall/tandem/internal/assistwire"
+	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/internal/testkit"
+	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
 // openPortal opens a portal session while hand answers the desktop's
@@ -188,5 +195,167 @@ func TestWaylandPortal(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if got := win.Since(mark); len(got) > 0 {
 		t.Fatalf("the window received input after the session closed: %q", got)
+	}
+}
+
+// windowOrigin finds the test window on the screen as the person at the
+// machine sees it.
+func windowOrigin(t *testing.T, hand *portaltest.Hand, win *portaltest.Window) image.Point {
+	t.Helper()
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var img *image.RGBA
+		if img, err = hand.Screen(); err == nil {
+			var o image.Point
+			if o, err = findWindow(img, win.Size()); err == nil {
+				return o
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the test window is not on the screen: %v", err)
+	return image.Point{}
+}
+
+// TestAgentWayland: Mom's computer runs the agent on a GNOME desktop on
+// Wayland, through the desktop's portal. Bob calls; the agent answers,
+// and the desktop asks Mom in its own dialog: she says no, and the call
+// is declined. Bob calls again and she says yes, with remote
+// interaction; she allows Bob to see and control. He decodes the window's
+// colours where they are, his click lands where he aimed and his text is
+// typed. When she stops the help, nothing more arrives.
+func TestAgentWayland(t *testing.T) {
+	d := portaltest.Run(t)
+	if d == nil {
+		return // it ran inside the desktop
+	}
+	win := d.StartWindow()
+	hand := d.NewHand()
+	origin := windowOrigin(t, hand, win)
+	ts := startServer(t, nil)
+
+	consent := &scriptedConsent{asked: make(chan []string, 4)}
+	consent.set(protocol.AssistView, protocol.AssistControl)
+	a := agent.New(agent.Config{
+		URL: ts.wsURL(), Token: ts.token(t, "mom", "desktop"), Desktop: agent.DesktopPortal, StateDir: t.TempDir(),
+		FPS: 15, Logger: clientLogger(t),
+	}, consent)
+	runCtx, stopAgent := context.WithCancel(context.Background())
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- a.Run(runCtx) }()
+	t.Cleanup(func() {
+		stopAgent()
+		if err := <-agentDone; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	ctx := testCtx(t, 50*time.Second)
+	answer := func(allow bool) chan error {
+		done := make(chan error, 1)
+		go func() { done <- hand.AnswerDialog(ctx, allow) }()
+		return done
+	}
+
+	// No in the desktop's dialog: the call is declined.
+	bob := ts.dial(t, "bob", "phone")
+	answered := answer(false)
+	var id string
+	testkit.Eventually(t, 10*time.Second, "the agent signed in, ringing", func() bool {
+		var err error
+		id, err = bob.Invite(ctx, "mom", false)
+		return err == nil
+	})
+	if err := <-answered; err != nil {
+		t.Fatalf("answering the desktop's dialog: %v", err)
+	}
+	if e := ended(t, bob, id); e.Reason != protocol.ReasonDeclined {
+		t.Errorf("after Mom said no in the desktop's dialog the call ended with %q, want declined", e.Reason)
+	}
+
+	// Yes: the call is answered.
+	answered = answer(true)
+	id, err := bob.Invite(ctx, "mom", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("answering the desktop's dialog: %v", err)
+	}
+	waitType(t, bob, func(m *protocol.Accepted) bool { return m.CallID == id })
+	var screen vp8Frames
+	bobMedia, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, Assist: true, OnRTP: screen.onRTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Assist(ctx, id, "mom", protocol.AssistControl); err != nil {
+		t.Fatal(err)
+	}
+	<-consent.asked
+	waitType(t, bob, func(m *protocol.AssistState) bool { return slices.Contains(m.Granted, protocol.AssistControl) })
+
+	// Bob sees her screen: each of the window's colours where it is.
+	testkit.Eventually(t, 20*time.Second, "Bob receiving screen frames", func() bool { return screen.count() > 3 })
+	dec, err := vpx.NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	size := win.Size()
+	quadrants := []struct {
+		at  image.Point
+		rgb uint32
+	}{
+		{image.Pt(size.X/4, size.Y/4), portaltest.Red},
+		{image.Pt(size.X*3/4, size.Y/4), portaltest.Green},
+		{image.Pt(size.X/4, size.Y*3/4), portaltest.Blue},
+		{image.Pt(size.X*3/4, size.Y*3/4), portaltest.Yellow},
+	}
+	testkit.Eventually(t, 10*time.Second, "Bob seeing the window's colours where they are", func() bool {
+		img := screen.latest(t, dec)
+		if b := img.Bounds(); b.Dx() != portaltest.Width || b.Dy() != portaltest.Height {
+			t.Fatalf("Bob's picture is %v, want the whole %dx%d screen", b, portaltest.Width, portaltest.Height)
+		}
+		for _, q := range quadrants {
+			if !near(img, origin.Add(q.at), q.rgb, 40) {
+				return false
+			}
+		}
+		return true
+	})
+
+	// His click lands where he aimed, his text is typed.
+	norm := func(p image.Point) (uint16, uint16) {
+		return uint16(p.X * 65535 / (portaltest.Width - 1)), uint16(p.Y * 65535 / (portaltest.Height - 1))
+	}
+	aim := image.Pt(size.X*3/4, size.Y*3/4)
+	x, y := norm(origin.Add(aim))
+	click := []assistwire.Event{
+		{Type: assistwire.PointerMove, X: x, Y: y},
+		{Type: assistwire.ButtonDown, Button: 1, X: x, Y: y},
+		{Type: assistwire.ButtonUp, Button: 1, X: x, Y: y},
+	}
+	mark := win.Mark()
+	if err := bobMedia.SendAssist(ctx, append(slices.Clone(click), typeEvents("Hello 1!")...)...); err != nil {
+		t.Fatal(err)
+	}
+	line := win.WaitFor(mark, "Bob's click", func(l string) bool { return strings.HasPrefix(l, "BUTTON 1 ") })
+	var bx, by int
+	if _, err := fmt.Sscanf(line, "BUTTON 1 %d %d", &bx, &by); err != nil || abs(bx-aim.X) > 2 || abs(by-aim.Y) > 2 {
+		t.Errorf("Bob's click landed at %q, he aimed at %v", line, aim)
+	}
+	testkit.Eventually(t, 5*time.Second, "Bob's text typed", func() bool { return win.Typed(mark) == "Hello 1!" })
+
+	// She stops the help: nothing more arrives.
+	a.StopHelp()
+	waitType(t, bob, func(m *protocol.AssistState) bool { return !m.Active })
+	mark = win.Mark()
+	_ = bobMedia.SendAssist(ctx, append(slices.Clone(click), typeEvents("late")...)...)
+	time.Sleep(time.Second)
+	if got := win.Since(mark); len(got) > 0 {
+		t.Errorf("after she stopped the help the window received %q", got)
+	}
+	if err := bob.Hangup(ctx, id); err != nil {
+		t.Fatal(err)
 	}
 }

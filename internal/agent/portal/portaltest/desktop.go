@@ -207,6 +207,11 @@ func (o *outer) runInner() {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v", "-test.timeout=95s")
 	cmd.Env = append(o.env, childEnv+"="+o.dir)
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "TANDEM_") { // the tests' own settings, such as TANDEM_TEST_LOG
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	cmd.Dir = filepath.Join(o.dir, "home")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: o.cred}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -152,9 +152,16 @@ func (h *Hand) Click(x, y int) error {
 	return call("NotifyPointerButton", int32(0x110), false)
 }
 
-// save keeps a picture for whoever reads a failure.
+// save keeps a picture for whoever reads a failure: in
+// $TANDEM_PORTALTEST_SHOTS if set (the test's own directory goes at its
+// end), else in the test's directory.
 func (h *Hand) save(img image.Image, name string) string {
-	p := filepath.Join(h.dir, name)
+	dir := h.dir
+	if d := os.Getenv("TANDEM_PORTALTEST_SHOTS"); d != "" {
+		dir = d
+		name = time.Now().Format("150405.000-") + name
+	}
+	p := filepath.Join(dir, name)
 	f, err := os.Create(p)
 	if err != nil {
 		return ""
@@ -203,73 +210,105 @@ func (h *Hand) AnswerDialog(ctx context.Context, allow bool) error {
 	}
 	c := share.Min.Add(share.Max).Div(2)
 	if allow {
-		sw := c.Add(switchFromShare)
-		on := false
-		for try := 0; try < 3 && !on; try++ {
-			if err := h.Click(sw.X, sw.Y); err != nil {
-				return err
-			}
-			deadline := time.Now().Add(2 * time.Second)
-			for !on && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-				img, err := h.Screen()
-				if err != nil {
-					return err
-				}
-				_, n := accentBox(img, image.Rect(sw.X-30, sw.Y-15, sw.X+30, sw.Y+15))
-				on = n > 100
-			}
-		}
-		if !on {
-			img, _ := h.Screen()
-			return fmt.Errorf("the dialog's remote interaction switch at %v did not turn on (screen: %s)", sw, h.save(img, "dialog.png"))
-		}
-		if err := h.Click(c.X, c.Y); err != nil {
+		if err := h.switchOn(ctx, c.Add(switchFromShare)); err != nil {
 			return err
 		}
 	} else {
-		if err := h.Click(Width-c.X, c.Y); err != nil {
-			return err
-		}
+		c.X = Width - c.X // Cancel
 	}
-	// The dialog goes.
+	// Press the button until the dialog goes: a click can come while the
+	// dialog is still busy.
 	for {
-		img, err := h.Screen()
-		if err != nil {
+		if err := h.Click(c.X, c.Y); err != nil {
 			return err
 		}
-		if _, n := accentBox(img, share); n < 100 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the dialog stayed after it was answered (screen: %s)", h.save(img, "dialog.png"))
-		case <-time.After(50 * time.Millisecond):
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			img, err := h.Screen()
+			if err != nil {
+				return err
+			}
+			if _, n := accentBox(img, share); n < 100 {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("the dialog stayed after it was answered (screen: %s)", h.save(img, "dialog.png"))
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}
 }
 
-// waitShare waits for the dialog and returns its Share button.
+// switchOn turns the "Allow remote interaction" switch at sw on: it
+// clicks it and waits for it to turn blue and stay so, and clicks again
+// only if it never did.
+func (h *Hand) switchOn(ctx context.Context, sw image.Point) error {
+	isOn := func() (bool, error) {
+		img, err := h.Screen()
+		if err != nil {
+			return false, err
+		}
+		_, n := accentBox(img, image.Rect(sw.X-30, sw.Y-15, sw.X+30, sw.Y+15))
+		return n > 100, nil
+	}
+	for try := 0; try < 2; try++ {
+		if err := h.Click(sw.X, sw.Y); err != nil {
+			return err
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			on, err := isOn()
+			if err != nil {
+				return err
+			}
+			if on {
+				// Still on a moment later: not a frame of an animation.
+				time.Sleep(300 * time.Millisecond)
+				if on, err = isOn(); on || err != nil {
+					return err
+				}
+			}
+			select {
+			case <-ctx.Done():
+				deadline = time.Now()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	img, _ := h.Screen()
+	return fmt.Errorf("the dialog's remote interaction switch at %v did not turn on (screen: %s)", sw, h.save(img, "dialog.png"))
+}
+
+// waitShare waits for the dialog and returns its Share button, once it
+// stays in one place: mutter animates a window that appears.
 func (h *Hand) waitShare(ctx context.Context) (image.Rectangle, error) {
+	var last image.Rectangle
 	for {
 		img, err := h.Screen()
 		if err != nil {
 			return image.Rectangle{}, err
 		}
-		// Share is in the upper half, right of the centre.
-		top, n := accentBox(img, image.Rect(Width/2, 0, Width, Height/2))
-		if n > 0 {
-			// The title bar's row of blue only: the switch, once on, is
-			// blue too.
-			box, n := accentBox(img, image.Rect(Width/2, top.Min.Y, Width, top.Min.Y+45))
-			if n > 500 && box.Dx() > 40 && box.Dy() > 20 {
-				return box, nil
-			}
+		box, found := shareButton(img)
+		if found && box == last {
+			return box, nil
 		}
+		last = box
 		select {
 		case <-ctx.Done():
 			return image.Rectangle{}, fmt.Errorf("no portal dialog on the screen (screen: %s)", h.save(img, "nodialog.png"))
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// shareButton finds the dialog's Share button: the topmost blue in the
+// upper right quarter of the screen (the switch, once on, is blue too).
+func shareButton(img *image.RGBA) (image.Rectangle, bool) {
+	top, n := accentBox(img, image.Rect(Width/2, 0, Width, Height/2))
+	if n == 0 {
+		return image.Rectangle{}, false
+	}
+	box, n := accentBox(img, image.Rect(Width/2, top.Min.Y, Width, top.Min.Y+45))
+	return box, n > 500 && box.Dx() > 40 && box.Dy() > 20
 }
