@@ -61,6 +61,9 @@ func agentCmd(args []string, stdout, stderr io.Writer) error {
 		cfg.Desktop = agent.ChooseDesktop(*display, os.Getenv)
 	}
 	if cfg.Desktop == agent.DesktopPortal {
+		if !portal.HasPipeWire {
+			return portal.ErrNoPipeWire
+		}
 		// Say now, not at the first call, if this desktop cannot do it.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := portal.Check(ctx)

@@ -310,3 +310,7 @@ func (s *Stream) Close() error {
 	s.p = nil
 	return nil
 }
+
+// HasPipeWire reports whether this build can read the screen (libpipewire
+// through cgo).
+const HasPipeWire = true

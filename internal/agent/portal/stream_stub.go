@@ -29,3 +29,7 @@ func (*Stream) WaitFirst(context.Context) (w, h int, err error) { return 0, 0, E
 
 // Close does nothing.
 func (*Stream) Close() error { return nil }
+
+// HasPipeWire reports whether this build can read the screen (libpipewire
+// through cgo).
+const HasPipeWire = false
