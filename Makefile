@@ -19,10 +19,13 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='$(LDFLAGS)' -o $(BIN) ./cmd/tandem
 
 ## agent: bin/tandem with the desktop agent (`tandem agent`), whose screen
-## encoder links libvpx through cgo (Debian: gcc pkg-config libvpx-dev)
+## encoder links libvpx through cgo (Debian: gcc pkg-config libvpx-dev);
+## with libpipewire-0.3-dev it also shares Wayland desktops (the portal)
+AGENT_TAGS := $(shell pkg-config --exists libpipewire-0.3 2>/dev/null || echo nopipewire)
 agent:
 	@pkg-config --exists vpx || { echo "the agent needs libvpx: apt-get install gcc pkg-config libvpx-dev"; exit 1; }
-	CGO_ENABLED=1 $(GO) build -trimpath -ldflags='$(LDFLAGS)' -o $(BIN) ./cmd/tandem
+	@pkg-config --exists libpipewire-0.3 || echo "note: no libpipewire-0.3-dev: this agent shares X11 desktops only, not Wayland"
+	CGO_ENABLED=1 $(GO) build -tags '$(AGENT_TAGS)' -trimpath -ldflags='$(LDFLAGS)' -o $(BIN) ./cmd/tandem
 
 ## run: a dev server on http://127.0.0.1:7880 — open it in two browser windows
 run: build

@@ -14,6 +14,18 @@ command -v nft >/dev/null 2>&1 || need="$need nftables"
 # The desktop agent's tests run it against a virtual X server, and its
 # screen encoder links libvpx through cgo.
 command -v Xvfb >/dev/null 2>&1 || need="$need xvfb"
+# The agent's Wayland tests run a headless GNOME desktop (mutter) with
+# PipeWire and the XDG desktop portal, and a GTK 3 test window in Python;
+# the agent reads the screen through libpipewire (cgo).
+command -v dbus-daemon >/dev/null 2>&1 || need="$need dbus"
+command -v mutter >/dev/null 2>&1 || need="$need mutter"
+command -v pipewire >/dev/null 2>&1 || need="$need pipewire"
+command -v wireplumber >/dev/null 2>&1 || need="$need wireplumber"
+[ -x /usr/libexec/xdg-desktop-portal ] || need="$need xdg-desktop-portal"
+[ -x /usr/libexec/xdg-desktop-portal-gnome ] || need="$need xdg-desktop-portal-gnome"
+pkg-config --exists libpipewire-0.3 2>/dev/null || need="$need libpipewire-0.3-dev"
+/usr/bin/python3 -c "import gi; gi.require_version('Gtk', '3.0'); from gi.repository import Gtk; import gi.repository.cairo" \
+	>/dev/null 2>&1 || need="$need python3-gi python3-gi-cairo gir1.2-gtk-3.0"
 # Multi-node tests run a real Redis.
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"

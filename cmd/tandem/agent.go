@@ -9,15 +9,18 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/tandemcall/tandem/internal/agent"
+	"github.com/tandemcall/tandem/internal/agent/portal"
 	"github.com/tandemcall/tandem/internal/agent/vpx"
 )
 
-// agentCmd runs the desktop agent: this X11 desktop joins the helped
-// user's calls as one of their devices.
+// agentCmd runs the desktop agent: this desktop (X11, or Wayland through
+// its XDG desktop portal) joins the helped user's calls as one of their
+// devices.
 func agentCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && (args[0] == "install" || args[0] == "uninstall") {
 		return agentInstallCmd(args[1:], stdout, stderr, args[0] == "uninstall")
@@ -27,7 +30,7 @@ func agentCmd(args []string, stdout, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "agent configuration file (see configs/agent.yaml)")
 	server := fs.String("server", "", "signaling URL, e.g. wss://tandem.example.org/ws (overrides the file)")
 	tokenFile := fs.String("token-file", "", "file holding the helped user's access token for this device (overrides the file)")
-	display := fs.String("display", "", "X display to share (default $DISPLAY)")
+	display := fs.String("display", "", "X display to share (default $DISPLAY); on a Wayland session the desktop portal is used unless this is set")
 	verbose := fs.Bool("verbose", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,6 +59,21 @@ func agentCmd(args []string, stdout, stderr io.Writer) error {
 	cfg, err := f.Config()
 	if err != nil {
 		return err
+	}
+	if cfg.Desktop == "" {
+		cfg.Desktop = agent.ChooseDesktop(*display, os.Getenv)
+	}
+	if cfg.Desktop == agent.DesktopPortal {
+		if !portal.HasPipeWire {
+			return portal.ErrNoPipeWire
+		}
+		// Say now, not at the first call, if this desktop cannot do it.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := portal.Check(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	if cfg.URL == "" || cfg.Token == "" {
 		return errors.New("agent: a server and a token are needed: --server and --token-file, or --config")

@@ -1,5 +1,6 @@
 // Package agent is Tandem's desktop agent (`tandem agent`): a device of
-// the person being helped that shares their X11 desktop with a helper and,
+// the person being helped that shares their desktop (X11, or Wayland
+// through the XDG desktop portal) with a helper and,
 // only while they allow it, applies the helper's pointer and keyboard to
 // it. A browser can share a screen but cannot move the real mouse; the
 // agent can.
@@ -14,6 +15,11 @@
 // and applies no input while control is not. Local input wins: remote
 // input pauses whenever the person at the machine moves the mouse or
 // types. A red bar on the screen says what the helper can do.
+//
+// Remote assistance on Wayland: the desktop's portal asks the person in
+// its own dialog before anything is shared (the first consent) and shows
+// its own indicator instead of the bar; it cannot tell the person's input
+// from the helper's, so there the compositor, not the agent, arbitrates.
 package agent
 
 import (
@@ -28,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tandemcall/tandem/internal/agent/portal"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -45,8 +52,15 @@ type Config struct {
 	URL string
 	// Token is an access token of the helped user for this device.
 	Token string
+	// Desktop is what to share: DesktopX11 (the default) or
+	// DesktopPortal, a Wayland desktop through its XDG desktop portal.
+	// ChooseDesktop picks one by the session type.
+	Desktop string
 	// Display is the X11 display to share ("" = $DISPLAY).
 	Display string
+	// StateDir keeps what the agent remembers between runs: the portal's
+	// restore token ("" = $XDG_STATE_HOME/tandem).
+	StateDir string
 	// FPS and BitrateKbps bound the shared screen's video.
 	FPS         int
 	BitrateKbps int
@@ -220,11 +234,26 @@ func (a *Agent) incoming(ctx context.Context, m *protocol.Incoming) {
 		_ = c.Decline(ctx, m.CallID)
 		return
 	}
-	if err := c.Accept(ctx, m.CallID, false); err != nil {
-		a.log.Warn("could not answer", "call", m.CallID, "err", err)
+	// The desktop first: on Wayland its own dialog asks the person, and a
+	// no there declines the call.
+	dctx, cancel := context.WithTimeout(ctx, desktopWait)
+	desk, err := a.openDesktop(dctx)
+	cancel()
+	if err != nil {
+		if errors.Is(err, portal.ErrRefused) {
+			a.log.Warn("the person at the machine said no in the desktop's sharing dialog: declining the call", "call", m.CallID, "helper", from)
+		} else {
+			a.log.Error("cannot share this desktop: declining the call", "call", m.CallID, "err", err)
+		}
+		_ = c.Decline(ctx, m.CallID)
 		return
 	}
-	s, err := a.startSession(ctx, m.CallID, from)
+	if err := c.Accept(ctx, m.CallID, false); err != nil {
+		a.log.Warn("could not answer", "call", m.CallID, "err", err)
+		desk.Close()
+		return
+	}
+	s, err := a.startSession(ctx, m.CallID, from, desk)
 	if err != nil {
 		a.log.Error("could not share the screen", "err", err)
 		_ = c.Hangup(ctx, m.CallID)
@@ -278,6 +307,10 @@ func (a *Agent) assistState(ctx context.Context, m *protocol.AssistState) {
 		a.log.Warn("could not answer the request", "err", err)
 	}
 }
+
+// desktopWait bounds opening the desktop, which on Wayland waits for the
+// person to answer the desktop's own dialog.
+const desktopWait = 2 * time.Minute
 
 // controlConfirm is how long control input that arrives before the
 // server confirms a control grant this agent gave waits for it.

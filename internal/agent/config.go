@@ -19,7 +19,9 @@ import (
 type File struct {
 	Server      string        `yaml:"server"`
 	TokenFile   string        `yaml:"token_file"`
+	Desktop     string        `yaml:"desktop"`
 	Display     string        `yaml:"display"`
+	StateDir    string        `yaml:"state_dir"`
 	FPS         int           `yaml:"fps"`
 	BitrateKbps int           `yaml:"bitrate_kbps"`
 	LocalPause  time.Duration `yaml:"local_pause"`
@@ -55,6 +57,9 @@ func (f File) check() error {
 	if f.Unattended.Enabled && len(f.Unattended.Helpers) == 0 {
 		return errors.New("agent config: unattended.enabled needs unattended.helpers: the users allowed in with nobody at the machine")
 	}
+	if f.Desktop != "" && f.Desktop != DesktopX11 && f.Desktop != DesktopPortal {
+		return fmt.Errorf("agent config: desktop: unknown %q (x11 or portal; empty: by the session type)", f.Desktop)
+	}
 	if f.FPS < 0 || f.FPS > 60 {
 		return fmt.Errorf("agent config: fps %d out of range 1–60", f.FPS)
 	}
@@ -65,7 +70,7 @@ func (f File) check() error {
 // from TokenFile.
 func (f File) Config() (Config, error) {
 	c := Config{
-		URL: f.Server, Display: f.Display, FPS: f.FPS, BitrateKbps: f.BitrateKbps, LocalPause: f.LocalPause,
+		URL: f.Server, Desktop: f.Desktop, Display: f.Display, StateDir: f.StateDir, FPS: f.FPS, BitrateKbps: f.BitrateKbps, LocalPause: f.LocalPause,
 		Unattended: Unattended{Enabled: f.Unattended.Enabled, Helpers: f.Unattended.Helpers, Grants: f.Unattended.Grants},
 	}
 	if f.TokenFile != "" {

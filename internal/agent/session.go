@@ -11,7 +11,6 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/tandemcall/tandem/internal/agent/vpx"
-	"github.com/tandemcall/tandem/internal/agent/x11"
 	"github.com/tandemcall/tandem/internal/assistwire"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -26,13 +25,14 @@ const (
 	maxFrameBytes = 4 << 20
 )
 
-// session is one call the agent shares the screen in. Two goroutines own
-// the X11 connections: capture (grabs and encodes, only while view is
-// granted) and input (applies remote input, only while control is
-// granted, watches for local input, and shows the bar and marks).
+// session is one call the agent shares the screen in. Two goroutines use
+// the desktop: capture (grabs and encodes, only while view is granted)
+// and input (applies remote input, only while control is granted,
+// watches for local input, and shows the bar and marks).
 type session struct {
 	a      *Agent
 	callID string
+	desk   Desktop
 	media  *client.Media
 	track  *webrtc.TrackLocalStaticSample
 
@@ -56,35 +56,18 @@ type grants struct {
 
 func (g *grants) has(what string) bool { return g != nil && g.set[what] }
 
-// startSession opens the display twice (capture, input), the encoder and
-// the call's media: the screen as a track marked as a screen share, and
-// the assist data channel.
-func (a *Agent) startSession(ctx context.Context, callID, helper string) (*session, error) {
-	capDisp, err := x11.Open(a.cfg.Display)
-	if err != nil {
-		return nil, err
-	}
-	inDisp, err := x11.Open(a.cfg.Display)
-	if err != nil {
-		capDisp.Close()
-		return nil, err
-	}
-	w, h := capDisp.Size()
-	grab, err := capDisp.NewGrabber()
-	if err != nil {
-		capDisp.Close()
-		inDisp.Close()
-		return nil, err
-	}
+// startSession starts sharing desk, which it owns from now on: the
+// encoder and the call's media, the screen as a track marked as a screen
+// share, and the assist data channel.
+func (a *Agent) startSession(ctx context.Context, callID, helper string, desk Desktop) (*session, error) {
+	w, h := desk.Size()
 	enc, err := vpx.NewEncoder(vpx.EncoderConfig{Width: w &^ 1, Height: h &^ 1, FPS: a.cfg.FPS, BitrateKbps: a.cfg.BitrateKbps})
 	if err != nil {
-		grab.Close()
-		capDisp.Close()
-		inDisp.Close()
+		desk.Close()
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	s := &session{
-		a: a, callID: callID,
+		a: a, callID: callID, desk: desk,
 		input:   make(chan []assistwire.Event, inputBacklog),
 		regrant: make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -99,21 +82,14 @@ func (a *Agent) startSession(ctx context.Context, callID, helper string) (*sessi
 	}
 	if err != nil {
 		enc.Close()
-		grab.Close()
-		capDisp.Close()
-		inDisp.Close()
+		desk.Close()
 		return nil, fmt.Errorf("agent: media: %w", err)
 	}
 	s.wg.Go(func() {
-		defer capDisp.Close()
-		defer grab.Close()
 		defer enc.Close()
-		s.capture(grab, enc)
+		s.capture(enc)
 	})
-	s.wg.Go(func() {
-		defer inDisp.Close()
-		s.inputLoop(inDisp)
-	})
+	s.wg.Go(s.inputLoop)
 	a.log.Info("sharing the screen in a call", "call", callID, "helper", helper, "width", w, "height", h)
 	return s, nil
 }
@@ -123,6 +99,7 @@ func (s *session) close() {
 	s.once.Do(func() {
 		close(s.done)
 		s.wg.Wait()
+		_ = s.desk.Close()
 		_ = s.media.Close()
 	})
 }
@@ -160,7 +137,7 @@ func (s *session) onAssist(events []assistwire.Event) {
 }
 
 // capture grabs and sends the screen while view is granted.
-func (s *session) capture(grab *x11.Grabber, enc *vpx.Encoder) {
+func (s *session) capture(enc *vpx.Encoder) {
 	fps := s.a.cfg.FPS
 	t := time.NewTicker(time.Second / time.Duration(fps))
 	defer t.Stop()
@@ -177,7 +154,7 @@ func (s *session) capture(grab *x11.Grabber, enc *vpx.Encoder) {
 			continue
 		}
 		full := !sending
-		f, changed, err := grab.Grab(full)
+		f, changed, err := s.desk.Grab(full)
 		if err != nil {
 			s.a.stats.captureErr.Add(1)
 			continue
@@ -200,13 +177,16 @@ func (s *session) capture(grab *x11.Grabber, enc *vpx.Encoder) {
 }
 
 // inputLoop applies granted remote input unless local input is winning,
-// and keeps the bar and the mark on screen.
-func (s *session) inputLoop(d *x11.Display) {
+// and keeps the bar and the mark on screen where the desktop has them.
+func (s *session) inputLoop() {
+	d := s.desk
 	poll := time.NewTicker(localPoll)
 	defer poll.Stop()
 	defer d.HideBar()
 	defer d.HideMark()
 	w, h := d.Size()
+	// What the desktop cannot do is said once.
+	noBar, noLocal := false, false
 	var pausedUntil time.Time
 	var markUntil time.Time
 	shown := ""
@@ -222,7 +202,12 @@ func (s *session) inputLoop(d *x11.Display) {
 		shown = text
 		if text == "" {
 			_ = d.HideBar()
-		} else if err := d.ShowBar(text); err != nil {
+		} else if err := d.ShowBar(text); unsupported(err) {
+			if !noBar {
+				noBar = true
+				s.a.log.Info("this desktop shows its own screen-sharing indicator instead of Tandem's bar and pointer mark")
+			}
+		} else if err != nil {
 			s.a.log.Warn("cannot show the bar", "err", err)
 		}
 	}
@@ -261,8 +246,18 @@ func (s *session) inputLoop(d *x11.Display) {
 				held = nil
 			}
 			redraw()
+		case <-d.Ended():
+			s.a.log.Info("the desktop ended the screen sharing: the help stops", "call", s.callID)
+			s.a.StopHelp()
+			<-s.done
+			return
 		case now := <-poll.C:
-			if active, err := d.LocalActivity(); err == nil && active {
+			active, err := d.LocalActivity()
+			if unsupported(err) && !noLocal {
+				noLocal = true
+				s.a.log.Info("this desktop cannot tell its user's input from the helper's: local input does not pause remote input here; the compositor arbitrates")
+			}
+			if err == nil && active {
 				if now.After(pausedUntil) {
 					s.a.stats.localPauses.Add(1)
 					_ = d.ReleaseAll()
@@ -312,8 +307,8 @@ func (s *session) inputLoop(d *x11.Display) {
 // maxHeld bounds the control input held while a grant is confirmed.
 const maxHeld = 256
 
-// apply performs one control event on the display.
-func apply(d *x11.Display, e assistwire.Event, w, h int) error {
+// apply performs one control event on the desktop.
+func apply(d Desktop, e assistwire.Event, w, h int) error {
 	switch e.Type {
 	case assistwire.PointerMove:
 		return d.MovePointer(scale(e.X, w), scale(e.Y, h))
