@@ -69,8 +69,8 @@ type labReport struct {
 	Paths  map[string]client.Path `json:"paths,omitempty"`
 	// TargetKbps is the congestion controller's estimate of the path to
 	// the server (EstimateBandwidth).
-	TargetKbps int `json:"target_kbps,omitempty"`
-	Text   string                 `json:"text,omitempty"`
+	TargetKbps int    `json:"target_kbps,omitempty"`
+	Text       string `json:"text,omitempty"`
 }
 
 // labDevice is a running lab device, seen from the test.
