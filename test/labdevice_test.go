@@ -312,8 +312,9 @@ func runLabCaller(ctx context.Context, spec labDeviceSpec, report func(labReport
 
 // labAgentSpec is the desktop agent's part of a lab device.
 type labAgentSpec struct {
-	Display string `json:"display"`
-	FPS     int    `json:"fps"`
+	Display     string `json:"display"`
+	FPS         int    `json:"fps"`
+	BitrateKbps int    `json:"bitrate_kbps"`
 }
 
 // labConsent is the person at the helped machine, told by the test what
@@ -346,7 +347,7 @@ func runLabAgent(ctx context.Context, spec labDeviceSpec, report func(labReport)
 	consent := &labConsent{}
 	a := agent.New(agent.Config{
 		URL: spec.URL, Token: spec.Token, Display: spec.Agent.Display, FPS: spec.Agent.FPS,
-		LocalPause: 500 * time.Millisecond, Logger: log,
+		BitrateKbps: spec.Agent.BitrateKbps, LocalPause: 500 * time.Millisecond, Logger: log,
 	}, consent)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -375,7 +376,8 @@ func runLabAgent(ctx context.Context, spec labDeviceSpec, report func(labReport)
 			}
 		case <-tick.C:
 			s := a.Stats()
-			report(labReport{Event: "stats", Frames: s.Frames, Text: fmt.Sprintf("applied=%d not_granted=%d", s.Applied, s.NotGranted)})
+			report(labReport{Event: "stats", Frames: s.Frames, TargetKbps: int(s.BitrateKbps),
+				Text: fmt.Sprintf("applied=%d not_granted=%d estimate=%d frames=%d", s.Applied, s.NotGranted, s.EstimateKbps, s.Frames)})
 		}
 	}
 }

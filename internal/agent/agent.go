@@ -98,6 +98,12 @@ type Stats struct {
 	LocalPauses  uint64 // times local input paused remote input
 	Annotations  uint64 // annotation events shown
 	CaptureError uint64
+	// BitrateKbps is what the screen is encoded at now: the configured
+	// bitrate, or less while the network carries less.
+	BitrateKbps uint64
+	// EstimateKbps is congestion control's estimate of the path to the
+	// server; 0 before the first.
+	EstimateKbps uint64
 }
 
 // Agent is one running desktop agent.
@@ -115,7 +121,7 @@ type Agent struct {
 }
 
 type stats struct {
-	frames, applied, paused, notGranted, unattended, localPauses, annotations, captureErr atomic.Uint64
+	frames, applied, paused, notGranted, unattended, localPauses, annotations, captureErr, bitrate, estimate atomic.Uint64
 }
 
 // New returns an agent; Run starts it.
@@ -136,7 +142,7 @@ func (a *Agent) Stats() Stats {
 	return Stats{
 		Frames: s.frames.Load(), Applied: s.applied.Load(), Paused: s.paused.Load(), NotGranted: s.notGranted.Load(),
 		Unattended: s.unattended.Load(), LocalPauses: s.localPauses.Load(), Annotations: s.annotations.Load(),
-		CaptureError: s.captureErr.Load(),
+		CaptureError: s.captureErr.Load(), BitrateKbps: s.bitrate.Load(), EstimateKbps: s.estimate.Load(),
 	}
 }
 
@@ -151,7 +157,9 @@ func (a *Agent) StopHelp() {
 
 // Run signs in and serves calls until ctx ends or the connection fails.
 func (a *Agent) Run(ctx context.Context) error {
-	c, err := client.Dial(ctx, client.Options{URL: a.cfg.URL, Token: a.cfg.Token, Logger: a.cfg.Logger})
+	// Reconnect: the agent stays signed in through a lost connection or a
+	// change of network, and its call resumes.
+	c, err := client.Dial(ctx, client.Options{URL: a.cfg.URL, Token: a.cfg.Token, Logger: a.cfg.Logger, Reconnect: true})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

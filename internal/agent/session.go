@@ -77,7 +77,7 @@ func (a *Agent) startSession(ctx context.Context, callID, helper string, desk De
 	s.track, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "screen", stream)
 	if err == nil {
 		s.media, err = a.c.Load().StartMedia(ctx, callID, client.MediaOptions{
-			ScreenTrack: s.track, Assist: true, OnAssist: s.onAssist,
+			ScreenTrack: s.track, Assist: true, OnAssist: s.onAssist, EstimateBandwidth: true,
 		})
 	}
 	if err != nil {
@@ -142,12 +142,17 @@ func (s *session) capture(enc *vpx.Encoder) {
 	t := time.NewTicker(time.Second / time.Duration(fps))
 	defer t.Stop()
 	sending := false
-	var last time.Time
+	var last, adapted time.Time
+	s.a.stats.bitrate.Store(uint64(enc.Bitrate()))
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-t.C:
+		}
+		if now := time.Now(); now.Sub(adapted) >= adaptEvery {
+			adapted = now
+			s.adaptBitrate(enc)
 		}
 		if !s.granted.Load().has(protocol.AssistView) {
 			sending = false
@@ -174,6 +179,45 @@ func (s *session) capture(enc *vpx.Encoder) {
 		sending, last = true, time.Now()
 		s.a.stats.frames.Add(1)
 	}
+}
+
+// Following the network's bandwidth.
+const (
+	adaptEvery = 500 * time.Millisecond
+	// minBitrate is the least the screen is encoded at: text stays
+	// readable, if slow to sharpen.
+	minBitrate = 150 // kbit/s
+)
+
+// adaptBitrate encodes at what congestion control says the path to the
+// server carries (leaving a tenth for audio and headers), never above the
+// configured bitrate, and changes it only when it moved by a tenth: a
+// screen sent faster than the network carries queues up in front of it,
+// and every click's echo waits behind that queue.
+func (s *session) adaptBitrate(enc *vpx.Encoder) {
+	target := s.media.TargetBitrate() / 1000
+	if target <= 0 {
+		return
+	}
+	s.a.stats.estimate.Store(uint64(target))
+	want := min(max(target*9/10, minBitrate), s.a.cfg.BitrateKbps)
+	cur := enc.Bitrate()
+	if abs(want-cur)*10 < cur {
+		return
+	}
+	if err := enc.SetBitrate(want); err != nil {
+		s.a.log.Debug("bitrate not changed", "err", err)
+		return
+	}
+	s.a.stats.bitrate.Store(uint64(want))
+	s.a.log.Debug("screen bitrate", "kbps", want, "estimate_kbps", target)
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // inputLoop applies granted remote input unless local input is winning,
