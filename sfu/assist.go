@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +48,17 @@ type AssistStats struct {
 	Forwarded uint64 // events that reached the helped device
 	Denied    uint64 // well-formed events without a grant, or from someone not the helper
 	Malformed uint64 // malformed or out-of-range events, and refused messages
+	Flooded   uint64 // events over the rate a helper may send (assistRate)
 }
+
+// A helper's events reach the helped device at most this fast: a person
+// moving a pointer at 60 Hz while typing sends a small part of it, and a
+// flood from a broken or hostile client is dropped here, not on the
+// helped device's link and input queue.
+const (
+	assistRate  = 400 // events per second
+	assistBurst = 800
+)
 
 // assistState is a room's assistance and its counters.
 type assistState struct {
@@ -56,6 +67,29 @@ type assistState struct {
 	forwarded   atomic.Uint64
 	denied      atomic.Uint64
 	malformed   atomic.Uint64
+	flooded     atomic.Uint64
+
+	bucketMu sync.Mutex
+	tokens   float64   // events the helper may send now
+	filled   time.Time // when tokens was last topped up
+}
+
+// allow takes n events from the room's budget, or reports false (and
+// takes none) when the helper sends faster than assistRate.
+func (st *assistState) allow(n int, now time.Time) bool {
+	st.bucketMu.Lock()
+	defer st.bucketMu.Unlock()
+	if st.filled.IsZero() {
+		st.tokens = assistBurst
+	} else {
+		st.tokens = min(assistBurst, st.tokens+now.Sub(st.filled).Seconds()*assistRate)
+	}
+	st.filled = now
+	if st.tokens < float64(n) {
+		return false
+	}
+	st.tokens -= float64(n)
+	return true
 }
 
 // SetAssist sets the room's assistance (nil: none) and brings the
@@ -121,6 +155,7 @@ func (r *Room) AssistStats() AssistStats {
 		Forwarded: r.assist.forwarded.Load(),
 		Denied:    r.assist.denied.Load(),
 		Malformed: r.assist.malformed.Load(),
+		Flooded:   r.assist.flooded.Load(),
 	}
 }
 
@@ -171,6 +206,10 @@ func (r *Room) relayAssist(from *Participant, ch *assistChannel, msg []byte) {
 	kept, denied := assistwire.Filter(events, a.classes())
 	st.denied.Add(uint64(denied))
 	if len(kept) == 0 {
+		return
+	}
+	if !st.allow(len(kept), time.Now()) {
+		st.flooded.Add(uint64(len(kept)))
 		return
 	}
 	out, err := assistwire.AppendMessage(ch.out[:0], kept...)

@@ -18,6 +18,7 @@ import (
 	"github.com/tandemcall/tandem/internal/assistwire"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/testkit"
+	"github.com/tandemcall/tandem/sfu"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
@@ -395,4 +396,102 @@ func (q quietConsent) AnswerCall(ctx context.Context, from string) bool {
 		return false
 	}
 	return q.Consent.AnswerCall(ctx, from)
+}
+
+// TestAgentBadInput: with control granted, Bob's client sends what a
+// broken or hostile helper could: an out-of-range key, an out-of-range
+// button and an event cut short, then a flood of 30,000 pointer moves as
+// fast as it can. Each bad event is dropped and counted (by the server,
+// which never forwards it, or by the agent), nothing reaches the window
+// from the bad messages, and the session goes on: a click right after
+// lands where aimed and typing arrives.
+func TestAgentBadInput(t *testing.T) {
+	display := x11test.StartXvfb(t)
+	win := x11test.NewTestWindow(t, display, 200, 150, 640, 360)
+	ts := startServer(t, nil)
+	a := agent.New(agent.Config{
+		URL: ts.wsURL(), Token: ts.token(t, "mom", "desktop"), Display: display, Logger: clientLogger(t),
+		Unattended: agent.Unattended{Enabled: true, Helpers: []string{"bob"}, Grants: []string{protocol.AssistView, protocol.AssistControl}},
+	}, refusingConsent{t})
+	runCtx, stopAgent := context.WithCancel(context.Background())
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- a.Run(runCtx) }()
+	t.Cleanup(func() {
+		stopAgent()
+		<-agentDone
+	})
+	ctx := testCtx(t, 60*time.Second)
+	bob := ts.dial(t, "bob", "phone")
+	var id string
+	testkit.Eventually(t, 10*time.Second, "the agent signed in, ringing", func() bool {
+		var err error
+		id, err = bob.Invite(ctx, "mom", false)
+		return err == nil
+	})
+	waitType(t, bob, func(m *protocol.Accepted) bool { return m.CallID == id })
+	bobMedia, err := bob.StartMedia(ctx, id, client.MediaOptions{Audio: true, Assist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Assist(ctx, id, "mom", protocol.AssistControl); err != nil {
+		t.Fatal(err)
+	}
+	waitType(t, bob, func(m *protocol.AssistState) bool { return slices.Contains(m.Granted, protocol.AssistControl) })
+	room := ts.SFU().LookupRoom(sfu.RoomID(id))
+
+	// Out of range: a keysym past X's 29 bits, button 9, a move cut short.
+	win.Reset()
+	for _, b := range [][]byte{
+		{0x01, 0x05, 0x20, 0, 0, 0},
+		{0x01, 0x02, 9, 0x10, 0, 0x10, 0},
+		{0x01, 0x01, 0x10},
+	} {
+		if err := bobMedia.SendAssistBytes(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, 5*time.Second, "the server counting 3 malformed events", func() bool { return room.AssistStats().Malformed == 3 })
+
+	// A flood.
+	moves := make([]assistwire.Event, 30)
+	for i := range moves {
+		moves[i] = assistwire.Event{Type: assistwire.PointerMove, X: uint16(i * 1000), Y: uint16(i * 1000)}
+	}
+	flooded := time.Now()
+	for range 1000 {
+		if err := bobMedia.SendAssist(ctx, moves...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, 20*time.Second, "the whole flood at the server", func() bool {
+		st := room.AssistStats()
+		return st.Forwarded+st.Flooded >= 30000
+	})
+	took := time.Since(flooded)
+	st := room.AssistStats()
+	t.Logf("flood of 30000 moves, at the server within %v: %d forwarded, %d dropped over the rate; the agent applied %d, dropped %d",
+		took.Round(time.Millisecond), st.Forwarded, st.Flooded, a.Stats().Applied, a.Stats().Dropped)
+	if max := uint64(800 + 400*(took.Seconds()+1)); st.Forwarded > max+3 {
+		t.Errorf("the server forwarded %d events of the flood, want at most %d (burst and rate)", st.Forwarded, max)
+	}
+	if c, txt := win.Clicks(), win.Text(); len(c) != 0 || txt != "" {
+		t.Errorf("bad input reached the window: clicks %v, text %q", c, txt)
+	}
+
+	// The session goes on.
+	time.Sleep(2 * time.Second) // the helper's budget refills
+	target := image.Pt(win.Rect().Min.X+100, win.Rect().Min.Y+80)
+	x, y := at(target.X, target.Y)
+	sent := time.Now()
+	if err := bobMedia.SendAssist(ctx, append([]assistwire.Event{
+		{Type: assistwire.ButtonDown, Button: 1, X: x, Y: y}, {Type: assistwire.ButtonUp, Button: 1, X: x, Y: y},
+	}, typeEvents("ok")...)...); err != nil {
+		t.Fatal(err)
+	}
+	got := win.WaitClicks(t, 1)
+	if d := image.Pt(got[0].X, got[0].Y).Sub(target); abs(d.X) > 1 || abs(d.Y) > 1 {
+		t.Errorf("after the flood the click landed at %+v, want %v", got[0], target)
+	}
+	win.WaitText(t, "ok")
+	t.Logf("after the flood a click reached the window in %v", time.Since(sent).Round(time.Millisecond))
 }

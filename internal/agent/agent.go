@@ -93,6 +93,8 @@ type Stats struct {
 	Frames       uint64 // screen frames sent
 	Applied      uint64 // remote input events applied
 	Paused       uint64 // remote input events dropped while local input won
+	Dropped      uint64 // remote input events dropped: they came faster than they could be applied
+	Rejected     uint64 // remote input events the desktop refused (a key it cannot type, say)
 	NotGranted   uint64 // remote input events dropped for want of a grant
 	Unattended   uint64 // calls answered without asking
 	LocalPauses  uint64 // times local input paused remote input
@@ -121,7 +123,7 @@ type Agent struct {
 }
 
 type stats struct {
-	frames, applied, paused, notGranted, unattended, localPauses, annotations, captureErr, bitrate, estimate atomic.Uint64
+	frames, applied, paused, notGranted, unattended, localPauses, annotations, captureErr, bitrate, estimate, dropped, rejected atomic.Uint64
 }
 
 // New returns an agent; Run starts it.
@@ -142,7 +144,7 @@ func (a *Agent) Stats() Stats {
 	return Stats{
 		Frames: s.frames.Load(), Applied: s.applied.Load(), Paused: s.paused.Load(), NotGranted: s.notGranted.Load(),
 		Unattended: s.unattended.Load(), LocalPauses: s.localPauses.Load(), Annotations: s.annotations.Load(),
-		CaptureError: s.captureErr.Load(), BitrateKbps: s.bitrate.Load(), EstimateKbps: s.estimate.Load(),
+		CaptureError: s.captureErr.Load(), Dropped: s.dropped.Load(), Rejected: s.rejected.Load(), BitrateKbps: s.bitrate.Load(), EstimateKbps: s.estimate.Load(),
 	}
 }
 

@@ -132,7 +132,7 @@ func (s *session) onAssist(events []assistwire.Event) {
 	select {
 	case s.input <- events:
 	default:
-		s.a.stats.paused.Add(uint64(len(events)))
+		s.a.stats.dropped.Add(uint64(len(events)))
 	}
 }
 
@@ -261,6 +261,7 @@ func (s *session) inputLoop() {
 			return
 		}
 		if err := apply(d, e, w, h); err != nil {
+			s.a.stats.rejected.Add(1)
 			s.a.log.Debug("input not applied", "err", err)
 			return
 		}
