@@ -370,6 +370,38 @@ func TestAgentUnattended(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 5*time.Second, "the agent showing Bob's pointing", func() bool { return a.Stats().Annotations > 0 })
+
+	// A pen stroke is drawn on her screen where Bob drew it.
+	x0, y0 := at(300, 300)
+	x1, y1 := at(500, 300)
+	if err := bobMedia.SendAssist(ctx,
+		assistwire.Event{Type: assistwire.StrokePoint, Stroke: 7, Tool: assistwire.ToolPen, X: x0, Y: y0},
+		assistwire.Event{Type: assistwire.StrokePoint, Stroke: 7, Tool: assistwire.ToolPen, X: x1, Y: y1},
+		assistwire.Event{Type: assistwire.StrokeEnd, Stroke: 7}); err != nil {
+		t.Fatal(err)
+	}
+	local, err := x11.Open(display)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	grabber, err := local.NewGrabber()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer grabber.Close()
+	redAt := func(x, y int) bool {
+		f, _, err := grabber.Grab(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := f.Pix[y*f.Stride+4*x:]
+		return p[2] == 0xff && p[1] == 0 && p[0] == 0
+	}
+	testkit.Eventually(t, 5*time.Second, "Bob's stroke on her screen", func() bool { return redAt(400, 300) })
+	if redAt(400, 320) {
+		t.Error("red 20 px off Bob's stroke")
+	}
 	if n := a.Stats().Unattended; n != 1 {
 		t.Errorf("the agent counted %d unattended accesses, want 1", n)
 	}

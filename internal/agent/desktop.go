@@ -39,6 +39,11 @@ type Desktop interface {
 	HideBar() error
 	ShowMark(x, y int) error
 	HideMark() error
+	// DrawStroke extends the helper's stroke id to (x, y); ClearStrokes
+	// removes every stroke. errors.ErrUnsupported where the desktop has
+	// no way to draw over other windows.
+	DrawStroke(id, x, y int) error
+	ClearStrokes() error
 
 	// Ended is closed when the desktop ends the sharing by itself; nil
 	// if it never does.

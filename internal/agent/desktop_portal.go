@@ -42,8 +42,10 @@ func (d *portalDesktop) Grab(bool) (Frame, bool, error) {
 	return Frame{Width: w, Height: h, Stride: w * 4, Pix: pix}, changed, nil
 }
 
-func (d *portalDesktop) LocalActivity() (bool, error) { return false, errors.ErrUnsupported }
-func (d *portalDesktop) ShowBar(string) error         { return errors.ErrUnsupported }
-func (d *portalDesktop) HideBar() error               { return errors.ErrUnsupported }
-func (d *portalDesktop) ShowMark(int, int) error      { return errors.ErrUnsupported }
-func (d *portalDesktop) HideMark() error              { return errors.ErrUnsupported }
+func (d *portalDesktop) LocalActivity() (bool, error)   { return false, errors.ErrUnsupported }
+func (d *portalDesktop) ShowBar(string) error           { return errors.ErrUnsupported }
+func (d *portalDesktop) HideBar() error                 { return errors.ErrUnsupported }
+func (d *portalDesktop) ShowMark(int, int) error        { return errors.ErrUnsupported }
+func (d *portalDesktop) HideMark() error                { return errors.ErrUnsupported }
+func (d *portalDesktop) DrawStroke(int, int, int) error { return errors.ErrUnsupported }
+func (d *portalDesktop) ClearStrokes() error            { return errors.ErrUnsupported }

@@ -21,7 +21,8 @@ const (
 	localPoll     = 50 * time.Millisecond // how often local input is looked for
 	refreshEvery  = time.Second           // a frame at least this often, even if nothing changed
 	markLifetime  = 1500 * time.Millisecond
-	inputBacklog  = 64 // messages of remote input waiting to be applied
+	inkLifetime   = 15 * time.Second // a drawing stays this long after its last stroke, or until cleared
+	inputBacklog  = 64               // messages of remote input waiting to be applied
 	maxFrameBytes = 4 << 20
 )
 
@@ -228,11 +229,13 @@ func (s *session) inputLoop() {
 	defer poll.Stop()
 	defer d.HideBar()
 	defer d.HideMark()
+	defer d.ClearStrokes()
 	w, h := d.Size()
 	// What the desktop cannot do is said once.
 	noBar, noLocal := false, false
 	var pausedUntil time.Time
-	var markUntil time.Time
+	var markUntil, inkUntil time.Time
+	noInk := false
 	shown := ""
 	redraw := func() {
 		g := s.granted.Load()
@@ -317,6 +320,10 @@ func (s *session) inputLoop() {
 				_ = d.HideMark()
 				markUntil = time.Time{}
 			}
+			if !inkUntil.IsZero() && now.After(inkUntil) {
+				_ = d.ClearStrokes()
+				inkUntil = time.Time{}
+			}
 			redraw() // re-raised if something covered it
 		case events := <-s.input:
 			g := s.granted.Load()
@@ -328,11 +335,23 @@ func (s *session) inputLoop() {
 						continue
 					}
 					s.a.stats.annotations.Add(1)
-					if e.Type == assistwire.StrokePoint {
-						_ = d.ShowMark(scale(e.X, w), scale(e.Y, h))
+					switch e.Type {
+					case assistwire.StrokePoint:
+						x, y := scale(e.X, w), scale(e.Y, h)
+						_ = d.ShowMark(x, y)
 						markUntil = time.Now().Add(markLifetime)
-					} else if e.Type == assistwire.Clear {
+						if e.Tool == assistwire.ToolLaser {
+							break // pointing: the mark only
+						}
+						if err := d.DrawStroke(int(e.Stroke), x, y); unsupported(err) && !noInk {
+							noInk = true
+							s.a.log.Info("this desktop cannot show the helper's drawings: the pointer mark shows where they point")
+						}
+						inkUntil = time.Now().Add(inkLifetime)
+					case assistwire.Clear:
 						_ = d.HideMark()
+						_ = d.ClearStrokes()
+						inkUntil = time.Time{}
 					}
 				case assistwire.Control:
 					switch {

@@ -65,13 +65,15 @@ type Display struct {
 	keymapStale atomic.Bool // set by the event loop on MappingNotify
 	loopDone    chan struct{}
 
-	mu     sync.Mutex // guards the fields below and orders requests
-	closed bool
-	in     inputState
-	bar    *overlay
-	mark   *overlay
-	font   overlayFont
-	red    *uint32 // red's pixel value, once allocated
+	mu      sync.Mutex // guards the fields below and orders requests
+	closed  bool
+	in      inputState
+	bar     *overlay
+	mark    *overlay
+	ink     *overlay       // the helper's strokes (ink.go)
+	inkLast map[int][2]int // each stroke's last point
+	font    overlayFont
+	red     *uint32 // red's pixel value, once allocated
 }
 
 // Open connects to the X server at display, "" meaning $DISPLAY, for

@@ -311,12 +311,12 @@ func (d *Display) unmapOverlayLocked(o *overlay) error {
 }
 
 // restackLocked puts the shown overlays on top of every other window, the
-// mark above the bar, unless they are there already: raising them when
+// mark above the strokes above the bar, unless they are there already: raising them when
 // they are in place would only make them cover each other in turn and
 // report it, again and again.
 func (d *Display) restackLocked() error {
 	var want []xproto.Window
-	for _, o := range []*overlay{d.bar, d.mark} {
+	for _, o := range []*overlay{d.bar, d.ink, d.mark} {
 		if o != nil && o.mapped {
 			want = append(want, o.win)
 		}
@@ -369,7 +369,7 @@ func (d *Display) overlayCovered() {
 }
 
 func (d *Display) destroyOverlaysLocked() {
-	for _, o := range []*overlay{d.bar, d.mark} {
+	for _, o := range []*overlay{d.bar, d.ink, d.mark} {
 		if o != nil {
 			xproto.DestroyWindow(d.conn, o.win)
 		}
