@@ -62,6 +62,26 @@ export function exposeApi() {
       const s = S.call && S.call.session;
       return s ? s.remoteStats() : {};
     },
+    /** The candidate pair each PeerConnection uses: {pub: {local, remote, relayProtocol}, sub: …}. */
+    async paths() {
+      const s = S.call && S.call.session;
+      const out = {};
+      if (!s || !s.pcs) return out;
+      for (const [name, pc] of Object.entries(s.pcs)) {
+        if (!pc) continue;
+        const stats = await pc.getStats();
+        let pairId = '';
+        stats.forEach((r) => {
+          if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
+        });
+        const pair = pairId && stats.get(pairId);
+        if (!pair) continue;
+        const local = stats.get(pair.localCandidateId) || {};
+        const remote = stats.get(pair.remoteCandidateId) || {};
+        out[name] = { local: local.candidateType, remote: remote.candidateType, relayProtocol: local.relayProtocol || '' };
+      }
+      return out;
+    },
     /** Everyone else in the current call or room, in joining order. */
     get members() {
       return S.call ? [...S.call.members.keys()] : [];
