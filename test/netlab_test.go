@@ -244,6 +244,7 @@ func (l *lab) home(name string, nat labNAT, shape ...linkShape) *home {
 		// it advertises (docs/operations.md, "IPv6").
 		l.ip("-6", "route", "add", lanNet+"/64", "via", wanNet+"2", "src", labServerIP6)
 		h.hostIP, h.publicIP = lanNet+"2", lanNet+"2"
+		h.settle(t)
 		return h
 	}
 	wanIP, routerWAN := fmt.Sprintf("100.64.%d.1", i), fmt.Sprintf("100.64.%d.2", i)
@@ -277,7 +278,25 @@ func (l *lab) home(name string, nat labNAT, shape ...linkShape) *home {
 	}
 }
 `, forward, masq))
+	h.settle(t)
 	return h
+}
+
+// settle waits until the home's addresses are final: the kernel adds an
+// IPv6 link-local address to each link a second or so after it comes up
+// (duplicate address detection), and a browser started before that sees
+// its network change and fails what it is loading (ERR_NETWORK_CHANGED).
+func (h *home) settle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range []*netns{h.router, h.host} {
+		for strings.TrimSpace(n.run(t, "ip", "-6", "addr", "show", "tentative")) != "" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: IPv6 addresses still tentative after 10 s:\n%s", n.name, n.run(t, "ip", "-6", "addr"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // browserIn starts a headless Chromium whose network is the home's host:
