@@ -241,15 +241,7 @@ func TestAgentWayland(t *testing.T) {
 		URL: ts.wsURL(), Token: ts.token(t, "mom", "desktop"), Desktop: agent.DesktopPortal, StateDir: t.TempDir(),
 		FPS: 15, Logger: clientLogger(t),
 	}, consent)
-	runCtx, stopAgent := context.WithCancel(context.Background())
-	agentDone := make(chan error, 1)
-	go func() { agentDone <- a.Run(runCtx) }()
-	t.Cleanup(func() {
-		stopAgent()
-		if err := <-agentDone; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	runAgent(t, a)
 	ctx := testCtx(t, 50*time.Second)
 	answer := func(allow bool) chan error {
 		done := make(chan error, 1)

@@ -323,8 +323,12 @@ func (a *Agent) assistState(ctx context.Context, m *protocol.AssistState) {
 const desktopWait = 2 * time.Minute
 
 // controlConfirm is how long control input that arrives before the
-// server confirms a control grant this agent gave waits for it.
-const controlConfirm = 2 * time.Second
+// server confirms a control grant this agent gave waits for it. Held
+// input is applied only once control is confirmed, so the wait can be
+// generous: on a machine short of CPU the confirmation took over 2 s once
+// (TestAgent lost its first click), and a helper's first click should not
+// vanish for that.
+const controlConfirm = 10 * time.Second
 
 // stopHelp revokes everything and ends the assistance.
 func (a *Agent) stopHelp(ctx context.Context) {
