@@ -175,11 +175,7 @@ func TestAgent(t *testing.T) {
 	// Without control, nothing he sends reaches the window.
 	target := image.Pt(win.Rect().Min.X+100, win.Rect().Min.Y+80)
 	x, y := at(target.X, target.Y)
-	click := []assistwire.Event{
-		{Type: assistwire.PointerMove, X: x, Y: y},
-		{Type: assistwire.ButtonDown, Button: 1, X: x, Y: y},
-		{Type: assistwire.ButtonUp, Button: 1, X: x, Y: y},
-	}
+	click := clickEvents(x, y)
 	typing := typeEvents("Hello 1!")
 	if err := bobMedia.SendAssist(ctx, append(slices.Clone(click), typing...)...); err != nil {
 		t.Fatal(err)
@@ -274,6 +270,16 @@ func TestAgent(t *testing.T) {
 	}
 	if err := bob.Hangup(ctx, id); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// clickEvents moves the pointer to (x, y), normalised, and clicks the left
+// button there.
+func clickEvents(x, y uint16) []assistwire.Event {
+	return []assistwire.Event{
+		{Type: assistwire.PointerMove, X: x, Y: y},
+		{Type: assistwire.ButtonDown, Button: 1, X: x, Y: y},
+		{Type: assistwire.ButtonUp, Button: 1, X: x, Y: y},
 	}
 }
 

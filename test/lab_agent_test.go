@@ -63,11 +63,7 @@ func TestLabAgentHelp(t *testing.T) {
 			// Without control nothing reaches the window.
 			target := image.Pt(win.Rect().Min.X+100, win.Rect().Min.Y+80)
 			x, y := at(target.X, target.Y)
-			click := []assistwire.Event{
-				{Type: assistwire.PointerMove, X: x, Y: y},
-				{Type: assistwire.ButtonDown, Button: 1, X: x, Y: y},
-				{Type: assistwire.ButtonUp, Button: 1, X: x, Y: y},
-			}
+			click := clickEvents(x, y)
 			typing := typeEvents("Hi " + c.user)
 			send := func(events []assistwire.Event) {
 				t.Helper()

@@ -14,7 +14,6 @@ import (
 	"github.com/tandemcall/tandem/internal/agent/portal"
 	"github.com/tandemcall/tandem/internal/agent/portal/portaltest"
 	"github.com/tandemcall/tandem/internal/agent/vpx"
-	"github.com/tandemcall/tandem/internal/assistwire"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
@@ -322,11 +321,7 @@ func TestAgentWayland(t *testing.T) {
 	}
 	aim := image.Pt(size.X*3/4, size.Y*3/4)
 	x, y := norm(origin.Add(aim))
-	click := []assistwire.Event{
-		{Type: assistwire.PointerMove, X: x, Y: y},
-		{Type: assistwire.ButtonDown, Button: 1, X: x, Y: y},
-		{Type: assistwire.ButtonUp, Button: 1, X: x, Y: y},
-	}
+	click := clickEvents(x, y)
 	mark := win.Mark()
 	if err := bobMedia.SendAssist(ctx, append(slices.Clone(click), typeEvents("Hello 1!")...)...); err != nil {
 		t.Fatal(err)
