@@ -82,6 +82,8 @@ export function startSignaling() {
     if (S.sig !== sig) return;
     S.sig = null;
     const { code, message } = e.detail;
+    // An erasure revokes this device too; its own message follows.
+    if (S.erasing) return;
     if (S.auth && S.auth.credential && (code === 'token_expired' || code === 'unauthorized')) {
       // A device with an account gets a fresh token and goes on.
       refreshToken().then((ok) => {

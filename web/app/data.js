@@ -36,6 +36,7 @@ export async function eraseAll() {
   if (!S.auth) return;
   el.eraseConfirm.disabled = true;
   el.myDataStatus.textContent = 'Erasing…';
+  S.erasing = true;
   try {
     await eraseMyData(S.auth.token);
     el.eraseConfirmRow.hidden = true;
@@ -43,6 +44,7 @@ export async function eraseAll() {
   } catch (err) {
     el.myDataStatus.textContent = `Your data could not be erased: ${errorText(err)}`;
   } finally {
+    S.erasing = false;
     el.eraseConfirm.disabled = false;
   }
 }

@@ -19,6 +19,7 @@ import { listNames } from './group.js';
  * @property {string | null} shownIncoming call_id shown in #incoming
  * @property {{call_id: string, reason: string, duration_ms: number, device?: string} | null} lastEnded
  * @property {any} lastExport the last archive downloaded, for tests
+ * @property {boolean} erasing the user's data is being erased: the revocation of this device is expected
  * @property {Set<string>} forgotten call ids torn down locally whose `ended` is still to come
  * @property {{name: string, ptt: boolean} | null} autoRoom from a shared room link, joined once signed in
  * @property {any} activeCall the user's call as the server last described it (active_call), or null
@@ -42,6 +43,8 @@ export const S = {
   shownIncoming: null,
   lastEnded: null,
   lastExport: null,
+  /** The user's data is being erased: the server revoking this device's sign-in is expected, and the erasure says so. */
+  erasing: false,
   forgotten: new Set(),
   autoRoom: null,
   activeCall: null,
