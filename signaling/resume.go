@@ -47,11 +47,17 @@ func (h *Hub) graceOver(callID, user string, s *Session) {
 	}
 }
 
-// resumeLocked gives s the legs its device's lost session left behind.
+// resumeLocked gives s, now its device's session, the legs of the
+// device's earlier session: one lost and held for the grace window, or one
+// s has just replaced whose loss the server has not seen yet (a network
+// that went away without a word). The legs move now, before s reads its
+// first message: a client that sends on its new socket at once (an ICE
+// restart for the new network) would otherwise be refused as no leg of
+// the call until the replaced session had wound down.
 func (h *Hub) resumeLocked(s *Session) {
 	for _, c := range h.calls {
 		m := c.members[s.user]
-		if m != nil && m.State == callcore.MemberJoined && m.detached != nil && m.Dev != s && m.Dev.device == s.device {
+		if m != nil && m.State == callcore.MemberJoined && m.Dev != nil && m.Dev != s && m.Dev.device == s.device {
 			h.reattachLocked(c, m, s)
 		}
 	}

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -91,5 +92,37 @@ func TestReconnectGraceEnds(t *testing.T) {
 	carol.Close() // a close frame: she left
 	if e := ended(t, dave, id); e.Reason != protocol.ReasonConnectionLost {
 		t.Errorf("Dave's call ended with %q, want connection_lost", e.Reason)
+	}
+}
+
+// TestResumeBeforeTheOldSocketIsGone: Alice's laptop changes network. Her
+// old socket is not yet seen as lost when her new one signs in, and the
+// first thing she sends on it is about the call (her ICE restart for the
+// new network, here her media state). The new socket takes the call over
+// at once: what she sends reaches Bob, and nothing is refused as coming
+// from a device that is no leg of the call.
+func TestResumeBeforeTheOldSocketIsGone(t *testing.T) {
+	ts := startServer(t, nil)
+	alice, bob := ts.dial(t, "alice", "laptop"), ts.dial(t, "bob", "phone")
+	id := answeredCall(t, alice, bob, false)
+	for i := range 5 {
+		r := ts.raw(t)
+		// hello and the call message back to back, as a client whose
+		// queue held the message for the next socket sends them.
+		r.send(`{"v":1,"type":"hello","token":"` + ts.token(t, "alice", "laptop") + `"}`)
+		r.send(`{"v":1,"type":"media","id":"m` + strconv.Itoa(i) + `","call_id":"` + id + `","audio":true,"video":` + strconv.FormatBool(i%2 == 0) + `}`)
+		var resumed bool
+		for !resumed {
+			m := r.next()
+			switch m["type"] {
+			case "error":
+				t.Fatalf("socket %d: the server refused the call message: %v", i, m)
+			case "resumed":
+				resumed = true
+			}
+		}
+		if m := waitType(t, bob, func(m *protocol.Media) bool { return m.CallID == id && m.Video == (i%2 == 0) }); m.User != "alice" {
+			t.Fatalf("socket %d: Bob got %+v", i, m)
+		}
 	}
 }
