@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"sync"
+
+	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
 // maxBuffered is the number of unread server messages after which the client
@@ -17,6 +19,42 @@ type inbox struct {
 	msgs    []any
 	err     error
 	changed chan struct{} // closed and replaced on every change
+	// claims are the ids of requests a Request waits on: a take of any
+	// message (Next) passes over their replies, so that a goroutine
+	// reading every message does not take the reply from under another
+	// that made a request.
+	claims map[string]struct{}
+}
+
+// claim keeps the reply to request id for a matching take.
+func (b *inbox) claim(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.claims == nil {
+		b.claims = map[string]struct{}{}
+	}
+	b.claims[id] = struct{}{}
+}
+
+// unclaim ends claim: a reply that comes later is anyone's.
+func (b *inbox) unclaim(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.claims, id)
+}
+
+// claimedLocked reports whether m answers a claimed request. b.mu must be
+// held.
+func (b *inbox) claimedLocked(m any) bool {
+	var re string
+	switch r := m.(type) {
+	case *protocol.Ack:
+		re = r.Re
+	case *protocol.Error:
+		re = r.Re
+	}
+	_, ok := b.claims[re]
+	return re != "" && ok
 }
 
 func newInbox() *inbox {
@@ -64,13 +102,14 @@ func (b *inbox) fail(err error) {
 }
 
 // take removes and returns the oldest message that match accepts (any
-// message when match is nil), leaving the others in order. It waits for one
-// until ctx is done or the inbox has failed and holds no match.
+// message but a claimed reply when match is nil), leaving the others in
+// order. It waits for one until ctx is done or the inbox has failed and
+// holds no match.
 func (b *inbox) take(ctx context.Context, match func(any) bool) (any, error) {
 	for {
 		b.mu.Lock()
 		for i, m := range b.msgs {
-			if match == nil || match(m) {
+			if match == nil && !b.claimedLocked(m) || match != nil && match(m) {
 				b.msgs = slices.Delete(b.msgs, i, i+1)
 				b.mu.Unlock()
 				return m, nil

@@ -72,7 +72,9 @@ func (c *Client) enqueueMsg(stop <-chan struct{}, m outMsg) error {
 
 // Request sends m with a fresh request id and waits for the ack or error
 // carrying that id back in re. An error reply is returned as *ServerError.
-// If m already has an id, that id is used.
+// If m already has an id, that id is used. Next does not return the reply
+// while Request waits for it, so one goroutine may read messages while
+// others make requests.
 func (c *Client) Request(ctx context.Context, msgType string, m protocol.EncodedMessage) (*protocol.Ack, error) {
 	b, err := protocol.Encode(msgType, m)
 	if err != nil {
@@ -82,6 +84,10 @@ func (c *Client) Request(ctx context.Context, msgType string, m protocol.Encoded
 	if err != nil {
 		return nil, fmt.Errorf("client: %s: %w", msgType, err)
 	}
+	// The reply is this call's, even while another goroutine reads every
+	// message with Next.
+	c.in.claim(id)
+	defer c.in.unclaim(id)
 	if err := c.enqueue(ctx.Done(), b); err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
