@@ -150,6 +150,36 @@ func (h *Hub) assistEnd(s *Session, callID string) error {
 	return nil
 }
 
+// assistClipboard passes clipboard text from one side of c's assistance
+// to the other while the clipboard grant is given, and logs that it did
+// (who copied, not what).
+func (h *Hub) assistClipboard(s *Session, m *protocol.Clipboard) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, err := h.assistCallLocked(s, m.CallID)
+	if err != nil {
+		return err
+	}
+	a := c.assist
+	switch {
+	case a == nil:
+		return fail(protocol.CodeInvalidState, "no assistance is under way in this call")
+	case !a.Has(protocol.AssistClipboard):
+		return fail(protocol.CodeForbidden, "the clipboard is not shared: the person helped has not allowed it")
+	}
+	to, reason := a.Helped, "from_helper"
+	if s.user == a.Helped {
+		to, reason = a.Helper, "from_helped"
+	}
+	dst := c.members[to]
+	if dst == nil || dst.State != callcore.MemberJoined || dst.Dev == nil {
+		return fail(protocol.CodeNotInCall, to+" is not in this call")
+	}
+	dst.Dev.send(protocol.TypeAssistClipboard, &protocol.Clipboard{CallID: c.ID, Text: m.Text, From: s.user})
+	h.auditLocked(c, a, store.AssistClipboard, nil, reason)
+	return nil
+}
+
 // endAssistLocked ends c's assistance, telling the members still in it;
 // why goes to the audit log.
 func (h *Hub) endAssistLocked(c *call, why string) {

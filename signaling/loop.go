@@ -92,6 +92,9 @@ func (s *Session) handle(ev any) {
 		case protocol.TypeAssistGrant:
 			err = h.assistSetGrants(s, m.CallID, m.Grants)
 		}
+	case *protocol.Clipboard:
+		re, ack, ackCall = m.ID, true, m.CallID
+		err = h.assistClipboard(s, m)
 	case *protocol.Accept:
 		re, ack, ackCall = m.ID, true, m.CallID
 		if err = s.callGrant(); err != nil {

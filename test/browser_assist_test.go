@@ -78,6 +78,24 @@ func TestBrowserAssist(t *testing.T) {
 	eval[bool](bob, drawJS)
 	alice.waitJS("the click on Alice's page", `window.tandem.assist.received.control >= 4`, 10*time.Second)
 
+	// Copied text, only once she allows it, both ways.
+	if !eval[bool](bob, `document.querySelector('#assist-clip').hidden`) {
+		t.Error("Bob's page offers to send copied text before Alice allowed it")
+	}
+	bob.click("#assist")
+	bob.click("#assist-req-clipboard")
+	alice.waitJS("Alice asked for the clipboard", `!document.querySelector('#assist-consent').hidden && !document.querySelector('#consent-clipboard-row').hidden && !document.querySelector('#consent-clipboard').checked`, 15*time.Second)
+	eval[bool](alice, `(() => { document.querySelector('#consent-clipboard').checked = true; return true })()`)
+	alice.click("#assist-allow")
+	const fromBob, fromAlice = "Settings → Wi-Fi → Tandem-5G", "Fehler 0x80070005"
+	bob.waitJS("Bob's copied-text box", `!document.querySelector('#assist-clip').hidden`, 15*time.Second)
+	bob.setValue("#assist-clip-out", fromBob)
+	bob.click("#assist-clip-send")
+	alice.waitJS("Bob's text at Alice", fmt.Sprintf(`document.querySelector('#assist-clip-in').textContent === %q`, fromBob), 10*time.Second)
+	alice.setValue("#assist-clip-out", fromAlice)
+	alice.click("#assist-clip-send")
+	bob.waitJS("Alice's text at Bob", fmt.Sprintf(`document.querySelector('#assist-clip-in').textContent === %q && document.querySelector('#assist-clip-from').textContent.includes('alice')`, fromAlice), 10*time.Second)
+
 	// One button stops it all.
 	before := eval[float64](alice, `window.tandem.assist.received.control`)
 	alice.click("#assist-stop")
@@ -91,10 +109,12 @@ func TestBrowserAssist(t *testing.T) {
 	if eval[bool](alice, `!!(window.tandem.assist && window.tandem.assist.sharing)`) {
 		t.Error("Alice's screen is still shared after she stopped the help")
 	}
+	bob.waitJS("Bob's copied-text box gone", `document.querySelector('#assist-clip').hidden && document.querySelector('#assist-clip-in').textContent === ''`, 10*time.Second)
 	bob.click("#hangup")
 	alice.state("idle", 15*time.Second)
 
 	// Her log says who could do what.
 	eval[bool](alice, `(() => { document.querySelector('#assist-log-box').open = true; return true })()`)
 	alice.waitJS("the screen help log", `[...document.querySelectorAll('#assist-log li')].some(li => li.dataset.event === 'grant' && li.textContent.includes('bob helping you') && li.textContent.includes('control'))`, 10*time.Second)
+	alice.waitJS("the copied text in the log, without the text", `(() => { const l = [...document.querySelectorAll('#assist-log li')].filter(li => li.dataset.event === 'clipboard'); return l.length === 2 && l.some(li => li.textContent.includes('bob sent you text')) && l.some(li => li.textContent.includes('you sent bob text')) && !l.some(li => li.textContent.includes('Fehler')) })()`, 10*time.Second)
 }

@@ -90,16 +90,19 @@ type Consent interface {
 
 // Stats counts what the agent did.
 type Stats struct {
-	Frames       uint64 // screen frames sent
-	Applied      uint64 // remote input events applied
-	Paused       uint64 // remote input events dropped while local input won
-	Dropped      uint64 // remote input events dropped: they came faster than they could be applied
-	Rejected     uint64 // remote input events the desktop refused (a key it cannot type, say)
-	NotGranted   uint64 // remote input events dropped for want of a grant
-	Unattended   uint64 // calls answered without asking
-	LocalPauses  uint64 // times local input paused remote input
-	Annotations  uint64 // annotation events shown
-	CaptureError uint64
+	Frames      uint64 // screen frames sent
+	Applied     uint64 // remote input events applied
+	Paused      uint64 // remote input events dropped while local input won
+	Dropped     uint64 // remote input events dropped: they came faster than they could be applied
+	Rejected    uint64 // remote input events the desktop refused (a key it cannot type, say)
+	NotGranted  uint64 // remote input events dropped for want of a grant
+	Unattended  uint64 // calls answered without asking
+	LocalPauses uint64 // times local input paused remote input
+	Annotations uint64 // annotation events shown
+	// ClipboardIn counts texts from the helper put on this desktop's
+	// clipboard, ClipboardOut texts copied here sent to the helper.
+	ClipboardIn, ClipboardOut uint64
+	CaptureError              uint64
 	// BitrateKbps is what the screen is encoded at now: the configured
 	// bitrate, or less while the network carries less.
 	BitrateKbps uint64
@@ -124,6 +127,7 @@ type Agent struct {
 
 type stats struct {
 	frames, applied, paused, notGranted, unattended, localPauses, annotations, captureErr, bitrate, estimate, dropped, rejected atomic.Uint64
+	clipIn, clipOut                                                                                                             atomic.Uint64
 }
 
 // New returns an agent; Run starts it.
@@ -145,6 +149,7 @@ func (a *Agent) Stats() Stats {
 		Frames: s.frames.Load(), Applied: s.applied.Load(), Paused: s.paused.Load(), NotGranted: s.notGranted.Load(),
 		Unattended: s.unattended.Load(), LocalPauses: s.localPauses.Load(), Annotations: s.annotations.Load(),
 		CaptureError: s.captureErr.Load(), Dropped: s.dropped.Load(), Rejected: s.rejected.Load(), BitrateKbps: s.bitrate.Load(), EstimateKbps: s.estimate.Load(),
+		ClipboardIn: s.clipIn.Load(), ClipboardOut: s.clipOut.Load(),
 	}
 }
 
@@ -215,6 +220,10 @@ func (a *Agent) handle(ctx context.Context, m any) {
 		// Answered: the session began in incoming.
 	case *protocol.AssistState:
 		a.assistState(ctx, m)
+	case *protocol.Clipboard:
+		if s := a.current(); s != nil && s.callID == m.CallID {
+			s.paste(m.Text)
+		}
 	case *protocol.Ended:
 		if s := a.current(); s != nil && s.callID == m.CallID {
 			a.log.Info("call ended", "call", m.CallID, "reason", m.Reason)
@@ -290,23 +299,34 @@ func (a *Agent) assistState(ctx context.Context, m *protocol.AssistState) {
 		return // this device helps nobody
 	}
 	s.setGrants(m.Granted, m.Helper)
-	if len(m.Requested) == 0 {
+	requested := m.Requested
+	if slices.Contains(requested, protocol.AssistClipboard) && s.desk.Copies() == nil {
+		a.log.Info("the helper asks for the clipboard, but this desktop's clipboard is out of Tandem's reach: not asked, not given", "helper", m.Helper)
+		requested = slices.DeleteFunc(slices.Clone(requested), func(g string) bool { return g == protocol.AssistClipboard })
+	}
+	if len(requested) == 0 {
+		if len(m.Requested) > 0 {
+			// Answer what cannot be given, rather than leave it to time out.
+			if err := a.c.Load().AssistGrant(ctx, m.CallID, m.Granted...); err != nil {
+				a.log.Warn("could not answer the request", "err", err)
+			}
+		}
 		return
 	}
 	var allowed []string
 	if u := a.cfg.Unattended; u.Enabled && slices.Contains(u.Helpers, m.Helper) {
-		for _, g := range m.Requested {
+		for _, g := range requested {
 			if slices.Contains(u.Grants, g) {
 				allowed = append(allowed, g)
 			}
 		}
 		a.log.Warn("unattended access: granting without asking", "helper", m.Helper, "grants", allowed)
 	} else {
-		allowed = a.consent.Grant(ctx, m.Helper, m.Requested)
+		allowed = a.consent.Grant(ctx, m.Helper, requested)
 	}
 	want := slices.Clone(m.Granted)
 	for _, g := range allowed {
-		if slices.Contains(m.Requested, g) && !slices.Contains(want, g) {
+		if slices.Contains(requested, g) && !slices.Contains(want, g) {
 			want = append(want, g)
 		}
 	}
@@ -372,6 +392,9 @@ func grantText(helper string, granted map[string]bool) string {
 	}
 	if granted[protocol.AssistControl] {
 		can = append(can, "control the mouse and keyboard")
+	}
+	if granted[protocol.AssistClipboard] {
+		can = append(can, "share the clipboard")
 	}
 	return "Tandem: " + helper + " can " + strings.Join(can, ", ")
 }

@@ -50,8 +50,8 @@ func LoadFile(path string) (File, error) {
 // check validates the file's values.
 func (f File) check() error {
 	for _, g := range f.Unattended.Grants {
-		if !slices.Contains([]string{"view", "annotate", "control"}, g) {
-			return fmt.Errorf("agent config: unattended.grants: unknown grant %q (view, annotate or control)", g)
+		if !slices.Contains([]string{"view", "annotate", "control", "clipboard"}, g) {
+			return fmt.Errorf("agent config: unattended.grants: unknown grant %q (view, annotate, control or clipboard)", g)
 		}
 	}
 	if f.Unattended.Enabled && len(f.Unattended.Helpers) == 0 {

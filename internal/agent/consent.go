@@ -85,9 +85,11 @@ func (t *Terminal) Grant(ctx context.Context, helper string, requested []string)
 		"view":     helper + " asks to see this screen. Allow?",
 		"annotate": helper + " asks to point and draw on this screen. Allow?",
 		"control":  helper + " asks to control the mouse and keyboard. Allow? (type stop at any time to take it back)",
+		"clipboard": helper + " asks to share the clipboard: text you copy here is sent to " + helper +
+			", and text " + helper + " sends can be pasted here. Allow?",
 	}
 	var allowed []string
-	for _, g := range []string{"view", "annotate", "control"} {
+	for _, g := range []string{"view", "annotate", "control", "clipboard"} {
 		if slices.Contains(requested, g) && t.ask(ctx, questions[g]) {
 			allowed = append(allowed, g)
 		}

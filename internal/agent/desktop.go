@@ -45,6 +45,13 @@ type Desktop interface {
 	DrawStroke(id, x, y int) error
 	ClearStrokes() error
 
+	// SetClipboard puts text on the desktop's clipboard for the person at
+	// the machine to paste; Copies reports the text they copy. Where the
+	// desktop's clipboard is out of Tandem's reach, SetClipboard returns
+	// errors.ErrUnsupported and Copies nil.
+	SetClipboard(text string) error
+	Copies() <-chan string
+
 	// Ended is closed when the desktop ends the sharing by itself; nil
 	// if it never does.
 	Ended() <-chan struct{}

@@ -49,3 +49,9 @@ func (d *portalDesktop) ShowMark(int, int) error        { return errors.ErrUnsup
 func (d *portalDesktop) HideMark() error                { return errors.ErrUnsupported }
 func (d *portalDesktop) DrawStroke(int, int, int) error { return errors.ErrUnsupported }
 func (d *portalDesktop) ClearStrokes() error            { return errors.ErrUnsupported }
+
+// SetClipboard and Copies: the portal's Clipboard interface, which shares
+// a RemoteDesktop session's clipboard, came after xdg-desktop-portal 1.16
+// (Debian 12's); Tandem does not speak it yet.
+func (d *portalDesktop) SetClipboard(string) error { return errors.ErrUnsupported }
+func (d *portalDesktop) Copies() <-chan string     { return nil }

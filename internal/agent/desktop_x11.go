@@ -1,14 +1,19 @@
 package agent
 
 import (
+	"errors"
+
 	"github.com/tandemcall/tandem/internal/agent/x11"
+	"github.com/tandemcall/tandem/signaling/protocol"
 )
 
 // x11Desktop is an X11 display: XTEST input, the bar and the mark as
-// override-redirect windows, and a Grabber with its own connection.
+// override-redirect windows, and a Grabber and the clipboard each with a
+// connection of their own.
 type x11Desktop struct {
 	*x11.Display
 	grab *x11.Grabber
+	clip *x11.Clipboard // nil if the server's clipboard cannot be reached
 }
 
 var _ Desktop = (*x11Desktop)(nil)
@@ -23,7 +28,25 @@ func openX11(display string) (*x11Desktop, error) {
 		d.Close()
 		return nil, err
 	}
-	return &x11Desktop{Display: d, grab: g}, nil
+	clip, err := x11.OpenClipboard(display, protocol.MaxClipboardBytes)
+	if err != nil {
+		clip = nil // shared without the clipboard
+	}
+	return &x11Desktop{Display: d, grab: g, clip: clip}, nil
+}
+
+func (d *x11Desktop) SetClipboard(text string) error {
+	if d.clip == nil {
+		return errors.ErrUnsupported
+	}
+	return d.clip.Set(text)
+}
+
+func (d *x11Desktop) Copies() <-chan string {
+	if d.clip == nil {
+		return nil
+	}
+	return d.clip.Changes()
 }
 
 func (d *x11Desktop) Grab(full bool) (Frame, bool, error) {
@@ -39,6 +62,9 @@ func (d *x11Desktop) Ended() <-chan struct{} { return nil }
 
 func (d *x11Desktop) Close() error {
 	err := d.grab.Close()
+	if d.clip != nil {
+		_ = d.clip.Close()
+	}
 	if e := d.Display.Close(); err == nil {
 		err = e
 	}

@@ -91,6 +91,7 @@ func (a *Agent) startSession(ctx context.Context, callID, helper string, desk De
 		s.capture(enc)
 	})
 	s.wg.Go(s.inputLoop)
+	s.wg.Go(s.sendCopies)
 	a.log.Info("sharing the screen in a call", "call", callID, "helper", helper, "width", w, "height", h)
 	return s, nil
 }
@@ -134,6 +135,51 @@ func (s *session) onAssist(events []assistwire.Event) {
 	case s.input <- events:
 	default:
 		s.a.stats.dropped.Add(uint64(len(events)))
+	}
+}
+
+// paste puts text the helper sent on the desktop's clipboard, while the
+// clipboard is granted.
+func (s *session) paste(text string) {
+	if !s.granted.Load().has(protocol.AssistClipboard) {
+		s.a.stats.notGranted.Add(1)
+		return
+	}
+	if err := s.desk.SetClipboard(text); err != nil {
+		s.a.log.Warn("the helper's text was not put on the clipboard", "err", err)
+		return
+	}
+	s.a.stats.clipIn.Add(1)
+	s.a.log.Info("text from the helper is on the clipboard", "call", s.callID, "bytes", len(text))
+}
+
+// sendCopies sends the helper what the person at the machine copies
+// while the clipboard is granted; a copy made before the grant, or after
+// it was taken back, stays here.
+func (s *session) sendCopies() {
+	copies := s.desk.Copies()
+	if copies == nil {
+		return
+	}
+	for {
+		var text string
+		select {
+		case <-s.done:
+			return
+		case text = <-copies:
+		}
+		if !s.granted.Load().has(protocol.AssistClipboard) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.a.c.Load().SendClipboard(ctx, s.callID, text)
+		cancel()
+		if err != nil {
+			s.a.log.Warn("the copied text was not sent to the helper", "err", err)
+			continue
+		}
+		s.a.stats.clipOut.Add(1)
+		s.a.log.Info("copied text sent to the helper", "call", s.callID, "bytes", len(text))
 	}
 }
 

@@ -42,6 +42,14 @@ func (c *Client) AssistEnd(ctx context.Context, callID string) error {
 	return err
 }
 
+// SendClipboard sends text copied on this device to the other side of
+// the call's assistance, which may paste it; refused unless the clipboard
+// grant is given.
+func (c *Client) SendClipboard(ctx context.Context, callID, text string) error {
+	_, err := c.Request(ctx, protocol.TypeAssistClipboard, &protocol.Clipboard{CallID: callID, Text: text})
+	return err
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}

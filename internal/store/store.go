@@ -114,6 +114,9 @@ const (
 	AssistRevoke  = "revoke"  // these grants were taken back
 	AssistDenied  = "denied"  // a request went unanswered in time
 	AssistEnd     = "end"     // assistance ended
+	// AssistClipboard: clipboard text went across, Reason "from_helper"
+	// or "from_helped" (what was copied is not kept).
+	AssistClipboard = "clipboard"
 )
 
 // AssistEntry is one event of a remote assistance, kept for both the

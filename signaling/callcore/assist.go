@@ -44,7 +44,7 @@ const (
 )
 
 // grantOrder is the order grants are listed in.
-var grantOrder = []string{protocol.AssistView, protocol.AssistAnnotate, protocol.AssistControl}
+var grantOrder = []string{protocol.AssistView, protocol.AssistAnnotate, protocol.AssistControl, protocol.AssistClipboard}
 
 // grantSet is grants in grantOrder, each once, unknown ones dropped.
 func grantSet(grants ...[]string) []string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -99,6 +100,8 @@ func Decode(b []byte) (any, error) {
 		m = &Assist{}
 	case TypeAssistEnd:
 		m = &CallRef{}
+	case TypeAssistClipboard:
+		m = &Clipboard{}
 	case TypePing:
 		m = &Header{}
 	case "":
@@ -300,7 +303,7 @@ func (m *ICE) validate() error {
 func (m *Media) validate() error { return checkID("call_id", m.CallID, true) }
 
 // MaxAssistGrants bounds an assist message's grant list.
-const MaxAssistGrants = 3
+const MaxAssistGrants = 4
 
 func (m *Assist) validate() error {
 	if err := checkID("call_id", m.CallID, true); err != nil {
@@ -322,10 +325,27 @@ func (m *Assist) validate() error {
 	}
 	for _, g := range m.Grants {
 		switch g {
-		case AssistView, AssistAnnotate, AssistControl:
+		case AssistView, AssistAnnotate, AssistControl, AssistClipboard:
 		default:
-			return fmt.Errorf(`unknown grant %q (want view, annotate or control)`, truncate(g, 40))
+			return fmt.Errorf(`unknown grant %q (want view, annotate, control or clipboard)`, truncate(g, 40))
 		}
+	}
+	return nil
+}
+
+func (m *Clipboard) validate() error {
+	if err := checkID("call_id", m.CallID, true); err != nil {
+		return err
+	}
+	switch {
+	case m.From != "":
+		return errors.New(`"from" is set only by the server`)
+	case m.Text == "":
+		return errors.New(`"text" is empty: nothing to paste`)
+	case len(m.Text) > MaxClipboardBytes:
+		return fmt.Errorf(`"text" is %d bytes, over the %d a clipboard message carries`, len(m.Text), MaxClipboardBytes)
+	case !utf8.ValidString(m.Text) || strings.ContainsRune(m.Text, 0):
+		return errors.New(`"text" must be UTF-8 text without NUL characters`)
 	}
 	return nil
 }

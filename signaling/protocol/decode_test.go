@@ -47,6 +47,14 @@ func TestDecode(t *testing.T) {
 		{"handoff without call", `{"type":"handoff"}`, CodeBadMessage, ""},
 		{"handoff with a state", `{"type":"handoff","call_id":"c_1","state":"done"}`, CodeBadMessage, ""},
 		{"handoff to a bad device", `{"type":"handoff","call_id":"c_1","device":"my tv"}`, CodeBadMessage, ""},
+		{"assist with clipboard", `{"type":"assist","call_id":"c_1","helped":"mom","grants":["view","annotate","control","clipboard"]}`, "", TypeAssist},
+		{"assist unknown grant", `{"type":"assist_request","call_id":"c_1","grants":["files"]}`, CodeBadMessage, ""},
+		{"clipboard", `{"type":"assist_clipboard","call_id":"c_1","text":"Grüße\nline two"}`, "", TypeAssistClipboard},
+		{"clipboard empty", `{"type":"assist_clipboard","call_id":"c_1","text":""}`, CodeBadMessage, ""},
+		{"clipboard with NUL", `{"type":"assist_clipboard","call_id":"c_1","text":"a\u0000b"}`, CodeBadMessage, ""},
+		{"clipboard from the client", `{"type":"assist_clipboard","call_id":"c_1","text":"x","from":"mom"}`, CodeBadMessage, ""},
+		{"clipboard without call", `{"type":"assist_clipboard","text":"x"}`, CodeBadMessage, ""},
+		{"clipboard too long", `{"type":"assist_clipboard","call_id":"c_1","text":"` + strings.Repeat("x", MaxClipboardBytes+1) + `"}`, CodeBadMessage, ""},
 		{"view", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":640,"height":360},{"user":"ann","track":"video-2","width":0,"height":0}]}`, "", TypeView},
 		{"view negative size", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":-1,"height":360}]}`, CodeBadMessage, ""},
 		{"view huge size", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":99999,"height":360}]}`, CodeBadMessage, ""},
@@ -117,6 +125,10 @@ func typeOf(m any) string {
 		return v.Type
 	case *Media:
 		return v.Type
+	case *Assist:
+		return v.Type
+	case *Clipboard:
+		return v.Type
 	case *Header:
 		return v.Type
 	}
@@ -137,6 +149,7 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"handoff","call_id":"c","id":"3"}`,
 		`{"type":"handoff","call_id":"c","device":"laptop"}`,
 		`{"type":"handoff","call_id":"c","state":"done"}`,
+		`{"type":"assist_clipboard","call_id":"c","text":"Grüße\n"}`,
 		`{"v":99}`, `[]`, `null`, `{"type":"\u0000"}`,
 	} {
 		f.Add([]byte(s))

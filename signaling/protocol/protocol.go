@@ -49,6 +49,10 @@ const (
 	TypeAssistGrant = "assist_grant"
 	// TypeAssistEnd ends the assistance (either side); the call goes on.
 	TypeAssistEnd = "assist_end"
+	// TypeAssistClipboard carries clipboard text between the helper and
+	// the helped device, either way, while the clipboard grant is given.
+	// The server passes it to the other side with From set.
+	TypeAssistClipboard = "assist_clipboard"
 )
 
 // Assistance grants, each given only by the helped device.
@@ -56,7 +60,15 @@ const (
 	AssistView     = "view"     // the helper sees the helped screen
 	AssistAnnotate = "annotate" // the helper's drawings show on it
 	AssistControl  = "control"  // the helper's pointer and keys act on it
+	// AssistClipboard: text copied on either side may be pasted on the
+	// other (each copy is sent on purpose, never read behind anyone's back).
+	AssistClipboard = "clipboard"
 )
+
+// MaxClipboardBytes bounds the text of one assist_clipboard: a few pages,
+// well under the smallest message limit a server may be configured with
+// (signaling.max_message_bytes, at least 4096 bytes of JSON escaping more).
+const MaxClipboardBytes = 16 << 10
 
 // Why an assist_state was sent.
 const (
@@ -285,6 +297,15 @@ type Assist struct {
 	CallID string   `json:"call_id"`
 	Helped string   `json:"helped,omitempty"`
 	Grants []string `json:"grants"`
+}
+
+// Clipboard is clipboard text sent across an assistance
+// (TypeAssistClipboard). From is set by the server: the user who copied it.
+type Clipboard struct {
+	Header
+	CallID string `json:"call_id"`
+	Text   string `json:"text"`
+	From   string `json:"from,omitempty"`
 }
 
 // AssistState describes a call's assistance: who helps whom, what the

@@ -59,6 +59,8 @@ func DecodeServer(b []byte) (any, error) {
 		m = &ActiveCall{}
 	case TypeAssistState:
 		m = &AssistState{}
+	case TypeAssistClipboard:
+		m = &Clipboard{}
 	case TypeResumed:
 		m = &Resumed{}
 	case TypeWatchers:

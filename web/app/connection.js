@@ -3,7 +3,7 @@
 import { Signaling } from '../signaling.js';
 import { el, toast, showBanner } from '../ui.js';
 import { onMemberJoined, onMemberLeft, onWatchers } from './group.js';
-import { onAssistState } from './help.js';
+import { onAssistState, onAssistClipboard } from './help.js';
 import { dismissAllIncoming, onIncoming } from './incoming.js';
 import {
   endCurrentCall, onAccepted, onEnded, onLayers, onMediaSignal, onRemoteMedia, onSpeakers,
@@ -174,6 +174,9 @@ function onMessage(msg) {
       break;
     case 'assist_state':
       onAssistState(msg);
+      break;
+    case 'assist_clipboard':
+      onAssistClipboard(msg);
       break;
     case 'watchers':
       onWatchers(msg);

@@ -65,6 +65,13 @@ export async function loadAssistLog() {
     li.className = 'assist-entry';
     li.dataset.event = e.event;
     const who = e.helped === myUser() ? `${e.helper} helping you` : `you helping ${e.helped}`;
+    if (e.event === 'clipboard') {
+      // Who sent copied text to whom; what it said is not kept.
+      const helperSent = e.reason === 'from_helper';
+      const dir = e.helped === myUser() ? (helperSent ? `${e.helper} sent you text` : `you sent ${e.helper} text`) : (helperSent ? `you sent ${e.helped} text` : `${e.helped} sent you text`);
+      li.textContent = `${new Date(e.at).toLocaleString()} · ${dir}${e.device ? ` (${e.device})` : ''}`;
+      return li;
+    }
     const grants = (e.grants || []).join(', ');
     const when = new Date(e.at).toLocaleString();
     li.textContent = `${when} · ${who}${e.device ? ` (${e.device})` : ''} · ${what[e.event] || e.event} ${grants}${e.reason ? ` (${e.reason.replace(/_/g, ' ')})` : ''}`;

@@ -11,6 +11,9 @@ import { sendSig } from './connection.js';
 import { myUser } from './group.js';
 import { S, errorText } from './state.js';
 
+/** Grants, in the order the consent dialog lists them. */
+const GRANTS = ['view', 'annotate', 'control', 'clipboard'];
+
 function assistOf(call) {
   if (!call.assist) call.assist = { state: null, role: '', received: { control: 0, annotate: 0 }, tool: 'pen', stroke: 0, drawing: false, layer: null, local: null, wired: false };
   return call.assist;
@@ -26,6 +29,9 @@ export function wireAssist() {
   el.assistOffer.addEventListener('click', () => startAssist(true));
   el.assistReqAnnotate.addEventListener('click', () => requestAssist('annotate'));
   el.assistReqControl.addEventListener('click', () => requestAssist('control'));
+  el.assistReqClipboard.addEventListener('click', () => requestAssist('clipboard'));
+  el.assistClipSend.addEventListener('click', () => sendClipboard());
+  el.assistClipCopy.addEventListener('click', () => copyReceived());
   el.assistEnd.addEventListener('click', () => endAssist());
   el.assistStop.addEventListener('click', () => endAssist());
   el.assistAllow.addEventListener('click', () => answerAssist(true));
@@ -103,7 +109,7 @@ async function answerAssist(allow) {
   const st = call.assist.state;
   const want = new Set(st.granted);
   if (allow) {
-    for (const g of ['view', 'annotate', 'control']) {
+    for (const g of GRANTS) {
       const box = el['consent' + g[0].toUpperCase() + g.slice(1)];
       if (st.requested.includes(g) && box.checked) want.add(g);
     }
@@ -140,10 +146,11 @@ export function onAssistState(msg) {
     const asked = msg.active ? msg.requested : [];
     if (asked.length) {
       el.assistConsentTitle.textContent = `${other} asks to help you with your screen`;
-      for (const g of ['view', 'annotate', 'control']) {
+      for (const g of GRANTS) {
         const key = g[0].toUpperCase() + g.slice(1);
         el['consent' + key + 'Row'].hidden = !asked.includes(g);
-        el['consent' + key].checked = g !== 'control';
+        // What acts on the device or lets data out is off until ticked.
+        el['consent' + key].checked = g !== 'control' && g !== 'clipboard';
       }
       el.assistConsent.hidden = false;
       // In another tab or window: the request raises a notification too.
@@ -151,7 +158,7 @@ export function onAssistState(msg) {
     } else {
       el.assistConsent.hidden = true;
     }
-    const can = [granted.has('view') && 'see your screen', granted.has('annotate') && 'draw on it', granted.has('control') && 'control your mouse and keyboard'].filter(Boolean);
+    const can = [granted.has('view') && 'see your screen', granted.has('annotate') && 'draw on it', granted.has('control') && 'control your mouse and keyboard', granted.has('clipboard') && 'exchange copied text'].filter(Boolean);
     el.assistBar.hidden = !msg.active;
     el.assistBarText.textContent = can.length ? `${other} can ${can.join(', ')}` : `${other} is helping you; nothing is shared`;
     el.assistLocal.hidden = !(msg.active && granted.has('view'));
@@ -169,6 +176,8 @@ export function onAssistState(msg) {
   }
   el.assistStart.hidden = !!msg.active;
   el.assistHelper.hidden = !(msg.active && a.role === 'helper');
+  el.assistReqClipboard.hidden = granted.has('clipboard');
+  showClipboard(msg.active && granted.has('clipboard'));
   if (msg.reason === 'control_idle') toast('Remote control ended after a while unused.');
   if (!msg.active) endAssistUi(call);
 }
@@ -184,7 +193,61 @@ function onAssistMessage(call, buf) {
   if (a.local) a.local.apply(events);
 }
 
+/** Shows or hides the copied-text box; hidden, it forgets what came. */
+function showClipboard(on) {
+  el.assistClip.hidden = !on;
+  if (on) return;
+  el.assistClipGot.hidden = true;
+  el.assistClipIn.textContent = '';
+  el.assistClipOut.value = '';
+}
+
+/** Text copied on the other side of the help, for this person to paste. */
+export function onAssistClipboard(msg) {
+  const call = S.call;
+  if (!call || call.callId !== msg.call_id || typeof msg.text !== 'string') return;
+  el.assistClipIn.textContent = msg.text;
+  el.assistClipFrom.textContent = `From ${displayName(msg.from)}, ${new Date().toLocaleTimeString()}`;
+  el.assistClipGot.hidden = false;
+  el.assistClip.hidden = false;
+  toast(`${displayName(msg.from)} sent you text to paste.`);
+}
+
+/** Sends the typed or pasted text to the other side of the help. */
+async function sendClipboard() {
+  const call = S.call;
+  const text = el.assistClipOut.value;
+  if (!call || !call.callId || !text) return;
+  try {
+    await S.sig.request({ type: 'assist_clipboard', call_id: call.callId, text });
+    el.assistClipOut.value = '';
+    toast('Sent.');
+  } catch (err) {
+    toast(`The text was not sent: ${errorText(err)}`, 6000);
+  }
+}
+
+/** Puts the received text on this device's clipboard. */
+async function copyReceived() {
+  const text = el.assistClipIn.textContent || '';
+  try {
+    await navigator.clipboard.writeText(text);
+    toast('Copied: paste it where you need it.');
+  } catch {
+    // No clipboard access here: select it for the person to copy.
+    const range = document.createRange();
+    range.selectNodeContents(el.assistClipIn);
+    const sel = window.getSelection();
+    if (sel) {
+      sel.removeAllRanges();
+      sel.addRange(range);
+    }
+    toast('Selected: copy it with your keyboard.');
+  }
+}
+
 export function endAssistUi(call) {
+  showClipboard(false);
   el.assistBar.hidden = true;
   el.assistConsent.hidden = true;
   el.assistView.hidden = true;
