@@ -14,8 +14,11 @@ command -v nft >/dev/null 2>&1 || need="$need nftables"
 # The desktop agent's tests run it against a virtual X server, and its
 # screen encoder links libvpx through cgo.
 command -v Xvfb >/dev/null 2>&1 || need="$need xvfb"
-# xclip is the program on that desktop that copies and pastes.
+# xclip is the program on that desktop that copies and pastes; Xephyr is
+# a desktop that changes size or spans monitors, xrandr resizes it.
 command -v xclip >/dev/null 2>&1 || need="$need xclip"
+command -v Xephyr >/dev/null 2>&1 || need="$need xserver-xephyr"
+command -v xrandr >/dev/null 2>&1 || need="$need x11-xserver-utils"
 # The agent's Wayland tests run a headless GNOME desktop (mutter) with
 # PipeWire and the XDG desktop portal, and a GTK 3 test window in Python;
 # the agent reads the screen through libpipewire (cgo).

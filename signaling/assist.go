@@ -180,6 +180,43 @@ func (h *Hub) assistClipboard(s *Session, m *protocol.Clipboard) error {
 	return nil
 }
 
+// assistScreens passes the helped device's list of screens to the helper
+// (m is an *protocol.AssistScreens) or the helper's choice of screen to
+// the helped device (an *protocol.AssistPick), while an assistance runs;
+// a choice only while view is granted.
+func (h *Hub) assistScreens(s *Session, callID string, m protocol.EncodedMessage) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, err := h.assistCallLocked(s, callID)
+	if err != nil {
+		return err
+	}
+	a := c.assist
+	if a == nil {
+		return fail(protocol.CodeInvalidState, "no assistance is under way in this call")
+	}
+	typ, to := protocol.TypeAssistScreens, a.Helper
+	_, pick := m.(*protocol.AssistPick)
+	switch {
+	case pick:
+		if s.user != a.Helper {
+			return fail(protocol.CodeForbidden, "only the helper chooses what to see")
+		}
+		if !a.Has(protocol.AssistView) {
+			return fail(protocol.CodeForbidden, "the screen is not shared: the person helped has not allowed it")
+		}
+		typ, to = protocol.TypeAssistScreen, a.Helped
+	case s.user != a.Helped:
+		return fail(protocol.CodeForbidden, "only the device being helped lists its screens")
+	}
+	dst := c.members[to]
+	if dst == nil || dst.State != callcore.MemberJoined || dst.Dev == nil {
+		return fail(protocol.CodeNotInCall, to+" is not in this call")
+	}
+	dst.Dev.send(typ, m)
+	return nil
+}
+
 // endAssistLocked ends c's assistance, telling the members still in it;
 // why goes to the audit log.
 func (h *Hub) endAssistLocked(c *call, why string) {

@@ -95,6 +95,12 @@ func (s *Session) handle(ev any) {
 	case *protocol.Clipboard:
 		re, ack, ackCall = m.ID, true, m.CallID
 		err = h.assistClipboard(s, m)
+	case *protocol.AssistScreens:
+		re, ack, ackCall = m.ID, true, m.CallID
+		err = h.assistScreens(s, m.CallID, &protocol.AssistScreens{CallID: m.CallID, Screens: m.Screens, Shown: m.Shown})
+	case *protocol.AssistPick:
+		re, ack, ackCall = m.ID, true, m.CallID
+		err = h.assistScreens(s, m.CallID, &protocol.AssistPick{CallID: m.CallID, Screen: m.Screen})
 	case *protocol.Accept:
 		re, ack, ackCall = m.ID, true, m.CallID
 		if err = s.callGrant(); err != nil {

@@ -224,6 +224,10 @@ func (a *Agent) handle(ctx context.Context, m any) {
 		if s := a.current(); s != nil && s.callID == m.CallID {
 			s.paste(m.Text)
 		}
+	case *protocol.AssistPick:
+		if s := a.current(); s != nil && s.callID == m.CallID {
+			s.pick(m.Screen)
+		}
 	case *protocol.Ended:
 		if s := a.current(); s != nil && s.callID == m.CallID {
 			a.log.Info("call ended", "call", m.CallID, "reason", m.Reason)
@@ -299,6 +303,9 @@ func (a *Agent) assistState(ctx context.Context, m *protocol.AssistState) {
 		return // this device helps nobody
 	}
 	s.setGrants(m.Granted, m.Helper)
+	if slices.Contains(m.Granted, protocol.AssistView) {
+		go s.announceScreens() // what he can choose to see
+	}
 	requested := m.Requested
 	if slices.Contains(requested, protocol.AssistClipboard) && s.desk.Copies() == nil {
 		a.log.Info("the helper asks for the clipboard, but this desktop's clipboard is out of Tandem's reach: not asked, not given", "helper", m.Helper)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"image"
 	"os"
 )
 
@@ -11,12 +12,18 @@ import (
 // goroutine calls Grab while its input goroutine calls the rest; Close
 // comes after both have ended.
 type Desktop interface {
-	// Size is the size of the pictures Grab returns.
+	// Size is the size of the pictures Grab returns: it changes when the
+	// person changes the screen's resolution.
 	Size() (w, h int)
 	// Grab returns the screen as BGRx pixels and whether it changed since
 	// the last Grab; full asks for the whole screen to be read again.
-	// The frame is valid until the next Grab.
+	// The frame is valid until the next Grab. After the screen changed
+	// size, Grab returns pictures of the new size.
 	Grab(full bool) (f Frame, changed bool, err error)
+	// Monitors lists the monitors the screen spans, in the pixels of
+	// Grab's pictures; nil where the desktop gives one picture of what
+	// the person chose to share (the portal's dialog).
+	Monitors() []image.Rectangle
 
 	// MovePointer, Button, Wheel and Key apply remote input: positions
 	// in pixels of Grab's pictures, buttons 1 (left), 2 (middle), 3

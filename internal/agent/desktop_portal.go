@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"image"
 	"log/slog"
 
 	"github.com/tandemcall/tandem/internal/agent/portal"
@@ -41,6 +42,9 @@ func (d *portalDesktop) Grab(bool) (Frame, bool, error) {
 	}
 	return Frame{Width: w, Height: h, Stride: w * 4, Pix: pix}, changed, nil
 }
+
+// Monitors is nil: the person chose what to share in the portal's dialog.
+func (d *portalDesktop) Monitors() []image.Rectangle { return nil }
 
 func (d *portalDesktop) LocalActivity() (bool, error)   { return false, errors.ErrUnsupported }
 func (d *portalDesktop) ShowBar(string) error           { return errors.ErrUnsupported }

@@ -51,6 +51,17 @@ func (d *x11Desktop) Copies() <-chan string {
 
 func (d *x11Desktop) Grab(full bool) (Frame, bool, error) {
 	f, changed, err := d.grab.Grab(full)
+	if errors.Is(err, x11.ErrScreenResized) {
+		// The person changed the resolution: read the screen anew, at
+		// its new size.
+		g, gerr := d.Display.NewGrabber()
+		if gerr != nil {
+			return Frame{}, false, gerr
+		}
+		_ = d.grab.Close()
+		d.grab = g
+		f, changed, err = d.grab.Grab(true)
+	}
 	if err != nil {
 		return Frame{}, false, err
 	}

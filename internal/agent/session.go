@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"image"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,9 +46,15 @@ type session struct {
 	expectControl atomic.Int64
 	input         chan []assistwire.Event
 	regrant       chan struct{} // the grants changed: redraw the bar
-	done          chan struct{}
-	once          sync.Once
-	wg            sync.WaitGroup
+	// shown is what the helper sees: an index into screens(), 0 (the
+	// whole desktop) unless the helper chose a monitor.
+	shown atomic.Int32
+	// announced is the list of screens last sent to the helper.
+	announceMu sync.Mutex
+	announced  *protocol.AssistScreens
+	done       chan struct{}
+	once       sync.Once
+	wg         sync.WaitGroup
 }
 
 // grants are a session's current grants and whom they are given to.
@@ -86,10 +94,7 @@ func (a *Agent) startSession(ctx context.Context, callID, helper string, desk De
 		desk.Close()
 		return nil, fmt.Errorf("agent: media: %w", err)
 	}
-	s.wg.Go(func() {
-		defer enc.Close()
-		s.capture(enc)
-	})
+	s.wg.Go(func() { s.capture(enc) })
 	s.wg.Go(s.inputLoop)
 	s.wg.Go(s.sendCopies)
 	a.log.Info("sharing the screen in a call", "call", callID, "helper", helper, "width", w, "height", h)
@@ -121,6 +126,12 @@ func (s *session) setGrants(list []string, helper string) {
 	}
 	if old := s.granted.Swap(g); old.has(protocol.AssistControl) && !g.has(protocol.AssistControl) {
 		s.expectControl.Store(0) // taken back: input in flight is stale
+	}
+	if !g.has(protocol.AssistView) {
+		// Seeing again, the helper is told the screens again.
+		s.announceMu.Lock()
+		s.announced = nil
+		s.announceMu.Unlock()
 	}
 	select {
 	case s.regrant <- struct{}{}:
@@ -183,13 +194,94 @@ func (s *session) sendCopies() {
 	}
 }
 
-// capture grabs and sends the screen while view is granted.
+// screens lists what the helper can be shown: the whole desktop, then
+// each monitor where it spans more than one. Positions are in the
+// desktop's pixels at its size now.
+func (s *session) screens() []image.Rectangle {
+	w, h := s.desk.Size()
+	list := []image.Rectangle{image.Rect(0, 0, w, h)}
+	if ms := s.desk.Monitors(); len(ms) > 1 {
+		list = append(list, ms...)
+	}
+	return list
+}
+
+// view is the part of a w×h desktop the helper is shown, with even sides
+// (the encoder's need); the whole desktop if the chosen monitor is gone.
+func (s *session) view(w, h int) image.Rectangle {
+	list := s.screens()
+	r := list[0]
+	if i := int(s.shown.Load()); i > 0 && i < len(list) {
+		r = list[i]
+	}
+	r = r.Intersect(image.Rect(0, 0, w, h))
+	if r.Dx() < 2 || r.Dy() < 2 {
+		r = image.Rect(0, 0, w, h)
+	}
+	r.Max.X -= r.Dx() & 1
+	r.Max.Y -= r.Dy() & 1
+	return r
+}
+
+// pick shows the helper screen i of screens(), as he asked.
+func (s *session) pick(i int) {
+	if !s.granted.Load().has(protocol.AssistView) {
+		s.a.stats.notGranted.Add(1)
+		return
+	}
+	if i < 0 || i >= len(s.screens()) {
+		s.a.log.Info("the helper chose a screen this desktop does not have", "screen", i)
+		return
+	}
+	s.shown.Store(int32(i))
+	s.a.log.Info("the helper sees another screen", "call", s.callID, "screen", i)
+	go s.announceScreens()
+}
+
+// announceScreens tells the helper what he can be shown, and what he is
+// shown, when that changed since it was last told; a desktop with one
+// monitor has nothing to choose from, and says nothing until it has.
+func (s *session) announceScreens() {
+	s.announceMu.Lock()
+	defer s.announceMu.Unlock()
+	if !s.granted.Load().has(protocol.AssistView) {
+		return
+	}
+	list := s.screens()
+	m := &protocol.AssistScreens{CallID: s.callID, Shown: int(s.shown.Load())}
+	if m.Shown >= len(list) {
+		m.Shown = 0
+	}
+	for i, r := range list {
+		name := "All screens"
+		if i > 0 {
+			name = fmt.Sprintf("Screen %d", i)
+		}
+		m.Screens = append(m.Screens, protocol.AssistScreen{Name: name, X: r.Min.X, Y: r.Min.Y, Width: r.Dx(), Height: r.Dy()})
+	}
+	if prev := s.announced; prev == nil && len(list) < 2 || prev != nil && prev.Shown == m.Shown && slices.Equal(prev.Screens, m.Screens) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.a.c.Load().SendScreens(ctx, m); err != nil {
+		s.a.log.Info("the helper was not told of the screens", "err", err)
+		return
+	}
+	s.announced = m
+}
+
+// capture grabs and sends the screen while view is granted: the part of
+// it the helper is shown (view), encoded at its size.
 func (s *session) capture(enc *vpx.Encoder) {
+	defer func() { enc.Close() }()
 	fps := s.a.cfg.FPS
 	t := time.NewTicker(time.Second / time.Duration(fps))
 	defer t.Stop()
 	sending := false
 	var last, adapted time.Time
+	var shownRect image.Rectangle // what the last frame showed
+	desktop := image.Pt(enc.Width(), enc.Height())
 	s.a.stats.bitrate.Store(uint64(enc.Bitrate()))
 	for {
 		select {
@@ -212,10 +304,28 @@ func (s *session) capture(enc *vpx.Encoder) {
 			continue
 		}
 		key := s.media.KeyframeRequested() || !sending
+		if size := image.Pt(f.Width, f.Height); size != desktop {
+			desktop = size // the person changed the resolution
+			s.a.log.Info("the screen changed size", "width", f.Width, "height", f.Height)
+			go s.announceScreens()
+		}
+		r := s.view(f.Width, f.Height)
+		if r != shownRect {
+			if r.Dx() != enc.Width() || r.Dy() != enc.Height() {
+				next, err := vpx.NewEncoder(vpx.EncoderConfig{Width: r.Dx(), Height: r.Dy(), FPS: fps, BitrateKbps: enc.Bitrate()})
+				if err != nil {
+					s.a.stats.captureErr.Add(1)
+					continue
+				}
+				enc.Close()
+				enc = next
+			}
+			shownRect, key = r, true
+		}
 		if !changed && !key && time.Since(last) < refreshEvery {
 			continue
 		}
-		frame, _, err := enc.Encode(f.Pix, f.Stride, key)
+		frame, _, err := enc.Encode(f.Pix[r.Min.Y*f.Stride+4*r.Min.X:], f.Stride, key)
 		if err != nil || len(frame) == 0 || len(frame) > maxFrameBytes {
 			s.a.stats.captureErr.Add(1)
 			continue
@@ -276,7 +386,6 @@ func (s *session) inputLoop() {
 	defer d.HideBar()
 	defer d.HideMark()
 	defer d.ClearStrokes()
-	w, h := d.Size()
 	// What the desktop cannot do is said once.
 	noBar, noLocal := false, false
 	var pausedUntil time.Time
@@ -309,7 +418,7 @@ func (s *session) inputLoop() {
 			s.a.stats.paused.Add(1)
 			return
 		}
-		if err := apply(d, e, w, h); err != nil {
+		if err := apply(d, e, s.view(d.Size())); err != nil {
 			s.a.stats.rejected.Add(1)
 			s.a.log.Debug("input not applied", "err", err)
 			return
@@ -383,7 +492,8 @@ func (s *session) inputLoop() {
 					s.a.stats.annotations.Add(1)
 					switch e.Type {
 					case assistwire.StrokePoint:
-						x, y := scale(e.X, w), scale(e.Y, h)
+						r := s.view(d.Size())
+						x, y := r.Min.X+scale(e.X, r.Dx()), r.Min.Y+scale(e.Y, r.Dy())
 						_ = d.ShowMark(x, y)
 						markUntil = time.Now().Add(markLifetime)
 						if e.Tool == assistwire.ToolLaser {
@@ -417,13 +527,15 @@ func (s *session) inputLoop() {
 // maxHeld bounds the control input held while a grant is confirmed.
 const maxHeld = 256
 
-// apply performs one control event on the desktop.
-func apply(d Desktop, e assistwire.Event, w, h int) error {
+// apply performs one control event on the desktop, whose part r the
+// helper sees: his coordinates are normalised over r.
+func apply(d Desktop, e assistwire.Event, r image.Rectangle) error {
+	x, y := r.Min.X+scale(e.X, r.Dx()), r.Min.Y+scale(e.Y, r.Dy())
 	switch e.Type {
 	case assistwire.PointerMove:
-		return d.MovePointer(scale(e.X, w), scale(e.Y, h))
+		return d.MovePointer(x, y)
 	case assistwire.ButtonDown, assistwire.ButtonUp:
-		if err := d.MovePointer(scale(e.X, w), scale(e.Y, h)); err != nil {
+		if err := d.MovePointer(x, y); err != nil {
 			return err
 		}
 		return d.Button(e.Button, e.Type == assistwire.ButtonDown)

@@ -50,6 +50,20 @@ func (c *Client) SendClipboard(ctx context.Context, callID, text string) error {
 	return err
 }
 
+// SendScreens tells the helper, from the device being helped, what it
+// can be shown (m.Screens) and what it is shown (m.Shown).
+func (c *Client) SendScreens(ctx context.Context, m *protocol.AssistScreens) error {
+	_, err := c.Request(ctx, protocol.TypeAssistScreens, m)
+	return err
+}
+
+// PickScreen asks, as the helper, to be shown screen i of the helped
+// device's list (its last assist_screens).
+func (c *Client) PickScreen(ctx context.Context, callID string, i int) error {
+	_, err := c.Request(ctx, protocol.TypeAssistScreen, &protocol.AssistPick{CallID: callID, Screen: i})
+	return err
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}

@@ -102,6 +102,10 @@ func Decode(b []byte) (any, error) {
 		m = &CallRef{}
 	case TypeAssistClipboard:
 		m = &Clipboard{}
+	case TypeAssistScreens:
+		m = &AssistScreens{}
+	case TypeAssistScreen:
+		m = &AssistPick{}
 	case TypePing:
 		m = &Header{}
 	case "":
@@ -346,6 +350,42 @@ func (m *Clipboard) validate() error {
 		return fmt.Errorf(`"text" is %d bytes, over the %d a clipboard message carries`, len(m.Text), MaxClipboardBytes)
 	case !utf8.ValidString(m.Text) || strings.ContainsRune(m.Text, 0):
 		return errors.New(`"text" must be UTF-8 text without NUL characters`)
+	}
+	return nil
+}
+
+// maxScreenSide bounds a desktop's size and positions in pixels: X11's
+// own limit.
+const maxScreenSide = 1<<15 - 1
+
+func (m *AssistScreens) validate() error {
+	if err := checkID("call_id", m.CallID, true); err != nil {
+		return err
+	}
+	if len(m.Screens) == 0 || len(m.Screens) > MaxAssistScreens {
+		return fmt.Errorf(`"screens" lists 1 to %d screens`, MaxAssistScreens)
+	}
+	for i, sc := range m.Screens {
+		switch {
+		case len(sc.Name) > 64 || !utf8.ValidString(sc.Name):
+			return fmt.Errorf(`screen %d: "name" is UTF-8 of at most 64 bytes`, i)
+		case sc.Width < 1 || sc.Height < 1 || sc.Width > maxScreenSide || sc.Height > maxScreenSide ||
+			sc.X < 0 || sc.Y < 0 || sc.X > maxScreenSide || sc.Y > maxScreenSide:
+			return fmt.Errorf("screen %d: position or size out of range", i)
+		}
+	}
+	if m.Shown < 0 || m.Shown >= len(m.Screens) {
+		return errors.New(`"shown" is not one of "screens"`)
+	}
+	return nil
+}
+
+func (m *AssistPick) validate() error {
+	if err := checkID("call_id", m.CallID, true); err != nil {
+		return err
+	}
+	if m.Screen < 0 || m.Screen >= MaxAssistScreens {
+		return fmt.Errorf(`"screen" must be 0 to %d`, MaxAssistScreens-1)
 	}
 	return nil
 }

@@ -55,6 +55,13 @@ func TestDecode(t *testing.T) {
 		{"clipboard from the client", `{"type":"assist_clipboard","call_id":"c_1","text":"x","from":"mom"}`, CodeBadMessage, ""},
 		{"clipboard without call", `{"type":"assist_clipboard","text":"x"}`, CodeBadMessage, ""},
 		{"clipboard too long", `{"type":"assist_clipboard","call_id":"c_1","text":"` + strings.Repeat("x", MaxClipboardBytes+1) + `"}`, CodeBadMessage, ""},
+		{"screens", `{"type":"assist_screens","call_id":"c_1","screens":[{"name":"All","x":0,"y":0,"width":1440,"height":600},{"name":"1","x":640,"y":0,"width":800,"height":600}],"shown":1}`, "", TypeAssistScreens},
+		{"screens none", `{"type":"assist_screens","call_id":"c_1","screens":[],"shown":0}`, CodeBadMessage, ""},
+		{"screens shown outside", `{"type":"assist_screens","call_id":"c_1","screens":[{"name":"All","x":0,"y":0,"width":10,"height":10}],"shown":1}`, CodeBadMessage, ""},
+		{"screens empty screen", `{"type":"assist_screens","call_id":"c_1","screens":[{"name":"All","x":0,"y":0,"width":0,"height":10}],"shown":0}`, CodeBadMessage, ""},
+		{"screens negative", `{"type":"assist_screens","call_id":"c_1","screens":[{"name":"All","x":-5,"y":0,"width":10,"height":10}],"shown":0}`, CodeBadMessage, ""},
+		{"screen pick", `{"type":"assist_screen","call_id":"c_1","screen":2}`, "", TypeAssistScreen},
+		{"screen pick negative", `{"type":"assist_screen","call_id":"c_1","screen":-1}`, CodeBadMessage, ""},
 		{"view", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":640,"height":360},{"user":"ann","track":"video-2","width":0,"height":0}]}`, "", TypeView},
 		{"view negative size", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":-1,"height":360}]}`, CodeBadMessage, ""},
 		{"view huge size", `{"type":"view","call_id":"c_1","tiles":[{"user":"bob","track":"video","width":99999,"height":360}]}`, CodeBadMessage, ""},
@@ -129,6 +136,10 @@ func typeOf(m any) string {
 		return v.Type
 	case *Clipboard:
 		return v.Type
+	case *AssistScreens:
+		return v.Type
+	case *AssistPick:
+		return v.Type
 	case *Header:
 		return v.Type
 	}
@@ -150,6 +161,8 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"handoff","call_id":"c","device":"laptop"}`,
 		`{"type":"handoff","call_id":"c","state":"done"}`,
 		`{"type":"assist_clipboard","call_id":"c","text":"Grüße\n"}`,
+		`{"type":"assist_screens","call_id":"c","screens":[{"name":"All","x":0,"y":0,"width":1440,"height":600}],"shown":0}`,
+		`{"type":"assist_screen","call_id":"c","screen":1}`,
 		`{"v":99}`, `[]`, `null`, `{"type":"\u0000"}`,
 	} {
 		f.Add([]byte(s))

@@ -53,6 +53,13 @@ const (
 	// the helped device, either way, while the clipboard grant is given.
 	// The server passes it to the other side with From set.
 	TypeAssistClipboard = "assist_clipboard"
+	// TypeAssistScreens is the helped device telling the helper the
+	// screens it can share (its monitors, and all of them together) and
+	// which it shares now; TypeAssistScreen is the helper choosing one.
+	// The server passes each to the other side during an assistance, the
+	// choice only while view is granted.
+	TypeAssistScreens = "assist_screens"
+	TypeAssistScreen  = "assist_screen"
 )
 
 // Assistance grants, each given only by the helped device.
@@ -306,6 +313,36 @@ type Clipboard struct {
 	CallID string `json:"call_id"`
 	Text   string `json:"text"`
 	From   string `json:"from,omitempty"`
+}
+
+// MaxAssistScreens bounds the screens an assist_screens lists.
+const MaxAssistScreens = 16
+
+// AssistScreens lists what the helped device can share (TypeAssistScreens):
+// Screens[0] is its whole desktop, the others its monitors, positions in
+// the desktop's pixels; Shown indexes the one shared now.
+type AssistScreens struct {
+	Header
+	CallID  string         `json:"call_id"`
+	Screens []AssistScreen `json:"screens"`
+	Shown   int            `json:"shown"`
+}
+
+// AssistScreen is one screen the helped device can share.
+type AssistScreen struct {
+	Name   string `json:"name"`
+	X      int    `json:"x"`
+	Y      int    `json:"y"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+// AssistPick is the helper choosing what to see (TypeAssistScreen):
+// Screen indexes the helped device's last assist_screens.
+type AssistPick struct {
+	Header
+	CallID string `json:"call_id"`
+	Screen int    `json:"screen"`
 }
 
 // AssistState describes a call's assistance: who helps whom, what the

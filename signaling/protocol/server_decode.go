@@ -61,6 +61,10 @@ func DecodeServer(b []byte) (any, error) {
 		m = &AssistState{}
 	case TypeAssistClipboard:
 		m = &Clipboard{}
+	case TypeAssistScreens:
+		m = &AssistScreens{}
+	case TypeAssistScreen:
+		m = &AssistPick{}
 	case TypeResumed:
 		m = &Resumed{}
 	case TypeWatchers:

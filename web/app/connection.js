@@ -3,7 +3,7 @@
 import { Signaling } from '../signaling.js';
 import { el, toast, showBanner } from '../ui.js';
 import { onMemberJoined, onMemberLeft, onWatchers } from './group.js';
-import { onAssistState, onAssistClipboard } from './help.js';
+import { onAssistState, onAssistClipboard, onAssistScreens } from './help.js';
 import { dismissAllIncoming, onIncoming } from './incoming.js';
 import {
   endCurrentCall, onAccepted, onEnded, onLayers, onMediaSignal, onRemoteMedia, onSpeakers,
@@ -177,6 +177,9 @@ function onMessage(msg) {
       break;
     case 'assist_clipboard':
       onAssistClipboard(msg);
+      break;
+    case 'assist_screens':
+      onAssistScreens(msg);
       break;
     case 'watchers':
       onWatchers(msg);

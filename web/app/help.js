@@ -32,6 +32,11 @@ export function wireAssist() {
   el.assistReqClipboard.addEventListener('click', () => requestAssist('clipboard'));
   el.assistClipSend.addEventListener('click', () => sendClipboard());
   el.assistClipCopy.addEventListener('click', () => copyReceived());
+  el.assistScreenPick.addEventListener('change', () => {
+    const call = S.call;
+    if (!call || !call.callId) return;
+    sendSig({ type: 'assist_screen', call_id: call.callId, screen: Number(el.assistScreenPick.value) });
+  });
   el.assistEnd.addEventListener('click', () => endAssist());
   el.assistStop.addEventListener('click', () => endAssist());
   el.assistAllow.addEventListener('click', () => answerAssist(true));
@@ -202,6 +207,21 @@ function showClipboard(on) {
   el.assistClipOut.value = '';
 }
 
+/** The screens the helped device can show (its monitors, all of them together): the helper picks one. */
+export function onAssistScreens(msg) {
+  const call = S.call;
+  if (!call || call.callId !== msg.call_id || !Array.isArray(msg.screens)) return;
+  const pick = el.assistScreenPick;
+  pick.replaceChildren(...msg.screens.map((sc, i) => {
+    const o = document.createElement('option');
+    o.value = String(i);
+    o.textContent = `${sc.name} (${sc.width}×${sc.height})`;
+    o.selected = i === msg.shown;
+    return o;
+  }));
+  pick.hidden = msg.screens.length < 2;
+}
+
 /** Text copied on the other side of the help, for this person to paste. */
 export function onAssistClipboard(msg) {
   const call = S.call;
@@ -248,6 +268,8 @@ async function copyReceived() {
 
 export function endAssistUi(call) {
   showClipboard(false);
+  el.assistScreenPick.hidden = true;
+  el.assistScreenPick.replaceChildren();
   el.assistBar.hidden = true;
   el.assistConsent.hidden = true;
   el.assistView.hidden = true;

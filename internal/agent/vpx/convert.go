@@ -77,8 +77,8 @@ import (
 func i420Size(w, h int) int { return w * h * 3 / 2 }
 
 // checkBGRX reports whether a w×h BGRX image of n bytes with this row
-// stride can be read without going out of bounds. It insists on a whole
-// stride for every row, the way X11 hands images over, and keeps stride
+// stride can be read without going out of bounds: a whole stride for
+// every row but the last, which needs only its w pixels. It keeps stride
 // within a C int so that the C side cannot overflow.
 func checkBGRX(n, stride, w, h int) error {
 	if w <= 0 || h <= 0 {
@@ -87,8 +87,10 @@ func checkBGRX(n, stride, w, h int) error {
 	if stride < 4*w || stride > math.MaxInt32 {
 		return fmt.Errorf("%w: stride %d for a %d-pixel-wide BGRX image", ErrInvalid, stride, w)
 	}
-	if stride > math.MaxInt/h || n < stride*h {
-		return fmt.Errorf("%w: %d bytes is less than stride %d × height %d", ErrInvalid, n, stride, h)
+	// The last row needs only its pixels: a picture cut from a larger
+	// one (one monitor of a desktop) ends where its last pixel does.
+	if stride > math.MaxInt/h || n < stride*(h-1)+4*w {
+		return fmt.Errorf("%w: %d bytes is less than stride %d × %d rows and a last row of %d pixels", ErrInvalid, n, stride, h-1, w)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@
 package vpx
 
 import (
+	"bytes"
 	"errors"
 	"image"
 	"image/color"
@@ -93,6 +94,9 @@ func TestBGRXToI420Refuses(t *testing.T) {
 		{"negative stride", i420Size(4, 4), 4 * 4 * 4, -16, 4, 4},
 		{"stride overflows", i420Size(4, 4), 4 * 4 * 4, math.MaxInt / 2, 4, 4},
 		{"short destination", i420Size(4, 4) - 1, 4 * 4 * 4, 16, 4, 4},
+		// The left 4×4 of an 8-wide picture, cut one byte short of its
+		// last row's fourth pixel.
+		{"short last row of a cut", i420Size(4, 4), 3*32 + 4*4 - 1, 32, 4, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +105,35 @@ func TestBGRXToI420Refuses(t *testing.T) {
 				t.Fatalf("got %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestBGRXToI420Cut: a picture cut from a larger one (a monitor of a
+// desktop: rows of the desktop's stride, the last ending at its own last
+// pixel) converts as the same picture on its own does.
+func TestBGRXToI420Cut(t *testing.T) {
+	const W, H, x0, y0, w, h = 8, 6, 2, 2, 4, 4
+	big := make([]byte, 4*W*H)
+	own := make([]byte, 4*w*h)
+	for y := range H {
+		for x := range W {
+			px := []byte{byte(17 * x), byte(29 * y), byte(x*y + 40), 0}
+			copy(big[4*(y*W+x):], px)
+			if x >= x0 && x < x0+w && y >= y0 && y < y0+h {
+				copy(own[4*((y-y0)*w+x-x0):], px)
+			}
+		}
+	}
+	cut := big[4*(y0*W+x0) : 4*((y0+h-1)*W+x0+w)] // ends at the cut's last pixel
+	a, b := make([]byte, i420Size(w, h)), make([]byte, i420Size(w, h))
+	if err := bgrxToI420(a, cut, 4*W, w, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := bgrxToI420(b, own, 4*w, w, h); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("the cut converts to %v, the picture on its own to %v", a, b)
 	}
 }
 

@@ -242,6 +242,10 @@ func (e *Encoder) SetBitrate(kbps int) error {
 // Bitrate is the target bitrate now, in kbit/s.
 func (e *Encoder) Bitrate() int { return e.cfg.BitrateKbps }
 
+// Width and Height are the size of the pictures the encoder takes.
+func (e *Encoder) Width() int  { return e.cfg.Width }
+func (e *Encoder) Height() int { return e.cfg.Height }
+
 // Close frees libvpx's encoder. Calling it again, or after an error, does
 // nothing; Encode after Close returns ErrClosed.
 func (e *Encoder) Close() {

@@ -21,6 +21,10 @@ func (*Encoder) SetBitrate(int) error { return ErrUnavailable }
 // Bitrate is 0.
 func (*Encoder) Bitrate() int { return 0 }
 
+// Width and Height are 0.
+func (*Encoder) Width() int  { return 0 }
+func (*Encoder) Height() int { return 0 }
+
 // Close does nothing.
 func (*Encoder) Close() {}
 

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 
 	"github.com/jezek/xgb"
+	"github.com/jezek/xgb/xinerama"
 	"github.com/jezek/xgb/xproto"
 )
 
@@ -53,23 +54,26 @@ type Display struct {
 	conn   *xgb.Conn
 	screen *xproto.ScreenInfo
 	root   xproto.Window
-	width  int
-	height int
 	minKC  xproto.Keycode
 	maxKC  xproto.Keycode
 
-	xtestErr error     // nil when XTEST is usable
-	shapeOK  bool      // SHAPE 1.1: overlays can let input through
-	barFonts []barFont // fonts to try for the bar, best first
+	xtestErr error // nil when XTEST is usable
+	shapeOK  bool  // SHAPE 1.1: overlays can let input through
+	// xineramaOK: the server says which monitors the screen spans.
+	xineramaOK bool
+	barFonts   []barFont // fonts to try for the bar, best first
 
 	keymapStale atomic.Bool // set by the event loop on MappingNotify
 	loopDone    chan struct{}
 
 	mu      sync.Mutex // guards the fields below and orders requests
 	closed  bool
+	width   int // the screen's size now: it follows RandR resizes
+	height  int
 	in      inputState
 	bar     *overlay
 	mark    *overlay
+	barText string         // what the bar says, or said when last shown
 	ink     *overlay       // the helper's strokes (ink.go)
 	inkLast map[int][2]int // each stroke's last point
 	font    overlayFont
@@ -107,16 +111,31 @@ func Open(display string) (*Display, error) {
 	if _, err := initExtension(c, "SHAPE"); err == nil {
 		d.shapeOK = shapeInputSupported(c)
 	}
+	if _, err := initExtension(c, "XINERAMA"); err == nil {
+		r, err := xinerama.IsActive(c).Reply()
+		d.xineramaOK = err == nil && r.State != 0
+	}
 	if err := d.in.init(d); err != nil {
 		c.Close()
 		return nil, err
+	}
+	// Hear of the screen changing size (ConfigureNotify on the root).
+	err = xproto.ChangeWindowAttributesChecked(c, d.root, xproto.CwEventMask, []uint32{xproto.EventMaskStructureNotify}).Check()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("x11: watch the screen's size: %w", err)
 	}
 	go d.eventLoop()
 	return d, nil
 }
 
-// Size is the size of the screen in pixels.
-func (d *Display) Size() (w, h int) { return d.width, d.height }
+// Size is the size of the screen in pixels now; it changes when the
+// screen is resized (a Grabber then returns ErrScreenResized).
+func (d *Display) Size() (w, h int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.width, d.height
+}
 
 // Close releases every key and button Tandem holds down (see ReleaseAll),
 // removes the overlays and closes the connection. Grabbers made by d have
@@ -163,6 +182,10 @@ func (d *Display) eventLoop() {
 		case xproto.VisibilityNotifyEvent:
 			if e.State != xproto.VisibilityUnobscured {
 				d.overlayCovered()
+			}
+		case xproto.ConfigureNotifyEvent:
+			if e.Window == d.root {
+				d.resized(int(e.Width), int(e.Height))
 			}
 		}
 		// X errors of unchecked requests land here too; the requests that

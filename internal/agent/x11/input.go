@@ -119,10 +119,10 @@ func (d *Display) fakeLocked(evs ...fakeEvent) error {
 // MovePointer moves the pointer to (x, y) in screen pixels, clamped to
 // the screen.
 func (d *Display) MovePointer(x, y int) error {
-	x = min(max(x, 0), d.width-1)
-	y = min(max(y, 0), d.height-1)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	x = min(max(x, 0), d.width-1)
+	y = min(max(y, 0), d.height-1)
 	if err := d.usableLocked(); err != nil {
 		return err
 	}

@@ -64,6 +64,11 @@ func (d *Display) ShowBar(text string) error {
 	if d.closed {
 		return ErrClosed
 	}
+	return d.showBarLocked(text)
+}
+
+func (d *Display) showBarLocked(text string) error {
+	d.barText = text
 	if d.bar == nil {
 		if err := d.createBarLocked(); err != nil {
 			return err
@@ -372,9 +377,29 @@ func (d *Display) destroyOverlaysLocked() {
 	for _, o := range []*overlay{d.bar, d.ink, d.mark} {
 		if o != nil {
 			xproto.DestroyWindow(d.conn, o.win)
+			if o.gc != 0 {
+				xproto.FreeGC(d.conn, o.gc)
+			}
 		}
 	}
-	d.bar, d.mark = nil, nil
+	d.bar, d.mark, d.ink, d.inkLast = nil, nil, nil, nil
+}
+
+// resized follows the screen to its new size: the bar is made again
+// across the new width, showing what it showed, and the mark and the
+// strokes, placed on the old screen, go.
+func (d *Display) resized(w, h int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || w == d.width && h == d.height {
+		return
+	}
+	d.width, d.height = w, h
+	barShown := d.bar != nil && d.bar.mapped
+	d.destroyOverlaysLocked()
+	if barShown {
+		_ = d.showBarLocked(d.barText)
+	}
 }
 
 // shapeInputSupported reports whether the SHAPE extension on c can set

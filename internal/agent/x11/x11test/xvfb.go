@@ -48,9 +48,17 @@ const (
 // when Xvfb is not installed (Debian package xvfb).
 func StartXvfb(t testing.TB) string {
 	t.Helper()
-	path, err := exec.LookPath("Xvfb")
+	return startServer(t, "Xvfb", "xvfb", nil, "-screen", "0", fmt.Sprintf("%dx%dx24", Width, Height))
+}
+
+// startServer starts the X server program name (from Debian package pkg)
+// with args on a free display number, with env added to its environment,
+// as StartXvfb does.
+func startServer(t testing.TB, name, pkg string, env []string, args ...string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
 	if err != nil {
-		t.Fatalf("x11test: Xvfb not found; install the Debian package xvfb (apt-get install xvfb): %v", err)
+		t.Fatalf("x11test: %s not found; install the Debian package %s (apt-get install %s): %v", name, pkg, pkg, err)
 	}
 	var tried []string
 	for n := firstDisplay; n <= lastDisplay; n++ {
@@ -60,7 +68,7 @@ func StartXvfb(t testing.TB) string {
 			continue
 		}
 		t.Cleanup(release) // runs after the server's own cleanup stopped it
-		display, msg, err := startXvfb(t, path, n)
+		display, msg, err := startXvfb(t, path, n, env, args)
 		if err != nil {
 			t.Fatalf("x11test: %v", err)
 		}
@@ -70,7 +78,7 @@ func StartXvfb(t testing.TB) string {
 		release()
 		tried = append(tried, fmt.Sprintf(":%d: %s", n, msg))
 	}
-	t.Fatalf("x11test: no Xvfb display free in :%d to :%d:\n%s", firstDisplay, lastDisplay, strings.Join(tried, "\n"))
+	t.Fatalf("x11test: no %s display free in :%d to :%d:\n%s", name, firstDisplay, lastDisplay, strings.Join(tried, "\n"))
 	return ""
 }
 
@@ -93,19 +101,22 @@ func claimDisplay(n int) (release func(), ok bool) {
 	return func() { once.Do(func() { f.Close() }) }, true
 }
 
-// startXvfb starts Xvfb on display n. It returns the display name once
-// the server is ready, or "" and the server's last words if it exited
-// (the display number is taken), or an error.
-func startXvfb(t testing.TB, path string, n int) (display, msg string, err error) {
+// startXvfb starts the X server at path (Xvfb, Xephyr) on display n. It
+// returns the display name once the server is ready, or "" and the
+// server's last words if it exited (the display number is taken), or an
+// error.
+func startXvfb(t testing.TB, path string, n int, env, args []string) (display, msg string, err error) {
 	ready, w, err := os.Pipe()
 	if err != nil {
 		return "", "", err
 	}
 	defer ready.Close()
 	var stderr lockedBuffer
-	cmd := exec.Command(path, ":"+strconv.Itoa(n), "-screen", "0", fmt.Sprintf("%dx%dx24", Width, Height),
-		"-nolisten", "tcp", "-noreset", "-displayfd", "3")
-	cmd.ExtraFiles = []*os.File{w} // fd 3: Xvfb writes its display number there when ready
+	cmd := exec.Command(path, append([]string{":" + strconv.Itoa(n)}, append(args, "-nolisten", "tcp", "-noreset", "-displayfd", "3")...)...)
+	cmd.ExtraFiles = []*os.File{w} // fd 3: the server writes its display number there when ready
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stderr = &stderr
 	err = cmd.Start()
 	w.Close()
@@ -134,7 +145,7 @@ func startXvfb(t testing.TB, path string, n int) (display, msg string, err error
 	case <-time.After(10 * time.Second):
 		stopXvfb(t, cmd, exited)
 		<-line
-		return "", "", fmt.Errorf("Xvfb :%d not ready after 10s: %s", n, stderr.String())
+		return "", "", fmt.Errorf("%s :%d not ready after 10s: %s", path, n, stderr.String())
 	}
 }
 
@@ -146,7 +157,7 @@ func stopXvfb(t testing.TB, cmd *exec.Cmd, exited <-chan struct{}) {
 		return
 	case <-time.After(5 * time.Second):
 	}
-	t.Logf("x11test: Xvfb (pid %d) ignored SIGTERM, killing it", cmd.Process.Pid)
+	t.Logf("x11test: X server (pid %d) ignored SIGTERM, killing it", cmd.Process.Pid)
 	_ = cmd.Process.Kill()
 	<-exited
 }
