@@ -384,6 +384,21 @@ func TestAgentUnattended(t *testing.T) {
 	if redAt(400, 320) {
 		t.Error("red 20 px off Bob's stroke")
 	}
+	// An arrow ends in a head: its sides go back from the tip at (500,
+	// 400) up-left and down-left; the pen stroke has none.
+	x0, y0 = at(300, 400)
+	x1, y1 = at(500, 400)
+	if err := bobMedia.SendAssist(ctx,
+		assistwire.Event{Type: assistwire.StrokePoint, Stroke: 8, Tool: assistwire.ToolArrow, X: x0, Y: y0},
+		assistwire.Event{Type: assistwire.StrokePoint, Stroke: 8, Tool: assistwire.ToolArrow, X: x1, Y: y1},
+		assistwire.Event{Type: assistwire.StrokeEnd, Stroke: 8}); err != nil {
+		t.Fatal(err)
+	}
+	redNear := func(x, y int) bool { return redAt(x, y) || redAt(x, y-1) || redAt(x, y+1) }
+	testkit.Eventually(t, 5*time.Second, "the arrow's head on her screen", func() bool { return redNear(490, 394) && redNear(490, 406) })
+	if redNear(490, 294) || redNear(490, 306) {
+		t.Error("the pen stroke has a head")
+	}
 	if n := a.Stats().Unattended; n != 1 {
 		t.Errorf("the agent counted %d unattended accesses, want 1", n)
 	}

@@ -50,6 +50,8 @@ type Desktop interface {
 	// removes every stroke. errors.ErrUnsupported where the desktop has
 	// no way to draw over other windows.
 	DrawStroke(id, x, y int) error
+	// EndStroke ends stroke id, with an arrow head at its end if arrow.
+	EndStroke(id int, arrow bool) error
 	ClearStrokes() error
 
 	// SetClipboard puts text on the desktop's clipboard for the person at

@@ -53,6 +53,7 @@ func (d *portalDesktop) ShowMark(int, int) error        { return errors.ErrUnsup
 func (d *portalDesktop) HideMark() error                { return errors.ErrUnsupported }
 func (d *portalDesktop) DrawStroke(int, int, int) error { return errors.ErrUnsupported }
 func (d *portalDesktop) ClearStrokes() error            { return errors.ErrUnsupported }
+func (d *portalDesktop) EndStroke(int, bool) error      { return errors.ErrUnsupported }
 
 // SetClipboard and Copies: the portal's Clipboard interface, which shares
 // a RemoteDesktop session's clipboard, came after xdg-desktop-portal 1.16

@@ -391,6 +391,7 @@ func (s *session) inputLoop() {
 	var pausedUntil time.Time
 	var markUntil, inkUntil time.Time
 	noInk := false
+	var arrows [256]bool // which strokes are arrows, by id
 	shown := ""
 	redraw := func() {
 		g := s.granted.Load()
@@ -499,11 +500,15 @@ func (s *session) inputLoop() {
 						if e.Tool == assistwire.ToolLaser {
 							break // pointing: the mark only
 						}
+						arrows[e.Stroke] = e.Tool == assistwire.ToolArrow
 						if err := d.DrawStroke(int(e.Stroke), x, y); unsupported(err) && !noInk {
 							noInk = true
 							s.a.log.Info("this desktop cannot show the helper's drawings: the pointer mark shows where they point")
 						}
 						inkUntil = time.Now().Add(inkLifetime)
+					case assistwire.StrokeEnd:
+						_ = d.EndStroke(int(e.Stroke), arrows[e.Stroke])
+						arrows[e.Stroke] = false
 					case assistwire.Clear:
 						_ = d.HideMark()
 						_ = d.ClearStrokes()

@@ -76,6 +76,7 @@ type Display struct {
 	barText string         // what the bar says, or said when last shown
 	ink     *overlay       // the helper's strokes (ink.go)
 	inkLast map[int][2]int // each stroke's last point
+	inkTail map[int][2]int // each stroke's point an arrow head points away from
 	font    overlayFont
 	red     *uint32 // red's pixel value, once allocated
 }

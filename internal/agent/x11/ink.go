@@ -3,6 +3,7 @@ package x11
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/jezek/xgb/shape"
 	"github.com/jezek/xgb/xproto"
@@ -43,13 +44,17 @@ func (d *Display) DrawStroke(id int, x, y int) error {
 			return fmt.Errorf("x11: ink shape: %w", err)
 		}
 		d.ink = o
-		d.inkLast = map[int][2]int{}
+		d.inkLast, d.inkTail = map[int][2]int{}, map[int][2]int{}
 	}
 	from, ok := d.inkLast[id]
 	if !ok {
 		from = [2]int{x, y}
+		d.inkTail[id] = from
 	}
 	d.inkLast[id] = [2]int{x, y}
+	if t := d.inkTail[id]; hypot(x-t[0], y-t[1]) > arrowReach {
+		d.inkTail[id] = from // the point a head would point away from
+	}
 	rects := segment(from[0], from[1], x, y)
 	if err := shape.RectanglesChecked(d.conn, shape.SoUnion, shape.SkBounding, xproto.ClipOrderingUnsorted, d.ink.win, 0, 0, rects).Check(); err != nil {
 		return fmt.Errorf("x11: draw stroke: %w", err)
@@ -59,6 +64,51 @@ func (d *Display) DrawStroke(id int, x, y int) error {
 	}
 	return d.restackLocked()
 }
+
+// Arrow heads.
+const (
+	arrowHead  = 18 // length of each side of the head, in pixels
+	arrowReach = 30 // how far back along the stroke the head's direction is taken
+)
+
+// EndStroke ends the helper's stroke id; with arrow, a head is drawn at
+// its last point, pointing the way the stroke went there. A stroke id
+// used again later starts a new stroke.
+func (d *Display) EndStroke(id int, arrow bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	if d.ink == nil {
+		return nil
+	}
+	end, ok := d.inkLast[id]
+	tail := d.inkTail[id]
+	delete(d.inkLast, id)
+	delete(d.inkTail, id)
+	dx, dy := float64(end[0]-tail[0]), float64(end[1]-tail[1])
+	n := math.Hypot(dx, dy)
+	if !ok || !arrow || n < 1 {
+		return nil
+	}
+	// Two sides, 30° either way off the way back along the stroke.
+	var rects []xproto.Rectangle
+	for _, a := range []float64{math.Pi / 6, -math.Pi / 6} {
+		bx, by := -dx/n, -dy/n
+		sx := bx*math.Cos(a) - by*math.Sin(a)
+		sy := bx*math.Sin(a) + by*math.Cos(a)
+		x1 := min(max(end[0]+int(math.Round(sx*arrowHead)), 0), d.width-1)
+		y1 := min(max(end[1]+int(math.Round(sy*arrowHead)), 0), d.height-1)
+		rects = append(rects, segment(end[0], end[1], x1, y1)...)
+	}
+	if err := shape.RectanglesChecked(d.conn, shape.SoUnion, shape.SkBounding, xproto.ClipOrderingUnsorted, d.ink.win, 0, 0, rects).Check(); err != nil {
+		return fmt.Errorf("x11: draw arrow head: %w", err)
+	}
+	return nil
+}
+
+func hypot(dx, dy int) float64 { return math.Hypot(float64(dx), float64(dy)) }
 
 // ClearStrokes removes every stroke. Clearing none does nothing.
 func (d *Display) ClearStrokes() error {
@@ -71,6 +121,7 @@ func (d *Display) ClearStrokes() error {
 		return nil
 	}
 	clear(d.inkLast)
+	clear(d.inkTail)
 	if err := d.unmapOverlayLocked(d.ink); err != nil {
 		return err
 	}

@@ -69,3 +69,42 @@ func TestStrokes(t *testing.T) {
 		return rgbAt(f, 700, 400) != x11test.Red && rgbAt(f, 1000, 600) != x11test.Red
 	})
 }
+
+// TestArrowHead: an arrow stroke ends in a head pointing the way it was
+// drawn; a pen stroke ends as it is; a stroke id used again starts anew.
+func TestArrowHead(t *testing.T) {
+	_, d := open(t)
+	g := newGrabber(t, d)
+	draw := func(id int, pts ...[2]int) {
+		t.Helper()
+		for _, p := range pts {
+			if err := d.DrawStroke(id, p[0], p[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Left to right along y 300, ending at (700, 300): the head's sides
+	// go back up-left and down-left from the tip.
+	draw(1, [2]int{400, 300}, [2]int{550, 300}, [2]int{700, 300})
+	if err := d.EndStroke(1, true); err != nil {
+		t.Fatal(err)
+	}
+	// The same without a head, lower down.
+	draw(2, [2]int{400, 500}, [2]int{700, 500})
+	if err := d.EndStroke(2, false); err != nil {
+		t.Fatal(err)
+	}
+	// Id 1 again: a new stroke, not joined to the arrow's tip.
+	draw(1, [2]int{900, 600})
+	f := grab(t, g)
+	for _, p := range [][2]int{{692, 295}, {692, 305}, {688, 293}, {688, 307}} {
+		if got := rgbAt(f, p[0], p[1]); got != x11test.Red {
+			t.Errorf("pixel %v = %06x on the arrow's head, want red", p, got)
+		}
+	}
+	for _, p := range [][2]int{{692, 495}, {692, 505}, {688, 493}, {688, 507}, {800, 450}, {708, 295}} {
+		if got := rgbAt(f, p[0], p[1]); got == x11test.Red {
+			t.Errorf("pixel %v is red, off the strokes", p)
+		}
+	}
+}

@@ -382,7 +382,7 @@ func (d *Display) destroyOverlaysLocked() {
 			}
 		}
 	}
-	d.bar, d.mark, d.ink, d.inkLast = nil, nil, nil, nil
+	d.bar, d.mark, d.ink, d.inkLast, d.inkTail = nil, nil, nil, nil, nil
 }
 
 // resized follows the screen to its new size: the bar is made again
