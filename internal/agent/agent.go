@@ -304,7 +304,7 @@ func (a *Agent) assistState(ctx context.Context, m *protocol.AssistState) {
 	}
 	s.setGrants(m.Granted, m.Helper)
 	if slices.Contains(m.Granted, protocol.AssistView) {
-		go s.announceScreens() // what he can choose to see
+		go s.announceScreens(s.desk.Size()) // what he can choose to see
 	}
 	requested := m.Requested
 	if slices.Contains(requested, protocol.AssistClipboard) && s.desk.Copies() == nil {

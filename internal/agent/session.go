@@ -194,11 +194,9 @@ func (s *session) sendCopies() {
 	}
 }
 
-// screens lists what the helper can be shown: the whole desktop, then
-// each monitor where it spans more than one. Positions are in the
-// desktop's pixels at its size now.
-func (s *session) screens() []image.Rectangle {
-	w, h := s.desk.Size()
+// screens lists what the helper can be shown of a w×h desktop: the whole
+// of it, then each monitor where it spans more than one.
+func (s *session) screens(w, h int) []image.Rectangle {
 	list := []image.Rectangle{image.Rect(0, 0, w, h)}
 	if ms := s.desk.Monitors(); len(ms) > 1 {
 		list = append(list, ms...)
@@ -209,7 +207,7 @@ func (s *session) screens() []image.Rectangle {
 // view is the part of a w×h desktop the helper is shown, with even sides
 // (the encoder's need); the whole desktop if the chosen monitor is gone.
 func (s *session) view(w, h int) image.Rectangle {
-	list := s.screens()
+	list := s.screens(w, h)
 	r := list[0]
 	if i := int(s.shown.Load()); i > 0 && i < len(list) {
 		r = list[i]
@@ -229,25 +227,26 @@ func (s *session) pick(i int) {
 		s.a.stats.notGranted.Add(1)
 		return
 	}
-	if i < 0 || i >= len(s.screens()) {
+	if i < 0 || i >= len(s.screens(s.desk.Size())) {
 		s.a.log.Info("the helper chose a screen this desktop does not have", "screen", i)
 		return
 	}
 	s.shown.Store(int32(i))
 	s.a.log.Info("the helper sees another screen", "call", s.callID, "screen", i)
-	go s.announceScreens()
+	go s.announceScreens(s.desk.Size())
 }
 
-// announceScreens tells the helper what he can be shown, and what he is
-// shown, when that changed since it was last told; a desktop with one
-// monitor has nothing to choose from, and says nothing until it has.
-func (s *session) announceScreens() {
+// announceScreens tells the helper what he can be shown of the w×h
+// desktop, and what he is shown, when that changed since he was last
+// told; a desktop with one monitor has nothing to choose from, and says
+// nothing until it has.
+func (s *session) announceScreens(w, h int) {
 	s.announceMu.Lock()
 	defer s.announceMu.Unlock()
 	if !s.granted.Load().has(protocol.AssistView) {
 		return
 	}
-	list := s.screens()
+	list := s.screens(w, h)
 	m := &protocol.AssistScreens{CallID: s.callID, Shown: int(s.shown.Load())}
 	if m.Shown >= len(list) {
 		m.Shown = 0
@@ -307,7 +306,7 @@ func (s *session) capture(enc *vpx.Encoder) {
 		if size := image.Pt(f.Width, f.Height); size != desktop {
 			desktop = size // the person changed the resolution
 			s.a.log.Info("the screen changed size", "width", f.Width, "height", f.Height)
-			go s.announceScreens()
+			go s.announceScreens(f.Width, f.Height)
 		}
 		r := s.view(f.Width, f.Height)
 		if r != shownRect {
