@@ -57,9 +57,10 @@ func (d desktopClipboard) paste() string {
 // TestAgentClipboard: Bob helps his mother and asks to share the
 // clipboard. Until she allows it, nothing crosses: his text is refused
 // and what she copies stays on her machine. Once she allows it, his text
-// is what she pastes, and what she copies reaches him; each crossing is
-// in both audit logs, without the text. When she stops the help, nothing
-// crosses any more.
+// is what she pastes, and what she copies reaches him; text over the
+// limit is refused (his) or not sent and counted (hers), and the next
+// text crosses as before. Each crossing is in both audit logs, without
+// the text. When she stops the help, nothing crosses any more.
 func TestAgentClipboard(t *testing.T) {
 	display := x11test.StartXvfb(t)
 	desk := desktopClipboard{t, display}
@@ -120,6 +121,23 @@ func TestAgentClipboard(t *testing.T) {
 		return st.ClipboardIn == 1 && st.ClipboardOut == 1
 	})
 
+	// Too large, either way: refused or not sent, counted, and the
+	// session goes on.
+	big := strings.Repeat("Protokoll ", protocol.MaxClipboardBytes/10+1)
+	if err := bob.SendClipboard(ctx, id, big); !client.IsCode(err, protocol.CodeBadMessage) {
+		t.Errorf("Bob's %d bytes: %v, want bad_message", len(big), err)
+	}
+	desk.copy(big)
+	testkit.Eventually(t, 10*time.Second, "the agent counting a copy too large", func() bool { return a.Stats().ClipboardTooLarge == 1 })
+	if err := bob.SendClipboard(ctx, id, "still here"); err != nil {
+		t.Fatalf("after the large texts: %v", err)
+	}
+	testkit.Eventually(t, 10*time.Second, "Mom pasting Bob's next text", func() bool { return desk.paste() == "still here" })
+	desk.copy("and me")
+	if got := waitType(t, bob, func(m *protocol.Clipboard) bool { return m.CallID == id }); got.Text != "and me" {
+		t.Errorf("after the large copy Bob got %q, want the next one", got.Text)
+	}
+
 	// Both logs say the clipboard crossed each way, and never what.
 	testkit.Eventually(t, 5*time.Second, "both audit logs", func() bool {
 		for _, u := range []string{"mom", "bob"} {
@@ -130,7 +148,7 @@ func TestAgentClipboard(t *testing.T) {
 				}
 			}
 			slices.Sort(reasons)
-			if !slices.Equal(reasons, []string{"from_helped", "from_helper"}) {
+			if !slices.Equal(reasons, []string{"from_helped", "from_helped", "from_helper", "from_helper"}) {
 				return false
 			}
 		}
@@ -145,8 +163,8 @@ func TestAgentClipboard(t *testing.T) {
 	}
 	desk.copy("Mom's note after the help")
 	time.Sleep(time.Second)
-	if st := a.Stats(); st.ClipboardOut != 1 {
-		t.Errorf("the agent sent %d copies, want only the one made while allowed", st.ClipboardOut)
+	if st := a.Stats(); st.ClipboardOut != 2 {
+		t.Errorf("the agent sent %d copies, want only the two made while allowed", st.ClipboardOut)
 	}
 	if err := bob.Hangup(ctx, id); err != nil {
 		t.Fatal(err)

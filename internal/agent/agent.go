@@ -100,9 +100,10 @@ type Stats struct {
 	LocalPauses uint64 // times local input paused remote input
 	Annotations uint64 // annotation events shown
 	// ClipboardIn counts texts from the helper put on this desktop's
-	// clipboard, ClipboardOut texts copied here sent to the helper.
-	ClipboardIn, ClipboardOut uint64
-	CaptureError              uint64
+	// clipboard, ClipboardOut texts copied here sent to the helper, and
+	// ClipboardTooLarge copies here too large to send.
+	ClipboardIn, ClipboardOut, ClipboardTooLarge uint64
+	CaptureError                                 uint64
 	// BitrateKbps is what the screen is encoded at now: the configured
 	// bitrate, or less while the network carries less.
 	BitrateKbps uint64
@@ -127,7 +128,7 @@ type Agent struct {
 
 type stats struct {
 	frames, applied, paused, notGranted, unattended, localPauses, annotations, captureErr, bitrate, estimate, dropped, rejected atomic.Uint64
-	clipIn, clipOut                                                                                                             atomic.Uint64
+	clipIn, clipOut, clipTooLarge                                                                                               atomic.Uint64
 }
 
 // New returns an agent; Run starts it.
@@ -149,7 +150,7 @@ func (a *Agent) Stats() Stats {
 		Frames: s.frames.Load(), Applied: s.applied.Load(), Paused: s.paused.Load(), NotGranted: s.notGranted.Load(),
 		Unattended: s.unattended.Load(), LocalPauses: s.localPauses.Load(), Annotations: s.annotations.Load(),
 		CaptureError: s.captureErr.Load(), Dropped: s.dropped.Load(), Rejected: s.rejected.Load(), BitrateKbps: s.bitrate.Load(), EstimateKbps: s.estimate.Load(),
-		ClipboardIn: s.clipIn.Load(), ClipboardOut: s.clipOut.Load(),
+		ClipboardIn: s.clipIn.Load(), ClipboardOut: s.clipOut.Load(), ClipboardTooLarge: s.clipTooLarge.Load(),
 	}
 }
 
@@ -307,7 +308,7 @@ func (a *Agent) assistState(ctx context.Context, m *protocol.AssistState) {
 		go s.announceScreens(s.desk.Size()) // what he can choose to see
 	}
 	requested := m.Requested
-	if slices.Contains(requested, protocol.AssistClipboard) && s.desk.Copies() == nil {
+	if texts, _ := s.desk.Copies(); slices.Contains(requested, protocol.AssistClipboard) && texts == nil {
 		a.log.Info("the helper asks for the clipboard, but this desktop's clipboard is out of Tandem's reach: not asked, not given", "helper", m.Helper)
 		requested = slices.DeleteFunc(slices.Clone(requested), func(g string) bool { return g == protocol.AssistClipboard })
 	}

@@ -55,11 +55,12 @@ type Desktop interface {
 	ClearStrokes() error
 
 	// SetClipboard puts text on the desktop's clipboard for the person at
-	// the machine to paste; Copies reports the text they copy. Where the
-	// desktop's clipboard is out of Tandem's reach, SetClipboard returns
-	// errors.ErrUnsupported and Copies nil.
+	// the machine to paste; Copies reports the text they copy, and the
+	// size of copies too large to pass on. Where the desktop's clipboard
+	// is out of Tandem's reach, SetClipboard returns
+	// errors.ErrUnsupported and Copies nil channels.
 	SetClipboard(text string) error
-	Copies() <-chan string
+	Copies() (texts <-chan string, tooLarge <-chan int)
 
 	// Ended is closed when the desktop ends the sharing by itself; nil
 	// if it never does.

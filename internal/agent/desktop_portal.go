@@ -58,5 +58,5 @@ func (d *portalDesktop) EndStroke(int, bool) error      { return errors.ErrUnsup
 // SetClipboard and Copies: the portal's Clipboard interface, which shares
 // a RemoteDesktop session's clipboard, came after xdg-desktop-portal 1.16
 // (Debian 12's); Tandem does not speak it yet.
-func (d *portalDesktop) SetClipboard(string) error { return errors.ErrUnsupported }
-func (d *portalDesktop) Copies() <-chan string     { return nil }
+func (d *portalDesktop) SetClipboard(string) error           { return errors.ErrUnsupported }
+func (d *portalDesktop) Copies() (<-chan string, <-chan int) { return nil, nil }

@@ -42,11 +42,11 @@ func (d *x11Desktop) SetClipboard(text string) error {
 	return d.clip.Set(text)
 }
 
-func (d *x11Desktop) Copies() <-chan string {
+func (d *x11Desktop) Copies() (<-chan string, <-chan int) {
 	if d.clip == nil {
-		return nil
+		return nil, nil
 	}
-	return d.clip.Changes()
+	return d.clip.Changes(), d.clip.TooLarge()
 }
 
 func (d *x11Desktop) Grab(full bool) (Frame, bool, error) {

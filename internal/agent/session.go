@@ -168,7 +168,7 @@ func (s *session) paste(text string) {
 // while the clipboard is granted; a copy made before the grant, or after
 // it was taken back, stays here.
 func (s *session) sendCopies() {
-	copies := s.desk.Copies()
+	copies, tooLarge := s.desk.Copies()
 	if copies == nil {
 		return
 	}
@@ -177,6 +177,12 @@ func (s *session) sendCopies() {
 		select {
 		case <-s.done:
 			return
+		case n := <-tooLarge:
+			if s.granted.Load().has(protocol.AssistClipboard) {
+				s.a.stats.clipTooLarge.Add(1)
+				s.a.log.Warn("the copied text is too large to send to the helper: not sent", "bytes", n, "limit", protocol.MaxClipboardBytes)
+			}
+			continue
 		case text = <-copies:
 		}
 		if !s.granted.Load().has(protocol.AssistClipboard) {

@@ -32,6 +32,7 @@ type Clipboard struct {
 	max        int
 
 	changes  chan string
+	tooLarge chan int // sizes (at least) of copies over max, not read
 	loopDone chan struct{}
 
 	mu     sync.Mutex
@@ -54,7 +55,7 @@ func OpenClipboard(display string, max int) (*Clipboard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("x11: clipboard: connect to %q: %w", display, err)
 	}
-	cb := &Clipboard{conn: c, max: max, changes: make(chan string, 1), loopDone: make(chan struct{})}
+	cb := &Clipboard{conn: c, max: max, changes: make(chan string, 1), tooLarge: make(chan int, 8), loopDone: make(chan struct{})}
 	if err := cb.init(); err != nil {
 		c.Close()
 		return nil, err
@@ -130,6 +131,11 @@ func (cb *Clipboard) Set(text string) error {
 // yet taken is replaced by the next.
 func (cb *Clipboard) Changes() <-chan string { return cb.changes }
 
+// TooLarge reports copies over the limit, which Changes leaves out: their
+// size in bytes, or at least that much where the copying program sends
+// it in parts (ICCCM's INCR). Reports not taken in time are dropped.
+func (cb *Clipboard) TooLarge() <-chan int { return cb.tooLarge }
+
 // Close gives up the selection (its text can no longer be pasted) and
 // closes the connection.
 func (cb *Clipboard) Close() error {
@@ -187,11 +193,32 @@ func (cb *Clipboard) read(e xproto.SelectionNotifyEvent) {
 		return // the copy is no text (an image, say)
 	}
 	r, err := xproto.GetProperty(cb.conn, true, cb.win, e.Property, xproto.GetPropertyTypeAny, 0, uint32(cb.max+3)/4).Reply()
-	if err != nil || r.Format != 8 || r.Type == cb.atoms.incr || r.BytesAfter > 0 || len(r.Value) > cb.max {
-		if err == nil && r.BytesAfter > 0 {
-			xproto.DeleteProperty(cb.conn, cb.win, e.Property)
+	if err != nil {
+		return
+	}
+	size := 0
+	switch {
+	case r.Type == cb.atoms.incr:
+		// Sent in parts, which only large copies are: its first value is
+		// a lower bound on the size.
+		size = cb.max + 1
+		if len(r.Value) >= 4 {
+			size = max(size, int(xgb.Get32(r.Value)))
 		}
-		return // unreadable, or too large to pass on
+		xproto.DeleteProperty(cb.conn, cb.win, e.Property) // and the transfer ends
+	case r.BytesAfter > 0 || len(r.Value) > cb.max:
+		size = len(r.Value) + int(r.BytesAfter)
+		xproto.DeleteProperty(cb.conn, cb.win, e.Property)
+	}
+	if size > 0 {
+		select {
+		case cb.tooLarge <- size:
+		default:
+		}
+		return
+	}
+	if r.Format != 8 {
+		return // no text
 	}
 	text := string(r.Value)
 	if text == "" || !utf8.ValidString(text) {

@@ -89,6 +89,14 @@ func TestClipboard(t *testing.T) {
 		t.Errorf("65 bytes set: %v, want ErrClipboardTooLarge", err)
 	}
 	xclip(t, display, strings.Repeat("y", 200), "-i")
+	select {
+	case n := <-cb.TooLarge():
+		if n != 200 {
+			t.Errorf("a copy of 200 bytes reported as too large at %d", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("a copy over the limit was not reported as too large")
+	}
 	xclip(t, display, "small again", "-i")
 	if got := nextCopy(t, cb); got != "small again" {
 		t.Errorf("after a copy over the limit, reported %q", got)
