@@ -21,6 +21,7 @@ const loadtestUsage = `Usage:
   tandem loadtest turn --server 127.0.0.1:3478 --secret S [--allocations 10000]
   tandem loadtest media --url ws://127.0.0.1:7880/ws [--scenario fanout|meeting|audio] [--pid PID]
   tandem loadtest signaling --url ws://127.0.0.1:7880/ws [--url …] [--invites 10000] [--idle 50000 --pid PID]
+  tandem loadtest soak --url ws://127.0.0.1:7880/ws [--url …] [--duration 10m] [--rate 5] [--people 12]
 
 Load tests run against servers on this machine only (loopback).
 `
@@ -34,10 +35,12 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) error {
 			return loadtestMedia(args[1:], stdout, stderr)
 		case "signaling":
 			return loadtestSignaling(args[1:], stdout, stderr)
+		case "soak":
+			return loadtestSoak(args[1:], stdout, stderr)
 		}
 	}
 	fmt.Fprint(stderr, loadtestUsage)
-	return errors.New("loadtest: name a load: turn, media or signaling")
+	return errors.New("loadtest: name a load: turn, media, signaling or soak")
 }
 
 func loadtestTURN(args []string, stdout, stderr io.Writer) error {
@@ -164,32 +167,13 @@ func loadtestSignaling(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.PID, "pid", 0, "server process id whose memory the idle sessions are measured by")
 	fs.DurationVar(&cfg.Hold, "hold", 0, "how long to hold the idle sessions after measuring")
 	fs.StringSliceVar(&cfg.Sources, "source", nil, "loopback address to connect from (repeat: each gives another ~28,000 ports)")
-	secret := fs.String("secret", "", "the nodes' auth secret, to mint tokens here")
-	issuer := fs.String("issuer", "", "token issuer, with --secret")
-	dataDir := fs.String("data-dir", "", "a dev-mode node's data directory, to mint tokens with its key")
+	tokens := tokenFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	switch {
-	case *secret != "" || *dataDir != "":
-		key := []byte(*secret)
-		if *dataDir != "" {
-			var err error
-			if key, err = auth.LoadOrCreateKey(*dataDir); err != nil {
-				return err
-			}
-		}
-		a, err := auth.New(key, *issuer)
-		if err != nil {
-			return err
-		}
-		cfg.Tokens = loadtest.AuthorityTokens{Authority: a, TTL: time.Hour}
-	case len(cfg.URLs) > 0:
-		dev, err := loadtest.NewDevTokens(cfg.URLs[0])
-		if err != nil {
-			return err
-		}
-		cfg.Tokens = dev
+	var err error
+	if cfg.Tokens, err = tokens(cfg.URLs); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -202,6 +186,80 @@ func loadtestSignaling(args []string, stdout, stderr io.Writer) error {
 	}
 	if res.Failed > 0 {
 		return fmt.Errorf("loadtest signaling: %d failed", res.Failed)
+	}
+	return nil
+}
+
+// tokenFlags adds the flags that say how a load gets its devices' tokens,
+// and returns what makes the source from them: minted here with the
+// nodes' secret or a dev node's key, or asked of a dev node.
+func tokenFlags(fs *pflag.FlagSet) func(urls []string) (loadtest.TokenSource, error) {
+	secret := fs.String("secret", "", "the nodes' auth secret, to mint tokens here")
+	issuer := fs.String("issuer", "", "token issuer, with --secret")
+	dataDir := fs.String("data-dir", "", "a dev-mode node's data directory, to mint tokens with its key")
+	return func(urls []string) (loadtest.TokenSource, error) {
+		switch {
+		case *secret != "" || *dataDir != "":
+			key := []byte(*secret)
+			if *dataDir != "" {
+				var err error
+				if key, err = auth.LoadOrCreateKey(*dataDir); err != nil {
+					return nil, err
+				}
+			}
+			a, err := auth.New(key, *issuer)
+			if err != nil {
+				return nil, err
+			}
+			return loadtest.AuthorityTokens{Authority: a, TTL: 24 * time.Hour}, nil
+		case len(urls) > 0:
+			return loadtest.NewDevTokens(urls[0])
+		}
+		return nil, nil
+	}
+}
+
+func loadtestSoak(args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("loadtest soak", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadtest.SoakConfig
+	fs.StringSliceVar(&cfg.URLs, "url", []string{"ws://127.0.0.1:7880/ws"}, "signaling WebSocket of a node (loopback); repeat for the nodes of a deployment")
+	fs.IntVar(&cfg.People, "people", 12, "simulated people")
+	fs.IntVar(&cfg.Devices, "devices", 2, "devices each person has online, spread over the nodes")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Minute, "how long to start scenarios (at most 24h)")
+	fs.IntVar(&cfg.Actions, "actions", 0, "at most this many scenarios (0: as many as the duration allows)")
+	fs.Float64Var(&cfg.Rate, "rate", 5, "scenarios started per second")
+	fs.DurationVar(&cfg.Hold, "hold", time.Second, "how long an answered call lasts, on average")
+	fs.DurationVar(&cfg.RingTimeout, "ring-timeout", 45*time.Second, "the nodes' calls.ring_timeout (configs/tandem.yaml: 45s): when an unanswered call is missed")
+	fs.DurationVar(&cfg.ProgressEvery, "progress", 10*time.Second, "how often to print a progress line")
+	tokens := tokenFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.Duration <= 0 || cfg.Duration > 24*time.Hour {
+		return errors.New("loadtest soak: --duration must be more than 0 and at most 24h")
+	}
+	if cfg.Rate > 200 {
+		return errors.New("loadtest soak: --rate is at most 200 scenarios a second")
+	}
+	var err error
+	if cfg.Tokens, err = tokens(cfg.URLs); err != nil {
+		return err
+	}
+	cfg.Progress = stderr
+	cfg.Seed = uint64(time.Now().UnixNano())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// Scenarios still running at the end get a minute to finish.
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration+time.Minute)
+	defer cancel()
+	res, err := loadtest.Soak(ctx, cfg)
+	fmt.Fprint(stdout, res)
+	if err != nil {
+		return err
+	}
+	if !res.OK() {
+		return fmt.Errorf("loadtest soak: %d invariants broken", len(res.Violation))
 	}
 	return nil
 }

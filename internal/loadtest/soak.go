@@ -1,0 +1,895 @@
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/client"
+	"github.com/tandemcall/tandem/signaling/protocol"
+)
+
+// A soak is a busy month of a family server in minutes: simulated people,
+// each with several devices spread over the nodes, call each other all the
+// time as people do — calls rung on every device and answered on one,
+// declined, missed, cancelled, rooms that fill and empty, sockets that drop
+// and come back mid-call — bounded in count and time. It checks what a
+// person would notice, and what an operator who sleeps through the night
+// needs: every call ends, everywhere, for a documented reason; no device is
+// left ringing; every answered call is in each member's history exactly
+// once; and the servers' goroutines and open files come back to where they
+// were once the load stops.
+
+// SoakConfig sets up a soak.
+type SoakConfig struct {
+	URLs   []string    // signaling URLs (ws://…/ws) of the nodes, on loopback; devices spread over them
+	Tokens TokenSource // tokens for the load's devices
+	// People and the devices each has online (each device on the next
+	// node); defaults 12 and 2.
+	People, Devices int
+	// Duration bounds the run, Actions the scenarios started (0: no
+	// bound but Duration); Rate is scenarios started per second.
+	Duration time.Duration
+	Actions  int
+	Rate     float64
+	// Hold is how long an answered call lasts, on average; RingTimeout is
+	// the nodes' calls.ring_timeout, after which an unanswered call is
+	// missed.
+	Hold        time.Duration
+	RingTimeout time.Duration
+	// Progress gets a line every ProgressEvery (nil: none).
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	Seed          uint64
+}
+
+// Scenario kinds of a soak.
+const (
+	SoakAnswered  = "answered"
+	SoakDeclined  = "declined"
+	SoakCancelled = "cancelled"
+	SoakMissed    = "missed"
+	SoakRoom      = "room"
+	SoakResumed   = "resumed" // answered, and a socket drops and comes back mid-call
+)
+
+// soakWeights is how often each scenario is picked.
+var soakWeights = []struct {
+	kind   string
+	weight int
+}{{SoakAnswered, 40}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}}
+
+// SoakResult is what a soak saw.
+type SoakResult struct {
+	Nodes     int
+	Took      time.Duration
+	Started   int
+	Completed map[string]int // scenarios that ran to their end, by kind
+	Ends      map[string]int // call ends seen by devices, by reason
+	Latency   map[string]Percentiles
+	// Samples are the nodes' resources over the run, Baseline and After
+	// before the load and once it stopped.
+	Samples   []ResourceSample
+	Baseline  []Resources
+	After     []Resources
+	Violation []string // invariants broken, each saying how
+}
+
+// Percentiles of a latency.
+type Percentiles struct {
+	N             int
+	P50, P99, Max time.Duration
+}
+
+// Resources are a node's, read from its /metrics.
+type Resources struct {
+	Goroutines int
+	HeapBytes  int64
+	RSSBytes   int64
+	OpenFDs    int
+}
+
+// ResourceSample is every node's resources at a moment of the run.
+type ResourceSample struct {
+	At    time.Duration
+	Nodes []Resources
+}
+
+// OK reports whether every invariant held.
+func (r SoakResult) OK() bool { return len(r.Violation) == 0 }
+
+func (r SoakResult) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "soak: %d scenarios started on %d node(s) in %v\n", r.Started, r.Nodes, r.Took.Round(time.Second))
+	fmt.Fprintf(&b, "completed: %s\n", countsLine(r.Completed))
+	fmt.Fprintf(&b, "call ends seen by devices: %s\n", countsLine(r.Ends))
+	var kinds []string
+	for k := range r.Latency {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		p := r.Latency[k]
+		fmt.Fprintf(&b, "%-28s n=%-6d p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", k, p.N, ms(p.P50), ms(p.P99), ms(p.Max))
+	}
+	for i := range r.Baseline {
+		fmt.Fprintf(&b, "node %d: goroutines %d → %d, heap %.1f → %.1f MiB, RSS %.1f → %.1f MiB, open files %d → %d\n", i+1,
+			r.Baseline[i].Goroutines, at(r.After, i).Goroutines,
+			mib(r.Baseline[i].HeapBytes), mib(at(r.After, i).HeapBytes),
+			mib(r.Baseline[i].RSSBytes), mib(at(r.After, i).RSSBytes),
+			r.Baseline[i].OpenFDs, at(r.After, i).OpenFDs)
+	}
+	if len(r.Samples) > 0 {
+		peak := Resources{}
+		for _, s := range r.Samples {
+			for _, n := range s.Nodes {
+				peak.Goroutines = max(peak.Goroutines, n.Goroutines)
+				peak.RSSBytes = max(peak.RSSBytes, n.RSSBytes)
+				peak.OpenFDs = max(peak.OpenFDs, n.OpenFDs)
+			}
+		}
+		fmt.Fprintf(&b, "peak of any node while loaded: goroutines %d, RSS %.1f MiB, open files %d (%d samples)\n",
+			peak.Goroutines, mib(peak.RSSBytes), peak.OpenFDs, len(r.Samples))
+	}
+	if r.OK() {
+		b.WriteString("invariants: all held\n")
+	} else {
+		fmt.Fprintf(&b, "invariants: %d broken\n", len(r.Violation))
+		for _, v := range r.Violation[:min(len(r.Violation), 20)] {
+			fmt.Fprintf(&b, "  - %s\n", v)
+		}
+	}
+	return b.String()
+}
+
+func at(rs []Resources, i int) Resources {
+	if i < len(rs) {
+		return rs[i]
+	}
+	return Resources{}
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func countsLine(m map[string]int) string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// soak is one run's state.
+type soak struct {
+	cfg    SoakConfig
+	people []*person
+	start  time.Time
+
+	mu        sync.Mutex
+	cond      *sync.Cond
+	free      []int // people in no scenario
+	calls     map[string]*soakCall
+	answered  map[string][]string // answered call → its members
+	completed map[string]int
+	ends      map[string]int
+	lat       map[string][]time.Duration
+	violation []string
+	inFlight  int
+	started   int
+}
+
+// person is one simulated person and their devices.
+type person struct {
+	user    string
+	devices []*device
+}
+
+// device is one of a person's devices: a signaling client on a node,
+// replaced when its socket drops and it signs in again.
+type device struct {
+	s      *soak
+	user   string
+	name   string
+	url    string
+	token  string
+	c      atomic.Pointer[client.Client]
+	reader sync.WaitGroup
+}
+
+// soakCall is what the devices saw of one call.
+type soakCall struct {
+	ringing  map[*device]time.Time // devices ringing, since when
+	ended    map[*device]string    // devices told it ended, and why
+	accepted map[*device]bool      // devices told it was answered
+	resumed  map[*device]bool
+}
+
+// Soak runs a soak and checks its invariants; the error is for a soak
+// that could not run, a broken invariant is in the result.
+func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
+	cfg.People = cmpOr(cfg.People, 12)
+	cfg.Devices = cmpOr(cfg.Devices, 2)
+	cfg.Rate = cmpOrF(cfg.Rate, 5)
+	cfg.Hold = cmpOr(cfg.Hold, time.Second)
+	cfg.RingTimeout = cmpOr(cfg.RingTimeout, 45*time.Second)
+	cfg.ProgressEvery = cmpOr(cfg.ProgressEvery, 5*time.Second)
+	res := SoakResult{Nodes: len(cfg.URLs), Completed: map[string]int{}, Ends: map[string]int{}, Latency: map[string]Percentiles{}}
+	if len(cfg.URLs) == 0 || cfg.Tokens == nil || cfg.Duration <= 0 {
+		return res, errors.New("loadtest soak: needs node URLs, tokens and a duration")
+	}
+	if cfg.People < 3 || cfg.People > 10_000 || cfg.Devices > 8 {
+		return res, errors.New("loadtest soak: 3 to 10000 people, with at most 8 devices each")
+	}
+	for _, u := range cfg.URLs {
+		if err := checkLoopbackURL(u); err != nil {
+			return res, err
+		}
+	}
+	s := &soak{cfg: cfg, calls: map[string]*soakCall{}, answered: map[string][]string{}, completed: res.Completed, ends: res.Ends, lat: map[string][]time.Duration{}}
+	s.cond = sync.NewCond(&s.mu)
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed))
+
+	var err error
+	if res.Baseline, err = s.resources(ctx); err != nil {
+		return res, err
+	}
+	run := fmt.Sprintf("%x", rng.Uint32())
+	n := 0
+	for i := range cfg.People {
+		p := &person{user: fmt.Sprintf("soak-%s-%d", run, i)}
+		for d := range cfg.Devices {
+			dev := &device{s: s, user: p.user, name: fmt.Sprintf("dev%d", d), url: cfg.URLs[n%len(cfg.URLs)]}
+			n++
+			if dev.token, err = cfg.Tokens.Token(ctx, dev.user, dev.name); err != nil {
+				s.closeAll()
+				return res, fmt.Errorf("loadtest soak: token: %w", err)
+			}
+			if err := dev.dial(ctx); err != nil {
+				s.closeAll()
+				return res, fmt.Errorf("loadtest soak: %w", err)
+			}
+			p.devices = append(p.devices, dev)
+		}
+		s.people = append(s.people, p)
+		s.free = append(s.free, i)
+	}
+
+	s.start = time.Now()
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	sampleDone := make(chan struct{})
+	go func() {
+		defer close(sampleDone)
+		s.sample(runCtx, &res)
+	}()
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+loop:
+	for cfg.Actions == 0 || s.startedCount() < cfg.Actions {
+		select {
+		case <-runCtx.Done():
+			break loop
+		case <-tick.C:
+		}
+		kind := pick(rng)
+		need := 2
+		if kind == SoakRoom {
+			need = 3
+		}
+		ps := s.take(need, rng)
+		if ps == nil {
+			continue // everyone busy: skip a beat
+		}
+		seed := rng.Uint64()
+		wg.Go(func() {
+			defer s.release(ps)
+			// A scenario runs to its end even past Duration, bounded by
+			// its own timeouts.
+			s.run(context.WithoutCancel(ctx), kind, ps, rand.New(rand.NewPCG(seed, seed)))
+		})
+	}
+	tick.Stop()
+	wg.Wait()
+	cancel()
+	<-sampleDone
+	res.Took = time.Since(s.start)
+	res.Started = s.startedCount()
+
+	s.checkCalls()
+	s.checkHistory(ctx)
+	s.closeAll()
+	res.After = s.settle(ctx, res.Baseline)
+	for i, b := range res.Baseline {
+		a := at(res.After, i)
+		if a.Goroutines > b.Goroutines+b.Goroutines/10+20 {
+			s.violate("node %d: %d goroutines after the load, against %d before", i+1, a.Goroutines, b.Goroutines)
+		}
+		if a.OpenFDs > b.OpenFDs+10 {
+			s.violate("node %d: %d open files after the load, against %d before", i+1, a.OpenFDs, b.OpenFDs)
+		}
+	}
+	for k, v := range s.lat {
+		res.Latency[k] = percentiles(v)
+	}
+	res.Violation = s.violation
+	return res, nil
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func cmpOrF(v, def float64) float64 {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func pick(rng *rand.Rand) string {
+	total := 0
+	for _, w := range soakWeights {
+		total += w.weight
+	}
+	n := rng.IntN(total)
+	for _, w := range soakWeights {
+		if n < w.weight {
+			return w.kind
+		}
+		n -= w.weight
+	}
+	return SoakAnswered
+}
+
+func percentiles(v []time.Duration) Percentiles {
+	if len(v) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(v)
+	q := func(f float64) time.Duration { return v[min(len(v)-1, int(f*float64(len(v))))] }
+	return Percentiles{N: len(v), P50: q(0.5), P99: q(0.99), Max: v[len(v)-1]}
+}
+
+func (s *soak) startedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started
+}
+
+// take reserves n free people at random, or returns nil.
+func (s *soak) take(n int, rng *rand.Rand) []*person {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.free) < n {
+		return nil
+	}
+	rng.Shuffle(len(s.free), func(i, j int) { s.free[i], s.free[j] = s.free[j], s.free[i] })
+	idx := s.free[:n]
+	s.free = slices.Clone(s.free[n:])
+	ps := make([]*person, n)
+	for i, k := range idx {
+		ps[i] = s.people[k]
+	}
+	s.started++
+	s.inFlight++
+	return ps
+}
+
+func (s *soak) release(ps []*person) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range ps {
+		s.free = append(s.free, slices.IndexFunc(s.people, func(q *person) bool { return q == p }))
+	}
+	s.inFlight--
+}
+
+func (s *soak) violate(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.violation = append(s.violation, fmt.Sprintf(format, args...))
+}
+
+func (s *soak) latency(kind string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lat[kind] = append(s.lat[kind], d)
+}
+
+// dial signs the device in on its node and starts reading its messages.
+func (d *device) dial(ctx context.Context) error {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(dctx, client.Options{URL: d.url, Token: d.token, LoopbackOnly: true})
+	if err != nil {
+		return fmt.Errorf("%s/%s: %w", d.user, d.name, err)
+	}
+	d.c.Store(c)
+	d.reader.Go(func() { d.read(c) })
+	return nil
+}
+
+// read records what the server tells c about calls, until c closes.
+func (d *device) read(c *client.Client) {
+	s := d.s
+	for {
+		m, err := c.Next(context.Background())
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		s.mu.Lock()
+		switch m := m.(type) {
+		case *protocol.Incoming:
+			s.call(m.CallID).ringing[d] = now
+		case *protocol.Accepted:
+			s.call(m.CallID).accepted[d] = true
+		case *protocol.Ended:
+			sc := s.call(m.CallID)
+			delete(sc.ringing, d)
+			sc.ended[d] = m.Reason
+			s.ends[m.Reason]++
+		case *protocol.Resumed:
+			s.call(m.CallID).resumed[d] = true
+		}
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	}
+}
+
+// call is what was seen of callID; s.mu is held.
+func (s *soak) call(callID string) *soakCall {
+	sc := s.calls[callID]
+	if sc == nil {
+		sc = &soakCall{ringing: map[*device]time.Time{}, ended: map[*device]string{}, accepted: map[*device]bool{}, resumed: map[*device]bool{}}
+		s.calls[callID] = sc
+	}
+	return sc
+}
+
+// await waits until ok holds (checked under s.mu) or d passes.
+func (s *soak) await(d time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(d)
+	t := time.AfterFunc(d, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer t.Stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !ok() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		s.cond.Wait()
+	}
+	return true
+}
+
+// Limits of a scenario's steps.
+const (
+	soakStep    = 10 * time.Second // a reply or event
+	soakEndWait = 10 * time.Second // every device told of an end
+)
+
+// run runs one scenario between ps.
+func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Rand) {
+	caller, callee := ps[0], ps[1]
+	from := caller.devices[rng.IntN(len(caller.devices))]
+	if kind == SoakRoom {
+		s.room(ctx, ps, rng)
+		return
+	}
+	sent := time.Now()
+	id, err := from.c.Load().Invite(ctx, callee.user, false)
+	if err != nil {
+		s.violate("%s: invite %s → %s: %v", kind, caller.user, callee.user, err)
+		return
+	}
+	s.latency("invite → ack", time.Since(sent))
+	// Every device of the callee rings.
+	if !s.await(soakStep, func() bool {
+		sc := s.call(id)
+		for _, d := range callee.devices {
+			if _, ok := sc.ringing[d]; !ok {
+				return false
+			}
+		}
+		return true
+	}) {
+		s.violate("%s %s: not every device of %s rang", kind, id, callee.user)
+		return
+	}
+	s.mu.Lock()
+	for _, t := range s.call(id).ringing {
+		s.lat["invite → ringing"] = append(s.lat["invite → ringing"], t.Sub(sent))
+	}
+	s.mu.Unlock()
+	answerer := callee.devices[rng.IntN(len(callee.devices))]
+	everyone := append([]*device{from}, callee.devices...) // the devices the call reached
+	switch kind {
+	case SoakDeclined:
+		if err := answerer.c.Load().Decline(ctx, id); err != nil {
+			s.violate("%s %s: decline: %v", kind, id, err)
+			return
+		}
+		s.ended(kind, id, everyone, protocol.ReasonDeclined)
+	case SoakCancelled:
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		if err := from.c.Load().Hangup(ctx, id); err != nil {
+			s.violate("%s %s: cancel: %v", kind, id, err)
+			return
+		}
+		s.ended(kind, id, everyone, protocol.ReasonCancelled)
+	case SoakMissed:
+		if !s.await(s.cfg.RingTimeout+soakEndWait, func() bool { return len(s.call(id).ended) >= len(everyone) }) {
+			s.violate("%s %s: not ended %v after the ring timeout", kind, id, s.cfg.RingTimeout+soakEndWait)
+			return
+		}
+		s.ended(kind, id, everyone, protocol.ReasonNoAnswer)
+	case SoakAnswered, SoakResumed:
+		sent := time.Now()
+		if err := answerer.c.Load().Accept(ctx, id, false); err != nil {
+			s.violate("%s %s: accept: %v", kind, id, err)
+			return
+		}
+		if !s.await(soakStep, func() bool { return s.call(id).accepted[from] }) {
+			s.violate("%s %s: the caller never heard the answer", kind, id)
+			return
+		}
+		s.latency("accept → accepted", time.Since(sent))
+		s.mu.Lock()
+		s.answered[id] = []string{caller.user, callee.user}
+		delete(s.call(id).ringing, answerer) // answered: it rings no more
+		s.mu.Unlock()
+		// The callee's other devices stop ringing.
+		var others []*device
+		for _, d := range callee.devices {
+			if d != answerer {
+				others = append(others, d)
+			}
+		}
+		if !s.await(soakEndWait, func() bool {
+			sc := s.call(id)
+			for _, d := range others {
+				if sc.ended[d] != protocol.ReasonAnsweredElsewhere {
+					return false
+				}
+			}
+			return true
+		}) {
+			s.violate("%s %s: a device of %s kept ringing after the answer", kind, id, callee.user)
+		}
+		hold := time.Duration(float64(s.cfg.Hold) * (0.5 + rng.Float64()))
+		if kind == SoakResumed {
+			// The answering device's socket drops mid-call; it signs in
+			// again and takes its call back.
+			time.Sleep(hold / 2)
+			answerer.c.Load().Drop()
+			answerer.reader.Wait()
+			if err := answerer.dial(ctx); err != nil {
+				s.violate("%s %s: signing in again: %v", kind, id, err)
+				return
+			}
+			if !s.await(soakStep, func() bool { return s.call(id).resumed[answerer] }) {
+				s.violate("%s %s: the call did not resume on the new socket", kind, id)
+				return
+			}
+			hold /= 2
+		}
+		time.Sleep(hold)
+		by, other := from, answerer
+		if rng.IntN(2) == 0 {
+			by, other = answerer, from
+		}
+		sent = time.Now()
+		if err := by.c.Load().Hangup(ctx, id); err != nil {
+			s.violate("%s %s: hangup: %v", kind, id, err)
+			return
+		}
+		if s.await(soakEndWait, func() bool { _, ok := s.call(id).ended[other]; return ok }) {
+			s.latency("hangup → ended", time.Since(sent))
+		}
+		legs := []*device{from, answerer}
+		s.ended(kind, id, legs, protocol.ReasonCompleted)
+	}
+}
+
+// ended waits until every device in ds heard call id end and checks the
+// reason the legs and ringing devices heard; then the scenario counts as
+// completed.
+func (s *soak) ended(kind, id string, ds []*device, want string) {
+	if !s.await(soakEndWait, func() bool {
+		sc := s.call(id)
+		for _, d := range ds {
+			if _, ok := sc.ended[d]; !ok {
+				return false
+			}
+		}
+		return true
+	}) {
+		s.mu.Lock()
+		sc := s.call(id)
+		var missing []string
+		for _, d := range ds {
+			if _, ok := sc.ended[d]; !ok {
+				missing = append(missing, d.user+"/"+d.name)
+			}
+		}
+		s.mu.Unlock()
+		s.violate("%s %s: %v never heard it end", kind, id, missing)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := s.call(id)
+	for _, d := range ds {
+		got := sc.ended[d]
+		ok := got == want || want == protocol.ReasonDeclined && got == protocol.ReasonDeclinedElsewhere
+		if !ok {
+			s.violation = append(s.violation, fmt.Sprintf("%s %s: %s/%s heard it end with %q, want %q", kind, id, d.user, d.name, got, want))
+		}
+	}
+	s.completed[kind]++
+}
+
+// room has ps join a room one after another, on one device each, and
+// leave it again; each hears the others come and go.
+func (s *soak) room(ctx context.Context, ps []*person, rng *rand.Rand) {
+	name := fmt.Sprintf("room-%x", rng.Uint32())
+	var id string
+	var in []*device
+	for _, p := range ps {
+		d := p.devices[rng.IntN(len(p.devices))]
+		sent := time.Now()
+		ack, err := d.c.Load().Request(ctx, protocol.TypeJoin, &protocol.Join{Room: name})
+		if err != nil {
+			s.violate("room %s: %s joining: %v", name, p.user, err)
+			break
+		}
+		s.latency("join → ack", time.Since(sent))
+		id = ack.CallID
+		in = append(in, d)
+		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
+	}
+	time.Sleep(time.Duration(float64(s.cfg.Hold) * rng.Float64()))
+	for _, d := range in {
+		if err := d.c.Load().Hangup(ctx, id); err != nil {
+			s.violate("room %s: %s leaving: %v", name, d.user, err)
+		}
+	}
+	if id != "" && len(in) == len(ps) {
+		s.ended(SoakRoom, id, in, protocol.ReasonCompleted)
+	}
+}
+
+// checkCalls finds devices still ringing for calls that ended, or never
+// told a call ended.
+func (s *soak) checkCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, sc := range s.calls {
+		if len(sc.ended) == 0 {
+			continue // a call no scenario saw end failed its scenario already
+		}
+		for d := range sc.ringing {
+			s.violation = append(s.violation, fmt.Sprintf("call %s ended, but %s/%s is still ringing", id, d.user, d.name))
+		}
+	}
+}
+
+// checkHistory reads every person's history: each answered call is in
+// each member's exactly once.
+func (s *soak) checkHistory(ctx context.Context) {
+	s.mu.Lock()
+	answered := make(map[string][]string, len(s.answered))
+	for id, m := range s.answered {
+		answered[id] = m
+	}
+	s.mu.Unlock()
+	for _, p := range s.people {
+		entries, err := s.history(ctx, p)
+		if err != nil {
+			s.violate("history of %s: %v", p.user, err)
+			continue
+		}
+		count := map[string]int{}
+		for _, e := range entries {
+			count[e]++
+		}
+		for id, members := range answered {
+			if slices.Contains(members, p.user) && count[id] != 1 {
+				s.violate("answered call %s is in %s's history %d times, want once", id, p.user, count[id])
+			}
+		}
+	}
+}
+
+// history lists the call ids in p's history, over the HTTP API of the
+// node p's first device is on.
+func (s *soak) history(ctx context.Context, p *person) ([]string, error) {
+	d := p.devices[0]
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, httpBase(d.url)+"/api/v1/calls?limit=1000", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := soakHTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %s", resp.Status)
+	}
+	var out struct {
+		Calls []struct {
+			CallID string `json:"call_id"`
+		} `json:"calls"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(out.Calls))
+	for i, c := range out.Calls {
+		ids[i] = c.CallID
+	}
+	return ids, nil
+}
+
+// soakHTTP reads history and metrics on a connection per request: a
+// connection kept open would be counted among the node's open files.
+var soakHTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+// httpBase turns a node's ws://host/ws into http://host.
+func httpBase(wsURL string) string {
+	u := strings.TrimSuffix(wsURL, "/ws")
+	u = strings.Replace(u, "wss://", "https://", 1)
+	return strings.Replace(u, "ws://", "http://", 1)
+}
+
+func (s *soak) closeAll() {
+	for _, p := range s.people {
+		for _, d := range p.devices {
+			if c := d.c.Load(); c != nil {
+				_ = c.Close()
+			}
+			d.reader.Wait()
+		}
+	}
+}
+
+// sample reads the nodes' resources every ProgressEvery until ctx ends,
+// writing a progress line each time.
+func (s *soak) sample(ctx context.Context, res *SoakResult) {
+	t := time.NewTicker(s.cfg.ProgressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rs, err := s.resources(ctx)
+		if err != nil {
+			continue
+		}
+		at := time.Since(s.start)
+		res.Samples = append(res.Samples, ResourceSample{At: at, Nodes: rs})
+		if s.cfg.Progress != nil {
+			s.mu.Lock()
+			line := fmt.Sprintf("%6.0fs  started %d, in flight %d, completed %s", at.Seconds(), s.started, s.inFlight, countsLine(s.completed))
+			broken := len(s.violation)
+			s.mu.Unlock()
+			for i, r := range rs {
+				line += fmt.Sprintf(" | node %d: %d goroutines, %.0f MiB RSS, %d files", i+1, r.Goroutines, mib(r.RSSBytes), r.OpenFDs)
+			}
+			if broken > 0 {
+				line += fmt.Sprintf(" | %d invariants broken", broken)
+			}
+			fmt.Fprintln(s.cfg.Progress, line)
+		}
+	}
+}
+
+// settle waits, up to 15 s, for the nodes' goroutines and open files to
+// come back near base once the load stopped, and returns what they are.
+func (s *soak) settle(ctx context.Context, base []Resources) []Resources {
+	var rs []Resources
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		var err error
+		if rs, err = s.resources(ctx); err != nil {
+			continue
+		}
+		back := true
+		for i, b := range base {
+			if r := at(rs, i); r.Goroutines > b.Goroutines+b.Goroutines/10+20 || r.OpenFDs > b.OpenFDs+10 {
+				back = false
+			}
+		}
+		if back {
+			break
+		}
+	}
+	return rs
+}
+
+// resources reads every node's /metrics.
+func (s *soak) resources(ctx context.Context) ([]Resources, error) {
+	var rs []Resources
+	for _, u := range s.cfg.URLs {
+		r, err := readResources(ctx, httpBase(u)+"/metrics")
+		if err != nil {
+			return nil, fmt.Errorf("loadtest soak: metrics of %s: %w", u, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
+}
+
+// readResources reads the Go and process collectors' figures from a
+// Prometheus text page.
+func readResources(ctx context.Context, url string) (Resources, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Resources{}, err
+	}
+	resp, err := soakHTTP.Do(req)
+	if err != nil {
+		return Resources{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Resources{}, fmt.Errorf("status %s", resp.Status)
+	}
+	var r Resources
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_goroutines":
+			r.Goroutines = int(v)
+		case "go_memstats_heap_inuse_bytes":
+			r.HeapBytes = int64(v)
+		case "process_resident_memory_bytes":
+			r.RSSBytes = int64(v)
+		case "process_open_fds":
+			r.OpenFDs = int(v)
+		}
+	}
+	return r, sc.Err()
+}

@@ -1,0 +1,90 @@
+package loadtest
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemcall/tandem/internal/auth"
+	"github.com/tandemcall/tandem/internal/config"
+	"github.com/tandemcall/tandem/internal/redistest"
+)
+
+// soakNodes starts n nodes (sharing a redis-server when n > 1) set up as
+// a soak needs: a short ring timeout, no invite limits, many sessions per
+// address; it returns their URLs and a token source.
+func soakNodes(t *testing.T, n int) ([]string, TokenSource) {
+	t.Helper()
+	const secret = "a-soak-secret-of-at-least-32-bytes-long"
+	var rdb string
+	if n > 1 {
+		rdb = redistest.Start(t).Addr
+	}
+	var urls []string
+	for range n {
+		srv := startServer(t, func(c *config.Config) {
+			if rdb != "" {
+				c.Redis.Addrs = []string{rdb}
+			}
+			c.Auth.Secret = secret
+			c.HTTP.MaxConnsPerIP = 0
+			c.Calls.CallerInvitesPerMinute, c.Calls.CalleeInvitesPerMinute, c.Calls.PairInvitesPerMinute = 0, 0, 0
+			c.Calls.RingTimeout = 2 * time.Second
+		})
+		urls = append(urls, "ws"+strings.TrimPrefix(srv.URL(), "http")+"/ws")
+	}
+	a, err := auth.New([]byte(secret), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return urls, AuthorityTokens{Authority: a, TTL: time.Hour}
+}
+
+// TestSoak: a short soak, on one node and on three sharing Redis: every
+// scenario kind completes, and every invariant holds.
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes and runs a load for a while")
+	}
+	for _, n := range []int{1, 3} {
+		t.Run(map[int]string{1: "one node", 3: "three nodes"}[n], func(t *testing.T) {
+			urls, tokens := soakNodes(t, n)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res, err := Soak(ctx, SoakConfig{
+				URLs: urls, Tokens: tokens, People: 12, Devices: 2,
+				Duration: 15 * time.Second, Rate: 6, Hold: 600 * time.Millisecond, RingTimeout: 2 * time.Second,
+				Progress: os.Stderr, ProgressEvery: 5 * time.Second, Seed: uint64(n),
+			})
+			t.Log("\n" + res.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK() {
+				t.Errorf("%d invariants broken", len(res.Violation))
+			}
+			for _, w := range soakWeights {
+				if res.Completed[w.kind] == 0 {
+					t.Errorf("no %s scenario completed", w.kind)
+				}
+			}
+		})
+	}
+}
+
+func TestSoakConfigBounds(t *testing.T) {
+	tokens := AuthorityTokens{}
+	for _, c := range []SoakConfig{
+		{Tokens: tokens, Duration: time.Second},
+		{URLs: []string{"ws://192.0.2.1:7880/ws"}, Tokens: tokens, Duration: time.Second},
+		{URLs: []string{"ws://127.0.0.1:7880/ws"}, Duration: time.Second},
+		{URLs: []string{"ws://127.0.0.1:7880/ws"}, Tokens: tokens},
+		{URLs: []string{"ws://127.0.0.1:7880/ws"}, Tokens: tokens, Duration: time.Second, People: 2},
+	} {
+		if _, err := Soak(context.Background(), c); err == nil {
+			t.Errorf("Soak(%+v) ran, want a refusal", c)
+		}
+	}
+}
