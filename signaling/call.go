@@ -695,7 +695,87 @@ func (h *Hub) record(e *endResult) {
 			entry.Quality = q
 		}
 		if err := h.appendCall(ctx, user, entry); err != nil {
-			h.log.Error("call history not written", "call", e.call.ID, "user", user, "err", err)
+			h.log.Warn("call history not written yet: trying again", "call", e.call.ID, "user", user, "err", err)
+			h.retryHistory(historyRetry{user: user, entry: entry, since: time.Now()})
+		}
+	}
+}
+
+// historyRetry is a history entry the store refused, kept to try again.
+type historyRetry struct {
+	user  string
+	entry store.CallEntry
+	since time.Time
+}
+
+// History entries the store refuses are tried again every
+// historyRetryEvery for historyRetryFor, then given up as lost: a Redis
+// outage of a few minutes loses no history.
+const (
+	historyRetryEvery = time.Second
+	historyRetryFor   = 15 * time.Minute
+)
+
+// retryHistory queues r for the history retrier, starting it if it does
+// not run. The entry counts as its user's pending write until written or
+// given up, so an export or the history API waits for it.
+func (h *Hub) retryHistory(r historyRetry) {
+	h.pending.add(r.user)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.historyQ = append(h.historyQ, r)
+	if !h.historyRetrying {
+		h.historyRetrying = true
+		h.wg.Go(h.historyRetrier)
+	}
+}
+
+// historyRetrier writes the queued entries, in order, once the store takes
+// them again; it gives up an entry after historyRetryFor, and everything
+// when the hub closes.
+func (h *Hub) historyRetrier() {
+	for {
+		h.mu.Lock()
+		batch, closed := h.historyQ, h.closed
+		h.historyQ = nil
+		if len(batch) == 0 {
+			h.historyRetrying = false
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
+		if closed {
+			for _, r := range batch {
+				h.log.Error("call history lost: the node closed before the store took it", "call", r.entry.CallID, "user", r.user)
+				h.pending.done(r.user)
+			}
+			continue
+		}
+		var again []historyRetry
+		for i, r := range batch {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := h.appendCall(ctx, r.user, r.entry)
+			cancel()
+			switch {
+			case err == nil:
+				h.log.Info("call history written after a delay", "call", r.entry.CallID, "user", r.user, "late", time.Since(r.since).Round(time.Millisecond))
+				h.pending.done(r.user)
+			case time.Since(r.since) > historyRetryFor:
+				h.log.Error("call history lost: the store refused it too long", "call", r.entry.CallID, "user", r.user, "err", err)
+				h.pending.done(r.user)
+			default:
+				// The store is still away: keep this and the rest, in order.
+				again = append(again, batch[i:]...)
+			}
+			if len(again) > 0 {
+				break
+			}
+		}
+		if len(again) > 0 {
+			h.mu.Lock()
+			h.historyQ = append(again, h.historyQ...)
+			h.mu.Unlock()
+			time.Sleep(historyRetryEvery)
 		}
 	}
 }

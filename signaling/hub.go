@@ -110,6 +110,10 @@ type Hub struct {
 	// order of their events; auditWriting says the writer runs (assist.go).
 	auditQ       []auditEntry
 	auditWriting bool
+	// historyQ are history entries the store refused (Redis away), tried
+	// again by the history retrier while historyRetrying (call.go).
+	historyQ        []historyRetry
+	historyRetrying bool
 	metrics      *metrics
 	limits       inviteLimiter
 	notifier     Notifier // webhooks; under mu

@@ -322,20 +322,54 @@ func (n *Node) publisher() {
 		for i, m := range batch {
 			items[i] = m.item
 		}
-		ctx, cancel := n.Ctx()
-		err := n.shared.Send(ctx, items)
-		cancel()
+		err := n.send(items, stopping)
 		for _, m := range batch {
 			if m.after != nil {
 				m.after()
 			}
 		}
 		if err != nil {
-			n.log.Warn("cluster messages not sent", "count", len(batch), "err", err)
+			n.log.Error("cluster messages and history writes lost: Redis refused them too long", "count", len(batch), "err", err)
 		}
 		if stopping && len(n.out) == 0 {
 			return
 		}
+	}
+}
+
+// sendRetryFor is how long the publisher keeps trying a batch Redis
+// refuses: an outage that short loses no message and no call history,
+// which arrive late but in order. (The store reads a history entry sent
+// twice, when a refused batch had in fact been partly applied, once.)
+const sendRetryFor = 2 * time.Minute
+
+// send sends items, trying again while Redis refuses them, for up to
+// sendRetryFor (not at all once stopping, whose Close must not wait).
+func (n *Node) send(items []store.BusItem, stopping bool) error {
+	first := time.Now()
+	wait := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := n.Ctx()
+		err := n.shared.Send(ctx, items)
+		cancel()
+		if err == nil {
+			if attempt > 0 {
+				n.log.Info("cluster messages sent after Redis came back", "count", len(items), "late", time.Since(first).Round(time.Millisecond))
+			}
+			return nil
+		}
+		if attempt == 0 {
+			n.log.Warn("cluster messages not sent yet: trying again", "count", len(items), "err", err)
+		}
+		if stopping || time.Since(first) > sendRetryFor {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-n.stop:
+			stopping = true // one more try, then give up
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 

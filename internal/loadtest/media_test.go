@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"os"
 	"strings"
@@ -249,7 +250,11 @@ func startServer(t *testing.T, tweaks ...func(*config.Config)) *server.Server {
 	for _, tw := range tweaks {
 		tw(&cfg)
 	}
-	srv, _ := testnode.Start(t, cfg, nil)
+	var log *slog.Logger
+	if os.Getenv("TANDEM_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv, _ := testnode.Start(t, cfg, log)
 	return srv
 }
 

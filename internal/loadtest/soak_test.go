@@ -17,11 +17,17 @@ import (
 // address; it returns their URLs and a token source.
 func soakNodes(t *testing.T, n int) ([]string, TokenSource) {
 	t.Helper()
-	const secret = "a-soak-secret-of-at-least-32-bytes-long"
 	var rdb string
 	if n > 1 {
 		rdb = redistest.Start(t).Addr
 	}
+	return soakNodesOn(t, n, rdb)
+}
+
+// soakNodesOn is soakNodes sharing the redis-server at rdb ("": none).
+func soakNodesOn(t *testing.T, n int, rdb string) ([]string, TokenSource) {
+	t.Helper()
+	const secret = "a-soak-secret-of-at-least-32-bytes-long"
 	var urls []string
 	for range n {
 		srv := startServer(t, func(c *config.Config) {
@@ -71,6 +77,51 @@ func TestSoak(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSoakRedisOutage: a soak on three nodes during which Redis is
+// killed and comes back after a while with what it had kept. Calls tried
+// meanwhile are refused and tried again; every call still ends
+// everywhere, no device keeps ringing, and every answered call is in its
+// members' histories once, those that ended during the outage too.
+func TestSoakRedisOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server and three nodes")
+	}
+	rdb := redistest.StartPersistent(t) // as a production Redis keeps what it holds
+	urls, tokens := soakNodesOn(t, 3, rdb.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := Soak(ctx, SoakConfig{
+		URLs: urls, Tokens: tokens, People: 12, Devices: 2,
+		Duration: 20 * time.Second, Rate: 6, Hold: 600 * time.Millisecond, RingTimeout: 2 * time.Second,
+		Progress: os.Stderr, ProgressEvery: 5 * time.Second, Seed: 7,
+		Chaos: func(ctx context.Context, note func(string, ...any)) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+			rdb.Stop()
+			note("Redis stopped")
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+			}
+			rdb.Restart()
+			note("Redis back")
+		},
+	})
+	t.Log("\n" + res.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() {
+		t.Errorf("%d invariants broken", len(res.Violation))
+	}
+	if len(res.Chaos) != 2 || res.Refused["invite"] == 0 {
+		t.Errorf("the outage did not show: chaos %v, refused %v", res.Chaos, res.Refused)
 	}
 }
 

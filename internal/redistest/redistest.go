@@ -24,7 +24,14 @@ type Server struct {
 // Start runs redis-server on 127.0.0.1 and a free port, persisting
 // nothing, and waits until it answers PING. A missing redis-server fails
 // the test with the package to install.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { t.Helper(); return start(t, false) }
+
+// StartPersistent is Start with every write kept on disk (an append-only
+// file, synced at each write), as a production Redis is set up: Restart
+// brings back what it held.
+func StartPersistent(t testing.TB) *Server { t.Helper(); return start(t, true) }
+
+func start(t testing.TB, persist bool) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -36,9 +43,13 @@ func Start(t testing.TB) *Server {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
+	aof := []string{"--appendonly", "no"}
+	if persist {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
 	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), t: t,
-		args: []string{bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", t.TempDir(), "--protected-mode", "yes", "--loglevel", "warning"}}
+		args: append([]string{bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+			"--dir", t.TempDir(), "--protected-mode", "yes", "--loglevel", "warning"}, aof...)}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
@@ -70,7 +81,8 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts it again on the same address, empty.
+// Restart starts it again on the same address: empty, or, started with
+// StartPersistent, with what it held.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()

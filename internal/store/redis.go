@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -108,6 +109,9 @@ func OpenRedis(c RedisConfig) (*Redis, error) {
 		DialTimeout: c.Timeout, ReadTimeout: c.Timeout, WriteTimeout: c.Timeout,
 		// Fail fast when Redis is away, rather than queue callers.
 		PoolTimeout: c.Timeout, MaxRetries: 1,
+		// Keep few idle: the connections a burst opened (callers retrying
+		// after an outage) are closed as they come back, not held open.
+		MaxIdleConns: 4,
 	})
 	return &Redis{rdb: rdb, prefix: c.KeyPrefix, limit: int64(c.Limit),
 		revoke: redis.NewScript(revokeScript), drop: redis.NewScript(dropScript),
@@ -205,9 +209,17 @@ func (r *Redis) AppendCall(ctx context.Context, user string, e CallEntry) error 
 	return r.pushBounded(ctx, kindCalls, user, e)
 }
 
-// Calls implements History.
+// Calls implements History. An entry written twice (a node sent a batch
+// again that Redis had partly applied before the connection failed) is
+// listed once: a call has one entry per user.
 func (r *Redis) Calls(ctx context.Context, user string, limit int) ([]CallEntry, error) {
-	return newest[CallEntry](ctx, r, r.listKey(kindCalls, user), limit)
+	calls, err := newest[CallEntry](ctx, r, r.listKey(kindCalls, user), limit)
+	seen := make(map[string]bool, len(calls))
+	return slices.DeleteFunc(calls, func(e CallEntry) bool {
+		dup := e.CallID != "" && seen[e.CallID]
+		seen[e.CallID] = true
+		return dup
+	}), err
 }
 
 // AppendAssist implements AssistLog.

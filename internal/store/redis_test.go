@@ -310,3 +310,25 @@ func freePort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// TestRedisHistorySentTwice: a node sends a batch again that Redis had in
+// part applied before its connection failed; the history entry it wrote
+// twice is listed once, and the entries around it stay.
+func TestRedisHistorySentTwice(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := openTestRedis(t, redistest.Start(t).Addr)
+	batch := []BusItem{{History: []HistoryWrite{{User: "alice", Entry: CallEntry{CallID: "c2", Peer: "bob"}}}}}
+	must(t, r.AppendCall(ctx, "alice", CallEntry{CallID: "c1", Peer: "bob"}))
+	must(t, r.Send(ctx, batch))
+	must(t, r.Send(ctx, batch))
+	calls, err := r.Calls(ctx, "alice", 3)
+	must(t, err)
+	var ids []string
+	for _, c := range calls {
+		ids = append(ids, c.CallID)
+	}
+	if strings.Join(ids, ",") != "c2,c1" {
+		t.Errorf("alice's history lists %v, want c2 once, then c1", ids)
+	}
+}
