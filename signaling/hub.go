@@ -114,9 +114,9 @@ type Hub struct {
 	// again by the history retrier while historyRetrying (call.go).
 	historyQ        []historyRetry
 	historyRetrying bool
-	metrics      *metrics
-	limits       inviteLimiter
-	notifier     Notifier // webhooks; under mu
+	metrics         *metrics
+	limits          inviteLimiter
+	notifier        Notifier // webhooks; under mu
 	// onRevoke is told of revocations (OnRevoke); under mu.
 	onRevoke func(auth.Revocation)
 	// recent are the revocations of the last minute (revoke.go), under
