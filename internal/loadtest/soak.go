@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -57,6 +58,10 @@ type SoakConfig struct {
 	Progress      io.Writer
 	ProgressEvery time.Duration
 	Seed          uint64
+	// MaxRSSSlope, when set, is the most a node's RSS may grow while
+	// loaded, in MiB an hour (SoakResult.RSSSlope); checked on runs of 10
+	// minutes or more.
+	MaxRSSSlope float64
 }
 
 // Scenario kinds of a soak.
@@ -86,6 +91,11 @@ type SoakResult struct {
 	Refused   map[string]int // requests refused as unavailable (and retried), by step
 	Disturbed int            // scenarios that could not go their way under chaos, yet ended cleanly
 	Chaos     []string       // what the chaos did, when
+	// RSSSlope is how fast the fastest-growing node's RSS grew while
+	// loaded, in MiB an hour (a least-squares line through the samples
+	// after the first fifth of the run, when pools and caches have
+	// filled); 0 with too few samples.
+	RSSSlope float64
 	// Samples are the nodes' resources over the run, Baseline and After
 	// before the load and once it stopped.
 	Samples   []ResourceSample
@@ -153,8 +163,8 @@ func (r SoakResult) String() string {
 				peak.OpenFDs = max(peak.OpenFDs, n.OpenFDs)
 			}
 		}
-		fmt.Fprintf(&b, "peak of any node while loaded: goroutines %d, RSS %.1f MiB, open files %d (%d samples)\n",
-			peak.Goroutines, mib(peak.RSSBytes), peak.OpenFDs, len(r.Samples))
+		fmt.Fprintf(&b, "peak of any node while loaded: goroutines %d, RSS %.1f MiB, open files %d (%d samples); RSS slope %+.1f MiB an hour\n",
+			peak.Goroutines, mib(peak.RSSBytes), peak.OpenFDs, len(r.Samples), r.RSSSlope)
 	}
 	if r.OK() {
 		b.WriteString("invariants: all held\n")
@@ -353,10 +363,50 @@ loop:
 	for k, v := range s.lat {
 		res.Latency[k] = percentiles(v)
 	}
+	res.RSSSlope = rssSlope(res.Samples, res.Took)
+	if cfg.MaxRSSSlope > 0 && res.Took >= 10*time.Minute && res.RSSSlope > cfg.MaxRSSSlope {
+		s.violate("a node's RSS grew %.1f MiB an hour while loaded, over the %.1f allowed", res.RSSSlope, cfg.MaxRSSSlope)
+	}
 	res.Violation = s.violation
 	res.Disturbed = s.disturbed
 	res.Chaos = s.chaos
 	return res, nil
+}
+
+// rssSlope fits a line through each node's RSS samples after the first
+// fifth of the run and returns the steepest, in MiB an hour.
+func rssSlope(samples []ResourceSample, took time.Duration) float64 {
+	var late []ResourceSample
+	for _, sm := range samples {
+		if sm.At >= took/5 {
+			late = append(late, sm)
+		}
+	}
+	if len(late) < 3 {
+		return 0
+	}
+	steepest := math.Inf(-1)
+	for node := range late[0].Nodes {
+		var n, sx, sy, sxx, sxy float64
+		for _, sm := range late {
+			if node >= len(sm.Nodes) {
+				continue
+			}
+			x, y := sm.At.Hours(), mib(sm.Nodes[node].RSSBytes)
+			n++
+			sx += x
+			sy += y
+			sxx += x * x
+			sxy += x * y
+		}
+		if d := n*sxx - sx*sx; n >= 3 && d > 0 {
+			steepest = max(steepest, (n*sxy-sx*sy)/d)
+		}
+	}
+	if math.IsInf(steepest, -1) {
+		return 0
+	}
+	return steepest
 }
 
 // note records what the chaos did.

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -108,6 +109,7 @@ func TestSoakRedisOutage(t *testing.T) {
 		URLs: urls, Tokens: tokens, People: 12, Devices: 2,
 		Duration: duration, Rate: 6, Hold: 600 * time.Millisecond, RingTimeout: 2 * time.Second,
 		Progress: os.Stderr, ProgressEvery: min(duration/4, time.Minute), Seed: 7,
+		MaxRSSSlope: 64, // MiB an hour: checked on runs of 10 minutes or more
 		Chaos: func(ctx context.Context, note func(string, ...any)) {
 			for {
 				select {
@@ -135,6 +137,27 @@ func TestSoakRedisOutage(t *testing.T) {
 	}
 	if len(res.Chaos) < 2 || res.Refused["invite"] == 0 {
 		t.Errorf("the outage did not show: chaos %v, refused %v", res.Chaos, res.Refused)
+	}
+}
+
+// TestRSSSlope: the slope is fitted after the first fifth of the run, per
+// node, and the steepest reported.
+func TestRSSSlope(t *testing.T) {
+	var samples []ResourceSample
+	for i := range 11 {
+		at := time.Duration(i) * 6 * time.Minute
+		flat := int64(100 << 20)
+		if i == 0 {
+			flat = 10 << 20 // the warm-up: not counted
+		}
+		growing := int64(100<<20) + int64(i)*(5<<20) // 5 MiB each 6 minutes: 50 MiB an hour
+		samples = append(samples, ResourceSample{At: at, Nodes: []Resources{{RSSBytes: flat}, {RSSBytes: growing}}})
+	}
+	if got := rssSlope(samples, time.Hour); math.Abs(got-50) > 0.01 {
+		t.Errorf("slope %.2f MiB an hour, want 50", got)
+	}
+	if got := rssSlope(samples[:2], time.Hour); got != 0 {
+		t.Errorf("slope from 2 samples: %v, want 0", got)
 	}
 }
 
