@@ -88,7 +88,7 @@ func TestSoak(t *testing.T) {
 // members' histories once, those that ended during the outage too.
 //
 // make soak runs it long: TANDEM_SOAK=30m soaks for 30 minutes, with an
-// outage of 30 s every 5 minutes.
+// outage of 30 s every 5 minutes (every third of a shorter run).
 func TestSoakRedisOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts redis-server and three nodes")
@@ -99,7 +99,7 @@ func TestSoakRedisOutage(t *testing.T) {
 		if err != nil || d < time.Minute || d > 24*time.Hour {
 			t.Fatalf("TANDEM_SOAK=%q: want a duration from 1m to 24h", v)
 		}
-		duration, every, outage = d, 5*time.Minute, 30*time.Second
+		duration, every, outage = d, min(5*time.Minute, d/3), 30*time.Second
 	}
 	rdb := redistest.StartPersistent(t) // as a production Redis keeps what it holds
 	urls, tokens := soakNodesOn(t, 3, rdb.Addr)
