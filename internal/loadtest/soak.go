@@ -58,6 +58,11 @@ type SoakConfig struct {
 	Progress      io.Writer
 	ProgressEvery time.Duration
 	Seed          uint64
+	// EndWait is how long every device may take to hear of a call's end
+	// (default 10 s). Under chaos that cuts nodes off from each other
+	// (Redis away), make it longer than an outage: what could not reach
+	// a device on another node meanwhile reaches it once Redis is back.
+	EndWait time.Duration
 	// MaxRSSSlope, when set, is the most a node's RSS may grow while
 	// loaded, in MiB an hour (SoakResult.RSSSlope); checked on runs of 10
 	// minutes or more.
@@ -259,6 +264,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 	cfg.Hold = cmpOr(cfg.Hold, time.Second)
 	cfg.RingTimeout = cmpOr(cfg.RingTimeout, 45*time.Second)
 	cfg.ProgressEvery = cmpOr(cfg.ProgressEvery, 5*time.Second)
+	cfg.EndWait = cmpOr(cfg.EndWait, 10*time.Second)
 	res := SoakResult{Nodes: len(cfg.URLs), Completed: map[string]int{}, Ends: map[string]int{}, Latency: map[string]Percentiles{}, Refused: map[string]int{}}
 	if len(cfg.URLs) == 0 || cfg.Tokens == nil || cfg.Duration <= 0 {
 		return res, errors.New("loadtest soak: needs node URLs, tokens and a duration")
@@ -606,7 +612,6 @@ func (s *soak) await(d time.Duration, ok func() bool) bool {
 // Limits of a scenario's steps.
 const (
 	soakStep    = 10 * time.Second // a reply or event
-	soakEndWait = 10 * time.Second // every device told of an end
 )
 
 // run runs one scenario between ps.
@@ -632,6 +637,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 		return
 	}
 	s.latency("invite → ack", time.Since(sent))
+	defer s.retire(id)
 	everyone := append([]*device{from}, callee.devices...) // the devices the call reaches
 	// Every device of the callee rings.
 	if !s.await(soakStep, func() bool {
@@ -677,8 +683,8 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 		}
 		s.ended(kind, id, everyone, protocol.ReasonCancelled)
 	case SoakMissed:
-		if !s.await(s.cfg.RingTimeout+soakEndWait, func() bool { return len(s.call(id).ended) >= len(everyone) }) {
-			s.violate("%s %s: not ended %v after the ring timeout", kind, id, s.cfg.RingTimeout+soakEndWait)
+		if !s.await(s.cfg.RingTimeout+s.cfg.EndWait, func() bool { return len(s.call(id).ended) >= len(everyone) }) {
+			s.violate("%s %s: not ended %v after the ring timeout", kind, id, s.cfg.RingTimeout+s.cfg.EndWait)
 			return
 		}
 		s.ended(kind, id, everyone, protocol.ReasonNoAnswer)
@@ -704,7 +710,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 				others = append(others, d)
 			}
 		}
-		if !s.await(soakEndWait, func() bool {
+		if !s.await(s.cfg.EndWait, func() bool {
 			sc := s.call(id)
 			for _, d := range others {
 				if sc.ended[d] != protocol.ReasonAnsweredElsewhere {
@@ -742,7 +748,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			s.violate("%s %s: hangup: %v", kind, id, err)
 			return
 		}
-		if s.await(soakEndWait, func() bool { _, ok := s.call(id).ended[other]; return ok }) {
+		if s.await(s.cfg.EndWait, func() bool { _, ok := s.call(id).ended[other]; return ok }) {
 			s.latency("hangup → ended", time.Since(sent))
 		}
 		legs := []*device{from, answerer}
@@ -754,7 +760,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 // reason the legs and ringing devices heard; then the scenario counts as
 // completed.
 func (s *soak) ended(kind, id string, ds []*device, want string) {
-	if !s.await(soakEndWait, func() bool {
+	if !s.await(s.cfg.EndWait, func() bool {
 		sc := s.call(id)
 		for _, d := range ds {
 			if _, ok := sc.ended[d]; !ok {
@@ -792,7 +798,7 @@ func (s *soak) ended(kind, id string, ds []*device, want string) {
 // device of ds is still ringing for it, whatever the reasons: a scenario
 // chaos disturbed.
 func (s *soak) endedAnyhow(kind, id string, ds []*device) {
-	if !s.await(soakEndWait, func() bool {
+	if !s.await(s.cfg.EndWait, func() bool {
 		sc := s.call(id)
 		if _, ok := sc.ended[ds[0]]; !ok {
 			return false // the caller, first
@@ -841,6 +847,23 @@ func (s *soak) room(ctx context.Context, ps []*person, rng *rand.Rand) {
 	if id != "" && len(in) == len(ps) {
 		s.ended(SoakRoom, id, in, protocol.ReasonCompleted)
 	}
+	if id != "" {
+		s.retire(id)
+	}
+}
+
+// retire checks, once a scenario is over, that no device still rings for
+// its call, and forgets the call: a long soak keeps only what its final
+// checks need.
+func (s *soak) retire(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sc := s.calls[id]; sc != nil && len(sc.ended) > 0 {
+		for d := range sc.ringing {
+			s.violation = append(s.violation, fmt.Sprintf("call %s ended, but %s/%s is still ringing", id, d.user, d.name))
+		}
+	}
+	delete(s.calls, id)
 }
 
 // checkCalls finds devices still ringing for calls that ended, or never
