@@ -43,6 +43,12 @@ type Session struct {
 	qmu     sync.Mutex
 	queue   []outFrame // to the writer; bounded, never blocks a sender
 	writing bool       // a writer goroutine is draining queue
+	// welcomed says welcome is queued. The session is registered, and
+	// other nodes may send it messages (its call resumed), a moment before
+	// that: those wait in held, for welcome is the first message a device
+	// hears. Under qmu.
+	welcomed bool
+	held     []outFrame
 	// written is signalled (under qmu) when the writer ends: the session
 	// waits for it before it closes the socket.
 	written sync.Cond
@@ -93,6 +99,7 @@ type outFrame struct {
 	ping      bool
 	closeCode int
 	closeText string
+	welcome   bool // the welcome: what was held goes out after it
 }
 
 func (h *Hub) checkOrigin(r *http.Request) bool {
@@ -211,10 +218,16 @@ func (s *Session) run() {
 	defer h.offline(s)
 	defer h.unregister(s)
 	ice := s.iceServers()
-	s.send(protocol.TypeWelcome, &protocol.Welcome{
+	welcome, err := protocol.Encode(protocol.TypeWelcome, &protocol.Welcome{
 		Protocol: protocol.Version, SessionID: s.id, User: s.user, Device: s.device,
 		ICEServers: ice, RingTimeoutMS: h.cfg.RingTimeout.Milliseconds(),
 	})
+	if err != nil {
+		s.log.Error("encode welcome", "err", err)
+		return
+	}
+	h.metrics.messages.WithLabelValues("out", protocol.TypeWelcome).Inc()
+	s.enqueue(outFrame{data: welcome, welcome: true})
 	s.log.Info("session started")
 	h.ringLate(s)
 	h.watchContacts(s)
@@ -490,13 +503,24 @@ func (s *Session) enqueue(f outFrame) bool {
 		return true
 	}
 	s.qmu.Lock()
-	if len(s.queue) >= max(s.hub.cfg.SendQueue, 1) {
+	if len(s.queue)+len(s.held) >= max(s.hub.cfg.SendQueue, 1) {
 		s.qmu.Unlock()
 		s.log.Warn("send queue full; closing slow session")
 		s.shutdown()
 		return false
 	}
-	s.queue = append(s.queue, f)
+	switch {
+	case f.welcome:
+		s.welcomed = true
+		s.queue = append(append(s.queue, f), s.held...)
+		s.held = nil
+	case !s.welcomed && f.data != nil && f.closeCode == 0:
+		s.held = append(s.held, f) // until welcome
+		s.qmu.Unlock()
+		return true
+	default:
+		s.queue = append(s.queue, f)
+	}
 	start := !s.writing
 	s.writing = true
 	s.qmu.Unlock()
