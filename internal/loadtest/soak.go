@@ -611,7 +611,7 @@ func (s *soak) await(d time.Duration, ok func() bool) bool {
 
 // Limits of a scenario's steps.
 const (
-	soakStep    = 10 * time.Second // a reply or event
+	soakStep = 10 * time.Second // a reply or event
 )
 
 // run runs one scenario between ps.
