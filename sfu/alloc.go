@@ -19,6 +19,29 @@ const tickInterval = 500 * time.Millisecond
 // publisher is told to stop encoding it.
 const pauseAfter = 3 * time.Second
 
+// rtxShare is the share of a subscriber's bandwidth estimate its
+// retransmissions may take; NACKs beyond it wait for the next tick's
+// allowance, and what they asked for is not resent. On a congested link a
+// receiver asks for each lost packet again and again (ten times, in
+// browsers), and answering it all would keep the link full after its
+// layers were lowered to relieve it. libwebrtc bounds a sender's
+// retransmissions by its target rate for the same reason.
+const rtxShare = 0.25
+
+// takeRTX takes n bytes of p's retransmission allowance for this tick,
+// if that many are left.
+func (p *Participant) takeRTX(n int) bool {
+	if p.bwe == nil {
+		return true
+	}
+	allowance := int64(float64(p.bwe.estimate()) * rtxShare * tickInterval.Seconds() / 8)
+	if p.rtxSent.Add(int64(n)) > allowance {
+		p.rtxSent.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
 // audioReserve is the bandwidth set aside per forwarded audio track before
 // video is allocated.
 const audioReserve = 40_000
@@ -135,6 +158,7 @@ func (p *Participant) allocate(now time.Time, dt time.Duration, downs []*downTra
 	p.noteSent(sent)
 	p.bwe.tick(now, sent, dt)
 	budget := p.bwe.estimate()
+	p.rtxSent.Store(0)
 
 	video := downs[:0:0]
 	for _, d := range downs {

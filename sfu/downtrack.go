@@ -103,8 +103,13 @@ type downTrack struct {
 	lastTs   uint32
 	lastWall int64  // monotime of the packet that set lastTs
 	firstSrc uint16 // source sequence number of the current layer's first packet
-	rtxSeq   uint16
-	history  []sent // video only
+	// switchSeq is the outgoing sequence number of the keyframe the last
+	// switch of layers started at (switched: there was one). Packets
+	// before it belong to a layer the subscriber has left.
+	switchSeq uint16
+	switched  bool
+	rtxSeq    uint16
+	history   []sent // video only
 	// VP8 numbering: the offsets in use and the last numbers sent.
 	nums     vp8Offsets
 	lastNums vp8Offsets // picture id, TL0PICIDX and KEYIDX as sent
@@ -285,6 +290,7 @@ func (d *downTrack) write(l *layer, pkt *rtp.Packet, nums *rtpcodec.VP8Numbers, 
 		// timeline where the previous layer left them.
 		if d.started {
 			d.seqOff = d.lastSeq + 1 - pkt.SequenceNumber
+			d.switchSeq, d.switched = d.lastSeq+1, true
 			step := uint32(max(1, (now-d.lastWall)*int64(b.clock)/int64(time.Second)))
 			if d.kind == webrtc.RTPCodecTypeAudio {
 				// The last packet still plays for a packet time: a new
@@ -538,10 +544,14 @@ func (d *downTrack) retransmit(seqs []uint16) {
 	for _, seq := range seqs {
 		d.mu.Lock()
 		h := d.history[seq%historySize]
-		var rtxSeq uint16
-		if b.rtxSSRC != 0 {
-			rtxSeq = d.rtxSeq
-			d.rtxSeq++
+		if d.switched && int16(seq-d.switchSeq) < 0 && h.out == seq {
+			// From the layer before the last switch: the subscriber's
+			// decoder goes on from the new layer's keyframe and has no
+			// use for it, and resending it would load a link the switch
+			// was made to relieve (most switches are down, for loss).
+			d.mu.Unlock()
+			st.nackStale.Add(1)
+			continue
 		}
 		d.mu.Unlock()
 		if h.layer == nil || h.out != seq || h.layer.cache == nil {
@@ -564,8 +574,18 @@ func (d *downTrack) retransmit(seqs []uint16) {
 				r.apply(payload)
 			}
 		}
+		if !d.sub.takeRTX(len(payload)) {
+			st.nackOverBudget.Add(1)
+			continue
+		}
 		if b.rtxSSRC != 0 {
-			// RFC 4588: the original sequence number, then the payload.
+			// RFC 4588: the original sequence number, then the payload,
+			// numbered in the RTX stream only when sent, so that the
+			// packets not resent leave no gap the receiver counts lost.
+			d.mu.Lock()
+			rtxSeq := d.rtxSeq
+			d.rtxSeq++
+			d.mu.Unlock()
 			rtx := make([]byte, 2+len(payload))
 			binary.BigEndian.PutUint16(rtx, seq)
 			copy(rtx[2:], payload)

@@ -58,6 +58,9 @@ type Participant struct {
 	stats    participantStats
 	quality  qualityMeter
 	bwe      *estimator
+	// rtxSent is how many payload bytes were retransmitted to p since
+	// the last tick (takeRTX).
+	rtxSent atomic.Int64
 
 	// Direct SRTP output of the sub PC (srtpout.go): tap collects its DTLS
 	// secrets, out is set once they are known, subAddr follows the

@@ -288,7 +288,9 @@ func vp8Numbered(key bool, pic uint16, tl0, keyIdx uint8) []byte {
 // TestSwitchContinuesVP8Numbering: two layers (or two devices' tracks)
 // number their pictures independently. Across a switch the subscriber
 // sees picture ids, TL0PICIDX and KEYIDX continue by one, as sequence
-// numbers do, also when a NACK is answered from before the switch.
+// numbers do, also in answers to NACKs. A NACK for a packet from before
+// the switch goes unanswered: the subscriber's decoder goes on from the
+// new layer's keyframe.
 func TestSwitchContinuesVP8Numbering(t *testing.T) {
 	ft, ls := newTestTrack(t, "q", "f")
 	ls[0].width.Store(320)
@@ -359,9 +361,18 @@ func TestSwitchContinuesVP8Numbering(t *testing.T) {
 		t.Errorf("KEYIDX changed from %d to %d after the switch", got[5].key, got[6].key)
 	}
 
-	// A NACK for the last packet before the switch and the first after:
-	// each comes back numbered as it was first sent.
-	for _, i := range []int{4, 5} {
+	// A NACK for the last packet before the switch: not resent.
+	n := w.n
+	d.retransmit([]uint16{got[4].seq})
+	if w.n != n {
+		t.Errorf("NACK for packet 4, from the layer left, answered")
+	}
+	if st := d.sub.Stats().Video; st.NACKStale != 1 {
+		t.Errorf("NACKStale = %d, want 1", st.NACKStale)
+	}
+	// For the first after and the last: each comes back numbered as it
+	// was first sent.
+	for _, i := range []int{5, 8} {
 		n := w.n
 		d.retransmit([]uint16{got[i].seq})
 		if w.n != n+1 {
@@ -419,5 +430,44 @@ func TestEstimatorProbesGentlyNearItsCeiling(t *testing.T) {
 	}
 	if got := e.estimate(); got < 3_000_000 {
 		t.Errorf("30 s after the link grew the estimate is %d; want at least 3 Mbit/s", got)
+	}
+}
+
+// TestRetransmitWithinBudget: retransmissions to a subscriber take at
+// most rtxShare of its bandwidth estimate per tick; what a NACK asks for
+// beyond that is not resent (and counted), until the next tick.
+func TestRetransmitWithinBudget(t *testing.T) {
+	ft, ls := newTestTrack(t, "")
+	_, downs, writers := addBound(t, ft, 1)
+	d, w := downs[0], writers[0]
+	const packets, size = 40, 1000
+	for i := range packets {
+		p := append(vp8(i == 0), make([]byte, size)...)
+		raw, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(500 + i), Timestamp: 90}, Payload: p}).Marshal()
+		ls[0].cache.put(uint16(500+i), raw)
+		sendFrame(ft, ls[0], uint16(500+i), 90, i == 0)
+	}
+	// An estimate of 400 kbit/s allows 12,500 bytes a tick: 12 of the
+	// 40 packets of about 1 KB asked for.
+	d.sub.bwe.est = 400_000
+	allowed := int(400_000*rtxShare*tickInterval.Seconds()/8) / (size + 1)
+	var seqs []uint16
+	for i := range packets {
+		seqs = append(seqs, w.last.SequenceNumber-uint16(packets-1-i))
+	}
+	n := w.n
+	d.retransmit(seqs)
+	if got := w.n - n; got != allowed {
+		t.Errorf("resent %d of %d packets asked for; want %d", got, packets, allowed)
+	}
+	if st := d.sub.Stats().Video; st.Retransmitted != uint64(allowed) || st.NACKOverBudget != uint64(packets-allowed) {
+		t.Errorf("stats %+v; want %d retransmitted and %d over budget", st, allowed, packets-allowed)
+	}
+	// The next tick brings a new allowance.
+	d.sub.rtxSent.Store(0)
+	n = w.n
+	d.retransmit(seqs[:1])
+	if w.n != n+1 {
+		t.Error("after a new tick, a NACK went unanswered")
 	}
 }

@@ -28,10 +28,17 @@ type MediaStats struct {
 	KeyframeRequests uint64
 	// NACKsReceived counts NACK packets this participant sent the SFU;
 	// Retransmitted the packets resent from the cache in answer, and
-	// NACKMisses the asked-for packets no longer cached.
-	NACKsReceived uint64
-	Retransmitted uint64
-	NACKMisses    uint64
+	// NACKMisses the asked-for packets no longer cached. NACKStale
+	// counts asked-for packets not resent because they came from a layer
+	// the subscriber has since left (its decoder goes on from the new
+	// layer's keyframe), and NACKOverBudget those not resent because
+	// retransmissions had taken their share of the subscriber's
+	// bandwidth estimate (rtxShare).
+	NACKsReceived  uint64
+	Retransmitted  uint64
+	NACKMisses     uint64
+	NACKStale      uint64
+	NACKOverBudget uint64
 	// LayerSwitches counts simulcast layer changes (and starts) of video
 	// forwarded to this participant.
 	LayerSwitches uint64
@@ -56,6 +63,8 @@ func (m *MediaStats) add(o MediaStats) {
 	m.KeyframeRequests += o.KeyframeRequests
 	m.NACKsReceived += o.NACKsReceived
 	m.Retransmitted += o.Retransmitted
+	m.NACKStale += o.NACKStale
+	m.NACKOverBudget += o.NACKOverBudget
 	m.NACKMisses += o.NACKMisses
 	m.LayerSwitches += o.LayerSwitches
 	m.CachedStarts += o.CachedStarts
@@ -71,6 +80,7 @@ type counters struct {
 	packetsForwarded, bytesForwarded  atomic.Uint64
 	dropped, keyframeRequests         atomic.Uint64
 	nacks, retransmitted, nackMisses  atomic.Uint64
+	nackStale, nackOverBudget         atomic.Uint64
 	layerSwitches, cachedStarts       atomic.Uint64
 	paused, keyframeWait, late, floor atomic.Uint64
 }
@@ -96,6 +106,8 @@ func (c *counters) snapshot() MediaStats {
 		NACKsReceived:    c.nacks.Load(),
 		Retransmitted:    c.retransmitted.Load(),
 		NACKMisses:       c.nackMisses.Load(),
+		NACKStale:        c.nackStale.Load(),
+		NACKOverBudget:   c.nackOverBudget.Load(),
 		LayerSwitches:    c.layerSwitches.Load(),
 		CachedStarts:     c.cachedStarts.Load(),
 

@@ -79,6 +79,8 @@ func (c *sfuCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.dropped, st.SkippedLate, k.name, "late")
 		counter(c.dropped, st.SkippedFloor, k.name, "floor")
 		counter(c.dropped, st.NACKMisses, k.name, "nack_miss")
+		counter(c.dropped, st.NACKStale, k.name, "nack_stale")
+		counter(c.dropped, st.NACKOverBudget, k.name, "nack_over_budget")
 	}
 	counter(c.plis, t.Video.KeyframeRequests+t.Audio.KeyframeRequests)
 	counter(c.switches, t.Video.LayerSwitches)
