@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -325,6 +326,10 @@ func (s *Session) forwarded(in inbound) bool {
 	}
 	_ = json.Unmarshal(in.raw, &hd)
 	node, err := h.homeFor(s, in.msg, hd.CallID)
+	if errors.Is(err, errCallMoving) {
+		s.sendError(hd.ID, protocol.CodeUnavailable, "the node holding this call went away and another is taking it over; try again in a moment", hd.CallID)
+		return true
+	}
 	if err != nil {
 		s.sendError(hd.ID, protocol.CodeUnavailable, "the call service cannot reach its shared state; calls in progress go on, try again shortly", hd.CallID)
 		return true
@@ -372,8 +377,20 @@ func (h *Hub) homeFor(s *Session, msg any, callID string) (string, error) {
 	if ok && h.cluster.Live(snap.Home) {
 		return snap.Home, nil
 	}
+	if ok && snap.Home != h.cluster.ID() && (!snap.Answered.IsZero() || snap.Room != "") {
+		// Its node went and no other has taken it over yet: an answered
+		// call or a room is not gone, and a hangup or a leave answered
+		// "no such call" now would leave it running once it is taken
+		// over. (A call still ringing is not taken over: it ended with
+		// its node, endOrphans.)
+		return "", errCallMoving
+	}
 	return "", nil
 }
+
+// errCallMoving: the node holding a call went away, and another has not
+// yet taken it over.
+var errCallMoving = errors.New("signaling: the call's node went away; it is being taken over")
 
 // inviteHome picks the node for a new call: the one holding the call the
 // callee (or the caller) is already in, so that call waiting and busy
@@ -404,6 +421,18 @@ func (h *Hub) roomHome(name string) (string, error) {
 		}
 		if cur.Node != "" && h.cluster.Live(cur.Node) {
 			return cur.Node, nil
+		}
+		if cur.Node != "" && cur.Call != "" && cur.Node != h.cluster.ID() {
+			// Its node is gone. While its snapshot still names that
+			// node, another is about to take the room over: starting it
+			// anew now would split it in two rooms of one name.
+			snap, ok, err := h.dir.CallSnapshot(ctx, cur.Call)
+			if err != nil {
+				return "", err
+			}
+			if ok && snap.Home == cur.Node {
+				return "", errCallMoving
+			}
 		}
 		// None, or its node is gone and nobody took it over: start it
 		// anew.
@@ -697,8 +726,78 @@ func (h *Hub) takeOver(node string) {
 		if err != nil || !ok || snap.Home != node {
 			continue
 		}
+		if len(snap.Members) == 0 {
+			// Nobody left to take it over for: it ends here, and its
+			// room's name is free (roomHome waits while a snapshot
+			// names the gone node).
+			_ = h.dir.WriteCalls(ctx, h.cluster.ID(), store.CallChanges{Ended: []string{id}})
+			_ = h.dir.ForgetNodeCall(ctx, node, id)
+			continue
+		}
 		h.rehome(snap)
 		_ = h.dir.ForgetNodeCall(ctx, node, id)
+	}
+	h.goUnlessClosed(func() { h.endOrphans(node) })
+}
+
+// orphanWait is how long after a node went its calls may take to be taken
+// over (every node's claim, least loaded first, and the first messages
+// from the new home) before a device still told of one from the gone node
+// hears it ended.
+const orphanWait = 3 * time.Second
+
+// endOrphans tells this node's devices that the calls they heard of from
+// node, which went away, have ended, unless another node took them over:
+// a call still ringing when its node died is not taken over (only
+// answered calls and rooms are), its snapshot goes on naming the gone
+// node, and without this the devices it rang would ring on forever.
+func (h *Hub) endOrphans(node string) {
+	select {
+	case <-time.After(orphanWait):
+	case <-h.bgStop:
+		return
+	}
+	type orphan struct {
+		s  *Session
+		id string
+	}
+	var found []orphan
+	h.mu.Lock()
+	for _, devs := range h.devices {
+		for _, s := range devs {
+			if s.remote != nil {
+				continue
+			}
+			s.routesMu.Lock()
+			for id, from := range s.routes {
+				if from == node {
+					found = append(found, orphan{s, id})
+				}
+			}
+			s.routesMu.Unlock()
+		}
+	}
+	h.mu.Unlock()
+	for _, o := range found {
+		ctx, cancel := h.cluster.Ctx()
+		snap, ok, err := h.dir.CallSnapshot(ctx, o.id)
+		cancel()
+		if err != nil {
+			continue // Redis away: asked again when it is back (Resync)
+		}
+		if ok && snap.Home != node {
+			continue // taken over: the new home speaks to the device
+		}
+		o.s.routesMu.Lock()
+		still := o.s.routes[o.id] == node
+		delete(o.s.routes, o.id)
+		o.s.routesMu.Unlock()
+		// No snapshot: the call had ended already (a route can outlive
+		// its call), and the device heard so.
+		if still && ok {
+			h.log.Info("call ended with its node", "call", o.id, "gone", node, "user", o.s.user, "device", o.s.device)
+			o.s.send(protocol.TypeEnded, &protocol.Ended{CallID: o.id, Reason: protocol.ReasonFailed})
+		}
 	}
 }
 

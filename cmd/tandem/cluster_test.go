@@ -214,3 +214,78 @@ func TestDrainHandsCallsOver(t *testing.T) {
 		t.Error("bob's call ended during the handover")
 	}
 }
+
+// TestKilledNodeRingingCallEnds: the node holding a call still ringing is
+// killed. A ringing call is not taken over, so the device it rang on
+// another node must hear it ended (failed), not ring on forever.
+func TestKilledNodeRingingCallEnds(t *testing.T) {
+	rdb := redistest.Start(t)
+	pa, a := clusterNode(t, rdb.Addr, "TANDEM_CALLS_RING_TIMEOUT=5m")
+	_, b := clusterNode(t, rdb.Addr, "TANDEM_CALLS_RING_TIMEOUT=5m")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := dial(t, a, clusterToken(t, "alice", "phone"))
+	bob := dial(t, b, clusterToken(t, "bob", "phone"))
+	id, err := alice.Invite(ctx, "bob", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, bob, func(m *protocol.Incoming) bool { return m.CallID == id })
+	if err := pa.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	<-pa.done
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	e, err := client.WaitForType(wctx, bob, func(m *protocol.Ended) bool { return m.CallID == id })
+	if err != nil {
+		t.Fatalf("bob's phone rings on for a call whose node was killed: %v", err)
+	}
+	t.Logf("bob's phone stopped ringing %v after the call's node was killed", time.Since(killed).Round(time.Millisecond))
+	if e.Reason != protocol.ReasonFailed {
+		t.Errorf("ended with %q, want failed", e.Reason)
+	}
+}
+
+// TestKilledNodeRoomStaysOne: the node holding a room is killed, and
+// someone joins the room by its name before another node has taken it
+// over. The join waits (unavailable, try again) and lands in the room
+// taken over, rather than starting a second room of the same name.
+func TestKilledNodeRoomStaysOne(t *testing.T) {
+	rdb := redistest.Start(t)
+	pa, a := clusterNode(t, rdb.Addr) // alone at first: the room's home
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := dial(t, a, clusterToken(t, "alice", "phone"))
+	first, err := alice.Request(ctx, protocol.TypeJoin, &protocol.Join{Room: "family"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, b := clusterNode(t, rdb.Addr)
+	_, _ = clusterNode(t, rdb.Addr)
+	bob := dial(t, b, clusterToken(t, "bob", "phone"))
+	if err := pa.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-pa.done
+	var ack *protocol.Ack
+	refused := 0
+	for {
+		ack, err = bob.Request(ctx, protocol.TypeJoin, &protocol.Join{Room: "family"})
+		if !client.IsCode(err, protocol.CodeUnavailable) {
+			break
+		}
+		refused++
+		// Asked again at once: the window between the node found dead
+		// and the room taken over is short, and this must land in it.
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("joining the room after its node was killed: %v", err)
+	}
+	t.Logf("the join was refused as unavailable %d times while the room was taken over", refused)
+	if ack.CallID != first.CallID {
+		t.Errorf("bob joined %s, alice is in %s: the room was split in two", ack.CallID, first.CallID)
+	}
+}

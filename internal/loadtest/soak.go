@@ -95,6 +95,7 @@ type SoakResult struct {
 	Latency   map[string]Percentiles
 	Refused   map[string]int // requests refused as unavailable (and retried), by step
 	Disturbed int            // scenarios that could not go their way under chaos, yet ended cleanly
+	SignIns   int            // devices that signed in again after their socket dropped (a node killed)
 	Chaos     []string       // what the chaos did, when
 	// RSSSlope is how fast the fastest-growing node's RSS grew while
 	// loaded, in MiB an hour (a least-squares line through the samples
@@ -121,6 +122,9 @@ type Resources struct {
 	HeapBytes  int64
 	RSSBytes   int64
 	OpenFDs    int
+	// Calls are the calls and rooms the node holds, ringing or answered,
+	// and Rooms its SFU rooms: none once the load has stopped.
+	Calls, Rooms int
 }
 
 // ResourceSample is every node's resources at a moment of the run.
@@ -140,8 +144,9 @@ func (r SoakResult) String() string {
 	for _, c := range r.Chaos {
 		fmt.Fprintf(&b, "chaos: %s\n", c)
 	}
-	if len(r.Refused) > 0 || r.Disturbed > 0 {
-		fmt.Fprintf(&b, "refused as unavailable and retried: %s; scenarios disturbed, yet ended cleanly: %d\n", countsLine(r.Refused), r.Disturbed)
+	if len(r.Refused) > 0 || r.Disturbed > 0 || r.SignIns > 0 {
+		fmt.Fprintf(&b, "refused as unavailable and retried: %s; scenarios disturbed, yet ended cleanly: %d; devices signed in again after their socket dropped: %d\n",
+			countsLine(r.Refused), r.Disturbed, r.SignIns)
 	}
 	var kinds []string
 	for k := range r.Latency {
@@ -227,6 +232,7 @@ type soak struct {
 	refused   map[string]int
 	disturbed int
 	chaos     []string
+	signIns   int // devices that signed in again after their socket dropped
 }
 
 // person is one simulated person and their devices.
@@ -242,9 +248,13 @@ type device struct {
 	user   string
 	name   string
 	url    string
+	urls   []string // where it signs in again: its node first, then the others
 	token  string
 	c      atomic.Pointer[client.Client]
 	reader sync.WaitGroup
+	// redial: sign in again when the socket drops (a node killed or
+	// gone); off while a scenario drops it on purpose, and at the end.
+	redial atomic.Bool
 }
 
 // soakCall is what the devices saw of one call.
@@ -253,6 +263,11 @@ type soakCall struct {
 	ended    map[*device]string    // devices told it ended, and why
 	accepted map[*device]bool      // devices told it was answered
 	resumed  map[*device]bool
+	// lost: devices whose session dropped (a node killed) before they
+	// heard the call end. A new session is told nothing of a call that
+	// ended meanwhile; the app takes a call not resumed at once as ended
+	// while it was offline.
+	lost map[*device]bool
 }
 
 // Soak runs a soak and checks its invariants; the error is for a soak
@@ -292,6 +307,9 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 		p := &person{user: fmt.Sprintf("soak-%s-%d", run, i)}
 		for d := range cfg.Devices {
 			dev := &device{s: s, user: p.user, name: fmt.Sprintf("dev%d", d), url: cfg.URLs[n%len(cfg.URLs)]}
+			for i := range cfg.URLs {
+				dev.urls = append(dev.urls, cfg.URLs[(n+i)%len(cfg.URLs)])
+			}
 			n++
 			if dev.token, err = cfg.Tokens.Token(ctx, dev.user, dev.name); err != nil {
 				s.closeAll()
@@ -363,7 +381,8 @@ loop:
 	for i, b := range res.Baseline {
 		a := at(res.After, i)
 		if !s.settled(a, b) {
-			s.violate("node %d: %d goroutines and %d open files after the load, against %d and %d before", i+1, a.Goroutines, a.OpenFDs, b.Goroutines, b.OpenFDs)
+			s.violate("node %d: %d goroutines, %d open files, %d calls and %d SFU rooms after the load, against %d goroutines and %d files before",
+				i+1, a.Goroutines, a.OpenFDs, a.Calls, a.Rooms, b.Goroutines, b.OpenFDs)
 		}
 	}
 	for k, v := range s.lat {
@@ -375,6 +394,7 @@ loop:
 	}
 	res.Violation = s.violation
 	res.Disturbed = s.disturbed
+	res.SignIns = s.signIns
 	res.Chaos = s.chaos
 	return res, nil
 }
@@ -436,13 +456,68 @@ func (s *soak) retry(step string, req func() error) error {
 	deadline := time.Now().Add(soakRetry)
 	for {
 		err := req()
-		if err == nil || !client.IsCode(err, protocol.CodeUnavailable) || time.Now().After(deadline) {
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		why := s.refusal(err)
+		if why == "" {
 			return err
 		}
 		s.mu.Lock()
-		s.refused[step]++
+		s.refused[step+why]++
 		s.mu.Unlock()
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// refusal says whether err is one a client tries again after: "" for no;
+// " (unavailable)" for a node that refused for want of Redis or as it
+// drains; " (socket lost)", under chaos, for a socket whose node went
+// (the device signs in again by itself, and the request goes on the new
+// socket).
+func (s *soak) refusal(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case client.IsCode(err, protocol.CodeUnavailable), client.IsCode(err, protocol.CodeShuttingDown):
+		return " (unavailable)"
+	case s.cfg.Chaos != nil && (errors.Is(err, client.ErrDisconnected) || errors.Is(err, client.ErrClosed)):
+		return " (socket lost)"
+	case s.cfg.Chaos != nil && client.IsCode(err, protocol.CodeBusy):
+		// A call of this person's that a killed node held is still
+		// going on elsewhere (taken over, its device not back yet),
+		// until the reconnect grace ends it.
+		return " (busy)"
+	}
+	return ""
+}
+
+// broke handles a scenario step that failed: without chaos a broken
+// invariant; under chaos (a node killed mid-step, say) a disturbed
+// scenario, which must still end cleanly: the caller hangs up, and no
+// device the call reached may go on ringing for it.
+func (s *soak) broke(ctx context.Context, id string, from *device, reached []*device, format string, args ...any) {
+	if s.cfg.Chaos == nil {
+		s.violate(format, args...)
+		return
+	}
+	s.disturb()
+	err := s.retry("hangup", func() error { return from.c.Load().Hangup(ctx, id) })
+	gone := client.IsCode(err, protocol.CodeNotFound) || client.IsCode(err, protocol.CodeNotInCall)
+	if err != nil && !gone {
+		s.violate("%s, and under chaos hanging it up failed: %v", fmt.Sprintf(format, args...), err)
+		return
+	}
+	if !s.await(s.cfg.EndWait, func() bool {
+		sc := s.call(id)
+		for _, d := range reached {
+			if _, ringing := sc.ringing[d]; ringing {
+				return false
+			}
+		}
+		return true
+	}) {
+		s.violate("%s, and under chaos a device it reached went on ringing after it was hung up", fmt.Sprintf(format, args...))
 	}
 }
 
@@ -538,16 +613,68 @@ func (s *soak) latency(kind string, d time.Duration) {
 	s.lat[kind] = append(s.lat[kind], d)
 }
 
-// dial signs the device in on its node and starts reading its messages.
+// dial signs the device in on its node (or, while that is down, the
+// next) and starts reading its messages.
 func (d *device) dial(ctx context.Context) error {
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c, err := client.Dial(dctx, client.Options{URL: d.url, Token: d.token, LoopbackOnly: true})
+	var c *client.Client
+	var err error
+	for _, u := range d.urls {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err = client.Dial(dctx, client.Options{URL: u, Token: d.token, LoopbackOnly: true})
+		cancel()
+		if err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s/%s: %w", d.user, d.name, err)
 	}
 	d.c.Store(c)
-	d.reader.Go(func() { d.read(c) })
+	d.redial.Store(true)
+	d.reader.Go(func() {
+		for c != nil {
+			d.read(c)
+			c = d.signInAgain()
+		}
+	})
+	return nil
+}
+
+// signInAgain signs the device in again after its socket dropped, on its
+// node or, while that is down, another, as an app does; nil when it is
+// not to (redial off) or cannot within soakRetry (a broken invariant).
+func (d *device) signInAgain() *client.Client {
+	s := d.s
+	deadline := time.Now().Add(soakRetry)
+	for i := 0; d.redial.Load(); i++ {
+		if time.Now().After(deadline) {
+			s.violate("%s/%s could not sign in again within %v", d.user, d.name, soakRetry)
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := client.Dial(ctx, client.Options{URL: d.urls[i%len(d.urls)], Token: d.token, LoopbackOnly: true})
+		cancel()
+		if err != nil {
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
+		d.c.Store(c)
+		if !d.redial.Load() {
+			_ = c.Close() // the run ended meanwhile: closeAll may have missed it
+		}
+		// A new session knows only what the server tells it now: a call
+		// still ringing rings again.
+		s.mu.Lock()
+		for _, sc := range s.calls {
+			delete(sc.ringing, d)
+			if _, ok := sc.ended[d]; !ok {
+				sc.lost[d] = true
+			}
+		}
+		s.signIns++
+		s.mu.Unlock()
+		return c
+	}
 	return nil
 }
 
@@ -583,7 +710,7 @@ func (d *device) read(c *client.Client) {
 func (s *soak) call(callID string) *soakCall {
 	sc := s.calls[callID]
 	if sc == nil {
-		sc = &soakCall{ringing: map[*device]time.Time{}, ended: map[*device]string{}, accepted: map[*device]bool{}, resumed: map[*device]bool{}}
+		sc = &soakCall{ringing: map[*device]time.Time{}, ended: map[*device]string{}, accepted: map[*device]bool{}, resumed: map[*device]bool{}, lost: map[*device]bool{}}
 		s.calls[callID] = sc
 	}
 	return sc
@@ -624,10 +751,12 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 	}
 	sent := time.Now()
 	id, err := from.c.Load().Invite(ctx, callee.user, false)
-	if client.IsCode(err, protocol.CodeUnavailable) {
-		// Refused at once: no call began. A person tries again later.
+	if why := s.refusal(err); why != "" {
+		// Refused at once (or the socket went with its node): no call
+		// began, or one nobody answers rings out. A person tries again
+		// later.
 		s.mu.Lock()
-		s.refused["invite"]++
+		s.refused["invite"+why]++
 		s.mu.Unlock()
 		s.disturb()
 		return
@@ -649,17 +778,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 		}
 		return true
 	}) {
-		if s.cfg.Chaos == nil {
-			s.violate("%s %s: not every device of %s rang", kind, id, callee.user)
-			return
-		}
-		// Under chaos: the caller gives up, and every device the call
-		// reached must hear it end.
-		s.disturb()
-		if err := s.retry("cancel", func() error { return from.c.Load().Hangup(ctx, id) }); err != nil && !client.IsCode(err, protocol.CodeNotFound) {
-			s.violate("%s %s: cancelling a call that did not ring everywhere: %v", kind, id, err)
-		}
-		s.endedAnyhow(kind, id, everyone)
+		s.broke(ctx, id, from, everyone, "%s %s: not every device of %s rang", kind, id, callee.user)
 		return
 	}
 	s.mu.Lock()
@@ -671,31 +790,31 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 	switch kind {
 	case SoakDeclined:
 		if err := s.retry("decline", func() error { return answerer.c.Load().Decline(ctx, id) }); err != nil {
-			s.violate("%s %s: decline: %v", kind, id, err)
+			s.broke(ctx, id, from, everyone, "%s %s: decline: %v", kind, id, err)
 			return
 		}
 		s.ended(kind, id, everyone, protocol.ReasonDeclined)
 	case SoakCancelled:
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 		if err := s.retry("cancel", func() error { return from.c.Load().Hangup(ctx, id) }); err != nil {
-			s.violate("%s %s: cancel: %v", kind, id, err)
+			s.broke(ctx, id, from, everyone, "%s %s: cancel: %v", kind, id, err)
 			return
 		}
 		s.ended(kind, id, everyone, protocol.ReasonCancelled)
 	case SoakMissed:
 		if !s.await(s.cfg.RingTimeout+s.cfg.EndWait, func() bool { return len(s.call(id).ended) >= len(everyone) }) {
-			s.violate("%s %s: not ended %v after the ring timeout", kind, id, s.cfg.RingTimeout+s.cfg.EndWait)
+			s.broke(ctx, id, from, everyone, "%s %s: not ended %v after the ring timeout", kind, id, s.cfg.RingTimeout+s.cfg.EndWait)
 			return
 		}
 		s.ended(kind, id, everyone, protocol.ReasonNoAnswer)
 	case SoakAnswered, SoakResumed:
 		sent := time.Now()
 		if err := s.retry("accept", func() error { return answerer.c.Load().Accept(ctx, id, false) }); err != nil {
-			s.violate("%s %s: accept: %v", kind, id, err)
+			s.broke(ctx, id, from, everyone, "%s %s: accept: %v", kind, id, err)
 			return
 		}
 		if !s.await(soakStep, func() bool { return s.call(id).accepted[from] }) {
-			s.violate("%s %s: the caller never heard the answer", kind, id)
+			s.broke(ctx, id, from, everyone, "%s %s: the caller never heard the answer", kind, id)
 			return
 		}
 		s.latency("accept → accepted", time.Since(sent))
@@ -713,7 +832,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 		if !s.await(s.cfg.EndWait, func() bool {
 			sc := s.call(id)
 			for _, d := range others {
-				if sc.ended[d] != protocol.ReasonAnsweredElsewhere {
+				if sc.ended[d] != protocol.ReasonAnsweredElsewhere && !sc.lost[d] {
 					return false
 				}
 			}
@@ -726,6 +845,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			// The answering device's socket drops mid-call; it signs in
 			// again and takes its call back.
 			time.Sleep(hold / 2)
+			answerer.redial.Store(false)
 			answerer.c.Load().Drop()
 			answerer.reader.Wait()
 			if err := s.retry("sign-in", func() error { return answerer.dial(ctx) }); err != nil {
@@ -745,7 +865,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 		}
 		sent = time.Now()
 		if err := s.retry("hangup", func() error { return by.c.Load().Hangup(ctx, id) }); err != nil {
-			s.violate("%s %s: hangup: %v", kind, id, err)
+			s.broke(ctx, id, from, everyone, "%s %s: hangup: %v", kind, id, err)
 			return
 		}
 		if s.await(s.cfg.EndWait, func() bool { _, ok := s.call(id).ended[other]; return ok }) {
@@ -763,7 +883,7 @@ func (s *soak) ended(kind, id string, ds []*device, want string) {
 	if !s.await(s.cfg.EndWait, func() bool {
 		sc := s.call(id)
 		for _, d := range ds {
-			if _, ok := sc.ended[d]; !ok {
+			if _, ok := sc.ended[d]; !ok && !sc.lost[d] {
 				return false
 			}
 		}
@@ -773,7 +893,7 @@ func (s *soak) ended(kind, id string, ds []*device, want string) {
 		sc := s.call(id)
 		var missing []string
 		for _, d := range ds {
-			if _, ok := sc.ended[d]; !ok {
+			if _, ok := sc.ended[d]; !ok && !sc.lost[d] {
 				missing = append(missing, d.user+"/"+d.name)
 			}
 		}
@@ -785,33 +905,16 @@ func (s *soak) ended(kind, id string, ds []*device, want string) {
 	defer s.mu.Unlock()
 	sc := s.call(id)
 	for _, d := range ds {
-		got := sc.ended[d]
+		got, heard := sc.ended[d]
+		if !heard {
+			continue // lost its session meanwhile (chaos)
+		}
 		ok := got == want || want == protocol.ReasonDeclined && got == protocol.ReasonDeclinedElsewhere
 		if !ok {
 			s.violation = append(s.violation, fmt.Sprintf("%s %s: %s/%s heard it end with %q, want %q", kind, id, d.user, d.name, got, want))
 		}
 	}
 	s.completed[kind]++
-}
-
-// endedAnyhow waits until the caller, ds[0], hears call id end and no
-// device of ds is still ringing for it, whatever the reasons: a scenario
-// chaos disturbed.
-func (s *soak) endedAnyhow(kind, id string, ds []*device) {
-	if !s.await(s.cfg.EndWait, func() bool {
-		sc := s.call(id)
-		if _, ok := sc.ended[ds[0]]; !ok {
-			return false // the caller, first
-		}
-		for _, d := range ds {
-			if _, ringing := sc.ringing[d]; ringing {
-				return false
-			}
-		}
-		return true
-	}) {
-		s.violate("%s %s: disturbed, and a device it reached never heard it end", kind, id)
-	}
 }
 
 // room has ps join a room one after another, on one device each, and
@@ -971,6 +1074,7 @@ func httpBase(wsURL string) string {
 func (s *soak) closeAll() {
 	for _, p := range s.people {
 		for _, d := range p.devices {
+			d.redial.Store(false)
 			if c := d.c.Load(); c != nil {
 				_ = c.Close()
 			}
@@ -1044,7 +1148,7 @@ func (s *soak) settled(r, b Resources) bool {
 	if len(s.cfg.URLs) > 1 {
 		fds += 4 * len(s.cfg.URLs)
 	}
-	return r.Goroutines <= b.Goroutines+b.Goroutines/10+20 && r.OpenFDs <= b.OpenFDs+fds
+	return r.Goroutines <= b.Goroutines+b.Goroutines/10+20 && r.OpenFDs <= b.OpenFDs+fds && r.Calls == 0 && r.Rooms == 0
 }
 
 // resources reads every node's /metrics.
@@ -1098,6 +1202,10 @@ func readResources(ctx context.Context, url string) (Resources, error) {
 			r.RSSBytes = int64(v)
 		case "process_open_fds":
 			r.OpenFDs = int(v)
+		case "tandem_signaling_calls":
+			r.Calls = int(v)
+		case "tandem_sfu_rooms":
+			r.Rooms = int(v)
 		}
 	}
 	return r, sc.Err()

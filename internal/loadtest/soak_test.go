@@ -138,7 +138,7 @@ func TestSoakRedisOutage(t *testing.T) {
 	if !res.OK() {
 		t.Errorf("%d invariants broken", len(res.Violation))
 	}
-	if len(res.Chaos) < 2 || res.Refused["invite"] == 0 {
+	if len(res.Chaos) < 2 || res.Refused["invite (unavailable)"] == 0 {
 		t.Errorf("the outage did not show: chaos %v, refused %v", res.Chaos, res.Refused)
 	}
 }
