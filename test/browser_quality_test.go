@@ -139,13 +139,26 @@ func TestBrowserQualityAndView(t *testing.T) {
 		peer := peers[b]
 		b.waitJS("decoded video", `window.tandem.stats().then(s => s.framesDecoded > 30)`, 30*time.Second)
 		b.waitGoodQuality(peer, 20*time.Second)
+		// Figures that fit loopback: a stall of this busy machine can
+		// make one reading slow (a report answered late), so a few
+		// seconds are allowed to find one; a figure computed wrong
+		// (units, say) never fits.
+		fits := func(q pageQualityReport) bool {
+			l, r := q.Local, q.Remote[peer]
+			return r != nil && l.RTTMs != nil && l.LossPct != nil && l.JitterMs != nil && r.RTTMs != nil && r.LossPct != nil && r.JitterMs != nil &&
+				*l.RTTMs <= 200 && *l.LossPct <= 3
+		}
 		q := b.pageQuality()
+		for deadline := time.Now().Add(10 * time.Second); !fits(q) && time.Now().Before(deadline); {
+			time.Sleep(500 * time.Millisecond)
+			q = b.pageQuality()
+		}
+		if !fits(q) {
+			t.Fatalf("%s: loopback figures look wrong: %s", b.name, eval[string](b, `JSON.stringify(window.tandem.quality())`))
+		}
 		t.Logf("%s: local %s rtt %.0f ms loss %.1f %% jitter %.0f ms; from %s %s rtt %.0f ms loss %.1f %% jitter %.0f ms",
 			b.name, q.Local.Level, *q.Local.RTTMs, *q.Local.LossPct, *q.Local.JitterMs,
 			peer, q.Remote[peer].Level, *q.Remote[peer].RTTMs, *q.Remote[peer].LossPct, *q.Remote[peer].JitterMs)
-		if *q.Local.RTTMs > 200 || *q.Local.LossPct > 3 {
-			t.Errorf("%s: loopback figures look wrong: %+v", b.name, q.Local)
-		}
 		// What the user sees: bars and the figures in the tooltip.
 		b.waitJS("indicators on screen", fmt.Sprintf(`(() => {
 			const local = document.querySelector('#net-quality');
