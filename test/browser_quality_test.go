@@ -145,7 +145,7 @@ func TestBrowserQualityAndView(t *testing.T) {
 		// (units, say) never fits.
 		fits := func(q pageQualityReport) bool {
 			l, r := q.Local, q.Remote[peer]
-			return r != nil && l.RTTMs != nil && l.LossPct != nil && l.JitterMs != nil && r.RTTMs != nil && r.LossPct != nil && r.JitterMs != nil &&
+			return l != nil && r != nil && l.RTTMs != nil && l.LossPct != nil && l.JitterMs != nil && r.RTTMs != nil && r.LossPct != nil && r.JitterMs != nil &&
 				*l.RTTMs <= 200 && *l.LossPct <= 3
 		}
 		q := b.pageQuality()
