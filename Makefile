@@ -59,12 +59,15 @@ typecheck-web:
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/loopback-only.sh ./scripts/fuzz.sh
 
-## soak: a long soak (SOAK=30m) on three nodes with Redis killed for 30 s
-## every 5 minutes; every call must end everywhere, every answered call be
-## in its members' histories once, and nothing leak (docs/benchmarks.md)
+## soak: two long soaks (SOAK=30m each) on three nodes: one with Redis
+## killed for 30 s every 5 minutes, one on node processes with a node
+## SIGKILLed or drained every 5 minutes; every call must end everywhere,
+## every answered call be in its members' histories once, no node hold a
+## call after, and nothing leak (docs/benchmarks.md)
 SOAK ?= 30m
 soak: test-deps
 	TANDEM_SOAK=$(SOAK) ./scripts/loopback-only.sh $(GO) test -count=1 -timeout 25h -run 'TestSoakRedisOutage$$' -v ./internal/loadtest/
+	TANDEM_SOAK=$(SOAK) ./scripts/loopback-only.sh $(GO) test -count=1 -timeout 25h -run 'TestSoakNodeKills$$' -v ./cmd/tandem/
 
 ## bench: hot-path benchmarks (see docs/benchmarks.md)
 bench:
