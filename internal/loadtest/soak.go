@@ -77,13 +77,14 @@ const (
 	SoakMissed    = "missed"
 	SoakRoom      = "room"
 	SoakResumed   = "resumed" // answered, and a socket drops and comes back mid-call
+	SoakAssisted  = "assisted" // answered, and the caller helps the callee: asks to see, is let see and act, and it ends
 )
 
 // soakWeights is how often each scenario is picked.
 var soakWeights = []struct {
 	kind   string
 	weight int
-}{{SoakAnswered, 40}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}}
+}{{SoakAnswered, 35}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}, {SoakAssisted, 10}}
 
 // SoakResult is what a soak saw.
 type SoakResult struct {
@@ -268,6 +269,8 @@ type soakCall struct {
 	// ended meanwhile; the app takes a call not resumed at once as ended
 	// while it was offline.
 	lost map[*device]bool
+	// assist is the last assistance state each device heard.
+	assist map[*device]*protocol.AssistState
 }
 
 // Soak runs a soak and checks its invariants; the error is for a soak
@@ -700,6 +703,8 @@ func (d *device) read(c *client.Client) {
 			s.ends[m.Reason]++
 		case *protocol.Resumed:
 			s.call(m.CallID).resumed[d] = true
+		case *protocol.AssistState:
+			s.call(m.CallID).assist[d] = m
 		}
 		s.cond.Broadcast()
 		s.mu.Unlock()
@@ -710,7 +715,8 @@ func (d *device) read(c *client.Client) {
 func (s *soak) call(callID string) *soakCall {
 	sc := s.calls[callID]
 	if sc == nil {
-		sc = &soakCall{ringing: map[*device]time.Time{}, ended: map[*device]string{}, accepted: map[*device]bool{}, resumed: map[*device]bool{}, lost: map[*device]bool{}}
+		sc = &soakCall{ringing: map[*device]time.Time{}, ended: map[*device]string{}, accepted: map[*device]bool{}, resumed: map[*device]bool{}, lost: map[*device]bool{},
+			assist: map[*device]*protocol.AssistState{}}
 		s.calls[callID] = sc
 	}
 	return sc
@@ -807,7 +813,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			return
 		}
 		s.ended(kind, id, everyone, protocol.ReasonNoAnswer)
-	case SoakAnswered, SoakResumed:
+	case SoakAnswered, SoakResumed, SoakAssisted:
 		sent := time.Now()
 		if err := s.retry("accept", func() error { return answerer.c.Load().Accept(ctx, id, false) }); err != nil {
 			s.broke(ctx, id, from, everyone, "%s %s: accept: %v", kind, id, err)
@@ -839,6 +845,9 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			return true
 		}) {
 			s.violate("%s %s: a device of %s kept ringing after the answer", kind, id, callee.user)
+		}
+		if kind == SoakAssisted && !s.assist(ctx, id, from, answerer, callee.user, everyone, rng) {
+			return
 		}
 		hold := time.Duration(float64(s.cfg.Hold) * (0.5 + rng.Float64()))
 		if kind == SoakResumed {
@@ -873,6 +882,75 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 		}
 		legs := []*device{from, answerer}
 		s.ended(kind, id, legs, protocol.ReasonCompleted)
+		if kind == SoakAssisted {
+			s.assistOver(id, legs)
+		}
+	}
+}
+
+// assist has helper, the caller's device, help the callee on helped: it
+// asks to see, the callee lets it see and act, and then the callee takes
+// the grants back, or the helper ends the assistance, or neither and the
+// call's end must end it. It reports whether the call goes on.
+func (s *soak) assist(ctx context.Context, id string, helper, helped *device, helpedUser string, reached []*device, rng *rand.Rand) bool {
+	heard := func(d *device, ok func(a *protocol.AssistState) bool) func() bool {
+		return func() bool { a := s.call(id).assist[d]; return a != nil && ok(a) }
+	}
+	sent := time.Now()
+	if err := s.retry("assist", func() error { return helper.c.Load().Assist(ctx, id, helpedUser, protocol.AssistView) }); err != nil {
+		s.broke(ctx, id, helper, reached, "assisted %s: asking to help: %v", id, err)
+		return false
+	}
+	if !s.await(soakStep, heard(helped, func(a *protocol.AssistState) bool { return a.Active && slices.Contains(a.Requested, protocol.AssistView) })) {
+		s.broke(ctx, id, helper, reached, "assisted %s: the helped device was never asked", id)
+		return false
+	}
+	s.latency("assist → asked", time.Since(sent))
+	sent = time.Now()
+	if err := s.retry("assist_grant", func() error {
+		return helped.c.Load().AssistGrant(ctx, id, protocol.AssistView, protocol.AssistControl)
+	}); err != nil {
+		s.broke(ctx, id, helper, reached, "assisted %s: granting: %v", id, err)
+		return false
+	}
+	if !s.await(soakStep, heard(helper, func(a *protocol.AssistState) bool { return a.Active && slices.Contains(a.Granted, protocol.AssistControl) })) {
+		s.broke(ctx, id, helper, reached, "assisted %s: the helper never heard the grants", id)
+		return false
+	}
+	s.latency("grant → granted", time.Since(sent))
+	switch rng.IntN(3) {
+	case 0: // taken back
+		if err := s.retry("assist_grant", func() error { return helped.c.Load().AssistGrant(ctx, id) }); err != nil {
+			s.broke(ctx, id, helper, reached, "assisted %s: taking the grants back: %v", id, err)
+			return false
+		}
+		if !s.await(soakStep, heard(helper, func(a *protocol.AssistState) bool { return len(a.Granted) == 0 })) {
+			s.broke(ctx, id, helper, reached, "assisted %s: the helper kept its grants after they were taken back", id)
+			return false
+		}
+	case 1: // ended by the helper
+		if err := s.retry("assist_end", func() error { return helper.c.Load().AssistEnd(ctx, id) }); err != nil {
+			s.broke(ctx, id, helper, reached, "assisted %s: ending the assistance: %v", id, err)
+			return false
+		}
+		if !s.await(soakStep, heard(helped, func(a *protocol.AssistState) bool { return !a.Active })) {
+			s.broke(ctx, id, helper, reached, "assisted %s: the helped device never heard the assistance end", id)
+			return false
+		}
+	}
+	return true
+}
+
+// assistOver checks, once an assisted call has ended, that no leg last
+// heard its assistance running: no grant outlives its call.
+func (s *soak) assistOver(id string, legs []*device) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := s.call(id)
+	for _, d := range legs {
+		if a := sc.assist[d]; a != nil && a.Active && !sc.lost[d] {
+			s.violation = append(s.violation, fmt.Sprintf("assisted %s: %s/%s last heard the assistance running (granted %v) after the call ended", id, d.user, d.name, a.Granted))
+		}
 	}
 }
 
