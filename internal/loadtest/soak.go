@@ -76,7 +76,7 @@ const (
 	SoakCancelled = "cancelled"
 	SoakMissed    = "missed"
 	SoakRoom      = "room"
-	SoakResumed   = "resumed" // answered, and a socket drops and comes back mid-call
+	SoakResumed   = "resumed"  // answered, and a socket drops and comes back mid-call
 	SoakAssisted  = "assisted" // answered, and the caller helps the callee: asks to see, is let see and act, and it ends
 )
 
@@ -901,7 +901,9 @@ func (s *soak) assist(ctx context.Context, id string, helper, helped *device, he
 		s.broke(ctx, id, helper, reached, "assisted %s: asking to help: %v", id, err)
 		return false
 	}
-	if !s.await(soakStep, heard(helped, func(a *protocol.AssistState) bool { return a.Active && slices.Contains(a.Requested, protocol.AssistView) })) {
+	if !s.await(soakStep, heard(helped, func(a *protocol.AssistState) bool {
+		return a.Active && slices.Contains(a.Requested, protocol.AssistView)
+	})) {
 		s.broke(ctx, id, helper, reached, "assisted %s: the helped device was never asked", id)
 		return false
 	}
@@ -913,7 +915,9 @@ func (s *soak) assist(ctx context.Context, id string, helper, helped *device, he
 		s.broke(ctx, id, helper, reached, "assisted %s: granting: %v", id, err)
 		return false
 	}
-	if !s.await(soakStep, heard(helper, func(a *protocol.AssistState) bool { return a.Active && slices.Contains(a.Granted, protocol.AssistControl) })) {
+	if !s.await(soakStep, heard(helper, func(a *protocol.AssistState) bool {
+		return a.Active && slices.Contains(a.Granted, protocol.AssistControl)
+	})) {
 		s.broke(ctx, id, helper, reached, "assisted %s: the helper never heard the grants", id)
 		return false
 	}
