@@ -110,6 +110,9 @@ type Stats struct {
 	// EstimateKbps is congestion control's estimate of the path to the
 	// server; 0 before the first.
 	EstimateKbps uint64
+	// Rejoins counts calls whose media connected anew because another
+	// node took the call over.
+	Rejoins uint64
 }
 
 // Agent is one running desktop agent.
@@ -128,7 +131,7 @@ type Agent struct {
 
 type stats struct {
 	frames, applied, paused, notGranted, unattended, localPauses, annotations, captureErr, bitrate, estimate, dropped, rejected atomic.Uint64
-	clipIn, clipOut, clipTooLarge                                                                                               atomic.Uint64
+	clipIn, clipOut, clipTooLarge, rejoins                                                                                      atomic.Uint64
 }
 
 // New returns an agent; Run starts it.
@@ -151,6 +154,7 @@ func (a *Agent) Stats() Stats {
 		Unattended: s.unattended.Load(), LocalPauses: s.localPauses.Load(), Annotations: s.annotations.Load(),
 		CaptureError: s.captureErr.Load(), Dropped: s.dropped.Load(), Rejected: s.rejected.Load(), BitrateKbps: s.bitrate.Load(), EstimateKbps: s.estimate.Load(),
 		ClipboardIn: s.clipIn.Load(), ClipboardOut: s.clipOut.Load(), ClipboardTooLarge: s.clipTooLarge.Load(),
+		Rejoins: s.rejoins.Load(),
 	}
 }
 
@@ -228,6 +232,13 @@ func (a *Agent) handle(ctx context.Context, m any) {
 	case *protocol.AssistPick:
 		if s := a.current(); s != nil && s.callID == m.CallID {
 			s.pick(m.Screen)
+		}
+	case *protocol.Resumed:
+		if s := a.current(); s != nil && s.callID == m.CallID && m.Rejoin {
+			a.log.Info("the call moved to another node; connecting its media there", "call", m.CallID)
+			if err := s.rejoin(ctx); err != nil {
+				a.log.Warn("the call's media could not connect to its new node", "call", m.CallID, "err", err)
+			}
 		}
 	case *protocol.Ended:
 		if s := a.current(); s != nil && s.callID == m.CallID {

@@ -36,8 +36,11 @@ type session struct {
 	a      *Agent
 	callID string
 	desk   Desktop
-	media  *client.Media
-	track  *webrtc.TrackLocalStaticSample
+	// media is the call's media; replaced when the call moves to another
+	// node (rejoin).
+	media atomic.Pointer[client.Media]
+	track *webrtc.TrackLocalStaticSample
+	rekey atomic.Bool // the next frame is a keyframe: the media connected anew
 
 	granted atomic.Pointer[grants]
 	// expectControl is until when (unix ns) the agent waits for the server
@@ -85,9 +88,7 @@ func (a *Agent) startSession(ctx context.Context, callID, helper string, desk De
 	stream := a.c.Load().Welcome().User
 	s.track, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "screen", stream)
 	if err == nil {
-		s.media, err = a.c.Load().StartMedia(ctx, callID, client.MediaOptions{
-			ScreenTrack: s.track, Assist: true, OnAssist: s.onAssist, EstimateBandwidth: true,
-		})
+		err = s.startMedia(ctx)
 	}
 	if err != nil {
 		enc.Close()
@@ -101,13 +102,47 @@ func (a *Agent) startSession(ctx context.Context, callID, helper string, desk De
 	return s, nil
 }
 
+// startMedia starts the call's media: the screen track, marked as a
+// screen share, and the assist data channel.
+func (s *session) startMedia(ctx context.Context) error {
+	m, err := s.a.c.Load().StartMedia(ctx, s.callID, client.MediaOptions{
+		ScreenTrack: s.track, Assist: true, OnAssist: s.onAssist, EstimateBandwidth: true,
+	})
+	if err != nil {
+		return err
+	}
+	s.media.Store(m)
+	return nil
+}
+
+// rejoin connects the call's media anew: the node holding the call went
+// away and another took it over, which has none of it. The assistance
+// did not move with the call (the new node knows nothing of it): every
+// grant is taken back here too, the bar says so, and the helper asks
+// again, which the person answers again. The first frame sent after is a
+// keyframe.
+func (s *session) rejoin(ctx context.Context) error {
+	s.setGrants(nil, "")
+	if old := s.media.Load(); old != nil {
+		_ = old.Close()
+	}
+	if err := s.startMedia(ctx); err != nil {
+		return err
+	}
+	s.rekey.Store(true)
+	s.a.stats.rejoins.Add(1)
+	return nil
+}
+
 // close stops the session's goroutines and media.
 func (s *session) close() {
 	s.once.Do(func() {
 		close(s.done)
 		s.wg.Wait()
 		_ = s.desk.Close()
-		_ = s.media.Close()
+		if m := s.media.Load(); m != nil {
+			_ = m.Close()
+		}
 	})
 }
 
@@ -308,7 +343,7 @@ func (s *session) capture(enc *vpx.Encoder) {
 			s.a.stats.captureErr.Add(1)
 			continue
 		}
-		key := s.media.KeyframeRequested() || !sending
+		key := s.media.Load().KeyframeRequested() || s.rekey.Swap(false) || !sending
 		if size := image.Pt(f.Width, f.Height); size != desktop {
 			desktop = size // the person changed the resolution
 			s.a.log.Info("the screen changed size", "width", f.Width, "height", f.Height)
@@ -357,7 +392,7 @@ const (
 // screen sent faster than the network carries queues up in front of it,
 // and every click's echo waits behind that queue.
 func (s *session) adaptBitrate(enc *vpx.Encoder) {
-	target := s.media.TargetBitrate() / 1000
+	target := s.media.Load().TargetBitrate() / 1000
 	if target <= 0 {
 		return
 	}

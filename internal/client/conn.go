@@ -252,7 +252,10 @@ func (c *Client) resumed(m *protocol.Resumed) {
 		return
 	}
 	if m.Rejoin {
-		c.log.Warn("the call moved to another node; this client does not rejoin it", "call", m.CallID)
+		// Another node took the call over and has none of its media:
+		// restarting ICE cannot help. The application closes this Media
+		// and starts one anew (the agent does, session.rejoin).
+		c.log.Info("the call moved to another node; its media must start anew", "call", m.CallID)
 		return
 	}
 	go func() {
