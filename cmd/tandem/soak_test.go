@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"math/rand/v2"
 	"os"
 	"regexp"
@@ -97,6 +100,39 @@ func (n *soakNode) stop(sig syscall.Signal, d time.Duration) error {
 	}
 }
 
+// busiest returns the node holding the most calls now.
+func busiest(nodes []*soakNode) *soakNode {
+	best, most := nodes[0], -1
+	for _, n := range nodes {
+		if c := nodeCalls(n.addr); c > most {
+			best, most = n, c
+		}
+	}
+	return best
+}
+
+var callsRE = regexp.MustCompile(`(?m)^tandem_signaling_calls (\d+)`)
+
+// nodeCalls reads tandem_signaling_calls from the node's /metrics; -1 if
+// it cannot.
+func nodeCalls(addr string) int {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return -1
+	}
+	m := callsRE.FindSubmatch(b)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
 // TestSoakNodeKills: a soak on three node processes sharing Redis, while
 // chaos SIGKILLs a node and starts it again, and drains another with
 // SIGTERM and replaces it. Devices on a node that goes sign in again on
@@ -151,6 +187,11 @@ func TestSoakNodeKills(t *testing.T) {
 				case <-time.After(every):
 				}
 				n := nodes[rng.IntN(len(nodes))]
+				if i%2 == 1 {
+					// A drain of the node holding the most calls: one
+					// holding none exits at once and hands nothing over.
+					n = busiest(nodes)
+				}
 				if i%2 == 0 {
 					if err := n.stop(syscall.SIGKILL, 10*time.Second); err != nil {
 						chaosErr = append(chaosErr, err.Error())
