@@ -78,13 +78,14 @@ const (
 	SoakRoom      = "room"
 	SoakResumed   = "resumed"  // answered, and a socket drops and comes back mid-call
 	SoakAssisted  = "assisted" // answered, and the caller helps the callee: asks to see, is let see and act, and it ends
+	SoakTalk      = "talk"     // a push-to-talk room: two ask for the floor at once, one talks, then the other
 )
 
 // soakWeights is how often each scenario is picked.
 var soakWeights = []struct {
 	kind   string
 	weight int
-}{{SoakAnswered, 35}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}, {SoakAssisted, 10}}
+}{{SoakAnswered, 35}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}, {SoakAssisted, 10}, {SoakTalk, 8}}
 
 // SoakResult is what a soak saw.
 type SoakResult struct {
@@ -156,7 +157,7 @@ func (r SoakResult) String() string {
 	slices.Sort(kinds)
 	for _, k := range kinds {
 		p := r.Latency[k]
-		fmt.Fprintf(&b, "%-28s n=%-6d p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", k, p.N, ms(p.P50), ms(p.P99), ms(p.Max))
+		fmt.Fprintf(&b, "%-32s n=%-6d p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", k, p.N, ms(p.P50), ms(p.P99), ms(p.Max))
 	}
 	for i := range r.Baseline {
 		fmt.Fprintf(&b, "node %d: goroutines %d → %d, heap %.1f → %.1f MiB, RSS %.1f → %.1f MiB, open files %d → %d\n", i+1,
@@ -269,8 +270,10 @@ type soakCall struct {
 	// ended meanwhile; the app takes a call not resumed at once as ended
 	// while it was offline.
 	lost map[*device]bool
-	// assist is the last assistance state each device heard.
+	// assist is the last assistance state each device heard, floor the
+	// last floor state.
 	assist map[*device]*protocol.AssistState
+	floor  map[*device]*protocol.FloorState
 }
 
 // Soak runs a soak and checks its invariants; the error is for a soak
@@ -354,7 +357,7 @@ loop:
 		}
 		kind := pick(rng)
 		need := 2
-		if kind == SoakRoom {
+		if kind == SoakRoom || kind == SoakTalk {
 			need = 3
 		}
 		ps := s.take(need, rng)
@@ -705,6 +708,8 @@ func (d *device) read(c *client.Client) {
 			s.call(m.CallID).resumed[d] = true
 		case *protocol.AssistState:
 			s.call(m.CallID).assist[d] = m
+		case *protocol.FloorState:
+			s.call(m.CallID).floor[d] = m
 		}
 		s.cond.Broadcast()
 		s.mu.Unlock()
@@ -716,7 +721,7 @@ func (s *soak) call(callID string) *soakCall {
 	sc := s.calls[callID]
 	if sc == nil {
 		sc = &soakCall{ringing: map[*device]time.Time{}, ended: map[*device]string{}, accepted: map[*device]bool{}, resumed: map[*device]bool{}, lost: map[*device]bool{},
-			assist: map[*device]*protocol.AssistState{}}
+			assist: map[*device]*protocol.AssistState{}, floor: map[*device]*protocol.FloorState{}}
 		s.calls[callID] = sc
 	}
 	return sc
@@ -751,8 +756,8 @@ const (
 func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Rand) {
 	caller, callee := ps[0], ps[1]
 	from := caller.devices[rng.IntN(len(caller.devices))]
-	if kind == SoakRoom {
-		s.room(ctx, ps, rng)
+	if kind == SoakRoom || kind == SoakTalk {
+		s.room(ctx, kind, ps, rng)
 		return
 	}
 	sent := time.Now()
@@ -1000,9 +1005,14 @@ func (s *soak) ended(kind, id string, ds []*device, want string) {
 }
 
 // room has ps join a room one after another, on one device each, and
-// leave it again; each hears the others come and go.
-func (s *soak) room(ctx context.Context, ps []*person, rng *rand.Rand) {
+// leave it again; each hears the others come and go. A push-to-talk room
+// (kind SoakTalk) passes the floor around meanwhile (talk).
+func (s *soak) room(ctx context.Context, kind string, ps []*person, rng *rand.Rand) {
 	name := fmt.Sprintf("room-%x", rng.Uint32())
+	mode := ""
+	if kind == SoakTalk {
+		mode = protocol.ModePTT
+	}
 	var id string
 	var in []*device
 	for _, p := range ps {
@@ -1011,7 +1021,7 @@ func (s *soak) room(ctx context.Context, ps []*person, rng *rand.Rand) {
 		var ack *protocol.Ack
 		err := s.retry("join", func() error {
 			var err error
-			ack, err = d.c.Load().Request(ctx, protocol.TypeJoin, &protocol.Join{Room: name})
+			ack, err = d.c.Load().Request(ctx, protocol.TypeJoin, &protocol.Join{Room: name, Mode: mode})
 			return err
 		})
 		if err != nil {
@@ -1023,18 +1033,88 @@ func (s *soak) room(ctx context.Context, ps []*person, rng *rand.Rand) {
 		in = append(in, d)
 		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
 	}
-	time.Sleep(time.Duration(float64(s.cfg.Hold) * rng.Float64()))
+	if kind == SoakTalk && len(in) == len(ps) {
+		s.talk(ctx, id, in)
+	} else {
+		time.Sleep(time.Duration(float64(s.cfg.Hold) * rng.Float64()))
+	}
 	for _, d := range in {
 		if err := s.retry("leave", func() error { return d.c.Load().Hangup(ctx, id) }); err != nil {
 			s.violate("room %s: %s leaving: %v", name, d.user, err)
 		}
 	}
 	if id != "" && len(in) == len(ps) {
-		s.ended(SoakRoom, id, in, protocol.ReasonCompleted)
+		s.ended(kind, id, in, protocol.ReasonCompleted)
 	}
 	if id != "" {
 		s.retire(id)
 	}
+}
+
+// talk passes a push-to-talk room's floor: the first two members ask for
+// it at once; every member hears the first hold it with the second
+// queued, then, when the first lets go, the second hold it, and then
+// nobody. Under chaos a step that fails leaves the room to its leaving.
+func (s *soak) talk(ctx context.Context, id string, in []*device) {
+	everyone := func(ok func(f *protocol.FloorState) bool) func() bool {
+		return func() bool {
+			sc := s.call(id)
+			for _, d := range in {
+				if f := sc.floor[d]; !sc.lost[d] && (f == nil || !ok(f)) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	first, second := in[0], in[1]
+	sent := time.Now()
+	for _, d := range []*device{first, second} {
+		if err := s.retry("floor", func() error {
+			_, err := d.c.Load().Request(ctx, protocol.TypeFloor, &protocol.Floor{CallID: id, Action: protocol.FloorRequest})
+			return err
+		}); err != nil {
+			s.talkBroke(id, "%s asking for the floor: %v", d.user, err)
+			return
+		}
+	}
+	if !s.await(soakStep, everyone(func(f *protocol.FloorState) bool {
+		return f.Holder == first.user && slices.Equal(f.Queue, []string{second.user})
+	})) {
+		s.talkBroke(id, "not every member heard %s hold the floor with %s waiting", first.user, second.user)
+		return
+	}
+	s.latency("floor request → everyone told", time.Since(sent))
+	time.Sleep(s.cfg.Hold / 2)
+	for i, d := range []*device{first, second} {
+		sent = time.Now()
+		if err := s.retry("floor", func() error {
+			_, err := d.c.Load().Request(ctx, protocol.TypeFloor, &protocol.Floor{CallID: id, Action: protocol.FloorRelease})
+			return err
+		}); err != nil {
+			s.talkBroke(id, "%s letting go of the floor: %v", d.user, err)
+			return
+		}
+		next := ""
+		if i == 0 {
+			next = second.user
+		}
+		if !s.await(soakStep, everyone(func(f *protocol.FloorState) bool { return f.Holder == next && len(f.Queue) == 0 })) {
+			s.talkBroke(id, "when %s let go, not every member heard the floor pass to %q", d.user, next)
+			return
+		}
+		s.latency("floor release → everyone told", time.Since(sent))
+	}
+}
+
+// talkBroke is a push-to-talk step that failed: a broken invariant,
+// unless chaos disturbed it.
+func (s *soak) talkBroke(id, format string, args ...any) {
+	if s.cfg.Chaos != nil {
+		s.disturb()
+		return
+	}
+	s.violate("talk %s: "+format, append([]any{id}, args...)...)
 }
 
 // retire checks, once a scenario is over, that no device still rings for
