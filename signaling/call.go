@@ -216,6 +216,11 @@ func (h *Hub) checkCallee(s *Session, to string) error {
 		h.log.Warn("user directory unreachable", "err", err)
 		return fail(protocol.CodeUnavailable, "the call service cannot reach its shared state; calls in progress go on, try again shortly")
 	}
+	if !known && h.cluster != nil && h.cluster.Settling() {
+		// Redis is back from an outage, maybe empty, and the nodes are
+		// writing their users again: not knowing one yet is not news.
+		return fail(protocol.CodeUnavailable, "the call service is rebuilding its shared state after an outage; try again shortly")
+	}
 	if !known {
 		return fail(protocol.CodeUserUnknown, "no user "+to+" has signed in on this server")
 	}

@@ -327,7 +327,7 @@ func (s *Session) forwarded(in inbound) bool {
 	_ = json.Unmarshal(in.raw, &hd)
 	node, err := h.homeFor(s, in.msg, hd.CallID)
 	if errors.Is(err, errCallMoving) {
-		s.sendError(hd.ID, protocol.CodeUnavailable, "the node holding this call went away and another is taking it over; try again in a moment", hd.CallID)
+		s.sendError(hd.ID, protocol.CodeUnavailable, "the call is moving to another node, or its shared state is being written again after an outage; try again in a moment", hd.CallID)
 		return true
 	}
 	if err != nil {
@@ -389,7 +389,8 @@ func (h *Hub) homeFor(s *Session, msg any, callID string) (string, error) {
 }
 
 // errCallMoving: the node holding a call went away, and another has not
-// yet taken it over.
+// yet taken it over; or Redis is back from an outage and the nodes are
+// still writing their calls and rooms again.
 var errCallMoving = errors.New("signaling: the call's node went away; it is being taken over")
 
 // inviteHome picks the node for a new call: the one holding the call the
@@ -433,6 +434,12 @@ func (h *Hub) roomHome(name string) (string, error) {
 			if ok && snap.Home == cur.Node {
 				return "", errCallMoving
 			}
+		}
+		if cur.Node == "" && h.cluster.Settling() {
+			// Redis is back from an outage, maybe empty, and the nodes
+			// are writing their rooms again: this one may be running
+			// already, and starting it anew now would split it.
+			return "", errCallMoving
 		}
 		// None, or its node is gone and nobody took it over: start it
 		// anew.
@@ -524,6 +531,10 @@ func (h *Hub) Deliver(e *cluster.Envelope) {
 		h.mu.Unlock()
 		if want {
 			go func() { defer h.wg.Done(); h.proxyFor(e) }()
+		}
+	case cluster.KindResynced:
+		if e.From != h.cluster.ID() {
+			h.goUnlessClosed(func() { h.announceLocal(h.localSessions()) })
 		}
 	case cluster.KindErased:
 		if e.From == h.cluster.ID() {
@@ -661,7 +672,37 @@ func (h *Hub) Resync() {
 		_ = h.cluster.SetPresence(ctx, s.user, s.presence())
 		cancel()
 	}
+	h.announceLocal(local)
+	// The others announce theirs in turn: what they told while this node
+	// could not hear (a device signing in again, its call held here) was
+	// lost, Redis keeping no message for a subscriber that is away.
+	h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindResynced})
 	h.log.Info("state written again after a Redis outage", "sessions", len(local))
+}
+
+// announceLocal tells the other nodes again of this node's devices, as
+// when each signed in: a node holding a call of one resumes its leg on
+// the session it may not have heard of (proxyFor; one it knows is left
+// as it is).
+func (h *Hub) announceLocal(local []*Session) {
+	for _, s := range local {
+		h.cluster.Broadcast(&cluster.Envelope{Kind: cluster.KindOnline, Sess: s.id, User: s.user, Device: s.device, Grants: s.ident.Grants})
+	}
+}
+
+// localSessions lists the devices signed in on this node.
+func (h *Hub) localSessions() []*Session {
+	var local []*Session
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, devs := range h.devices {
+		for _, s := range devs {
+			if s.remote == nil {
+				local = append(local, s)
+			}
+		}
+	}
+	return local
 }
 
 // NodeGone implements cluster.Handler: the devices whose sockets were on

@@ -178,7 +178,7 @@ func TestSoakNodeKills(t *testing.T) {
 		// A call whose node was killed is found dead, taken over and,
 		// if a device does not come back, ended after the grace.
 		EndWait: 30 * time.Second,
-		Chaos: func(ctx context.Context, note func(string, ...any)) {
+		Chaos: func(ctx context.Context, c loadtest.ChaosControl) {
 			rng := rand.New(rand.NewPCG(5, 5))
 			for i := 0; ; i++ {
 				select {
@@ -196,20 +196,20 @@ func TestSoakNodeKills(t *testing.T) {
 					if err := n.stop(syscall.SIGKILL, 10*time.Second); err != nil {
 						chaosErr = append(chaosErr, err.Error())
 					}
-					note("node on %s killed (SIGKILL)", n.addr)
+					c.Note("node on %s killed (SIGKILL)", n.addr)
 					time.Sleep(time.Second)
 				} else {
-					note("node on %s draining (SIGTERM)", n.addr)
+					c.Note("node on %s draining (SIGTERM)", n.addr)
 					if err := n.stop(syscall.SIGTERM, 20*time.Second); err != nil {
 						chaosErr = append(chaosErr, "drain: "+err.Error())
 					}
-					note("node on %s drained and gone", n.addr)
+					c.Note("node on %s drained and gone", n.addr)
 				}
 				if err := n.start(); err != nil {
 					chaosErr = append(chaosErr, err.Error())
 					return
 				}
-				note("node on %s started again", n.addr)
+				c.Note("node on %s started again", n.addr)
 			}
 		},
 	})

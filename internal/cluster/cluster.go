@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -76,6 +77,7 @@ const (
 	KindPresence = "presence" // broadcast: User's presence may have changed; tell their contacts' devices
 	KindContact  = "contact"  // broadcast: User and Device (a user id here) became contacts
 	KindDecline  = "decline"  // broadcast: User declined call Token on Device from a notification
+	KindResynced = "resynced" // broadcast: a node wrote its state again after a Redis outage; tell it your devices again
 )
 
 // Envelope is one message between nodes. Only nodes publish to Redis, so
@@ -127,6 +129,9 @@ type Node struct {
 
 	draining atomic.Bool
 	lastOK   atomic.Int64 // unix ns of the last successful heartbeat
+	// settling is until when (unix ns) the shared state may lack what
+	// the nodes write again after a Redis outage (Settling).
+	settling atomic.Int64
 	// listening is whether the last heartbeat found this node's inbox
 	// subscribed: after an outage Redis answers commands before the
 	// subscription is back, and what the others send meanwhile is lost.
@@ -443,6 +448,17 @@ func (n *Node) beat(ctx context.Context) error {
 
 var errLost = errors.New("cluster: registration was lost")
 
+// settleBeats is how many heartbeats after this node wrote its state
+// again the others are taken to have written theirs.
+const settleBeats = 3
+
+// Settling reports whether Redis came back from an outage (empty,
+// perhaps) so recently that the state every node writes again may not
+// all be there yet: something missing from it is not yet news (a user
+// unknown, say), and a request that depends on it is better refused as
+// unavailable, to be tried again.
+func (n *Node) Settling() bool { return time.Now().UnixNano() < n.settling.Load() }
+
 func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Heartbeat)
 	defer t.Stop()
@@ -462,9 +478,11 @@ func (n *Node) heartbeats() {
 				n.log.Warn("Redis unreachable; calls in progress go on", "err", err)
 			}
 			failing = true
+			n.settling.Store(math.MaxInt64)
 			continue
 		case errors.Is(err, errLost) || failing:
 			failing, resync = false, true
+			n.settling.Store(math.MaxInt64)
 		}
 		// The node's state is written again once it can hear the others
 		// too: they act on what it writes by sending to its inbox.
@@ -472,6 +490,8 @@ func (n *Node) heartbeats() {
 			resync = false
 			n.log.Info("Redis is back; writing this node's state again")
 			n.h.Resync()
+			// The others write theirs at their next beat or two.
+			n.settling.Store(time.Now().Add(settleBeats * n.cfg.Heartbeat).UnixNano())
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -51,9 +52,10 @@ type SoakConfig struct {
 	RingTimeout time.Duration
 	// Chaos, when set, runs beside the load and breaks things (stops
 	// Redis, kills a node) as it likes until ctx ends, saying what it did
-	// with note. Requests refused meanwhile as unavailable are retried, as
-	// a client does, and counted; the invariants must hold all the same.
-	Chaos func(ctx context.Context, note func(format string, args ...any))
+	// with c.Note. Requests refused meanwhile as unavailable are retried,
+	// as a client does, and counted; the invariants must hold all the
+	// same.
+	Chaos func(ctx context.Context, c ChaosControl)
 	// Progress gets a line every ProgressEvery (nil: none).
 	Progress      io.Writer
 	ProgressEvery time.Duration
@@ -87,6 +89,27 @@ var soakWeights = []struct {
 	weight int
 }{{SoakAnswered, 35}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}, {SoakAssisted, 10}, {SoakTalk, 8}}
 
+// ChaosControl is what a soak's Chaos tells it.
+type ChaosControl struct{ s *soak }
+
+// Note records what the chaos did.
+func (c ChaosControl) Note(format string, args ...any) { c.s.note(format, args...) }
+
+// Wiped says the deployment's shared state is gone (Redis came back
+// empty): the histories of calls that ended before are lost, by design
+// (a production Redis persists what it holds), and are no longer
+// expected; any call after must be recorded as ever.
+func (c ChaosControl) Wiped() {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.finished {
+		s.wiped[id] = s.answered[id]
+		delete(s.answered, id)
+	}
+	clear(s.finished)
+}
+
 // SoakResult is what a soak saw.
 type SoakResult struct {
 	Nodes     int
@@ -98,6 +121,7 @@ type SoakResult struct {
 	Refused   map[string]int // requests refused as unavailable (and retried), by step
 	Disturbed int            // scenarios that could not go their way under chaos, yet ended cleanly
 	SignIns   int            // devices that signed in again after their socket dropped (a node killed)
+	Wiped     int            // answered calls whose history Redis lost, coming back empty (not expected)
 	Chaos     []string       // what the chaos did, when
 	// RSSSlope is how fast the fastest-growing node's RSS grew while
 	// loaded, in MiB an hour (a least-squares line through the samples
@@ -149,6 +173,9 @@ func (r SoakResult) String() string {
 	if len(r.Refused) > 0 || r.Disturbed > 0 || r.SignIns > 0 {
 		fmt.Fprintf(&b, "refused as unavailable and retried: %s; scenarios disturbed, yet ended cleanly: %d; devices signed in again after their socket dropped: %d\n",
 			countsLine(r.Refused), r.Disturbed, r.SignIns)
+	}
+	if r.Wiped > 0 {
+		fmt.Fprintf(&b, "answered calls whose history Redis lost, coming back empty (not expected since): %d\n", r.Wiped)
 	}
 	var kinds []string
 	for k := range r.Latency {
@@ -225,6 +252,8 @@ type soak struct {
 	free      []int // people in no scenario
 	calls     map[string]*soakCall
 	answered  map[string][]string // answered call → its members
+	finished  map[string]bool     // answered calls whose scenario is over
+	wiped     map[string][]string // answered calls whose history a wipe took (ChaosControl.Wiped) → members
 	completed map[string]int
 	ends      map[string]int
 	lat       map[string][]time.Duration
@@ -298,7 +327,8 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 			return res, err
 		}
 	}
-	s := &soak{cfg: cfg, calls: map[string]*soakCall{}, answered: map[string][]string{}, completed: res.Completed, ends: res.Ends,
+	s := &soak{cfg: cfg, calls: map[string]*soakCall{}, answered: map[string][]string{}, finished: map[string]bool{}, wiped: map[string][]string{},
+		completed: res.Completed, ends: res.Ends,
 		lat: map[string][]time.Duration{}, refused: res.Refused}
 	s.cond = sync.NewCond(&s.mu)
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed))
@@ -343,7 +373,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 	go func() {
 		defer close(chaosDone)
 		if cfg.Chaos != nil {
-			cfg.Chaos(runCtx, s.note)
+			cfg.Chaos(runCtx, ChaosControl{s})
 		}
 	}()
 	var wg sync.WaitGroup
@@ -401,6 +431,7 @@ loop:
 	res.Violation = s.violation
 	res.Disturbed = s.disturbed
 	res.SignIns = s.signIns
+	res.Wiped = len(s.wiped)
 	res.Chaos = s.chaos
 	return res, nil
 }
@@ -458,10 +489,13 @@ const soakRetry = 90 * time.Second
 // retry makes a request, and makes it again while a node refuses it as
 // unavailable (Redis away, a node going), as a client does, counting the
 // refusals.
-func (s *soak) retry(step string, req func() error) error {
+func (s *soak) retry(ctx context.Context, step string, req func(ctx context.Context) error) error {
 	deadline := time.Now().Add(soakRetry)
 	for {
-		err := req()
+		// Each try waits for its reply a while, as an app does.
+		tctx, cancel := context.WithTimeout(ctx, soakStep)
+		err := req(tctx)
+		cancel()
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
@@ -489,6 +523,11 @@ func (s *soak) refusal(err error) string {
 		return " (unavailable)"
 	case s.cfg.Chaos != nil && (errors.Is(err, client.ErrDisconnected) || errors.Is(err, client.ErrClosed)):
 		return " (socket lost)"
+	case s.cfg.Chaos != nil && errors.Is(err, context.DeadlineExceeded):
+		// No reply: under chaos a message can be lost (one a node sent
+		// another the moment Redis came back, before the other listened
+		// again). An app asks again.
+		return " (no reply)"
 	case s.cfg.Chaos != nil && client.IsCode(err, protocol.CodeBusy):
 		// A call of this person's that a killed node held is still
 		// going on elsewhere (taken over, its device not back yet),
@@ -508,7 +547,7 @@ func (s *soak) broke(ctx context.Context, id string, from *device, reached []*de
 		return
 	}
 	s.disturb()
-	err := s.retry("hangup", func() error { return from.c.Load().Hangup(ctx, id) })
+	err := s.retry(ctx, "hangup", func(ctx context.Context) error { return from.c.Load().Hangup(ctx, id) })
 	gone := client.IsCode(err, protocol.CodeNotFound) || client.IsCode(err, protocol.CodeNotInCall)
 	if err != nil && !gone {
 		s.violate("%s, and under chaos hanging it up failed: %v", fmt.Sprintf(format, args...), err)
@@ -761,7 +800,9 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 		return
 	}
 	sent := time.Now()
-	id, err := from.c.Load().Invite(ctx, callee.user, false)
+	ictx, cancel := context.WithTimeout(ctx, soakStep)
+	id, err := from.c.Load().Invite(ictx, callee.user, false)
+	cancel()
 	if why := s.refusal(err); why != "" {
 		// Refused at once (or the socket went with its node): no call
 		// began, or one nobody answers rings out. A person tries again
@@ -800,14 +841,14 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 	answerer := callee.devices[rng.IntN(len(callee.devices))]
 	switch kind {
 	case SoakDeclined:
-		if err := s.retry("decline", func() error { return answerer.c.Load().Decline(ctx, id) }); err != nil {
+		if err := s.retry(ctx, "decline", func(ctx context.Context) error { return answerer.c.Load().Decline(ctx, id) }); err != nil {
 			s.broke(ctx, id, from, everyone, "%s %s: decline: %v", kind, id, err)
 			return
 		}
 		s.ended(kind, id, everyone, protocol.ReasonDeclined)
 	case SoakCancelled:
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
-		if err := s.retry("cancel", func() error { return from.c.Load().Hangup(ctx, id) }); err != nil {
+		if err := s.retry(ctx, "cancel", func(ctx context.Context) error { return from.c.Load().Hangup(ctx, id) }); err != nil {
 			s.broke(ctx, id, from, everyone, "%s %s: cancel: %v", kind, id, err)
 			return
 		}
@@ -820,7 +861,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 		s.ended(kind, id, everyone, protocol.ReasonNoAnswer)
 	case SoakAnswered, SoakResumed, SoakAssisted:
 		sent := time.Now()
-		if err := s.retry("accept", func() error { return answerer.c.Load().Accept(ctx, id, false) }); err != nil {
+		if err := s.retry(ctx, "accept", func(ctx context.Context) error { return answerer.c.Load().Accept(ctx, id, false) }); err != nil {
 			s.broke(ctx, id, from, everyone, "%s %s: accept: %v", kind, id, err)
 			return
 		}
@@ -862,11 +903,18 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			answerer.redial.Store(false)
 			answerer.c.Load().Drop()
 			answerer.reader.Wait()
-			if err := s.retry("sign-in", func() error { return answerer.dial(ctx) }); err != nil {
+			if err := s.retry(ctx, "sign-in", func(ctx context.Context) error { return answerer.dial(ctx) }); err != nil {
 				s.violate("%s %s: signing in again: %v", kind, id, err)
 				return
 			}
 			if !s.await(soakStep, func() bool { return s.call(id).resumed[answerer] }) {
+				s.mu.Lock()
+				gone := len(s.call(id).ended) > 0 // a node killed meanwhile, say
+				s.mu.Unlock()
+				if gone {
+					s.broke(ctx, id, from, everyone, "%s %s: the call ended before it could resume", kind, id)
+					return
+				}
 				s.violate("%s %s: the call did not resume on the new socket", kind, id)
 				return
 			}
@@ -878,7 +926,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			by, other = answerer, from
 		}
 		sent = time.Now()
-		if err := s.retry("hangup", func() error { return by.c.Load().Hangup(ctx, id) }); err != nil {
+		if err := s.retry(ctx, "hangup", func(ctx context.Context) error { return by.c.Load().Hangup(ctx, id) }); err != nil {
 			s.broke(ctx, id, from, everyone, "%s %s: hangup: %v", kind, id, err)
 			return
 		}
@@ -902,7 +950,9 @@ func (s *soak) assist(ctx context.Context, id string, helper, helped *device, he
 		return func() bool { a := s.call(id).assist[d]; return a != nil && ok(a) }
 	}
 	sent := time.Now()
-	if err := s.retry("assist", func() error { return helper.c.Load().Assist(ctx, id, helpedUser, protocol.AssistView) }); err != nil {
+	if err := s.retry(ctx, "assist", func(ctx context.Context) error {
+		return helper.c.Load().Assist(ctx, id, helpedUser, protocol.AssistView)
+	}); err != nil {
 		s.broke(ctx, id, helper, reached, "assisted %s: asking to help: %v", id, err)
 		return false
 	}
@@ -914,7 +964,7 @@ func (s *soak) assist(ctx context.Context, id string, helper, helped *device, he
 	}
 	s.latency("assist → asked", time.Since(sent))
 	sent = time.Now()
-	if err := s.retry("assist_grant", func() error {
+	if err := s.retry(ctx, "assist_grant", func(ctx context.Context) error {
 		return helped.c.Load().AssistGrant(ctx, id, protocol.AssistView, protocol.AssistControl)
 	}); err != nil {
 		s.broke(ctx, id, helper, reached, "assisted %s: granting: %v", id, err)
@@ -929,7 +979,7 @@ func (s *soak) assist(ctx context.Context, id string, helper, helped *device, he
 	s.latency("grant → granted", time.Since(sent))
 	switch rng.IntN(3) {
 	case 0: // taken back
-		if err := s.retry("assist_grant", func() error { return helped.c.Load().AssistGrant(ctx, id) }); err != nil {
+		if err := s.retry(ctx, "assist_grant", func(ctx context.Context) error { return helped.c.Load().AssistGrant(ctx, id) }); err != nil {
 			s.broke(ctx, id, helper, reached, "assisted %s: taking the grants back: %v", id, err)
 			return false
 		}
@@ -938,7 +988,7 @@ func (s *soak) assist(ctx context.Context, id string, helper, helped *device, he
 			return false
 		}
 	case 1: // ended by the helper
-		if err := s.retry("assist_end", func() error { return helper.c.Load().AssistEnd(ctx, id) }); err != nil {
+		if err := s.retry(ctx, "assist_end", func(ctx context.Context) error { return helper.c.Load().AssistEnd(ctx, id) }); err != nil {
 			s.broke(ctx, id, helper, reached, "assisted %s: ending the assistance: %v", id, err)
 			return false
 		}
@@ -1019,7 +1069,7 @@ func (s *soak) room(ctx context.Context, kind string, ps []*person, rng *rand.Ra
 		d := p.devices[rng.IntN(len(p.devices))]
 		sent := time.Now()
 		var ack *protocol.Ack
-		err := s.retry("join", func() error {
+		err := s.retry(ctx, "join", func(ctx context.Context) error {
 			var err error
 			ack, err = d.c.Load().Request(ctx, protocol.TypeJoin, &protocol.Join{Room: name, Mode: mode})
 			return err
@@ -1039,7 +1089,7 @@ func (s *soak) room(ctx context.Context, kind string, ps []*person, rng *rand.Ra
 		time.Sleep(time.Duration(float64(s.cfg.Hold) * rng.Float64()))
 	}
 	for _, d := range in {
-		if err := s.retry("leave", func() error { return d.c.Load().Hangup(ctx, id) }); err != nil {
+		if err := s.retry(ctx, "leave", func(ctx context.Context) error { return d.c.Load().Hangup(ctx, id) }); err != nil {
 			s.violate("room %s: %s leaving: %v", name, d.user, err)
 		}
 	}
@@ -1070,7 +1120,7 @@ func (s *soak) talk(ctx context.Context, id string, in []*device) {
 	first, second := in[0], in[1]
 	sent := time.Now()
 	for _, d := range []*device{first, second} {
-		if err := s.retry("floor", func() error {
+		if err := s.retry(ctx, "floor", func(ctx context.Context) error {
 			_, err := d.c.Load().Request(ctx, protocol.TypeFloor, &protocol.Floor{CallID: id, Action: protocol.FloorRequest})
 			return err
 		}); err != nil {
@@ -1088,7 +1138,7 @@ func (s *soak) talk(ctx context.Context, id string, in []*device) {
 	time.Sleep(s.cfg.Hold / 2)
 	for i, d := range []*device{first, second} {
 		sent = time.Now()
-		if err := s.retry("floor", func() error {
+		if err := s.retry(ctx, "floor", func(ctx context.Context) error {
 			_, err := d.c.Load().Request(ctx, protocol.TypeFloor, &protocol.Floor{CallID: id, Action: protocol.FloorRelease})
 			return err
 		}); err != nil {
@@ -1123,6 +1173,9 @@ func (s *soak) talkBroke(id, format string, args ...any) {
 func (s *soak) retire(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.answered[id]; ok {
+		s.finished[id] = true
+	}
 	if sc := s.calls[id]; sc != nil && len(sc.ended) > 0 {
 		for d := range sc.ringing {
 			s.violation = append(s.violation, fmt.Sprintf("call %s ended, but %s/%s is still ringing", id, d.user, d.name))
@@ -1150,10 +1203,8 @@ func (s *soak) checkCalls() {
 // each member's exactly once.
 func (s *soak) checkHistory(ctx context.Context) {
 	s.mu.Lock()
-	answered := make(map[string][]string, len(s.answered))
-	for id, m := range s.answered {
-		answered[id] = m
-	}
+	answered := maps.Clone(s.answered)
+	wiped := maps.Clone(s.wiped)
 	s.mu.Unlock()
 	// A write Redis refused during an outage arrives once it is back, a
 	// few seconds late: the histories are read again for a while before
@@ -1174,6 +1225,11 @@ func (s *soak) checkHistory(ctx context.Context) {
 			for id, members := range answered {
 				if slices.Contains(members, p.user) && count[id] != 1 {
 					wrong = append(wrong, fmt.Sprintf("answered call %s is in %s's history %d times, want once", id, p.user, count[id]))
+				}
+			}
+			for id, members := range wiped {
+				if slices.Contains(members, p.user) && count[id] > 1 {
+					wrong = append(wrong, fmt.Sprintf("answered call %s (before Redis came back empty) is in %s's history %d times", id, p.user, count[id]))
 				}
 			}
 		}

@@ -85,7 +85,10 @@ func TestSoak(t *testing.T) {
 // killed and comes back after a while with what it had kept. Calls tried
 // meanwhile are refused and tried again; every call still ends
 // everywhere, no device keeps ringing, and every answered call is in its
-// members' histories once, those that ended during the outage too.
+// members' histories once, those that ended during the outage too. The
+// second time, Redis comes back empty: the histories written before are
+// lost (a production Redis persists them), and everything after must be
+// whole again.
 //
 // make soak runs it long: TANDEM_SOAK=30m soaks for 30 minutes, with an
 // outage of 30 s every 5 minutes (every third of a shorter run).
@@ -93,13 +96,14 @@ func TestSoakRedisOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts redis-server and three nodes")
 	}
-	duration, every, outage := 20*time.Second, 5*time.Second, 5*time.Second
+	// Two outages, the second leaving Redis empty, and load after.
+	duration, every, outage, long := 27*time.Second, 5*time.Second, 5*time.Second, false
 	if v := os.Getenv("TANDEM_SOAK"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Minute || d > 24*time.Hour {
 			t.Fatalf("TANDEM_SOAK=%q: want a duration from 1m to 24h", v)
 		}
-		duration, every, outage = d, min(5*time.Minute, d/3), 30*time.Second
+		duration, every, outage, long = d, min(5*time.Minute, d/3), 30*time.Second, true
 	}
 	rdb := redistest.StartPersistent(t) // as a production Redis keeps what it holds
 	urls, tokens := soakNodesOn(t, 3, rdb.Addr)
@@ -113,21 +117,29 @@ func TestSoakRedisOutage(t *testing.T) {
 		// A device on another node hears of an end that came during the
 		// outage once Redis is back.
 		EndWait: outage + 15*time.Second,
-		Chaos: func(ctx context.Context, note func(string, ...any)) {
-			for {
+		Chaos: func(ctx context.Context, c ChaosControl) {
+			for i := 0; long || i < 2; i++ {
 				select {
 				case <-ctx.Done():
 					return
 				case <-time.After(every):
 				}
 				rdb.Stop()
-				note("Redis killed")
+				c.Note("Redis killed")
 				select {
 				case <-ctx.Done():
 				case <-time.After(outage):
 				}
+				if i == 1 {
+					// Once, Redis comes back with nothing: the
+					// deployment must carry on all the same.
+					rdb.RestartEmpty()
+					c.Wiped()
+					c.Note("Redis back, empty")
+					continue
+				}
 				rdb.Restart()
-				note("Redis back")
+				c.Note("Redis back")
 			}
 		},
 	})

@@ -6,7 +6,9 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,6 +88,22 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
+	s.start()
+}
+
+// RestartEmpty starts it again on the same address with nothing it held,
+// as a Redis without persistence, or one whose disk was lost, comes back.
+func (s *Server) RestartEmpty() {
+	s.t.Helper()
+	s.Stop()
+	for i, a := range s.args {
+		if a == "--dir" && i+1 < len(s.args) {
+			entries, _ := os.ReadDir(s.args[i+1])
+			for _, e := range entries {
+				_ = os.RemoveAll(filepath.Join(s.args[i+1], e.Name()))
+			}
+		}
+	}
 	s.start()
 }
 
