@@ -476,7 +476,10 @@ func (h *Hub) deliverDown(e *cluster.Envelope) {
 		CallID string `json:"call_id"`
 	}
 	_ = json.Unmarshal(e.Msg, &hd)
-	if hd.CallID != "" {
+	// active_call names the call another of the user's devices holds,
+	// and its end comes with no call id: a route learned from it would
+	// outlive the call (a handoff finds the call's node without one).
+	if hd.CallID != "" && hd.Type != protocol.TypeActiveCall {
 		s.routesMu.Lock()
 		if hd.Type == protocol.TypeEnded {
 			delete(s.routes, hd.CallID)
