@@ -64,10 +64,11 @@ fuzz:
 ## SIGKILLed or drained every 5 minutes; every call must end everywhere,
 ## every answered call be in its members' histories once, no node hold a
 ## call after, and nothing leak (docs/benchmarks.md)
+## (RACE=1: under the race detector, the in-process nodes and the load)
 SOAK ?= 30m
 soak: test-deps
-	TANDEM_SOAK=$(SOAK) ./scripts/loopback-only.sh $(GO) test -count=1 -timeout 25h -run 'TestSoakRedisOutage$$' -v ./internal/loadtest/
-	TANDEM_SOAK=$(SOAK) ./scripts/loopback-only.sh $(GO) test -count=1 -timeout 25h -run 'TestSoakNodeKills$$' -v ./cmd/tandem/
+	TANDEM_SOAK=$(SOAK) ./scripts/loopback-only.sh $(GO) test $(if $(RACE),-race) -count=1 -timeout 25h -run 'TestSoakRedisOutage$$' -v ./internal/loadtest/
+	TANDEM_SOAK=$(SOAK) ./scripts/loopback-only.sh $(GO) test $(if $(RACE),-race) -count=1 -timeout 25h -run 'TestSoakNodeKills$$' -v ./cmd/tandem/
 
 ## bench: hot-path benchmarks (see docs/benchmarks.md)
 bench:
