@@ -391,7 +391,7 @@ func (h *Hub) homeFor(s *Session, msg any, callID string) (string, error) {
 // errCallMoving: the node holding a call went away, and another has not
 // yet taken it over; or Redis is back from an outage and the nodes are
 // still writing their calls and rooms again.
-var errCallMoving = errors.New("signaling: the call's node went away; it is being taken over")
+var errCallMoving = errors.New("signaling: the call's node is being settled")
 
 // inviteHome picks the node for a new call: the one holding the call the
 // callee (or the caller) is already in, so that call waiting and busy
@@ -656,15 +656,8 @@ func (h *Hub) loadRemote(user string) error {
 
 // Resync implements cluster.Handler: Redis came back, perhaps empty.
 func (h *Hub) Resync() {
-	var local []*Session
+	local := h.localSessions()
 	h.mu.Lock()
-	for _, devs := range h.devices {
-		for _, s := range devs {
-			if s.remote == nil {
-				local = append(local, s)
-			}
-		}
-	}
 	for _, c := range h.calls {
 		h.dirtyLocked(c)
 	}
@@ -806,22 +799,15 @@ func (h *Hub) endOrphans(node string) {
 		id string
 	}
 	var found []orphan
-	h.mu.Lock()
-	for _, devs := range h.devices {
-		for _, s := range devs {
-			if s.remote != nil {
-				continue
+	for _, s := range h.localSessions() {
+		s.routesMu.Lock()
+		for id, from := range s.routes {
+			if from == node {
+				found = append(found, orphan{s, id})
 			}
-			s.routesMu.Lock()
-			for id, from := range s.routes {
-				if from == node {
-					found = append(found, orphan{s, id})
-				}
-			}
-			s.routesMu.Unlock()
 		}
+		s.routesMu.Unlock()
 	}
-	h.mu.Unlock()
 	for _, o := range found {
 		ctx, cancel := h.cluster.Ctx()
 		snap, ok, err := h.dir.CallSnapshot(ctx, o.id)
