@@ -174,7 +174,11 @@ func (h *Hub) flush() {
 
 // snapLocked describes an answered call for another node to rebuild.
 func (h *Hub) snapLocked(c *call) store.CallSnapshot {
-	return c.Snapshot(c.core(), h.cluster.ID(), c.floor != nil)
+	snap := c.Snapshot(c.core(), h.cluster.ID(), c.floor != nil)
+	if a := c.assist; a != nil && !a.Over() {
+		snap.Assist = &store.AssistSnapshot{Helper: a.Helper, Helped: a.Helped, Granted: a.Granted()}
+	}
+	return snap
 }
 
 func (h *Hub) sweeper() {
@@ -870,6 +874,10 @@ func (h *Hub) rehome(snap store.CallSnapshot) {
 		h.rooms[c.Room] = c
 	}
 	h.applyLocked(c, origin{}, effs)
+	if sa := snap.Assist; sa != nil {
+		a := &assist{Assist: callcore.LostAssist(sa.Helper, sa.Helped, sa.Granted)}
+		h.applyLocked(c, origin{a: a}, callcore.EndAssist[*Session](a.Assist, "node_gone"))
+	}
 	for _, m := range ms {
 		if !slices.Contains(away, m) {
 			h.announceLocked(m.User)

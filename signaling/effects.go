@@ -47,6 +47,7 @@ func (h *Hub) applyLocked(c *call, o origin, effs []callcore.Effect[*Session]) {
 			h.tellAssistLocked(c, o.a, e.Reason)
 		case callcore.ApplyAssist:
 			h.applyAssistLocked(c, o.a)
+			h.dirtyLocked(c) // the snapshot names the grants a takeover takes back
 		}
 	}
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/tandemcall/tandem/internal/auth"
 	"github.com/tandemcall/tandem/internal/client"
 	"github.com/tandemcall/tandem/internal/redistest"
+	"github.com/tandemcall/tandem/internal/store"
 	"github.com/tandemcall/tandem/internal/testkit"
 	"github.com/tandemcall/tandem/signaling/protocol"
 )
@@ -288,4 +292,76 @@ func TestKilledNodeRoomStaysOne(t *testing.T) {
 	if ack.CallID != first.CallID {
 		t.Errorf("bob joined %s, alice is in %s: the room was split in two", ack.CallID, first.CallID)
 	}
+}
+
+// TestKilledNodeEndsAssistance: Bob lets Alice see and control his screen
+// in a call whose node is then killed. The node taking the call over
+// cannot know what the dead one allowed since, so it ends the
+// assistance: Bob's device hears it ended and stops honouring the grants,
+// and his audit log shows them taken back and why. Without this his
+// device went on trusting a grant no server tracked any more.
+func TestKilledNodeEndsAssistance(t *testing.T) {
+	rdb := redistest.Start(t)
+	pa, a := clusterNode(t, rdb.Addr)
+	_, b := clusterNode(t, rdb.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := dial(t, a, clusterToken(t, "alice", "phone"))
+	bob := dial(t, b, clusterToken(t, "bob", "laptop"))
+	id, err := alice.Invite(ctx, "bob", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, bob, func(m *protocol.Incoming) bool { return m.CallID == id })
+	if err := bob.Accept(ctx, id, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Assist(ctx, id, "bob", protocol.AssistView); err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, bob, func(m *protocol.AssistState) bool { return m.Active && len(m.Requested) > 0 })
+	if err := bob.AssistGrant(ctx, id, protocol.AssistView, protocol.AssistControl); err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, alice, func(m *protocol.AssistState) bool { return len(m.Granted) == 2 })
+
+	if err := pa.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-pa.done
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	st, err := client.WaitForType(wctx, bob, func(m *protocol.AssistState) bool { return m.CallID == id && !m.Active })
+	if err != nil {
+		t.Fatalf("bob's device was never told the assistance ended after its node was killed: %v", err)
+	}
+	if len(st.Granted) != 0 {
+		t.Errorf("the assistance ended with %v still granted", st.Granted)
+	}
+	if hasEnded(bob, id) {
+		t.Error("the call itself ended: only the assistance should")
+	}
+
+	var log struct {
+		Entries []store.AssistEntry `json:"entries"`
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b+"/api/v1/assist/log", nil)
+	req.Header.Set("Authorization", "Bearer "+clusterToken(t, "bob", "laptop"))
+	testkit.Eventually(t, 10*time.Second, "bob's audit log to show the grants taken back", func() bool {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		if json.NewDecoder(resp.Body).Decode(&log) != nil {
+			return false
+		}
+		for _, e := range log.Entries {
+			if e.CallID == id && e.Event == store.AssistRevoke && e.Reason == "node_gone" &&
+				slices.Equal(e.Grants, []string{protocol.AssistView, protocol.AssistControl}) {
+				return true
+			}
+		}
+		return false
+	})
 }

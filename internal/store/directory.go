@@ -39,6 +39,17 @@ type CallSnapshot struct {
 	Started  time.Time        `json:"started"`
 	Answered time.Time        `json:"answered"`
 	Members  []MemberSnapshot `json:"members"`
+	// Assist is the remote assistance running in the call, if any: the
+	// node taking the call over ends it, telling both members and
+	// logging the grants it takes back.
+	Assist *AssistSnapshot `json:"assist,omitempty"`
+}
+
+// AssistSnapshot is the assistance of a snapshotted call.
+type AssistSnapshot struct {
+	Helper  string   `json:"helper"`
+	Helped  string   `json:"helped"`
+	Granted []string `json:"granted,omitempty"`
 }
 
 // MemberSnapshot is a joined member of a snapshotted call.

@@ -183,6 +183,15 @@ func EndAssist[D comparable](a *Assist, why string) []Effect[D] {
 		Effect[D]{Kind: TellAssist, Reason: protocol.AssistEnded}, Effect[D]{Kind: ApplyAssist})
 }
 
+// LostAssist is the assistance a call ran on a node that went away, as
+// its snapshot tells, for the node taking the call over to end at once
+// (EndAssist): the grants it had are taken back and logged, and both
+// members hear it ended, rather than trust a grant that no server tracks.
+// The helper asks again, and the helped device grants again.
+func LostAssist(helper, helped string, granted []string) *Assist {
+	return &Assist{Helper: helper, Helped: helped, granted: grantSet(granted), requested: []string{}}
+}
+
 func audit[D comparable](event string, grants []string, reason string) Effect[D] {
 	return Effect[D]{Kind: Audit, Type: event, Grants: slices.Clone(grants), Reason: reason}
 }
