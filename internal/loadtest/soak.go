@@ -735,7 +735,11 @@ func (d *device) read(c *client.Client) {
 		s.mu.Lock()
 		switch m := m.(type) {
 		case *protocol.Incoming:
-			s.call(m.CallID).ringing[d] = now
+			// A device that signed in again and is rung anew for a call
+			// (ringLate) is in it again: it must hear it end.
+			sc := s.call(m.CallID)
+			sc.ringing[d] = now
+			delete(sc.lost, d)
 		case *protocol.Accepted:
 			s.call(m.CallID).accepted[d] = true
 		case *protocol.Ended:
@@ -744,7 +748,9 @@ func (d *device) read(c *client.Client) {
 			sc.ended[d] = m.Reason
 			s.ends[m.Reason]++
 		case *protocol.Resumed:
-			s.call(m.CallID).resumed[d] = true
+			sc := s.call(m.CallID)
+			sc.resumed[d] = true
+			delete(sc.lost, d)
 		case *protocol.AssistState:
 			s.call(m.CallID).assist[d] = m
 		case *protocol.FloorState:
