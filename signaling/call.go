@@ -701,7 +701,7 @@ func (h *Hub) record(e *endResult) {
 		}
 		if err := h.appendCall(ctx, user, entry); err != nil {
 			h.log.Warn("call history not written yet: trying again", "call", e.call.ID, "user", user, "err", err)
-			h.retryHistory(historyRetry{user: user, entry: entry, since: time.Now()})
+			h.retryHistory(historyRetry{user: user, entry: entry, since: time.Now(), err: err})
 		}
 	}
 }
@@ -711,6 +711,7 @@ type historyRetry struct {
 	user  string
 	entry store.CallEntry
 	since time.Time
+	err   error // the store's last refusal
 }
 
 // History entries the store refuses are tried again every
@@ -751,7 +752,7 @@ func (h *Hub) historyRetrier() {
 		h.mu.Unlock()
 		if closed {
 			for _, r := range batch {
-				h.log.Error("call history lost: the node closed before the store took it", "call", r.entry.CallID, "user", r.user)
+				h.log.Error("call history lost: the node closed before the store took it", "call", r.entry.CallID, "user", r.user, "err", r.err)
 				h.pending.done(r.user)
 			}
 			continue
@@ -770,6 +771,7 @@ func (h *Hub) historyRetrier() {
 				h.pending.done(r.user)
 			default:
 				// The store is still away: keep this and the rest, in order.
+				batch[i].err = err
 				again = append(again, batch[i:]...)
 			}
 			if len(again) > 0 {

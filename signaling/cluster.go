@@ -711,7 +711,7 @@ func (h *Hub) localSessions() []*Session {
 // Close waits for.
 func (h *Hub) NodeGone(node string) {
 	if !h.gone.put(node) {
-		h.log.Error("a gone node's calls are not taken over: too many nodes gone at once", "gone", node)
+		h.log.Error("a gone node's calls are not taken over", "gone", node, "reason", "too many nodes gone at once")
 	}
 }
 
