@@ -41,8 +41,33 @@ type soakNode struct {
 	dataDir string
 	addr    string // host:port it listens on
 
-	mu sync.Mutex
-	p  *proc
+	mu   sync.Mutex
+	p    *proc
+	past []*proc // every process it ran, the one running last
+}
+
+// uncaused returns the error lines of the node's processes that do not
+// name their cause (an err or reason attribute, or pion's error text after
+// a colon), and the lines that tell of a panic or a data race.
+func (n *soakNode) uncaused() (bad []string, errors int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.past {
+		for line := range strings.Lines(p.stderr.String()) {
+			line = strings.TrimSpace(line)
+			switch {
+			case strings.HasPrefix(line, "panic:"), strings.Contains(line, "DATA RACE"):
+				bad = append(bad, line)
+			case strings.Contains(line, "level=ERROR"):
+				errors++
+				if !strings.Contains(line, " err=") && !strings.Contains(line, " reason=") &&
+					!(strings.Contains(line, " pion=") && strings.Contains(line, ": ")) {
+					bad = append(bad, line)
+				}
+			}
+		}
+	}
+	return bad, errors
 }
 
 func startSoakNode(t *testing.T, redis string) *soakNode {
@@ -71,6 +96,7 @@ func (n *soakNode) start() error {
 		if m := listenRE.FindStringSubmatch(p.stdout.String()); m != nil {
 			n.mu.Lock()
 			n.addr, n.p = m[1], p
+			n.past = append(n.past, p)
 			n.mu.Unlock()
 			return nil
 		}
@@ -230,6 +256,15 @@ func TestSoakNodeKills(t *testing.T) {
 	if !res.OK() {
 		t.Errorf("%d invariants broken", len(res.Violation))
 	}
+	errLines := 0
+	for _, n := range nodes {
+		bad, errs := n.uncaused()
+		errLines += errs
+		for _, l := range bad {
+			t.Errorf("node on %s: %s", n.addr, l)
+		}
+	}
+	t.Logf("the nodes logged %d error lines, each naming its cause", errLines)
 	if len(res.Chaos) < 4 || res.SignIns == 0 {
 		t.Errorf("the chaos did not show: %v, %d devices signed in again", res.Chaos, res.SignIns)
 	}

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"os"
 	"strings"
@@ -9,8 +10,9 @@ import (
 	"time"
 
 	"github.com/tandemcall/tandem/internal/auth"
-	"github.com/tandemcall/tandem/internal/config"
 	"github.com/tandemcall/tandem/internal/redistest"
+	"github.com/tandemcall/tandem/internal/testkit"
+	"github.com/tandemcall/tandem/internal/testkit/testnode"
 )
 
 // soakNodes starts n nodes (sharing a redis-server when n > 1) set up as
@@ -29,17 +31,31 @@ func soakNodes(t *testing.T, n int) ([]string, TokenSource) {
 func soakNodesOn(t *testing.T, n int, rdb string) ([]string, TokenSource) {
 	t.Helper()
 	const secret = "a-soak-secret-of-at-least-32-bytes-long"
+	// Every error line the nodes log, to their shutdown (this cleanup
+	// runs after theirs), must name its cause.
+	var next slog.Handler
+	if os.Getenv("TANDEM_TEST_LOG") != "" {
+		next = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
+	}
+	causes := testkit.NewCauses(next)
+	t.Cleanup(func() {
+		missing, n := causes.Uncaused()
+		for _, m := range missing {
+			t.Errorf("an error line that does not name its cause: %s", m)
+		}
+		t.Logf("the nodes logged %d error lines", n)
+	})
 	var urls []string
 	for range n {
-		srv := startServer(t, func(c *config.Config) {
-			if rdb != "" {
-				c.Redis.Addrs = []string{rdb}
-			}
-			c.Auth.Secret = secret
-			c.HTTP.MaxConnsPerIP = 0
-			c.Calls.CallerInvitesPerMinute, c.Calls.CalleeInvitesPerMinute, c.Calls.PairInvitesPerMinute = 0, 0, 0
-			c.Calls.RingTimeout = 2 * time.Second
-		})
+		cfg := testnode.Config(t)
+		if rdb != "" {
+			cfg.Redis.Addrs = []string{rdb}
+		}
+		cfg.Auth.Secret = secret
+		cfg.HTTP.MaxConnsPerIP = 0
+		cfg.Calls.CallerInvitesPerMinute, cfg.Calls.CalleeInvitesPerMinute, cfg.Calls.PairInvitesPerMinute = 0, 0, 0
+		cfg.Calls.RingTimeout = 2 * time.Second
+		srv, _ := testnode.Start(t, cfg, slog.New(causes))
 		urls = append(urls, "ws"+strings.TrimPrefix(srv.URL(), "http")+"/ws")
 	}
 	a, err := auth.New([]byte(secret), "")
