@@ -417,8 +417,8 @@ loop:
 	for i, b := range res.Baseline {
 		a := at(res.After, i)
 		if !s.settled(a, b) {
-			s.violate("node %d: %d goroutines, %d open files, %d calls and %d SFU rooms after the load, against %d goroutines and %d files before",
-				i+1, a.Goroutines, a.OpenFDs, a.Calls, a.Rooms, b.Goroutines, b.OpenFDs)
+			s.violate("node %d: %d goroutines, %d open files, %.1f MiB of heap, %d calls and %d SFU rooms after the load, against %d goroutines, %d files and %.1f MiB before",
+				i+1, a.Goroutines, a.OpenFDs, mib(a.HeapBytes), a.Calls, a.Rooms, b.Goroutines, b.OpenFDs, mib(b.HeapBytes))
 		}
 	}
 	for k, v := range s.lat {
@@ -1365,14 +1365,17 @@ func (s *soak) settle(ctx context.Context, base []Resources) []Resources {
 // settled reports whether a node's resources r after the load are back
 // near b, before it: goroutines within a tenth and 20, open files within
 // 10 and, for a deployment on Redis, the 4 idle connections to Redis each
-// node may keep (a cold node had not opened them yet). Nodes in one
-// process (a test's) all report the whole process.
+// node may keep (a cold node had not opened them yet), and the heap in
+// use within twice its size and 32 MiB (garbage not yet collected counts
+// until the next GC, which nothing forces). Nodes in one process (a
+// test's) all report the whole process.
 func (s *soak) settled(r, b Resources) bool {
 	fds := 10
 	if len(s.cfg.URLs) > 1 {
 		fds += 4 * len(s.cfg.URLs)
 	}
-	return r.Goroutines <= b.Goroutines+b.Goroutines/10+20 && r.OpenFDs <= b.OpenFDs+fds && r.Calls == 0 && r.Rooms == 0
+	return r.Goroutines <= b.Goroutines+b.Goroutines/10+20 && r.OpenFDs <= b.OpenFDs+fds && r.Calls == 0 && r.Rooms == 0 &&
+		r.HeapBytes <= 2*b.HeapBytes+32<<20
 }
 
 // resources reads every node's /metrics.
