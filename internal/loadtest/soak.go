@@ -81,13 +81,18 @@ const (
 	SoakResumed   = "resumed"  // answered, and a socket drops and comes back mid-call
 	SoakAssisted  = "assisted" // answered, and the caller helps the callee: asks to see, is let see and act, and it ends
 	SoakTalk      = "talk"     // a push-to-talk room: two ask for the floor at once, one talks, then the other
+	SoakHandoff   = "handoff"  // answered, audio both ways, and the callee's other device pulls the call
+	SoakListen    = "listen"   // answered, audio both ways, and the callee's other device listens along
+	// SoakBroadcast: one publishes audio into a room over WHIP, two play
+	// it over WHEP, and all leave; only with RoomTokens.
+	SoakBroadcast = "broadcast"
 )
 
 // soakWeights is how often each scenario is picked.
 var soakWeights = []struct {
 	kind   string
 	weight int
-}{{SoakAnswered, 35}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}, {SoakAssisted, 10}, {SoakTalk, 8}}
+}{{SoakAnswered, 35}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}, {SoakAssisted, 10}, {SoakTalk, 8}, {SoakHandoff, 6}, {SoakListen, 6}, {SoakBroadcast, 5}}
 
 // ChaosControl is what a soak's Chaos tells it.
 type ChaosControl struct{ s *soak }
@@ -121,8 +126,14 @@ type SoakResult struct {
 	Refused   map[string]int // requests refused as unavailable (and retried), by step
 	Disturbed int            // scenarios that could not go their way under chaos, yet ended cleanly
 	SignIns   int            // devices that signed in again after their socket dropped (a node killed)
-	Wiped     int            // answered calls whose history Redis lost, coming back empty (not expected)
-	Chaos     []string       // what the chaos did, when
+	// MediaCalls are the calls of the media scenarios, MediaPackets the
+	// audio packets their devices received, and MediaLoss each call's
+	// loss: the share of the packets sent its devices that never came.
+	MediaCalls   int
+	MediaPackets uint64
+	MediaLoss    []float64
+	Wiped        int      // answered calls whose history Redis lost, coming back empty (not expected)
+	Chaos        []string // what the chaos did, when
 	// RSSSlope is how fast the fastest-growing node's RSS grew while
 	// loaded, in MiB an hour (a least-squares line through the samples
 	// after the first fifth of the run, when pools and caches have
@@ -176,6 +187,11 @@ func (r SoakResult) String() string {
 	}
 	if r.Wiped > 0 {
 		fmt.Fprintf(&b, "answered calls whose history Redis lost, coming back empty (not expected since): %d\n", r.Wiped)
+	}
+	if r.MediaCalls > 0 {
+		p50, p99, most := lossPercentiles(r.MediaLoss)
+		fmt.Fprintf(&b, "media: %d calls and broadcasts with audio, %d packets received; loss per call p50 %.2f%%, p99 %.2f%%, max %.2f%%\n",
+			r.MediaCalls, r.MediaPackets, 100*p50, 100*p99, 100*most)
 	}
 	var kinds []string
 	for k := range r.Latency {
@@ -264,6 +280,10 @@ type soak struct {
 	disturbed int
 	chaos     []string
 	signIns   int // devices that signed in again after their socket dropped
+
+	mediaCalls   int
+	mediaPackets uint64
+	mediaLoss    []float64
 }
 
 // person is one simulated person and their devices.
@@ -303,6 +323,8 @@ type soakCall struct {
 	// last floor state.
 	assist map[*device]*protocol.AssistState
 	floor  map[*device]*protocol.FloorState
+	// handoff is the last handoff message each device heard.
+	handoff map[*device]*protocol.Handoff
 }
 
 // Soak runs a soak and checks its invariants; the error is for a soak
@@ -385,9 +407,17 @@ loop:
 			break loop
 		case <-tick.C:
 		}
+		// Each kind once first, so that even a short soak has every
+		// kind; then at random, by weight.
 		kind := pick(rng)
+		if n := s.startedCount(); n < len(soakWeights) {
+			kind = soakWeights[n].kind
+		}
+		if _, ok := cfg.Tokens.(RoomTokens); kind == SoakBroadcast && !ok {
+			kind = SoakRoom
+		}
 		need := 2
-		if kind == SoakRoom || kind == SoakTalk {
+		if kind == SoakRoom || kind == SoakTalk || kind == SoakBroadcast {
 			need = 3
 		}
 		ps := s.take(need, rng)
@@ -430,6 +460,7 @@ loop:
 	}
 	res.Violation = s.violation
 	res.Disturbed = s.disturbed
+	res.MediaCalls, res.MediaPackets, res.MediaLoss = s.mediaCalls, s.mediaPackets, s.mediaLoss
 	res.SignIns = s.signIns
 	res.Wiped = len(s.wiped)
 	res.Chaos = s.chaos
@@ -755,6 +786,8 @@ func (d *device) read(c *client.Client) {
 			s.call(m.CallID).assist[d] = m
 		case *protocol.FloorState:
 			s.call(m.CallID).floor[d] = m
+		case *protocol.Handoff:
+			s.call(m.CallID).handoff[d] = m
 		}
 		s.cond.Broadcast()
 		s.mu.Unlock()
@@ -766,7 +799,7 @@ func (s *soak) call(callID string) *soakCall {
 	sc := s.calls[callID]
 	if sc == nil {
 		sc = &soakCall{ringing: map[*device]time.Time{}, ended: map[*device]string{}, accepted: map[*device]bool{}, resumed: map[*device]bool{}, lost: map[*device]bool{},
-			assist: map[*device]*protocol.AssistState{}, floor: map[*device]*protocol.FloorState{}}
+			assist: map[*device]*protocol.AssistState{}, floor: map[*device]*protocol.FloorState{}, handoff: map[*device]*protocol.Handoff{}}
 		s.calls[callID] = sc
 	}
 	return sc
@@ -803,6 +836,10 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 	from := caller.devices[rng.IntN(len(caller.devices))]
 	if kind == SoakRoom || kind == SoakTalk {
 		s.room(ctx, kind, ps, rng)
+		return
+	}
+	if kind == SoakBroadcast {
+		s.broadcast(ctx, ps, s.cfg.Tokens.(RoomTokens), rng)
 		return
 	}
 	sent := time.Now()
@@ -865,7 +902,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			return
 		}
 		s.ended(kind, id, everyone, protocol.ReasonNoAnswer)
-	case SoakAnswered, SoakResumed, SoakAssisted:
+	case SoakAnswered, SoakResumed, SoakAssisted, SoakHandoff, SoakListen:
 		sent := time.Now()
 		if err := s.retry(ctx, "accept", func(ctx context.Context) error { return answerer.c.Load().Accept(ctx, id, false) }); err != nil {
 			s.broke(ctx, id, from, everyone, "%s %s: accept: %v", kind, id, err)
@@ -900,6 +937,16 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 		}
 		if kind == SoakAssisted && !s.assist(ctx, id, from, answerer, callee.user, everyone, rng) {
 			return
+		}
+		legs := []*device{from, answerer}
+		if (kind == SoakHandoff || kind == SoakListen) && len(others) > 0 {
+			mc := &mediaCall{s: s, id: id}
+			defer mc.close() // once the call ended everywhere
+			leg, ls, ok := s.media(ctx, kind, id, from, answerer, others[0], everyone, mc)
+			if !ok {
+				return
+			}
+			answerer, legs = leg, ls
 		}
 		hold := time.Duration(float64(s.cfg.Hold) * (0.5 + rng.Float64()))
 		if kind == SoakResumed {
@@ -939,7 +986,6 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 		if s.await(s.cfg.EndWait, func() bool { _, ok := s.call(id).ended[other]; return ok }) {
 			s.latency("hangup → ended", time.Since(sent))
 		}
-		legs := []*device{from, answerer}
 		s.ended(kind, id, legs, protocol.ReasonCompleted)
 		if kind == SoakAssisted {
 			s.assistOver(id, legs)
