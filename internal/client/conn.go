@@ -35,6 +35,16 @@ func (c *Client) currentConn() *websocket.Conn {
 // reply is returned as a *ServerError.
 func dialConn(ctx context.Context, o Options) (*websocket.Conn, *protocol.Welcome, error) {
 	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout}
+	if im := o.Impair; im != nil {
+		d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var nd net.Dialer
+			c, err := nd.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &impairedConn{Conn: c, im: im}, nil
+		}
+	}
 	conn, resp, err := d.DialContext(ctx, o.URL, nil)
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()

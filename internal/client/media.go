@@ -112,7 +112,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		}
 	}
 	local := serverOnThisHost(c.opts.URL)
-	subSettings := pcSettings{ports: o.ReceivePorts, noNACK: o.DisableNACK, nacks: m.nacks, net: o.Network, loopback: loopback, serverLocal: local, hostNet: m.hostNet}
+	subSettings := pcSettings{ports: o.ReceivePorts, noNACK: o.DisableNACK, nacks: m.nacks, net: o.Network, loopback: loopback, serverLocal: local, hostNet: m.hostNet, impair: c.opts.Impair}
 	if m.sub, err = newPeerConnection(m.log.With("pc", protocol.PCSub), m.pcConfig(servers), subSettings); err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (c *Client) newMedia(callID string, o MediaOptions) (*Media, error) {
 		return m, nil
 	}
 
-	pubSettings := pcSettings{net: o.Network, loopback: loopback, serverLocal: local, hostNet: m.hostNet}
+	pubSettings := pcSettings{net: o.Network, loopback: loopback, serverLocal: local, hostNet: m.hostNet, impair: c.opts.Impair}
 	if o.EstimateBandwidth {
 		pubSettings.bwe = func(e cc.BandwidthEstimator) { m.bwe.Store(&e) }
 	}

@@ -41,6 +41,10 @@ type Options struct {
 	// UseICEServers, with LoopbackOnly, makes Media use the STUN/TURN
 	// servers from welcome all the same.
 	UseICEServers bool
+	// Impair, when set, makes the device's link worse for as long as its
+	// settings say, on the signaling socket and on every PeerConnection
+	// of its Media (Impairment). For tests and the load tool.
+	Impair *Impairment
 }
 
 // MediaOptions says what Media publishes on "pub" and how it receives.

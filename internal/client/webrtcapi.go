@@ -47,6 +47,9 @@ type pcSettings struct {
 	// bwe, when set, runs send-side congestion control (transport-wide CC
 	// feedback into Google's estimator) and is given the estimator.
 	bwe func(cc.BandwidthEstimator)
+	// impair, when set, loses and delays the PeerConnection's datagrams
+	// (Options.Impair).
+	impair *Impairment
 }
 
 // Send-side bandwidth estimation (MediaOptions.EstimateBandwidth).
@@ -158,6 +161,17 @@ func newAPI(log *slog.Logger, s pcSettings) (*webrtc.API, error) {
 	}
 	if err := s.ports.apply(&se); err != nil {
 		return nil, err
+	}
+	if s.impair != nil {
+		var base transport.Net
+		if s.hostNet != nil {
+			base = s.hostNet
+		}
+		n, err := impairNet(base, s.impair)
+		if err != nil {
+			return nil, err
+		}
+		se.SetNet(n)
 	}
 
 	return webrtc.NewAPI(
