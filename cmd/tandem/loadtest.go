@@ -21,7 +21,7 @@ const loadtestUsage = `Usage:
   tandem loadtest turn --server 127.0.0.1:3478 --secret S [--allocations 10000]
   tandem loadtest media --url ws://127.0.0.1:7880/ws [--scenario fanout|meeting|audio] [--pid PID]
   tandem loadtest signaling --url ws://127.0.0.1:7880/ws [--url …] [--invites 10000] [--idle 50000 --pid PID]
-  tandem loadtest soak --url ws://127.0.0.1:7880/ws [--url …] [--duration 10m] [--rate 5] [--people 12]
+  tandem loadtest soak --url ws://127.0.0.1:7880/ws [--url …] [--duration 10m] [--rate 5] [--people 12] [--link-bursts 5s]
 
 Load tests run against servers on this machine only (loopback).
 `
@@ -232,9 +232,13 @@ func loadtestSoak(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Hold, "hold", time.Second, "how long an answered call lasts, on average")
 	fs.DurationVar(&cfg.RingTimeout, "ring-timeout", 45*time.Second, "the nodes' calls.ring_timeout (configs/tandem.yaml: 45s): when an unanswered call is missed")
 	fs.DurationVar(&cfg.ProgressEvery, "progress", 10*time.Second, "how often to print a progress line")
+	fs.DurationVar(&cfg.LinkBursts, "link-bursts", 0, "impair one device's link at a time this often (loss up to 30%, up to 300 ms late, for 1–4 s); 0: never")
 	tokens := tokenFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.LinkBursts < 0 || cfg.LinkBursts > 0 && cfg.LinkBursts < 100*time.Millisecond {
+		return errors.New("loadtest soak: --link-bursts is 0 or at least 100ms")
 	}
 	if cfg.Duration <= 0 || cfg.Duration > 24*time.Hour {
 		return errors.New("loadtest soak: --duration must be more than 0 and at most 24h")

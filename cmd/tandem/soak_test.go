@@ -208,6 +208,7 @@ func TestSoakNodeKills(t *testing.T) {
 		Duration: duration, Rate: 5, Hold: 600 * time.Millisecond, RingTimeout: 2 * time.Second,
 		Progress: os.Stderr, ProgressEvery: min(duration/4, time.Minute), Seed: 11,
 		MaxRSSSlope: 64,
+		LinkBursts:  3 * time.Second,
 		// A call whose node was killed is found dead, taken over and,
 		// if a device does not come back, ended after the grace.
 		EndWait: 30 * time.Second,

@@ -65,6 +65,12 @@ type SoakConfig struct {
 	// (Redis away), make it longer than an outage: what could not reach
 	// a device on another node meanwhile reaches it once Redis is back.
 	EndWait time.Duration
+	// LinkBursts, when set, impairs one device's link at a time, in
+	// turn, at random: for a second to four, every LinkBursts, up to
+	// 30 % of its media's datagrams are lost each way, and its datagrams
+	// and signaling leave up to 300 ms late (client.Impairment). Like
+	// Chaos, it may disturb a scenario, which must still end cleanly.
+	LinkBursts time.Duration
 	// MaxRSSSlope, when set, is the most a node's RSS may grow while
 	// loaded, in MiB an hour (SoakResult.RSSSlope); checked on runs of 10
 	// minutes or more.
@@ -132,6 +138,7 @@ type SoakResult struct {
 	MediaCalls   int
 	MediaPackets uint64
 	MediaLoss    []float64
+	Bursts       int      // link bursts (SoakConfig.LinkBursts)
 	Wiped        int      // answered calls whose history Redis lost, coming back empty (not expected)
 	Chaos        []string // what the chaos did, when
 	// RSSSlope is how fast the fastest-growing node's RSS grew while
@@ -180,6 +187,9 @@ func (r SoakResult) String() string {
 	fmt.Fprintf(&b, "call ends seen by devices: %s\n", countsLine(r.Ends))
 	for _, c := range r.Chaos {
 		fmt.Fprintf(&b, "chaos: %s\n", c)
+	}
+	if r.Bursts > 0 {
+		fmt.Fprintf(&b, "link bursts: %d (one device's link at a time: up to 30%% loss, up to 300 ms late, for 1–4 s)\n", r.Bursts)
 	}
 	if len(r.Refused) > 0 || r.Disturbed > 0 || r.SignIns > 0 {
 		fmt.Fprintf(&b, "refused as unavailable and retried: %s; scenarios disturbed, yet ended cleanly: %d; devices signed in again after their socket dropped: %d\n",
@@ -284,6 +294,8 @@ type soak struct {
 	mediaCalls   int
 	mediaPackets uint64
 	mediaLoss    []float64
+	bursts       int       // link bursts
+	mediaDevs    []*device // devices whose media runs now
 }
 
 // person is one simulated person and their devices.
@@ -306,6 +318,8 @@ type device struct {
 	// redial: sign in again when the socket drops (a node killed or
 	// gone); off while a scenario drops it on purpose, and at the end.
 	redial atomic.Bool
+	// im is its link's impairment (SoakConfig.LinkBursts), nil for none.
+	im *client.Impairment
 }
 
 // soakCall is what the devices saw of one call.
@@ -365,6 +379,9 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 		p := &person{user: fmt.Sprintf("soak-%s-%d", run, i)}
 		for d := range cfg.Devices {
 			dev := &device{s: s, user: p.user, name: fmt.Sprintf("dev%d", d), url: cfg.URLs[n%len(cfg.URLs)]}
+			if cfg.LinkBursts > 0 {
+				dev.im = &client.Impairment{}
+			}
 			for i := range cfg.URLs {
 				dev.urls = append(dev.urls, cfg.URLs[(n+i)%len(cfg.URLs)])
 			}
@@ -396,6 +413,13 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 		defer close(chaosDone)
 		if cfg.Chaos != nil {
 			cfg.Chaos(runCtx, ChaosControl{s})
+		}
+	}()
+	burstsDone := make(chan struct{})
+	go func() {
+		defer close(burstsDone)
+		if cfg.LinkBursts > 0 {
+			s.linkBursts(runCtx, rand.New(rand.NewPCG(cfg.Seed, 0xb0257)))
 		}
 	}()
 	var wg sync.WaitGroup
@@ -435,6 +459,7 @@ loop:
 	tick.Stop()
 	cancel()
 	<-chaosDone // its damage undone before the stragglers finish
+	<-burstsDone
 	wg.Wait()
 	<-sampleDone
 	res.Took = time.Since(s.start)
@@ -461,6 +486,7 @@ loop:
 	res.Violation = s.violation
 	res.Disturbed = s.disturbed
 	res.MediaCalls, res.MediaPackets, res.MediaLoss = s.mediaCalls, s.mediaPackets, s.mediaLoss
+	res.Bursts = s.bursts
 	res.SignIns = s.signIns
 	res.Wiped = len(s.wiped)
 	res.Chaos = s.chaos
@@ -552,14 +578,14 @@ func (s *soak) refusal(err error) string {
 		return ""
 	case client.IsCode(err, protocol.CodeUnavailable), client.IsCode(err, protocol.CodeShuttingDown):
 		return " (unavailable)"
-	case s.cfg.Chaos != nil && (errors.Is(err, client.ErrDisconnected) || errors.Is(err, client.ErrClosed)):
+	case s.chaotic() && (errors.Is(err, client.ErrDisconnected) || errors.Is(err, client.ErrClosed)):
 		return " (socket lost)"
-	case s.cfg.Chaos != nil && errors.Is(err, context.DeadlineExceeded):
+	case s.chaotic() && errors.Is(err, context.DeadlineExceeded):
 		// No reply: under chaos a message can be lost (one a node sent
 		// another the moment Redis came back, before the other listened
 		// again). An app asks again.
 		return " (no reply)"
-	case s.cfg.Chaos != nil && client.IsCode(err, protocol.CodeBusy):
+	case s.chaotic() && client.IsCode(err, protocol.CodeBusy):
 		// A call of this person's that a killed node held is still
 		// going on elsewhere (taken over, its device not back yet),
 		// until the reconnect grace ends it.
@@ -573,7 +599,7 @@ func (s *soak) refusal(err error) string {
 // scenario, which must still end cleanly: the caller hangs up, and no
 // device the call reached may go on ringing for it.
 func (s *soak) broke(ctx context.Context, id string, from *device, reached []*device, format string, args ...any) {
-	if s.cfg.Chaos == nil {
+	if !s.chaotic() {
 		s.violate(format, args...)
 		return
 	}
@@ -594,6 +620,43 @@ func (s *soak) broke(ctx context.Context, id string, from *device, reached []*de
 		return true
 	}) {
 		s.violate("%s, and under chaos a device it reached went on ringing after it was hung up", fmt.Sprintf(format, args...))
+	}
+}
+
+// chaotic reports whether something breaks things on purpose: Chaos, or
+// link bursts.
+func (s *soak) chaotic() bool { return s.cfg.Chaos != nil || s.cfg.LinkBursts > 0 }
+
+// linkBursts impairs one device's link at a time, at random, until ctx
+// ends (SoakConfig.LinkBursts).
+func (s *soak) linkBursts(ctx context.Context, rng *rand.Rand) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.cfg.LinkBursts):
+		}
+		// Half the time a device whose media runs, when one does: the
+		// loss shows in its call's figures.
+		p := s.people[rng.IntN(len(s.people))]
+		d := p.devices[rng.IntN(len(p.devices))]
+		s.mu.Lock()
+		if len(s.mediaDevs) > 0 && rng.IntN(2) == 0 {
+			d = s.mediaDevs[rng.IntN(len(s.mediaDevs))]
+		}
+		s.mu.Unlock()
+		loss := 0.05 + 0.25*rng.Float64()
+		delay := time.Duration(50+rng.IntN(250)) * time.Millisecond
+		long := time.Second + time.Duration(rng.IntN(3000))*time.Millisecond
+		d.im.Set(loss, delay)
+		s.mu.Lock()
+		s.bursts++
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(long):
+		}
+		d.im.Set(0, 0)
 	}
 }
 
@@ -696,7 +759,7 @@ func (d *device) dial(ctx context.Context) error {
 	var err error
 	for _, u := range d.urls {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err = client.Dial(dctx, client.Options{URL: u, Token: d.token, LoopbackOnly: true})
+		c, err = client.Dial(dctx, client.Options{URL: u, Token: d.token, LoopbackOnly: true, Impair: d.im})
 		cancel()
 		if err == nil {
 			break
@@ -728,7 +791,7 @@ func (d *device) signInAgain() *client.Client {
 			return nil
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := client.Dial(ctx, client.Options{URL: d.urls[i%len(d.urls)], Token: d.token, LoopbackOnly: true})
+		c, err := client.Dial(ctx, client.Options{URL: d.urls[i%len(d.urls)], Token: d.token, LoopbackOnly: true, Impair: d.im})
 		cancel()
 		if err != nil {
 			time.Sleep(250 * time.Millisecond)
@@ -1212,7 +1275,7 @@ func (s *soak) talk(ctx context.Context, id string, in []*device) {
 // talkBroke is a push-to-talk step that failed: a broken invariant,
 // unless chaos disturbed it.
 func (s *soak) talkBroke(id, format string, args ...any) {
-	if s.cfg.Chaos != nil {
+	if s.chaotic() {
 		s.disturb()
 		return
 	}

@@ -97,6 +97,9 @@ func (mc *mediaCall) start(ctx context.Context, d *device, tag byte, listen bool
 	}
 	l.m = m
 	mc.legs = append(mc.legs, l)
+	mc.s.mu.Lock()
+	mc.s.mediaDevs = append(mc.s.mediaDevs, d)
+	mc.s.mu.Unlock()
 	return l, nil
 }
 
@@ -121,6 +124,11 @@ func (mc *mediaCall) close() {
 		expected += e
 		received += r
 		_ = l.m.Close()
+		mc.s.mu.Lock()
+		if i := slices.Index(mc.s.mediaDevs, l.d); i >= 0 {
+			mc.s.mediaDevs = slices.Delete(mc.s.mediaDevs, i, i+1)
+		}
+		mc.s.mu.Unlock()
 	}
 	if expected == 0 {
 		return

@@ -130,6 +130,7 @@ func TestSoakRedisOutage(t *testing.T) {
 		Duration: duration, Rate: 6, Hold: 600 * time.Millisecond, RingTimeout: 2 * time.Second,
 		Progress: os.Stderr, ProgressEvery: min(duration/4, time.Minute), Seed: 7,
 		MaxRSSSlope: 64, // MiB an hour: checked on runs of 10 minutes or more
+		LinkBursts:  2 * time.Second,
 		// A device on another node hears of an end that came during the
 		// outage once Redis is back.
 		EndWait: outage + 15*time.Second,

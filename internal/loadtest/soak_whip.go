@@ -210,7 +210,7 @@ func (s *soak) broadcast(ctx context.Context, ps []*person, rt RoomTokens, rng *
 	room := fmt.Sprintf("bc-%x", rng.Uint32())
 	base := httpBase(pub.url)
 	broke := func(format string, args ...any) {
-		if s.cfg.Chaos != nil {
+		if s.chaotic() {
 			s.disturb()
 			return
 		}
