@@ -99,6 +99,7 @@ func (h *Hub) requestHandoff(s *Session, callID, device string, keep bool) error
 	})
 	m.handoff = ho
 	h.applyLocked(c, origin{}, effs)
+	h.dirtyLocked(c) // the snapshot names the device it moves to
 	s.log.Info("handoff started", "call", c.ID, "from", m.Dev.device, "keeps_leg", kept != nil)
 	if kept != nil {
 		h.awaitTakeover(callID, s, ho)
@@ -256,6 +257,7 @@ func (h *Hub) dropHandoffLocked(c *call, m *member, s *Session, why string) Medi
 	m.handoff = nil
 	leg := c.dropLegLocked(mv.To)
 	h.applyLocked(c, origin{}, effs)
+	h.dirtyLocked(c)
 	h.log.Info("handoff failed", "call", c.ID, "user", m.User, "to", mv.To.device, "why", why)
 	h.metrics.handoffs.WithLabelValues("failed").Inc()
 	return leg

@@ -37,6 +37,7 @@ func (h *Hub) requestListen(s *Session, callID string) error {
 		return fail(protocol.CodeNotInCall, "you are not in that call")
 	}
 	h.applyLocked(c, origin{}, effs)
+	h.dirtyLocked(c) // the snapshot names it: a node taking the call over ends its listening
 	s.log.Info("listening along", "call", c.ID, "holder", m.Dev.device)
 	return nil
 }
@@ -80,6 +81,7 @@ func (h *Hub) dropListenerLocked(c *call, m *member, s *Session, reason string, 
 		return nil
 	}
 	h.applyLocked(c, origin{}, effs)
+	h.dirtyLocked(c)
 	leg := c.dropLegLocked(s)
 	h.announceLocked(m.User)
 	return leg

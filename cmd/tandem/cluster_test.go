@@ -365,3 +365,46 @@ func TestKilledNodeEndsAssistance(t *testing.T) {
 		return false
 	})
 }
+
+// TestKilledNodeEndsListening: Alice's TV listens along to her call when
+// the call's node is killed. The node taking the call over cannot know
+// where the TV's media stood, so the TV hears its part ended (failed)
+// and may listen again, rather than stay on a call that no longer counts
+// it, told nothing, as before.
+func TestKilledNodeEndsListening(t *testing.T) {
+	rdb := redistest.Start(t)
+	pa, a := clusterNode(t, rdb.Addr)
+	_, b := clusterNode(t, rdb.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, bob, id, _, _, _, _ := callAcross(t, ctx, a, b)
+	tv := dial(t, b, clusterToken(t, "alice", "tv"))
+	if err := tv.Listen(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, tv, func(m *protocol.Handoff) bool { return m.CallID == id && m.State == protocol.HandoffStarted })
+	var atTV heard
+	atTV.from = "bob"
+	if _, err := tv.StartMedia(ctx, id, client.MediaOptions{ReceiveOnly: true, OnRTP: atTV.onRTP}); err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, tv, func(m *protocol.Handoff) bool { return m.CallID == id && m.State == protocol.HandoffDone })
+	testkit.Eventually(t, 10*time.Second, "the TV hearing bob", func() bool { last, _ := atTV.times(); return !last.IsZero() })
+
+	if err := pa.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-pa.done
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	e, err := client.WaitForType(wctx, tv, func(m *protocol.Ended) bool { return m.CallID == id })
+	if err != nil {
+		t.Fatalf("the TV was never told its listening ended after the call's node was killed: %v", err)
+	}
+	if e.Reason != protocol.ReasonFailed {
+		t.Errorf("the TV heard %q, want failed", e.Reason)
+	}
+	if hasEnded(bob, id) {
+		t.Error("bob's call ended: only the listening should")
+	}
+}

@@ -58,6 +58,11 @@ type MemberSnapshot struct {
 	Device  string    `json:"device"`
 	Joined  time.Time `json:"joined"`
 	Inviter string    `json:"inviter,omitempty"`
+	// Aside are the member's other devices in the call beside the one
+	// holding it: listening along, or taking the call over (a handoff
+	// under way). The node taking the call over ends their part, telling
+	// them: it cannot know where their media stood.
+	Aside []string `json:"aside,omitempty"`
 }
 
 // takeable reports whether another node could take the call over: it was

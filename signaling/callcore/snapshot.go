@@ -22,13 +22,21 @@ func (c *Call[D]) Snapshot(ms []*Member[D], home string, ptt bool) store.CallSna
 		if m.Inviter != zero {
 			ms.Inviter = c.Party(m.Inviter).User
 		}
+		for _, l := range m.Listeners {
+			ms.Aside = append(ms.Aside, c.Party(l).Device)
+		}
+		if m.Move != nil {
+			ms.Aside = append(ms.Aside, c.Party(m.Move.To).Device)
+		}
 		s.Members = append(s.Members, ms)
 	}
 	return s
 }
 
 // Restore takes a call over from snap: the call, answered, with each of
-// its members joined on the device device finds for them. A member whose
+// its members joined on the device device finds for them; a device aside
+// (listening along, or taking the call over) hears the call ended
+// (failed) for it. A member whose
 // device is online here (device reports true) hears resumed, with rejoin:
 // its media connects anew on this node. The others are returned as away:
 // the caller holds their place for the grace window, as after a lost
@@ -57,6 +65,15 @@ func Restore[D comparable](snap store.CallSnapshot, party func(D) protocol.Party
 	for _, m := range here {
 		effs = append(effs, send(m.Dev, protocol.TypeResumed, &protocol.Resumed{CallID: c.ID, Room: c.Room, Video: c.Video,
 			Members: c.Parties(ms), Rejoin: true}))
+	}
+	// A device listening along, or taking the call over, had media on the
+	// node that went: its part ends, and it may listen or pull again.
+	for _, s := range snap.Members {
+		for _, dev := range s.Aside {
+			if d, online := device(s.User, dev); online && dev != "" {
+				effs = append(effs, send(d, protocol.TypeEnded, &protocol.Ended{CallID: c.ID, Reason: protocol.ReasonFailed}))
+			}
+		}
 	}
 	return c, ms, away, effs
 }

@@ -85,3 +85,48 @@ func TestSnapshotAndTakeover(t *testing.T) {
 		})
 	}
 }
+
+// TestTakeoverEndsWhatIsAside: a member's tablet listens along and her
+// laptop is taking the call over from her phone when the home node goes.
+// The new home cannot know where their media stood: each that is online
+// hears the call ended (failed) for it, and may listen or pull again; the
+// phone keeps the call. Before, both were left in a call that no longer
+// counted them, never told.
+func TestTakeoverEndsWhatIsAside(t *testing.T) {
+	t0 := time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)
+	c := &Call[string]{ID: "c_2", Caller: "ann", Callee: "ben", Phase: PhaseActive, Started: t0, Answered: t0, Party: party}
+	ms := []*Member[string]{
+		{User: "ann", Dev: "ann/phone", State: MemberJoined, Joined: t0, Listeners: []string{"ann/tablet"},
+			Move: &Move[string]{From: "ann/phone", To: "ann/laptop"}},
+		{User: "ben", Dev: "ben/phone", State: MemberJoined, Joined: t0},
+	}
+	snap := c.Snapshot(ms, "node-a", false)
+	if !slices.Equal(snap.Members[0].Aside, []string{"tablet", "laptop"}) || len(snap.Members[1].Aside) != 0 {
+		t.Fatalf("aside in the snapshot: %+v", snap.Members)
+	}
+	for _, offline := range []string{"", "ann/laptop"} {
+		_, members, _, effs := Restore(snap, party, func(user, device string) (string, bool) {
+			d := user + "/" + device
+			return d, device != "" && d != offline
+		})
+		var ended []string
+		for _, e := range effs {
+			if m, ok := e.Msg.(*protocol.Ended); ok {
+				if m.Reason != protocol.ReasonFailed || m.CallID != c.ID {
+					t.Errorf("%s heard %+v", e.Device, m)
+				}
+				ended = append(ended, e.Device)
+			}
+		}
+		want := []string{"ann/tablet", "ann/laptop"}
+		if offline != "" {
+			want = want[:1] // one that is not online hears nothing here
+		}
+		if !slices.Equal(ended, want) {
+			t.Errorf("with %q offline, ended for %q, want %q", offline, ended, want)
+		}
+		if members[0].Dev != "ann/phone" || len(members[0].Listeners) != 0 || members[0].Move != nil {
+			t.Errorf("ann after the takeover: %+v", members[0])
+		}
+	}
+}
