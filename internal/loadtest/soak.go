@@ -89,6 +89,7 @@ const (
 	SoakTalk      = "talk"     // a push-to-talk room: two ask for the floor at once, one talks, then the other
 	SoakHandoff   = "handoff"  // answered, audio both ways, and the callee's other device pulls the call
 	SoakListen    = "listen"   // answered, audio both ways, and the callee's other device listens along
+	SoakSignOut   = "signout"  // answered, and the answering device signs out mid-call, then in again
 	// SoakBroadcast: one publishes audio into a room over WHIP, two play
 	// it over WHEP, and all leave; only with RoomTokens.
 	SoakBroadcast = "broadcast"
@@ -98,7 +99,7 @@ const (
 var soakWeights = []struct {
 	kind   string
 	weight int
-}{{SoakAnswered, 35}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}, {SoakAssisted, 10}, {SoakTalk, 8}, {SoakHandoff, 6}, {SoakListen, 6}, {SoakBroadcast, 5}}
+}{{SoakAnswered, 35}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}, {SoakAssisted, 10}, {SoakTalk, 8}, {SoakHandoff, 6}, {SoakListen, 6}, {SoakBroadcast, 5}, {SoakSignOut, 5}}
 
 // ChaosControl is what a soak's Chaos tells it.
 type ChaosControl struct{ s *soak }
@@ -965,7 +966,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			return
 		}
 		s.ended(kind, id, everyone, protocol.ReasonNoAnswer)
-	case SoakAnswered, SoakResumed, SoakAssisted, SoakHandoff, SoakListen:
+	case SoakAnswered, SoakResumed, SoakAssisted, SoakHandoff, SoakListen, SoakSignOut:
 		sent := time.Now()
 		if err := s.retry(ctx, "accept", func(ctx context.Context) error { return answerer.c.Load().Accept(ctx, id, false) }); err != nil {
 			s.broke(ctx, id, from, everyone, "%s %s: accept: %v", kind, id, err)
@@ -1012,6 +1013,23 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			answerer, legs = leg, ls
 		}
 		hold := time.Duration(float64(s.cfg.Hold) * (0.5 + rng.Float64()))
+		if kind == SoakSignOut {
+			// The answering device signs out mid-call (its socket closes
+			// cleanly): the call ends for the caller at once, and the
+			// device signs in again later.
+			time.Sleep(hold / 2)
+			answerer.redial.Store(false)
+			_ = answerer.c.Load().Close()
+			answerer.reader.Wait()
+			s.mu.Lock()
+			s.call(id).lost[answerer] = true // it hears nothing more of the call
+			s.mu.Unlock()
+			s.ended(kind, id, []*device{from}, protocol.ReasonConnectionLost)
+			if err := s.retry(ctx, "sign-in", func(ctx context.Context) error { return answerer.dial(ctx) }); err != nil {
+				s.violate("%s %s: signing in again: %v", kind, id, err)
+			}
+			return
+		}
 		if kind == SoakResumed {
 			// The answering device's socket drops mid-call; it signs in
 			// again and takes its call back.
