@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/pion/logging"
 )
@@ -41,15 +42,34 @@ type leveled struct {
 var _ logging.LeveledLogger = (*leveled)(nil)
 
 func (l *leveled) emit(level slog.Level, msg string) {
-	l.log.Log(context.Background(), level, msg)
+	l.log.Log(context.Background(), l.routine(level, msg), msg)
 }
 
 // emitf formats only when the level is enabled: pion logs per packet.
 func (l *leveled) emitf(level slog.Level, format string, args ...any) {
-	if !l.log.Enabled(context.Background(), level) {
+	if !l.log.Enabled(context.Background(), min(level, l.lv.Info)) {
 		return
 	}
-	l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	l.log.Log(context.Background(), l.routine(level, msg), msg)
+}
+
+// closedErrors end the messages of pion's errors that are a socket or
+// pipe closed under a write or read in flight: a peer that left, the
+// routine end of every call, not something to wake an operator for.
+var closedErrors = []string{"io: read/write on closed pipe", "use of closed network connection"}
+
+// routine lowers an error that only says a connection closed to Info.
+func (l *leveled) routine(level slog.Level, msg string) slog.Level {
+	if level < slog.LevelError {
+		return level
+	}
+	for _, c := range closedErrors {
+		if strings.HasSuffix(msg, c) {
+			return min(level, l.lv.Info)
+		}
+	}
+	return level
 }
 
 func (l *leveled) Trace(msg string)                  { l.emit(l.lv.Trace, msg) }
