@@ -130,10 +130,15 @@ func (mc *mediaCall) close() {
 		}
 		mc.s.mu.Unlock()
 	}
+	mc.s.recordMedia(expected, received)
+}
+
+// recordMedia adds one call's audio to the figures: the packets its
+// devices' sequence numbers say were sent them, and those that came.
+func (s *soak) recordMedia(expected, received uint64) {
 	if expected == 0 {
 		return
 	}
-	s := mc.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mediaCalls++

@@ -243,13 +243,7 @@ func (s *soak) broadcast(ctx context.Context, ps []*person, rt RoomTokens, rng *
 			e, r := rxs[i].counts()
 			expected, received = expected+e, received+r
 		}
-		if expected > 0 {
-			s.mu.Lock()
-			s.mediaCalls++
-			s.mediaPackets += received
-			s.mediaLoss = append(s.mediaLoss, float64(expected-received)/float64(expected))
-			s.mu.Unlock()
-		}
+		s.recordMedia(expected, received)
 	}()
 	for _, p := range ps[1:] {
 		tok, err := rt.RoomToken(ctx, p.user, "player", room, auth.GrantSubscribe)
