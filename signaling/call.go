@@ -343,7 +343,19 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 	if h.draining {
 		return "", fail(protocol.CodeShuttingDown, "the server is shutting down; try again shortly")
 	}
-	if h.userCall[s.user] != nil {
+	if uc := h.userCall[s.user]; uc != nil {
+		if uc.Room == room && uc.joinedBy(s) != nil {
+			// This device is in the room already: it asks again because
+			// the reply to its join was lost (the room's node went before
+			// sending it, say). It is answered as it would have been.
+			if uc.floor == nil {
+				s.send(protocol.TypeJoined, &protocol.Joined{CallID: uc.ID, Room: room, Members: uc.parties()})
+				return uc.ID, nil
+			}
+			s.send(protocol.TypeJoined, &protocol.Joined{CallID: uc.ID, Room: room, Mode: protocol.ModePTT, Members: uc.parties()})
+			s.send(protocol.TypeFloor, uc.floorState(h.now()))
+			return uc.ID, nil
+		}
 		return "", fail(protocol.CodeBusy, "you are already in a call or room")
 	}
 	c := h.rooms[room]

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -270,5 +271,50 @@ func TestSixPersonRoom(t *testing.T) {
 	ack, err := clients[0].Request(ctx, protocol.TypeJoin, &protocol.Join{Room: "family"})
 	if err != nil || ack.CallID == roomID {
 		t.Fatalf("rejoin: %v, call %q", err, ack.CallID)
+	}
+}
+
+// TestJoinAgainIsAnswered: a device that asks to join the room it is in
+// already (its first reply lost, as when the room's node went just after
+// taking it in) is answered as the first time, with the room and its
+// members, and nobody sees it join twice; another room, or another
+// device of the same person, is still refused as busy.
+func TestJoinAgainIsAnswered(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := testCtx(t, 30*time.Second)
+	ann, ben := ts.dial(t, "ann", "laptop"), ts.dial(t, "ben", "phone")
+	for _, c := range []*client.Client{ann, ben} {
+		if _, err := c.Request(ctx, protocol.TypeJoin, &protocol.Join{Room: "family"}); err != nil {
+			t.Fatal(err)
+		}
+		waitType(t, c, func(m *protocol.Joined) bool { return m.Room == "family" })
+	}
+	waitType(t, ann, func(m *protocol.MemberJoined) bool { return m.Member.User == "ben" })
+	ack, err := ben.Request(ctx, protocol.TypeJoin, &protocol.Join{Room: "family"})
+	if err != nil {
+		t.Fatalf("joining the room it is in again: %v", err)
+	}
+	j := waitType(t, ben, func(m *protocol.Joined) bool { return m.Room == "family" })
+	if j.CallID != ack.CallID || len(j.Members) != 2 {
+		t.Errorf("joined again: %+v (ack %q), want the room with both", j, ack.CallID)
+	}
+	if _, err := ben.Request(ctx, protocol.TypeJoin, &protocol.Join{Room: "office"}); !client.IsCode(err, protocol.CodeBusy) {
+		t.Errorf("joining another room while in one: %v, want busy", err)
+	}
+	tablet := ts.dial(t, "ben", "tablet")
+	if _, err := tablet.Request(ctx, protocol.TypeJoin, &protocol.Join{Room: "family"}); !client.IsCode(err, protocol.CodeBusy) {
+		t.Errorf("ben's tablet joining the room his phone is in: %v, want busy", err)
+	}
+	// Ann saw ben join once: nothing more comes in the next half second.
+	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	for {
+		m, err := ann.Next(qctx)
+		if err != nil {
+			break
+		}
+		if mj, ok := m.(*protocol.MemberJoined); ok {
+			t.Fatalf("ann saw %s join a second time", mj.Member.User)
+		}
 	}
 }
