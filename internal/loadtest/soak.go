@@ -90,6 +90,7 @@ const (
 	SoakHandoff   = "handoff"  // answered, audio both ways, and the callee's other device pulls the call
 	SoakListen    = "listen"   // answered, audio both ways, and the callee's other device listens along
 	SoakSignOut   = "signout"  // answered, and the answering device signs out mid-call, then in again
+	SoakGroup     = "group"    // answered, the caller invites a third person, who answers; the callee leaves, the other two go on
 	// SoakBroadcast: one publishes audio into a room over WHIP, two play
 	// it over WHEP, and all leave; only with RoomTokens.
 	SoakBroadcast = "broadcast"
@@ -99,7 +100,7 @@ const (
 var soakWeights = []struct {
 	kind   string
 	weight int
-}{{SoakAnswered, 35}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}, {SoakAssisted, 10}, {SoakTalk, 8}, {SoakHandoff, 6}, {SoakListen, 6}, {SoakBroadcast, 5}, {SoakSignOut, 5}}
+}{{SoakAnswered, 35}, {SoakDeclined, 15}, {SoakCancelled, 15}, {SoakMissed, 5}, {SoakRoom, 15}, {SoakResumed, 10}, {SoakAssisted, 10}, {SoakTalk, 8}, {SoakHandoff, 6}, {SoakListen, 6}, {SoakBroadcast, 5}, {SoakSignOut, 5}, {SoakGroup, 6}}
 
 // ChaosControl is what a soak's Chaos tells it.
 type ChaosControl struct{ s *soak }
@@ -442,7 +443,7 @@ loop:
 			kind = SoakRoom
 		}
 		need := 2
-		if kind == SoakRoom || kind == SoakTalk || kind == SoakBroadcast {
+		if kind == SoakRoom || kind == SoakTalk || kind == SoakBroadcast || kind == SoakGroup {
 			need = 3
 		}
 		ps := s.take(need, rng)
@@ -966,7 +967,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			return
 		}
 		s.ended(kind, id, everyone, protocol.ReasonNoAnswer)
-	case SoakAnswered, SoakResumed, SoakAssisted, SoakHandoff, SoakListen, SoakSignOut:
+	case SoakAnswered, SoakResumed, SoakAssisted, SoakHandoff, SoakListen, SoakSignOut, SoakGroup:
 		sent := time.Now()
 		if err := s.retry(ctx, "accept", func(ctx context.Context) error { return answerer.c.Load().Accept(ctx, id, false) }); err != nil {
 			s.broke(ctx, id, from, everyone, "%s %s: accept: %v", kind, id, err)
@@ -1003,6 +1004,13 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			return
 		}
 		legs := []*device{from, answerer}
+		if kind == SoakGroup && len(ps) > 2 {
+			leg, ok := s.group(ctx, id, from, answerer, ps[2], everyone, rng)
+			if !ok {
+				return
+			}
+			answerer, legs = leg, []*device{from, leg}
+		}
 		if (kind == SoakHandoff || kind == SoakListen) && len(others) > 0 {
 			mc := &mediaCall{s: s, id: id}
 			defer mc.close() // once the call ended everywhere
@@ -1072,6 +1080,72 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 			s.assistOver(id, legs)
 		}
 	}
+}
+
+// group grows call id, answered on answerer, into a group call: from
+// invites third, whose devices all ring and who answers on one; then the
+// callee leaves, hearing it end (completed), and the caller and third go
+// on. It returns third's device in the call, and whether it goes on.
+func (s *soak) group(ctx context.Context, id string, from, answerer *device, third *person, reached []*device, rng *rand.Rand) (*device, bool) {
+	reached = append(slices.Clone(reached), third.devices...)
+	brk := func(format string, args ...any) (*device, bool) {
+		s.broke(ctx, id, from, reached, "group %s: "+format, append([]any{id}, args...)...)
+		return nil, false
+	}
+	sent := time.Now()
+	ictx, cancel := context.WithTimeout(ctx, soakStep)
+	_, err := from.c.Load().Request(ictx, protocol.TypeInvite, &protocol.Invite{To: third.user, CallID: id})
+	cancel()
+	if err != nil {
+		return brk("inviting %s: %v", third.user, err)
+	}
+	if !s.await(soakStep, func() bool {
+		sc := s.call(id)
+		for _, d := range third.devices {
+			if _, ok := sc.ringing[d]; !ok {
+				return false
+			}
+		}
+		return true
+	}) {
+		return brk("not every device of %s rang", third.user)
+	}
+	s.latency("group invite → ringing", time.Since(sent))
+	joiner := third.devices[rng.IntN(len(third.devices))]
+	if err := s.retry(ctx, "accept", func(ctx context.Context) error { return joiner.c.Load().Accept(ctx, id, false) }); err != nil {
+		return brk("%s accepting: %v", third.user, err)
+	}
+	s.mu.Lock()
+	s.answered[id] = append(s.answered[id], third.user)
+	delete(s.call(id).ringing, joiner)
+	s.mu.Unlock()
+	if !s.await(s.cfg.EndWait, func() bool {
+		sc := s.call(id)
+		for _, d := range third.devices {
+			if d != joiner && sc.ended[d] != protocol.ReasonAnsweredElsewhere && !sc.lost[d] {
+				return false
+			}
+		}
+		return true
+	}) {
+		s.violate("group %s: a device of %s kept ringing after the answer", id, third.user)
+	}
+	time.Sleep(time.Duration(float64(s.cfg.Hold) * rng.Float64() / 2))
+	// The callee leaves; the call goes on between the other two.
+	if err := s.retry(ctx, "hangup", func(ctx context.Context) error { return answerer.c.Load().Hangup(ctx, id) }); err != nil {
+		return brk("the callee leaving: %v", err)
+	}
+	if !s.await(s.cfg.EndWait, func() bool { _, ok := s.call(id).ended[answerer]; return ok }) {
+		return brk("the callee never heard it leave")
+	}
+	s.mu.Lock()
+	_, over := s.call(id).ended[from]
+	s.mu.Unlock()
+	if over {
+		s.violate("group %s: the call ended for the caller when one of three left", id)
+		return nil, false
+	}
+	return joiner, true
 }
 
 // assist has helper, the caller's device, help the callee on helped: it
