@@ -47,7 +47,7 @@ func (l *leveled) emit(level slog.Level, msg string) {
 
 // emitf formats only when the level is enabled: pion logs per packet.
 func (l *leveled) emitf(level slog.Level, format string, args ...any) {
-	if !l.log.Enabled(context.Background(), min(level, l.lv.Info)) {
+	if !l.log.Enabled(context.Background(), level) {
 		return
 	}
 	msg := fmt.Sprintf(format, args...)

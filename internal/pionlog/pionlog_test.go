@@ -27,3 +27,16 @@ func TestClosedIsRoutine(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsAtErrorLevel: with the log at Error, pion's errors are still
+// logged, and a routine close is not.
+func TestErrorsAtErrorLevel(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError}))
+	l := Factory{Log: log, Levels: Plain}.NewLogger("dtls")
+	l.Errorf("Failed to handle packet: %v", "bad DTLS record")
+	l.Errorf("Failed to write packet: %v", "io: read/write on closed pipe")
+	if got := strings.Count(buf.String(), "\n"); got != 1 || !strings.Contains(buf.String(), "bad DTLS record") {
+		t.Errorf("logged %q, want the one real error", buf.String())
+	}
+}
