@@ -344,10 +344,11 @@ func (h *Hub) join(s *Session, room, mode string) (string, error) {
 		return "", fail(protocol.CodeShuttingDown, "the server is shutting down; try again shortly")
 	}
 	if uc := h.userCall[s.user]; uc != nil {
-		if uc.Room == room && uc.joinedBy(s) != nil {
-			// This device is in the room already: it asks again because
-			// the reply to its join was lost (the room's node went before
-			// sending it, say). It is answered as it would have been.
+		if uc.Room == room && uc.joinedBy(s) != nil && (uc.floor != nil) == (mode == protocol.ModePTT) {
+			// This device is in the room already and asks again, the
+			// same way: the reply to its join was lost (the room's node
+			// went before sending it, say). It is answered as it would
+			// have been. Another join of it (another mode) is a mistake.
 			if uc.floor == nil {
 				s.send(protocol.TypeJoined, &protocol.Joined{CallID: uc.ID, Room: room, Members: uc.parties()})
 				return uc.ID, nil
