@@ -704,8 +704,12 @@ func percentiles(v []time.Duration) Percentiles {
 		return Percentiles{}
 	}
 	slices.Sort(v)
-	q := func(f float64) time.Duration { return v[min(len(v)-1, int(f*float64(len(v))))] }
-	return Percentiles{N: len(v), P50: q(0.5), P99: q(0.99), Max: v[len(v)-1]}
+	return Percentiles{N: len(v), P50: quantile(v, 0.5), P99: quantile(v, 0.99), Max: v[len(v)-1]}
+}
+
+// quantile is the f quantile of sorted, which is not empty.
+func quantile[T any](sorted []T, f float64) T {
+	return sorted[min(len(sorted)-1, int(f*float64(len(sorted))))]
 }
 
 func (s *soak) startedCount() int {
@@ -870,6 +874,33 @@ func (s *soak) call(callID string) *soakCall {
 	return sc
 }
 
+// allRing is, for await, whether every device in ds rings for call id.
+func (s *soak) allRing(id string, ds []*device) func() bool {
+	return func() bool {
+		sc := s.call(id)
+		for _, d := range ds {
+			if _, ok := sc.ringing[d]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// answeredElsewhere is, for await, whether every device in ds heard call
+// id answered on another device (or lost its session meanwhile).
+func (s *soak) answeredElsewhere(id string, ds []*device) func() bool {
+	return func() bool {
+		sc := s.call(id)
+		for _, d := range ds {
+			if sc.ended[d] != protocol.ReasonAnsweredElsewhere && !sc.lost[d] {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // await waits until ok holds (checked under s.mu) or d passes.
 func (s *soak) await(d time.Duration, ok func() bool) bool {
 	deadline := time.Now().Add(d)
@@ -929,15 +960,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 	defer s.retire(id)
 	everyone := append([]*device{from}, callee.devices...) // the devices the call reaches
 	// Every device of the callee rings.
-	if !s.await(soakStep, func() bool {
-		sc := s.call(id)
-		for _, d := range callee.devices {
-			if _, ok := sc.ringing[d]; !ok {
-				return false
-			}
-		}
-		return true
-	}) {
+	if !s.await(soakStep, s.allRing(id, callee.devices)) {
 		s.broke(ctx, id, from, everyone, "%s %s: not every device of %s rang", kind, id, callee.user)
 		return
 	}
@@ -989,15 +1012,7 @@ func (s *soak) run(ctx context.Context, kind string, ps []*person, rng *rand.Ran
 				others = append(others, d)
 			}
 		}
-		if !s.await(s.cfg.EndWait, func() bool {
-			sc := s.call(id)
-			for _, d := range others {
-				if sc.ended[d] != protocol.ReasonAnsweredElsewhere && !sc.lost[d] {
-					return false
-				}
-			}
-			return true
-		}) {
+		if !s.await(s.cfg.EndWait, s.answeredElsewhere(id, others)) {
 			s.violate("%s %s: a device of %s kept ringing after the answer", kind, id, callee.user)
 		}
 		if kind == SoakAssisted && !s.assist(ctx, id, from, answerer, callee.user, everyone, rng) {
@@ -1099,15 +1114,7 @@ func (s *soak) group(ctx context.Context, id string, from, answerer *device, thi
 	if err != nil {
 		return brk("inviting %s: %v", third.user, err)
 	}
-	if !s.await(soakStep, func() bool {
-		sc := s.call(id)
-		for _, d := range third.devices {
-			if _, ok := sc.ringing[d]; !ok {
-				return false
-			}
-		}
-		return true
-	}) {
+	if !s.await(soakStep, s.allRing(id, third.devices)) {
 		return brk("not every device of %s rang", third.user)
 	}
 	s.latency("group invite → ringing", time.Since(sent))
@@ -1119,15 +1126,8 @@ func (s *soak) group(ctx context.Context, id string, from, answerer *device, thi
 	s.answered[id] = append(s.answered[id], third.user)
 	delete(s.call(id).ringing, joiner)
 	s.mu.Unlock()
-	if !s.await(s.cfg.EndWait, func() bool {
-		sc := s.call(id)
-		for _, d := range third.devices {
-			if d != joiner && sc.ended[d] != protocol.ReasonAnsweredElsewhere && !sc.lost[d] {
-				return false
-			}
-		}
-		return true
-	}) {
+	others := slices.DeleteFunc(slices.Clone(third.devices), func(d *device) bool { return d == joiner })
+	if !s.await(s.cfg.EndWait, s.answeredElsewhere(id, others)) {
 		s.violate("group %s: a device of %s kept ringing after the answer", id, third.user)
 	}
 	time.Sleep(time.Duration(float64(s.cfg.Hold) * rng.Float64() / 2))

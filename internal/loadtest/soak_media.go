@@ -253,6 +253,5 @@ func lossPercentiles(loss []float64) (p50, p99, most float64) {
 	}
 	v := slices.Clone(loss)
 	slices.Sort(v)
-	q := func(f float64) float64 { return v[min(len(v)-1, int(f*float64(len(v))))] }
-	return q(0.5), q(0.99), v[len(v)-1]
+	return quantile(v, 0.5), quantile(v, 0.99), v[len(v)-1]
 }
