@@ -39,8 +39,10 @@ func (im *Impairment) get() (float64, time.Duration) {
 // drop reports whether this datagram is lost.
 func (im *Impairment) drop() bool {
 	loss, _ := im.get()
-	return loss > 0 && rand.Float64() < loss
+	return lost(loss)
 }
+
+func lost(loss float64) bool { return loss > 0 && rand.Float64() < loss }
 
 // impairedNet is a transport.Net whose UDP sockets suffer im.
 type impairedNet struct {
@@ -117,10 +119,11 @@ func impairedRead(read func([]byte) (int, net.Addr, error), im *Impairment, b []
 // impairedWrite sends b after the delay, on a timer: the writer goes on
 // at once, as it would on a link whose far end is further away.
 func impairedWrite(write func([]byte, net.Addr) (int, error), im *Impairment, b []byte, addr net.Addr) (int, error) {
-	if im.drop() {
+	loss, d := im.get() // once per datagram: one lock
+	if lost(loss) {
 		return len(b), nil
 	}
-	if _, d := im.get(); d > 0 {
+	if d > 0 {
 		late := append([]byte(nil), b...)
 		time.AfterFunc(d, func() { _, _ = write(late, addr) })
 		return len(b), nil
