@@ -1557,9 +1557,14 @@ func (s *soak) sample(ctx context.Context, res *SoakResult) {
 
 // settle waits, up to 15 s, for the nodes' goroutines and open files to
 // come back near base once the load stopped, and returns what they are.
+// settleWait is how long the nodes may take to come back to their
+// baseline once the load stops: a busy machine (the race detector, other
+// tests beside) closes the load's last media sockets late.
+const settleWait = 30 * time.Second
+
 func (s *soak) settle(ctx context.Context, base []Resources) []Resources {
 	var rs []Resources
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+	for deadline := time.Now().Add(settleWait); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		var err error
 		if rs, err = s.resources(ctx); err != nil {
 			continue
