@@ -40,7 +40,7 @@ Commands:
   erase USER --yes          erase USER's data and sign their devices out
   revoke user USER          revoke every token of USER issued until now
   revoke device USER DEVICE revoke the tokens of USER's DEVICE issued until now
-  revoke token ID           revoke the token with id ID (tandem token prints it)
+  revoke token [--] ID      revoke the token with id ID (tandem token prints it; -- before an ID that starts with -)
   invite [--for NAME] [--uses N] [--ttl DURATION] [--owner]
                             make an invite link: whoever opens it picks a name and
                             a passkey (--owner: the account is an owner's)

@@ -428,7 +428,7 @@ func TestAdminRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out = mustAdmin(t, append(g, "revoke", "token", id.ID)...)
+	out = mustAdmin(t, append(g, "revoke", "token", "--", id.ID)...) // an id may start with -
 	if !strings.Contains(out, id.ID) || !strings.Contains(out, "until") {
 		t.Errorf("revoke token printed %q, want the id and until when", out)
 	}
